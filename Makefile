@@ -1,0 +1,34 @@
+# make run   - install, migrate, and start web + worker + demo jobs on SQLite (var/)
+# make test  - install and run the test suite (DATABASE_URL picks the database)
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+ADDR ?= 127.0.0.1:8000
+
+.PHONY: install run test bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+# The demo: DEBUG on, the simulated AI matching service served by this same web server.
+run: export DEBUG ?= true
+run: export DEMO_MODE ?= true
+run: export AI_MATCHING_URL ?= http://$(ADDR)/demo/ai-matching
+run: export AI_MATCHING_API_KEY ?= demo-key
+run: export SITE_URL ?= http://$(ADDR)
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py ensure_demo_admin
+	$(BIN)/python manage.py run_demo --addr $(ADDR)
+
+test: install
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var

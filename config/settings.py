@@ -1,0 +1,253 @@
+"""Settings, all read from the environment (see .env.example for every variable).
+
+Defaults are safe for production (DEBUG off, no default secret outside DEBUG) and
+convenient for a newcomer: with no DATABASE_URL the project runs on an embedded SQLite
+database under var/.
+"""
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.getenv("VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def envbool(name: str, default: str) -> bool:
+    value = os.getenv(name, default)
+    if value.lower() not in ("true", "false", "1", "0"):
+        raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
+    return value.lower() in ("true", "1")
+
+
+def envint(name: str, default: int) -> int:
+    value = os.getenv(name)
+    try:
+        return default if value in (None, "") else int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}")
+
+
+def envfloat(name: str, default: float) -> float:
+    value = os.getenv(name)
+    try:
+        return default if value in (None, "") else float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}")
+
+
+def envjson(name: str, default):
+    value = os.getenv(name)
+    if value in (None, ""):
+        return default
+    try:
+        return json.loads(value)
+    except ValueError as e:
+        raise ImproperlyConfigured(f"{name} must be JSON: {e}")
+
+
+def envlist(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.getenv(name, default).split(",") if item.strip()]
+
+
+DEBUG = envbool("DEBUG", "false")
+
+SECRET_KEY = os.getenv("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
+    SECRET_KEY = "insecure-development-key-only-used-with-DEBUG"
+
+ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
+# Base URL used in notifications to link back to the dashboard.
+SITE_URL = os.getenv("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if envbool("BEHIND_HTTPS_PROXY", "false") else None
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = envbool("SECURE_COOKIES", "false")
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "django_q",
+    "monitoring",
+    "jobs",
+    "alerts",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database ---------------------------------------------------------------------------
+# SQLite under var/ by default; any Postgres URL otherwise (Supabase: see README).
+DATABASE_URL = os.getenv("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+_db = dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60), conn_health_checks=True)
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    _db["OPTIONS"] = {
+        # Web, cluster processes and worker threads share one file: wait for the lock
+        # instead of failing, and take the write lock at BEGIN so upgrades never deadlock.
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # Forked worker processes must see the test database, so it cannot live in memory.
+    _db["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+elif _db["ENGINE"] == "django.db.backends.postgresql":
+    _db.setdefault("OPTIONS", {})
+    # Supabase's transaction-mode pooler (port 6543, PgBouncer/Supavisor) hands each
+    # transaction to any server connection: prepared statements and server-side cursors
+    # do not survive that, so both are turned off for it.
+    pooler = os.getenv("DATABASE_POOLER", "transaction" if _db.get("PORT") in (6543, "6543") else "")
+    if pooler not in ("", "session", "transaction"):
+        raise ImproperlyConfigured("DATABASE_POOLER must be empty, session or transaction")
+    if pooler == "transaction":
+        _db["OPTIONS"]["prepare_threshold"] = None
+        _db["DISABLE_SERVER_SIDE_CURSORS"] = True
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache: shared by every process (django-q2 keeps its cluster status here) ----------
+REDIS_URL = os.getenv("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}}
+
+# --- django-q2 ----------------------------------------------------------------------------
+# One cluster per node (`manage.py qcluster`). The broker is the ORM (the database) unless
+# REDIS_URL is set. Our broker subclasses also dispatch due retries and recover jobs of
+# dead workers from the pusher loop, so every qcluster node does that without an extra
+# process (see jobs/brokers.py).
+Q_CLUSTER = {
+    "name": os.getenv("Q_CLUSTER_NAME", "jobmonitor"),
+    "workers": envint("Q_WORKERS", 2),
+    # Seconds before django-q2 kills a worker stuck in a task: a backstop behind each
+    # job type's own timeout (jobs.registry), which is passed per task.
+    "timeout": envint("Q_TIMEOUT", 3600),
+    # Redelivery of tasks whose worker died before acknowledging; must exceed timeout.
+    # Harmless for jobs: a second delivery of the same attempt is refused by its claim.
+    "retry": envint("Q_RETRY", 3660),
+    "max_attempts": 3,
+    "ack_failures": True,
+    # Job outcomes live in our own tables; keep only failed django-q2 tasks.
+    "save_limit": -1,
+    "recycle": envint("Q_RECYCLE", 500),
+    "max_rss": envint("Q_MAX_RSS_KB", 512 * 1024),
+    "poll": 0.2,
+    "catch_up": False,
+    "broker_class": "jobs.brokers.RedisBroker" if REDIS_URL else "jobs.brokers.ORMBroker",
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- Jobs ---------------------------------------------------------------------------------
+JOBS = {
+    # RetryManager: delay = min(base * 2**attempt, max) + 10-30 % jitter.
+    "RETRY": {
+        "max_attempts": envint("JOBS_RETRY_MAX_ATTEMPTS", 3),
+        "base_delay": envfloat("JOBS_RETRY_BASE_DELAY", 1.0),
+        "max_delay": envfloat("JOBS_RETRY_MAX_DELAY", 300.0),
+    },
+    # Per job type overrides, e.g. {"ai_matching": {"max_attempts": 5, "timeout": 120}}.
+    "TYPES": envjson("JOBS_TYPES", {}),
+    "DEFAULT_TIMEOUT": envint("JOBS_DEFAULT_TIMEOUT", 600),
+    # At most one progress event per job per interval (the first, the last and 100 %
+    # are always recorded).
+    "PROGRESS_INTERVAL": envfloat("JOBS_PROGRESS_INTERVAL", 1.0),
+    # A running job's worker touches heartbeat_at this often; a job whose heartbeat is
+    # older than STALE_AFTER is taken back from its (dead) worker.
+    "HEARTBEAT_INTERVAL": envfloat("JOBS_HEARTBEAT_INTERVAL", 5.0),
+    "STALE_AFTER": envfloat("JOBS_STALE_AFTER", 30.0),
+    # A queued job whose task never reached a worker (lost enqueue) is enqueued again.
+    "REQUEUE_AFTER": envfloat("JOBS_REQUEUE_AFTER", 600.0),
+    # How often each cluster's pusher looks for due retries and stale jobs.
+    "DISPATCH_INTERVAL": envfloat("JOBS_DISPATCH_INTERVAL", 0.5),
+    "SWEEP_INTERVAL": envfloat("JOBS_SWEEP_INTERVAL", 5.0),
+}
+WORKER_HOSTNAME = os.getenv("WORKER_HOSTNAME", socket.gethostname())
+
+# Periodic work run by django-q2's scheduler: name -> function and interval in minutes
+# (0 turns a task off). Synced into django-q2's Schedule table after every migrate.
+PERIODIC_TASKS = {}
+
+# The AI matching service called by the `ai_matching` job type. In the demo it points at
+# the simulated service this project serves itself (DEMO_MODE).
+AI_MATCHING_URL = os.getenv("AI_MATCHING_URL", "")
+AI_MATCHING_API_KEY = os.getenv("AI_MATCHING_API_KEY", "")
+AI_MATCHING_TIMEOUT = envfloat("AI_MATCHING_TIMEOUT", 10.0)
+DEMO_MODE = envbool("DEMO_MODE", "false")
+DEMO_AI_FAILURE_RATE = envfloat("DEMO_AI_FAILURE_RATE", 0.1)
+
+# --- Auth, i18n, static --------------------------------------------------------------------
+LOGIN_URL = "admin:login"
+LOGIN_REDIRECT_URL = "/"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else []
+# Serve from the apps' static folders directly (no collectstatic needed for runserver).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+EMAIL_BACKEND = os.getenv("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "jobmonitor@localhost")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
+    "loggers": {"django-q": {"level": os.getenv("Q_LOG_LEVEL", "WARNING")}},
+}

@@ -1,0 +1,56 @@
+"""`make run`: the web server and a django-q2 cluster, fed a steady mix of demo jobs."""
+
+import random
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from jobs.manager import job_manager
+
+
+def random_demo_job(rng: random.Random) -> tuple[str, dict]:
+    kind = rng.choices(["demo.sleep", "ai_matching", "demo.fail"], weights=[4, 3, 3])[0]
+    if kind == "demo.sleep":
+        return kind, {"seconds": rng.randint(3, 25), "steps": rng.randint(5, 20)}
+    if kind == "ai_matching":
+        return kind, {
+            "candidate_ids": rng.sample(range(1, 100_000), rng.randint(20, 400)),
+            "job_posting_id": rng.randint(1, 500),
+        }
+    error_class = rng.choices(["transient", "configuration", "data", "system"], weights=[5, 1, 2, 1])[0]
+    return kind, {"error_class": error_class, "fail_times": rng.randint(0, 3)}
+
+
+class Command(BaseCommand):
+    help = "Start the web server and a django-q2 cluster, and keep submitting demo jobs."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--addr", default="127.0.0.1:8000")
+        parser.add_argument("--interval", type=float, default=2.0, help="seconds between demo jobs (0: none)")
+
+    def handle(self, addr, interval, **options):
+        manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        children = [
+            subprocess.Popen([*manage, "runserver", addr, "--noreload"]),
+            subprocess.Popen([*manage, "qcluster"]),
+        ]
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+        self.stdout.write(self.style.SUCCESS(f"Dashboard: http://{addr}/   (Ctrl-C stops everything)"))
+        rng = random.Random()
+        try:
+            while all(child.poll() is None for child in children):
+                if interval:
+                    job_type, parameters = random_demo_job(rng)
+                    job_manager.submit_job(job_type, parameters, submitted_by="demo")
+                time.sleep(interval or 1)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for child in children:
+                child.terminate()
+            for child in children:
+                child.wait(timeout=30)

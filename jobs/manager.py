@@ -1,0 +1,559 @@
+"""The design's EnhancedJobManager: submit, run, retry and cancel jobs through django-q2.
+
+Every state change is a conditional UPDATE of the job row (status and attempt number
+in the WHERE clause), so with any number of workers and web processes:
+- an attempt runs at most once, even when django-q2 delivers its task twice;
+- the outcome of an attempt is recorded once, by whoever changes the row first;
+- nothing depends on memory shared between processes.
+"""
+
+import logging
+import os
+import time
+from datetime import timedelta
+from functools import partial
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django_q.brokers import Broker
+from django_q.exceptions import TimeoutException
+
+from jobs.context import Heartbeat, JobContext, StopSignal
+from jobs.errors import (
+    ConfigurationJobError,
+    ErrorHandler,
+    JobCancelled,
+    JobTimeoutError,
+    WorkerLostError,
+    error_details,
+)
+from jobs.models import Job, JobRetryHistory, JobStatus, RetryStatus
+from jobs.payloads import MAX_PARAMETERS_BYTES, PayloadError, checked_json, clip, to_json_value
+from jobs.queue import enqueue_attempt
+from jobs.registry import (
+    InvalidJobParameters,
+    JobExecutor,
+    UnknownJobType,
+    get_job_executor,
+    retry_manager_for,
+    timeout_for,
+)
+from jobs.signals import job_finished
+from monitoring.controller import MonitoringController, monitoring_controller
+from monitoring.models import EventType
+from monitoring.pending import DATABASE_UNAVAILABLE, reset_broken_connection
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS_LIMIT = 100
+
+
+class JobNotFound(LookupError):
+    pass
+
+
+class JobStateConflict(Exception):
+    """The job is not in a state that allows the operation (cancel a finished job…)."""
+
+
+def worker_id() -> str:
+    return f"{settings.WORKER_HOSTNAME}:{os.getpid()}"
+
+
+class EnhancedJobManager:
+    def __init__(self, monitoring: MonitoringController | None = None, error_handler: ErrorHandler | None = None):
+        self.monitoring = monitoring or monitoring_controller
+        self.error_handler = error_handler or ErrorHandler()
+
+    def get_job_executor(self, job_type: str) -> JobExecutor:
+        return get_job_executor(job_type)
+
+    # --- submitting -------------------------------------------------------------------
+
+    def submit_job(
+        self, job_type: str, parameters: dict | None = None, *, max_attempts: int | None = None, submitted_by: str = ""
+    ) -> Job:
+        """Create the job row and hand its first attempt to django-q2 once committed.
+
+        Raises UnknownJobType or InvalidJobParameters (each names what is wrong).
+        """
+        executor = self.get_job_executor(job_type)
+        parameters = executor.validate_parameters(parameters)
+        try:
+            parameters = checked_json(parameters, MAX_PARAMETERS_BYTES)
+        except PayloadError as e:
+            raise InvalidJobParameters(job_type, [{"field": "parameters", "message": str(e)}]) from None
+        if max_attempts is not None and not 1 <= max_attempts <= MAX_ATTEMPTS_LIMIT:
+            raise InvalidJobParameters(
+                job_type, [{"field": "max_attempts", "message": f"must be between 1 and {MAX_ATTEMPTS_LIMIT}"}]
+            )
+        now = timezone.now()
+        with transaction.atomic():
+            job = Job.objects.create(
+                job_type=job_type,
+                parameters=parameters,
+                status=JobStatus.QUEUED,
+                max_attempts=max_attempts or executor.retry_manager.max_attempts,
+                submitted_by=clip(submitted_by, 150),
+                message="queued",
+                created_at=now,
+                updated_at=now,
+            )
+            self.monitoring.record_event_sync(
+                job.id,
+                EventType.QUEUED,
+                status=JobStatus.QUEUED,
+                message="submitted" + (f" by {submitted_by}" if submitted_by else ""),
+                details={"job_type": job_type, "max_attempts": job.max_attempts, "attempt": 1},
+                measure_memory=False,
+                timestamp=now,
+            )
+            self._enqueue_on_commit(job.id, 1, job_type)
+        return job
+
+    def _enqueue_on_commit(self, job_id, attempt: int, job_type: str, broker: Broker | None = None) -> None:
+        # After commit: a worker must never pick up a job whose row it cannot see yet.
+        transaction.on_commit(partial(self._enqueue, job_id, attempt, job_type, broker))
+
+    def _enqueue(self, job_id, attempt: int, job_type: str, broker: Broker | None) -> None:
+        try:
+            enqueue_attempt(job_id, attempt, job_type=job_type, timeout=timeout_for(job_type), broker=broker)
+        except Exception:
+            # The row stays queued; requeue_lost_jobs hands it to django-q2 again.
+            logger.exception("could not enqueue job %s attempt %s; the sweep will enqueue it again", job_id, attempt)
+
+    # --- running (inside a django-q2 worker) -----------------------------------------
+
+    def execute_job_sync(self, job_id, attempt: int) -> dict:
+        """Run one attempt of a job, unless it is not (or no longer) this attempt's turn."""
+        self.monitoring.pending.flush()
+        job = self._claim(job_id, attempt)
+        if job is None:
+            return {"job_id": str(job_id), "attempt": attempt, "ran": False}
+        stop = StopSignal()
+        ctx = JobContext(job, attempt, self.monitoring, stop)
+        try:
+            try:
+                executor = self.get_job_executor(job.job_type)
+            except UnknownJobType as e:
+                raise ConfigurationJobError(str(e)) from None
+            with Heartbeat(job.id, attempt, stop, settings.JOBS["HEARTBEAT_INTERVAL"]):
+                result = executor.run(job.parameters, ctx)
+        except JobCancelled as cancelled:
+            self._record_outcome(job, attempt, ctx, cancelled=cancelled)
+        except TimeoutException:
+            timeout = timeout_for(job.job_type)
+            self._record_outcome(job, attempt, ctx, error=JobTimeoutError(f"attempt ran past its {timeout}s timeout"))
+        except Exception as error:
+            self._record_outcome(job, attempt, ctx, error=error)
+        else:
+            self._record_outcome(job, attempt, ctx, result=result)
+        self.monitoring.pending.flush_patiently(30)
+        return {"job_id": str(job_id), "attempt": attempt, "ran": True}
+
+    def _claim(self, job_id, attempt: int) -> Job | None:
+        """Take the attempt; waits out a short database outage rather than lose it."""
+        for pause in (0.5, 1, 2, 4, 8, 15, None):
+            try:
+                return self._claim_once(job_id, attempt)
+            except DATABASE_UNAVAILABLE as e:
+                reset_broken_connection()
+                if pause is None:
+                    raise
+                logger.warning("database unavailable while claiming job %s (%s); trying again", job_id, e)
+                time.sleep(pause)
+
+    def _claim_once(self, job_id, attempt: int) -> Job | None:
+        now = timezone.now()
+        with transaction.atomic():
+            claimed = Job.objects.filter(id=job_id, status=JobStatus.QUEUED, attempts=attempt - 1).update(
+                status=JobStatus.RUNNING,
+                attempts=attempt,
+                started_at=Coalesce("started_at", models.Value(now, output_field=models.DateTimeField())),
+                attempt_started_at=now,
+                heartbeat_at=now,
+                updated_at=now,
+                worker=worker_id(),
+                progress=0,
+                next_attempt_at=None,
+                message=f"attempt {attempt} running",
+            )
+            if not claimed:
+                logger.info("job %s attempt %s not run: duplicate delivery, cancelled or taken", job_id, attempt)
+                return None
+            job = Job.objects.get(id=job_id)
+            JobRetryHistory.objects.create(
+                job=job,
+                attempt_number=attempt,
+                started_at=now,
+                status=RetryStatus.RUNNING,
+                retry_delay_seconds=round(job.retry_delay) if attempt > 1 and job.retry_delay is not None else None,
+            )
+            self.monitoring.start_job_monitoring_sync(
+                job.id, job.job_type, job.parameters, attempt=attempt, worker=job.worker
+            )
+        return job
+
+    def _record_outcome(self, job: Job, attempt: int, ctx: JobContext, *, result=None, error=None, cancelled=None):
+        # The last progress report the throttle held back belongs before the outcome.
+        self.monitoring.flush_progress_sync(job.id)
+        now = timezone.now()
+        if cancelled is not None:
+            self._finish_cancelled(job, attempt, now=now, reason=str(cancelled), execution_time_ms=ctx.elapsed_ms)
+        elif error is not None:
+            self._finish_failed(job, attempt, error, now=now, execution_time_ms=ctx.elapsed_ms)
+        else:
+            self._finish_completed(job, attempt, result, now=now, execution_time_ms=ctx.elapsed_ms)
+
+    # --- outcomes: each a conditional transition + history + event, in one transaction -
+
+    def _transition(self, job_id, attempt: int, *, now, expected_heartbeat=None, **fields) -> bool:
+        """Move a running attempt to its outcome, if it is still the one running."""
+        rows = Job.objects.filter(id=job_id, status=JobStatus.RUNNING, attempts=attempt)
+        if expected_heartbeat is not None:
+            rows = rows.filter(heartbeat_at=expected_heartbeat)
+        if rows.update(updated_at=now, **fields):
+            return True
+        logger.warning("outcome of job %s attempt %s ignored: that attempt is no longer running", job_id, attempt)
+        return False
+
+    def _finish_completed(self, job: Job, attempt: int, result, *, now, execution_time_ms: int) -> None:
+        stored_result = to_json_value(result)
+
+        def write():
+            with transaction.atomic():
+                if not self._transition(
+                    job.id,
+                    attempt,
+                    now=now,
+                    status=JobStatus.COMPLETED,
+                    progress=100,
+                    result=stored_result,
+                    finished_at=now,
+                    message="completed",
+                ):
+                    return
+                JobRetryHistory.objects.filter(job_id=job.id, attempt_number=attempt).update(
+                    status=RetryStatus.SUCCESS, completed_at=now
+                )
+                self.monitoring.complete_job_monitoring_sync(
+                    job.id, stored_result, attempt=attempt, execution_time_ms=execution_time_ms, timestamp=now
+                )
+                self._announce_finished(job.id)
+
+        self.monitoring.pending.run(write, f"job {job.id} attempt {attempt} completed")
+
+    def _finish_failed(
+        self,
+        job: Job,
+        attempt: int,
+        error: BaseException,
+        *,
+        now,
+        execution_time_ms: int | None,
+        expected_heartbeat=None,
+        measure_memory: bool = True,
+    ) -> None:
+        action = self.error_handler.handle_job_error_sync(job, error, {"attempt": attempt})
+        details = error_details(error, action.error_type, retryable=action.retry)
+        summary = clip(f"{details['type']}: {details['message']}")
+        fields = {
+            "last_error": to_json_value({k: v for k, v in details.items() if k != "traceback"} | {"hint": action.hint}),
+            "error_class": action.error_type,
+            "message": summary,
+        }
+        if action.retry:
+            fields.update(status=JobStatus.RETRYING, next_attempt_at=action.next_attempt_at(now), retry_delay=action.delay)
+        else:
+            fields.update(status=JobStatus.FAILED, finished_at=now)
+        context = {
+            "status": fields["status"],
+            "attempt": attempt,
+            "max_attempts": job.max_attempts,
+            "error_class": action.error_type,
+            "retryable": action.retry,
+            "hint": action.hint,
+            "next_attempt_at": fields.get("next_attempt_at"),
+            "retry_delay_s": round(action.delay, 3) if action.retry else None,
+            "execution_time_ms": execution_time_ms,
+            "error_details": details,
+            "measure_memory": measure_memory,
+        }
+
+        def write():
+            with transaction.atomic():
+                if not self._transition(job.id, attempt, now=now, expected_heartbeat=expected_heartbeat, **fields):
+                    return
+                JobRetryHistory.objects.filter(job_id=job.id, attempt_number=attempt).update(
+                    status=RetryStatus.FAILED, completed_at=now, error_message=summary
+                )
+                self.monitoring.record_job_error_sync(job.id, error, context, timestamp=now)
+                if not action.retry:
+                    self._announce_finished(job.id)
+
+        self.monitoring.pending.run(write, f"job {job.id} attempt {attempt} failed: {summary[:200]}")
+
+    def _finish_cancelled(
+        self, job: Job, attempt: int, *, now, reason: str, execution_time_ms: int | None, expected_heartbeat=None
+    ) -> None:
+        def write():
+            with transaction.atomic():
+                if not self._transition(
+                    job.id,
+                    attempt,
+                    now=now,
+                    expected_heartbeat=expected_heartbeat,
+                    status=JobStatus.CANCELLED,
+                    finished_at=now,
+                    message=clip(f"cancelled: {reason}"),
+                ):
+                    return
+                JobRetryHistory.objects.filter(job_id=job.id, attempt_number=attempt).update(
+                    status=RetryStatus.CANCELLED, completed_at=now, error_message=clip(reason)
+                )
+                self.monitoring.record_event_sync(
+                    job.id,
+                    EventType.CANCELLED,
+                    status=JobStatus.CANCELLED,
+                    message=f"attempt {attempt} stopped: {reason}",
+                    details={"attempt": attempt},
+                    execution_time_ms=execution_time_ms,
+                    timestamp=now,
+                )
+                self._announce_finished(job.id)
+
+        self.monitoring.pending.run(write, f"job {job.id} attempt {attempt} cancelled")
+
+    def _announce_finished(self, job_id) -> None:
+        transaction.on_commit(partial(self._send_job_finished, job_id))
+
+    def _send_job_finished(self, job_id) -> None:
+        try:
+            job = Job.objects.get(id=job_id)
+        except Exception:
+            logger.exception("could not load job %s to announce its outcome", job_id)
+            return
+        for receiver, response in job_finished.send_robust(sender=Job, job=job):
+            if isinstance(response, Exception):
+                logger.error("job_finished receiver %r failed for job %s: %r", receiver, job_id, response)
+
+    # --- operator actions ------------------------------------------------------------
+
+    def cancel_job_sync(self, job_id, *, by: str = "") -> bool:
+        """Cancel a job: a queued or waiting one never runs again; a running one stops at its
+        next progress report or cancellation check. Raises JobStateConflict if it finished."""
+        who = f" by {by}" if by else ""
+        for _ in range(3):  # the job may change state under us; look again
+            job = self._get(job_id)
+            now = timezone.now()
+            if job.status in (JobStatus.QUEUED, JobStatus.RETRYING):
+                with transaction.atomic():
+                    if Job.objects.filter(id=job.id, status=job.status, attempts=job.attempts).update(
+                        status=JobStatus.CANCELLED,
+                        finished_at=now,
+                        updated_at=now,
+                        cancel_requested_at=now,
+                        next_attempt_at=None,
+                        message=f"cancelled{who}",
+                    ):
+                        self.monitoring.record_event_sync(
+                            job.id,
+                            EventType.CANCELLED,
+                            status=JobStatus.CANCELLED,
+                            message=f"cancelled{who} before attempt {job.attempts + 1} started",
+                            details={"attempt": job.attempts + 1, "by": by},
+                            measure_memory=False,
+                            timestamp=now,
+                        )
+                        self._announce_finished(job.id)
+                        return True
+            elif job.status == JobStatus.RUNNING:
+                if job.cancel_requested_at is not None:
+                    return True
+                with transaction.atomic():
+                    if Job.objects.filter(
+                        id=job.id, status=JobStatus.RUNNING, attempts=job.attempts, cancel_requested_at__isnull=True
+                    ).update(cancel_requested_at=now, updated_at=now, message=f"cancel requested{who}"):
+                        self.monitoring.record_event_sync(
+                            job.id,
+                            EventType.CANCEL_REQUESTED,
+                            status=JobStatus.RUNNING,
+                            progress=job.progress,
+                            message=f"cancel requested{who}",
+                            details={"attempt": job.attempts, "by": by},
+                            measure_memory=False,
+                            timestamp=now,
+                        )
+                        return True
+            else:
+                raise JobStateConflict(
+                    f"job {job.id} is {job.status}: only queued, running or retrying jobs can be cancelled"
+                )
+        raise JobStateConflict(f"job {job_id} kept changing state; try again")
+
+    def retry_job_sync(self, job_id, attempt: int | None = None, *, by: str = "") -> bool:
+        """Run a failed, cancelled or waiting job again now, with a fresh retry budget.
+
+        `attempt`, when given, must be the next attempt number (guards against double clicks).
+        """
+        job = self._get(job_id)
+        if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.RETRYING):
+            raise JobStateConflict(f"job {job.id} is {job.status}: only failed, cancelled or retrying jobs can be retried")
+        next_attempt = job.attempts + 1
+        if attempt is not None and attempt != next_attempt:
+            raise JobStateConflict(f"job {job.id} has had {job.attempts} attempts; attempt {attempt} is not next")
+        now = timezone.now()
+        who = f" by {by}" if by else ""
+        with transaction.atomic():
+            if not Job.objects.filter(id=job.id, status=job.status, attempts=job.attempts).update(
+                status=JobStatus.QUEUED,
+                updated_at=now,
+                finished_at=None,
+                next_attempt_at=None,
+                retry_delay=None,
+                cancel_requested_at=None,
+                max_attempts=max(job.max_attempts, job.attempts + retry_manager_for(job.job_type).max_attempts),
+                message=f"retry requested{who}",
+            ):
+                raise JobStateConflict(f"job {job.id} changed state; try again")
+            self.monitoring.record_event_sync(
+                job.id,
+                EventType.RETRY,
+                status=JobStatus.QUEUED,
+                message=f"retry requested{who}: attempt {next_attempt} queued",
+                details={"attempt": next_attempt, "manual": True, "by": by},
+                measure_memory=False,
+                timestamp=now,
+            )
+            self._enqueue_on_commit(job.id, next_attempt, job.job_type)
+        return True
+
+    def _get(self, job_id) -> Job:
+        try:
+            return Job.objects.get(id=job_id)
+        except (Job.DoesNotExist, ValueError):
+            raise JobNotFound(f"job {job_id} not found") from None
+
+    # --- periodic work, run by every cluster's pusher (jobs/brokers.py) ------------------
+
+    def dispatch_due_retries(self, *, now=None, limit: int = 100, broker: Broker | None = None) -> int:
+        """Hand retries whose delay has passed to django-q2."""
+        now = now or timezone.now()
+        due = Job.objects.filter(status=JobStatus.RETRYING, next_attempt_at__lte=now).order_by("next_attempt_at")
+        dispatched = 0
+        for job_id, job_type, attempts, due_at, delay in due.values_list(
+            "id", "job_type", "attempts", "next_attempt_at", "retry_delay"
+        )[:limit]:
+            next_attempt = attempts + 1
+            with transaction.atomic():
+                if not Job.objects.filter(id=job_id, status=JobStatus.RETRYING, attempts=attempts).update(
+                    status=JobStatus.QUEUED, updated_at=now, message=f"attempt {next_attempt} queued"
+                ):
+                    continue  # another cluster dispatched it
+                failed_at = due_at - timedelta(seconds=delay or 0)
+                waited = (now - failed_at).total_seconds()
+                self.monitoring.record_event_sync(
+                    job_id,
+                    EventType.RETRY,
+                    status=JobStatus.QUEUED,
+                    message=f"attempt {next_attempt} queued after {waited:.1f}s (planned {delay or 0:.1f}s)",
+                    details={"attempt": next_attempt, "planned_delay_s": delay, "waited_s": round(waited, 3)},
+                    measure_memory=False,
+                    timestamp=now,
+                )
+                self._enqueue_on_commit(job_id, next_attempt, job_type, broker)
+            dispatched += 1
+        return dispatched
+
+    def recover_stale_jobs(self, *, now=None, limit: int = 100) -> int:
+        """Take back running jobs whose worker stopped sending heartbeats (killed, lost)."""
+        now = now or timezone.now()
+        stale_before = now - timedelta(seconds=settings.JOBS["STALE_AFTER"])
+        stale = Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=stale_before).order_by("heartbeat_at")
+        recovered = 0
+        for job in stale[:limit]:
+            ran_ms = int((job.heartbeat_at - job.attempt_started_at).total_seconds() * 1000)
+            timeout = timeout_for(job.job_type)
+            if job.cancel_requested_at is not None:
+                self._finish_cancelled(
+                    job,
+                    job.attempts,
+                    now=now,
+                    reason=f"cancel requested; worker {job.worker} stopped responding",
+                    execution_time_ms=ran_ms,
+                    expected_heartbeat=job.heartbeat_at,
+                )
+            else:
+                if (now - job.attempt_started_at).total_seconds() > timeout:
+                    error = JobTimeoutError(
+                        f"attempt {job.attempts} ran past its {timeout}s timeout; worker {job.worker} was stopped"
+                    )
+                else:
+                    error = WorkerLostError(
+                        f"worker {job.worker} stopped sending heartbeats at {job.heartbeat_at:%Y-%m-%d %H:%M:%S} UTC; "
+                        f"attempt {job.attempts} abandoned"
+                    )
+                self._finish_failed(
+                    job,
+                    job.attempts,
+                    error,
+                    now=now,
+                    execution_time_ms=ran_ms,
+                    expected_heartbeat=job.heartbeat_at,
+                    measure_memory=False,
+                )
+            recovered += 1
+        return recovered
+
+    def requeue_lost_jobs(self, *, now=None, limit: int = 100, broker: Broker | None = None) -> int:
+        """Enqueue again queued jobs whose task never reached a worker (an enqueue lost in a crash).
+
+        Only when the broker's queue is empty: otherwise the job is most likely just waiting
+        its turn. A duplicate task is harmless anyway (the claim refuses it).
+        """
+        from jobs.queue import shared_broker
+
+        broker = broker or shared_broker()
+        if broker.queue_size():
+            return 0
+        now = now or timezone.now()
+        older_than = now - timedelta(seconds=settings.JOBS["REQUEUE_AFTER"])
+        lost = Job.objects.filter(status=JobStatus.QUEUED, updated_at__lt=older_than).order_by("updated_at")
+        requeued = 0
+        for job_id, job_type, attempts, updated_at in lost.values_list("id", "job_type", "attempts", "updated_at")[
+            :limit
+        ]:
+            with transaction.atomic():
+                if not Job.objects.filter(id=job_id, status=JobStatus.QUEUED, updated_at=updated_at).update(
+                    updated_at=now
+                ):
+                    continue
+                self.monitoring.record_event_sync(
+                    job_id,
+                    EventType.QUEUED,
+                    status=JobStatus.QUEUED,
+                    message=f"attempt {attempts + 1} enqueued again: no worker had picked it up",
+                    details={"attempt": attempts + 1, "requeued": True},
+                    measure_memory=False,
+                    timestamp=now,
+                )
+                self._enqueue_on_commit(job_id, attempts + 1, job_type, broker)
+            requeued += 1
+        return requeued
+
+    # --- the design's awaitable interface -----------------------------------------------
+
+    async def execute_job(self, job_id, attempt: int) -> dict:
+        return await sync_to_async(self.execute_job_sync)(job_id, attempt)
+
+    async def retry_job(self, job_id, attempt: int | None = None, **kwargs) -> bool:
+        return await sync_to_async(self.retry_job_sync)(job_id, attempt, **kwargs)
+
+    async def cancel_job(self, job_id, **kwargs) -> bool:
+        return await sync_to_async(self.cancel_job_sync)(job_id, **kwargs)
+
+
+job_manager = EnhancedJobManager()

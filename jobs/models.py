@@ -1,0 +1,141 @@
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from jobs.db import DbNow, GenRandomUUID
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued"  # handed to django-q2, waiting for a worker
+    RUNNING = "running"
+    RETRYING = "retrying"  # an attempt failed; the next one is due at next_attempt_at
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RETRYING)
+FINISHED_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+class Job(models.Model):
+    """A unit of background work (the `jobs` table the design's tables reference).
+
+    The row is the source of truth for a job's state: every transition is a conditional
+    UPDATE on it, so several workers on several machines never run one attempt twice.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    job_type = models.CharField(max_length=100)
+    parameters = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)
+    # The last message reported (progress message or error summary), for lists.
+    message = models.TextField(blank=True, default="")
+    attempts = models.PositiveIntegerField(default=0, help_text="Attempts started so far.")
+    max_attempts = models.PositiveIntegerField(default=3)
+    submitted_by = models.CharField(max_length=150, blank=True, default="")
+
+    created_at = models.DateTimeField(default=timezone.now)
+    # Last change of any kind: "newest activity first" in the lists.
+    updated_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True, help_text="Start of the first attempt.")
+    attempt_started_at = models.DateTimeField(null=True, blank=True, help_text="Start of the current attempt.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=255, blank=True, default="", help_text="host:pid of the worker running it.")
+
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    retry_delay = models.FloatField(null=True, blank=True, help_text="Planned seconds before the next attempt.")
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+
+    result = models.JSONField(null=True, blank=True)
+    # {"type", "message", "error_class", "traceback", "fingerprint"} of the last failure.
+    last_error = models.JSONField(null=True, blank=True)
+    error_class = models.CharField(max_length=20, blank=True, default="")
+
+    class Meta:
+        db_table = "jobs"
+        ordering = ["-updated_at"]
+        indexes = [
+            # Active jobs list, newest activity first (API and dashboard); partial, so it
+            # stays as small as the set of active jobs however long the history grows.
+            models.Index(
+                fields=["-updated_at"],
+                name="jobs_active_recent_idx",
+                condition=models.Q(status__in=ACTIVE_STATUSES),
+            ),
+            # ... the same filtered by type or by status.
+            models.Index(
+                fields=["job_type", "-updated_at"],
+                name="jobs_active_type_idx",
+                condition=models.Q(status__in=ACTIVE_STATUSES),
+            ),
+            models.Index(
+                fields=["status", "-updated_at"],
+                name="jobs_active_status_idx",
+                condition=models.Q(status__in=ACTIVE_STATUSES),
+            ),
+            # Sweep for running jobs whose worker stopped sending heartbeats.
+            models.Index(
+                fields=["heartbeat_at"],
+                name="jobs_running_heartbeat_idx",
+                condition=models.Q(status=JobStatus.RUNNING),
+            ),
+            # Dispatcher: retries that are due.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="jobs_retry_due_idx",
+                condition=models.Q(status=JobStatus.RETRYING),
+            ),
+            # Finished jobs by type and time (history lists, job queue health).
+            models.Index(fields=["job_type", "-finished_at"], name="jobs_type_finished_idx"),
+            models.Index(fields=["status", "-finished_at"], name="jobs_status_finished_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.job_type} {self.id}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+
+class RetryStatus(models.TextChoices):
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class JobRetryHistory(models.Model):
+    """One row per attempt of a job (the design's `job_retry_history`)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=GenRandomUUID(), editable=False)
+    # The unique (job, attempt_number) index serves lookups by job.
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="attempt_history", db_index=False)
+    attempt_number = models.IntegerField()
+    started_at = models.DateTimeField(default=timezone.now, db_default=DbNow())
+    completed_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=RetryStatus.choices)
+    error_message = models.TextField(null=True, blank=True)
+    # The delay planned before this attempt (None for the first one).
+    retry_delay_seconds = models.IntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(null=True, default=timezone.now, db_default=DbNow())
+
+    class Meta:
+        db_table = "job_retry_history"
+        ordering = ["job", "attempt_number"]
+        verbose_name_plural = "job retry history"
+        constraints = [
+            # The database itself refuses a second row for the same attempt.
+            models.UniqueConstraint(fields=["job", "attempt_number"], name="job_retry_history_attempt_uniq"),
+        ]
+        indexes = [
+            # Retries in a timeframe (metrics).
+            models.Index(fields=["started_at"], name="job_retry_history_started_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.job_id} attempt {self.attempt_number}"

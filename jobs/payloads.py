@@ -1,0 +1,79 @@
+"""Bounds on what jobs store: user text can be huge or hostile, and the tables must not bloat.
+
+Postgres refuses NUL characters and unpaired UTF-16 surrogates in text and JSONB, so those
+two are replaced by U+FFFD; everything else is stored as given, up to the limits below.
+"""
+
+import json
+
+from django.core.serializers.json import DjangoJSONEncoder
+
+MAX_PARAMETERS_BYTES = 256 * 1024  # a job's parameters: refused above this at submit
+MAX_JSON_DEPTH = 32  # nesting of parameters: refused deeper than this at submit
+MAX_JSON_BYTES = 64 * 1024  # a result or an event's details: summarised above this
+MAX_MESSAGE_CHARS = 2_000  # an event's or a job's message: clipped
+
+
+class PayloadError(ValueError):
+    pass
+
+
+def clean_text(text: str) -> str:
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def clip(text, limit: int = MAX_MESSAGE_CHARS) -> str:
+    text = clean_text("" if text is None else str(text))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _clean(value, depth: int):
+    if depth > MAX_JSON_DEPTH:
+        raise PayloadError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, dict):
+        return {clean_text(str(k)): _clean(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clean(v, depth + 1) for v in value]
+    return value
+
+
+def _encode(value) -> str:
+    try:
+        return json.dumps(value, cls=DjangoJSONEncoder)
+    except RecursionError:
+        raise PayloadError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except (TypeError, ValueError) as e:
+        raise PayloadError(f"not JSON: {e}") from None
+
+
+def checked_json(value, max_bytes: int):
+    """`value` as plain JSON data that Postgres accepts; PayloadError when it is too big or deep."""
+    encoded = _encode(value)
+    if len(encoded) > max_bytes:  # ASCII-escaped, so characters are bytes
+        raise PayloadError(f"{len(encoded)} bytes of JSON, more than the {max_bytes} allowed")
+    return _clean(json.loads(encoded), 0)
+
+
+def to_json_value(value, max_bytes: int = MAX_JSON_BYTES):
+    """Like checked_json, but a summary replaces what does not fit (results, event details)."""
+    if value is None:
+        return None
+    try:
+        return checked_json(value, max_bytes)
+    except PayloadError as e:
+        try:
+            preview = json.dumps(value, cls=DjangoJSONEncoder)
+        except (TypeError, ValueError, RecursionError):
+            try:
+                preview = repr(value)
+            except RecursionError:
+                preview = type(value).__name__
+        return {"truncated": True, "reason": str(e), "preview": clip(preview, 1_000)}

@@ -1,0 +1,55 @@
+"""A stand-in for the AI matching service, served only with DEMO_MODE on.
+
+It behaves like a real dependency: it wants the API key, takes a little while, and now
+and then answers 503, so the demo shows transient failures being retried.
+"""
+
+import hashlib
+import json
+import random
+import time
+
+from django.conf import settings
+from django.http import Http404, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+MAX_BATCH = 500
+
+
+def _score(job_posting_id, candidate_id) -> float:
+    digest = hashlib.sha256(f"{job_posting_id}:{candidate_id}".encode()).digest()
+    return round(int.from_bytes(digest[:4]) / 2**32, 4)
+
+
+def _require_demo_mode() -> None:
+    if not settings.DEMO_MODE:
+        raise Http404
+
+
+@require_GET
+def health(request):
+    _require_demo_mode()
+    return JsonResponse({"status": "ok"})
+
+
+@csrf_exempt  # a machine-to-machine API authenticated by its key, like the real service
+@require_POST
+def match(request):
+    _require_demo_mode()
+    key = settings.AI_MATCHING_API_KEY
+    if not key or request.headers.get("Authorization") != f"Bearer {key}":
+        return JsonResponse({"error": "invalid or missing API key"}, status=401)
+    try:
+        body = json.loads(request.body)
+        job_posting_id = body["job_posting_id"]
+        candidate_ids = body["candidate_ids"]
+        if not isinstance(candidate_ids, list) or not 1 <= len(candidate_ids) <= MAX_BATCH:
+            raise ValueError
+    except (ValueError, KeyError, TypeError):
+        return JsonResponse({"error": f"expected job_posting_id and 1-{MAX_BATCH} candidate_ids"}, status=400)
+    time.sleep(random.uniform(0.02, 0.2))
+    if random.random() < settings.DEMO_AI_FAILURE_RATE:
+        return JsonResponse({"error": "model server overloaded, try again"}, status=503)
+    matches = [{"candidate_id": c, "score": _score(job_posting_id, c)} for c in candidate_ids]
+    return JsonResponse({"matches": matches})

@@ -1,0 +1,100 @@
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+from jobs.db import DbNow, GenRandomUUID
+from jobs.models import Job
+
+
+class EventType(models.TextChoices):
+    QUEUED = "queued"
+    STARTED = "started"
+    PROGRESS = "progress"
+    CANCEL_REQUESTED = "cancel_requested"
+    ERROR = "error"
+    RETRY = "retry"  # the next attempt was dispatched after its delay
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+# Each attempt ends with exactly one of these.
+TERMINAL_EVENT_TYPES = (EventType.COMPLETED, EventType.ERROR, EventType.CANCELLED)
+
+
+class JobExecutionLog(models.Model):
+    """Every step of every job (the design's `job_execution_logs`)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=GenRandomUUID(), editable=False)
+    # The (job, timestamp) index serves lookups by job.
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="logs", db_index=False)
+    event_type = models.CharField(max_length=50, choices=EventType.choices)
+    timestamp = models.DateTimeField(default=timezone.now, db_default=DbNow())
+    status = models.CharField(max_length=20)
+    progress = models.IntegerField(null=True, default=0, db_default=0)
+    message = models.TextField(null=True, blank=True)
+    details = models.JSONField(null=True, blank=True)
+    # {"type", "message", "traceback", "error_class", "retryable", "fingerprint"}
+    error_details = models.JSONField(null=True, blank=True)
+    execution_time_ms = models.IntegerField(null=True, blank=True)
+    memory_usage_mb = models.IntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(null=True, default=timezone.now, db_default=DbNow())
+
+    class Meta:
+        db_table = "job_execution_logs"
+        ordering = ["timestamp"]
+        indexes = [
+            # A job's timeline.
+            models.Index(fields=["job", "timestamp"], name="job_logs_job_time_idx"),
+            # Metrics over a timeframe read only the attempts' outcomes: a partial index
+            # keeps the cost proportional to the outcomes inside the window.
+            models.Index(
+                fields=["timestamp"],
+                name="job_logs_outcome_time_idx",
+                condition=models.Q(event_type__in=TERMINAL_EVENT_TYPES),
+            ),
+            # Retention deletes by age.
+            models.Index(fields=["timestamp"], name="job_logs_time_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.event_type} {self.job_id} {self.timestamp:%Y-%m-%d %H:%M:%S}"
+
+
+class HealthStatus(models.TextChoices):
+    HEALTHY = "healthy"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class MetricType(models.TextChoices):
+    DATABASE = "database"
+    API = "api"
+    RESOURCE = "resource"
+    JOB_QUEUE = "job_queue"
+
+
+class SystemHealthMetric(models.Model):
+    """One health check result (the design's `system_health_metrics`)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, db_default=GenRandomUUID(), editable=False)
+    timestamp = models.DateTimeField(default=timezone.now, db_default=DbNow())
+    metric_type = models.CharField(max_length=50, choices=MetricType.choices)
+    metric_name = models.CharField(max_length=100)
+    metric_value = models.DecimalField(max_digits=10, decimal_places=2)
+    status = models.CharField(max_length=20, choices=HealthStatus.choices)
+    details = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(null=True, default=timezone.now, db_default=DbNow())
+
+    class Meta:
+        db_table = "system_health_metrics"
+        ordering = ["-timestamp"]
+        indexes = [
+            # Latest result per component and its recent history.
+            models.Index(fields=["metric_type", "metric_name", "-timestamp"], name="health_component_time_idx"),
+            # Retention deletes by age.
+            models.Index(fields=["timestamp"], name="health_time_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.metric_type}/{self.metric_name} {self.status}"

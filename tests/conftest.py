@@ -1,0 +1,111 @@
+import signal
+import time
+from contextlib import contextmanager
+
+import pytest
+from django.db import connection, connections
+
+from tests.factories import UserFactory
+
+
+def wait_for(condition, timeout: float = 15.0, interval: float = 0.05, message: str = ""):
+    """Poll `condition` until it returns something truthy (waiting on an outcome, not on time)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {message or condition}")
+        time.sleep(interval)
+
+
+@contextmanager
+def running_cluster(workers: int = 2):
+    """A real django-q2 cluster (sentinel, pusher, monitor and worker processes) on the test database."""
+    from django_q.brokers import get_broker
+    from django_q.cluster import Cluster
+    from django_q.conf import Conf
+
+    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
+    previous_workers = Conf.WORKERS
+    Conf.WORKERS = workers
+    connections.close_all()  # forked processes must open their own connections
+    cluster = Cluster(get_broker())
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+        Conf.WORKERS = previous_workers
+        signal.signal(signal.SIGTERM, handlers[0])
+        signal.signal(signal.SIGINT, handlers[1])
+
+
+@pytest.fixture
+def q_cluster(transactional_db, fast_jobs):
+    with running_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def fast_jobs(settings):
+    """Job timings shrunk so real workers show retries, heartbeats and sweeps in a second or two."""
+    settings.JOBS = {
+        **settings.JOBS,
+        "RETRY": {"max_attempts": 3, "base_delay": 0.1, "max_delay": 2.0},
+        "PROGRESS_INTERVAL": 0.0,
+        "HEARTBEAT_INTERVAL": 0.2,
+        "STALE_AFTER": 1.5,
+        "DISPATCH_INTERVAL": 0.1,
+        "SWEEP_INTERVAL": 0.2,
+    }
+    return settings.JOBS
+
+
+@pytest.fixture
+def is_postgres():
+    return connection.vendor == "postgresql"
+
+
+@pytest.fixture
+def postgres_only(db):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (set DATABASE_URL=postgres://…); this run is on SQLite")
+
+
+@pytest.fixture
+def alice(db):
+    """An operator allowed to see and act on everything."""
+    return UserFactory(
+        username="alice",
+        permissions=[
+            "jobs.view_job",
+            "jobs.add_job",
+            "jobs.change_job",
+            "alerts.view_alerthistory",
+            "alerts.change_alerthistory",
+            "monitoring.view_jobexecutionlog",
+            "monitoring.view_systemhealthmetric",
+        ],
+    )
+
+
+@pytest.fixture
+def viewer(db):
+    """May look, not act."""
+    return UserFactory(
+        username="victor",
+        permissions=[
+            "jobs.view_job",
+            "alerts.view_alerthistory",
+            "monitoring.view_jobexecutionlog",
+            "monitoring.view_systemhealthmetric",
+        ],
+    )
+
+
+@pytest.fixture
+def nobody(db):
+    """Logged in, but with no permission at all."""
+    return UserFactory(username="nobody")

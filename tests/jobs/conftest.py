@@ -1,0 +1,1 @@
+import tests.jobs.executors  # noqa: F401  (registers the test job types)

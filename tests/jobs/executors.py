@@ -1,0 +1,46 @@
+"""Job types used only by the tests (registered on import, like any application's)."""
+
+from django.db import OperationalError
+
+from jobs.registry import job_executor
+
+
+@job_executor("test.echo")
+def echo(params, ctx):
+    return {"echo": params}
+
+
+@job_executor("test.progress")
+def progress(params, ctx):
+    for percent in params.get("reports", [10, 20, 30, 40, 50, 60, 70, 80, 90]):
+        ctx.progress(percent, f"at {percent}%")
+    return {"done": True}
+
+
+@job_executor("test.raise", max_attempts=3)
+def raise_error(params, ctx):
+    errors = {
+        "transient": lambda: ConnectionResetError("connection reset by peer"),
+        "data": lambda: ValueError(params.get("message", "bad candidate record")),
+        "configuration": lambda: __import__("django.core.exceptions").core.exceptions.ImproperlyConfigured("no key"),
+        "database": lambda: OperationalError("server closed the connection unexpectedly"),
+    }
+    raise errors[params["kind"]]()
+
+
+@job_executor("test.until_cancelled")
+def until_cancelled(params, ctx):
+    if params.get("cancel_self"):  # as if an operator clicked Cancel right now
+        from jobs.manager import job_manager
+
+        job_manager.cancel_job_sync(ctx.job_id, by="bob")
+    while True:
+        ctx.check_cancelled()
+        ctx.sleep(0.01)
+
+
+@job_executor("test.timeout")
+def times_out(params, ctx):
+    from django_q.exceptions import TimeoutException
+
+    raise TimeoutException("Task exceeded maximum timeout value (1 seconds)")

@@ -1,0 +1,108 @@
+import errno
+
+import httpx
+import pytest
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.db import IntegrityError, OperationalError
+from django_q.exceptions import TimeoutException
+
+from jobs.errors import (
+    ConfigurationJobError,
+    DataJobError,
+    ErrorType,
+    SystemJobError,
+    TransientJobError,
+    classify_error,
+    error_details,
+    error_fingerprint,
+)
+
+
+def http_error(status: int) -> httpx.HTTPStatusError:
+    request = httpx.Request("GET", "https://svc.invalid/")
+    return httpx.HTTPStatusError("boom", request=request, response=httpx.Response(status, request=request))
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        httpx.ConnectTimeout("timed out"),
+        httpx.ReadTimeout("timed out"),
+        httpx.ConnectError("refused"),
+        http_error(429),
+        http_error(502),
+        http_error(503),
+        http_error(504),
+        OperationalError("server closed the connection unexpectedly"),
+        ConnectionRefusedError(errno.ECONNREFUSED, "refused"),
+        TimeoutError("timed out"),
+        TimeoutException("Task exceeded maximum timeout value (5 seconds)"),
+        TransientJobError("explicit"),
+    ],
+)
+def test_transient(error):
+    assert classify_error(error) == ErrorType.TRANSIENT
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ImproperlyConfigured("AI_MATCHING_API_KEY is not set"),
+        http_error(401),
+        http_error(403),
+        httpx.UnsupportedProtocol("no scheme"),
+        ConfigurationJobError("explicit"),
+    ],
+)
+def test_configuration(error):
+    assert classify_error(error) == ErrorType.CONFIGURATION
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ValidationError("malformed"),
+        ValueError("invalid literal"),
+        KeyError("candidate_ids"),
+        IntegrityError("duplicate key value violates unique constraint"),
+        http_error(422),
+        DataJobError("explicit"),
+    ],
+)
+def test_data(error):
+    assert classify_error(error) == ErrorType.DATA
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        MemoryError(),
+        OSError(errno.ENOSPC, "No space left on device"),
+        OSError(errno.EMFILE, "Too many open files"),
+        SystemJobError("explicit"),
+        RuntimeError("something unexpected"),
+    ],
+)
+def test_system(error):
+    assert classify_error(error) == ErrorType.SYSTEM
+
+
+def test_context_decides_what_the_type_cannot():
+    assert classify_error(RuntimeError("bad"), {"phase": "validate_parameters"}) == ErrorType.DATA
+    assert classify_error(RuntimeError("bad"), {"phase": "configure"}) == ErrorType.CONFIGURATION
+
+
+def test_error_details_carry_type_message_traceback_and_a_stable_fingerprint():
+    try:
+        raise httpx.ConnectTimeout("connect to 10.0.0.7:443 timed out after 5.0s")
+    except httpx.ConnectTimeout as e:
+        details = error_details(e, ErrorType.TRANSIENT, retryable=True)
+    assert details["type"] == "httpx.ConnectTimeout"
+    assert details["error_class"] == "transient"
+    assert details["retryable"] is True
+    assert "Traceback" in details["traceback"] and "test_error_details" in details["traceback"]
+    # Same error with other numbers: same group in the error analysis.
+    assert details["fingerprint"] == error_fingerprint(
+        "httpx.ConnectTimeout", "connect to 10.0.0.9:443 timed out after 7.5s"
+    )
+    assert details["fingerprint"] != error_fingerprint("httpx.ConnectTimeout", "name resolution failed")

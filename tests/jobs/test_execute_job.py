@@ -1,0 +1,212 @@
+"""One attempt run in-process, as a django-q2 worker runs it (jobs.tasks.run_job)."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.db import OperationalError
+from django.utils import timezone
+
+from jobs.manager import EnhancedJobManager, job_manager
+from jobs.models import Job, JobRetryHistory, JobStatus, RetryStatus
+from jobs.signals import job_finished
+from jobs.tasks import run_job
+from monitoring.controller import MonitoringController
+from monitoring.models import EventType, JobExecutionLog
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+
+
+def events(job):
+    return list(JobExecutionLog.objects.filter(job=job).order_by("timestamp", "created_at").values_list("event_type", "status"))
+
+
+@pytest.fixture
+def finished_jobs():
+    seen = []
+
+    def receiver(sender, job, **kwargs):
+        seen.append((job.id, job.status))
+
+    job_finished.connect(receiver)
+    yield seen
+    job_finished.disconnect(receiver)
+
+
+def test_a_job_runs_reports_progress_and_completes(django_capture_on_commit_callbacks, finished_jobs, settings):
+    settings.JOBS = {**settings.JOBS, "PROGRESS_INTERVAL": 0}
+    job = job_manager.submit_job("test.progress", {"reports": [25, 50, 75]})
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert run_job(str(job.id), 1) == {"job_id": str(job.id), "attempt": 1, "ran": True}
+
+    job.refresh_from_db()
+    assert (job.status, job.progress, job.attempts, job.result) == (JobStatus.COMPLETED, 100, 1, {"done": True})
+    assert job.started_at and job.finished_at and job.worker.endswith(f":{__import__('os').getpid()}")
+    assert events(job) == [
+        ("queued", "queued"),
+        ("started", "running"),
+        ("progress", "running"),
+        ("progress", "running"),
+        ("progress", "running"),
+        ("completed", "completed"),
+    ]
+    completed = job.logs.get(event_type=EventType.COMPLETED)
+    assert completed.execution_time_ms >= 0 and completed.memory_usage_mb > 0
+    assert completed.details == {"attempt": 1, "result": {"done": True}}
+    attempt = JobRetryHistory.objects.get(job=job)
+    assert (attempt.attempt_number, attempt.status, attempt.retry_delay_seconds) == (1, RetryStatus.SUCCESS, None)
+    assert attempt.completed_at is not None
+    assert finished_jobs == [(job.id, JobStatus.COMPLETED)]
+
+
+def test_a_second_delivery_of_the_same_attempt_does_not_run_it_again():
+    job = job_manager.submit_job("test.echo", {"n": 1})
+    assert run_job(str(job.id), 1)["ran"] is True
+    assert run_job(str(job.id), 1)["ran"] is False
+    assert job.logs.filter(event_type=EventType.STARTED).count() == 1
+    assert JobRetryHistory.objects.filter(job=job).count() == 1
+
+
+def test_an_attempt_that_is_not_next_is_refused():
+    job = job_manager.submit_job("test.echo", {})
+    assert run_job(str(job.id), 2)["ran"] is False
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (JobStatus.QUEUED, 0)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_transient_failure_is_scheduled_for_retry_with_backoff(settings):
+    settings.JOBS = {**settings.JOBS, "RETRY": {"max_attempts": 3, "base_delay": 1.0, "max_delay": 300.0}}
+    job = job_manager.submit_job("test.raise", {"kind": "transient"})
+
+    run_job(str(job.id), 1)
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.RETRYING
+    assert job.error_class == "transient"
+    assert 2.2 <= job.retry_delay <= 2.6  # 1 s * 2**1, plus 10-30 %
+    assert job.next_attempt_at == NOW + timedelta(seconds=job.retry_delay)
+    assert job.last_error["type"] == "ConnectionResetError"
+    assert job.last_error["hint"] == "Retried automatically with backoff."
+    error = job.logs.get(event_type=EventType.ERROR)
+    assert error.status == JobStatus.RETRYING
+    assert error.message == "ConnectionResetError: connection reset by peer"
+    assert error.error_details["error_class"] == "transient"
+    assert error.error_details["retryable"] is True
+    assert "Traceback (most recent call last)" in error.error_details["traceback"]
+    assert error.details["next_attempt_at"] is not None and error.details["attempt"] == 1
+    attempt = JobRetryHistory.objects.get(job=job)
+    assert (attempt.status, attempt.error_message) == ("failed", "ConnectionResetError: connection reset by peer")
+
+
+def test_a_data_error_fails_the_job_at_once(django_capture_on_commit_callbacks, finished_jobs):
+    job = job_manager.submit_job("test.raise", {"kind": "data", "message": "candidate 7 has no email"})
+    with django_capture_on_commit_callbacks(execute=True):
+        run_job(str(job.id), 1)
+    job.refresh_from_db()
+    assert (job.status, job.error_class, job.attempts) == (JobStatus.FAILED, "data", 1)
+    assert job.next_attempt_at is None and job.finished_at is not None
+    assert job.last_error["hint"] == "Not retried: the input is invalid; fix it and resubmit."
+    assert finished_jobs == [(job.id, JobStatus.FAILED)]
+
+
+def test_the_last_allowed_attempt_fails_for_good(django_capture_on_commit_callbacks):
+    job = job_manager.submit_job("test.raise", {"kind": "transient"}, max_attempts=1)
+    run_job(str(job.id), 1)
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+    assert job.last_error["hint"] == "Not retried: all 1 attempts used."
+
+
+def test_a_lost_database_connection_inside_the_job_is_transient():
+    job = job_manager.submit_job("test.raise", {"kind": "database"})
+    run_job(str(job.id), 1)
+    job.refresh_from_db()
+    assert (job.status, job.error_class) == (JobStatus.RETRYING, "transient")
+
+
+def test_a_job_type_no_longer_registered_is_a_configuration_error():
+    job = job_manager.submit_job("test.echo", {})
+    Job.objects.filter(id=job.id).update(job_type="retired.type")
+    run_job(str(job.id), 1)
+    job.refresh_from_db()
+    assert (job.status, job.error_class) == (JobStatus.FAILED, "configuration")
+    assert "unknown job type 'retired.type'" in job.message
+
+
+def test_django_q2_timeout_is_recorded_as_a_timeout():
+    job = job_manager.submit_job("test.timeout", {})
+    run_job(str(job.id), 1)
+    job.refresh_from_db()
+    assert job.status == JobStatus.RETRYING
+    assert job.last_error["type"] == "jobs.errors.JobTimeoutError"
+    assert "ran past its 600s timeout" in job.message
+
+
+def test_cancel_requested_while_running_stops_the_job(django_capture_on_commit_callbacks, finished_jobs, settings):
+    settings.JOBS = {**settings.JOBS, "PROGRESS_INTERVAL": 0}
+    job = job_manager.submit_job("test.until_cancelled", {"cancel_self": True})
+    with django_capture_on_commit_callbacks(execute=True):
+        run_job(str(job.id), 1)
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED
+    assert events(job)[-2:] == [("cancel_requested", "running"), ("cancelled", "cancelled")]
+    assert job.logs.get(event_type=EventType.CANCEL_REQUESTED).message == "cancel requested by bob"
+    assert JobRetryHistory.objects.get(job=job).status == RetryStatus.CANCELLED
+    assert finished_jobs == [(job.id, JobStatus.CANCELLED)]
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_progress_is_throttled_but_the_first_the_last_and_100_percent_are_kept():
+    clock = FakeClock()
+    manager = EnhancedJobManager(monitoring=MonitoringController(progress_interval=1.0, clock=clock))
+    job = job_manager.submit_job("test.echo", {})
+    manager._claim(job.id, 1)
+
+    for percent in (10, 20, 30):  # within one interval: only the first is written
+        assert manager.monitoring.update_job_progress_sync(job.id, percent, attempt=1)
+    clock.now += 1.0
+    manager.monitoring.update_job_progress_sync(job.id, 40, attempt=1)  # an interval later: written
+    manager.monitoring.update_job_progress_sync(job.id, 50, attempt=1)  # held back...
+    manager.monitoring.update_job_progress_sync(job.id, 60, attempt=1)  # ...replaced by the latest
+    manager.monitoring.flush_progress_sync(job.id)  # the job ends: the last report is written
+    manager.monitoring.update_job_progress_sync(job.id, 100, attempt=1)  # always written
+
+    written = list(job.logs.filter(event_type=EventType.PROGRESS).order_by("timestamp").values_list("progress", flat=True))
+    assert written == [10, 40, 60, 100]
+    job.refresh_from_db()
+    assert job.progress == 100
+
+
+def test_an_event_that_cannot_be_written_waits_and_the_job_goes_on(monkeypatch, settings):
+    """The database drops out during a progress report: the job completes, the event follows."""
+    settings.JOBS = {**settings.JOBS, "PROGRESS_INTERVAL": 0}
+    monitoring = MonitoringController()
+    manager = EnhancedJobManager(monitoring=monitoring)
+    job = job_manager.submit_job("test.progress", {"reports": [30, 60]})
+    real_create = JobExecutionLog.objects.create
+    failures = iter([True])
+
+    def flaky_create(**kwargs):
+        if kwargs["event_type"] == EventType.PROGRESS and next(failures, False):
+            raise OperationalError("the database system is shutting down")
+        return real_create(**kwargs)
+
+    monkeypatch.setattr(JobExecutionLog.objects, "create", flaky_create)
+    manager.execute_job_sync(job.id, 1)
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETED
+    assert len(monitoring.pending) == 0
+    progress = list(job.logs.filter(event_type=EventType.PROGRESS).order_by("timestamp").values_list("progress", flat=True))
+    assert progress == [30, 60]  # the one that failed was written later, in order

@@ -1,0 +1,130 @@
+"""The whole lifecycle through real django-q2 clusters (separate processes) on the test database."""
+
+import os
+import signal
+
+import pytest
+from django.db import connection
+
+from jobs.manager import job_manager
+from jobs.models import Job, JobRetryHistory, JobStatus
+from monitoring.models import EventType, JobExecutionLog
+from tests.conftest import running_cluster, wait_for
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(params=["orm", "redis"])
+def cluster(request, fast_jobs, monkeypatch):
+    """A running cluster on each broker we support."""
+    from django_q.conf import Conf
+
+    import jobs.queue
+
+    if request.param == "redis":
+        url = os.environ.get("REDIS_TEST_URL")
+        if not url:
+            pytest.skip("set REDIS_TEST_URL=redis://… to run the lifecycle on the Redis broker too")
+        monkeypatch.setattr(Conf, "BROKER_CLASS", "jobs.brokers.RedisBroker")
+        monkeypatch.setattr(Conf, "REDIS", url)
+    monkeypatch.setattr(jobs.queue, "_broker", None)
+    with running_cluster(workers=2) as cluster:
+        yield cluster
+    jobs.queue.shared_broker().purge_queue()
+
+
+def job_state(job_id):
+    return Job.objects.get(id=job_id)
+
+
+def timeline(job_id):
+    return list(
+        JobExecutionLog.objects.filter(job_id=job_id).order_by("timestamp").values_list("event_type", flat=True)
+    )
+
+
+def wait_for_status(job_id, *statuses, timeout=20):
+    return wait_for(
+        lambda: job_state(job_id).status in statuses and job_state(job_id),
+        timeout=timeout,
+        message=f"job {job_id} to be {'/'.join(statuses)}",
+    )
+
+
+def test_a_job_runs_reports_progress_and_completes(cluster):
+    job = job_manager.submit_job("demo.sleep", {"seconds": 0.3, "steps": 3})
+    done = wait_for_status(job.id, JobStatus.COMPLETED)
+    assert done.result == {"slept_seconds": 0.3, "steps": 3}
+    assert timeline(job.id) == ["queued", "started", "progress", "progress", "progress", "completed"]
+
+
+def test_a_transient_failure_is_retried_after_its_delay_until_it_succeeds(cluster):
+    job = job_manager.submit_job("demo.fail", {"error_class": "transient", "fail_times": 2})
+    wait_for_status(job.id, JobStatus.COMPLETED)
+
+    assert timeline(job.id) == [
+        "queued",
+        *["started", "progress", "error", "retry"] * 2,
+        "started",
+        "progress",
+        "completed",
+    ]
+    history = list(JobRetryHistory.objects.filter(job=job).values_list("attempt_number", "status"))
+    assert history == [(1, "failed"), (2, "failed"), (3, "success")]
+    retries = JobExecutionLog.objects.filter(job=job, event_type=EventType.RETRY).order_by("timestamp")
+    for retry, base in zip(retries, [0.2, 0.4]):  # base_delay 0.1 s * 2**attempt
+        planned, waited = retry.details["planned_delay_s"], retry.details["waited_s"]
+        assert base * 1.1 <= planned <= base * 1.3
+        assert planned <= waited < planned + 2.0  # never early, and promptly after
+
+
+def test_a_data_error_is_not_retried(cluster):
+    job = job_manager.submit_job("demo.fail", {"error_class": "data", "fail_times": 1})
+    failed = wait_for_status(job.id, JobStatus.FAILED)
+    assert failed.attempts == 1 and failed.error_class == "data"
+    assert timeline(job.id) == ["queued", "started", "progress", "error"]
+
+
+def test_cancelling_a_running_job_stops_it(cluster):
+    job = job_manager.submit_job("demo.sleep", {"seconds": 60, "steps": 600})
+    wait_for(lambda: job_state(job.id).progress > 0, message="the job to make progress")
+    job_manager.cancel_job_sync(job.id, by="alice")
+    cancelled = wait_for_status(job.id, JobStatus.CANCELLED, timeout=10)
+    assert cancelled.progress < 100
+    assert timeline(job.id)[-2:] == ["cancel_requested", "cancelled"]
+    assert JobRetryHistory.objects.get(job=job).status == "cancelled"
+
+
+def test_a_worker_killed_mid_job_is_detected_and_the_job_retried(cluster):
+    job = job_manager.submit_job("demo.sleep", {"seconds": 60, "steps": 600})
+    running = wait_for(lambda: job_state(job.id).progress > 0 and job_state(job.id), message="the job to run")
+    worker_pid = int(running.worker.rsplit(":", 1)[1])
+
+    os.kill(worker_pid, signal.SIGKILL)
+
+    wait_for(lambda: job_state(job.id).attempts == 2, message="attempt 2 to start after the sweep")
+    first = JobRetryHistory.objects.get(job=job, attempt_number=1)
+    assert first.status == "failed"
+    assert f"worker {running.worker} stopped sending heartbeats" in first.error_message
+    error = JobExecutionLog.objects.get(job=job, event_type=EventType.ERROR)
+    assert error.error_details["error_class"] == "system"
+    assert error.error_details["type"] == "jobs.errors.WorkerLostError"
+    # One start and one outcome for attempt 1: nothing ran or was recorded twice.
+    assert [e for e in timeline(job.id) if e in ("started", "error", "completed")][:2] == ["started", "error"]
+    job_manager.cancel_job_sync(job.id)
+    wait_for_status(job.id, JobStatus.CANCELLED)
+
+
+def test_a_queued_job_cancelled_before_a_worker_picks_it_never_starts(transactional_db, fast_jobs, monkeypatch):
+    import jobs.queue
+
+    monkeypatch.setattr(jobs.queue, "_broker", None)
+    job = job_manager.submit_job("demo.sleep", {"seconds": 0.1, "steps": 1})
+    job_manager.cancel_job_sync(job.id)
+    other = job_manager.submit_job("demo.sleep", {"seconds": 0.1, "steps": 1})
+    with running_cluster(workers=1):
+        wait_for_status(other.id, JobStatus.COMPLETED)
+    # The cancelled job's task was delivered (before the other one) and refused.
+    assert job_state(job.id).status == JobStatus.CANCELLED
+    assert timeline(job.id) == ["queued", "cancelled"]
+    connection.close()

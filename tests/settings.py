@@ -1,0 +1,15 @@
+"""Settings for the test suite: the project's own, from the same environment, plus speed.
+
+DATABASE_URL picks the database as everywhere else (SQLite under var/ by default;
+CI runs the suite on Postgres too).
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "tests-only-secret-key")
+
+from config.settings import *  # noqa: E402,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Each run gets its own django-q2 queue name so parallel runs sharing Redis never mix.
+Q_CLUSTER = {**Q_CLUSTER, "name": f"jobmonitor-test-{os.getpid()}"}  # noqa: F405
