@@ -1,6 +1,14 @@
-"""Reads of job state for the controller, the API and the dashboard."""
+"""Reads of job state shared by the controller, the API and the dashboard.
 
-from jobs.models import ACTIVE_STATUSES, Job
+Every function here runs a bounded number of queries whatever the size of the history.
+"""
+
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from jobs.models import ACTIVE_STATUSES, Job, JobRetryHistory
+from monitoring.models import JobExecutionLog
 
 JOB_SUMMARY_FIELDS = (
     "id",
@@ -13,22 +21,24 @@ JOB_SUMMARY_FIELDS = (
     "created_at",
     "updated_at",
     "started_at",
+    "attempt_started_at",
     "finished_at",
     "next_attempt_at",
     "cancel_requested_at",
     "worker",
     "error_class",
 )
+MAX_TIMELINE_EVENTS = 500
 
 
-def active_jobs_queryset(*, job_type: str | None = None, status: str | None = None):
-    """Queued, running and waiting-for-retry jobs, newest activity first (partial indexes)."""
+def active_jobs_queryset(*, job_type: str | None = None, status: str | None = None) -> QuerySet[Job]:
+    """Queued, running and retrying jobs, newest activity first (served by partial indexes)."""
     jobs = Job.objects.filter(status__in=ACTIVE_STATUSES)
     if job_type:
         jobs = jobs.filter(job_type=job_type)
     if status:
         jobs = jobs.filter(status=status)
-    return jobs.order_by("-updated_at").only(*JOB_SUMMARY_FIELDS)
+    return jobs.order_by("-updated_at", "id").only(*JOB_SUMMARY_FIELDS)
 
 
 def active_jobs(*, job_type: str | None = None, status: str | None = None, limit: int = 100) -> list[dict]:
@@ -37,3 +47,31 @@ def active_jobs(*, job_type: str | None = None, status: str | None = None, limit
 
 def job_status(job_id) -> dict | None:
     return Job.objects.filter(id=job_id).values(*JOB_SUMMARY_FIELDS, "parameters", "result", "last_error").first()
+
+
+@dataclass
+class JobDetail:
+    job: Job
+    events: list[JobExecutionLog]  # oldest first; the latest MAX_TIMELINE_EVENTS at most
+    events_total: int
+    attempts: list[JobRetryHistory]
+
+    @property
+    def events_truncated(self) -> bool:
+        return self.events_total > len(self.events)
+
+    @property
+    def last_error_event(self) -> JobExecutionLog | None:
+        return next((e for e in reversed(self.events) if e.error_details), None)
+
+
+def job_detail(job_id) -> JobDetail | None:
+    """A job in full: its row, its timeline (bounded), its attempts. Four queries."""
+    job = Job.objects.filter(id=job_id).first()
+    if job is None:
+        return None
+    events = JobExecutionLog.objects.filter(job_id=job.id)
+    latest = list(events.order_by("-timestamp", "-created_at")[:MAX_TIMELINE_EVENTS])
+    total = len(latest) if len(latest) < MAX_TIMELINE_EVENTS else events.count()
+    attempts = list(JobRetryHistory.objects.filter(job_id=job.id).order_by("attempt_number"))
+    return JobDetail(job=job, events=latest[::-1], events_total=total, attempts=attempts)
