@@ -15,6 +15,7 @@ from functools import partial
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -434,7 +435,7 @@ class EnhancedJobManager:
     def _get(self, job_id) -> Job:
         try:
             return Job.objects.get(id=job_id)
-        except (Job.DoesNotExist, ValueError):
+        except (Job.DoesNotExist, ValueError, ValidationError):
             raise JobNotFound(f"job {job_id} not found") from None
 
     # --- periodic work, run by every cluster's pusher (jobs/brokers.py) ------------------

@@ -21,11 +21,11 @@ class Migration(migrations.Migration):
             name='AlertHistory',
             fields=[
                 ('id', models.UUIDField(db_default=jobs.db.GenRandomUUID(), default=uuid.uuid4, editable=False, primary_key=True, serialize=False)),
-                ('job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='alerts', to='jobs.job')),
                 ('alert_type', models.CharField(max_length=50)),
                 ('severity', models.CharField(choices=[('info', 'Info'), ('warning', 'Warning'), ('error', 'Error'), ('critical', 'Critical')], max_length=20)),
                 ('title', models.CharField(max_length=200)),
                 ('message', models.TextField()),
+                ('job', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='alerts', to='jobs.job')),
                 ('triggered_at', models.DateTimeField(db_default=jobs.db.DbNow(), default=django.utils.timezone.now)),
                 ('resolved_at', models.DateTimeField(blank=True, null=True)),
                 ('recipients', alerts.fields.TextArrayField(blank=True, null=True, size=None)),

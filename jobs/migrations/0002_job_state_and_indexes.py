@@ -1,7 +1,18 @@
-"""What the job manager keeps on `jobs`, and the indexes its queries need."""
+"""What the job manager keeps on `jobs`, and the indexes its queries need.
+
+On an adopted database `jobs` may already hold the platform's rows: they become finished
+jobs of type "legacy", so nothing tries to run them.
+"""
 
 import django.utils.timezone
 from django.db import migrations, models
+
+
+def mark_existing_rows_finished(apps, schema_editor):
+    Job = apps.get_model("jobs", "Job")
+    Job.objects.filter(job_type="legacy").update(
+        status="completed", message="existed before the job monitor was installed"
+    )
 
 
 class Migration(migrations.Migration):
@@ -17,7 +28,8 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='job',
             name='job_type',
-            field=models.CharField(max_length=100),
+            field=models.CharField(default='legacy', max_length=100),
+            preserve_default=False,
         ),
         migrations.AddField(
             model_name='job',
@@ -119,6 +131,7 @@ class Migration(migrations.Migration):
             name='error_class',
             field=models.CharField(blank=True, default='', max_length=20),
         ),
+        migrations.RunPython(mark_existing_rows_finished, migrations.RunPython.noop),
         migrations.AddIndex(
             model_name='job',
             index=models.Index(condition=models.Q(('status__in', ('queued', 'running', 'retrying'))), fields=['-updated_at'], name='jobs_active_recent_idx'),

@@ -1,0 +1,63 @@
+"""Operators' actions: cancel and retry (the API, the dashboard and admin call these)."""
+
+import pytest
+from django_q.models import OrmQ
+
+from jobs.manager import JobNotFound, JobStateConflict, job_manager
+from jobs.models import Job, JobStatus
+from monitoring.models import EventType
+from tests.factories import JobFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("status", [JobStatus.QUEUED, JobStatus.RETRYING])
+def test_a_waiting_job_is_cancelled_at_once(status):
+    job = JobFactory(status=status, attempts=1 if status == JobStatus.RETRYING else 0)
+    assert job_manager.cancel_job_sync(job.id, by="alice") is True
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED and job.finished_at is not None
+    assert job.logs.get().message == f"cancelled by alice before attempt {job.attempts + 1} started"
+
+
+def test_a_running_job_is_asked_to_stop_once():
+    job = JobFactory(running=True)
+    assert job_manager.cancel_job_sync(job.id, by="alice") is True
+    assert job_manager.cancel_job_sync(job.id, by="alice") is True  # a double click changes nothing
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING and job.cancel_requested_at is not None
+    assert list(job.logs.values_list("event_type", flat=True)) == [EventType.CANCEL_REQUESTED]
+
+
+@pytest.mark.parametrize("trait", ["completed", "failed"])
+def test_a_finished_job_cannot_be_cancelled(trait):
+    job = JobFactory(**{trait: True})
+    with pytest.raises(JobStateConflict, match=f"is {job.status}: only queued, running or retrying jobs can be cancelled"):
+        job_manager.cancel_job_sync(job.id)
+
+
+def test_a_failed_job_is_retried_with_a_fresh_budget(django_capture_on_commit_callbacks):
+    job = JobFactory(failed=True, job_type="demo.fail", attempts=3, max_attempts=3)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert job_manager.retry_job_sync(job.id, by="alice") is True
+    job.refresh_from_db()
+    assert (job.status, job.max_attempts, job.finished_at) == (JobStatus.QUEUED, 6, None)
+    retry = job.logs.get(event_type=EventType.RETRY)
+    assert retry.details == {"attempt": 4, "manual": True, "by": "alice"}
+    assert OrmQ.objects.count() == 1
+
+
+def test_retry_refuses_running_jobs_and_stale_attempt_numbers():
+    with pytest.raises(JobStateConflict, match="is running: only failed, cancelled or retrying jobs can be retried"):
+        job_manager.retry_job_sync(JobFactory(running=True).id)
+    failed = JobFactory(failed=True, attempts=3)
+    with pytest.raises(JobStateConflict, match="attempt 3 is not next"):
+        job_manager.retry_job_sync(failed.id, attempt=3)
+
+
+def test_unknown_jobs_are_reported_as_not_found():
+    with pytest.raises(JobNotFound):
+        job_manager.cancel_job_sync("8b0f5a4e-0000-0000-0000-000000000000")
+    with pytest.raises(JobNotFound):
+        job_manager.retry_job_sync("not-a-uuid")
+    assert not Job.objects.exists()

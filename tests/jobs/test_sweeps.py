@@ -1,0 +1,139 @@
+"""The periodic work every cluster's pusher does: due retries, dead workers, lost enqueues."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django_q.models import OrmQ
+
+from jobs.manager import EnhancedJobManager, job_manager
+from jobs.models import Job, JobRetryHistory, JobStatus
+from monitoring.models import EventType, JobExecutionLog
+from tests.factories import JobFactory, JobRetryHistoryFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def jobs_settings(settings):
+    settings.JOBS = {**settings.JOBS, "STALE_AFTER": 30.0, "REQUEUE_AFTER": 600.0}
+    return settings.JOBS
+
+
+def retrying_job(due_in: float, delay: float = 2.4, attempts: int = 1):
+    return JobFactory(
+        job_type="demo.fail",
+        status=JobStatus.RETRYING,
+        attempts=attempts,
+        retry_delay=delay,
+        next_attempt_at=NOW + timedelta(seconds=due_in),
+    )
+
+
+@time_machine.travel(NOW, tick=False)
+def test_due_retries_are_queued_and_enqueued_once(django_capture_on_commit_callbacks):
+    due, later = retrying_job(due_in=-0.3), retrying_job(due_in=5)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert job_manager.dispatch_due_retries() == 1
+        assert job_manager.dispatch_due_retries() == 0  # another cluster's tick finds nothing
+
+    due.refresh_from_db()
+    assert (due.status, due.message) == (JobStatus.QUEUED, "attempt 2 queued")
+    assert Job.objects.get(id=later.id).status == JobStatus.RETRYING
+    retry = JobExecutionLog.objects.get(job=due, event_type=EventType.RETRY)
+    assert retry.details == {"attempt": 2, "planned_delay_s": 2.4, "waited_s": 2.7}
+    assert OrmQ.objects.count() == 1
+
+
+def stale_running_job(heartbeat_seconds_ago: float, started_seconds_ago: float = 60, **fields):
+    job = JobFactory(
+        job_type="demo.sleep",
+        status=JobStatus.RUNNING,
+        attempts=1,
+        worker="node-2:4711",
+        attempt_started_at=NOW - timedelta(seconds=started_seconds_ago),
+        heartbeat_at=NOW - timedelta(seconds=heartbeat_seconds_ago),
+        **fields,
+    )
+    JobRetryHistoryFactory(job=job, attempt_number=1, status="running")
+    return job
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_job_whose_worker_went_silent_is_failed_as_a_system_error_and_retried(jobs_settings):
+    lost, alive = stale_running_job(heartbeat_seconds_ago=31), stale_running_job(heartbeat_seconds_ago=4)
+
+    assert job_manager.recover_stale_jobs() == 1
+
+    lost.refresh_from_db()
+    assert lost.status == JobStatus.RETRYING and lost.error_class == "system"
+    assert lost.last_error["type"] == "jobs.errors.WorkerLostError"
+    assert "worker node-2:4711 stopped sending heartbeats at 2026-11-29 02:59:29 UTC" in lost.message
+    attempt = JobRetryHistory.objects.get(job=lost)
+    assert attempt.status == "failed" and attempt.completed_at == NOW
+    error = JobExecutionLog.objects.get(job=lost, event_type=EventType.ERROR)
+    assert error.execution_time_ms == 29_000  # from its start to its last heartbeat
+    assert Job.objects.get(id=alive.id).status == JobStatus.RUNNING
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_silent_job_past_its_timeout_is_recorded_as_timed_out(jobs_settings):
+    job = stale_running_job(heartbeat_seconds_ago=40, started_seconds_ago=700)  # demo.sleep: 600 s
+    job_manager.recover_stale_jobs()
+    job.refresh_from_db()
+    assert job.last_error["type"] == "jobs.errors.JobTimeoutError"
+    assert "ran past its 600s timeout" in job.message
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_silent_job_on_its_last_attempt_fails_for_good(jobs_settings):
+    job = stale_running_job(heartbeat_seconds_ago=40, max_attempts=1)
+    job_manager.recover_stale_jobs()
+    assert Job.objects.get(id=job.id).status == JobStatus.FAILED
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_silent_job_asked_to_cancel_is_cancelled(jobs_settings):
+    job = stale_running_job(heartbeat_seconds_ago=40, cancel_requested_at=NOW - timedelta(seconds=50))
+    job_manager.recover_stale_jobs()
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED
+    assert JobRetryHistory.objects.get(job=job).status == "cancelled"
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_heartbeat_arriving_during_the_sweep_wins(jobs_settings, monkeypatch):
+    """The sweep only takes a job whose heartbeat is still the stale one it read."""
+    job = stale_running_job(heartbeat_seconds_ago=40)
+    real_transition = EnhancedJobManager._transition
+
+    def heartbeat_lands_first(self, job_id, attempt, **kwargs):
+        Job.objects.filter(id=job_id).update(heartbeat_at=NOW)  # the worker was alive after all
+        return real_transition(self, job_id, attempt, **kwargs)
+
+    monkeypatch.setattr(EnhancedJobManager, "_transition", heartbeat_lands_first)
+    job_manager.recover_stale_jobs()
+    assert Job.objects.get(id=job.id).status == JobStatus.RUNNING
+    assert not JobExecutionLog.objects.filter(job=job).exists()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_queued_job_nobody_picked_up_is_enqueued_again_when_the_queue_is_empty(
+    jobs_settings, django_capture_on_commit_callbacks
+):
+    lost = JobFactory(status=JobStatus.QUEUED, updated_at=NOW - timedelta(minutes=11))
+    recent = JobFactory(status=JobStatus.QUEUED, updated_at=NOW - timedelta(minutes=2))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert job_manager.requeue_lost_jobs() == 1
+    assert OrmQ.objects.count() == 1
+    assert Job.objects.get(id=lost.id).updated_at == NOW
+    assert JobExecutionLog.objects.get(job=lost).details == {"attempt": 1, "requeued": True}
+    assert Job.objects.get(id=recent.id).updated_at == NOW - timedelta(minutes=2)
+
+    # With tasks waiting in the broker, a queued job is most likely just waiting its turn.
+    Job.objects.filter(id=lost.id).update(updated_at=NOW - timedelta(minutes=20))
+    assert job_manager.requeue_lost_jobs() == 0
