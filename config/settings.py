@@ -249,5 +249,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
-    "loggers": {"django-q": {"level": os.getenv("Q_LOG_LEVEL", "WARNING")}},
+    "loggers": {
+        "django-q": {"level": os.getenv("Q_LOG_LEVEL", "WARNING")},
+        "httpx": {"level": "WARNING"},  # one INFO line per request otherwise
+    },
 }

@@ -15,7 +15,7 @@ from jobs.manager import job_manager
 def random_demo_job(rng: random.Random) -> tuple[str, dict]:
     kind = rng.choices(["demo.sleep", "ai_matching", "demo.fail"], weights=[4, 3, 3])[0]
     if kind == "demo.sleep":
-        return kind, {"seconds": rng.randint(3, 25), "steps": rng.randint(5, 20)}
+        return kind, {"seconds": rng.randint(2, 12), "steps": rng.randint(4, 12)}
     if kind == "ai_matching":
         return kind, {
             "candidate_ids": rng.sample(range(1, 100_000), rng.randint(20, 400)),
@@ -30,7 +30,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--addr", default="127.0.0.1:8000")
-        parser.add_argument("--interval", type=float, default=2.0, help="seconds between demo jobs (0: none)")
+        parser.add_argument("--interval", type=float, default=2.5, help="seconds between demo jobs (0: none)")
 
     def handle(self, addr, interval, **options):
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
