@@ -220,6 +220,8 @@ AI_MATCHING_API_KEY = os.getenv("AI_MATCHING_API_KEY", "")
 AI_MATCHING_TIMEOUT = envfloat("AI_MATCHING_TIMEOUT", 10.0)
 DEMO_MODE = envbool("DEMO_MODE", "false")
 DEMO_AI_FAILURE_RATE = envfloat("DEMO_AI_FAILURE_RATE", 0.1)
+# The key the simulated service accepts (the client sends AI_MATCHING_API_KEY).
+DEMO_AI_SERVICE_KEY = os.getenv("DEMO_AI_SERVICE_KEY", AI_MATCHING_API_KEY)
 
 # --- Auth, i18n, static --------------------------------------------------------------------
 LOGIN_URL = "admin:login"
@@ -234,7 +236,8 @@ USE_I18N = False
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.getenv("STATIC_ROOT", VAR_DIR / "static"))
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else []
 # Serve from the apps' static folders directly (no collectstatic needed for runserver).
 WHITENOISE_USE_FINDERS = True

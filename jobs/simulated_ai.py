@@ -37,7 +37,7 @@ def health(request):
 @require_POST
 def match(request):
     _require_demo_mode()
-    key = settings.AI_MATCHING_API_KEY
+    key = settings.DEMO_AI_SERVICE_KEY
     if not key or request.headers.get("Authorization") != f"Bearer {key}":
         return JsonResponse({"error": "invalid or missing API key"}, status=401)
     try:

@@ -44,3 +44,13 @@ def times_out(params, ctx):
     from django_q.exceptions import TimeoutException
 
     raise TimeoutException("Task exceeded maximum timeout value (1 seconds)")
+
+
+@job_executor("test.async")
+async def async_job(params, ctx):
+    import asyncio
+
+    for percent in (50, 100):
+        await asyncio.sleep(0)
+        await ctx.aprogress(percent, f"async at {percent}%")
+    return {"async": True}

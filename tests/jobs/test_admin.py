@@ -1,0 +1,43 @@
+import pytest
+from django.urls import reverse
+
+from jobs.models import JobStatus
+from tests.factories import JobFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def staff(**kwargs):
+    user = UserFactory(**kwargs)
+    user.is_staff = True
+    user.save()
+    return user
+
+
+def test_operators_cancel_jobs_from_the_admin_list(client):
+    client.force_login(staff(username="ops", permissions=["jobs.view_job", "jobs.change_job"]))
+    queued, done = JobFactory(), JobFactory(completed=True)
+    response = client.post(
+        reverse("admin:jobs_job_changelist"),
+        {"action": "cancel_jobs", "_selected_action": [queued.id, done.id]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    queued.refresh_from_db()
+    assert queued.status == JobStatus.CANCELLED
+    messages = [str(m) for m in response.context["messages"]]
+    assert "Cancelled 1 job(s)." in messages
+    assert any("only queued, running or retrying jobs can be cancelled" in m for m in messages)
+
+
+def test_viewers_see_jobs_but_cannot_act(client):
+    client.force_login(staff(username="viewer", permissions=["jobs.view_job"]))
+    job = JobFactory(parameters={"note": "<script>alert(1)</script>"})
+    listing = client.get(reverse("admin:jobs_job_changelist"))
+    assert listing.status_code == 200
+    assert "cancel_jobs" not in listing.content.decode()
+    client.post(reverse("admin:jobs_job_changelist"), {"action": "cancel_jobs", "_selected_action": [job.id]})
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED
+    detail = client.get(reverse("admin:jobs_job_change", args=[job.id])).content.decode()
+    assert "<script>alert(1)</script>" not in detail and "&lt;script&gt;" in detail
