@@ -9,7 +9,9 @@ from django.contrib.auth.views import redirect_to_login
 from ninja import NinjaAPI
 from ninja.errors import HttpError
 from ninja.openapi.views import openapi_json
+from ninja.parser import Parser
 
+from jobs.api import document_job_types
 from jobs.api import router as jobs_router
 from monitoring.api import router as monitoring_router
 from monitoring.api_auth import ApiToken, requires
@@ -37,7 +39,21 @@ def docs_access(view):
     return guarded
 
 
-api = NinjaAPI(
+class StrictQueryParser(Parser):
+    def parse_querydict(self, data, list_fields, request):
+        # A single-valued parameter given twice is a 422 (not "the last one wins"): passing
+        # the values on as a list makes validation name the parameter.
+        return {key: data.getlist(key) if key in list_fields or len(data.getlist(key)) > 1 else data[key] for key in data}
+
+
+class JobMonitorAPI(NinjaAPI):
+    def get_openapi_schema(self, **kwargs):
+        schema = super().get_openapi_schema(**kwargs)
+        document_job_types(schema)
+        return schema
+
+
+api = JobMonitorAPI(
     title="Job monitor API",
     version="1",
     description=(
@@ -46,6 +62,7 @@ api = NinjaAPI(
         "(`manage.py create_api_token USERNAME`). Errors are `{detail, errors: [{field, message}]}`."
     ),
     urls_namespace="api",
+    parser=StrictQueryParser(),
     # The default for operations that do not name a permission; it also tells the docs page
     # to send the CSRF token with its requests.
     auth=requires(),

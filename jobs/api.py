@@ -1,19 +1,28 @@
 """The job manager's operations over HTTP: submit, cancel, retry (under /api/jobs)."""
 
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from ninja import Query, Router, Schema, Status
-from pydantic import ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field
 
 from jobs.manager import MAX_ATTEMPTS_LIMIT, JobNotFound, job_manager
+from jobs.models import Job
+from jobs.registry import get_job_executor, registered_job_types
 from monitoring.api_auth import requires
-from monitoring.api_errors import AUTH_ERRORS, SubmitErrorOut, error_responses
+from monitoring.api_errors import AUTH_ERRORS, SubmitErrorOut, error_responses, refuse_unknown_query_parameters
 from monitoring.permissions import CONTROL_JOBS, SUBMIT_JOBS
 from monitoring.schemas import JobSummaryOut, JobTypeName
 from monitoring.selectors import job_summary
 
 router = Router(tags=["jobs"])
+
+
+def _json_integer(value):
+    # As JSON Schema has it: 5 and 5.0 are integers; true and "5" are not (pydantic would take them).
+    if isinstance(value, (bool, str)):
+        raise ValueError("must be a whole number")
+    return value
 
 
 class JobSubmitIn(Schema):
@@ -25,8 +34,8 @@ class JobSubmitIn(Schema):
         description="The job type's parameters (checked by the job type; 256 KiB and 32 levels at most).",
         examples=[{"seconds": 5, "steps": 5}],
     )
-    max_attempts: int | None = Field(
-        default=None, ge=1, le=MAX_ATTEMPTS_LIMIT, description="Attempts before giving up (default: the job type's)."
+    max_attempts: Annotated[int, Field(ge=1, le=MAX_ATTEMPTS_LIMIT), BeforeValidator(_json_integer)] | None = Field(
+        default=None, description="Attempts before giving up (default: the job type's)."
     )
 
 
@@ -38,6 +47,33 @@ class RetryQuery(Schema):
     )
 
 
+def document_job_types(openapi: dict) -> None:
+    """Spell out the submit body per registered job type, with that type's parameters, so the
+    docs and generated clients know them. Done each time the schema is served: job types
+    register at start-up. Validation stays with the job types (jobs.registry)."""
+    components = openapi["components"]["schemas"]
+    common = components["JobSubmitIn"]["properties"]
+    variants = []
+    for job_type in registered_job_types():
+        executor = get_job_executor(job_type)
+        if executor.params:
+            parameters = executor.params.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(parameters.pop("$defs", {}))
+        else:
+            parameters = {"type": "object", "additionalProperties": True}
+        variants.append(
+            {
+                "type": "object",
+                "title": job_type,
+                "description": executor.description,
+                "properties": {**common, "job_type": {"type": "string", "const": job_type}, "parameters": parameters},
+                "required": ["job_type", "parameters"] if parameters.get("required") else ["job_type"],
+                "additionalProperties": False,
+            }
+        )
+    components["JobSubmitIn"] = {"title": "JobSubmitIn", "oneOf": variants}
+
+
 def _actor(request) -> str:
     """Who did it, for the job's timeline: the user, and the token's name when one was used."""
     token = getattr(request, "api_token", None)
@@ -45,7 +81,7 @@ def _actor(request) -> str:
     return f"{username} (API token {token.name!r})" if token else username
 
 
-def _summary(job_id) -> JobSummaryOut:
+def _summary(job_id) -> Job:
     job = job_summary(job_id)
     if job is None:  # deleted meanwhile
         raise JobNotFound(f"job {job_id} not found")
@@ -54,7 +90,7 @@ def _summary(job_id) -> JobSummaryOut:
 
 @router.post(
     "",
-    response={201: JobSummaryOut, **AUTH_ERRORS, 422: SubmitErrorOut},
+    response={201: JobSummaryOut, **AUTH_ERRORS, **error_responses(400, 413), 422: SubmitErrorOut},
     auth=requires(SUBMIT_JOBS),
     summary="Submit a job",
 )
@@ -89,5 +125,6 @@ def cancel_job(request, job_id: UUID):
 def retry_job(request, job_id: UUID, query: Query[RetryQuery]):
     """Queue the next attempt of a failed, cancelled or retrying job now, with a fresh retry
     budget. A queued, running or completed job is a 409."""
+    refuse_unknown_query_parameters(request, RetryQuery)
     job_manager.retry_job_sync(job_id, query.attempt, by=_actor(request))
     return _summary(job_id)

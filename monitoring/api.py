@@ -6,7 +6,7 @@ from ninja import Query, Router
 
 from jobs.manager import JobNotFound
 from monitoring.api_auth import requires
-from monitoring.api_errors import AUTH_ERRORS, error_responses
+from monitoring.api_errors import AUTH_ERRORS, error_responses, refuse_unknown_query_parameters
 from monitoring.permissions import VIEW_JOBS
 from monitoring.schemas import JobDetailOut, JobListQuery, JobPageOut
 from monitoring.selectors import active_jobs_page, job_alerts, job_detail, last_error_event
@@ -23,6 +23,7 @@ router = Router(tags=["monitoring"])
 def get_active_jobs(request, filters: Query[JobListQuery]):
     """Queued, running and retrying jobs, newest activity first. Page with `limit` and `offset`:
     follow `next_offset` until it is null."""
+    refuse_unknown_query_parameters(request, JobListQuery)
     items, next_offset = active_jobs_page(
         job_type=filters.job_type, status=filters.status, limit=filters.limit, offset=filters.offset
     )

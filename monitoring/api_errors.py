@@ -55,6 +55,16 @@ def error_response(api: NinjaAPI, request: HttpRequest, status: int, detail: str
     return api.create_response(request, body, status=status)
 
 
+def refuse_unknown_query_parameters(request: HttpRequest, schema: type[Schema]) -> None:
+    """A 422 for query parameters the operation does not have: `?staus=failed` silently
+    listing everything is worse than an error naming the typo."""
+    known = list(schema.model_fields)
+    unknown = sorted(set(request.GET) - set(known))
+    if unknown:
+        message = f"unknown query parameter; known: {', '.join(known)}"
+        raise ValidationError([{"loc": ("query", name), "msg": message} for name in unknown])
+
+
 def _field_name(loc) -> str:
     """("query", "status") -> "status"; ("body", "payload", "parameters", "x") -> "parameters.x"."""
     source, *path = [str(part) for part in loc] or ["request"]

@@ -24,7 +24,12 @@ def _printable(value: str) -> str:
     return value
 
 
-JobTypeName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_printable)]
+JobTypeName = Annotated[
+    str,
+    # The pattern documents what _printable checks (whose message is friendlier than a regex's).
+    Field(min_length=1, max_length=100, json_schema_extra={"pattern": "^[^\\x00-\\x1f]*$"}),
+    AfterValidator(_printable),
+]
 
 
 class JobListQuery(Schema):

@@ -214,3 +214,16 @@ def test_missing_and_malformed_job_ids(as_alice, action):
     response = as_alice.post(f"/api/jobs/12345/{action}")
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "job_id"
+
+
+def test_the_schema_spells_out_each_job_types_parameters(as_alice):
+    schema = as_alice.get("/api/openapi.json").json()
+
+    variants = {v["title"]: v for v in schema["components"]["schemas"]["JobSubmitIn"]["oneOf"]}
+    assert {"ai_matching", "demo.fail", "demo.sleep", "test.echo"} <= set(variants)
+    sleep = variants["demo.sleep"]
+    assert sleep["properties"]["job_type"] == {"type": "string", "const": "demo.sleep"}
+    assert set(sleep["properties"]["parameters"]["properties"]) == {"seconds", "steps"}
+    assert sleep["required"] == ["job_type"]
+    assert variants["ai_matching"]["required"] == ["job_type", "parameters"]  # candidate_ids has no default
+    assert variants["test.echo"]["properties"]["parameters"] == {"type": "object", "additionalProperties": True}

@@ -4,6 +4,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import OperationalError
 
 from jobs.models import JobStatus, RetryStatus
 from monitoring.models import EventType
@@ -258,3 +259,32 @@ def test_unknown_api_paths_answer_json_404(as_viewer):
 
     assert response.status_code == 404
     assert response.json() == {"detail": "no API endpoint at /api/monitoring/nothing-here", "errors": []}
+
+
+def test_a_parameter_given_twice_is_refused_not_guessed(as_viewer):
+    response = as_viewer.get(f"{LIST}?status=queued&status=running")
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "status"
+
+
+def test_an_unknown_query_parameter_is_refused_not_ignored(as_viewer):
+    response = as_viewer.get(LIST, {"staus": "running"})
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "staus", "message": "unknown query parameter; known: job_type, status, limit, offset"}
+    ]
+
+
+def test_a_database_outage_is_503_with_retry_after(as_viewer, monkeypatch):
+    def unavailable(**filters):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr("monitoring.api.active_jobs_page", unavailable)
+
+    response = as_viewer.get(LIST)
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert response.json() == {"detail": "database unavailable; try again shortly", "errors": []}
