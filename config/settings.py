@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_q",
+    "ninja",  # serves the API docs' JavaScript and CSS itself, never from a CDN
     "monitoring",
     "jobs",
     "alerts",

@@ -1,7 +1,8 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from jobs.admin import ReadOnlyAdminMixin
-from monitoring.models import JobExecutionLog, SystemHealthMetric
+from monitoring.models import ApiToken, JobExecutionLog, SystemHealthMetric
+from monitoring.tokens import api_tokens_revoke
 
 
 @admin.register(JobExecutionLog)
@@ -21,3 +22,25 @@ class SystemHealthMetricAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("metric_name",)
     readonly_fields = [f.name for f in SystemHealthMetric._meta.fields]
     show_full_result_count = False
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are created with `manage.py create_api_token` (the only time the token is shown);
+    here they are listed and revoked. The hash is never shown."""
+
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("name", "user__username", "prefix")
+    list_select_related = ("user",)
+    fields = ("name", "description", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("user", "prefix", "created_at", "last_used_at", "revoked_at")
+    actions = ["revoke"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    def revoke(self, request, queryset):
+        revoked = api_tokens_revoke(tokens=queryset)
+        self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)

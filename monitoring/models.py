@@ -98,3 +98,34 @@ class SystemHealthMetric(models.Model):
 
     def __str__(self):
         return f"{self.metric_type}/{self.metric_name} {self.status}"
+
+
+class ApiToken(models.Model):
+    """A secret that lets a program call the API as its user, with that user's permissions.
+
+    Only the sha256 of the token is stored: a leaked database does not leak working tokens.
+    The token is shown once, when created (`manage.py create_api_token`).
+    """
+
+    user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What uses it, e.g. 'platform backend'.")
+    description = models.TextField(blank=True, default="")
+    # The unique index serves the lookup on every authenticated request.
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # The first characters of the token, so an operator can tell tokens apart.
+    prefix = models.CharField(max_length=12, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        db_table = "api_tokens"
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…, {self.user})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

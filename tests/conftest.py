@@ -109,3 +109,15 @@ def viewer(db):
 def nobody(db):
     """Logged in, but with no permission at all."""
     return UserFactory(username="nobody")
+
+
+@pytest.fixture
+def bearer(db):
+    """bearer(user) -> request headers that authenticate as `user` with a new API token."""
+    from monitoring.tokens import api_token_create
+
+    def headers_for(user, name: str = "tests") -> dict:
+        _, raw = api_token_create(user=user, name=name)
+        return {"Authorization": f"Bearer {raw}"}
+
+    return headers_for

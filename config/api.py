@@ -1,0 +1,78 @@
+"""The REST API (django-ninja), mounted at /api/: one NinjaAPI, a router per app.
+
+Docs: docs/api.md; interactive at /api/docs (login required), schema at /api/openapi.json.
+"""
+
+from functools import wraps
+
+from django.contrib.auth.views import redirect_to_login
+from ninja import NinjaAPI
+from ninja.errors import HttpError
+from ninja.openapi.views import openapi_json
+from ninja.parser import Parser
+
+from jobs.api import document_job_types
+from jobs.api import router as jobs_router
+from monitoring.api import router as monitoring_router
+from monitoring.api_auth import ApiToken, requires
+from monitoring.api_errors import install_error_handlers, json_error
+
+
+def docs_access(view):
+    """The docs page needs a login; the schema also answers an API token (for generated clients)."""
+    serves_schema = getattr(view, "func", None) is openapi_json
+
+    @wraps(view)
+    def guarded(request, *args, **kwargs):
+        if request.user.is_authenticated:
+            return view(request, *args, **kwargs)
+        if not serves_schema:
+            return redirect_to_login(request.get_full_path())
+        if "Authorization" in request.headers:
+            try:
+                if ApiToken()(request):
+                    return view(request, *args, **kwargs)
+            except HttpError as e:  # an invalid token: the same 401 as anywhere in the API
+                return json_error(e.status_code, str(e))
+        return json_error(401, "authentication required: log in, or send 'Authorization: Bearer <token>'")
+
+    return guarded
+
+
+class StrictQueryParser(Parser):
+    def parse_querydict(self, data, list_fields, request):
+        # A single-valued parameter given twice is a 422 (not "the last one wins"): passing
+        # the values on as a list makes validation name the parameter.
+        return {key: data.getlist(key) if key in list_fields or len(data.getlist(key)) > 1 else data[key] for key in data}
+
+
+class JobMonitorAPI(NinjaAPI):
+    def get_openapi_schema(self, **kwargs):
+        schema = super().get_openapi_schema(**kwargs)
+        document_job_types(schema)
+        return schema
+
+
+api = JobMonitorAPI(
+    title="Job monitor API",
+    version="1",
+    description=(
+        "Monitor and control the platform's background jobs. Authenticate with a session (browser; "
+        "unsafe methods need the CSRF token) or `Authorization: Bearer <token>` "
+        "(`manage.py create_api_token USERNAME`). Errors are `{detail, errors: [{field, message}]}`."
+    ),
+    urls_namespace="api",
+    parser=StrictQueryParser(),
+    # The default for operations that do not name a permission; it also tells the docs page
+    # to send the CSRF token with its requests.
+    auth=requires(),
+    docs_decorator=docs_access,
+)
+install_error_handlers(api)
+api.add_router("/monitoring/", monitoring_router)
+api.add_router("/jobs", jobs_router)
+
+
+def not_found(request, path=""):
+    """Unknown /api/ paths answer in the API's format, not with the HTML 404 page."""
+    return json_error(404, f"no API endpoint at {request.path}")

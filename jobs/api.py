@@ -1,0 +1,130 @@
+"""The job manager's operations over HTTP: submit, cancel, retry (under /api/jobs)."""
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from ninja import Query, Router, Schema, Status
+from pydantic import BeforeValidator, ConfigDict, Field
+
+from jobs.manager import MAX_ATTEMPTS_LIMIT, JobNotFound, job_manager
+from jobs.models import Job
+from jobs.registry import get_job_executor, registered_job_types
+from monitoring.api_auth import requires
+from monitoring.api_errors import AUTH_ERRORS, SubmitErrorOut, error_responses, refuse_unknown_query_parameters
+from monitoring.permissions import CONTROL_JOBS, SUBMIT_JOBS
+from monitoring.schemas import JobSummaryOut, JobTypeName
+from monitoring.selectors import job_summary
+
+router = Router(tags=["jobs"])
+
+
+def _json_integer(value):
+    # As JSON Schema has it: 5 and 5.0 are integers; true and "5" are not (pydantic would take them).
+    if isinstance(value, (bool, str)):
+        raise ValueError("must be a whole number")
+    return value
+
+
+class JobSubmitIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    job_type: JobTypeName = Field(description="A registered job type.", examples=["demo.sleep"])
+    parameters: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The job type's parameters (checked by the job type; 256 KiB and 32 levels at most).",
+        examples=[{"seconds": 5, "steps": 5}],
+    )
+    max_attempts: Annotated[int, Field(ge=1, le=MAX_ATTEMPTS_LIMIT), BeforeValidator(_json_integer)] | None = Field(
+        default=None, description="Attempts before giving up (default: the job type's)."
+    )
+
+
+class RetryQuery(Schema):
+    attempt: int | None = Field(
+        default=None,
+        ge=1,
+        description="The attempt number you expect to start; a 409 if it is not next (guards against double clicks).",
+    )
+
+
+def document_job_types(openapi: dict) -> None:
+    """Spell out the submit body per registered job type, with that type's parameters, so the
+    docs and generated clients know them. Done each time the schema is served: job types
+    register at start-up. Validation stays with the job types (jobs.registry)."""
+    components = openapi["components"]["schemas"]
+    common = components["JobSubmitIn"]["properties"]
+    variants = []
+    for job_type in registered_job_types():
+        executor = get_job_executor(job_type)
+        if executor.params:
+            parameters = executor.params.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(parameters.pop("$defs", {}))
+        else:
+            parameters = {"type": "object", "additionalProperties": True}
+        variants.append(
+            {
+                "type": "object",
+                "title": job_type,
+                "description": executor.description,
+                "properties": {**common, "job_type": {"type": "string", "const": job_type}, "parameters": parameters},
+                "required": ["job_type", "parameters"] if parameters.get("required") else ["job_type"],
+                "additionalProperties": False,
+            }
+        )
+    components["JobSubmitIn"] = {"title": "JobSubmitIn", "oneOf": variants}
+
+
+def _actor(request) -> str:
+    """Who did it, for the job's timeline: the user, and the token's name when one was used."""
+    token = getattr(request, "api_token", None)
+    username = request.user.get_username()
+    return f"{username} (API token {token.name!r})" if token else username
+
+
+def _summary(job_id) -> Job:
+    job = job_summary(job_id)
+    if job is None:  # deleted meanwhile
+        raise JobNotFound(f"job {job_id} not found")
+    return job
+
+
+@router.post(
+    "",
+    response={201: JobSummaryOut, **AUTH_ERRORS, **error_responses(400, 413), 422: SubmitErrorOut},
+    auth=requires(SUBMIT_JOBS),
+    summary="Submit a job",
+)
+def submit_job(request, payload: JobSubmitIn):
+    """Create a job and queue its first attempt. An unknown job type is a 422 listing the known
+    ones; parameters the job type refuses are a 422 naming each field."""
+    job = job_manager.submit_job(
+        payload.job_type, payload.parameters, max_attempts=payload.max_attempts, submitted_by=_actor(request)
+    )
+    return Status(201, job)
+
+
+@router.post(
+    "/{job_id}/cancel",
+    response={200: JobSummaryOut, **AUTH_ERRORS, **error_responses(404, 409, 422)},
+    auth=requires(CONTROL_JOBS),
+    summary="Cancel a job",
+)
+def cancel_job(request, job_id: UUID):
+    """A queued or retrying job is cancelled at once; a running one gets `cancel_requested_at`
+    and stops at its next progress report. A finished job is a 409."""
+    job_manager.cancel_job_sync(job_id, by=_actor(request))
+    return _summary(job_id)
+
+
+@router.post(
+    "/{job_id}/retry",
+    response={200: JobSummaryOut, **AUTH_ERRORS, **error_responses(404, 409, 422)},
+    auth=requires(CONTROL_JOBS),
+    summary="Retry a job now",
+)
+def retry_job(request, job_id: UUID, query: Query[RetryQuery]):
+    """Queue the next attempt of a failed, cancelled or retrying job now, with a fresh retry
+    budget. A queued, running or completed job is a 409."""
+    refuse_unknown_query_parameters(request, RetryQuery)
+    job_manager.retry_job_sync(job_id, query.attempt, by=_actor(request))
+    return _summary(job_id)

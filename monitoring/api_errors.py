@@ -1,0 +1,134 @@
+"""One error format for the whole API, and the handlers that produce it.
+
+    {"detail": "what went wrong", "errors": [{"field": "status", "message": "..."}]}
+
+`errors` names each field at fault (query and path parameters by name, body fields by
+their dotted path), empty when no particular field is.
+"""
+
+import json
+import logging
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI, Schema
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from pydantic import Field
+
+from jobs.manager import JobNotFound, JobStateConflict
+from jobs.registry import InvalidJobParameters, UnknownJobType, registered_job_types
+from monitoring.pending import DATABASE_UNAVAILABLE
+
+logger = logging.getLogger(__name__)
+
+
+class FieldError(Schema):
+    field: str = Field(
+        description="The parameter or body field at fault; body fields as dotted paths.",
+        examples=["status", "parameters.seconds"],
+    )
+    message: str = Field(examples=["Input should be 'queued', 'running' or 'retrying'"])
+
+
+class ErrorOut(Schema):
+    detail: str = Field(description="What went wrong, in one sentence.", examples=["job 0b6f… not found"])
+    errors: list[FieldError] = Field(default_factory=list, description="Each field at fault; may be empty.")
+
+
+class SubmitErrorOut(ErrorOut):
+    known_job_types: list[str] | None = Field(
+        default=None, description="Present when the job type is unknown: the job types that exist."
+    )
+
+
+def error_responses(*statuses: int) -> dict:
+    """The `response=` entries documenting these error statuses of an operation."""
+    return {status: ErrorOut for status in statuses}
+
+
+# Every authenticated operation can answer these.
+AUTH_ERRORS = error_responses(401, 403)
+
+
+def error_response(api: NinjaAPI, request: HttpRequest, status: int, detail: str, errors=(), **extra) -> HttpResponse:
+    body = {"detail": detail, "errors": [{"field": e["field"], "message": e["message"]} for e in errors], **extra}
+    return api.create_response(request, body, status=status)
+
+
+def refuse_unknown_query_parameters(request: HttpRequest, schema: type[Schema]) -> None:
+    """A 422 for query parameters the operation does not have: `?staus=failed` silently
+    listing everything is worse than an error naming the typo."""
+    known = list(schema.model_fields)
+    unknown = sorted(set(request.GET) - set(known))
+    if unknown:
+        message = f"unknown query parameter; known: {', '.join(known)}"
+        raise ValidationError([{"loc": ("query", name), "msg": message} for name in unknown])
+
+
+def _field_name(loc) -> str:
+    """("query", "status") -> "status"; ("body", "payload", "parameters", "x") -> "parameters.x"."""
+    source, *path = [str(part) for part in loc] or ["request"]
+    if source == "body":
+        # ninja nests the body under the handler's argument name; the client never sees it.
+        path = path[1:]
+    return ".".join(path) or source
+
+
+def install_error_handlers(api: NinjaAPI) -> None:
+    def on_validation_error(request, exc: ValidationError):
+        errors = [{"field": _field_name(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in exc.errors]
+        summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
+        return error_response(api, request, 422, f"invalid request: {summary}", errors)
+
+    def on_http_error(request, exc: HttpError):
+        cause = exc.__cause__
+        if exc.status_code == 400 and isinstance(cause, RecursionError):
+            return error_response(api, request, 400, "request body is nested too deeply", [_body("nested too deeply")])
+        if exc.status_code == 400 and isinstance(cause, (ValueError, UnicodeError)):
+            message = f"not valid JSON: {cause}"
+            return error_response(api, request, 400, f"request body is {message}", [_body(message)])
+        response = error_response(api, request, exc.status_code, str(exc))
+        if isinstance(exc, AuthenticationError):
+            response["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
+
+    def on_unauthenticated(request, exc: AuthenticationError):
+        if type(exc) is AuthenticationError:  # ninja's own: no credential was accepted
+            exc = AuthenticationError(message="authentication required: log in, or send 'Authorization: Bearer <token>'")
+        return on_http_error(request, exc)
+
+    def on_unknown_job_type(request, exc: UnknownJobType):
+        field = {"field": "job_type", "message": str(exc)}
+        return error_response(api, request, 422, str(exc), [field], known_job_types=registered_job_types())
+
+    def on_invalid_parameters(request, exc: InvalidJobParameters):
+        return error_response(api, request, 422, str(exc), exc.errors)
+
+    def on_database_unavailable(request, exc):
+        logger.warning("API request failed, database unavailable: %s", exc)
+        response = error_response(api, request, 503, "database unavailable; try again shortly")
+        response["Retry-After"] = "5"
+        return response
+
+    api.add_exception_handler(ValidationError, on_validation_error)
+    api.add_exception_handler(HttpError, on_http_error)
+    api.add_exception_handler(AuthenticationError, on_unauthenticated)
+    api.add_exception_handler(Http404, lambda request, exc: error_response(api, request, 404, "not found"))
+    api.add_exception_handler(JobNotFound, lambda request, exc: error_response(api, request, 404, str(exc)))
+    api.add_exception_handler(JobStateConflict, lambda request, exc: error_response(api, request, 409, str(exc)))
+    api.add_exception_handler(UnknownJobType, on_unknown_job_type)
+    api.add_exception_handler(InvalidJobParameters, on_invalid_parameters)
+    api.add_exception_handler(
+        RequestDataTooBig, lambda request, exc: error_response(api, request, 413, "request body too large")
+    )
+    for exc_class in DATABASE_UNAVAILABLE:
+        api.add_exception_handler(exc_class, on_database_unavailable)
+
+
+def _body(message: str) -> dict:
+    return {"field": "body", "message": message}
+
+
+def json_error(status: int, detail: str) -> HttpResponse:
+    """The same format outside ninja's views (unknown /api/ paths, the schema's own auth)."""
+    return HttpResponse(json.dumps({"detail": detail, "errors": []}), status=status, content_type="application/json")

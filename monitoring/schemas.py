@@ -1,0 +1,200 @@
+"""What the monitoring API answers: typed, documented, built from the selectors' results."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from ninja import Schema
+from pydantic import AfterValidator, Field, field_validator
+
+from jobs.models import ACTIVE_STATUSES, JobStatus, RetryStatus
+from monitoring.selectors import JobDetail
+
+MAX_PAGE_SIZE = 200
+# OFFSET costs a scan of the rows it skips, even on the partial index: deeper than this,
+# narrow the list with filters.
+MAX_OFFSET = 10_000
+
+ActiveStatus = Literal[tuple(status.value for status in ACTIVE_STATUSES)]
+
+
+def _printable(value: str) -> str:
+    if any(ord(ch) < 32 for ch in value):
+        raise ValueError("must not contain control characters")
+    return value
+
+
+JobTypeName = Annotated[
+    str,
+    # The pattern documents what _printable checks (whose message is friendlier than a regex's).
+    Field(min_length=1, max_length=100, json_schema_extra={"pattern": "^[^\\x00-\\x1f]*$"}),
+    AfterValidator(_printable),
+]
+
+
+class JobListQuery(Schema):
+    job_type: JobTypeName | None = Field(default=None, description="Only jobs of this type.", examples=["ai_matching"])
+    status: ActiveStatus | None = Field(default=None, description="Only jobs in this active status.")
+    limit: int = Field(default=50, ge=1, le=MAX_PAGE_SIZE, description="Page size.")
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="Jobs to skip: the previous page's `next_offset`.")
+
+
+class JobSummaryOut(Schema):
+    id: UUID
+    job_type: str = Field(examples=["ai_matching"])
+    status: JobStatus
+    progress: int = Field(ge=0, le=100, description="Percent done in the current attempt.")
+    message: str = Field(description="The last progress message or error summary.")
+    attempts: int = Field(description="Attempts started so far.")
+    max_attempts: int
+    error_class: str | None = Field(
+        description="Class of the last failure: transient, configuration, data or system.", examples=["transient"]
+    )
+    worker: str = Field(description="host:pid of the worker running or last running it.", examples=["node-1:4242"])
+    created_at: datetime
+    updated_at: datetime = Field(description="Last change of any kind (lists are newest activity first).")
+    started_at: datetime | None = Field(description="Start of the first attempt.")
+    attempt_started_at: datetime | None = Field(description="Start of the current (or last) attempt.")
+    finished_at: datetime | None
+    next_attempt_at: datetime | None = Field(description="When a retrying job's next attempt is due.")
+    cancel_requested_at: datetime | None
+
+    @field_validator("error_class", mode="before")
+    @classmethod
+    def _none_when_empty(cls, value):
+        return value or None
+
+
+class JobPageOut(Schema):
+    items: list[JobSummaryOut]
+    limit: int
+    offset: int
+    next_offset: int | None = Field(
+        description="The `offset` of the next page; null on the last page. There is no total: counting every "
+        "active job on each poll would cost more than the page itself."
+    )
+
+
+class EventOut(Schema):
+    timestamp: datetime
+    event_type: str = Field(
+        description="queued, started, progress, cancel_requested, error, retry, completed or cancelled."
+    )
+    status: str = Field(description="The job's status when it happened.")
+    progress: int | None
+    message: str | None
+    details: dict[str, Any] | None = Field(description="Event-specific data, e.g. a retry's planned and actual wait.")
+    error_details: dict[str, Any] | None = Field(
+        description="For errors: type, message, error_class, retryable, traceback, fingerprint."
+    )
+    execution_time_ms: int | None
+    memory_usage_mb: int | None
+
+
+class AttemptOut(Schema):
+    attempt_number: int
+    status: RetryStatus
+    started_at: datetime
+    completed_at: datetime | None
+    error_message: str | None
+    planned_delay_s: int | None = Field(description="The backoff delay planned before this attempt (none for the first).")
+    waited_s: float | None = Field(
+        description="Seconds actually between the end of the previous attempt and the start of this one."
+    )
+
+
+class JobErrorOut(Schema):
+    type: str = Field(examples=["httpx.ConnectTimeout"])
+    message: str
+    error_class: str = Field(description="transient, configuration, data or system.", examples=["transient"])
+    retryable: bool | None = Field(default=None, description="Whether this failure was retried automatically.")
+    hint: str = Field(default="", examples=["Retried automatically with backoff."])
+    fingerprint: str | None = Field(default=None, description="Groups occurrences of the same error.")
+    traceback: str | None = Field(default=None, description="Python traceback of the failure (last 50,000 characters).")
+
+
+class AlertOut(Schema):
+    id: UUID
+    alert_type: str = Field(examples=["job_failure"])
+    severity: str = Field(description="info, warning, error or critical.")
+    title: str
+    message: str
+    job_id: UUID | None
+    triggered_at: datetime
+    resolved_at: datetime | None
+    notification_sent: bool | None
+    escalated: bool | None
+
+
+JOB_DETAIL_FIELDS = (*JobSummaryOut.model_fields, "parameters", "result", "submitted_by", "heartbeat_at", "retry_delay")
+
+
+class JobDetailOut(JobSummaryOut):
+    parameters: dict[str, Any]
+    result: Any = Field(default=None, description="What the job returned (when completed).")
+    submitted_by: str
+    heartbeat_at: datetime | None = Field(description="Last sign of life of the worker running it.")
+    retry_delay: float | None = Field(description="Seconds planned before the next attempt (retrying jobs).")
+    duration_ms: int | None = Field(description="From the start of the first attempt to the end (finished jobs).")
+    error: JobErrorOut | None = Field(description="The last failure, classified, with a hint and its traceback.")
+    timeline: list[EventOut] = Field(description="Events oldest first: the latest 500 at most.")
+    timeline_total: int = Field(description="All events of the job, including those not in `timeline`.")
+    timeline_truncated: bool
+    retry_history: list[AttemptOut] = Field(description="One entry per attempt, first to last.")
+    alerts: list[AlertOut] = Field(description="The job's alerts, newest first (100 at most).")
+
+    @classmethod
+    def build(cls, detail: JobDetail, *, error_event, alerts) -> "JobDetailOut":
+        job = detail.job
+        return cls.model_validate(
+            {
+                **{name: getattr(job, name) for name in JOB_DETAIL_FIELDS},
+                "duration_ms": _ms(job.finished_at - job.started_at) if job.finished_at and job.started_at else None,
+                "error": _error(job.last_error, error_event),
+                "timeline": detail.events,
+                "timeline_total": detail.events_total,
+                "timeline_truncated": detail.events_truncated,
+                "retry_history": _attempts(detail.attempts),
+                "alerts": alerts,
+            }
+        )
+
+
+def _ms(delta) -> int:
+    return int(delta.total_seconds() * 1000)
+
+
+def _error(last_error: dict | None, event) -> dict | None:
+    if not last_error:
+        return None
+    traceback = (event.error_details or {}).get("traceback") if event else None
+    return {
+        "type": str(last_error.get("type", "")),
+        "message": str(last_error.get("message", "")),
+        "error_class": str(last_error.get("error_class", "")),
+        "retryable": last_error.get("retryable"),
+        "hint": str(last_error.get("hint") or ""),
+        "fingerprint": last_error.get("fingerprint"),
+        "traceback": traceback,
+    }
+
+
+def _attempts(attempts) -> list[dict]:
+    out, previous = [], None
+    for attempt in attempts:
+        waited = None
+        if previous is not None and previous.completed_at and attempt.started_at:
+            waited = round((attempt.started_at - previous.completed_at).total_seconds(), 3)
+        out.append(
+            {
+                "attempt_number": attempt.attempt_number,
+                "status": attempt.status,
+                "started_at": attempt.started_at,
+                "completed_at": attempt.completed_at,
+                "error_message": attempt.error_message,
+                "planned_delay_s": attempt.retry_delay_seconds,
+                "waited_s": waited,
+            }
+        )
+        previous = attempt
+    return out

@@ -1,0 +1,229 @@
+"""POST /api/jobs, /api/jobs/{job_id}/cancel and /api/jobs/{job_id}/retry."""
+
+import json
+import uuid
+
+import pytest
+from django_q.models import OrmQ
+
+from jobs.models import Job, JobStatus
+from monitoring.models import EventType
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def as_alice(client, alice):
+    client.force_login(alice)
+    return client
+
+
+def post(client, url, body=None, **kwargs):
+    data = body if isinstance(body, (str, bytes)) else json.dumps({} if body is None else body)
+    return client.post(url, data, content_type="application/json", **kwargs)
+
+
+# --- submit ----------------------------------------------------------------------------
+
+
+def test_submit_creates_the_job_and_queues_it(as_alice, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(as_alice, "/api/jobs", {"job_type": "demo.sleep", "parameters": {"seconds": 2}, "max_attempts": 5})
+
+    assert response.status_code == 201
+    body = response.json()
+    job = Job.objects.get(id=body["id"])
+    assert (body["job_type"], body["status"], body["max_attempts"], body["attempts"]) == ("demo.sleep", "queued", 5, 0)
+    assert job.parameters == {"seconds": 2.0, "steps": 10}
+    assert job.submitted_by == "alice"
+    assert OrmQ.objects.count() == 1
+
+
+def test_submit_with_a_token_records_which_token(client, alice, bearer):
+    response = post(client, "/api/jobs", {"job_type": "test.echo"}, headers=bearer(alice, name="platform backend"))
+
+    assert response.status_code == 201
+    assert Job.objects.get(id=response.json()["id"]).submitted_by == "alice (API token 'platform backend')"
+
+
+def test_unknown_job_type_lists_the_known_ones(as_alice):
+    response = post(as_alice, "/api/jobs", {"job_type": "nope"})
+
+    assert response.status_code == 422
+    body = response.json()
+    assert body["detail"].startswith("unknown job type 'nope'; known job types: ")
+    assert {"ai_matching", "demo.fail", "demo.sleep"} <= set(body["known_job_types"])
+    assert body["errors"][0]["field"] == "job_type"
+    assert not Job.objects.exists()
+
+
+def test_invalid_parameters_name_each_field(as_alice):
+    response = post(
+        as_alice, "/api/jobs", {"job_type": "demo.fail", "parameters": {"error_class": "cosmic", "fail_times": -1}}
+    )
+
+    assert response.status_code == 422
+    assert {error["field"] for error in response.json()["errors"]} == {
+        "parameters.error_class",
+        "parameters.fail_times",
+    }
+
+
+@pytest.mark.parametrize(
+    "body, fields",
+    [
+        ({}, ["job_type"]),
+        ({"job_type": ""}, ["job_type"]),
+        ({"job_type": "demo.sleep", "parameters": [1, 2]}, ["parameters"]),
+        ({"job_type": "demo.sleep", "max_attempts": 0}, ["max_attempts"]),
+        ({"job_type": "demo.sleep", "max_attempts": 101}, ["max_attempts"]),
+        ({"job_type": "demo.sleep", "priority": "high"}, ["priority"]),
+        ([], ["body"]),
+    ],
+)
+def test_a_bad_body_is_422_naming_the_field(as_alice, body, fields):
+    response = post(as_alice, "/api/jobs", body)
+
+    assert response.status_code == 422
+    assert [error["field"] for error in response.json()["errors"]] == fields
+
+
+def test_a_body_that_is_not_json_is_400(as_alice):
+    response = post(as_alice, "/api/jobs", "{job_type: demo.sleep")
+
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("request body is not valid JSON: Expecting property name")
+    assert response.json()["errors"][0]["field"] == "body"
+
+
+def test_no_body_at_all_is_422(as_alice):
+    response = post(as_alice, "/api/jobs", "")
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "body", "message": "Field required"}]
+
+
+def test_ten_thousand_levels_of_nesting_are_refused_cleanly(as_alice):
+    response = post(as_alice, "/api/jobs", '{"job_type": "test.echo", "parameters": {"a": ' + "[" * 10_000 + "]" * 10_000 + "}}")
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == "request body is nested too deeply"
+
+
+def test_parameters_deeper_than_the_job_limit_are_refused_by_field(as_alice):
+    response = post(as_alice, "/api/jobs", '{"job_type": "test.echo", "parameters": {"a": ' + "[" * 500 + "]" * 500 + "}}")
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "parameters", "message": "nested deeper than 32 levels"}]
+
+
+def test_oversized_parameters_are_refused(as_alice):
+    response = post(as_alice, "/api/jobs", {"job_type": "test.echo", "parameters": {"blob": "x" * 300_000}})
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "parameters"
+    assert "more than the 262144 allowed" in response.json()["errors"][0]["message"]
+
+
+def test_a_body_past_the_upload_limit_is_413(as_alice, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+
+    response = post(as_alice, "/api/jobs", {"job_type": "test.echo", "parameters": {"blob": "x" * 2000}})
+
+    assert response.status_code == 413
+    assert response.json() == {"detail": "request body too large", "errors": []}
+
+
+def test_hostile_text_is_echoed_as_json_not_markup(as_alice):
+    response = post(as_alice, "/api/jobs", {"job_type": "<script>alert(1)</script>"})
+
+    assert response.status_code == 422
+    assert response["Content-Type"] == "application/json; charset=utf-8"
+    assert "<script>alert(1)</script>" in response.json()["detail"]
+
+
+# --- cancel ----------------------------------------------------------------------------
+
+
+def test_cancel_a_queued_job(as_alice):
+    job = Job.objects.create(job_type="demo.sleep", status=JobStatus.QUEUED)
+
+    response = as_alice.post(f"/api/jobs/{job.id}/cancel")
+
+    assert response.status_code == 200
+    assert (response.json()["status"], response.json()["message"]) == ("cancelled", "cancelled by alice")
+    assert job.logs.get().event_type == EventType.CANCELLED
+
+
+def test_cancel_a_running_job_asks_it_to_stop(as_alice):
+    job = Job.objects.create(job_type="demo.sleep", status=JobStatus.RUNNING, attempts=1)
+
+    body = as_alice.post(f"/api/jobs/{job.id}/cancel").json()
+
+    assert body["status"] == "running"
+    assert body["cancel_requested_at"] is not None
+
+
+def test_cancelling_a_finished_job_is_a_conflict(as_alice):
+    job = Job.objects.create(job_type="demo.sleep", status=JobStatus.COMPLETED)
+
+    response = as_alice.post(f"/api/jobs/{job.id}/cancel")
+
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": f"job {job.id} is completed: only queued, running or retrying jobs can be cancelled",
+        "errors": [],
+    }
+
+
+# --- retry -----------------------------------------------------------------------------
+
+
+def test_retry_a_failed_job(as_alice, django_capture_on_commit_callbacks):
+    job = Job.objects.create(job_type="demo.fail", status=JobStatus.FAILED, attempts=3, max_attempts=3)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = as_alice.post(f"/api/jobs/{job.id}/retry?attempt=4")
+
+    assert response.status_code == 200
+    assert (response.json()["status"], response.json()["max_attempts"]) == ("queued", 6)
+    assert OrmQ.objects.count() == 1
+
+
+def test_retrying_a_running_job_or_the_wrong_attempt_is_a_conflict(as_alice):
+    running = Job.objects.create(job_type="demo.sleep", status=JobStatus.RUNNING, attempts=1)
+    failed = Job.objects.create(job_type="demo.sleep", status=JobStatus.FAILED, attempts=3)
+
+    response = as_alice.post(f"/api/jobs/{running.id}/retry")
+    assert response.status_code == 409
+    assert "only failed, cancelled or retrying jobs can be retried" in response.json()["detail"]
+
+    response = as_alice.post(f"/api/jobs/{failed.id}/retry?attempt=3")
+    assert response.status_code == 409
+    assert response.json()["detail"] == f"job {failed.id} has had 3 attempts; attempt 3 is not next"
+
+
+@pytest.mark.parametrize("action", ["cancel", "retry"])
+def test_missing_and_malformed_job_ids(as_alice, action):
+    missing = uuid.uuid4()
+
+    response = as_alice.post(f"/api/jobs/{missing}/{action}")
+    assert response.status_code == 404
+    assert response.json()["detail"] == f"job {missing} not found"
+
+    response = as_alice.post(f"/api/jobs/12345/{action}")
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "job_id"
+
+
+def test_the_schema_spells_out_each_job_types_parameters(as_alice):
+    schema = as_alice.get("/api/openapi.json").json()
+
+    variants = {v["title"]: v for v in schema["components"]["schemas"]["JobSubmitIn"]["oneOf"]}
+    assert {"ai_matching", "demo.fail", "demo.sleep", "test.echo"} <= set(variants)
+    sleep = variants["demo.sleep"]
+    assert sleep["properties"]["job_type"] == {"type": "string", "const": "demo.sleep"}
+    assert set(sleep["properties"]["parameters"]["properties"]) == {"seconds", "steps"}
+    assert sleep["required"] == ["job_type"]
+    assert variants["ai_matching"]["required"] == ["job_type", "parameters"]  # candidate_ids has no default
+    assert variants["test.echo"]["properties"]["parameters"] == {"type": "object", "additionalProperties": True}

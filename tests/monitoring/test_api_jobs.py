@@ -1,0 +1,290 @@
+"""GET /api/monitoring/jobs and /api/monitoring/jobs/{job_id}."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.db import OperationalError
+
+from jobs.models import JobStatus, RetryStatus
+from monitoring.models import EventType
+from monitoring.selectors import MAX_TIMELINE_EVENTS
+from tests.factories import AlertHistoryFactory, JobExecutionLogFactory, JobFactory, JobRetryHistoryFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+LIST = "/api/monitoring/jobs"
+
+
+@pytest.fixture
+def as_viewer(client, viewer):
+    client.force_login(viewer)
+    return client
+
+
+def minutes_ago(n):
+    return NOW - timedelta(minutes=n)
+
+
+# --- the list --------------------------------------------------------------------------
+
+
+def test_lists_active_jobs_newest_activity_first(as_viewer):
+    older = JobFactory(
+        running=True,
+        job_type="ai_matching",
+        progress=40,
+        message="batch 2/5",
+        created_at=minutes_ago(5),
+        started_at=minutes_ago(4),
+        updated_at=minutes_ago(3),
+    )
+    newer = JobFactory(job_type="demo.sleep", updated_at=minutes_ago(1))
+    JobFactory(completed=True, updated_at=NOW)  # finished: not listed
+
+    response = as_viewer.get(LIST)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert [item["id"] for item in body["items"]] == [str(newer.id), str(older.id)]
+    assert (body["limit"], body["offset"], body["next_offset"]) == (50, 0, None)
+    assert body["items"][1] == {
+        "id": str(older.id),
+        "job_type": "ai_matching",
+        "status": "running",
+        "progress": 40,
+        "message": "batch 2/5",
+        "attempts": 1,
+        "max_attempts": 3,
+        "error_class": None,
+        "worker": "worker-1:1234",
+        "created_at": "2026-11-29T02:55:00Z",
+        "updated_at": "2026-11-29T02:57:00Z",
+        "started_at": "2026-11-29T02:56:00Z",
+        "attempt_started_at": "2026-11-29T02:56:00Z",
+        "finished_at": None,
+        "next_attempt_at": None,
+        "cancel_requested_at": None,
+    }
+
+
+def test_filters_by_job_type_and_status(as_viewer):
+    matching = JobFactory(job_type="ai_matching", status=JobStatus.RETRYING, error_class="transient")
+    JobFactory(job_type="ai_matching", status=JobStatus.QUEUED)
+    JobFactory(job_type="demo.sleep", status=JobStatus.RETRYING)
+
+    body = as_viewer.get(LIST, {"job_type": "ai_matching", "status": "retrying"}).json()
+
+    assert [item["id"] for item in body["items"]] == [str(matching.id)]
+    assert body["items"][0]["error_class"] == "transient"
+
+
+@pytest.mark.parametrize("status", ["completed", "failed", "sleeping", ""])
+def test_status_must_be_an_active_one(as_viewer, status):
+    response = as_viewer.get(LIST, {"status": status})
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "status", "message": "Input should be 'queued', 'running' or 'retrying'"}
+    ]
+
+
+@pytest.mark.parametrize(
+    "params, field",
+    [({"limit": 0}, "limit"), ({"limit": 201}, "limit"), ({"limit": "ten"}, "limit"), ({"offset": -1}, "offset")],
+)
+def test_page_bounds_are_checked(as_viewer, params, field):
+    response = as_viewer.get(LIST, params)
+
+    assert response.status_code == 422
+    assert [error["field"] for error in response.json()["errors"]] == [field]
+    assert response.json()["detail"].startswith(f"invalid request: {field}: ")
+
+
+def test_job_type_with_control_characters_is_refused_not_sent_to_the_database(as_viewer):
+    response = as_viewer.get(LIST, {"job_type": "demo\x00sleep"})
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "job_type", "message": "Value error, must not contain control characters"}
+    ]
+
+
+def test_pages_follow_next_offset_until_null(as_viewer):
+    jobs = [JobFactory(updated_at=minutes_ago(n)) for n in range(5)]
+
+    first = as_viewer.get(LIST, {"limit": 2}).json()
+    second = as_viewer.get(LIST, {"limit": 2, "offset": first["next_offset"]}).json()
+    last = as_viewer.get(LIST, {"limit": 2, "offset": second["next_offset"]}).json()
+
+    seen = [item["id"] for page in (first, second, last) for item in page["items"]]
+    assert seen == [str(job.id) for job in jobs]
+    assert (first["next_offset"], second["next_offset"], last["next_offset"]) == (2, 4, None)
+
+
+def test_list_queries_stay_bounded_with_hundreds_of_jobs(client, alice, bearer, django_assert_max_num_queries):
+    for n in range(300):
+        JobFactory(status=[JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RETRYING][n % 3], updated_at=minutes_ago(n))
+    headers = bearer(alice)
+
+    # token lookup, its last_used_at, user and group permissions, the page itself
+    with django_assert_max_num_queries(5):
+        response = client.get(LIST, {"limit": 200}, headers=headers)
+
+    assert response.status_code == 200
+    assert len(response.json()["items"]) == 200
+    assert response.json()["next_offset"] == 200
+
+
+# --- one job ----------------------------------------------------------------------------
+
+
+def test_job_detail_has_everything_an_operator_needs(as_viewer):
+    job = JobFactory(
+        failed=True,
+        job_type="ai_matching",
+        parameters={"candidate_ids": [1, 2], "job_posting_id": 7},
+        submitted_by="alice",
+        started_at=minutes_ago(10),
+        finished_at=minutes_ago(2),
+        last_error={
+            "type": "httpx.ConnectTimeout",
+            "message": "timed out",
+            "error_class": "transient",
+            "retryable": False,
+            "fingerprint": "0123456789abcdef",
+            "hint": "Not retried: all 3 attempts used.",
+        },
+    )
+    JobExecutionLogFactory(job=job, event_type=EventType.QUEUED, status="queued", progress=0, timestamp=minutes_ago(10))
+    JobExecutionLogFactory(
+        job=job,
+        event_type=EventType.ERROR,
+        status="failed",
+        message="httpx.ConnectTimeout: timed out",
+        details={"attempt": 3, "hint": "Not retried: all 3 attempts used."},
+        error_details={"type": "httpx.ConnectTimeout", "traceback": "Traceback (most recent call last):\n  ..."},
+        execution_time_ms=1500,
+        timestamp=minutes_ago(2),
+    )
+    JobRetryHistoryFactory(
+        job=job, attempt_number=1, status=RetryStatus.FAILED, started_at=minutes_ago(10), completed_at=minutes_ago(9)
+    )
+    JobRetryHistoryFactory(
+        job=job,
+        attempt_number=2,
+        status=RetryStatus.FAILED,
+        started_at=minutes_ago(9) + timedelta(seconds=2.5),
+        completed_at=minutes_ago(5),
+        retry_delay_seconds=2,
+        error_message="httpx.ConnectTimeout: timed out",
+    )
+    alert = AlertHistoryFactory(job=job, triggered_at=minutes_ago(2))
+    AlertHistoryFactory()  # another job's
+
+    response = as_viewer.get(f"{LIST}/{job.id}")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["parameters"] == {"candidate_ids": [1, 2], "job_posting_id": 7}
+    assert (body["status"], body["attempts"], body["max_attempts"]) == ("failed", 3, 3)
+    assert (body["submitted_by"], body["duration_ms"]) == ("alice", 8 * 60 * 1000)
+    assert body["error"] == {
+        "type": "httpx.ConnectTimeout",
+        "message": "timed out",
+        "error_class": "transient",
+        "retryable": False,
+        "hint": "Not retried: all 3 attempts used.",
+        "fingerprint": "0123456789abcdef",
+        "traceback": "Traceback (most recent call last):\n  ...",
+    }
+    assert [event["event_type"] for event in body["timeline"]] == ["queued", "error"]
+    assert body["timeline"][1]["execution_time_ms"] == 1500
+    assert (body["timeline_total"], body["timeline_truncated"]) == (2, False)
+    assert [(a["attempt_number"], a["planned_delay_s"], a["waited_s"]) for a in body["retry_history"]] == [
+        (1, None, None),
+        (2, 2, 2.5),
+    ]
+    assert [a["id"] for a in body["alerts"]] == [str(alert.id)]
+    assert body["alerts"][0]["severity"] == "error"
+
+
+def test_a_long_timeline_is_the_latest_events_and_says_so(as_viewer, django_assert_max_num_queries):
+    job = JobFactory(running=True)
+    JobExecutionLogFactory.create_batch(MAX_TIMELINE_EVENTS + 3, job=job)
+
+    with django_assert_max_num_queries(9):
+        body = as_viewer.get(f"{LIST}/{job.id}").json()
+
+    assert (len(body["timeline"]), body["timeline_total"], body["timeline_truncated"]) == (500, 503, True)
+
+
+def test_the_traceback_is_found_even_behind_a_long_timeline(as_viewer):
+    job = JobFactory(status=JobStatus.RETRYING, last_error={"type": "OSError", "message": "disk", "error_class": "system"})
+    JobExecutionLogFactory(
+        job=job, event_type=EventType.ERROR, error_details={"traceback": "the traceback"}, timestamp=minutes_ago(60)
+    )
+    for n in range(MAX_TIMELINE_EVENTS):
+        JobExecutionLogFactory(job=job, timestamp=minutes_ago(59) + timedelta(seconds=n))
+
+    body = as_viewer.get(f"{LIST}/{job.id}").json()
+
+    assert body["error"]["traceback"] == "the traceback"
+    assert body["error"]["hint"] == ""
+
+
+def test_a_job_that_never_failed_has_no_error(as_viewer):
+    job = JobFactory(completed=True)
+
+    body = as_viewer.get(f"{LIST}/{job.id}").json()
+
+    assert (body["error"], body["result"], body["progress"]) == (None, {"ok": True}, 100)
+
+
+def test_unknown_job_is_404_and_malformed_id_is_422(as_viewer):
+    missing = uuid.uuid4()
+
+    response = as_viewer.get(f"{LIST}/{missing}")
+    assert response.status_code == 404
+    assert response.json() == {"detail": f"job {missing} not found", "errors": []}
+
+    response = as_viewer.get(f"{LIST}/not-a-uuid")
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "job_id"
+
+
+def test_unknown_api_paths_answer_json_404(as_viewer):
+    response = as_viewer.get("/api/monitoring/nothing-here")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "no API endpoint at /api/monitoring/nothing-here", "errors": []}
+
+
+def test_a_parameter_given_twice_is_refused_not_guessed(as_viewer):
+    response = as_viewer.get(f"{LIST}?status=queued&status=running")
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "status"
+
+
+def test_an_unknown_query_parameter_is_refused_not_ignored(as_viewer):
+    response = as_viewer.get(LIST, {"staus": "running"})
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "staus", "message": "unknown query parameter; known: job_type, status, limit, offset"}
+    ]
+
+
+def test_a_database_outage_is_503_with_retry_after(as_viewer, monkeypatch):
+    def unavailable(**filters):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr("monitoring.api.active_jobs_page", unavailable)
+
+    response = as_viewer.get(LIST)
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert response.json() == {"detail": "database unavailable; try again shortly", "errors": []}
