@@ -3,11 +3,14 @@
 Every function here runs a bounded number of queries whatever the size of the history.
 """
 
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Case, Count, IntegerField, QuerySet, Value, When
 
-from jobs.models import ACTIVE_STATUSES, Job, JobRetryHistory
+from alerts.models import AlertHistory
+from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, Job, JobRetryHistory, JobStatus
 from monitoring.models import JobExecutionLog
 
 JOB_SUMMARY_FIELDS = (
@@ -75,3 +78,93 @@ def job_detail(job_id) -> JobDetail | None:
     total = len(latest) if len(latest) < MAX_TIMELINE_EVENTS else events.count()
     attempts = list(JobRetryHistory.objects.filter(job_id=job.id).order_by("attempt_number"))
     return JobDetail(job=job, events=latest[::-1], events_total=total, attempts=attempts)
+
+
+# --- the dashboard's lists ----------------------------------------------------------------
+
+
+def _filter_by_id(jobs: QuerySet[Job], job_id: str) -> QuerySet[Job]:
+    """A whole id matches exactly; a shorter one (as copied from a log line) by prefix."""
+    try:
+        return jobs.filter(id=uuid.UUID(job_id))
+    except ValueError:
+        return jobs.filter(id__startswith=job_id.lower())
+
+
+def job_list_queryset(
+    *,
+    finished: bool = False,
+    job_type: str | None = None,
+    status: str | None = None,
+    job_id: str = "",
+    finished_since: datetime | None = None,
+) -> QuerySet[Job]:
+    """The dashboard's job list.
+
+    Active jobs come in a stable order (running, then retrying, then queued; newest first
+    within each): ordering by updated_at would reshuffle the rows on every progress report
+    while an operator is reading them. Finished jobs are those finished since
+    `finished_since`, newest first; the (status, finished_at) index bounds that to the window.
+    """
+    if finished:
+        jobs = Job.objects.filter(status__in=FINISHED_STATUSES)
+        if finished_since is not None:
+            jobs = jobs.filter(finished_at__gte=finished_since)
+        jobs = jobs.order_by("-finished_at", "id")
+    else:
+        rank = Case(
+            When(status=JobStatus.RUNNING, then=Value(0)),
+            When(status=JobStatus.RETRYING, then=Value(1)),
+            default=Value(2),
+            output_field=IntegerField(),
+        )
+        jobs = active_jobs_queryset().order_by(rank, "-created_at", "id")
+    if job_type:
+        jobs = jobs.filter(job_type=job_type)
+    if status:
+        jobs = jobs.filter(status=status)
+    if job_id:
+        jobs = _filter_by_id(jobs, job_id)
+    return jobs.only(*JOB_SUMMARY_FIELDS)
+
+
+def active_job_counts() -> dict:
+    """Active jobs by status and by type: one GROUP BY over the (small) set of active jobs.
+
+    {"total": n, "by_status": {status: n}, "by_type": [{"job_type", "total", <status>: n}]}
+    """
+    active = Job.objects.filter(status__in=ACTIVE_STATUSES).order_by()
+    rows = active.values_list("job_type", "status").annotate(n=Count("id"))
+    by_status = {status: 0 for status in ACTIVE_STATUSES}
+    by_type: dict[str, dict] = {}
+    for job_type, status, n in rows:
+        by_status[status] += n
+        entry = by_type.setdefault(job_type, {"job_type": job_type, "total": 0} | {s: 0 for s in ACTIVE_STATUSES})
+        entry[status] += n
+        entry["total"] += n
+    return {
+        "total": sum(by_status.values()),
+        "by_status": by_status,
+        "by_type": sorted(by_type.values(), key=lambda entry: (-entry["total"], entry["job_type"])),
+    }
+
+
+def recent_failures(*, since: datetime, limit: int = 10) -> tuple[list[Job], int]:
+    """Jobs that failed for good since `since`, newest first, and how many there were."""
+    failed = Job.objects.filter(status=JobStatus.FAILED, finished_at__gte=since)
+    return list(failed.order_by("-finished_at", "id").only(*JOB_SUMMARY_FIELDS)[:limit]), failed.count()
+
+
+def job_by_exact_id(job_id: str) -> dict | None:
+    """{"id", "status"} of the job with exactly this id, if any (to point a search at it)."""
+    try:
+        job_id = uuid.UUID(job_id)
+    except ValueError:
+        return None
+    return Job.objects.filter(id=job_id).values("id", "status").first()
+
+
+def related_alerts(job_id, *, limit: int = 20) -> list[AlertHistory]:
+    """Alerts raised about a job, newest first."""
+    # TODO: use alerts.selectors.alerts_for_job once the alerts app provides it.
+    return list(AlertHistory.objects.filter(job_id=job_id).order_by("-triggered_at")[:limit])
