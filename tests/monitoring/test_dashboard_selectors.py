@@ -31,7 +31,8 @@ def test_active_jobs_come_running_first_then_retrying_then_queued_newest_first_w
 
 
 def test_active_order_does_not_move_when_a_job_reports_progress():
-    first, second = JobFactory(running=True, created_at=ago(minutes=2)), JobFactory(running=True, created_at=ago(minutes=1))
+    first = JobFactory(running=True, created_at=ago(minutes=2))
+    second = JobFactory(running=True, created_at=ago(minutes=1))
     first.updated_at = NOW  # a progress report
     first.save()
     assert list(selectors.job_list_queryset()) == [second, first]

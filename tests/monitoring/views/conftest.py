@@ -30,7 +30,7 @@ def big_history(db):
 
     from django.utils import timezone
 
-    from jobs.models import Job, JobRetryHistory, JobStatus
+    from jobs.models import FINISHED_STATUSES, Job, JobRetryHistory, JobStatus
     from monitoring.models import JobExecutionLog
 
     now = timezone.now()
@@ -44,7 +44,7 @@ def big_history(db):
             message=f"step {i}",
             created_at=now - timedelta(minutes=i),
             updated_at=now - timedelta(seconds=i),
-            finished_at=now - timedelta(minutes=i) if statuses[i % 5] in (JobStatus.COMPLETED, JobStatus.FAILED) else None,
+            finished_at=now - timedelta(minutes=i) if statuses[i % 5] in FINISHED_STATUSES else None,
             error_class="transient" if statuses[i % 5] == JobStatus.FAILED else "",
         )
         for i in range(400)

@@ -4,7 +4,7 @@ import pytest
 from django.templatetags.static import static
 
 from tests.factories import JobFactory
-from tests.monitoring.views.conftest import HTMX, htmx
+from tests.monitoring.views.conftest import htmx
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,8 @@ def test_every_page_sends_an_anonymous_visitor_to_the_login_page(client, pages):
 
 
 def test_an_expired_session_sends_the_whole_page_to_login_instead_of_swapping_it_into_a_table(client):
-    response = client.get("/jobs/", headers={**htmx("job-rows"), "HX-Current-URL": "http://testserver/jobs/?status=running"})
+    page = "http://testserver/jobs/?status=running"
+    response = client.get("/jobs/", headers={**htmx("job-rows"), "HX-Current-URL": page})
     assert response.status_code == 200
     assert response["HX-Redirect"] == "/accounts/login/?next=/jobs/%3Fstatus%3Drunning"
 

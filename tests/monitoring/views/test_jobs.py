@@ -109,7 +109,8 @@ def test_bad_filters_are_a_400_naming_the_field(alice_client):
 
 
 def test_empty_states_say_what_to_do(alice_client):
-    assert "Submit one with <code>python manage.py submit_job demo.sleep</code>" in alice_client.get("/jobs/").content.decode()
+    empty = alice_client.get("/jobs/").content.decode()
+    assert "Submit one with <code>python manage.py submit_job demo.sleep</code>" in empty
     filtered = alice_client.get("/jobs/?status=running").content.decode()
     assert "No active jobs match these filters." in filtered and "Clear filters" in filtered
 
