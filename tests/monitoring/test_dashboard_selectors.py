@@ -25,7 +25,7 @@ def test_active_jobs_come_running_first_then_retrying_then_queued_newest_first_w
     new_running = JobFactory(running=True, created_at=ago(minutes=2))
     JobFactory(completed=True, finished_at=ago(minutes=1))
 
-    listed = list(selectors.job_list_queryset())
+    listed = list(selectors.active_job_list())
 
     assert listed == [new_running, old_running, retrying, new_queued, old_queued]
 
@@ -35,31 +35,30 @@ def test_active_order_does_not_move_when_a_job_reports_progress():
     second = JobFactory(running=True, created_at=ago(minutes=1))
     first.updated_at = NOW  # a progress report
     first.save()
-    assert list(selectors.job_list_queryset()) == [second, first]
+    assert list(selectors.active_job_list()) == [second, first]
 
 
 def test_finished_jobs_are_those_finished_in_the_window_newest_first():
     recent_fail = JobFactory(failed=True, finished_at=ago(minutes=5))
     recent_ok = JobFactory(completed=True, finished_at=ago(minutes=30))
+    cancelled = JobFactory(status=JobStatus.CANCELLED, finished_at=ago(minutes=10))
     JobFactory(completed=True, finished_at=ago(days=2))
     JobFactory(running=True)
 
-    listed = list(selectors.job_list_queryset(finished=True, finished_since=ago(hours=1)))
-
-    assert listed == [recent_fail, recent_ok]
-    failed_only = selectors.job_list_queryset(finished=True, status="failed", finished_since=ago(hours=1))
-    assert list(failed_only) == [recent_fail]
+    assert selectors.finished_jobs(since=ago(hours=1)) == ([recent_fail, cancelled, recent_ok], False)
+    assert selectors.finished_jobs(since=ago(hours=1), status="failed") == ([recent_fail], False)
 
 
-def test_jobs_are_found_by_their_whole_id_or_its_first_characters():
-    job = JobFactory(job_type="demo.fail")
-    JobFactory.create_batch(3)
-
-    assert list(selectors.job_list_queryset(job_id=str(job.id))) == [job]
-    assert list(selectors.job_list_queryset(job_id=str(job.id).upper())) == [job]
-    assert list(selectors.job_list_queryset(job_id=str(job.id)[:8])) == [job]
-    assert list(selectors.job_list_queryset(job_id=str(job.id)[:13])) == [job]  # with its first dash
-    assert list(selectors.job_list_queryset(job_id=str(job.id), job_type="demo.sleep")) == []
+def test_finished_jobs_come_a_page_at_a_time_merged_across_statuses():
+    jobs = [
+        JobFactory(status=(JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)[i % 3], finished_at=ago(minutes=i))
+        for i in range(7)
+    ]
+    first, more = selectors.finished_jobs(since=ago(hours=1), limit=3)
+    assert (first, more) == (jobs[:3], True)
+    second, more = selectors.finished_jobs(since=ago(hours=1), offset=3, limit=3)
+    assert (second, more) == (jobs[3:6], True)
+    assert selectors.finished_jobs(since=ago(hours=1), offset=6, limit=3) == (jobs[6:], False)
 
 
 def test_active_job_counts_by_status_and_type():
