@@ -50,10 +50,8 @@ def test_finished_jobs_are_those_finished_in_the_window_newest_first():
 
 
 def test_finished_jobs_come_a_page_at_a_time_merged_across_statuses():
-    jobs = [
-        JobFactory(status=(JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)[i % 3], finished_at=ago(minutes=i))
-        for i in range(7)
-    ]
+    statuses = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+    jobs = [JobFactory(status=statuses[i % 3], finished_at=ago(minutes=i)) for i in range(7)]
     first, more = selectors.finished_jobs(since=ago(hours=1), limit=3)
     assert (first, more) == (jobs[:3], True)
     second, more = selectors.finished_jobs(since=ago(hours=1), offset=3, limit=3)
