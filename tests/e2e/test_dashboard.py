@@ -56,6 +56,20 @@ def test_an_operator_watches_a_job_progress_opens_it_and_cancels_it(page, alice,
     assert "cancelled" in page.locator(".timeline").inner_text()
 
 
+def test_new_jobs_appear_in_the_list_and_finished_ones_leave_it(page, alice, q_cluster):
+    log_in(page, "alice", next_url="/jobs/")
+    page.wait_for_selector("#job-rows >> text=No active jobs.")
+    page.evaluate("window.notReloaded = true")
+
+    job = job_manager.submit_job("demo.sleep", {"seconds": 3, "steps": 3})
+    row = f"#job-rows a[href='/jobs/{job.id}/']"
+    page.wait_for_selector(row)
+    page.wait_for_selector(row, state="detached", timeout=20_000)
+
+    assert Job.objects.get(id=job.id).status == JobStatus.COMPLETED
+    assert page.evaluate("window.notReloaded") is True
+
+
 def test_filters_survive_live_updates_and_a_reload(page, alice, q_cluster):
     sleeper = job_manager.submit_job("demo.sleep", {"seconds": 30, "steps": 30})
     failing = job_manager.submit_job("demo.fail", {"error_class": "data", "fail_times": 1})
