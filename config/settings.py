@@ -225,8 +225,10 @@ DEMO_AI_FAILURE_RATE = envfloat("DEMO_AI_FAILURE_RATE", 0.1)
 DEMO_AI_SERVICE_KEY = os.getenv("DEMO_AI_SERVICE_KEY", AI_MATCHING_API_KEY)
 
 # --- Auth, i18n, static --------------------------------------------------------------------
-LOGIN_URL = "admin:login"
+# The dashboard's login page (Django auth); logout is a POST from the dashboard's header.
+LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},

@@ -1,11 +1,20 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
-from config.api import api, not_found as api_not_found
+from config.api import api
+from config.api import not_found as api_not_found
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", api.urls),
     re_path(r"^api/(?P<path>.*)$", api_not_found),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(template_name="dashboard/login.html", redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("jobs.urls")),
+    path("", include("monitoring.urls")),
 ]

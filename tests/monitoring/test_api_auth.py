@@ -189,7 +189,7 @@ def test_last_used_at_moves_at_most_once_a_minute(client, alice):
 def test_the_docs_page_needs_a_login(client, viewer):
     response = client.get("/api/docs")
     assert response.status_code == 302
-    assert response["Location"] == "/admin/login/?next=/api/docs"
+    assert response["Location"] == "/accounts/login/?next=/api/docs"
 
     client.force_login(viewer)
     response = client.get("/api/docs")

@@ -1,0 +1,49 @@
+"""Validated query-string filters of the dashboard's lists (bad input: 400 naming the field)."""
+
+from datetime import timedelta
+
+from django import forms
+from django.core.validators import RegexValidator
+
+from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES
+from jobs.registry import registered_job_types
+
+FINISHED_WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
+# Each page of finished jobs reads every page before it from the index: past this, narrow the filters.
+MAX_FINISHED_PAGES = 20
+
+
+class JobFilterForm(forms.Form):
+    view = forms.ChoiceField(choices=[("active", "Active"), ("finished", "Recently finished")], required=False)
+    job_type = forms.ChoiceField(required=False, label="Type")
+    status = forms.ChoiceField(
+        choices=[("", "any")] + [(s, s) for s in (*ACTIVE_STATUSES, *FINISHED_STATUSES)], required=False
+    )
+    q = forms.CharField(
+        required=False,
+        max_length=36,
+        strip=True,
+        label="Job id",
+        validators=[RegexValidator(r"^[0-9a-fA-F-]+$", "a job id is hex digits and dashes, e.g. 3f2a9c1e")],
+    )
+    window = forms.ChoiceField(choices=[(w, w) for w in FINISHED_WINDOWS], required=False, label="Finished in")
+    page = forms.IntegerField(required=False, min_value=1, max_value=10_000)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["job_type"].choices = [("", "any")] + [(t, t) for t in registered_job_types()]
+
+    def clean(self):
+        data = super().clean()
+        data["view"] = data.get("view") or "active"
+        data["window"] = data.get("window") or "24h"
+        allowed = ACTIVE_STATUSES if data["view"] == "active" else FINISHED_STATUSES
+        if data.get("status") and data["status"] not in allowed:
+            self.add_error("status", f"{data['status']!r} is not one of the {data['view']} statuses")
+        if data["view"] == "finished" and (data.get("page") or 1) > MAX_FINISHED_PAGES:
+            self.add_error("page", f"at most {MAX_FINISHED_PAGES} pages of finished jobs: narrow the window or filters")
+        return data
+
+    @property
+    def finished(self) -> bool:
+        return self.cleaned_data["view"] == "finished"

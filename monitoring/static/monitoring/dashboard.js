@@ -1,0 +1,46 @@
+// The dashboard's few behaviours beyond htmx attributes.
+(function () {
+  "use strict";
+
+  // Say so when polls stop reaching the server, rather than show stale figures as live.
+  function banner() { return document.getElementById("connection-lost"); }
+  function markReached() {
+    var stamp = document.querySelector("#connection-lost [data-last-ok]");
+    if (stamp) stamp.textContent = new Date().toISOString().slice(11, 19) + " UTC"; // pages show UTC
+  }
+  document.addEventListener("DOMContentLoaded", markReached);
+  document.addEventListener("htmx:sendError", function () {
+    var el = banner();
+    if (el) el.hidden = false;
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var el = banner();
+    if (!el || !event.detail.successful) return;
+    el.hidden = true;
+    markReached();
+  });
+
+  // A refused action (403, 500...) is not swapped into the page: tell the operator.
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    var verb = (event.detail.requestConfig && event.detail.requestConfig.verb) || "get";
+    if (verb === "get") return; // polls: the banner above covers an unreachable server
+    window.alert("The server refused this action (" + xhr.status + " " + xhr.statusText + ").");
+  });
+
+  // A poll replaces the live region: keep the <details> the operator opened open.
+  var openDetails = [];
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    openDetails = Array.prototype.map.call(
+      event.detail.target.querySelectorAll("details[id][open]"),
+      function (el) { return el.id; }
+    );
+  });
+  document.addEventListener("htmx:afterSwap", function () {
+    openDetails.forEach(function (id) {
+      var el = document.getElementById(id);
+      if (el) el.open = true;
+    });
+    openDetails = [];
+  });
+})();

@@ -1,0 +1,107 @@
+"""Formatting for the dashboard: durations, ages, JSON, status badges, filter-keeping links."""
+
+import json
+
+from django import template
+from django.utils.html import format_html
+
+register = template.Library()
+
+# Every status and event shows a symbol and a word, so nothing depends on colour alone.
+SYMBOLS = {
+    "queued": "◷",
+    "running": "▶",
+    "retrying": "↻",
+    "completed": "✓",
+    "success": "✓",
+    "failed": "✕",
+    "cancelled": "⊘",
+    "started": "▶",
+    "progress": "▸",
+    "cancel_requested": "■",
+    "error": "✕",
+    "retry": "↻",
+    # error classes
+    "transient": "~",
+    "configuration": "⚙",
+    "data": "#",
+    "system": "!",
+    # alert severities
+    "info": "i",
+    "warning": "!",
+    "critical": "‼",
+}
+
+
+@register.filter
+def duration(seconds) -> str:
+    """12.3 → "12.3 s", 245 → "4m 05s", 7380 → "2h 03m", 200000 → "2d 7h"."""
+    if seconds is None or seconds == "":
+        return "–"
+    seconds = float(seconds)
+    if seconds < 0:
+        seconds = 0.0
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    seconds = int(seconds)
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    if seconds < 86400:
+        return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+    return f"{seconds // 86400}d {seconds % 86400 // 3600}h"
+
+
+@register.filter
+def age(moment, now) -> str:
+    """How long ago `moment` was, as seen at `now` (read once per request)."""
+    if not moment or not now:
+        return "–"
+    return duration((now - moment).total_seconds())
+
+
+@register.filter
+def until(moment, now) -> str:
+    if not moment or not now:
+        return "–"
+    return duration((moment - now).total_seconds())
+
+
+@register.filter
+def ms(value) -> str:
+    if value is None or value == "":
+        return "–"
+    value = float(value)
+    return f"{value:.0f} ms" if value < 1000 else duration(value / 1000)
+
+
+@register.filter
+def pretty_json(value) -> str:
+    """Indented JSON; returned unsafe, so the template escapes it like any user text."""
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str)
+
+
+@register.simple_tag
+def badge(kind: str, label: str = "") -> str:
+    """<span class="badge badge-failed">✕ failed</span>"""
+    kind = str(kind or "")
+    return format_html(
+        '<span class="badge badge-{}"><span class="badge-symbol" aria-hidden="true">{}</span> {}</span>',
+        kind,
+        SYMBOLS.get(kind, "•"),
+        label or kind.replace("_", " "),
+    )
+
+
+@register.simple_tag(takes_context=True)
+def query_with(context, **changes) -> str:
+    """The current query string with some parameters changed ("" removes one): keeps filters in links."""
+    query = context["request"].GET.copy()
+    for key, value in changes.items():
+        if value in ("", None):
+            query.pop(key, None)
+        else:
+            query[key] = value
+    encoded = query.urlencode()
+    return f"?{encoded}" if encoded else "?"

@@ -1,0 +1,104 @@
+"""A job's events and attempts shaped for reading: what happened, when, and how long it took."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from jobs.models import JobRetryHistory
+from monitoring.models import EventType, JobExecutionLog
+
+
+@dataclass
+class TimelineRow:
+    event_type: str
+    timestamp: datetime
+    status: str
+    message: str
+    attempt: int | None
+    progress: int | None
+    execution_time_ms: int | None
+    memory_usage_mb: int | None
+    # Seconds since the previous row, and since the first event shown.
+    since_previous: float | None
+    since_start: float
+    # A run of consecutive progress reports is shown as one row.
+    count: int = 1
+    progress_from: int | None = None
+    until: datetime | None = None
+    error_details: dict | None = None
+    new_day: bool = False  # the first row, or the date changed since the previous one
+
+    @property
+    def is_group(self) -> bool:
+        return self.count > 1
+
+
+def _attempt_of(event: JobExecutionLog) -> int | None:
+    details = event.details if isinstance(event.details, dict) else {}
+    attempt = details.get("attempt")
+    return attempt if isinstance(attempt, int) else None
+
+
+def timeline_rows(events: list[JobExecutionLog]) -> list[TimelineRow]:
+    """Events oldest first; consecutive progress reports of one attempt collapse into one row
+    ("progress 10 % → 90 %, 58 reports"), so a long job's timeline still reads at a glance."""
+    rows: list[TimelineRow] = []
+    start = events[0].timestamp if events else None
+    attempt = None
+    for event in events:
+        # Progress reports may not name their attempt: they belong to the latest one seen.
+        attempt = _attempt_of(event) or attempt
+        previous = rows[-1] if rows else None
+        if (
+            previous is not None
+            and event.event_type == EventType.PROGRESS
+            and previous.event_type == EventType.PROGRESS
+            and previous.attempt == attempt
+        ):
+            previous.count += 1
+            previous.until = event.timestamp
+            previous.progress = event.progress
+            previous.message = event.message or previous.message
+            previous.execution_time_ms = event.execution_time_ms or previous.execution_time_ms
+            previous.memory_usage_mb = event.memory_usage_mb or previous.memory_usage_mb
+            continue
+        last_seen = (previous.until or previous.timestamp) if previous else None
+        rows.append(
+            TimelineRow(
+                event_type=event.event_type,
+                timestamp=event.timestamp,
+                status=event.status,
+                message=event.message or "",
+                attempt=attempt,
+                progress=event.progress,
+                progress_from=event.progress,
+                execution_time_ms=event.execution_time_ms,
+                memory_usage_mb=event.memory_usage_mb,
+                since_previous=(event.timestamp - last_seen).total_seconds() if last_seen else None,
+                since_start=(event.timestamp - start).total_seconds(),
+                error_details=event.error_details if isinstance(event.error_details, dict) else None,
+                new_day=last_seen is None or last_seen.date() != event.timestamp.date(),
+            )
+        )
+    return rows
+
+
+@dataclass
+class AttemptRow:
+    attempt: JobRetryHistory
+    duration: float | None  # seconds the attempt ran
+    planned_delay: int | None  # seconds the retry policy planned before it
+    waited: float | None  # seconds from the previous attempt's end to this one's start
+
+
+def attempt_rows(attempts: list[JobRetryHistory]) -> list[AttemptRow]:
+    rows = []
+    previous = None
+    for attempt in attempts:
+        duration = waited = None
+        if attempt.completed_at and attempt.started_at:
+            duration = (attempt.completed_at - attempt.started_at).total_seconds()
+        if previous is not None and previous.completed_at and attempt.started_at:
+            waited = (attempt.started_at - previous.completed_at).total_seconds()
+        rows.append(AttemptRow(attempt, duration, attempt.retry_delay_seconds, waited))
+        previous = attempt
+    return rows

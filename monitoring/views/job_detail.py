@@ -1,0 +1,93 @@
+"""One job in full, live while it runs, with Cancel and Retry for operators allowed to act."""
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from jobs.manager import JobNotFound, JobStateConflict, job_manager
+from jobs.models import FINISHED_STATUSES, JobStatus
+from monitoring import selectors
+from monitoring.permissions import CONTROL_JOBS, VIEW_JOBS
+from monitoring.timeline import attempt_rows, timeline_rows
+from monitoring.views.base import dashboard_view, render_page
+
+RETRYABLE_STATUSES = (JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.RETRYING)
+
+
+def _context(request, detail) -> dict:
+    job = detail.job
+    error_event = detail.last_error_event
+    return {
+        "now": timezone.now(),
+        "job": job,
+        "detail": detail,
+        "timeline": timeline_rows(detail.events),
+        "attempts": attempt_rows(detail.attempts),
+        "error": job.last_error if isinstance(job.last_error, dict) else None,
+        "traceback": (error_event.error_details or {}).get("traceback") if error_event else None,
+        "alerts": selectors.job_alerts(job.id),
+        "can_control": request.user.has_perm(CONTROL_JOBS),
+        "can_cancel": job.status not in FINISHED_STATUSES,
+        "can_retry": job.status in RETRYABLE_STATUSES,
+        "next_attempt": job.attempts + 1,
+    }
+
+
+def _not_found(request, job_id):
+    return render(request, "dashboard/job_not_found.html", {"job_id": job_id}, status=404)
+
+
+@dashboard_view(VIEW_JOBS)
+def job_detail(request, job_id):
+    detail = selectors.job_detail(job_id)
+    if detail is None:
+        return _not_found(request, job_id)
+    return render_page(
+        request,
+        "dashboard/job_detail.html",
+        _context(request, detail),
+        partials={"job-live": "dashboard/partials/job_live.html"},
+    )
+
+
+def _act(request, job_id, action, done: str):
+    """Run an operator action; the outcome (or why it was refused) is shown on the job's page."""
+    try:
+        action()
+    except JobNotFound:
+        return _not_found(request, job_id)
+    except JobStateConflict as conflict:
+        return _respond(request, job_id, str(conflict), status=409)
+    if not request.htmx:
+        messages.success(request, done)
+        return redirect("dashboard:job_detail", job_id=job_id)  # after a POST, a GET (reload-safe)
+    return _respond(request, job_id, done, status=200)
+
+
+def _respond(request, job_id, notice: str, *, status: int):
+    detail = selectors.job_detail(job_id)
+    if detail is None:
+        return _not_found(request, job_id)
+    context = _context(request, detail) | {"notice": notice, "notice_level": "success" if status == 200 else "error"}
+    template = "dashboard/partials/job_live.html" if request.htmx else "dashboard/job_detail.html"
+    return render_page(request, template, context, status=status)
+
+
+@require_POST
+@dashboard_view(CONTROL_JOBS)
+def cancel_job(request, job_id):
+    by = request.user.get_username()
+    return _act(request, job_id, lambda: job_manager.cancel_job_sync(job_id, by=by), "Cancel requested.")
+
+
+@require_POST
+@dashboard_view(CONTROL_JOBS)
+def retry_job(request, job_id):
+    by = request.user.get_username()
+    attempt = request.POST.get("attempt", "")
+    if attempt and not attempt.isdigit():
+        return _respond(request, job_id, "attempt: must be a whole number (the next attempt's number)", status=400)
+    attempt = int(attempt) if attempt else None
+    retry = lambda: job_manager.retry_job_sync(job_id, attempt, by=by)  # noqa: E731
+    return _act(request, job_id, retry, "Retry queued: a new attempt will run.")

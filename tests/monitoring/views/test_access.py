@@ -1,0 +1,89 @@
+"""Who gets in: login everywhere, the view permission for pages, and the login page itself."""
+
+import pytest
+from django.templatetags.static import static
+
+from tests.factories import JobFactory
+from tests.monitoring.views.conftest import htmx
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def job():
+    return JobFactory()
+
+
+@pytest.fixture
+def pages(job):
+    return ["/", "/jobs/", "/jobs/?view=finished", f"/jobs/{job.id}/"]
+
+
+def test_every_page_sends_an_anonymous_visitor_to_the_login_page(client, pages):
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/accounts/login/?next=/"), url
+
+
+def test_an_expired_session_sends_the_whole_page_to_login_instead_of_swapping_it_into_a_table(client):
+    page = "http://testserver/jobs/?status=running"
+    response = client.get("/jobs/", headers={**htmx("job-rows"), "HX-Current-URL": page})
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == "/accounts/login/?next=/jobs/%3Fstatus%3Drunning"
+
+
+def test_a_user_without_the_view_permission_gets_a_403_page_naming_it(client, nobody, pages):
+    client.force_login(nobody)
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 403, url
+        assert b"jobs.view_job" in response.content
+        assert b"/jobs/" not in response.content.split(b"<main>")[0]  # no nav links to pages they cannot see
+
+
+def test_logging_in_lands_on_the_page_asked_for(client, alice):
+    page = client.get("/accounts/login/?next=/jobs/")
+    assert page.status_code == 200
+    assert b'name="next" value="/jobs/"' in page.content
+
+    response = client.post(
+        "/accounts/login/",
+        {"username": "alice", "password": "correct horse battery staple", "next": "/jobs/"},
+    )
+    assert response.status_code == 302 and response["Location"] == "/jobs/"
+    assert client.get("/jobs/").status_code == 200
+
+
+def test_a_wrong_password_says_so(client, alice):
+    response = client.post("/accounts/login/", {"username": "alice", "password": "nope"})
+    assert response.status_code == 200
+    assert b"Please enter a correct username and password" in response.content
+
+
+def test_logging_out_is_a_post(alice_client):
+    assert alice_client.get("/accounts/logout/").status_code == 405
+    response = alice_client.post("/accounts/logout/")
+    assert response.status_code == 302 and response["Location"] == "/accounts/login/"
+    assert alice_client.get("/").status_code == 302
+
+
+def test_htmx_is_served_from_the_installed_package_with_debug_off(alice_client, settings):
+    assert settings.DEBUG is False
+    page = alice_client.get("/").content.decode()
+    htmx_url = static("django_htmx/htmx-2.min.js")
+    assert f'<script src="{htmx_url}" defer></script>' in page
+    assert "://" not in "".join(line for line in page.splitlines() if "<script" in line or "stylesheet" in line)
+    for url in (htmx_url, static("monitoring/dashboard.css"), static("monitoring/dashboard.js")):
+        response = alice_client.get(url)
+        assert response.status_code == 200, url
+        assert b"".join(response.streaming_content), url
+
+
+def test_htmx_requests_carry_the_csrf_token_and_partials_never_stand_in_for_pages(alice_client):
+    response = alice_client.get("/")
+    token = response.context["csrf_token"]
+    assert f"""<body hx-headers='{{"X-CSRFToken": "{token}"}}'>""" in response.content.decode()
+    # A cache or the back button must not serve a partial where the full page was asked for.
+    assert "HX-Request" in response["Vary"] and "HX-Target" in response["Vary"]
+    assert "no-store" in response["Cache-Control"]

@@ -1,0 +1,120 @@
+"""Cancel and Retry from the dashboard: POST with CSRF, the permission, conflicts explained."""
+
+import re
+
+import pytest
+from django.test import Client
+
+from jobs.models import Job, JobStatus
+from tests.factories import JobFactory
+from tests.monitoring.views.conftest import htmx
+
+pytestmark = pytest.mark.django_db
+
+
+def status_of(job):
+    return Job.objects.get(id=job.id).status
+
+
+def test_cancelling_a_queued_job_redirects_to_it_with_a_message(alice_client):
+    job = JobFactory(status=JobStatus.QUEUED)
+
+    response = alice_client.post(f"/jobs/{job.id}/cancel/")
+
+    assert response.status_code == 302 and response["Location"] == f"/jobs/{job.id}/"
+    assert status_of(job) == JobStatus.CANCELLED
+    assert Job.objects.get(id=job.id).message == "cancelled by alice"
+    assert "Cancel requested." in alice_client.get(response["Location"]).content.decode()
+
+
+def test_cancelling_with_htmx_swaps_in_the_updated_job_and_a_notice(alice_client):
+    job = JobFactory(running=True)
+
+    response = alice_client.post(f"/jobs/{job.id}/cancel/", headers=htmx("job-live"))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert page.lstrip().startswith('<div id="job-live"')
+    assert "cancel requested" in page and "Cancel job" not in page  # asked once is enough
+    assert '<div id="job-notice" hx-swap-oob="true"' in page and "Cancel requested." in page
+    assert Job.objects.get(id=job.id).cancel_requested_at is not None
+
+
+def test_cancelling_a_finished_job_is_a_409_explained_on_the_page(alice_client):
+    job = JobFactory(completed=True)
+
+    full = alice_client.post(f"/jobs/{job.id}/cancel/")
+    partial = alice_client.post(f"/jobs/{job.id}/cancel/", headers=htmx("job-live"))
+
+    for response in (full, partial):
+        assert response.status_code == 409
+        assert "only queued, running or retrying jobs can be cancelled" in response.content.decode()
+    assert "<html" in full.content.decode() and "<html" not in partial.content.decode()
+    assert status_of(job) == JobStatus.COMPLETED
+
+
+def test_retrying_a_failed_job_queues_its_next_attempt(alice_client):
+    job = JobFactory(failed=True)  # 3 attempts so far
+
+    response = alice_client.post(f"/jobs/{job.id}/retry/", {"attempt": "4"})
+
+    assert response.status_code == 302
+    job.refresh_from_db()
+    assert (job.status, job.message) == (JobStatus.QUEUED, "retry requested by alice")
+
+
+def test_a_second_click_on_retry_is_a_conflict_not_a_second_attempt(alice_client):
+    job = JobFactory(failed=True)
+    page = alice_client.get(f"/jobs/{job.id}/").content.decode()
+    assert '<input type="hidden" name="attempt" value="4">' in page
+
+    assert alice_client.post(f"/jobs/{job.id}/retry/", {"attempt": "4"}, headers=htmx("job-live")).status_code == 200
+    again = alice_client.post(f"/jobs/{job.id}/retry/", {"attempt": "4"}, headers=htmx("job-live"))
+
+    assert again.status_code == 409
+    assert "only failed, cancelled or retrying jobs can be retried" in again.content.decode()
+
+
+def test_a_malformed_attempt_is_a_400_naming_the_field(alice_client):
+    job = JobFactory(failed=True)
+    response = alice_client.post(f"/jobs/{job.id}/retry/", {"attempt": "<b>4</b>"})
+    assert response.status_code == 400
+    assert "attempt: must be a whole number" in response.content.decode()
+    assert status_of(job) == JobStatus.FAILED
+
+
+def test_actions_on_an_unknown_job_are_404(alice_client):
+    assert alice_client.post("/jobs/00000000-0000-4000-8000-000000000000/cancel/").status_code == 404
+
+
+def test_a_viewer_is_refused_with_403_and_nothing_changes(viewer_client):
+    job = JobFactory(running=True)
+    failed = JobFactory(failed=True)
+
+    assert viewer_client.post(f"/jobs/{job.id}/cancel/").status_code == 403
+    assert viewer_client.post(f"/jobs/{failed.id}/retry/").status_code == 403
+    assert Job.objects.get(id=job.id).cancel_requested_at is None
+    assert status_of(failed) == JobStatus.FAILED
+
+
+def test_anonymous_posts_go_to_login_and_gets_are_refused(client):
+    job = JobFactory(running=True)
+    assert client.post(f"/jobs/{job.id}/cancel/")["Location"].startswith("/accounts/login/")
+    assert client.get(f"/jobs/{job.id}/cancel/").status_code == 405
+    assert Job.objects.get(id=job.id).cancel_requested_at is None
+
+
+def test_csrf_holds(alice):
+    job = JobFactory(running=True)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(alice)
+
+    assert browser.post(f"/jobs/{job.id}/cancel/").status_code == 403
+    assert Job.objects.get(id=job.id).cancel_requested_at is None
+
+    # The token the page renders, sent as htmx sends it (the X-CSRFToken header from hx-headers).
+    page = browser.get(f"/jobs/{job.id}/").content.decode()
+    token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+    response = browser.post(f"/jobs/{job.id}/cancel/", headers={**htmx("job-live"), "X-CSRFToken": token})
+    assert response.status_code == 200
+    assert Job.objects.get(id=job.id).cancel_requested_at is not None

@@ -1,0 +1,161 @@
+"""A job in full: what it was asked to do, what happened when, why it failed, what was retried."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+
+from jobs.models import JobStatus
+from monitoring.models import EventType
+from tests.factories import (
+    AlertHistoryFactory,
+    JobExecutionLogFactory,
+    JobFactory,
+    JobRetryHistoryFactory,
+)
+from tests.monitoring.views.conftest import htmx
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+SCRIPT = "<script>alert('pwned')</script>"
+
+
+def at(seconds):
+    return NOW + timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def failed_job():
+    """A job that failed twice with a transient error and was retried, then failed for good."""
+    job = JobFactory(
+        job_type="ai_matching",
+        failed=True,
+        parameters={"candidate_ids": [1, 2], "job_posting_id": 7},
+        started_at=at(1),
+        finished_at=at(10),
+        attempts=2,
+        max_attempts=2,
+        last_error={
+            "type": "httpx.ConnectTimeout",
+            "message": "timed out",
+            "error_class": "transient",
+            "retryable": False,
+            "hint": "Not retried: all 2 attempts used.",
+            "fingerprint": "0123456789abcdef",
+        },
+    )
+    events = [
+        (0, EventType.QUEUED, "queued", None, "submitted by alice", {"attempt": 1}),
+        (1, EventType.STARTED, "running", 0, "attempt 1 started on w1:1", {"attempt": 1}),
+        (2, EventType.PROGRESS, "running", 50, "scored 1/2", {"attempt": 1}),
+        (3, EventType.ERROR, "retrying", None, "httpx.ConnectTimeout: timed out", {"attempt": 1}),
+        (5, EventType.RETRY, "queued", None, "attempt 2 queued after 2.0s (planned 1.9s)", {"attempt": 2}),
+        (6, EventType.STARTED, "running", 0, "attempt 2 started on w1:1", {"attempt": 2}),
+        (10, EventType.ERROR, "failed", None, "httpx.ConnectTimeout: timed out", {"attempt": 2}),
+    ]
+    for seconds, event_type, status, progress, message, details in events:
+        JobExecutionLogFactory(
+            job=job,
+            event_type=event_type,
+            status=status,
+            progress=progress,
+            message=message,
+            details=details,
+            timestamp=at(seconds),
+            execution_time_ms=1500 if event_type == EventType.ERROR else None,
+            error_details={"type": "httpx.ConnectTimeout", "traceback": "Traceback (most recent call last):\n  boom"}
+            if event_type == EventType.ERROR
+            else None,
+        )
+    JobRetryHistoryFactory(job=job, attempt_number=1, status="failed", started_at=at(1), completed_at=at(3))
+    JobRetryHistoryFactory(
+        job=job, attempt_number=2, status="failed", started_at=at(6), completed_at=at(10), retry_delay_seconds=2
+    )
+    return job
+
+
+@time_machine.travel(at(60), tick=False)
+def test_shows_parameters_timeline_error_attempts_and_alerts(alice_client, failed_job):
+    AlertHistoryFactory(job=failed_job, title="ai_matching failed", severity="error", triggered_at=at(11))
+
+    response = alice_client.get(f"/jobs/{failed_job.id}/")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "&quot;job_posting_id&quot;: 7" in page  # parameters, pretty-printed
+    # Timeline: every event in order, with the time since the previous one.
+    kinds = [row.event_type for row in response.context["timeline"]]
+    assert kinds == ["queued", "started", "progress", "error", "retry", "started", "error"]
+    assert "+2.0 s" in page and "+4.0 s" in page
+    # The error: its class, type, message, what to do, and the traceback folded away.
+    assert "Why it failed" in page
+    assert '<span class="badge badge-transient">' in page and "httpx.ConnectTimeout" in page
+    assert "Not retried: all 2 attempts used." in page
+    assert '<details id="traceback" class="traceback">' in page and "Traceback (most recent call last):" in page
+    # Attempts: how long each ran, the planned and the actual wait before the retry.
+    attempts = response.context["attempts"]
+    assert [(a.duration, a.planned_delay, a.waited) for a in attempts] == [(2.0, None, None), (4.0, 2, 3.0)]
+    assert "ai_matching failed" in page
+    assert "Retry job" in page and "Cancel job" not in page  # alice may act; a failed job can be retried
+
+
+def test_user_text_is_escaped_everywhere(alice_client):
+    job = JobFactory(
+        failed=True,
+        parameters={"name": SCRIPT},
+        message=SCRIPT,
+        last_error={"type": SCRIPT, "message": SCRIPT, "error_class": "data", "hint": SCRIPT},
+    )
+    JobExecutionLogFactory(
+        job=job, event_type="error", message=SCRIPT, error_details={"type": "x", "traceback": SCRIPT}
+    )
+    JobRetryHistoryFactory(job=job, status="failed", error_message=SCRIPT)
+    AlertHistoryFactory(job=job, title=SCRIPT, message=SCRIPT)
+
+    page = alice_client.get(f"/jobs/{job.id}/").content.decode()
+
+    assert "<script>alert" not in page
+    assert page.count("&lt;script&gt;alert(") >= 8
+
+
+def test_a_running_job_polls_its_live_part_and_a_finished_one_stops(alice_client):
+    running = JobFactory(running=True, progress=30)
+    live = alice_client.get(f"/jobs/{running.id}/", headers=htmx("job-live")).content.decode()
+    assert "<html" not in live
+    assert live.lstrip().startswith(f'<div id="job-live" class="status-running" hx-get="/jobs/{running.id}/"')
+    assert "every 2s" in live and '<progress max="100" value="30"' in live
+
+    done = JobFactory(completed=True)
+    live = alice_client.get(f"/jobs/{done.id}/", headers=htmx("job-live")).content.decode()
+    assert "hx-trigger" not in live
+
+
+def test_a_viewer_sees_no_buttons(viewer_client):
+    job = JobFactory(running=True)
+    page = viewer_client.get(f"/jobs/{job.id}/").content.decode()
+    assert "Cancel job" not in page and "Retry job" not in page
+
+
+def test_an_unknown_job_is_a_404_page(alice_client):
+    response = alice_client.get("/jobs/00000000-0000-4000-8000-000000000000/")
+    assert response.status_code == 404
+    assert b"There is no job with id" in response.content
+
+
+def test_a_long_timeline_is_bounded_in_queries_and_rows(alice_client, big_history, django_assert_max_num_queries):
+    with django_assert_max_num_queries(9):  # session, user, 2 permissions, job, events, count, attempts, alerts
+        response = alice_client.get(f"/jobs/{big_history.id}/")
+    detail = response.context["detail"]
+    assert (len(detail.events), detail.events_total) == (500, 3000)
+    assert "Showing the last 500 of 3000 events." in response.content.decode()
+    # Consecutive progress reports read as one row per attempt.
+    assert [(row.attempt, row.count) for row in response.context["timeline"]] == [(9, 200), (10, 300)]
+    with django_assert_max_num_queries(9):
+        alice_client.get(f"/jobs/{big_history.id}/", headers=htmx("job-live"))
+
+
+def test_a_job_still_queued_explains_what_it_waits_for(alice_client):
+    job = JobFactory(status=JobStatus.QUEUED)
+    page = alice_client.get(f"/jobs/{job.id}/").content.decode()
+    assert "No attempt has started yet: the job is waiting for a worker." in page

@@ -1,0 +1,153 @@
+"""The real-time job list: filters in the URL, a polled table body, paginated, bounded."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+
+from jobs.models import JobStatus
+from tests.factories import JobFactory
+from tests.monitoring.views.conftest import htmx
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+
+
+def listed(response):
+    return [job.id for job in response.context["page"].object_list]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_lists_active_jobs_with_status_progress_attempt_age_and_last_event(alice_client):
+    job = JobFactory(
+        job_type="ai_matching",
+        running=True,
+        progress=42,
+        attempts=2,
+        message="scored 42/100 candidates",
+        created_at=NOW - timedelta(minutes=3, seconds=5),
+        updated_at=NOW - timedelta(seconds=2),
+    )
+    JobFactory(completed=True, finished_at=NOW)
+
+    response = alice_client.get("/jobs/")
+
+    assert response.status_code == 200
+    assert listed(response) == [job.id]
+    row = response.content.decode().split('<tbody id="job-rows"')[1]
+    assert f'href="/jobs/{job.id}/"' in row
+    assert '<span class="badge-symbol" aria-hidden="true">▶</span> running' in row  # symbol and word, not colour only
+    assert '<progress max="100" value="42"' in row and "42%" in row
+    assert "2/3" in row
+    assert "3m 05s" in row
+    assert "scored 42/100 candidates" in row and "2.0 s ago" in row
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_waiting_retry_says_when_its_next_attempt_is(alice_client):
+    JobFactory(status=JobStatus.RETRYING, attempts=1, next_attempt_at=NOW + timedelta(seconds=30))
+    assert "next attempt in 30 s" in alice_client.get("/jobs/").content.decode()
+
+
+def test_filters_by_type_status_and_id_and_keeps_them_in_the_polling_url(alice_client):
+    wanted = JobFactory(job_type="ai_matching", running=True)
+    JobFactory(job_type="ai_matching")
+    JobFactory(job_type="demo.sleep", running=True)
+
+    response = alice_client.get("/jobs/?job_type=ai_matching&status=running")
+
+    assert listed(response) == [wanted.id]
+    page = response.content.decode()
+    assert 'hx-get="/jobs/?job_type=ai_matching&amp;status=running"' in page
+    assert '<option value="ai_matching" selected>' in page and '<option value="running" selected>' in page
+    assert listed(alice_client.get(f"/jobs/?q={str(wanted.id)[:8]}")) == [wanted.id]
+
+
+def test_a_poll_returns_just_the_table_body_and_the_counts(alice_client):
+    JobFactory(running=True)
+    partial = alice_client.get("/jobs/?status=running", headers=htmx("job-rows")).content.decode()
+
+    assert "<html" not in partial and "<thead" not in partial
+    assert partial.lstrip().startswith('<tbody id="job-rows" hx-get="/jobs/?status=running"')
+    assert "every 2s [document.visibilityState === 'visible']" in partial
+    assert "every 30s [document.visibilityState !== 'visible']" in partial  # slower while the tab is hidden
+    assert '<div id="job-list-meta" class="list-meta" hx-swap-oob="true">' in partial
+
+
+def test_changing_a_filter_returns_the_list_section(alice_client):
+    partial = alice_client.get("/jobs/?status=queued", headers=htmx("job-list")).content.decode()
+    assert partial.lstrip().startswith('<section id="job-list">') and "<thead>" in partial
+    assert "hx-swap-oob" not in partial
+
+
+def test_recently_finished_jobs_within_the_chosen_window(alice_client):
+    with time_machine.travel(NOW, tick=False):
+        recent = JobFactory(failed=True, finished_at=NOW - timedelta(minutes=30), message="<b>boom</b>")
+        JobFactory(completed=True, finished_at=NOW - timedelta(hours=3))
+        JobFactory(running=True)
+
+        last_hour = alice_client.get("/jobs/?view=finished&window=1h")
+        last_day = alice_client.get("/jobs/?view=finished")
+
+    assert listed(last_hour) == [recent.id]
+    assert len(listed(last_day)) == 2
+    page = last_hour.content.decode()
+    assert "30m 00s ago" in page
+    assert "&lt;b&gt;boom&lt;/b&gt;" in page and "<b>boom</b>" not in page
+
+
+def test_bad_filters_are_a_400_naming_the_field(alice_client):
+    response = alice_client.get("/jobs/?q=<script>&status=completed&page=0")
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "<li><strong>q</strong>: a job id is hex digits and dashes" in page
+    assert "<li><strong>status</strong>: &#x27;completed&#x27; is not one of the active statuses" in page
+    assert "<li><strong>page</strong>:" in page
+    assert "<script>" not in page.split("<main>")[1]
+    assert 'id="job-rows"' not in page  # nothing polls a bad query
+
+
+def test_empty_states_say_what_to_do(alice_client):
+    empty = alice_client.get("/jobs/").content.decode()
+    assert "Submit one with <code>python manage.py submit_job demo.sleep</code>" in empty
+    filtered = alice_client.get("/jobs/?status=running").content.decode()
+    assert "No active jobs match these filters." in filtered and "Clear filters" in filtered
+
+
+def test_searching_the_id_of_a_finished_job_among_active_ones_points_at_it(alice_client):
+    job = JobFactory(completed=True)
+    page = alice_client.get(f"/jobs/?q={str(job.id).upper()}").content.decode()
+    assert f'job <a href="/jobs/{job.id}/">' in page and "completed" in page
+
+
+def test_long_lists_are_paginated_and_pages_keep_the_filters(alice_client):
+    JobFactory.create_batch(51, job_type="demo.sleep")
+    first = alice_client.get("/jobs/?job_type=demo.sleep")
+    assert len(listed(first)) == 50
+    assert "1–50 of <strong>51</strong> active jobs" in first.content.decode()
+    assert 'href="?job_type=demo.sleep&amp;page=2"' in first.content.decode()
+    second = alice_client.get("/jobs/?job_type=demo.sleep&page=2")
+    assert len(listed(second)) == 1
+    assert alice_client.get("/jobs/?page=99").context["page"].number == 2  # jobs left: the last page
+
+
+def test_finished_jobs_page_without_counting_the_whole_window(alice_client):
+    JobFactory.create_batch(51, completed=True, finished_at=datetime.now(UTC))
+    first = alice_client.get("/jobs/?view=finished").content.decode()
+    assert "1–50 of the jobs finished in the last 24h" in first and "page 1</span>" in first
+    assert 'href="?view=finished&amp;page=2"' in first
+    assert len(listed(alice_client.get("/jobs/?view=finished&page=2"))) == 1
+    too_deep = alice_client.get("/jobs/?view=finished&page=21")
+    assert too_deep.status_code == 400
+    assert "<strong>page</strong>: at most 20 pages of finished jobs" in too_deep.content.decode()
+
+
+def test_a_page_and_a_poll_take_a_bounded_number_of_queries(alice_client, big_history, django_assert_max_num_queries):
+    with django_assert_max_num_queries(6):  # session, user, 2 for permissions, count, rows
+        response = alice_client.get("/jobs/")
+    assert response.context["page"].total == 240
+    with django_assert_max_num_queries(7):  # session, user, 2 for permissions, one per finished status
+        alice_client.get("/jobs/?view=finished&window=7d&page=3", headers=htmx("job-rows"))
+    with django_assert_max_num_queries(7):  # + the job the id points at
+        alice_client.get(f"/jobs/?q={big_history.id}&status=queued")
