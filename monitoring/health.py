@@ -30,6 +30,7 @@ from django.db.models import Count, F, Max, Min, Q, Window
 from django.utils import timezone
 
 from jobs.models import ACTIVE_STATUSES, Job, JobStatus
+from jobs.payloads import to_json_value
 from monitoring.models import EventType, HealthStatus, JobExecutionLog, MetricType, SystemHealthMetric
 from monitoring.pending import DATABASE_UNAVAILABLE, reset_broken_connection
 from monitoring.schema import schema_problems
@@ -68,7 +69,8 @@ def component(metric_type: str, metric_name: str, value: float, status: str, mes
         "metric_name": metric_name,
         "metric_value": round(max(-MAX_METRIC_VALUE, min(MAX_METRIC_VALUE, float(value))), 2),
         "status": str(status),
-        "details": {"message": message, **details},
+        # Plain JSON: some values come from libraries (django-q2's statuses are lazy strings).
+        "details": to_json_value({"message": message, **details}),
     }
 
 
@@ -510,8 +512,8 @@ class HealthService:
             clusters.append(
                 {
                     "cluster_id": str(stat.cluster_id),
-                    "host": stat.host,
-                    "status": stat.status,
+                    "host": str(stat.host),
+                    "status": str(stat.status),
                     "workers": len(stat.workers),
                     "pid": stat.pid,
                 }

@@ -30,12 +30,15 @@ def no_cluster():
 
 def publish_cluster(*, workers: int, status: str = "Idle", host: str = "node-1"):
     """What a running cluster's monitor writes in the shared cache every few seconds."""
+    from django_q.conf import Conf
     from django_q.signing import SignedPackage
     from django_q.status import Stat, Status
 
     from jobs.queue import shared_broker
 
     stat = Status(pid=4242, cluster_id=uuid.uuid4())
+    # django-q2's statuses are lazy translations, as the real monitor stores them.
+    status = {"Idle": Conf.IDLE, "Working": Conf.WORKING, "Stopping": Conf.STOPPING}[status]
     stat.workers, stat.status, stat.host = list(range(1000, 1000 + workers)), status, host
     shared_broker().set_stat(Stat.get_key(stat.cluster_id), SignedPackage.dumps(stat, True), 3)
 

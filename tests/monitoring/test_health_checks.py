@@ -257,14 +257,16 @@ def test_a_cluster_without_workers_or_stopping_does_not_count(no_cluster):
 
 @pytest.mark.worker
 @pytest.mark.django_db(transaction=True)
-def test_a_real_running_cluster_is_seen(fast_jobs, no_cluster):
+def test_a_real_running_cluster_is_seen_and_stored(fast_jobs, no_cluster, machine):
     with running_cluster(workers=2):
-        workers = wait_for(
-            lambda: (c := by_name(health_service.check_job_queue_sync())["cluster.workers"])["status"] == "healthy"
-            and c,
+        wait_for(
+            lambda: by_name(health_service.check_job_queue_sync())["cluster.workers"]["status"] == "healthy",
             message="the cluster to publish its status",
         )
-    assert workers["metric_value"] == 2
+        health_service.run_health_checks_sync()
+    stored = SystemHealthMetric.objects.get(metric_name="cluster.workers")
+    assert (stored.status, stored.metric_value) == ("healthy", 2)
+    assert [c["status"] for c in stored.details["clusters"]] in (["Idle"], ["Working"])
 
 
 def test_the_job_queue_check_runs_a_bounded_number_of_queries(no_cluster, django_assert_max_num_queries):
