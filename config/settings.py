@@ -212,7 +212,16 @@ WORKER_HOSTNAME = os.getenv("WORKER_HOSTNAME", socket.gethostname())
 
 # Periodic work run by django-q2's scheduler: name -> function and interval in minutes
 # (0 turns a task off). Synced into django-q2's Schedule table after every migrate.
-PERIODIC_TASKS = {}
+PERIODIC_TASKS = {
+    "run_health_checks": {
+        "func": "monitoring.tasks.run_health_checks",
+        "minutes": envint("HEALTH_CHECK_INTERVAL_MINUTES", 1),
+    },
+    "prune_monitoring": {
+        "func": "monitoring.tasks.prune_monitoring",
+        "minutes": envint("RETENTION_PRUNE_INTERVAL_MINUTES", 60),
+    },
+}
 
 # The AI matching service called by the `ai_matching` job type. In the demo it points at
 # the simulated service this project serves itself (DEMO_MODE).
@@ -223,6 +232,56 @@ DEMO_MODE = envbool("DEMO_MODE", "false")
 DEMO_AI_FAILURE_RATE = envfloat("DEMO_AI_FAILURE_RATE", 0.1)
 # The key the simulated service accepts (the client sends AI_MATCHING_API_KEY).
 DEMO_AI_SERVICE_KEY = os.getenv("DEMO_AI_SERVICE_KEY", AI_MATCHING_API_KEY)
+
+# --- Health checks, /metrics, retention (docs/health-and-metrics.md) -------------------------
+
+
+def envthresholds(name: str, warning: float, critical: float) -> tuple[float, float]:
+    """(warning, critical) from HEALTH_<name>_WARNING / HEALTH_<name>_CRITICAL."""
+    return envfloat(f"HEALTH_{name}_WARNING", warning), envfloat(f"HEALTH_{name}_CRITICAL", critical)
+
+
+HEALTH = {
+    # Seconds one check may take before it is recorded as critical (timed out).
+    "CHECK_TIMEOUT": envfloat("HEALTH_CHECK_TIMEOUT", 15.0),
+    # A value at or above a threshold gets that status.
+    "THRESHOLDS": {
+        "database.latency_ms": envthresholds("DB_LATENCY_MS", 100, 1000),
+        "database.connections_pct": envthresholds("DB_CONNECTIONS_PCT", 80, 95),
+        "api.latency_ms": envthresholds("API_LATENCY_MS", 1000, 3000),
+        "cpu.percent": envthresholds("CPU_PCT", 85, 95),
+        "memory.percent": envthresholds("MEMORY_PCT", 85, 95),
+        "disk.percent": envthresholds("DISK_PCT", 85, 95),
+        "jobs.queued": envthresholds("QUEUED_JOBS", 100, 1000),
+        "jobs.oldest_queued_age_s": envthresholds("QUEUE_AGE_S", 300, 900),
+        "jobs.stale": envthresholds("STALE_JOBS", 1, 5),
+        "jobs.failure_rate_pct": envthresholds("FAILURE_RATE_PCT", 25, 50),
+    },
+    # Attempt failure rate over this many minutes, once at least MIN_ATTEMPTS ended in it.
+    "FAILURE_RATE_WINDOW_MINUTES": envint("HEALTH_FAILURE_RATE_WINDOW_MINUTES", 15),
+    "FAILURE_RATE_MIN_ATTEMPTS": envint("HEALTH_FAILURE_RATE_MIN_ATTEMPTS", 5),
+    "CPU_SAMPLE_SECONDS": envfloat("HEALTH_CPU_SAMPLE_SECONDS", 0.5),
+    "DISK_PATH": os.getenv("HEALTH_DISK_PATH", "/"),
+    # HTTP services probed besides the AI matching service (AI_MATCHING_URL + /health):
+    # [{"name": "webhook", "url": "https://…/health", "timeout": 2}]
+    "EXTERNAL_SERVICES": envjson("HEALTH_EXTERNAL_SERVICES", []),
+    "SERVICE_TIMEOUT": envfloat("HEALTH_SERVICE_TIMEOUT", 5.0),
+    # A component not reported for this long (a removed service) leaves the overall status.
+    "FORGET_AFTER_MINUTES": envint("HEALTH_FORGET_AFTER_MINUTES", 15),
+}
+
+# /metrics (Prometheus): a scraper sends `Authorization: Bearer <METRICS_TOKEN>`; without a
+# token only logged-in users allowed to view metrics get it.
+METRICS_TOKEN = os.getenv("METRICS_TOKEN", "")
+# The execution-time histogram covers attempts completed in the last N minutes.
+METRICS_HISTOGRAM_WINDOW_MINUTES = envint("METRICS_HISTOGRAM_WINDOW_MINUTES", 5)
+
+# Days kept per table (0 keeps everything), deleted in batches by prune_monitoring.
+RETENTION_DAYS = {
+    "job_execution_logs": envint("RETENTION_JOB_EXECUTION_LOGS_DAYS", 45),
+    "system_health_metrics": envint("RETENTION_SYSTEM_HEALTH_METRICS_DAYS", 30),
+}
+RETENTION_BATCH_SIZE = envint("RETENTION_BATCH_SIZE", 5000)
 
 # --- Auth, i18n, static --------------------------------------------------------------------
 # The dashboard's login page (Django auth); logout is a POST from the dashboard's header.

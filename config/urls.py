@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 
 from config.api import api
 from config.api import not_found as api_not_found
+from monitoring.prometheus import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -15,6 +16,7 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("metrics", metrics_view, name="metrics"),
     path("", include("jobs.urls")),
     path("", include("monitoring.urls")),
 ]

@@ -1,14 +1,41 @@
 """Performance numbers computed in the database, never by looping over log rows in Python."""
 
 import math
-from datetime import datetime
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
 
 from django.db import connection
+from django.db.models import BigIntegerField, Count, F, Func, Max, Min, Q, Sum, Window
+from django.db.models.fields.json import KT
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from monitoring.models import EventType
+from alerts.models import AlertHistory, Severity
+from jobs.errors import ErrorType
+from jobs.models import Job, JobRetryHistory, JobStatus
+from monitoring.models import TERMINAL_EVENT_TYPES, EventType, JobExecutionLog
 
 PERCENTILES = (0.5, 0.95, 0.99)
+
+TIMEFRAMES: dict[str, timedelta] = {
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "6h": timedelta(hours=6),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+}
+# Chart buckets per timeframe: 30 to 120 points whatever the span.
+BUCKET_SECONDS: dict[str, int] = {"15m": 30, "1h": 60, "6h": 300, "24h": 900, "7d": 7200, "30d": 21600}
+TOP_ERRORS = 10
+TOP_EXCEPTION_TYPES = 20
+MAX_MESSAGE_CHARS = 500
+
+
+class UnknownTimeframe(ValueError):
+    def __init__(self, timeframe):
+        self.timeframe = timeframe
+        super().__init__(f"unknown timeframe {timeframe!r}: use one of {', '.join(TIMEFRAMES)}")
 
 
 def _empty_stats() -> dict:
@@ -30,8 +57,16 @@ def execution_time_stats(
     functions. Served by the partial index on outcome events' timestamps.
     """
     until = until or timezone.now()
-    group = "j.job_type" if by_job_type else "''"
-    join = "JOIN jobs j ON j.id = l.job_id" if (by_job_type or job_type) else ""
+    source, params = _timed_attempts(since, until, job_type=job_type, join_jobs=by_job_type, event_types=event_types)
+    stats = _time_stats_by("j.job_type" if by_job_type else "''", source, params)
+    if by_job_type:
+        return stats
+    return stats.get("", _empty_stats())
+
+
+def _timed_attempts(since, until, *, job_type=None, join_jobs=False, event_types=(EventType.COMPLETED,)):
+    """FROM … WHERE … over the timed outcome events of [since, until), and its parameters."""
+    join = "JOIN jobs j ON j.id = l.job_id" if (join_jobs or job_type) else ""
     where = [
         f"l.event_type IN ({', '.join(['%s'] * len(event_types))})",
         "l.timestamp >= %s",
@@ -43,20 +78,19 @@ def execution_time_stats(
     if job_type:
         where.append("j.job_type = %s")
         params.append(job_type)
-    source = f"FROM job_execution_logs l {join} WHERE {' AND '.join(where)}"
+    return f"FROM job_execution_logs l {join} WHERE {' AND '.join(where)}", params
 
+
+def _time_stats_by(group: str, source: str, params: list) -> dict:
+    """{group value: stats} of l.execution_time_ms, `group` being an SQL expression."""
     if connection.vendor == "postgresql":
         percentiles = ", ".join(
             f"percentile_cont({p}) WITHIN GROUP (ORDER BY l.execution_time_ms)" for p in PERCENTILES
         )
         sql = f"SELECT {group}, count(*), avg(l.execution_time_ms), {percentiles} {source} GROUP BY 1"
         rows = _fetch(sql, params)
-        stats = {row[0]: _stats(row[1], row[2], row[3:]) for row in rows}
-    else:
-        stats = _sqlite_stats(group, source, params)
-    if by_job_type:
-        return stats
-    return stats.get("", _empty_stats())
+        return {row[0]: _stats(row[1], row[2], row[3:]) for row in rows}
+    return _sqlite_stats(group, source, params)
 
 
 def _fetch(sql: str, params: list) -> list[tuple]:
@@ -100,3 +134,297 @@ def _sqlite_stats(group: str, source: str, params: list) -> dict:
             values.append(low if high is None or fraction == 0 else low + fraction * (high - low))
         stats[group_value] = _stats(count, mean, values)
     return stats
+
+
+# --- time buckets -------------------------------------------------------------------------
+
+
+def bucket_sql(vendor: str, column_sql: str, size: int) -> str:
+    """floor(epoch seconds / size): the index of the `size`-second bucket a time falls in.
+
+    Buckets are aligned on the epoch (a 1-minute bucket starts at :00), so the same
+    bucket covers the same minutes in every request.
+    """
+    size = int(size)
+    if vendor == "postgresql":
+        return f"FLOOR(EXTRACT(EPOCH FROM {column_sql}) / {size})::bigint"
+    # Django keeps UTC times as text on SQLite; strftime('%s') reads them as whole seconds.
+    return f"(CAST(strftime('%%s', {column_sql}) AS INTEGER) / {size})"
+
+
+class EpochBucket(Func):
+    output_field = BigIntegerField()
+
+    def __init__(self, expression, size: int):
+        super().__init__(expression)
+        self.size = int(size)
+
+    def as_sql(self, compiler, connection, **extra_context):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return bucket_sql(connection.vendor, sql, self.size), params
+
+
+def _bucket_start(index: int, size: int) -> datetime:
+    return datetime.fromtimestamp(index * size, UTC)
+
+
+# --- performance metrics over a timeframe -------------------------------------------------
+
+COUNT_KEYS = ("started", "retried", "succeeded", "failed", "failed_attempts", "cancelled")
+
+
+def performance_metrics(timeframe: str, *, job_type: str | None = None, now: datetime | None = None) -> dict:
+    """What the jobs did in the last `timeframe` (a key of TIMEFRAMES), per job type and overall.
+
+    Nine queries at most, whatever the amount of data; each reads only the rows inside the
+    window (partial index on outcome events' timestamps, job_retry_history.started_at).
+    Raises UnknownTimeframe. With `job_type`, everything is about that job type only.
+
+    Counts are of attempts (each attempt ends with exactly one outcome event):
+        started          attempts started (job_retry_history rows)
+        retried          of those, attempts after the first (automatic or manual retries)
+        succeeded        attempts completed, i.e. jobs completed
+        failed           attempts that failed with no retry left, i.e. jobs failed for good
+        failed_attempts  all failed attempts, the retried ones included
+        cancelled        jobs cancelled (running, or before they started)
+
+    Returns:
+        {
+          "timeframe": "1h", "job_type": str | None,
+          "since": datetime, "until": datetime,      # the window [since, until)
+          "bucket_seconds": int,
+          "overall": Stats,
+          "by_job_type": [{"job_type": str, **Stats}, ...],        # sorted by job_type
+          "errors_by_class": [{"error_class": str, "count": int}, ...],   # the four classes, always
+          "errors_by_type": [{"exception_type": str, "count": int}, ...], # top 20, most first
+          "top_errors": [{                                          # top 10 groups, most first
+              "fingerprint": str, "count": int,
+              "first_seen": datetime, "last_seen": datetime,        # inside the window
+              "job_types": [str, ...], "example_job_id": UUID,      # the latest occurrence's job
+              "exception_type": str, "message": str (<= 500 chars), "error_class": str,
+          }, ...],
+          "series": [{                                              # every bucket, oldest first
+              "bucket_start": datetime, "started": int, "succeeded": int, "failed": int,
+              "failed_attempts": int, "cancelled": int,
+              "p50_ms": float | None, "p95_ms": float | None,
+          }, ...],
+        }
+        Stats = {
+          "started", "retried", "succeeded", "failed", "failed_attempts", "cancelled": int,
+          "success_rate": float | None,    # succeeded / (succeeded + failed), 0..1; None if neither
+          "throughput_per_minute": float,  # jobs finished (succeeded + failed + cancelled) per minute
+          "mean_ms", "p50_ms", "p95_ms", "p99_ms": float | None,   # execution time of succeeded attempts
+        }
+    The first and last buckets may be partial: buckets are aligned on the epoch.
+    """
+    if timeframe not in TIMEFRAMES:
+        raise UnknownTimeframe(timeframe)
+    until = now or timezone.now()
+    since = until - TIMEFRAMES[timeframe]
+    size = BUCKET_SECONDS[timeframe]
+
+    per_type: dict[str, dict] = defaultdict(lambda: dict.fromkeys(COUNT_KEYS, 0))
+    per_bucket: dict[int, dict] = defaultdict(lambda: dict.fromkeys(COUNT_KEYS, 0))
+    # Loops below run over groups (job type x bucket), never over log rows.
+    for row in _outcome_counts(since, until, size, job_type):
+        for key in ("succeeded", "failed", "failed_attempts", "cancelled"):
+            per_type[row["job_type"]][key] += row[key]
+            per_bucket[row["bucket"]][key] += row[key]
+    for row in _attempt_counts(since, until, size, job_type):
+        for key in ("started", "retried"):
+            per_type[row["job_type"]][key] += row[key]
+            per_bucket[row["bucket"]][key] += row[key]
+
+    times_by_type = execution_time_stats(since=since, until=until, job_type=job_type, by_job_type=True)
+    times_overall = execution_time_stats(since=since, until=until, job_type=job_type)
+    source, params = _timed_attempts(since, until, job_type=job_type)
+    times_by_bucket = _time_stats_by(bucket_sql(connection.vendor, "l.timestamp", size), source, params)
+
+    minutes = TIMEFRAMES[timeframe].total_seconds() / 60
+    overall_counts = {key: sum(counts[key] for counts in per_type.values()) for key in COUNT_KEYS}
+    by_job_type = [
+        {"job_type": name, **_summary(per_type[name], times_by_type.get(name, _empty_stats()), minutes)}
+        for name in sorted(set(per_type) | set(times_by_type))
+    ]
+    first, last = math.floor(since.timestamp() / size), math.ceil(until.timestamp() / size) - 1
+    series = []
+    for index in range(first, last + 1):
+        counts, times = per_bucket.get(index, dict.fromkeys(COUNT_KEYS, 0)), times_by_bucket.get(index, {})
+        series.append(
+            {
+                "bucket_start": _bucket_start(index, size),
+                **{key: counts[key] for key in ("started", "succeeded", "failed", "failed_attempts", "cancelled")},
+                "p50_ms": times.get("p50_ms"),
+                "p95_ms": times.get("p95_ms"),
+            }
+        )
+    return {
+        "timeframe": timeframe,
+        "job_type": job_type,
+        "since": since,
+        "until": until,
+        "bucket_seconds": size,
+        "overall": _summary(overall_counts, times_overall, minutes),
+        "by_job_type": by_job_type,
+        **_error_breakdown(since, until, job_type),
+        "series": series,
+    }
+
+
+def _summary(counts: dict, times: dict, minutes: float) -> dict:
+    ended = counts["succeeded"] + counts["failed"]
+    finished = ended + counts["cancelled"]
+    return {
+        **counts,
+        "success_rate": round(counts["succeeded"] / ended, 4) if ended else None,
+        "throughput_per_minute": round(finished / minutes, 3),
+        **{key: times.get(key) for key in ("mean_ms", "p50_ms", "p95_ms", "p99_ms")},
+    }
+
+
+def _outcomes(since, until, job_type):
+    outcomes = JobExecutionLog.objects.filter(
+        event_type__in=TERMINAL_EVENT_TYPES, timestamp__gte=since, timestamp__lt=until
+    )
+    return outcomes.filter(job__job_type=job_type) if job_type else outcomes
+
+
+def _outcome_counts(since, until, size: int, job_type) -> list[dict]:
+    return list(
+        _outcomes(since, until, job_type)
+        .values(job_type=F("job__job_type"), bucket=EpochBucket("timestamp", size))
+        .annotate(
+            succeeded=Count("id", filter=Q(event_type=EventType.COMPLETED)),
+            failed=Count("id", filter=Q(event_type=EventType.ERROR, status=JobStatus.FAILED)),
+            failed_attempts=Count("id", filter=Q(event_type=EventType.ERROR)),
+            cancelled=Count("id", filter=Q(event_type=EventType.CANCELLED)),
+        )
+        .order_by()
+    )
+
+
+def _attempt_counts(since, until, size: int, job_type) -> list[dict]:
+    attempts = JobRetryHistory.objects.filter(started_at__gte=since, started_at__lt=until)
+    if job_type:
+        attempts = attempts.filter(job__job_type=job_type)
+    return list(
+        attempts.values(job_type=F("job__job_type"), bucket=EpochBucket("started_at", size))
+        .annotate(started=Count("id"), retried=Count("id", filter=Q(attempt_number__gt=1)))
+        .order_by()
+    )
+
+
+def _error_breakdown(since, until, job_type) -> dict:
+    """errors_by_class, errors_by_type and top_errors (two to four queries)."""
+    errors = _outcomes(since, until, job_type).filter(event_type=EventType.ERROR)
+    by_class = dict.fromkeys((str(error_type) for error_type in ErrorType), 0)
+    by_type: dict[str, int] = defaultdict(int)
+    for row in (
+        errors.values(error_class=KT("error_details__error_class"), exception_type=KT("error_details__type"))
+        .annotate(count=Count("id"))
+        .order_by()
+    ):
+        by_class[row["error_class"] or "unknown"] = by_class.get(row["error_class"] or "unknown", 0) + row["count"]
+        by_type[row["exception_type"] or "unknown"] += row["count"]
+
+    fingerprinted = errors.annotate(fingerprint=KT("error_details__fingerprint")).filter(fingerprint__isnull=False)
+    top = list(
+        fingerprinted.values("fingerprint")
+        .annotate(count=Count("id"), first_seen=Min("timestamp"), last_seen=Max("timestamp"))
+        .order_by("-count", "-last_seen", "fingerprint")[:TOP_ERRORS]
+    )
+    if top:
+        fingerprints = [group["fingerprint"] for group in top]
+        latest = (
+            fingerprinted.filter(error_details__fingerprint__in=fingerprints)
+            .annotate(
+                rank=Window(RowNumber(), partition_by=[F("fingerprint")], order_by=[F("timestamp").desc(), F("id")])
+            )
+            .filter(rank=1)
+            .values(
+                "fingerprint",
+                "job_id",
+                exception_type=KT("error_details__type"),
+                error_message=KT("error_details__message"),
+                error_class=KT("error_details__error_class"),
+            )
+        )
+        examples = {row["fingerprint"]: row for row in latest}
+        job_types = defaultdict(list)
+        for fingerprint, name in (
+            fingerprinted.filter(error_details__fingerprint__in=fingerprints)
+            .values_list("fingerprint", "job__job_type")
+            .distinct()
+            .order_by("fingerprint", "job__job_type")
+        ):
+            job_types[fingerprint].append(name)
+        for group in top:
+            example = examples.get(group["fingerprint"], {})
+            group.update(
+                job_types=job_types[group["fingerprint"]],
+                example_job_id=example.get("job_id"),
+                exception_type=example.get("exception_type"),
+                message=(example.get("error_message") or "")[:MAX_MESSAGE_CHARS],
+                error_class=example.get("error_class"),
+            )
+    return {
+        "errors_by_class": [{"error_class": name, "count": count} for name, count in by_class.items()],
+        "errors_by_type": [
+            {"exception_type": name, "count": count}
+            for name, count in sorted(by_type.items(), key=lambda item: (-item[1], item[0]))[:TOP_EXCEPTION_TYPES]
+        ],
+        "top_errors": top,
+    }
+
+
+# --- what /metrics exports (monitoring/prometheus.py) ---------------------------------------
+
+
+def jobs_by_type_and_status() -> list[dict]:
+    """[{job_type, status, count, retries}]: retries are attempts started beyond each job's first.
+
+    A count over the whole jobs table (jobs are never pruned), one GROUP BY.
+    """
+    return list(
+        Job.objects.values("job_type", "status")
+        .annotate(count=Count("id"), retries=Sum(F("attempts") - 1, filter=Q(attempts__gt=1), default=0))
+        .order_by("job_type", "status")
+    )
+
+
+def execution_time_histogram(*, since: datetime, until: datetime, bounds_ms: tuple[int, ...]) -> dict:
+    """{job_type: {"count", "sum_ms", "buckets": [(bound_ms, attempts at or under it), ...]}} of the
+    attempts completed in [since, until). One query, over the window's rows only."""
+    per_bound = {f"le_{i}": Count("id", filter=Q(execution_time_ms__lte=bound)) for i, bound in enumerate(bounds_ms)}
+    rows = (
+        JobExecutionLog.objects.filter(
+            event_type=EventType.COMPLETED,
+            timestamp__gte=since,
+            timestamp__lt=until,
+            execution_time_ms__isnull=False,
+        )
+        .values(job_type=F("job__job_type"))
+        .annotate(count=Count("id"), sum_ms=Sum("execution_time_ms"), **per_bound)
+        .order_by("job_type")
+    )
+    return {
+        row["job_type"]: {
+            "count": row["count"],
+            "sum_ms": row["sum_ms"] or 0,
+            "buckets": [(bound, row[f"le_{i}"]) for i, bound in enumerate(bounds_ms)],
+        }
+        for row in rows
+    }
+
+
+def open_alerts_by_severity() -> dict[str, int]:
+    """Unresolved alerts per severity, every severity present (served by the open-alerts index)."""
+    counts = dict.fromkeys((str(severity) for severity in Severity), 0)
+    for severity, count in (
+        AlertHistory.objects.filter(resolved_at__isnull=True)
+        .values_list("severity")
+        .annotate(count=Count("id"))
+        .order_by()
+    ):
+        counts[severity] = counts.get(severity, 0) + count
+    return counts

@@ -53,6 +53,13 @@ class JobExecutionLog(models.Model):
                 name="job_logs_outcome_time_idx",
                 condition=models.Q(event_type__in=TERMINAL_EVENT_TYPES),
             ),
+            # Error analysis over a timeframe (errors by class and type, top errors) reads
+            # only the failed attempts, a small share of the outcomes.
+            models.Index(
+                fields=["timestamp"],
+                name="job_logs_error_time_idx",
+                condition=models.Q(event_type=EventType.ERROR),
+            ),
             # Retention deletes by age.
             models.Index(fields=["timestamp"], name="job_logs_time_idx"),
         ]

@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+from django.db import connections
 
 CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -19,6 +20,11 @@ def browser():
     # from a thread with a loop. The tests' ORM calls are ordinary synchronous ones.
     previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    # While that loop runs, Django keeps this thread's connections apart from the ones opened
+    # before it started, and running_cluster() can only close the former before forking. A
+    # connection left open from before would be inherited by the cluster, closed there, and
+    # be dead here afterwards: close them now.
+    connections.close_all()
     playwright = sync_playwright().start()
     chromium = playwright.chromium.launch(
         executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]

@@ -1,0 +1,572 @@
+"""The design's HealthService: is everything the jobs depend on working, and how well?
+
+Each check returns components, one per thing measured: {metric_type, metric_name,
+metric_value, status, details}; details always hold a human `message`. A run stores one
+`system_health_metrics` row per component, all with the run's timestamp, then sends
+`health_checked`. The checks run concurrently (HTTP probes and the resource sample off the
+database thread); one that crashes or takes longer than HEALTH["CHECK_TIMEOUT"] makes its
+components critical, with the reason, and never stops the others.
+
+Every method named in the design is awaitable; `manage.py run_health_checks` and the
+periodic task call the `_sync` twins.
+"""
+
+import asyncio
+import logging
+import math
+import time
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from decimal import Decimal
+from urllib.parse import urlsplit
+
+import httpx
+import psutil
+from asgiref.sync import async_to_sync, sync_to_async
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection, transaction
+from django.db.models import Count, F, Max, Min, Q, Window
+from django.utils import timezone
+
+from jobs.models import ACTIVE_STATUSES, Job, JobStatus
+from jobs.payloads import to_json_value
+from monitoring.models import EventType, HealthStatus, JobExecutionLog, MetricType, SystemHealthMetric
+from monitoring.pending import DATABASE_UNAVAILABLE, reset_broken_connection
+from monitoring.schema import schema_problems
+from monitoring.signals import health_checked
+
+logger = logging.getLogger(__name__)
+
+UNKNOWN = "unknown"
+_SEVERITY = {HealthStatus.HEALTHY: 0, HealthStatus.WARNING: 1, HealthStatus.CRITICAL: 2}
+MAX_METRIC_VALUE = 99_999_999.99  # DECIMAL(10, 2)
+
+
+def worst(statuses) -> str:
+    """The worst of some statuses; "unknown" when there are none."""
+    statuses = list(statuses)
+    if not statuses:
+        return UNKNOWN
+    return max(statuses, key=lambda status: _SEVERITY.get(status, 2))
+
+
+def grade(value: float, thresholds: tuple[float | None, float | None]) -> str:
+    """healthy, warning or critical: a value at or above a threshold gets that status."""
+    warning, critical = thresholds
+    if critical is not None and value >= critical:
+        return HealthStatus.CRITICAL
+    if warning is not None and value >= warning:
+        return HealthStatus.WARNING
+    return HealthStatus.HEALTHY
+
+
+def component(metric_type: str, metric_name: str, value: float, status: str, message: str, **details) -> dict:
+    if value is None or not math.isfinite(value):
+        value = 0.0
+    return {
+        "metric_type": str(metric_type),
+        "metric_name": metric_name,
+        "metric_value": round(max(-MAX_METRIC_VALUE, min(MAX_METRIC_VALUE, float(value))), 2),
+        "status": str(status),
+        # Plain JSON: some values come from libraries (django-q2's statuses are lazy strings).
+        "details": to_json_value({"message": message, **details}),
+    }
+
+
+def _result(components: list[dict]) -> dict:
+    return {"status": worst(c["status"] for c in components), "components": components}
+
+
+def _thresholds(name: str) -> tuple[float | None, float | None]:
+    return tuple(settings.HEALTH["THRESHOLDS"][name])
+
+
+def external_services() -> list[dict]:
+    """The HTTP services to probe: the AI matching service, then HEALTH["EXTERNAL_SERVICES"].
+
+    Raises ImproperlyConfigured naming the entry that is wrong (also reported by
+    `manage.py check`).
+    """
+    default_timeout = settings.HEALTH["SERVICE_TIMEOUT"]
+    configured = settings.HEALTH["EXTERNAL_SERVICES"] or []
+    if not isinstance(configured, list):
+        raise ImproperlyConfigured("HEALTH_EXTERNAL_SERVICES must be a JSON list of {name, url, timeout}")
+    services = []
+    if settings.AI_MATCHING_URL:
+        services.append(
+            {"name": "ai_matching", "url": settings.AI_MATCHING_URL.rstrip("/") + "/health", "timeout": default_timeout}
+        )
+    for i, entry in enumerate(configured):
+        where = f"HEALTH_EXTERNAL_SERVICES[{i}]"
+        if not isinstance(entry, dict):
+            raise ImproperlyConfigured(f"{where} must be an object with name and url")
+        name, url, timeout = entry.get("name"), entry.get("url"), entry.get("timeout", default_timeout)
+        if not isinstance(name, str) or not 0 < len(name) <= 100:
+            raise ImproperlyConfigured(f"{where}.name must be a text of 1 to 100 characters")
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+            raise ImproperlyConfigured(f"{where}.url must be an http(s) URL")
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 300:
+            raise ImproperlyConfigured(f"{where}.timeout must be a number of seconds between 0 and 300")
+        if any(service["name"] == name for service in services):
+            raise ImproperlyConfigured(f"{where}.name {name!r} is used twice")
+        services.append({"name": name, "url": url, "timeout": float(timeout)})
+    return services
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port] only: webhook URLs often carry their secret in the path or query."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+
+
+@contextmanager
+def _statement_timeout(seconds: float):
+    """On Postgres, a query of this check that hangs (waiting on a lock) is cancelled."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{int(seconds * 1000)}ms"])
+        yield
+
+
+class HealthService:
+    def __init__(self, external_services: list[dict] | None = None):
+        # None: read from settings at each run (so a change of settings applies at once).
+        self.external_services = external_services
+
+    @property
+    def check_timeout(self) -> float:
+        return settings.HEALTH["CHECK_TIMEOUT"]
+
+    # --- running every check ------------------------------------------------------------
+
+    async def run_health_checks(self) -> dict:
+        """Run every check, store one row per component, send health_checked.
+
+        Returns {"status", "checked_at", "components": [..., each with its timestamp]}, the
+        shape of latest_health().
+        """
+        checked_at = timezone.now()
+        # Each check, the metric type of its components, and their names (for a crash).
+        checks = [
+            ("check_database_health", MetricType.DATABASE, self._database_components),
+            ("validate_table_structures", MetricType.DATABASE, lambda: ["database.schema"]),
+            ("check_external_services", MetricType.API, self._service_components),
+            ("check_system_resources", MetricType.RESOURCE, self._resource_components),
+            ("check_job_queue", MetricType.JOB_QUEUE, self._job_queue_components),
+        ]
+        results = await asyncio.gather(*(self._contained(*check) for check in checks))
+        components = [c for result in results for c in result["components"]]
+        for c in components:
+            c["timestamp"] = checked_at
+        await sync_to_async(self._store)(components, checked_at)
+        return {"status": worst(c["status"] for c in components), "checked_at": checked_at, "components": components}
+
+    def run_health_checks_sync(self) -> dict:
+        return async_to_sync(self.run_health_checks)()
+
+    async def _contained(self, check: str, metric_type: str, component_names) -> dict:
+        """The check's result, or its components all critical when it crashed or timed out."""
+        timeout = self.check_timeout
+        if check == "check_external_services":
+            timeout = max([timeout] + [s["timeout"] + 1 for s in self._services_or_empty()])
+        try:
+            return await asyncio.wait_for(getattr(self, check)(), timeout)
+        except TimeoutError:
+            reason = f"{check} did not finish within {timeout:g}s"
+        except Exception as e:
+            logger.exception("health check %s crashed", check)
+            if isinstance(e, DATABASE_UNAVAILABLE):
+                await sync_to_async(reset_broken_connection)()
+            reason = f"{check} failed: {type(e).__name__}: {e}"
+        try:
+            names = component_names()
+        except Exception:  # e.g. the services setting itself is wrong
+            names = []
+        # With no component to blame, the check itself is the component.
+        names = names or [check]
+        failed = {"error": reason, "check": check}
+        return _result([component(metric_type, n, 0, HealthStatus.CRITICAL, reason, **failed) for n in names])
+
+    def _store(self, components: list[dict], checked_at: datetime) -> list[SystemHealthMetric]:
+        try:
+            previous = {(c["metric_type"], c["metric_name"]): c["status"] for c in latest_health()["components"]}
+            rows = SystemHealthMetric.objects.bulk_create(
+                [
+                    SystemHealthMetric(
+                        timestamp=checked_at,
+                        metric_type=c["metric_type"],
+                        metric_name=c["metric_name"],
+                        metric_value=Decimal(str(c["metric_value"])),
+                        status=c["status"],
+                        details=c["details"],
+                    )
+                    for c in components
+                ]
+            )
+        except DATABASE_UNAVAILABLE:
+            # Nowhere to write to: the caller still gets (and prints) the results.
+            logger.exception("health check results could not be stored")
+            reset_broken_connection()
+            return []
+        for receiver, response in health_checked.send_robust(sender=HealthService, results=rows, previous=previous):
+            if isinstance(response, Exception):
+                logger.error("health_checked receiver %r failed: %r", receiver, response)
+        return rows
+
+    # --- database ------------------------------------------------------------------------
+
+    async def check_database_health(self) -> dict:
+        return await sync_to_async(self.check_database_health_sync)()
+
+    def check_database_health_sync(self) -> dict:
+        """Query latency (ms) and, on Postgres, client connections against max_connections."""
+        started = time.perf_counter()
+        connection.ensure_connection()
+        connect_ms = (time.perf_counter() - started) * 1000
+        started = time.perf_counter()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        latency = (time.perf_counter() - started) * 1000
+        status = grade(latency, _thresholds("database.latency_ms"))
+        components = [
+            component(
+                MetricType.DATABASE,
+                "database.latency_ms",
+                latency,
+                status,
+                f"SELECT 1 answered in {latency:.1f} ms",
+                vendor=connection.vendor,
+                connect_ms=round(connect_ms, 2),
+            )
+        ]
+        if connection.vendor == "postgresql":
+            with self._timeout(), connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT count(*), current_setting('max_connections')::int FROM pg_stat_activity"
+                    " WHERE backend_type = 'client backend'"
+                )
+                used, limit = cursor.fetchone()
+            percent = 100 * used / limit if limit else 0
+            components.append(
+                component(
+                    MetricType.DATABASE,
+                    "database.connections",
+                    used,
+                    grade(percent, _thresholds("database.connections_pct")),
+                    f"{used} of {limit} connections in use ({percent:.0f} %)",
+                    max_connections=limit,
+                    percent=round(percent, 1),
+                )
+            )
+        return _result(components)
+
+    def _database_components(self) -> list[str]:
+        names = ["database.latency_ms"]
+        if connection.vendor == "postgresql":
+            names.append("database.connections")
+        return names
+
+    def _timeout(self):
+        return _statement_timeout(self.check_timeout)
+
+    # --- schema ----------------------------------------------------------------------------
+
+    async def validate_table_structures(self) -> dict:
+        return await sync_to_async(self.validate_table_structures_sync)()
+
+    def validate_table_structures_sync(self) -> dict:
+        """The jobs table and the design's four tables as the code expects them; critical otherwise."""
+        with self._timeout():
+            problems, tables = schema_problems()
+        if problems:
+            message = f"{len(problems)} schema problem(s): " + "; ".join(problems[:5])
+        else:
+            message = f"{len(tables)} tables match the expected schema"
+        return _result(
+            [
+                component(
+                    MetricType.DATABASE,
+                    "database.schema",
+                    len(problems),
+                    HealthStatus.CRITICAL if problems else HealthStatus.HEALTHY,
+                    message,
+                    problems=problems[:100],
+                    tables=tables,
+                )
+            ]
+        )
+
+    # --- external services -----------------------------------------------------------------
+
+    def _services(self) -> list[dict]:
+        return external_services() if self.external_services is None else self.external_services
+
+    def _services_or_empty(self) -> list[dict]:
+        try:
+            return self._services()
+        except ImproperlyConfigured:
+            return []
+
+    def _service_components(self) -> list[str]:
+        return [service["name"] for service in self._services()]
+
+    async def check_external_services(self) -> dict:
+        """Each configured HTTP service, probed concurrently, each within its own timeout."""
+        services = self._services()
+        async with httpx.AsyncClient(follow_redirects=False) as client:
+            components = await asyncio.gather(*(self._probe(client, service) for service in services))
+        return _result(list(components))
+
+    def check_external_services_sync(self) -> dict:
+        return async_to_sync(self.check_external_services)()
+
+    async def _probe(self, client: httpx.AsyncClient, service: dict) -> dict:
+        name, url, timeout = service["name"], service["url"], service["timeout"]
+        details = {"url": _origin(url), "timeout_s": timeout}
+        started = time.perf_counter()
+        try:
+            response = await asyncio.wait_for(client.get(url, timeout=timeout), timeout)
+        except (TimeoutError, httpx.TimeoutException):
+            elapsed = (time.perf_counter() - started) * 1000
+            return component(
+                MetricType.API, name, elapsed, HealthStatus.CRITICAL, f"no answer within {timeout:g}s", **details
+            )
+        except httpx.HTTPError as e:
+            elapsed = (time.perf_counter() - started) * 1000
+            message = f"unreachable: {type(e).__name__}: {e}"
+            return component(MetricType.API, name, elapsed, HealthStatus.CRITICAL, message, error=message, **details)
+        latency = (time.perf_counter() - started) * 1000
+        details["status_code"] = response.status_code
+        if not response.is_success:
+            message = f"answered HTTP {response.status_code} in {latency:.0f} ms"
+            return component(MetricType.API, name, latency, HealthStatus.CRITICAL, message, **details)
+        status = grade(latency, _thresholds("api.latency_ms"))
+        slow = " (slow)" if status != HealthStatus.HEALTHY else ""
+        return component(
+            MetricType.API, name, latency, status, f"HTTP {response.status_code} in {latency:.0f} ms{slow}", **details
+        )
+
+    # --- resources of this host ---------------------------------------------------------------
+
+    async def check_system_resources(self) -> dict:
+        # Off the database thread: sampling the CPU takes a moment.
+        return await sync_to_async(self.check_system_resources_sync, thread_sensitive=False)()
+
+    def check_system_resources_sync(self) -> dict:
+        """CPU, memory and disk of the host running the check, labelled with its name."""
+        host = settings.WORKER_HOSTNAME
+        cpu = psutil.cpu_percent(interval=settings.HEALTH["CPU_SAMPLE_SECONDS"])
+        memory = psutil.virtual_memory()
+        disk_path = settings.HEALTH["DISK_PATH"]
+        disk = psutil.disk_usage(disk_path)
+        gib = 1024**3
+        return _result(
+            [
+                component(
+                    MetricType.RESOURCE,
+                    "cpu.percent",
+                    cpu,
+                    grade(cpu, _thresholds("cpu.percent")),
+                    f"CPU {cpu:.1f} % on {host}",
+                    host=host,
+                    cpus=psutil.cpu_count(),
+                ),
+                component(
+                    MetricType.RESOURCE,
+                    "memory.percent",
+                    memory.percent,
+                    grade(memory.percent, _thresholds("memory.percent")),
+                    f"memory {memory.percent:.1f} % used on {host} ({memory.available / gib:.1f} GiB available)",
+                    host=host,
+                    total_gib=round(memory.total / gib, 2),
+                    available_gib=round(memory.available / gib, 2),
+                ),
+                component(
+                    MetricType.RESOURCE,
+                    "disk.percent",
+                    disk.percent,
+                    grade(disk.percent, _thresholds("disk.percent")),
+                    f"disk {disk_path} {disk.percent:.1f} % full on {host} ({disk.free / gib:.1f} GiB free)",
+                    host=host,
+                    path=disk_path,
+                    total_gib=round(disk.total / gib, 2),
+                    free_gib=round(disk.free / gib, 2),
+                ),
+            ]
+        )
+
+    def _resource_components(self) -> list[str]:
+        return ["cpu.percent", "memory.percent", "disk.percent"]
+
+    # --- job queue -------------------------------------------------------------------------
+
+    async def check_job_queue(self) -> dict:
+        return await sync_to_async(self.check_job_queue_sync)()
+
+    def check_job_queue_sync(self) -> dict:
+        """Queued jobs and the oldest one's wait, running and stale jobs, django-q2 workers
+        alive, and the attempts' failure rate over the last few minutes. Two queries and a
+        cache read."""
+        now = timezone.now()
+        stale_before = now - timedelta(seconds=settings.JOBS["STALE_AFTER"])
+        window = settings.HEALTH["FAILURE_RATE_WINDOW_MINUTES"]
+        with self._timeout():
+            # Served by the partial indexes on active jobs.
+            active = Job.objects.filter(status__in=ACTIVE_STATUSES).aggregate(
+                queued=Count("id", filter=Q(status=JobStatus.QUEUED)),
+                running=Count("id", filter=Q(status=JobStatus.RUNNING)),
+                retrying=Count("id", filter=Q(status=JobStatus.RETRYING)),
+                stale=Count("id", filter=Q(status=JobStatus.RUNNING, heartbeat_at__lt=stale_before)),
+                oldest_queued=Min("updated_at", filter=Q(status=JobStatus.QUEUED)),
+            )
+            # Served by the partial index on outcome events.
+            outcomes = JobExecutionLog.objects.filter(
+                event_type__in=(EventType.COMPLETED, EventType.ERROR),
+                timestamp__gte=now - timedelta(minutes=window),
+                timestamp__lte=now,
+            ).aggregate(ended=Count("id"), failed=Count("id", filter=Q(event_type=EventType.ERROR)))
+        # The wait since the job last became queued (submitted, retry dispatched or requeued).
+        oldest_age = max(0.0, (now - active["oldest_queued"]).total_seconds()) if active["oldest_queued"] else 0.0
+        return _result(
+            [
+                component(
+                    MetricType.JOB_QUEUE,
+                    "jobs.queued",
+                    active["queued"],
+                    grade(active["queued"], _thresholds("jobs.queued")),
+                    f"{active['queued']} queued, {active['retrying']} waiting to retry",
+                    retrying=active["retrying"],
+                ),
+                component(
+                    MetricType.JOB_QUEUE,
+                    "jobs.oldest_queued_age_s",
+                    oldest_age,
+                    grade(oldest_age, _thresholds("jobs.oldest_queued_age_s")),
+                    f"oldest queued job waiting {oldest_age:.0f}s" if active["queued"] else "no job waiting",
+                ),
+                component(
+                    MetricType.JOB_QUEUE,
+                    "jobs.running",
+                    active["running"],
+                    HealthStatus.HEALTHY,
+                    f"{active['running']} running",
+                ),
+                component(
+                    MetricType.JOB_QUEUE,
+                    "jobs.stale",
+                    active["stale"],
+                    grade(active["stale"], _thresholds("jobs.stale")),
+                    f"{active['stale']} running job(s) without a heartbeat for {settings.JOBS['STALE_AFTER']:g}s",
+                    stale_after_s=settings.JOBS["STALE_AFTER"],
+                ),
+                self._failure_rate(outcomes["ended"], outcomes["failed"], window),
+                self._cluster(),
+            ]
+        )
+
+    def _job_queue_components(self) -> list[str]:
+        return [
+            "jobs.queued",
+            "jobs.oldest_queued_age_s",
+            "jobs.running",
+            "jobs.stale",
+            "jobs.failure_rate_pct",
+            "cluster.workers",
+        ]
+
+    def _failure_rate(self, ended: int, failed: int, window: int) -> dict:
+        percent = 100 * failed / ended if ended else 0.0
+        minimum = settings.HEALTH["FAILURE_RATE_MIN_ATTEMPTS"]
+        if ended < minimum:
+            status, note = HealthStatus.HEALTHY, f" (fewer than {minimum} attempts: not judged)"
+        else:
+            status, note = grade(percent, _thresholds("jobs.failure_rate_pct")), ""
+        return component(
+            MetricType.JOB_QUEUE,
+            "jobs.failure_rate_pct",
+            percent,
+            status,
+            f"{failed} of {ended} attempts failed in the last {window} min{note}",
+            attempts=ended,
+            failed=failed,
+            window_minutes=window,
+        )
+
+    def _cluster(self) -> dict:
+        """django-q2 clusters alive: each one's monitor refreshes its status in the shared
+        cache every few seconds, so an entry here is a cluster seen moments ago."""
+        from django_q.conf import Conf
+        from django_q.status import Stat
+
+        from jobs.queue import shared_broker
+
+        clusters = []
+        for stat in Stat.get_all(broker=shared_broker()):
+            if stat.status in (Conf.STOPPING, Conf.STOPPED):
+                continue
+            clusters.append(
+                {
+                    "cluster_id": str(stat.cluster_id),
+                    "host": str(stat.host),
+                    "status": str(stat.status),
+                    "workers": len(stat.workers),
+                    "pid": stat.pid,
+                }
+            )
+        workers = sum(c["workers"] for c in clusters)
+        if not clusters:
+            status, message = HealthStatus.CRITICAL, "no django-q2 cluster is running: jobs will not start"
+        elif not workers:
+            status, message = HealthStatus.CRITICAL, f"{len(clusters)} cluster(s) running with no worker alive"
+        else:
+            hosts = ", ".join(sorted({c["host"] for c in clusters}))
+            status, message = HealthStatus.HEALTHY, f"{workers} worker(s) in {len(clusters)} cluster(s) on {hosts}"
+        return component(MetricType.JOB_QUEUE, "cluster.workers", workers, status, message, clusters=clusters)
+
+
+health_service = HealthService()
+
+
+# --- reads -----------------------------------------------------------------------------------
+
+
+def latest_health() -> dict:
+    """The latest result of each component, and the overall status (the worst of them).
+
+    {"status": "healthy"|"warning"|"critical"|"unknown", "checked_at": datetime|None,
+     "components": [{"metric_type", "metric_name", "metric_value": float, "status", "details",
+                     "timestamp"}, ...]}   sorted by metric_type, metric_name.
+    A component not reported for HEALTH["FORGET_AFTER_MINUTES"] before the latest run (a
+    service removed from the settings, a host gone) is left out. Two queries, reading only
+    the rows of that span.
+    """
+    checked_at = SystemHealthMetric.objects.aggregate(latest=Max("timestamp"))["latest"]
+    if checked_at is None:
+        return {"status": UNKNOWN, "checked_at": None, "components": []}
+    since = checked_at - timedelta(minutes=settings.HEALTH["FORGET_AFTER_MINUTES"])
+    rows = (
+        SystemHealthMetric.objects.filter(timestamp__gte=since)
+        .annotate(latest=Window(Max("timestamp"), partition_by=[F("metric_type"), F("metric_name")]))
+        .filter(timestamp=F("latest"))
+        .order_by("metric_type", "metric_name")
+        .values("metric_type", "metric_name", "metric_value", "status", "details", "timestamp")
+    )
+    components = {}
+    for row in rows:
+        row["metric_value"] = float(row["metric_value"])
+        components.setdefault((row["metric_type"], row["metric_name"]), row)
+    components = list(components.values())
+    return {"status": worst(c["status"] for c in components), "checked_at": checked_at, "components": components}
+
+
+def health_history(
+    *, metric_type: str, metric_name: str, since: datetime, limit: int = 5000
+) -> list[SystemHealthMetric]:
+    """One component's results since `since`, oldest first (the latest `limit` at most)."""
+    rows = SystemHealthMetric.objects.filter(metric_type=metric_type, metric_name=metric_name, timestamp__gte=since)
+    return list(rows.order_by("-timestamp")[:limit])[::-1]

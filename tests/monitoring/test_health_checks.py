@@ -1,0 +1,291 @@
+"""HealthService: each check healthy, warning and critical; failures contained; results stored."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.db import OperationalError, connection
+
+from jobs.models import JobStatus
+from monitoring.health import HealthService, health_service
+from monitoring.models import EventType, SystemHealthMetric
+from monitoring.signals import health_checked
+from tests.conftest import running_cluster, wait_for
+from tests.factories import JobExecutionLogFactory, JobFactory
+from tests.monitoring.conftest import publish_cluster
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+
+
+def by_name(result: dict) -> dict:
+    return {c["metric_name"]: c for c in result["components"]}
+
+
+def thresholds(settings, **changes):
+    """settings.HEALTH with some thresholds replaced: thresholds(settings, **{"cpu.percent": (1, 2)})."""
+    settings.HEALTH = {**settings.HEALTH, "THRESHOLDS": {**settings.HEALTH["THRESHOLDS"], **changes}}
+
+
+# --- a whole run ------------------------------------------------------------------------
+
+
+def test_a_run_stores_one_row_per_component_all_with_the_run_time(machine, no_cluster):
+    with time_machine.travel(NOW, tick=False):
+        result = health_service.run_health_checks_sync()
+
+    names = set(by_name(result))
+    expected = {"database.latency_ms", "database.schema", "cpu.percent", "memory.percent", "disk.percent"}
+    expected |= {"jobs.queued", "jobs.oldest_queued_age_s", "jobs.running", "jobs.stale", "jobs.failure_rate_pct"}
+    expected |= {"cluster.workers"} | ({"database.connections"} if connection.vendor == "postgresql" else set())
+    assert names == expected
+    rows = SystemHealthMetric.objects.all()
+    assert sorted(rows.values_list("metric_name", flat=True)) == sorted(names)
+    assert set(rows.values_list("timestamp", flat=True)) == {NOW}
+    assert result["checked_at"] == NOW
+    # No cluster runs in this test: the worst component decides.
+    assert by_name(result)["cluster.workers"]["status"] == "critical"
+    assert result["status"] == "critical"
+
+
+def test_health_checked_carries_the_rows_and_the_statuses_before_the_run(machine, no_cluster):
+    received = []
+
+    def receiver(sender, results, previous, **kwargs):
+        received.append((results, previous))
+
+    health_checked.connect(receiver)
+    try:
+        health_service.run_health_checks_sync()
+        machine.cpu = 99.0
+        health_service.run_health_checks_sync()
+    finally:
+        health_checked.disconnect(receiver)
+
+    (first_rows, first_previous), (second_rows, second_previous) = received
+    assert first_previous == {}
+    assert all(isinstance(row, SystemHealthMetric) and row.pk for row in second_rows)
+    assert second_previous[("resource", "cpu.percent")] == "healthy"
+    assert {r.metric_name: r.status for r in second_rows}["cpu.percent"] == "critical"
+
+
+def test_a_failing_receiver_does_not_break_the_run(machine):
+    def broken(**kwargs):
+        raise RuntimeError("alerting is down")
+
+    health_checked.connect(broken)
+    try:
+        result = health_service.run_health_checks_sync()
+    finally:
+        health_checked.disconnect(broken)
+    assert SystemHealthMetric.objects.count() == len(result["components"])
+
+
+def test_a_crashing_check_is_critical_and_the_others_still_run(machine, monkeypatch):
+    def crash(self):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(HealthService, "check_job_queue_sync", crash)
+    result = health_service.run_health_checks_sync()
+
+    components = by_name(result)
+    for name in ("jobs.queued", "jobs.oldest_queued_age_s", "jobs.stale", "cluster.workers"):
+        assert components[name]["status"] == "critical"
+        assert components[name]["details"]["message"] == (
+            "check_job_queue failed: OperationalError: server closed the connection unexpectedly"
+        )
+    assert components["database.schema"]["status"] == "healthy"
+    assert components["cpu.percent"]["status"] == "healthy"
+    assert SystemHealthMetric.objects.filter(metric_name="jobs.queued", status="critical").exists()
+
+
+def test_a_check_that_hangs_is_critical_once_its_time_is_up(machine, settings, monkeypatch):
+    settings.HEALTH = {**settings.HEALTH, "CHECK_TIMEOUT": 0.2}
+
+    async def hang(self):
+        await asyncio.Event().wait()  # never set
+
+    monkeypatch.setattr(HealthService, "check_system_resources", hang)
+    result = health_service.run_health_checks_sync()
+
+    cpu = by_name(result)["cpu.percent"]
+    assert cpu["status"] == "critical"
+    assert cpu["details"]["message"] == "check_system_resources did not finish within 0.2s"
+    assert by_name(result)["database.latency_ms"]["status"] == "healthy"
+
+
+# --- database ------------------------------------------------------------------------------
+
+
+def test_database_latency_is_graded_by_its_thresholds(settings):
+    healthy = by_name(health_service.check_database_health_sync())["database.latency_ms"]
+    assert healthy["status"] == "healthy" and healthy["metric_value"] < 100
+    assert healthy["details"]["vendor"] == connection.vendor
+
+    thresholds(settings, **{"database.latency_ms": (0, 10_000)})
+    assert by_name(health_service.check_database_health_sync())["database.latency_ms"]["status"] == "warning"
+    thresholds(settings, **{"database.latency_ms": (0, 0)})
+    assert by_name(health_service.check_database_health_sync())["database.latency_ms"]["status"] == "critical"
+
+
+def test_postgres_reports_connections_against_max_connections(postgres_only, settings):
+    connections = by_name(health_service.check_database_health_sync())["database.connections"]
+    assert connections["metric_value"] >= 1 and connections["details"]["max_connections"] > 0
+    assert connections["status"] == "healthy"
+
+    thresholds(settings, **{"database.connections_pct": (0, 0)})
+    assert by_name(health_service.check_database_health_sync())["database.connections"]["status"] == "critical"
+
+
+# --- resources ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cpu, memory, disk, expected",
+    [
+        (10, 40, 50, ("healthy", "healthy", "healthy")),
+        (85, 90, 94.9, ("warning", "warning", "warning")),
+        (95, 99, 100, ("critical", "critical", "critical")),
+    ],
+)
+def test_resources_are_graded_by_their_thresholds(machine, settings, cpu, memory, disk, expected):
+    settings.WORKER_HOSTNAME = "node-7"
+    machine.cpu, machine.memory, machine.disk = cpu, memory, disk
+    components = by_name(health_service.check_system_resources_sync())
+
+    assert tuple(components[name]["status"] for name in ("cpu.percent", "memory.percent", "disk.percent")) == expected
+    assert components["cpu.percent"]["metric_value"] == cpu
+    assert {c["details"]["host"] for c in components.values()} == {"node-7"}
+    assert components["disk.percent"]["details"]["path"] == settings.HEALTH["DISK_PATH"]
+
+
+# --- job queue -----------------------------------------------------------------------------------
+
+
+def queue_check_at(now):
+    with time_machine.travel(now, tick=False):
+        return by_name(health_service.check_job_queue_sync())
+
+
+def test_an_idle_queue_is_healthy(no_cluster):
+    components = queue_check_at(NOW)
+    counted = ("jobs.queued", "jobs.oldest_queued_age_s", "jobs.stale")
+    assert [components[n]["metric_value"] for n in counted] == [0, 0, 0]
+    assert all(components[n]["status"] == "healthy" for n in ("jobs.queued", "jobs.running", "jobs.failure_rate_pct"))
+
+
+@pytest.mark.parametrize("waiting_s, expected", [(60, "healthy"), (300, "warning"), (900, "critical")])
+def test_the_oldest_queued_job_s_wait_is_graded(waiting_s, expected):
+    JobFactory(status=JobStatus.QUEUED, updated_at=NOW - timedelta(seconds=waiting_s))
+    JobFactory(status=JobStatus.QUEUED, updated_at=NOW - timedelta(seconds=5))
+    JobFactory(status=JobStatus.RETRYING, updated_at=NOW - timedelta(days=1))  # waits for its delay, not a worker
+
+    components = queue_check_at(NOW)
+    assert components["jobs.oldest_queued_age_s"]["metric_value"] == waiting_s
+    assert components["jobs.oldest_queued_age_s"]["status"] == expected
+    assert components["jobs.queued"]["metric_value"] == 2
+    assert components["jobs.queued"]["details"]["retrying"] == 1
+
+
+def test_queue_depth_is_graded(settings):
+    thresholds(settings, **{"jobs.queued": (2, 3)})
+    JobFactory.create_batch(2, status=JobStatus.QUEUED, updated_at=NOW)
+    assert queue_check_at(NOW)["jobs.queued"]["status"] == "warning"
+    JobFactory(status=JobStatus.QUEUED, updated_at=NOW)
+    assert queue_check_at(NOW)["jobs.queued"]["status"] == "critical"
+
+
+def test_running_jobs_without_a_recent_heartbeat_are_stale(settings):
+    settings.JOBS = {**settings.JOBS, "STALE_AFTER": 30.0}
+    JobFactory(running=True, heartbeat_at=NOW - timedelta(seconds=10))
+    JobFactory(running=True, heartbeat_at=NOW - timedelta(seconds=31))
+
+    components = queue_check_at(NOW)
+    assert (components["jobs.running"]["metric_value"], components["jobs.stale"]["metric_value"]) == (2, 1)
+    assert components["jobs.stale"]["status"] == "warning"
+
+
+def outcomes(completed: int, failed: int, *, at: datetime):
+    for _ in range(completed):
+        JobExecutionLogFactory(event_type=EventType.COMPLETED, status=JobStatus.COMPLETED, timestamp=at)
+    for _ in range(failed):
+        JobExecutionLogFactory(event_type=EventType.ERROR, status=JobStatus.RETRYING, timestamp=at)
+
+
+@pytest.mark.parametrize("completed, failed, expected", [(9, 1, "healthy"), (3, 1, "warning"), (1, 1, "critical")])
+def test_the_failure_rate_of_recent_attempts_is_graded(settings, completed, failed, expected):
+    settings.HEALTH = {**settings.HEALTH, "FAILURE_RATE_MIN_ATTEMPTS": 2}
+    outcomes(completed, failed, at=NOW - timedelta(minutes=5))
+    outcomes(0, 50, at=NOW - timedelta(minutes=16))  # before the 15-minute window
+
+    rate = queue_check_at(NOW)["jobs.failure_rate_pct"]
+    assert rate["metric_value"] == round(100 * failed / (completed + failed), 2)
+    assert rate["status"] == expected
+
+
+def test_a_few_failures_are_not_judged_as_a_rate():
+    outcomes(0, 4, at=NOW - timedelta(minutes=1))  # 100 %, but fewer than 5 attempts
+    rate = queue_check_at(NOW)["jobs.failure_rate_pct"]
+    assert (rate["metric_value"], rate["status"]) == (100.0, "healthy")
+    assert "not judged" in rate["details"]["message"]
+
+
+def test_without_a_django_q2_cluster_the_queue_is_critical(no_cluster):
+    workers = by_name(health_service.check_job_queue_sync())["cluster.workers"]
+    assert (workers["metric_value"], workers["status"]) == (0, "critical")
+    assert workers["details"]["message"] == "no django-q2 cluster is running: jobs will not start"
+
+
+def test_a_cluster_with_workers_is_healthy(no_cluster):
+    publish_cluster(workers=4, host="node-1")
+    publish_cluster(workers=2, host="node-2")
+    workers = by_name(health_service.check_job_queue_sync())["cluster.workers"]
+
+    assert (workers["metric_value"], workers["status"]) == (6, "healthy")
+    assert sorted(c["host"] for c in workers["details"]["clusters"]) == ["node-1", "node-2"]
+
+
+def test_a_cluster_without_workers_or_stopping_does_not_count(no_cluster):
+    publish_cluster(workers=0)
+    publish_cluster(workers=3, status="Stopping")
+    workers = by_name(health_service.check_job_queue_sync())["cluster.workers"]
+    assert (workers["metric_value"], workers["status"]) == (0, "critical")
+    assert workers["details"]["message"] == "1 cluster(s) running with no worker alive"
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_a_real_running_cluster_is_seen_and_stored(fast_jobs, no_cluster, machine):
+    with running_cluster(workers=2):
+        wait_for(
+            lambda: by_name(health_service.check_job_queue_sync())["cluster.workers"]["status"] == "healthy",
+            message="the cluster to publish its status",
+        )
+        health_service.run_health_checks_sync()
+    stored = SystemHealthMetric.objects.get(metric_name="cluster.workers")
+    assert (stored.status, stored.metric_value) == ("healthy", 2)
+    assert [c["status"] for c in stored.details["clusters"]] in (["Idle"], ["Working"])
+
+
+def test_the_job_queue_check_runs_a_bounded_number_of_queries(no_cluster, django_assert_max_num_queries):
+    JobFactory.create_batch(20, status=JobStatus.QUEUED)
+    JobFactory.create_batch(20, running=True)
+    outcomes(20, 20, at=NOW)
+    # active jobs, outcomes, the cluster status in the cache (key list + entries; none here),
+    # and on Postgres the statement timeout, its savepoint and its release.
+    with django_assert_max_num_queries(6):
+        health_service.check_job_queue_sync()
+
+
+def test_thresholds_come_from_the_environment(monkeypatch):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from config.settings import envthresholds
+
+    monkeypatch.setenv("HEALTH_CPU_PCT_WARNING", "70")
+    assert envthresholds("CPU_PCT", 85, 95) == (70.0, 95.0)
+    monkeypatch.setenv("HEALTH_CPU_PCT_CRITICAL", "lots")
+    with pytest.raises(ImproperlyConfigured, match="HEALTH_CPU_PCT_CRITICAL must be a number"):
+        envthresholds("CPU_PCT", 85, 95)

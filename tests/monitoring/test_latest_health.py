@@ -1,0 +1,89 @@
+"""latest_health and health_history: what the API, the dashboard and /metrics read."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from monitoring.health import health_history, latest_health
+from tests.factories import SystemHealthMetricFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+
+
+def metric(name: str, status: str, minutes_ago: float, value: float = 1.0, metric_type: str = "database"):
+    return SystemHealthMetricFactory(
+        metric_type=metric_type,
+        metric_name=name,
+        status=status,
+        metric_value=value,
+        timestamp=NOW - timedelta(minutes=minutes_ago),
+        details={"message": f"{name} {status}"},
+    )
+
+
+def test_nothing_checked_yet_is_unknown():
+    assert latest_health() == {"status": "unknown", "checked_at": None, "components": []}
+
+
+def test_the_latest_row_of_each_component_and_the_worst_status(django_assert_max_num_queries):
+    metric("database.latency_ms", "critical", minutes_ago=2, value=1500)
+    metric("database.latency_ms", "healthy", minutes_ago=1, value=1.25)
+    metric("cpu.percent", "critical", minutes_ago=3, metric_type="resource")
+    metric("cpu.percent", "warning", minutes_ago=1, value=88, metric_type="resource")
+
+    with django_assert_max_num_queries(2):
+        health = latest_health()
+
+    assert health["status"] == "warning"
+    assert health["checked_at"] == NOW - timedelta(minutes=1)
+    assert health["components"] == [
+        {
+            "metric_type": "database",
+            "metric_name": "database.latency_ms",
+            "metric_value": 1.25,
+            "status": "healthy",
+            "details": {"message": "database.latency_ms healthy"},
+            "timestamp": NOW - timedelta(minutes=1),
+        },
+        {
+            "metric_type": "resource",
+            "metric_name": "cpu.percent",
+            "metric_value": 88.0,
+            "status": "warning",
+            "details": {"message": "cpu.percent warning"},
+            "timestamp": NOW - timedelta(minutes=1),
+        },
+    ]
+
+
+def test_a_component_that_stopped_reporting_is_forgotten(settings):
+    settings.HEALTH = {**settings.HEALTH, "FORGET_AFTER_MINUTES": 15}
+    metric("old-webhook", "critical", minutes_ago=20, metric_type="api")  # removed from the settings since
+    metric("ai_matching", "warning", minutes_ago=14, metric_type="api")  # missed a run: still shown
+    metric("database.latency_ms", "healthy", minutes_ago=0)
+
+    health = latest_health()
+    assert [c["metric_name"] for c in health["components"]] == ["ai_matching", "database.latency_ms"]
+    assert health["status"] == "warning"
+
+
+def test_when_checks_stop_running_the_last_results_stay_with_their_time():
+    metric("database.latency_ms", "healthy", minutes_ago=600)
+    health = latest_health()
+    assert health["checked_at"] == NOW - timedelta(minutes=600)
+    assert health["status"] == "healthy"
+
+
+def test_health_history_is_one_component_oldest_first():
+    for minutes_ago in (30, 10, 20):
+        metric("cpu.percent", "healthy", minutes_ago=minutes_ago, value=minutes_ago, metric_type="resource")
+    metric("cpu.percent", "healthy", minutes_ago=90, metric_type="resource")  # before `since`
+    metric("memory.percent", "healthy", minutes_ago=5, metric_type="resource")
+
+    cpu = {"metric_type": "resource", "metric_name": "cpu.percent", "since": NOW - timedelta(hours=1)}
+    rows = health_history(**cpu)
+    assert [float(row.metric_value) for row in rows] == [30, 20, 10]
+    last_two = health_history(**cpu, limit=2)
+    assert [float(row.metric_value) for row in last_two] == [20, 10]

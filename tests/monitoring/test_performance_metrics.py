@@ -1,0 +1,240 @@
+"""performance_metrics on a small known history, every number worked out by hand."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from jobs.models import JobStatus
+from monitoring.metrics import TIMEFRAMES, UnknownTimeframe, performance_metrics
+from monitoring.models import EventType
+from tests.factories import JobExecutionLogFactory, JobFactory, JobRetryHistoryFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+
+
+def at(hh_mm_ss: str) -> datetime:
+    h, m, s = map(int, hh_mm_ss.split(":"))
+    return datetime(2026, 11, 29, h, m, s, tzinfo=UTC)
+
+
+def attempt(job, number: int, started: str):
+    JobRetryHistoryFactory(job=job, attempt_number=number, started_at=at(started))
+
+
+def completed(job, when: str, ms: int):
+    JobExecutionLogFactory(
+        job=job, event_type=EventType.COMPLETED, status=JobStatus.COMPLETED, timestamp=at(when), execution_time_ms=ms
+    )
+
+
+def failed(job, when: str, ms: int, *, retried: bool, kind: str, error_class: str, fingerprint: str, message="boom"):
+    JobExecutionLogFactory(
+        job=job,
+        event_type=EventType.ERROR,
+        status=JobStatus.RETRYING if retried else JobStatus.FAILED,
+        timestamp=at(when),
+        execution_time_ms=ms,
+        error_details={"type": kind, "message": message, "error_class": error_class, "fingerprint": fingerprint},
+    )
+
+
+@pytest.fixture
+def history():
+    """Between 02:00 and 03:00: ai_matching ran 4 jobs (one retried, one failed), demo.sleep 3."""
+    j1, j2, j3, j4 = (JobFactory(job_type="ai_matching") for _ in range(4))
+    attempt(j1, 1, "02:10:00")
+    completed(j1, "02:10:30", 100)
+    attempt(j2, 1, "02:20:00")
+    failed(j2, "02:20:10", 50, retried=True, kind="httpx.ConnectTimeout", error_class="transient", fingerprint="aaa")
+    attempt(j2, 2, "02:21:00")
+    completed(j2, "02:21:40", 300)
+    attempt(j3, 1, "02:30:00")
+    failed(j3, "02:30:05", 20, retried=False, kind="ValueError", error_class="data", fingerprint="bbb")
+    attempt(j4, 1, "02:39:00")
+    completed(j4, "02:40:00", 200)  # on a bucket boundary: belongs to 02:40
+
+    s1, s2, s3 = (JobFactory(job_type="demo.sleep") for _ in range(3))
+    attempt(s1, 1, "02:50:00")
+    completed(s1, "02:50:10", 1000)
+    attempt(s2, 1, "02:55:00")
+    cancelled = {"event_type": EventType.CANCELLED, "status": JobStatus.CANCELLED}
+    JobExecutionLogFactory(job=s2, **cancelled, timestamp=at("02:55:30"), execution_time_ms=500)
+    attempt(s3, 1, "02:55:50")
+    timeout = {"kind": "httpx.ConnectTimeout", "error_class": "transient", "fingerprint": "aaa"}
+    failed(s3, "02:56:00", 70, retried=False, **timeout, message="timed out after 5s")
+
+    # Outside the window, or not an outcome: none of these count.
+    old = JobFactory(job_type="ai_matching")
+    attempt(old, 1, "01:59:00")
+    completed(old, "01:59:59", 99_999)
+    JobExecutionLogFactory(job=j1, event_type=EventType.PROGRESS, timestamp=at("02:10:10"), execution_time_ms=7_000)
+    completed(j1, "03:00:00", 88_888)  # `until` is excluded
+    return {"s3": s3}
+
+
+def test_counts_rates_and_percentiles_per_job_type(history):
+    metrics = performance_metrics("1h", now=NOW)
+
+    ai, sleep = metrics["by_job_type"]
+    assert ai == {
+        "job_type": "ai_matching",
+        "started": 5,
+        "retried": 1,
+        "succeeded": 3,
+        "failed": 1,
+        "failed_attempts": 2,
+        "cancelled": 0,
+        "success_rate": 0.75,
+        "throughput_per_minute": 0.067,  # 4 finished / 60 min
+        # 100, 200, 300: p95 at rank 1.9 = 200 + 0.9 * 100
+        "mean_ms": 200.0,
+        "p50_ms": 200.0,
+        "p95_ms": 290.0,
+        "p99_ms": 298.0,
+    }
+    assert sleep == {
+        "job_type": "demo.sleep",
+        "started": 3,
+        "retried": 0,
+        "succeeded": 1,
+        "failed": 1,
+        "failed_attempts": 1,
+        "cancelled": 1,
+        "success_rate": 0.5,
+        "throughput_per_minute": 0.05,
+        "mean_ms": 1000.0,
+        "p50_ms": 1000.0,
+        "p95_ms": 1000.0,
+        "p99_ms": 1000.0,
+    }
+
+
+def test_overall_percentiles_come_from_all_attempts_not_from_the_job_types(history):
+    overall = performance_metrics("1h", now=NOW)["overall"]
+    # 100, 200, 300, 1000: p50 at rank 1.5 = 250; p95 at 2.85 = 300 + 0.85 * 700; p99 at 2.97
+    assert overall == {
+        "started": 8,
+        "retried": 1,
+        "succeeded": 4,
+        "failed": 2,
+        "failed_attempts": 3,
+        "cancelled": 1,
+        "success_rate": 0.6667,
+        "throughput_per_minute": 0.117,
+        "mean_ms": 400.0,
+        "p50_ms": 250.0,
+        "p95_ms": 895.0,
+        "p99_ms": 979.0,
+    }
+
+
+def test_errors_by_class_by_type_and_grouped_by_fingerprint(history):
+    metrics = performance_metrics("1h", now=NOW)
+
+    assert metrics["errors_by_class"] == [
+        {"error_class": "transient", "count": 2},
+        {"error_class": "configuration", "count": 0},
+        {"error_class": "data", "count": 1},
+        {"error_class": "system", "count": 0},
+    ]
+    assert metrics["errors_by_type"] == [
+        {"exception_type": "httpx.ConnectTimeout", "count": 2},
+        {"exception_type": "ValueError", "count": 1},
+    ]
+    timeout, value_error = metrics["top_errors"]
+    assert timeout == {
+        "fingerprint": "aaa",
+        "count": 2,
+        "first_seen": at("02:20:10"),
+        "last_seen": at("02:56:00"),
+        "job_types": ["ai_matching", "demo.sleep"],
+        "example_job_id": history["s3"].id,  # the latest occurrence
+        "exception_type": "httpx.ConnectTimeout",
+        "message": "timed out after 5s",
+        "error_class": "transient",
+    }
+    assert (value_error["fingerprint"], value_error["count"], value_error["job_types"]) == ("bbb", 1, ["ai_matching"])
+
+
+def test_series_has_every_bucket_of_the_window(history):
+    metrics = performance_metrics("1h", now=NOW)
+    series = {point["bucket_start"]: point for point in metrics["series"]}
+
+    assert metrics["bucket_seconds"] == 60
+    assert len(metrics["series"]) == 60
+    assert metrics["series"][0]["bucket_start"] == at("02:00:00")
+    assert metrics["series"][-1]["bucket_start"] == at("02:59:00")
+    assert series[at("02:10:00")] == {
+        "bucket_start": at("02:10:00"),
+        "started": 1,
+        "succeeded": 1,
+        "failed": 0,
+        "failed_attempts": 0,
+        "cancelled": 0,
+        "p50_ms": 100.0,
+        "p95_ms": 100.0,
+    }
+    assert (series[at("02:20:00")]["failed_attempts"], series[at("02:20:00")]["failed"]) == (1, 0)
+    assert (series[at("02:39:00")]["started"], series[at("02:39:00")]["succeeded"]) == (1, 0)
+    assert (series[at("02:40:00")]["succeeded"], series[at("02:40:00")]["p50_ms"]) == (1, 200.0)
+    assert (series[at("02:55:00")]["started"], series[at("02:55:00")]["cancelled"]) == (2, 1)
+    assert series[at("02:56:00")]["failed"] == 1
+    assert series[at("02:01:00")] == {
+        "bucket_start": at("02:01:00"),
+        "started": 0,
+        "succeeded": 0,
+        "failed": 0,
+        "failed_attempts": 0,
+        "cancelled": 0,
+        "p50_ms": None,
+        "p95_ms": None,
+    }
+    assert sum(point["succeeded"] for point in metrics["series"]) == metrics["overall"]["succeeded"]
+
+
+def test_one_job_type_only(history):
+    metrics = performance_metrics("1h", job_type="demo.sleep", now=NOW)
+
+    assert [row["job_type"] for row in metrics["by_job_type"]] == ["demo.sleep"]
+    assert metrics["overall"] == {k: v for k, v in metrics["by_job_type"][0].items() if k != "job_type"}
+    assert [(e["fingerprint"], e["count"], e["job_types"]) for e in metrics["top_errors"]] == [
+        ("aaa", 1, ["demo.sleep"])
+    ]
+
+
+def test_bucket_size_follows_the_timeframe():
+    midnight = datetime(2026, 11, 29, tzinfo=UTC)  # on every bucket boundary
+    points = {name: len(performance_metrics(name, now=midnight)["series"]) for name in TIMEFRAMES}
+    assert points == {"15m": 30, "1h": 60, "6h": 72, "24h": 96, "7d": 84, "30d": 120}
+
+
+def test_an_unaligned_window_has_partial_buckets_at_both_ends():
+    metrics = performance_metrics("1h", now=NOW + timedelta(seconds=30))
+    assert metrics["series"][0]["bucket_start"] == at("02:00:00")
+    assert metrics["series"][-1]["bucket_start"] == at("03:00:00")
+    assert len(metrics["series"]) == 61
+
+
+def test_no_data_gives_zeros_and_nones():
+    metrics = performance_metrics("15m", now=NOW)
+    assert metrics["by_job_type"] == [] and metrics["top_errors"] == [] and metrics["errors_by_type"] == []
+    assert metrics["overall"]["started"] == 0
+    assert metrics["overall"]["success_rate"] is None and metrics["overall"]["p95_ms"] is None
+
+
+def test_an_unknown_timeframe_names_the_accepted_ones():
+    with pytest.raises(UnknownTimeframe, match="use one of 15m, 1h, 6h, 24h, 7d, 30d"):
+        performance_metrics("2h", now=NOW)
+    assert issubclass(UnknownTimeframe, ValueError)
+
+
+def test_a_fixed_number_of_queries_whatever_the_data(history, django_assert_max_num_queries):
+    for _ in range(30):
+        job = JobFactory(job_type="more")
+        attempt(job, 1, "02:45:00")
+        failed(job, "02:45:01", 5, retried=False, kind="KeyError", error_class="data", fingerprint="ccc")
+    with django_assert_max_num_queries(9):
+        metrics = performance_metrics("1h", now=NOW)
+    assert metrics["overall"]["failed"] == 32
