@@ -139,12 +139,13 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     # Supabase's transaction-mode pooler (port 6543, PgBouncer/Supavisor) hands each
     # transaction to any server connection: prepared statements and server-side cursors
     # do not survive that, so both are turned off for it.
-    pooler = os.getenv("DATABASE_POOLER", "transaction" if _db.get("PORT") in (6543, "6543") else "")
-    if pooler not in ("", "session", "transaction"):
+    DATABASE_POOLER = os.getenv("DATABASE_POOLER", "transaction" if _db.get("PORT") in (6543, "6543") else "")
+    if DATABASE_POOLER not in ("", "session", "transaction"):
         raise ImproperlyConfigured("DATABASE_POOLER must be empty, session or transaction")
-    if pooler == "transaction":
+    if DATABASE_POOLER == "transaction":
         _db["OPTIONS"]["prepare_threshold"] = None
         _db["DISABLE_SERVER_SIDE_CURSORS"] = True
+DATABASE_POOLER = globals().get("DATABASE_POOLER", "")
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
