@@ -26,6 +26,12 @@ class TextArrayField(ArrayField):
             return super().cast_db_type(connection)
         return "text"
 
+    def get_placeholder(self, value, compiler, connection):
+        # ArrayField casts its parameter (`%s::text[]`), which only Postgres understands.
+        if connection.vendor == "postgresql":
+            return super().get_placeholder(value, compiler, connection)
+        return "%s"
+
     def get_db_prep_value(self, value, connection, prepared=False):
         if connection.vendor == "postgresql":
             return super().get_db_prep_value(value, connection, prepared)
