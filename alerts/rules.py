@@ -174,9 +174,10 @@ def health_verdict(metric, previous_status: str | None = None) -> Verdict | None
         return None
     severity = config["severity_by_status"].get(metric.status)
     if alert_type == AlertType.RESOURCE_UTILIZATION:
-        severity = worst(severity, _threshold_severity(metric.metric_name, metric.metric_value, config["thresholds"]))
+        value = Decimal(str(metric.metric_value))
+        severity = worst(severity, _threshold_severity(metric.metric_name, value, config["thresholds"]))
     label = f"{metric.metric_type}/{metric.metric_name}"
-    reading = f"{label} = {metric.metric_value} ({metric.status})"
+    reading = f"{label} = {float(metric.metric_value):g} ({metric.status})"
     kind = "Resource utilization" if alert_type == AlertType.RESOURCE_UTILIZATION else "Health check"
     details = metric.details if isinstance(metric.details, dict) else {}
     summary = details.get("message") or details.get("error") or ""
@@ -188,7 +189,7 @@ def health_verdict(metric, previous_status: str | None = None) -> Verdict | None
             "message": f"{reading}. {summary}".strip() + (f" Previously {previous_status}." if previous_status else ""),
             "check": label,
             "error": reading,
-            "details": {"metric_value": str(metric.metric_value), "status": metric.status, "check_id": str(metric.id)},
+            "details": {"metric_value": float(metric.metric_value), "status": metric.status, "check_id": str(metric.id)},
         },
     )
 

@@ -1,6 +1,6 @@
 """Reads of alerts for the API, the dashboard and admin: one query per list, whatever its length."""
 
-from django.db.models import Count, F, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, TextField, Value
 from django.db.models.functions import Coalesce
 
 from alerts.models import AlertHistory, AlertOccurrence, DeliveryStatus, NotificationDelivery, Severity
@@ -17,12 +17,12 @@ def with_alert_state(alerts: QuerySet[AlertHistory]) -> QuerySet[AlertHistory]:
         .values("last_error")[:1]
     )
     return alerts.annotate(
-        occurrences=Coalesce(F("state__occurrences"), Value(1)),
+        occurrences=Coalesce(F("state__occurrences"), Value(1), output_field=IntegerField()),
         last_seen_at=Coalesce(F("state__last_seen_at"), F("triggered_at")),
         resolved_by=Coalesce(F("state__resolved_by"), Value("")),
         fingerprint=Coalesce(F("state__fingerprint"), Value("")),
         job_type=Coalesce(F("job__job_type"), F("state__job_type"), Value("")),
-        last_delivery_error=Coalesce(Subquery(undelivered_error), Value("")),
+        last_delivery_error=Coalesce(Subquery(undelivered_error), Value(""), output_field=TextField()),
     )
 
 
