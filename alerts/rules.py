@@ -81,7 +81,7 @@ def validate_rules() -> list[str]:
     overrides = settings.ALERTS["RULES"]
     if not isinstance(overrides, dict):
         return ["ALERTS_RULES must be a JSON object of rule name to settings"]
-    severities = set(Severity.values)
+    severities = Severity.values
     for alert_type, values in overrides.items():
         if alert_type not in DEFAULT_RULES:
             problems.append(f"ALERTS_RULES: unknown rule {alert_type!r}; known: {', '.join(DEFAULT_RULES)}")
