@@ -28,8 +28,9 @@ from alerts.models import (
     DeliveryKind,
     DeliveryStatus,
     NotificationDelivery,
+    Severity,
 )
-from alerts.services import alert_resolve, enqueue_delivery
+from alerts.services import alert_resolve, enqueue_delivery, lock_state
 from jobs.payloads import clip, to_json_value
 from monitoring.metrics import execution_time_stats
 
@@ -82,6 +83,8 @@ class AlertManager:
         error (the classified error or reading, one line), details (dict), fingerprint.
         Returns the alert it opened or counted into; None when the rule is off.
         """
+        if severity not in Severity.values:
+            raise ValueError(f"severity must be one of {', '.join(Severity.values)}, not {severity!r}")
         if not _rule_enabled(alert_type):
             return None
         key = fingerprint(alert_type, data)
@@ -166,10 +169,8 @@ class AlertManager:
             return
         previous, alert.severity, alert.recipients = alert.severity, severity, recipients
         AlertState.objects.filter(pk=state.pk).update(last_notified_at=now)
-        self.send_notification_sync(
-            recipients, f"Severity raised from {previous} to {severity}", severity, alert=alert,
-            kind=DeliveryKind.SEVERITY_RAISED,
-        )
+        headline = f"Severity raised from {previous} to {severity}"
+        self.send_notification_sync(recipients, headline, severity, alert=alert, kind=DeliveryKind.SEVERITY_RAISED)
 
     def _repeat_due(self, state: AlertState, alert_type: str, now) -> bool:
         minutes = rules.repeat_after_minutes(alert_type)
@@ -241,6 +242,7 @@ class AlertManager:
         """
         now = timezone.now()
         with transaction.atomic():
+            lock_state(alert_id)
             if not AlertHistory.objects.filter(_not_escalated(), id=alert_id, resolved_at__isnull=True).update(
                 escalated=True
             ):
@@ -253,10 +255,8 @@ class AlertManager:
                 alert.recipients = recipients
             AlertState.objects.filter(alert_id=alert_id).update(escalated_at=now)
             minutes = int((now - alert.triggered_at).total_seconds() // 60)
-            self.send_notification_sync(
-                extra, f"Escalated: unresolved for {minutes} min", alert.severity, alert=alert,
-                kind=DeliveryKind.ESCALATION,
-            )
+            headline = f"Escalated: unresolved for {minutes} min"
+            self.send_notification_sync(extra, headline, alert.severity, alert=alert, kind=DeliveryKind.ESCALATION)
         return True
 
     def escalate_due_alerts_sync(self, *, limit: int = 100) -> int:

@@ -149,7 +149,11 @@ def job_failure_verdict(job) -> Verdict | None:
             "job_id": job.id,
             "job_type": job.job_type,
             "error": error,
-            "details": {"error_class": error_class, "attempts": job.attempts, "fingerprint": last_error.get("fingerprint")},
+            "details": {
+                "error_class": error_class,
+                "attempts": job.attempts,
+                "fingerprint": last_error.get("fingerprint"),
+            },
         },
     )
 
@@ -168,7 +172,8 @@ def _threshold_severity(metric_name: str, value: Decimal, thresholds: dict) -> s
 
 def health_verdict(metric, previous_status: str | None = None) -> Verdict | None:
     """A stored health check result. None when its rule is off."""
-    alert_type = AlertType.RESOURCE_UTILIZATION if metric.metric_type == MetricType.RESOURCE else AlertType.SYSTEM_HEALTH
+    is_resource = metric.metric_type == MetricType.RESOURCE
+    alert_type = AlertType.RESOURCE_UTILIZATION if is_resource else AlertType.SYSTEM_HEALTH
     config = rule_config(alert_type)
     if not config["enabled"]:
         return None
@@ -189,7 +194,11 @@ def health_verdict(metric, previous_status: str | None = None) -> Verdict | None
             "message": f"{reading}. {summary}".strip() + (f" Previously {previous_status}." if previous_status else ""),
             "check": label,
             "error": reading,
-            "details": {"metric_value": float(metric.metric_value), "status": metric.status, "check_id": str(metric.id)},
+            "details": {
+                "metric_value": float(metric.metric_value),
+                "status": metric.status,
+                "check_id": str(metric.id),
+            },
         },
     )
 
@@ -214,11 +223,18 @@ def performance_verdicts(recent: dict, baseline: dict) -> list[Verdict]:
                 AlertType.PERFORMANCE_DEGRADATION,
                 config["severity"] if degraded else None,
                 {
-                    "title": f"{job_type} jobs are slower than usual" if degraded else f"{job_type} back to its usual speed",
+                    "title": f"{job_type} jobs are slower than usual"
+                    if degraded
+                    else f"{job_type} back to its usual speed",
                     "message": f"{job_type}: {reading}.",
                     "job_type": job_type,
                     "error": reading,
-                    "details": {"recent": now, "baseline": before, "ratio": round(ratio, 2), "threshold": config["ratio"]},
+                    "details": {
+                        "recent": now,
+                        "baseline": before,
+                        "ratio": round(ratio, 2),
+                        "threshold": config["ratio"],
+                    },
                 },
             )
         )

@@ -34,6 +34,15 @@ logger = logging.getLogger(__name__)
 # --- resolution ----------------------------------------------------------------------------
 
 
+def lock_state(alert_id) -> None:
+    """Take the alert's state row lock first (Postgres; SQLite serialises writers anyway).
+
+    Recording an occurrence locks the state row and then may update the alert row; resolving
+    and escalating take the same two locks in the same order, so they never deadlock.
+    """
+    list(AlertState.objects.select_for_update().filter(alert_id=alert_id).values_list("pk"))
+
+
 def alert_resolve(*, alert: AlertHistory, user=None, reason: str = "") -> bool:
     """Resolve an open alert: sets resolved_at, records who and why.
 
@@ -44,14 +53,15 @@ def alert_resolve(*, alert: AlertHistory, user=None, reason: str = "") -> bool:
     now = timezone.now()
     who = user.get_username() if user is not None else ""
     with transaction.atomic():
+        lock_state(alert.id)
         if not AlertHistory.objects.filter(id=alert.id, resolved_at__isnull=True).update(resolved_at=now):
             return False
         state_fields = {"is_open": False, "resolved_by": clip(who, 150), "resolution_reason": clip(reason, 2_000)}
         if not AlertState.objects.filter(alert_id=alert.id).update(**state_fields):
             # An alert raised by other code has no state row yet; its fingerprint is its own.
+            fingerprint = f"{alert.alert_type}:{alert.id}"
             AlertState.objects.create(
-                alert_id=alert.id, fingerprint=f"{alert.alert_type}:{alert.id}", last_seen_at=alert.triggered_at,
-                **state_fields,
+                alert_id=alert.id, fingerprint=fingerprint, last_seen_at=alert.triggered_at, **state_fields
             )
         NotificationDelivery.objects.filter(alert_id=alert.id, status=DeliveryStatus.PENDING).exclude(
             kind=DeliveryKind.RESOLVED
@@ -76,7 +86,11 @@ def enqueue_delivery(delivery_id: int) -> None:
         async_task(
             "alerts.tasks.deliver",
             delivery_id,
-            q_options={"broker": shared_broker(), "timeout": _task_timeout(), "task_name": f"alert-delivery-{delivery_id}"},
+            q_options={
+                "broker": shared_broker(),
+                "timeout": _task_timeout(),
+                "task_name": f"alert-delivery-{delivery_id}",
+            },
         )
     except Exception:
         logger.exception("could not enqueue notification delivery %s; the sweep will", delivery_id)
@@ -199,7 +213,9 @@ def dispatch_due_deliveries(*, limit: int = 200) -> int:
     stale_before = now - timedelta(seconds=_task_timeout() + 60)
     stale = NotificationDelivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=stale_before)
     for delivery in stale.order_by("claimed_at")[:limit]:
-        lost = TransportError(f"interrupted: the worker stopped during the attempt claimed at {delivery.claimed_at:%H:%M:%S}")
+        lost = TransportError(
+            f"interrupted: the worker stopped during the attempt claimed at {delivery.claimed_at:%H:%M:%S}"
+        )
         _record_failure(delivery, lost, None, claimed_at=delivery.claimed_at)
     due = NotificationDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
     ids = list(due.order_by("next_attempt_at").values_list("id", flat=True)[:limit])

@@ -16,7 +16,12 @@ def alert_settings(settings):
             "error": ["ops@example.com"],
             "critical": ["ops@example.com", "oncall@example.com"],
         },
-        "ESCALATION_RECIPIENTS": {"info": [], "warning": [], "error": ["lead@example.com"], "critical": ["cto@example.com"]},
+        "ESCALATION_RECIPIENTS": {
+            "info": [],
+            "warning": [],
+            "error": ["lead@example.com"],
+            "critical": ["cto@example.com"],
+        },
         "ESCALATE_AFTER_MINUTES": {"info": 0, "warning": 240, "error": 60, "critical": 15},
         "REPEAT_AFTER_MINUTES": 60,
         "RULES": {},

@@ -149,7 +149,8 @@ def test_history_is_read_only_cannot_be_added_or_deleted(staff, alice):
 def test_the_alert_page_shows_state_and_delivery_errors_with_webhook_secrets_hidden(staff, viewer, alert_settings):
     alert_settings["RECIPIENTS"]["error"] = ["ops@example.com", "slack:https://hooks.slack.com/services/T0/B0/SECRET"]
     alert = job_failure(title="<b>not bold</b>")
-    alert.deliveries.filter(channel="slack").update(status=DeliveryStatus.PENDING, last_error="attempt 1: HTTP 500: oops")
+    slack = alert.deliveries.filter(channel="slack")
+    slack.update(status=DeliveryStatus.PENDING, last_error="attempt 1: HTTP 500: oops")
     response = staff(viewer).get(reverse("admin:alerts_alerthistory_change", args=[alert.id]))
     html = response.content.decode()
     assert response.status_code == 200

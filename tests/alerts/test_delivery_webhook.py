@@ -27,7 +27,12 @@ def raise_alert(title="ai_matching job failed", job_type="ai_matching"):
     return alert_manager.process_alert_sync(
         "job_failure",
         "error",
-        {"title": title, "message": "It failed.", "job_type": job_type, "error": "httpx.ConnectTimeout: timed out (transient)"},
+        {
+            "title": title,
+            "message": "It failed.",
+            "job_type": job_type,
+            "error": "httpx.ConnectTimeout: timed out (transient)",
+        },
     )
 
 
@@ -76,7 +81,8 @@ def test_slack_gets_blocks_with_user_text_escaped(webhook_server, route_to, deli
     payload = webhook_server.requests[0]["json"]
     assert payload["text"] == "[ERROR] New alert: &lt;script&gt;alert(1)&lt;/script&gt; &amp; co"
     headline = payload["blocks"][0]["text"]["text"]
-    assert f"<https://monitor.example.com/alerts/{alert.id}/|&lt;script&gt;alert(1)&lt;/script&gt; &amp; co>" in headline
+    escaped_title = "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co"
+    assert f"<https://monitor.example.com/alerts/{alert.id}/|{escaped_title}>" in headline
     fields = [f["text"] for f in payload["blocks"][1]["fields"]]
     assert fields[0] == "*Severity*\nerror" and fields[1] == "*Job type / job*\nai_matching / -"
     assert fields[2].startswith("*Occurrences*\n1 (last ")

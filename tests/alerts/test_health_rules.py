@@ -27,7 +27,9 @@ def db_latency(status, value=1.5):
 
 
 def resource(name, value, status=HealthStatus.HEALTHY):
-    return SystemHealthMetricFactory(metric_type=MetricType.RESOURCE, metric_name=name, metric_value=value, status=status)
+    return SystemHealthMetricFactory(
+        metric_type=MetricType.RESOURCE, metric_name=name, metric_value=value, status=status
+    )
 
 
 def test_a_check_turning_warning_raises_a_warning_system_health_alert():

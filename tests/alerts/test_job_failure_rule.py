@@ -54,7 +54,9 @@ def test_the_rule_can_be_switched_off_or_ignore_job_types(alert_settings):
 
 def test_severity_follows_the_error_class_when_configured(alert_settings):
     alert_settings["RULES"] = {"job_failure": {"severity_by_error_class": {"configuration": "critical"}}}
-    job = JobFactory(failed=True, error_class="configuration", last_error={"type": "ImproperlyConfigured", "message": "no key"})
+    job = JobFactory(
+        failed=True, error_class="configuration", last_error={"type": "ImproperlyConfigured", "message": "no key"}
+    )
     finish(job)
     alert = AlertHistory.objects.get()
     assert alert.severity == "critical"

@@ -21,7 +21,13 @@ def job_failure(job, minutes=0):
         return alert_manager.process_alert_sync(
             "job_failure",
             "error",
-            {"title": f"{job.job_type} failed", "message": "m", "job_id": job.id, "job_type": job.job_type, "error": "E"},
+            {
+                "title": f"{job.job_type} failed",
+                "message": "m",
+                "job_id": job.id,
+                "job_type": job.job_type,
+                "error": "E",
+            },
         )
 
 
