@@ -77,7 +77,7 @@ class AlertState(models.Model):
     occurrences = models.PositiveIntegerField(default=1)
     last_seen_at = models.DateTimeField(default=timezone.now)
     job_type = models.CharField(max_length=100, blank=True, default="")
-    # The job of the latest occurrence (alert.job stays the first one).
+    # The job of the latest occurrence (alert.job stays the first one). Its index serves job deletion.
     last_job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # The classified error (or the check's reading) of the latest occurrence, in one line.
     error_summary = models.CharField(max_length=500, blank=True, default="")
@@ -106,8 +106,9 @@ class AlertState(models.Model):
 class AlertOccurrence(models.Model):
     """Each job counted into an alert, so a job's page finds the alert it was folded into."""
 
-    alert = models.ForeignKey(AlertHistory, on_delete=models.CASCADE, related_name="occurrence_jobs")
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="+")
+    # The unique (alert, job) index serves lookups by alert, alert_occurrence_job_idx those by job.
+    alert = models.ForeignKey(AlertHistory, on_delete=models.CASCADE, related_name="occurrence_jobs", db_index=False)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="+", db_index=False)
     seen_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -137,7 +138,8 @@ class DeliveryStatus(models.TextChoices):
 class NotificationDelivery(models.Model):
     """One notification to one recipient, with every attempt's outcome: the delivery log."""
 
-    alert = models.ForeignKey(AlertHistory, on_delete=models.CASCADE, related_name="deliveries")
+    # delivery_alert_idx serves lookups by alert.
+    alert = models.ForeignKey(AlertHistory, on_delete=models.CASCADE, related_name="deliveries", db_index=False)
     kind = models.CharField(max_length=20, choices=DeliveryKind.choices)
     # Why this notification (send_notification's `message`), e.g. "Escalated: unresolved for 60 min".
     headline = models.CharField(max_length=200)

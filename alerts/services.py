@@ -116,7 +116,7 @@ def build_notification(delivery: NotificationDelivery) -> Notification:
         message=alert.message,
         job_type=job_type,
         job_id=str(job_id) if job_id else "",
-        error=(state.error_summary if state else "") or alert.message.splitlines()[0][:500],
+        error=(state.error_summary if state else "") or (alert.message.splitlines() or [""])[0][:500],
         occurrences=state.occurrences if state else 1,
         triggered_at=alert.triggered_at.isoformat(timespec="seconds"),
         last_seen_at=last_seen.isoformat(timespec="seconds"),

@@ -34,7 +34,8 @@ class Notification:
 
     @property
     def subject(self) -> str:
-        return f"[{self.severity.upper()}] {self.headline}: {self.title}"
+        # One line: a newline in a title must not break (or inject into) an email header.
+        return " ".join(f"[{self.severity.upper()}] {self.headline}: {self.title}".split())
 
     def text(self) -> str:
         """The plain-text body (email, and the fallback text of chat messages)."""

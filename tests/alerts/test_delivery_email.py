@@ -126,6 +126,19 @@ def test_resolving_the_alert_cancels_deliveries_still_waiting(deliveries_run, fl
     assert mail.outbox == []
 
 
+def test_an_alert_raised_by_other_code_is_delivered_too_even_with_odd_text(deliveries_run):
+    from alerts.manager import alert_manager
+    from tests.factories import AlertHistoryFactory
+
+    alert = AlertHistoryFactory(title="two\nlines", message="", job=JobFactory(job_type="reports.build"))
+    with deliveries_run():
+        alert_manager.send_notification_sync(["ops@example.com"], "New alert", "error", alert=alert)
+    [email] = mail.outbox
+    assert email.subject == "[ERROR] New alert: two lines"
+    assert f"Job:         reports.build / {alert.job_id}" in email.body
+    assert "Occurrences: 1 " in email.body
+
+
 def test_nobody_to_notify_for_a_severity_means_no_delivery_and_notification_sent_stays_false(alert_settings):
     alert_settings["RECIPIENTS"]["error"] = []
     fail()
