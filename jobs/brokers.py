@@ -7,6 +7,10 @@ lost ones (every JOBS["SWEEP_INTERVAL"]). So a retry starts within about a secon
 its due time (django-q2's own scheduler only ticks every 30 s), and every qcluster node
 does this work without an extra process to deploy. Several nodes doing it at once is
 safe: each change is a conditional UPDATE that only one of them wins.
+
+The pusher and the sentinel live as long as their node, and django-q2 never drops their
+broken database connections by itself: after a database outage these brokers do, so the
+node carries on as soon as the database answers again.
 """
 
 import logging
@@ -15,6 +19,9 @@ import time
 from django.conf import settings
 from django_q.brokers.orm import ORM
 from django_q.brokers.redis_broker import Redis
+from django_q.conf import Conf
+
+from monitoring.pending import DATABASE_UNAVAILABLE, reset_broken_connection
 
 logger = logging.getLogger(__name__)
 
@@ -22,6 +29,8 @@ logger = logging.getLogger(__name__)
 class JobDispatchMixin:
     _next_dispatch = 0.0
     _next_sweep = 0.0
+    _judge_heartbeats_from = 0.0
+    clock = staticmethod(time.monotonic)
 
     def dequeue(self):
         self.dispatch_jobs()
@@ -30,22 +39,54 @@ class JobDispatchMixin:
     def dispatch_jobs(self) -> None:
         from jobs.manager import job_manager
 
-        now = time.monotonic()
+        now = self.clock()
         try:
             if now >= self._next_dispatch:
                 self._next_dispatch = now + settings.JOBS["DISPATCH_INTERVAL"]
                 job_manager.dispatch_due_retries(broker=self)
             if now >= self._next_sweep:
                 self._next_sweep = now + settings.JOBS["SWEEP_INTERVAL"]
-                job_manager.recover_stale_jobs()
+                if now >= self._judge_heartbeats_from:
+                    job_manager.recover_stale_jobs()
                 job_manager.requeue_lost_jobs(broker=self)
+        except DATABASE_UNAVAILABLE as e:
+            # Otherwise every later tick fails on the dead connection ("the connection is
+            # closed"), and retries and sweeps stop for good.
+            reset_broken_connection()
+            self.database_lost()
+            logger.warning("job dispatch skipped, database unavailable: %s", e)
         except Exception:
             # Never let this take the pusher down; the next tick tries again.
             logger.exception("job dispatch failed")
 
+    def database_lost(self) -> None:
+        """No worker could write a heartbeat while the database was unavailable either: give
+        running attempts a full STALE_AFTER once it is back before judging any abandoned."""
+        self._judge_heartbeats_from = self.clock() + settings.JOBS["STALE_AFTER"]
+
+    def set_stat(self, key: str, value: str, timeout: int):
+        # The sentinel saves its status (workers alive, read by the health check) every half
+        # second; through the database cache, a broken connection would keep it failing until
+        # django-q2's scheduler next tidies connections, up to 30 s after the database is back.
+        try:
+            return super().set_stat(key, value, timeout)
+        except DATABASE_UNAVAILABLE:
+            reset_broken_connection()
+            raise
+
 
 class ORMBroker(JobDispatchMixin, ORM):
-    pass
+    def dequeue(self):
+        try:
+            return super().dequeue()
+        except DATABASE_UNAVAILABLE as e:
+            # django-q2's pusher takes any error here for a crashed broker: it sleeps 10 s and
+            # exits to be restarted. Polling again resumes as soon as the database answers.
+            reset_broken_connection()
+            self.database_lost()
+            logger.warning("could not poll the task queue, database unavailable: %s", e)
+            time.sleep(Conf.POLL)
+            return None
 
 
 class RedisBroker(JobDispatchMixin, Redis):

@@ -136,23 +136,27 @@ class EnhancedJobManager:
             return {"job_id": str(job_id), "attempt": attempt, "ran": False}
         stop = StopSignal()
         ctx = JobContext(job, attempt, self.monitoring, stop)
-        try:
+        # The heartbeat lasts until the outcome is written, not just while the executor runs:
+        # an outcome waiting out a database outage belongs to a live attempt, which the sweep
+        # must not take back as abandoned once the database answers again.
+        with Heartbeat(job.id, attempt, stop, settings.JOBS["HEARTBEAT_INTERVAL"]):
             try:
-                executor = self.get_job_executor(job.job_type)
-            except UnknownJobType as e:
-                raise ConfigurationJobError(str(e)) from None
-            with Heartbeat(job.id, attempt, stop, settings.JOBS["HEARTBEAT_INTERVAL"]):
+                try:
+                    executor = self.get_job_executor(job.job_type)
+                except UnknownJobType as e:
+                    raise ConfigurationJobError(str(e)) from None
                 result = executor.run(job.parameters, ctx)
-        except JobCancelled as cancelled:
-            self._record_outcome(job, attempt, ctx, cancelled=cancelled)
-        except TimeoutException:
-            timeout = timeout_for(job.job_type)
-            self._record_outcome(job, attempt, ctx, error=JobTimeoutError(f"attempt ran past its {timeout}s timeout"))
-        except Exception as error:
-            self._record_outcome(job, attempt, ctx, error=error)
-        else:
-            self._record_outcome(job, attempt, ctx, result=result)
-        self.monitoring.pending.flush_patiently(30)
+            except JobCancelled as cancelled:
+                self._record_outcome(job, attempt, ctx, cancelled=cancelled)
+            except TimeoutException:
+                timeout = timeout_for(job.job_type)
+                error = JobTimeoutError(f"attempt ran past its {timeout}s timeout")
+                self._record_outcome(job, attempt, ctx, error=error)
+            except Exception as error:
+                self._record_outcome(job, attempt, ctx, error=error)
+            else:
+                self._record_outcome(job, attempt, ctx, result=result)
+            self.monitoring.pending.flush_patiently(30)
         return {"job_id": str(job_id), "attempt": attempt, "ran": True}
 
     def _claim(self, job_id, attempt: int) -> Job | None:

@@ -231,3 +231,27 @@ def test_a_progress_report_tells_the_job_to_stop_once_it_is_no_longer_its_own():
     assert list(job.logs.filter(event_type=EventType.PROGRESS).values_list("progress", flat=True)) == [10]
     job.refresh_from_db()
     assert job.progress == 10
+
+
+@pytest.mark.django_db(transaction=True)  # the heartbeat thread has its own connection
+def test_the_heartbeat_goes_on_while_the_outcome_waits_out_an_outage(monkeypatch, fast_jobs):
+    """Until its outcome is written the attempt is alive, and says so: otherwise the sweep would
+    take it back as abandoned the moment the database answers, and its real outcome be ignored."""
+    manager = EnhancedJobManager(monitoring=MonitoringController())
+    job = job_manager.submit_job("test.echo", {})
+    failed_at = []
+    real = MonitoringController.complete_job_monitoring_sync
+
+    def unavailable_for_a_while(self, *args, **kwargs):
+        if len(failed_at) < 3:  # the write and two flushes fail: about 0.75 s
+            failed_at.append(timezone.now())
+            raise OperationalError("the database system is starting up")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(MonitoringController, "complete_job_monitoring_sync", unavailable_for_a_while)
+    manager.execute_job_sync(job.id, 1)
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETED
+    assert len(failed_at) == 3
+    assert job.heartbeat_at > failed_at[0] + timedelta(seconds=fast_jobs["HEARTBEAT_INTERVAL"])

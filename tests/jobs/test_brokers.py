@@ -1,0 +1,107 @@
+"""The brokers' share of the pusher loop (dispatching retries, sweeping) through database outages.
+
+A node's pusher and sentinel live as long as the node: after an outage they must carry on by
+themselves. The whole story, with a real outage on two nodes, is in
+tests/reliability/test_database_outage.py; these pin each piece on any database.
+"""
+
+from datetime import timedelta
+
+import pytest
+from django.db import OperationalError, connection
+from django.utils import timezone
+from django_q.brokers.orm import ORM
+
+from jobs.brokers import ORMBroker
+from jobs.manager import job_manager
+from jobs.models import Job, JobStatus
+from tests.factories import JobFactory
+
+OUTAGE = OperationalError('connection failed: FATAL:  database "jobs" is not currently accepting connections')
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.fixture
+def broker(fast_jobs):
+    broker = ORMBroker()
+    broker.clock = FakeClock()
+    return broker
+
+
+def fail_once(monkeypatch, obj, name):
+    real = getattr(obj, name)
+    failures = iter([OUTAGE])
+
+    def first_call_fails(*args, **kwargs):
+        error = next(failures, None)
+        if error:
+            raise error
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(obj, name, first_call_fails)
+
+
+def drop_connection():
+    """What pg_terminate_backend leaves a long-lived process (the pusher, the sentinel) with: a
+    connection Django believes healthy (its one health check was done when it connected), dead."""
+    connection.close()
+    connection.ensure_connection()
+    connection.connection.close()
+
+
+def test_after_an_outage_the_sweep_gives_workers_time_to_beat_before_judging_them(db, broker, fast_jobs, monkeypatch):
+    # Its heartbeat is old only because nobody could write one during the outage.
+    job = JobFactory(running=True, started_at=timezone.now() - timedelta(minutes=1))
+    fail_once(monkeypatch, job_manager, "dispatch_due_retries")
+
+    broker.dispatch_jobs()  # the database is unavailable
+    broker.clock.now += fast_jobs["SWEEP_INTERVAL"]
+    broker.dispatch_jobs()  # back: but a live worker has not had the chance to beat yet
+    assert Job.objects.get(id=job.id).status == JobStatus.RUNNING
+
+    broker.clock.now += fast_jobs["STALE_AFTER"]
+    broker.dispatch_jobs()  # a worker alive would have beaten by now: this one is lost
+    assert Job.objects.get(id=job.id).status == JobStatus.RETRYING
+
+
+def test_without_an_outage_a_silent_worker_is_judged_at_the_first_sweep(db, broker):
+    job = JobFactory(running=True, started_at=timezone.now() - timedelta(minutes=1))
+    broker.dispatch_jobs()
+    assert Job.objects.get(id=job.id).status == JobStatus.RETRYING
+
+
+def test_the_orm_pusher_polls_on_through_an_outage_instead_of_exiting(db, broker, monkeypatch):
+    # django-q2's pusher exits (and is restarted 10 s later) on any error from dequeue.
+    fail_once(monkeypatch, ORM, "dequeue")
+    assert broker.dequeue() is None
+    assert broker.dequeue() is None  # the queue is empty; no error
+
+
+def test_the_pusher_replaces_a_connection_the_database_dropped(postgres_only, transactional_db, broker):
+    due = JobFactory(
+        status=JobStatus.RETRYING, attempts=1, next_attempt_at=timezone.now() - timedelta(seconds=1), retry_delay=1
+    )
+    drop_connection()
+
+    broker.dispatch_jobs()  # fails on the dead connection
+    broker.clock.now += 1
+    broker.dispatch_jobs()  # a fresh one: the retry is dispatched
+
+    assert Job.objects.get(id=due.id).status == JobStatus.QUEUED
+
+
+def test_the_sentinel_saves_its_status_again_once_the_database_is_back(postgres_only, transactional_db, broker):
+    drop_connection()
+    with pytest.raises(OperationalError):  # django-q2's Stat.save logs it
+        broker.set_stat("django_q:tests:cluster:1", "idle", 3)
+
+    broker.set_stat("django_q:tests:cluster:1", "working", 3)
+
+    assert broker.get_stat("django_q:tests:cluster:1") == "working"
