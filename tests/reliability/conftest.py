@@ -1,0 +1,90 @@
+import os
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import tests.reliability.executors  # noqa: F401  (registers the suite's job types here too: pytest submits them)
+from tests.reliability.executors import RUN_LOG_ENV
+from tests.reliability.nodes import Node, WebServer, process_env
+
+
+class RunLog:
+    """What the suite's executors really ran: (job id, attempt) -> number of runs."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.touch()
+
+    def runs(self) -> Counter:
+        lines = self.path.read_text().split("\n")
+        return Counter((job_id, int(attempt)) for job_id, attempt, _pid in (line.split() for line in lines if line))
+
+
+@pytest.fixture
+def run_log(tmp_path) -> RunLog:
+    return RunLog(tmp_path / "runs.log")
+
+
+def redis_test_url() -> str:
+    url = os.environ.get("REDIS_TEST_URL", "")
+    if not url:
+        pytest.skip("set REDIS_TEST_URL=redis://… to run this on the Redis broker too")
+    return url
+
+
+@pytest.fixture
+def use_broker(monkeypatch):
+    """use_broker("orm" | "redis"): the broker this pytest process enqueues on; returns its Redis URL or ""."""
+    from django_q.conf import Conf
+
+    import jobs.queue
+
+    def use(kind: str) -> str:
+        url = ""
+        if kind == "redis":
+            url = redis_test_url()
+            monkeypatch.setattr(Conf, "BROKER_CLASS", "jobs.brokers.RedisBroker")
+            monkeypatch.setattr(Conf, "REDIS", url)
+        monkeypatch.setattr(jobs.queue, "_broker", None)
+        jobs.queue.shared_broker().purge_queue()
+        return url
+
+    yield use
+    jobs.queue.shared_broker().purge_queue()  # Redis keeps what the database flush does not
+    monkeypatch.setattr(jobs.queue, "_broker", None)
+
+
+@pytest.fixture
+def cluster_nodes(transactional_db, fast_jobs, tmp_path, run_log, use_broker):
+    """start(count, workers=2, broker="orm", **env) -> that many `manage.py qcluster` nodes, running.
+
+    Stopped (and their output printed, which pytest shows when the test fails) after the test,
+    before the database is flushed.
+    """
+    started: list[Node] = []
+
+    def start(count: int = 2, *, workers: int = 2, broker: str = "orm", **env) -> list[Node]:
+        redis_url = use_broker(broker)
+        base_env = process_env(redis_url=redis_url, **{RUN_LOG_ENV: str(run_log.path)}, **env)
+        names = "abcdefgh"[len(started) : len(started) + count]
+        nodes = [Node(f"node-{name}", workers=workers, env=base_env, log_dir=tmp_path).start() for name in names]
+        started.extend(nodes)
+        return [node.wait_ready() for node in nodes]
+
+    yield start
+    for node in started:
+        node.stop()
+    for node in started:
+        print(f"---- {node.name} ----\n{node.log()[-20_000:]}")
+
+
+@pytest.fixture
+def web_server(transactional_db, tmp_path):
+    """A gunicorn web server on the test database."""
+    server = WebServer(env=process_env(), log_dir=tmp_path).start()
+    try:
+        yield server.wait_ready()
+    finally:
+        server.stop()
+        print(f"---- web ----\n{server.log()[-20_000:]}")

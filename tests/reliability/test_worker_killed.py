@@ -1,0 +1,81 @@
+"""A django-q2 worker process killed with SIGKILL in the middle of a job, with several jobs in flight
+on two `qcluster` nodes."""
+
+import os
+import signal
+
+import psutil
+import pytest
+
+from jobs.manager import job_manager
+from jobs.models import Job, JobRetryHistory, JobStatus
+from monitoring.models import EventType, JobExecutionLog
+from tests.conftest import wait_for
+from tests.reliability.ledger import Ledger
+
+pytestmark = [pytest.mark.reliability, pytest.mark.worker]
+
+
+def running_jobs(at_least: int):
+    jobs = list(Job.objects.filter(status=JobStatus.RUNNING, progress__gt=0))
+    return jobs if len(jobs) >= at_least else None
+
+
+def worker_pid(job: Job) -> int:
+    return int(job.worker.rsplit(":", 1)[1])
+
+
+def all_finished():
+    return not Job.objects.exclude(status__in=[JobStatus.COMPLETED, JobStatus.FAILED]).exists()
+
+
+@pytest.mark.parametrize("broker", ["orm", "redis"])
+def test_jobs_of_killed_workers_are_taken_back_and_retried_once(cluster_nodes, run_log, broker):
+    nodes = cluster_nodes(2, workers=2, broker=broker)
+    # Each node's pusher prefetches up to 7 tasks (2 running, 4 queued, 1 in hand): 16 jobs keep
+    # both nodes' workers busy.
+    jobs = [job_manager.submit_job("reliability.steps", {"steps": 20, "seconds": 0.1}) for _ in range(16)]
+    in_flight = wait_for(lambda: running_jobs(at_least=4), timeout=30, message="four jobs to run at once")
+    victims = in_flight[:2]
+
+    for job in victims:
+        os.kill(worker_pid(job), signal.SIGKILL)
+
+    wait_for(all_finished, timeout=60, message="every job to finish")
+    assert set(Job.objects.values_list("status", flat=True)) == {JobStatus.COMPLETED}
+    for victim in victims:
+        job = Job.objects.get(id=victim.id)
+        assert job.attempts == 2
+        first = JobRetryHistory.objects.get(job=job, attempt_number=1)
+        assert first.status == "failed"
+        assert f"worker {victim.worker} stopped sending heartbeats" in first.error_message
+        error = JobExecutionLog.objects.get(job=job, event_type=EventType.ERROR)
+        assert error.error_details["error_class"] == "system"
+        assert error.error_details["type"] == "jobs.errors.WorkerLostError"
+        assert error.details["retryable"] is True
+    # Only the killed attempts were retried; one start and one outcome per attempt, one completion
+    # per job, and each attempt's code ran exactly once.
+    ledger = Ledger.read(run_log.runs())
+    assert ledger.problems() == []
+    assert ledger.attempts == len(jobs) + len(victims)
+    # The killed workers were replaced: each node has its workers again.
+    for victim in victims:
+        assert not psutil.pid_exists(worker_pid(victim)) or psutil.Process(worker_pid(victim)).status() == "zombie"
+    for node in nodes:
+        wait_for(lambda: len(node.descendants()) == node.workers + 3, message=f"{node.name} to replace its worker")
+
+
+def test_a_killed_attempt_with_no_attempts_left_fails_for_good(cluster_nodes, run_log):
+    cluster_nodes(1, workers=2)
+    job = job_manager.submit_job("reliability.steps", {"steps": 30, "seconds": 0.1}, max_attempts=1)
+    running = wait_for(lambda: running_jobs(at_least=1), timeout=30, message="the job to run")[0]
+
+    os.kill(worker_pid(running), signal.SIGKILL)
+
+    failed = wait_for(
+        lambda: Job.objects.filter(id=job.id, status=JobStatus.FAILED).first(), message="the job to fail"
+    )
+    assert failed.error_class == "system"
+    assert failed.finished_at is not None
+    assert failed.last_error["hint"] == "Not retried: all 1 attempts used."
+    assert Ledger.read(run_log.runs()).problems() == []
