@@ -1,12 +1,13 @@
 # make run   - install, migrate, and start web + worker + demo jobs on SQLite (var/)
 # make test  - install and run the test suite (DATABASE_URL picks the database)
+# make test-reliability - only the reliability and security suite (docs/reliability.md); make test runs it too
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 ADDR ?= 127.0.0.1:8000
 
-.PHONY: install run test bench clean
+.PHONY: install run test test-reliability bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +30,9 @@ run: install
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-reliability: install
+	$(BIN)/pytest -m reliability -rs $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) var

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+import tests.jobs.executors  # noqa: F401  (test.echo and friends, also when tests/jobs is not collected)
 import tests.reliability.executors  # noqa: F401  (registers the suite's job types here too: pytest submits them)
 from tests.reliability.executors import RUN_LOG_ENV
 from tests.reliability.nodes import Node, WebServer, process_env
@@ -19,6 +20,37 @@ class RunLog:
     def runs(self) -> Counter:
         lines = self.path.read_text().split("\n")
         return Counter((job_id, int(attempt)) for job_id, attempt, _pid in (line.split() for line in lines if line))
+
+
+FIGURES: list[str] = []
+
+
+@pytest.fixture
+def figures(request):
+    """figures("...") : a measurement, listed at the end of the run (throughput, events kept…)."""
+    return lambda text: FIGURES.append(f"{request.node.name}: {text}")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("reliability figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.failed:
+        item.failed_somewhere = True
+    return report
+
+
+def print_logs_if_failed(request, processes) -> None:
+    """The processes' output, which pytest shows with the failure (and nothing when all went well)."""
+    if getattr(request.node, "failed_somewhere", False):
+        for process in processes:
+            print(f"---- {process.name} ----\n{process.log()[-20_000:]}")
 
 
 @pytest.fixture
@@ -56,11 +88,10 @@ def use_broker(monkeypatch):
 
 
 @pytest.fixture
-def cluster_nodes(transactional_db, fast_jobs, tmp_path, run_log, use_broker):
+def cluster_nodes(request, transactional_db, fast_jobs, tmp_path, run_log, use_broker):
     """start(count, workers=2, broker="orm", **env) -> that many `manage.py qcluster` nodes, running.
 
-    Stopped (and their output printed, which pytest shows when the test fails) after the test,
-    before the database is flushed.
+    Stopped after the test, before the database is flushed; their output is shown if it failed.
     """
     started: list[Node] = []
 
@@ -75,16 +106,15 @@ def cluster_nodes(transactional_db, fast_jobs, tmp_path, run_log, use_broker):
     yield start
     for node in started:
         node.stop()
-    for node in started:
-        print(f"---- {node.name} ----\n{node.log()[-20_000:]}")
+    print_logs_if_failed(request, started)
 
 
 @pytest.fixture
-def web_server(transactional_db, tmp_path):
+def web_server(request, transactional_db, tmp_path):
     """A gunicorn web server on the test database."""
     server = WebServer(env=process_env(), log_dir=tmp_path).start()
     try:
         yield server.wait_ready()
     finally:
         server.stop()
-        print(f"---- web ----\n{server.log()[-20_000:]}")
+        print_logs_if_failed(request, [server])

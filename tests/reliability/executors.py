@@ -136,5 +136,6 @@ def leaks_memory(params, ctx):
 @job_executor("reliability.raises_message", max_attempts=1)
 @recorded
 def raises_message(params, ctx):
-    """Fails with exactly the message it was given (hostile text in error messages)."""
-    raise ValueError(params["message"])
+    """Fails with exactly the message it was given (hostile text in error messages), padded with
+    `pad` x's (a message bigger than any parameters may be)."""
+    raise ValueError(params["message"] + "x" * params.get("pad", 0))
