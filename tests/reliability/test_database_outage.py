@@ -9,6 +9,7 @@ from collections import Counter
 import httpx
 import pytest
 from django.db import connection
+from django.test import Client
 from django.utils import timezone
 
 from jobs.manager import job_manager
@@ -60,6 +61,10 @@ def test_jobs_workers_and_the_web_app_come_through_a_database_outage(
     nodes = cluster_nodes(2, workers=2, broker=broker)
     api = httpx.Client(base_url=web_server.url, headers=bearer(alice), timeout=10)
     assert api.get("/api/monitoring/jobs").status_code == 200
+    session = Client()
+    session.force_login(alice)
+    dashboard = httpx.Client(base_url=web_server.url, cookies={"sessionid": session.cookies["sessionid"].value})
+    assert dashboard.get("/jobs/").status_code == 200
     # Two jobs that read the database themselves, and ten whose code never does. Each node's
     # pusher prefetches up to 7 tasks and runs the first ones it takes: the readers, submitted
     # first, are among the four that run when the outage begins; others wait in the nodes' queues.
@@ -73,14 +78,17 @@ def test_jobs_workers_and_the_web_app_come_through_a_database_outage(
     with database_unreachable() as terminated:
         assert terminated >= 4 + 2  # at least the workers running jobs, and each node's pusher
         during = api.get("/api/monitoring/jobs")
+        page_during = dashboard.get("/jobs/")
         time.sleep(OUTAGE_SECONDS)  # the outage itself: the fault lasts this long
     back_at = timezone.now()
 
-    # The web app answered 503 (with a message) during the outage, and reconnects by itself.
+    # The web app answered 503 (the API with a message) during the outage, and reconnects by itself.
     assert during.status_code == 503
     assert during.json()["detail"] == "database unavailable; try again shortly"
     assert during.headers["Retry-After"] == "5"
+    assert (page_during.status_code, page_during.headers["Retry-After"]) == (503, "5")
     wait_for(lambda: api.get("/api/monitoring/jobs").status_code == 200, message="the web app to answer again")
+    assert dashboard.get("/jobs/").status_code == 200
     assert web_server.alive()
     # Both nodes' sentinels report their status again (the health check's "workers alive").
     wait_for(lambda: clusters_reporting_since(back_at) == 2, timeout=5, message="both nodes to report again")
