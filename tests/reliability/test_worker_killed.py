@@ -83,3 +83,33 @@ def test_a_killed_attempt_with_no_attempts_left_fails_for_good(cluster_nodes, ru
     assert failed.finished_at is not None
     assert failed.last_error["hint"] == "Not retried: all 1 attempts used."
     assert Ledger.read(run_log.runs()).problems() == []
+
+
+@pytest.mark.parametrize("broker", ["orm", "redis"])
+def test_a_whole_node_lost_its_running_and_prefetched_jobs_are_taken_over(cluster_nodes, run_log, figures, broker):
+    """Every process of a node killed at once (a machine lost): the jobs it was running are taken
+    back by the other node's sweep; those its pusher had taken from the broker but not started
+    are enqueued again once untouched for JOBS_REQUEUE_AFTER (600 s by default, 2 s here)."""
+    lost, survivor = cluster_nodes(2, workers=2, broker=broker, JOBS_REQUEUE_AFTER="2")
+    jobs = [job_manager.submit_job("reliability.steps", {"steps": 10, "seconds": 0.1}) for _ in range(16)]
+    wait_for(
+        lambda: Job.objects.filter(status=JobStatus.RUNNING, progress__gt=0, worker__startswith="node-a:").count() == 2,
+        timeout=30,
+        message="node-a to run two jobs",
+    )
+
+    os.killpg(lost.pid, signal.SIGKILL)
+
+    wait_for(all_finished, timeout=90, message="every job to finish on the surviving node")
+    assert set(Job.objects.values_list("status", flat=True)) == {JobStatus.COMPLETED}
+    ledger = Ledger.read(run_log.runs())
+    assert ledger.problems() == []
+    taken_back = JobExecutionLog.objects.filter(error_details__type="jobs.errors.WorkerLostError").count()
+    requeued = JobExecutionLog.objects.filter(event_type=EventType.QUEUED, details__requeued=True).count()
+    assert taken_back == 2
+    assert requeued >= 1  # what node-a had prefetched
+    assert survivor.alive()
+    figures(
+        f"{broker} broker: node-a killed with 2 jobs running and more prefetched; {taken_back} taken back by the "
+        f"sweep, {requeued} enqueued again; {len(jobs)} jobs completed on node-b, {ledger.attempts} attempts"
+    )
