@@ -278,9 +278,10 @@ def _marker(shape: str, tone: str, x: float, y: float, size: float = 3.2) -> Saf
 
 def _axes(frame: _Frame, unit: Unit, y_label: str) -> list[SafeString]:
     parts = []
+    grid = '<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>'
     for tick in frame.ticks:
         y = f"{frame.y_at(tick):.1f}"
-        parts.append(format_html('<line class="grid" x1="{}" x2="{}" y1="{}" y2="{}"/>', LEFT, frame.width - RIGHT, y, y))
+        parts.append(format_html(grid, LEFT, frame.width - RIGHT, y, y))
         tick_text = '<text class="tick" x="{}" y="{}" text-anchor="end" dy="0.32em">{}</text>'
         parts.append(format_html(tick_text, LEFT - 6, y, unit.format(tick)))
     bottom = HEIGHT - BOTTOM
@@ -439,7 +440,7 @@ def sparkline(
     """A component's recent values as a small line; not-healthy checks marked (a triangle for
     warning, a square for critical) and every point's time, value and status in a tooltip."""
     if not points:
-        return format_html('<span class="muted small">no history yet</span>')
+        return SafeString('<span class="muted small">no history yet</span>')
     values = [value for _, value, _ in points]
     low, high = min(values), max(values)
     if high == low:

@@ -5,6 +5,7 @@ from datetime import timedelta
 from django import forms
 from django.core.validators import RegexValidator
 
+from alerts.models import Severity
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES
 from jobs.registry import registered_job_types
 from monitoring.metrics import TIMEFRAMES
@@ -75,3 +76,26 @@ class MetricsFilterForm(TimeframeForm):
         label="Type",
         validators=[RegexValidator(r"^[\w.:-]+$", "a job type is letters, digits and . _ : -, e.g. ai_matching")],
     )
+
+
+# Each page of the alert history reads the pages before it from the index: past this, filter.
+MAX_ALERT_PAGES = 100
+
+
+class AlertFilterForm(forms.Form):
+    """The alerts list's filters: ?severity=critical&alert_type=job_failure&include_resolved=1&page=2."""
+
+    severity = forms.ChoiceField(choices=[("", "any")] + Severity.choices, required=False)
+    # The design's four types, or any other a piece of code raised (old rows keep old names).
+    alert_type = forms.CharField(
+        required=False,
+        max_length=50,
+        strip=True,
+        label="Type",
+        validators=[RegexValidator(r"^[\w.:-]+$", "an alert type is letters, digits and . _ : -, e.g. job_failure")],
+    )
+    include_resolved = forms.ChoiceField(choices=[("", "no"), ("0", "no"), ("1", "yes")], required=False)
+    page = forms.IntegerField(required=False, min_value=1, max_value=MAX_ALERT_PAGES)
+
+    def clean_include_resolved(self):
+        return self.cleaned_data["include_resolved"] == "1"

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from monitoring.views import errors, health, job_detail, jobs, overview, performance
+from monitoring.views import alerts, errors, health, job_detail, jobs, overview, performance
 
 app_name = "dashboard"
 
@@ -13,4 +13,7 @@ urlpatterns = [
     path("performance/", performance.performance, name="performance"),
     path("errors/", errors.errors, name="errors"),
     path("health/", health.health, name="health"),
+    path("alerts/", alerts.alerts, name="alerts"),
+    path("alerts/<uuid:alert_id>/", alerts.alert_detail, name="alert_detail"),
+    path("alerts/<uuid:alert_id>/resolve/", alerts.resolve_alert, name="resolve_alert"),
 ]

@@ -32,6 +32,12 @@ SYMBOLS = {
     "critical": "‼",
     "healthy": "✓",
     "unknown": "?",
+    # alerts and their notifications
+    "open": "●",
+    "resolved": "✓",
+    "pending": "◷",
+    "sending": "▶",
+    "sent": "✓",
 }
 
 
@@ -126,10 +132,31 @@ def share_bar(fraction, tone: str = "blue", width: int = 120):
     return bar(fraction, tone=tone, width=width)
 
 
-TIMEFRAME_NAMES = {"15m": "15 minutes", "1h": "hour", "6h": "6 hours", "24h": "24 hours", "7d": "7 days", "30d": "30 days"}
+TIMEFRAME_NAMES = {
+    "15m": "15 minutes",
+    "1h": "hour",
+    "6h": "6 hours",
+    "24h": "24 hours",
+    "7d": "7 days",
+    "30d": "30 days",
+}
 
 
 @register.filter
 def timeframe_name(timeframe: str) -> str:
     """"1h" → "hour", "7d" → "7 days": for "in the last …"."""
     return TIMEFRAME_NAMES.get(timeframe, timeframe)
+
+
+@register.filter
+def get(mapping, key):
+    """{{ counts|get:severity }}: a dict's value for a key held in a variable."""
+    return (mapping or {}).get(key)
+
+
+@register.filter
+def recipient(value: str) -> str:
+    """A notification recipient safe to show (a webhook's secret path hidden)."""
+    from alerts.channels import display_recipient
+
+    return display_recipient(value)

@@ -1,7 +1,7 @@
 """Error analysis over a timeframe: how often jobs fail, with what, and the same errors grouped."""
 
-from monitoring import charts
-from monitoring.permissions import VIEW_METRICS
+from monitoring import charts, selectors
+from monitoring.permissions import VIEW_ALERTS, VIEW_METRICS
 from monitoring.views.base import dashboard_view, render_page
 from monitoring.views.performance import metrics_context
 
@@ -37,6 +37,14 @@ def _shares(rows: list[dict], total: int) -> list[dict]:
     return [{**row, "share": row["count"] / total if total else None} for row in rows]
 
 
+def _attach_alerts(metrics: dict) -> None:
+    """Each top error group's alerts (those its failures raised or were counted into)."""
+    fingerprints = [group["fingerprint"] for group in metrics["top_errors"]]
+    alerts = selectors.error_group_alerts(fingerprints, since=metrics["since"], until=metrics["until"])
+    for group in metrics["top_errors"]:
+        group["alerts"] = alerts.get(group["fingerprint"], [])
+
+
 @dashboard_view(VIEW_METRICS)
 def errors(request):
     context, metrics = metrics_context(request, default_timeframe="24h")
@@ -50,8 +58,11 @@ def errors(request):
             ],
             by_type=_shares(metrics["errors_by_type"], total),
             top_errors=metrics["top_errors"],
+            can_view_alerts=request.user.has_perm(VIEW_ALERTS),
             retried_failures=total - metrics["overall"]["failed"],
         )
+        if context["can_view_alerts"]:
+            _attach_alerts(metrics)
     return render_page(
         request,
         "dashboard/errors.html",

@@ -21,6 +21,12 @@ SECTIONS = {
 }
 
 
+def checks_stopped(checked_at, now) -> bool:
+    """Three scheduled runs missed: the scheduler or the cluster is down, the results are old news."""
+    interval = int(settings.PERIODIC_TASKS["run_health_checks"]["minutes"])
+    return bool(checked_at and interval > 0 and now - checked_at > timedelta(minutes=3 * interval))
+
+
 def component_unit(metric_type: str, metric_name: str) -> charts.Unit:
     """What a component's value is measured in, from its name (docs/health-and-metrics.md)."""
     if metric_type == MetricType.API or metric_name.endswith("_ms"):
@@ -74,8 +80,7 @@ def health(request):
         "health": health,
         "sections": [section for section in sections if section["components"]],
         "interval_minutes": interval,
-        # Three missed runs: the scheduler or the cluster is down, and these results are old news.
-        "stale": bool(checked_at and interval > 0 and now - checked_at > timedelta(minutes=3 * interval)),
+        "stale": checks_stopped(checked_at, now),
     }
     return render_page(
         request, "dashboard/health.html", context, partials={"health-live": "dashboard/partials/health_live.html"}

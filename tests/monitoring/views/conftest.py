@@ -97,7 +97,8 @@ def outcome_history(db):
         attempts.append(JobRetryHistory(job=job, attempt_number=1, status="success", started_at=when))
         if i % 10 == 0:
             kind, error_class = kinds[i % 4]
-            details = {"type": kind, "message": f"boom {i}", "error_class": error_class, "fingerprint": f"fp{i % 40}"}
+            fingerprint = f"fp{i // 10 % 40}"  # 40 groups
+            details = {"type": kind, "message": f"boom {i}", "error_class": error_class, "fingerprint": fingerprint}
             logs.append(
                 JobExecutionLog(job=job, event_type="error", status="failed", timestamp=when, error_details=details)
             )
