@@ -247,7 +247,7 @@ def error_group_alerts(fingerprints: list[str], *, since: datetime, until: datet
 
 # --- one alert's page ----------------------------------------------------------------------
 
-MAX_ALERT_DELIVERIES = 50
+MAX_ALERT_DELIVERIES = 20
 MAX_ALERT_JOBS = 10
 
 

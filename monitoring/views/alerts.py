@@ -85,6 +85,7 @@ def _detail_context(request, alert: AlertHistory) -> dict:
         "details": state.details if state and state.details else None,
         "recipients": [display_recipient(r) for r in alert.recipients or []],
         "deliveries": selectors.alert_deliveries(alert.id),
+        "max_deliveries": selectors.MAX_ALERT_DELIVERIES,
         "jobs": selectors.alert_jobs(alert.id),
         "can_resolve": request.user.has_perm(RESOLVE_ALERTS),
     }

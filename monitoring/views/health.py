@@ -12,6 +12,7 @@ from monitoring.permissions import VIEW_HEALTH
 from monitoring.views.base import dashboard_view, render_page
 
 HISTORY_WINDOW = timedelta(hours=1)
+STATUS_RANK = {"healthy": 0, "warning": 1, "critical": 2}
 HISTORY_POINTS = 120  # two a minute at most: enough for a sparkline, one index range scan each
 SECTIONS = {
     MetricType.DATABASE: "Database",
@@ -65,6 +66,8 @@ def health(request):
     now = timezone.now()
     health = latest_health()
     components = [_component(row, now - HISTORY_WINDOW) for row in health["components"]]
+    # The worst first within each section (then by name), as run_health_checks prints them.
+    components.sort(key=lambda c: (-STATUS_RANK.get(c["status"], 3), c["metric_name"]))
     sections = [
         {"title": title, "components": [c for c in components if c["metric_type"] == metric_type]}
         for metric_type, title in SECTIONS.items()

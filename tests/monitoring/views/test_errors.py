@@ -95,8 +95,8 @@ def test_shows_the_alerts_of_each_error_group_and_whether_they_are_resolved(alic
     timeout, value = response.context["top_errors"]
     assert [a.id for a in timeout["alerts"]] == [open_alert.id] and [a.id for a in value["alerts"]] == [resolved.id]
     rows = response.content.decode().split('<table class="table top-errors">')[1].split("</tr>")
-    assert f'href="/alerts/{open_alert.id}/"' in rows[1] and "badge-open" in rows[1] and "badge-critical" in rows[1]
-    assert f'href="/alerts/{resolved.id}/"' in rows[2] and "badge-resolved" in rows[2]
+    assert f'href="/alerts/{open_alert.id}/"' in rows[1] and "● open" in rows[1] and "badge-critical" in rows[1]
+    assert f'href="/alerts/{resolved.id}/"' in rows[2] and "✓ resolved" in rows[2]
 
 
 @time_machine.travel(NOW, tick=False)
