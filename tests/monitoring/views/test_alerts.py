@@ -50,9 +50,8 @@ def job_failure(job, minutes_ago: float = 0, **data):
 
 def health_alert(minutes_ago: float = 0, severity: str = "critical"):
     with time_machine.travel(NOW - timedelta(minutes=minutes_ago), tick=False):
-        return alert_manager.process_alert_sync(
-            "system_health", severity, {"title": "database is down", "message": "no answer", "check": "database/connect"}
-        )
+        down = {"title": "database is down", "message": "no answer", "check": "database/connect"}
+        return alert_manager.process_alert_sync("system_health", severity, down)
 
 
 def rows(response) -> list:
@@ -127,13 +126,25 @@ def test_long_lists_are_paginated(alice_client):
 
 def test_alert_titles_messages_and_types_are_escaped(alice_client):
     alert = AlertHistoryFactory(title=SCRIPT, message=SCRIPT, alert_type="x")
-    NotificationDelivery.objects.create(
-        alert=alert, kind="alert", headline=SCRIPT, severity="error", recipient="a@b.c", channel="email", last_error=SCRIPT
-    )
+    delivery = {"kind": "alert", "severity": "error", "recipient": "a@b.c", "channel": "email"}
+    NotificationDelivery.objects.create(alert=alert, headline=SCRIPT, last_error=SCRIPT, **delivery)
     for url in ("/alerts/", f"/alerts/{alert.id}/"):
         page = alice_client.get(url).content.decode()
         assert "<script>alert" not in page, url
         assert "&lt;script&gt;alert(" in page, url
+
+
+def test_polls_get_only_the_list_or_the_alerts_live_part(alice_client):
+    alert = job_failure(JobFactory())
+    listed = alice_client.get("/alerts/?severity=error", headers=htmx("alert-list")).content.decode()
+    assert "<html" not in listed
+    assert listed.lstrip().startswith('<section id="alert-list" hx-get="/alerts/?severity=error"')
+    assert "every 10s [document.visibilityState === 'visible']" in listed
+    assert f'id="alert-{alert.id}"' in listed
+
+    live = alice_client.get(f"/alerts/{alert.id}/", headers=htmx("alert-live")).content.decode()
+    assert "<html" not in live and live.lstrip().startswith(f'<div id="alert-live" hx-get="/alerts/{alert.id}/"')
+    assert 'id="alert-notice"' not in live  # nothing out of band on a plain poll
 
 
 def test_a_viewer_sees_alerts_but_no_resolve_button(viewer_client):
@@ -245,7 +256,7 @@ def test_one_alerts_page_shows_its_message_jobs_notifications_and_a_resolve_form
     assert "&quot;error_class&quot;: &quot;transient&quot;" in page  # what the rule saw
     assert [job["job_id"] for job in response.context["jobs"]] == [last_job.id, first_job.id]
     assert f'href="/jobs/{first_job.id}/"' in page and f'href="/jobs/{last_job.id}/"' in page
-    assert "<code>https://hooks.example.com/…</code>" in page and "SECRET" not in page  # a webhook's secret stays hidden
+    assert "<code>https://hooks.example.com/…</code>" in page and "SECRET" not in page  # a webhook's secret hidden
     assert "HTTP 503" in page
     assert 'id="resolve-form" hx-preserve="true"' in page  # a poll keeps a reason being typed
     assert 'hx-get="/alerts/' in page and "every 10s" in page
@@ -268,9 +279,8 @@ def test_pages_render_in_a_bounded_number_of_queries(alice_client, django_assert
     AlertOccurrence.objects.bulk_create(AlertOccurrence(alert=alert, job=job) for job in jobs[1:])
     AlertHistoryFactory.create_batch(120)
     for each in AlertHistory.objects.all()[:60]:
-        NotificationDelivery.objects.create(
-            alert=each, kind="alert", headline="New", severity="error", recipient="a@b.c", channel="email", last_error="x"
-        )
+        delivery = {"kind": "alert", "severity": "error", "recipient": "a@b.c", "channel": "email"}
+        NotificationDelivery.objects.create(alert=each, headline="New", last_error="x", **delivery)
 
     with django_assert_max_num_queries(7):  # session, user, 2 for permissions, open counts, count, rows
         alice_client.get("/alerts/")
