@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from alerts.models import SEVERITY_RANK, AlertType, Severity
+from alerts.models import AlertType, Severity
 from monitoring.models import HealthStatus, MetricType
 
 DEFAULT_RULES = {

@@ -10,7 +10,6 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from alerts.models import AlertHistory, Severity
 from jobs.errors import ErrorType
 from jobs.models import Job, JobRetryHistory, JobStatus
 from monitoring.models import TERMINAL_EVENT_TYPES, EventType, JobExecutionLog
@@ -436,16 +435,3 @@ def execution_time_histogram(*, since: datetime, until: datetime, bounds_ms: tup
         }
         for row in rows
     }
-
-
-def open_alerts_by_severity() -> dict[str, int]:
-    """Unresolved alerts per severity, every severity present (served by the open-alerts index)."""
-    counts = dict.fromkeys((str(severity) for severity in Severity), 0)
-    for severity, count in (
-        AlertHistory.objects.filter(resolved_at__isnull=True)
-        .values_list("severity")
-        .annotate(count=Count("id"))
-        .order_by()
-    ):
-        counts[severity] = counts.get(severity, 0) + count
-    return counts
