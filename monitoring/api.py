@@ -7,8 +7,10 @@ from ninja import Query, Router
 from jobs.manager import JobNotFound
 from monitoring.api_auth import requires
 from monitoring.api_errors import AUTH_ERRORS, error_responses, refuse_unknown_query_parameters
-from monitoring.permissions import VIEW_JOBS
-from monitoring.schemas import JobDetailOut, JobListQuery, JobPageOut
+from monitoring.health import latest_health
+from monitoring.metrics import performance_metrics
+from monitoring.permissions import VIEW_HEALTH, VIEW_JOBS, VIEW_METRICS
+from monitoring.schemas import HealthOut, JobDetailOut, JobListQuery, JobPageOut, MetricsQuery, PerformanceMetricsOut
 from monitoring.selectors import active_jobs_page, job_alerts, job_detail, last_error_event
 
 router = Router(tags=["monitoring"])
@@ -44,3 +46,32 @@ def get_job_details(request, job_id: UUID):
     if detail is None:
         raise JobNotFound(f"job {job_id} not found")
     return JobDetailOut.build(detail, error_event=last_error_event(detail), alerts=job_alerts(job_id))
+
+
+@router.get(
+    "/health",
+    response={200: HealthOut, **AUTH_ERRORS, **error_responses(422)},
+    auth=requires(VIEW_HEALTH),
+    summary="System health",
+)
+def get_system_health(request):
+    """Each component's latest check (database, external services, resources, job queue) and
+    the overall status, the worst of them. The checks run on a schedule; `checked_at` says
+    when they last did."""
+    refuse_unknown_query_parameters(request, None)
+    return latest_health()
+
+
+@router.get(
+    "/metrics",
+    response={200: PerformanceMetricsOut, **AUTH_ERRORS, **error_responses(422)},
+    auth=requires(VIEW_METRICS),
+    summary="Performance metrics",
+)
+def get_performance_metrics(request, query: Query[MetricsQuery]):
+    """What the jobs did in the last `timeframe`, overall and per job type: attempts, outcomes,
+    success rate, throughput and execution-time percentiles; errors by class and type, the most
+    frequent errors; a time series for charts. Computed in the database, whatever the amount of
+    history."""
+    refuse_unknown_query_parameters(request, MetricsQuery)
+    return performance_metrics(query.timeframe, job_type=query.job_type)

@@ -8,6 +8,7 @@ from ninja import Schema
 from pydantic import AfterValidator, Field, field_validator
 
 from jobs.models import ACTIVE_STATUSES, JobStatus, RetryStatus
+from monitoring.metrics import TIMEFRAMES, UnknownTimeframe
 from monitoring.selectors import JobDetail
 
 MAX_PAGE_SIZE = 200
@@ -198,3 +199,122 @@ def _attempts(attempts) -> list[dict]:
         )
         previous = attempt
     return out
+
+
+# --- health ---------------------------------------------------------------------------------
+
+
+class HealthComponentOut(Schema):
+    metric_type: str = Field(description="database, api, resource or job_queue.", examples=["database"])
+    metric_name: str = Field(examples=["database.latency_ms"])
+    metric_value: float = Field(description="What was measured, in the unit its name says.", examples=[1.25])
+    status: str = Field(description="healthy, warning or critical.", examples=["healthy"])
+    details: dict[str, Any] | None = Field(
+        description="Always a one-line human `message`; then what the check saw (e.g. `host`, `url`, `clusters`).",
+        examples=[{"message": "SELECT 1 answered in 1.2 ms", "vendor": "postgresql"}],
+    )
+    timestamp: datetime = Field(description="When this component was last checked.")
+
+
+class HealthOut(Schema):
+    status: str = Field(
+        description="The worst component's status: healthy, warning or critical; unknown before the first check.",
+        examples=["healthy"],
+    )
+    checked_at: datetime | None = Field(
+        description="The latest run of the checks. Old means the checks stopped running: its results stay."
+    )
+    components: list[HealthComponentOut] = Field(description="Each component's latest result, by type and name.")
+
+
+# --- performance metrics --------------------------------------------------------------------
+
+
+def _known_timeframe(value: str) -> str:
+    if value not in TIMEFRAMES:
+        raise UnknownTimeframe(value)
+    return value
+
+
+Timeframe = Annotated[
+    str,
+    # The enum documents what _known_timeframe checks (whose message lists the accepted values).
+    Field(json_schema_extra={"enum": list(TIMEFRAMES)}),
+    AfterValidator(_known_timeframe),
+]
+
+
+class MetricsQuery(Schema):
+    timeframe: Timeframe = Field(default="1h", description="The window, ending now.")
+    job_type: JobTypeName | None = Field(default=None, description="Only this job type.", examples=["ai_matching"])
+
+
+class PerformanceStatsOut(Schema):
+    started: int = Field(description="Attempts started.")
+    retried: int = Field(description="Of those, attempts after a job's first (automatic or manual retries).")
+    succeeded: int = Field(description="Attempts completed, i.e. jobs completed.")
+    failed: int = Field(description="Jobs failed for good (no retry left).")
+    failed_attempts: int = Field(description="Every failed attempt, the retried ones included.")
+    cancelled: int = Field(description="Jobs cancelled.")
+    success_rate: float | None = Field(
+        ge=0, le=1, description="succeeded / (succeeded + failed); null when neither happened."
+    )
+    throughput_per_minute: float = Field(description="Jobs finished (succeeded, failed or cancelled) per minute.")
+    mean_ms: float | None = Field(description="Execution time of succeeded attempts; null without any.")
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+
+class JobTypeStatsOut(PerformanceStatsOut):
+    job_type: str = Field(examples=["ai_matching"])
+
+
+class ErrorClassCountOut(Schema):
+    error_class: str = Field(description="transient, configuration, data or system (all four always listed).")
+    count: int
+
+
+class ExceptionTypeCountOut(Schema):
+    exception_type: str = Field(examples=["httpx.ConnectTimeout"])
+    count: int
+
+
+class TopErrorOut(Schema):
+    fingerprint: str = Field(description="Groups occurrences of the same error.")
+    count: int
+    first_seen: datetime = Field(description="First occurrence inside the window.")
+    last_seen: datetime
+    job_types: list[str]
+    example_job_id: UUID | None = Field(description="The job of the latest occurrence.")
+    exception_type: str | None = Field(examples=["httpx.ConnectTimeout"])
+    message: str = Field(description="The latest occurrence's message (500 characters at most).")
+    error_class: str | None = Field(examples=["transient"])
+
+
+class SeriesPointOut(Schema):
+    bucket_start: datetime
+    started: int
+    succeeded: int
+    failed: int
+    failed_attempts: int
+    cancelled: int
+    p50_ms: float | None
+    p95_ms: float | None
+
+
+class PerformanceMetricsOut(Schema):
+    timeframe: str = Field(examples=["1h"])
+    job_type: str | None = Field(description="The job type asked for; null for all.")
+    since: datetime = Field(description="Start of the window (included).")
+    until: datetime = Field(description="End of the window (excluded): now.")
+    bucket_seconds: int = Field(description="Width of each point of `series`.", examples=[60])
+    overall: PerformanceStatsOut
+    by_job_type: list[JobTypeStatsOut] = Field(description="Each job type with activity in the window, by name.")
+    errors_by_class: list[ErrorClassCountOut] = Field(description="Failed attempts per error class.")
+    errors_by_type: list[ExceptionTypeCountOut] = Field(description="Failed attempts per exception type: top 20.")
+    top_errors: list[TopErrorOut] = Field(description="The 10 most frequent errors, grouped by fingerprint.")
+    series: list[SeriesPointOut] = Field(
+        description="Every bucket of the window, oldest first, for charts. Buckets are aligned on the epoch: "
+        "the first and last may be partial."
+    )

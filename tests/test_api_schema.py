@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from config.api import api
 from jobs.models import JobStatus
-from tests.factories import AlertHistoryFactory, JobExecutionLogFactory, JobFactory
+from tests.factories import AlertHistoryFactory, JobExecutionLogFactory, JobFactory, SystemHealthMetricFactory
 
 # Generated requests per operation and mode: enough to hit the shapes that break things (odd
 # UUIDs, control characters, huge numbers, wrong types, missing fields) and keep the suite quick.
@@ -51,7 +51,18 @@ def job_ids(db):
         JobFactory(completed=True),
     ]
     JobExecutionLogFactory(job=jobs[3], event_type="error", error_details={"traceback": "Traceback …"})
+    # Outcomes with and without their details, so the metrics have something to group.
+    JobExecutionLogFactory(
+        job=jobs[3],
+        event_type="error",
+        status="failed",
+        execution_time_ms=40,
+        error_details={"type": "OSError", "message": "disk full", "error_class": "system", "fingerprint": "f"},
+    )
+    JobExecutionLogFactory(job=jobs[4], event_type="completed", status="completed", execution_time_ms=120)
     AlertHistoryFactory(job=jobs[3])
+    SystemHealthMetricFactory(details={"message": "SELECT 1 answered in 1.5 ms"})
+    SystemHealthMetricFactory(metric_type="api", metric_name="ai_matching", status="critical", details=None)
     return [str(job.id) for job in jobs]
 
 
@@ -59,6 +70,8 @@ def test_every_operation_is_covered():
     assert OPERATIONS == [
         ("GET", "/api/monitoring/jobs"),
         ("GET", "/api/monitoring/jobs/{job_id}"),
+        ("GET", "/api/monitoring/health"),
+        ("GET", "/api/monitoring/metrics"),
         ("POST", "/api/jobs"),
         ("POST", "/api/jobs/{job_id}/cancel"),
         ("POST", "/api/jobs/{job_id}/retry"),
