@@ -139,12 +139,13 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     # Supabase's transaction-mode pooler (port 6543, PgBouncer/Supavisor) hands each
     # transaction to any server connection: prepared statements and server-side cursors
     # do not survive that, so both are turned off for it.
-    pooler = os.getenv("DATABASE_POOLER", "transaction" if _db.get("PORT") in (6543, "6543") else "")
-    if pooler not in ("", "session", "transaction"):
+    DATABASE_POOLER = os.getenv("DATABASE_POOLER", "transaction" if _db.get("PORT") in (6543, "6543") else "")
+    if DATABASE_POOLER not in ("", "session", "transaction"):
         raise ImproperlyConfigured("DATABASE_POOLER must be empty, session or transaction")
-    if pooler == "transaction":
+    if DATABASE_POOLER == "transaction":
         _db["OPTIONS"]["prepare_threshold"] = None
         _db["DISABLE_SERVER_SIDE_CURSORS"] = True
+DATABASE_POOLER = globals().get("DATABASE_POOLER", "")
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -222,6 +223,49 @@ PERIODIC_TASKS = {
         "minutes": envint("RETENTION_PRUNE_INTERVAL_MINUTES", 60),
     },
 }
+
+# --- Alerts (alerts/, docs/alerts.md) -----------------------------------------------------
+_SEVERITIES = ("info", "warning", "error", "critical")
+ALERTS = {
+    # Who is told, per severity: email addresses, http(s) webhook URLs (generic JSON) and
+    # slack:<incoming webhook URL>, comma-separated.
+    "RECIPIENTS": {s: envlist(f"ALERTS_RECIPIENTS_{s.upper()}") for s in _SEVERITIES},
+    # Who is told in addition when an alert of that severity stays unresolved too long.
+    "ESCALATION_RECIPIENTS": {s: envlist(f"ALERTS_ESCALATION_RECIPIENTS_{s.upper()}") for s in _SEVERITIES},
+    # Minutes an unresolved alert waits before it is escalated (0: never).
+    "ESCALATE_AFTER_MINUTES": {
+        s: envint(f"ALERTS_ESCALATE_AFTER_MINUTES_{s.upper()}", default)
+        for s, default in zip(_SEVERITIES, (0, 240, 60, 15))
+    },
+    # An unresolved alert that keeps occurring notifies again after this many minutes (0: never).
+    "REPEAT_AFTER_MINUTES": envint("ALERTS_REPEAT_AFTER_MINUTES", 60),
+    # Per rule overrides of the defaults in alerts/rules.py, e.g. {"job_failure": {"severity": "critical"}}.
+    "RULES": envjson("ALERTS_RULES", {}),
+    # Each delivery attempt (SMTP or HTTP) gives up after DELIVERY_TIMEOUT seconds; failed
+    # attempts are retried with backoff, min(base * 2**attempt, max) plus jitter.
+    "DELIVERY_TIMEOUT": envfloat("ALERTS_DELIVERY_TIMEOUT", 10.0),
+    "DELIVERY_MAX_ATTEMPTS": envint("ALERTS_DELIVERY_MAX_ATTEMPTS", 6),
+    "DELIVERY_BASE_DELAY": envfloat("ALERTS_DELIVERY_BASE_DELAY", 30.0),
+    "DELIVERY_MAX_DELAY": envfloat("ALERTS_DELIVERY_MAX_DELAY", 1800.0),
+}
+PERIODIC_TASKS.update(
+    {
+        # Deliveries due for a retry, and ones whose worker was lost mid-send.
+        "alerts.deliveries": {
+            "func": "alerts.tasks.dispatch_due_deliveries",
+            "minutes": envint("ALERTS_DELIVERY_SWEEP_MINUTES", 1),
+        },
+        "alerts.escalation": {
+            "func": "alerts.tasks.escalate_due_alerts",
+            "minutes": envint("ALERTS_ESCALATION_SWEEP_MINUTES", 1),
+        },
+        # The performance degradation rule compares recent p95s with their baselines.
+        "alerts.performance": {
+            "func": "alerts.tasks.check_performance",
+            "minutes": envint("ALERTS_PERFORMANCE_CHECK_MINUTES", 10),
+        },
+    }
+)
 
 # The AI matching service called by the `ai_matching` job type. In the demo it points at
 # the simulated service this project serves itself (DEMO_MODE).

@@ -6,15 +6,18 @@ is the progress throttle of the attempts running in this process and the writes 
 wait out a database outage (monitoring/pending.py).
 """
 
+import json
 import os
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import partial
 
 import psutil
+import psycopg
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from jobs.errors import ErrorType, error_details
@@ -33,6 +36,25 @@ def memory_usage_mb() -> int:
     if _process is None or _process.pid != os.getpid():
         _process = psutil.Process()
     return _process.memory_info().rss // (1024 * 1024)
+
+
+# The job row's progress and the progress event, written together only while the attempt
+# is still this worker's and nobody asked to cancel it.
+PROGRESS_SQL = """
+    WITH job AS (
+        UPDATE jobs
+        SET progress = %(progress)s, message = %(message)s, updated_at = %(timestamp)s
+        WHERE id = %(job_id)s AND status = 'running' AND cancel_requested_at IS NULL
+          AND (%(attempt)s::integer IS NULL OR attempts = %(attempt)s::integer)
+        RETURNING id
+    )
+    INSERT INTO job_execution_logs
+        (id, job_id, event_type, timestamp, status, progress, message, details, error_details,
+         execution_time_ms, memory_usage_mb, created_at)
+    SELECT %(id)s, job.id, 'progress', %(timestamp)s, %(status)s, %(progress)s, %(message)s,
+           %(details)s::jsonb, NULL, %(execution_time_ms)s, %(memory_usage_mb)s, %(created_at)s
+    FROM job
+"""
 
 
 @dataclass
@@ -136,32 +158,57 @@ class MonitoringController:
         return True
 
     def _write_progress(self, job_id, report: dict) -> bool:
-        def write():
-            with transaction.atomic():
-                still_ours = Job.objects.filter(id=job_id, status=JobStatus.RUNNING, cancel_requested_at__isnull=True)
-                if report["attempt"] is not None:
-                    still_ours = still_ours.filter(attempts=report["attempt"])
-                if not still_ours.update(
-                    progress=report["progress"],
-                    message=clip(report["message"]),
-                    updated_at=report["timestamp"],
-                    heartbeat_at=report["timestamp"],
-                ):
-                    return False
-                self.record_event_sync(
-                    job_id,
-                    EventType.PROGRESS,
-                    status=report["status"],
-                    progress=report["progress"],
-                    message=report["message"],
-                    details=report["details"],
-                    execution_time_ms=report["execution_time_ms"],
-                    timestamp=report["timestamp"],
-                )
-                return True
-
+        write = self._write_progress_postgres if connection.vendor == "postgresql" else self._write_progress_orm
         # Kept for later when the database is down: the job carries on.
-        return self.pending.run(write, f"progress {report['progress']}% of job {job_id}") is not False
+        outcome = self.pending.run(partial(write, job_id, report), f"progress {report['progress']}% of job {job_id}")
+        return outcome is not False
+
+    def _write_progress_orm(self, job_id, report: dict) -> bool:
+        with transaction.atomic():
+            still_ours = Job.objects.filter(id=job_id, status=JobStatus.RUNNING, cancel_requested_at__isnull=True)
+            if report["attempt"] is not None:
+                still_ours = still_ours.filter(attempts=report["attempt"])
+            if not still_ours.update(
+                progress=report["progress"],
+                message=clip(report["message"]),
+                updated_at=report["timestamp"],
+            ):
+                return False
+            self.record_event_sync(
+                job_id,
+                EventType.PROGRESS,
+                status=report["status"],
+                progress=report["progress"],
+                message=report["message"],
+                details=report["details"],
+                execution_time_ms=report["execution_time_ms"],
+                timestamp=report["timestamp"],
+            )
+            return True
+
+    def _write_progress_postgres(self, job_id, report: dict) -> bool:
+        """The same as _write_progress_orm in one statement: progress is the hottest write there
+        is. One round trip instead of five (BEGIN, UPDATE, INSERT, COMMIT), as a prepared
+        statement (Django's own cursors never prepare) except behind a transaction pooler,
+        where a prepared statement would not survive to the next transaction."""
+        details = to_json_value(report["details"])
+        params = {
+            "job_id": job_id,
+            "attempt": report["attempt"],
+            "progress": report["progress"],
+            "message": clip(report["message"]),
+            "timestamp": report["timestamp"],
+            "id": uuid.uuid4(),
+            "status": report["status"],
+            "details": None if details is None else json.dumps(details),
+            "execution_time_ms": report["execution_time_ms"],
+            "memory_usage_mb": memory_usage_mb(),
+            "created_at": timezone.now(),
+        }
+        connection.ensure_connection()
+        with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(PROGRESS_SQL, params, prepare=settings.DATABASE_POOLER != "transaction")
+            return cursor.rowcount == 1
 
     def record_job_error_sync(self, job_id, error: BaseException, context: dict, *, timestamp=None):
         """The error event of a failed attempt.

@@ -194,19 +194,40 @@ def test_an_event_that_cannot_be_written_waits_and_the_job_goes_on(monkeypatch, 
     monitoring = MonitoringController()
     manager = EnhancedJobManager(monitoring=monitoring)
     job = job_manager.submit_job("test.progress", {"reports": [30, 60]})
-    real_create = JobExecutionLog.objects.create
     failures = iter([True])
 
-    def flaky_create(**kwargs):
-        if kwargs["event_type"] == EventType.PROGRESS and next(failures, False):
-            raise OperationalError("the database system is shutting down")
-        return real_create(**kwargs)
+    def flaky(write):
+        def first_call_fails(self, job_id, report):
+            if next(failures, False):
+                raise OperationalError("the database system is shutting down")
+            return write(self, job_id, report)
 
-    monkeypatch.setattr(JobExecutionLog.objects, "create", flaky_create)
+        return first_call_fails
+
+    for name in ("_write_progress_orm", "_write_progress_postgres"):  # whichever this database uses
+        monkeypatch.setattr(MonitoringController, name, flaky(getattr(MonitoringController, name)))
     manager.execute_job_sync(job.id, 1)
 
     job.refresh_from_db()
     assert job.status == JobStatus.COMPLETED
+    assert next(failures, "used") == "used"  # the failure did happen
     assert len(monitoring.pending) == 0
     progress = list(job.logs.filter(event_type=EventType.PROGRESS).order_by("timestamp").values_list("progress", flat=True))
     assert progress == [30, 60]  # the one that failed was written later, in order
+
+
+def test_a_progress_report_tells_the_job_to_stop_once_it_is_no_longer_its_own():
+    monitoring = MonitoringController(progress_interval=0)
+    job = job_manager.submit_job("test.echo", {})
+    job_manager._claim(job.id, 1)
+
+    assert monitoring.update_job_progress_sync(job.id, 10, attempt=1) is True
+    assert monitoring.update_job_progress_sync(job.id, 20, attempt=2) is False  # another attempt's now
+    Job.objects.filter(id=job.id).update(cancel_requested_at=timezone.now())
+    assert monitoring.update_job_progress_sync(job.id, 30, attempt=1) is False
+    Job.objects.filter(id=job.id).update(cancel_requested_at=None, status=JobStatus.RETRYING)
+    assert monitoring.update_job_progress_sync(job.id, 40, attempt=1) is False
+
+    assert list(job.logs.filter(event_type=EventType.PROGRESS).values_list("progress", flat=True)) == [10]
+    job.refresh_from_db()
+    assert job.progress == 10

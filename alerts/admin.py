@@ -1,0 +1,232 @@
+"""Where operators work alerts: filter, search, read the history, resolve."""
+
+from django.contrib import admin, messages
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+
+from alerts.channels import display_recipient
+from alerts.models import AlertHistory, AlertType, NotificationDelivery
+from alerts.selectors import with_alert_state
+from alerts.services import alert_resolve
+from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS
+
+
+class ResolvedFilter(admin.SimpleListFilter):
+    title = "resolved"
+    parameter_name = "resolved"
+
+    def lookups(self, request, model_admin):
+        return [("no", "Open"), ("yes", "Resolved")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "no":
+            return queryset.filter(resolved_at__isnull=True)
+        if self.value() == "yes":
+            return queryset.filter(resolved_at__isnull=False)
+        return queryset
+
+
+class AlertTypeFilter(admin.SimpleListFilter):
+    # The design's column has no choices; listing the known types avoids a DISTINCT over the history.
+    title = "alert type"
+    parameter_name = "alert_type"
+
+    def lookups(self, request, model_admin):
+        return AlertType.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(alert_type=self.value()) if self.value() else queryset
+
+
+class DeliveryInline(admin.TabularInline):
+    model = NotificationDelivery
+    fields = ("created_at", "kind", "channel", "to", "status", "attempts", "next_attempt_at", "sent_at", "last_error")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    ordering = ("-created_at",)
+    verbose_name_plural = "notifications (each delivery and its last error)"
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="to")
+    def to(self, delivery):
+        return display_recipient(delivery.recipient)
+
+
+@admin.register(AlertHistory)
+class AlertHistoryAdmin(admin.ModelAdmin):
+    list_display = (
+        "title",
+        "severity",
+        "alert_type",
+        "job_link",
+        "occurrences",
+        "triggered_at",
+        "last_seen_at",
+        "is_resolved",
+        "escalated",
+        "notification_sent",
+    )
+    list_filter = (
+        AlertTypeFilter,
+        "severity",
+        ResolvedFilter,
+        "escalated",
+        "notification_sent",
+        ("triggered_at", admin.DateFieldListFilter),
+    )
+    search_fields = ("title", "message", "=job__id")
+    date_hierarchy = "triggered_at"
+    ordering = ("-triggered_at",)
+    actions = ["resolve_selected"]
+    inlines = [DeliveryInline]
+    show_full_result_count = False  # no COUNT(*) over the whole history on every page
+    fieldsets = [
+        (None, {"fields": ("title", "severity", "alert_type", "message", "job_link", "job_type", "error")}),
+        ("Occurrences", {"fields": ("occurrences", "triggered_at", "last_seen_at", "fingerprint", "details")}),
+        (
+            "Handling",
+            {
+                "fields": (
+                    "is_resolved",
+                    "resolved_at",
+                    "resolved_by",
+                    "resolution_reason",
+                    "escalated",
+                    "escalated_at",
+                    "notification_sent",
+                    "recipient_list",
+                    "last_delivery_error",
+                )
+            },
+        ),
+    ]
+    # History: nobody edits it; it changes only through the resolve action (alert_resolve).
+    readonly_fields = [
+        "title", "severity", "alert_type", "message", "job_link", "job_type", "error", "occurrences", "triggered_at",
+        "last_seen_at", "fingerprint", "details", "is_resolved", "resolved_at", "resolved_by", "resolution_reason",
+        "escalated", "escalated_at", "notification_sent", "recipient_list", "last_delivery_error",
+    ]  # fmt: skip
+
+    def get_queryset(self, request):
+        return with_alert_state(super().get_queryset(request)).select_related("state")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_resolve_permission(self, request):
+        return request.user.has_perm(RESOLVE_ALERTS)
+
+    @admin.action(description="Resolve selected alerts", permissions=["resolve"])
+    def resolve_selected(self, request, queryset):
+        resolved = sum(
+            alert_resolve(alert=alert, user=request.user, reason="resolved in admin")
+            for alert in queryset.filter(resolved_at__isnull=True)
+        )
+        skipped = queryset.count() - resolved
+        self.message_user(request, f"Resolved {resolved} alert(s).", messages.SUCCESS)
+        if skipped:
+            self.message_user(request, f"{skipped} were already resolved.", messages.INFO)
+
+    @admin.display(description="job", ordering="job_id")
+    def job_link(self, alert):
+        if not alert.job_id:
+            return "-"
+        url = reverse("admin:jobs_job_change", args=[alert.job_id])
+        return format_html('<a href="{}">{} {}</a>', url, alert.job_type, str(alert.job_id)[:8])
+
+    @admin.display(description="occurrences", ordering="occurrences")
+    def occurrences(self, alert):
+        return alert.occurrences
+
+    @admin.display(description="last seen", ordering="last_seen_at")
+    def last_seen_at(self, alert):
+        return alert.last_seen_at
+
+    @admin.display(description="resolved", boolean=True, ordering="resolved_at")
+    def is_resolved(self, alert):
+        return alert.resolved_at is not None
+
+    @admin.display(description="job type")
+    def job_type(self, alert):
+        return alert.job_type or "-"
+
+    @admin.display(description="error (latest occurrence)")
+    def error(self, alert):
+        return getattr(self._state(alert), "error_summary", "") or "-"
+
+    @admin.display(description="fingerprint")
+    def fingerprint(self, alert):
+        return alert.fingerprint or "-"
+
+    @admin.display(description="resolved by")
+    def resolved_by(self, alert):
+        return alert.resolved_by or "-"
+
+    @admin.display(description="resolution")
+    def resolution_reason(self, alert):
+        return getattr(self._state(alert), "resolution_reason", "") or "-"
+
+    @admin.display(description="escalated at")
+    def escalated_at(self, alert):
+        return getattr(self._state(alert), "escalated_at", None) or "-"
+
+    @admin.display(description="what the rule saw")
+    def details(self, alert):
+        details = getattr(self._state(alert), "details", None) or {}
+        return format_html_join(", ", "{}: {}", details.items()) or "-"
+
+    @admin.display(description="recipients")
+    def recipient_list(self, alert):
+        return ", ".join(display_recipient(r) for r in alert.recipients or []) or "-"
+
+    @admin.display(description="last delivery error")
+    def last_delivery_error(self, alert):
+        return alert.last_delivery_error or "-"
+
+    @staticmethod
+    def _state(alert):
+        try:
+            return alert.state
+        except AlertHistory.state.RelatedObjectDoesNotExist:
+            return None
+
+
+@admin.register(NotificationDelivery)
+class NotificationDeliveryAdmin(admin.ModelAdmin):
+    """Every notification and its fate: a channel that is down shows here first."""
+
+    list_display = (
+        "created_at", "alert", "kind", "channel", "to", "status", "attempts", "next_attempt_at", "last_error",
+    )  # fmt: skip
+    list_filter = ("status", "channel", "kind")
+    search_fields = ("=alert__id", "alert__title", "last_error")
+    list_select_related = ("alert",)
+    readonly_fields = [f.name for f in NotificationDelivery._meta.fields if f.name != "recipient"] + ["to"]
+    exclude = ("recipient",)
+    show_full_result_count = False
+
+    def has_view_permission(self, request, obj=None):
+        # Part of an alert's history: whoever may see alerts may see how they were delivered.
+        return request.user.has_perm(VIEW_ALERTS)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="to")
+    def to(self, delivery):
+        return display_recipient(delivery.recipient)

@@ -1,0 +1,51 @@
+"""Notification channels: a recipient string names its channel.
+
+    ops@example.com, mailto:ops@example.com   email, through Django's email backend
+    https://hooks.example.com/alerts          a webhook with a generic JSON payload
+    slack:https://hooks.slack.com/services/…   a Slack-compatible incoming webhook
+"""
+
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ValidationError
+from django.core.validators import URLValidator, validate_email
+
+from alerts.channels.base import Notification, Transport, TransportError
+from alerts.channels.email import EmailTransport
+from alerts.channels.webhook import SlackTransport, WebhookTransport
+
+__all__ = ["Notification", "Transport", "TransportError", "UnknownRecipient", "display_recipient", "transport_for"]
+
+
+class UnknownRecipient(ValueError):
+    pass
+
+
+def transport_for(recipient: str) -> Transport:
+    """The transport a recipient string names; UnknownRecipient when it names none."""
+    recipient = recipient.strip()
+    try:
+        if recipient.startswith("slack:"):
+            URLValidator(schemes=["http", "https"])(recipient.removeprefix("slack:"))
+            return SlackTransport(recipient.removeprefix("slack:"))
+        if recipient.startswith(("http://", "https://")):
+            URLValidator(schemes=["http", "https"])(recipient)
+            return WebhookTransport(recipient)
+        address = recipient.removeprefix("mailto:")
+        validate_email(address)
+        return EmailTransport(address)
+    except ValidationError:
+        raise UnknownRecipient(
+            f"{display_recipient(recipient)!r} is neither an email address, an http(s) URL nor slack:<URL>"
+        ) from None
+
+
+def display_recipient(recipient: str) -> str:
+    """A recipient safe to show: webhook URLs carry their secret in the path, so it is hidden."""
+    prefix = "slack:" if recipient.startswith("slack:") else ""
+    url = recipient.removeprefix(prefix)
+    if not url.startswith(("http://", "https://")):
+        return recipient
+    parts = urlsplit(url)
+    hidden = "/…" if (parts.path not in ("", "/") or parts.query) else ""
+    return f"{prefix}{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{hidden}"

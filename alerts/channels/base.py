@@ -1,0 +1,71 @@
+"""What every channel gets (a Notification) and how it says it failed (TransportError)."""
+
+from dataclasses import dataclass
+
+
+class TransportError(Exception):
+    """A delivery attempt failed. `permanent`: retrying cannot help (a bad address, a 404)."""
+
+    def __init__(self, message: str, *, permanent: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class Notification:
+    """Everything an operator needs to act, whatever the channel."""
+
+    kind: str  # alert, repeat, severity_raised, escalation, resolved
+    headline: str  # why this notification, e.g. "Escalated: unresolved for 60 min"
+    alert_id: str
+    alert_type: str
+    severity: str
+    title: str
+    message: str
+    job_type: str  # "" when the alert is not about a job type
+    job_id: str  # the latest occurrence's job, "" when none
+    error: str  # the classified error (or the check's reading) in one line
+    occurrences: int
+    triggered_at: str  # ISO 8601
+    last_seen_at: str
+    url: str  # the alert's page on the dashboard
+    job_url: str  # "" when no job
+
+    @property
+    def subject(self) -> str:
+        # One line: a newline in a title must not break (or inject into) an email header.
+        return " ".join(f"[{self.severity.upper()}] {self.headline}: {self.title}".split())
+
+    def text(self) -> str:
+        """The plain-text body (email, and the fallback text of chat messages)."""
+        job = f"{self.job_type or '-'} / {self.job_id or '-'}"
+        lines = [
+            self.headline,
+            "",
+            f"Alert:       {self.title}",
+            f"Severity:    {self.severity}",
+            f"Type:        {self.alert_type}",
+            f"Job:         {job}",
+            f"Error:       {self.error or '-'}",
+            f"Occurrences: {self.occurrences} (first {self.triggered_at}, last {self.last_seen_at})",
+            "",
+            self.message,
+            "",
+            f"Alert: {self.url}",
+        ]
+        if self.job_url:
+            lines.append(f"Job:   {self.job_url}")
+        return "\n".join(lines) + "\n"
+
+
+class Transport:
+    """One kind of channel. `notify` returns on success and raises TransportError otherwise."""
+
+    channel = ""
+
+    def __init__(self, target: str):
+        self.target = target
+
+    def notify(self, notification: Notification, *, timeout: float) -> None:
+        raise NotImplementedError

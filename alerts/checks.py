@@ -1,0 +1,24 @@
+"""`manage.py check` (and every start) refuses an alert configuration that cannot work."""
+
+from django.conf import settings
+from django.core import checks
+
+from alerts.channels import UnknownRecipient, transport_for
+from alerts.models import Severity
+from alerts.rules import validate_rules
+
+
+@checks.register()
+def check_alert_settings(app_configs=None, **kwargs):
+    problems = [checks.Error(message, id="alerts.E001") for message in validate_rules()]
+    for key in ("RECIPIENTS", "ESCALATION_RECIPIENTS"):
+        for severity, recipients in settings.ALERTS[key].items():
+            if severity not in Severity.values:
+                problems.append(checks.Error(f"ALERTS[{key!r}]: {severity!r} is not a severity", id="alerts.E002"))
+            for recipient in recipients:
+                try:
+                    transport_for(recipient)
+                except UnknownRecipient as e:
+                    variable = f"ALERTS_{'ESCALATION_' if key.startswith('ESC') else ''}RECIPIENTS_{severity.upper()}"
+                    problems.append(checks.Error(f"{variable}: {e}", id="alerts.E003"))
+    return problems

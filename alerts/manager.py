@@ -1,0 +1,358 @@
+"""The design's AlertManager: raise alerts from the rules, count repeats into one, notify, escalate.
+
+Each method named in the design is awaitable, with a `_sync` twin that the signal receivers
+and django-q2 tasks call. Every decision that several processes could take at once is made
+by the database: a unique index on the fingerprint of open alerts (one alert however many
+workers report the same failure), atomic counters, and conditional UPDATEs for "notify
+again", "escalate" and "resolve" (only one process wins each).
+"""
+
+import logging
+from datetime import timedelta
+from functools import partial
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from alerts import rules
+from alerts.channels import UnknownRecipient, transport_for
+from alerts.models import (
+    SEVERITY_RANK,
+    AlertHistory,
+    AlertOccurrence,
+    AlertState,
+    AlertType,
+    DeliveryKind,
+    DeliveryStatus,
+    NotificationDelivery,
+    Severity,
+)
+from alerts.services import alert_resolve, enqueue_delivery, lock_state
+from jobs.payloads import clip, to_json_value
+from monitoring.metrics import execution_time_stats
+
+logger = logging.getLogger(__name__)
+
+
+def fingerprint(alert_type: str, data: dict) -> str:
+    """What makes two occurrences "the same alert": its type and job type or check name.
+
+    `data["fingerprint"]` overrides it (e.g. one alert per job where that matters).
+    """
+    if data.get("fingerprint"):
+        return clip(f"{alert_type}:{data['fingerprint']}", 200)
+    return clip(f"{alert_type}:{data.get('job_type') or data.get('check') or ''}", 200)
+
+
+def _recipients(severity: str, *, escalation: bool = False) -> list[str]:
+    routing = settings.ALERTS["ESCALATION_RECIPIENTS" if escalation else "RECIPIENTS"]
+    return list(routing.get(severity, []))
+
+
+def _rule_enabled(alert_type: str) -> bool:
+    # Alert types without a rule (raised by other code) are always on.
+    return alert_type not in rules.DEFAULT_RULES or bool(rules.rule_config(alert_type)["enabled"])
+
+
+def _not_escalated() -> Q:
+    return Q(escalated=False) | Q(escalated__isnull=True)
+
+
+class AlertManager:
+    # --- the rules' entry points ---------------------------------------------------------
+
+    def should_alert(self, event_type: str, data: dict) -> bool:
+        """Would an occurrence of this event notify anyone now?
+
+        False when its rule is off, or while an open alert with the same fingerprint was
+        notified less than the repeat interval ago (the occurrence would only be counted).
+        A read: process_alert takes the same decision atomically when it records one.
+        """
+        if not _rule_enabled(event_type):
+            return False
+        state = AlertState.objects.filter(fingerprint=fingerprint(event_type, data), is_open=True).first()
+        return state is None or self._repeat_due(state, event_type, timezone.now())
+
+    def process_alert_sync(self, alert_type: str, severity: str, data: dict) -> AlertHistory | None:
+        """Record one occurrence: open an alert and notify, or count it into the open one.
+
+        data: title, message, and any of job_id, job_type, check (a health check's name),
+        error (the classified error or reading, one line), details (dict), fingerprint.
+        Returns the alert it opened or counted into; None when the rule is off.
+        """
+        if severity not in Severity.values:
+            raise ValueError(f"severity must be one of {', '.join(Severity.values)}, not {severity!r}")
+        if not _rule_enabled(alert_type):
+            return None
+        key = fingerprint(alert_type, data)
+        now = timezone.now()
+        for _ in range(3):
+            try:
+                with transaction.atomic():
+                    return self._count_occurrence(key, alert_type, severity, data, now) or self._open_alert(
+                        key, alert_type, severity, data, now
+                    )
+            except IntegrityError:
+                # Another process opened the same alert a moment ago: count into it instead.
+                self._close_stale_states(key)
+        raise RuntimeError(f"could not record an occurrence of {key} (three races lost in a row)")
+
+    def _open_alert(self, key: str, alert_type: str, severity: str, data: dict, now) -> AlertHistory:
+        recipients = _recipients(severity)
+        title = clip(data.get("title") or alert_type, 200)
+        alert = AlertHistory.objects.create(
+            alert_type=alert_type,
+            severity=severity,
+            title=title,
+            message=clip(data.get("message") or title, 10_000),
+            job_id=data.get("job_id"),
+            triggered_at=now,
+            recipients=recipients,
+            notification_sent=False,
+            escalated=False,
+            created_at=now,
+        )
+        # The unique index on open fingerprints refuses this if another process won the race.
+        AlertState.objects.create(
+            alert=alert,
+            fingerprint=key,
+            last_seen_at=now,
+            job_type=clip(data.get("job_type") or "", 100),
+            last_job_id=data.get("job_id"),
+            error_summary=clip(data.get("error") or "", 500),
+            last_notified_at=now if recipients else None,
+            details=to_json_value(data.get("details") or {}),
+        )
+        self._record_job(alert.id, data, now)
+        self.send_notification_sync(recipients, "New alert", severity, alert=alert, kind=DeliveryKind.ALERT)
+        return alert
+
+    def _count_occurrence(self, key: str, alert_type: str, severity: str, data: dict, now) -> AlertHistory | None:
+        changes = {"occurrences": F("occurrences") + 1, "last_seen_at": now}
+        if data.get("error"):
+            changes["error_summary"] = clip(data["error"], 500)
+        if data.get("job_id"):
+            changes["last_job_id"] = data["job_id"]
+        if data.get("details"):
+            changes["details"] = to_json_value(data["details"])
+        # An atomic increment; on Postgres it also locks the row until commit, so the
+        # notify-again decisions below are taken by one occurrence at a time.
+        open_states = AlertState.objects.filter(fingerprint=key, is_open=True, alert__resolved_at__isnull=True)
+        if not open_states.update(**changes):
+            return None
+        state = AlertState.objects.select_related("alert").get(fingerprint=key, is_open=True)
+        alert = state.alert
+        self._record_job(alert.id, data, now)
+        if SEVERITY_RANK.get(severity, 0) > SEVERITY_RANK.get(alert.severity, 0):
+            self._raise_severity(state, severity, now)
+        elif self._repeat_due(state, alert_type, now) and self._claim_notification(state, now):
+            self.send_notification_sync(
+                alert.recipients or [],
+                f"Still occurring: {state.occurrences} times since {alert.triggered_at:%Y-%m-%d %H:%M} UTC",
+                alert.severity,
+                alert=alert,
+                kind=DeliveryKind.REPEAT,
+            )
+        return alert
+
+    def _raise_severity(self, state: AlertState, severity: str, now) -> None:
+        """An occurrence worse than the alert so far (warning -> critical) is news: say so."""
+        alert = state.alert
+        added = [r for r in _recipients(severity) if r not in (alert.recipients or [])]
+        recipients = [*(alert.recipients or []), *added]
+        if not AlertHistory.objects.filter(id=alert.id, severity=alert.severity).update(
+            severity=severity, recipients=recipients
+        ):
+            return
+        previous, alert.severity, alert.recipients = alert.severity, severity, recipients
+        AlertState.objects.filter(pk=state.pk).update(last_notified_at=now)
+        headline = f"Severity raised from {previous} to {severity}"
+        self.send_notification_sync(recipients, headline, severity, alert=alert, kind=DeliveryKind.SEVERITY_RAISED)
+
+    def _repeat_due(self, state: AlertState, alert_type: str, now) -> bool:
+        minutes = rules.repeat_after_minutes(alert_type)
+        if minutes <= 0 or state.last_notified_at is None:
+            return False
+        return state.last_notified_at <= now - timedelta(minutes=minutes)
+
+    def _claim_notification(self, state: AlertState, now) -> bool:
+        # Compare-and-set on the time last notified: one repeat per interval, whoever asks.
+        return bool(
+            AlertState.objects.filter(pk=state.pk, last_notified_at=state.last_notified_at).update(last_notified_at=now)
+        )
+
+    def _record_job(self, alert_id, data: dict, now) -> None:
+        if data.get("job_id"):
+            AlertOccurrence.objects.bulk_create(
+                [AlertOccurrence(alert_id=alert_id, job_id=data["job_id"], seen_at=now)], ignore_conflicts=True
+            )
+
+    def _close_stale_states(self, key: str) -> None:
+        # An alert resolved without alert_resolve (a raw UPDATE) would block its fingerprint forever.
+        AlertState.objects.filter(fingerprint=key, is_open=True, alert__resolved_at__isnull=False).update(is_open=False)
+
+    # --- notifications -----------------------------------------------------------------
+
+    def send_notification_sync(
+        self, recipients: list[str], message: str, priority: str, *, alert: AlertHistory, kind: str = DeliveryKind.ALERT
+    ) -> list[NotificationDelivery]:
+        """Queue one delivery per recipient; each is sent by django-q2 once this transaction commits.
+
+        `message` is the notification's headline (why it is sent); the body is rendered from
+        the alert when it is sent, so a delivery retried later carries the current count.
+        `priority` is the severity it is sent at. Never sends anything itself: no network I/O
+        may happen inside a transaction or in the job's path.
+        """
+        now = timezone.now()
+        deliveries = []
+        for recipient in dict.fromkeys(r.strip() for r in recipients if r.strip()):
+            delivery = NotificationDelivery(
+                alert=alert,
+                kind=kind,
+                headline=clip(message, 200),
+                severity=priority,
+                recipient=recipient,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            try:
+                delivery.channel = transport_for(recipient).channel
+            except UnknownRecipient as e:
+                # Kept, failed, where an operator sees it, rather than dropped silently.
+                delivery.channel, delivery.status, delivery.last_error = "unknown", DeliveryStatus.FAILED, str(e)
+            deliveries.append(delivery)
+        NotificationDelivery.objects.bulk_create(deliveries)
+        for delivery in deliveries:
+            if delivery.status == DeliveryStatus.PENDING:
+                transaction.on_commit(partial(enqueue_delivery, delivery.id))
+        if not deliveries:
+            logger.warning("alert %s (%s): nobody to notify for %s (%s)", alert.id, alert.title, kind, priority)
+        return deliveries
+
+    # --- escalation ----------------------------------------------------------------------
+
+    def escalate_alert_sync(self, alert_id) -> bool:
+        """Mark an open alert escalated and notify its severity's escalation recipients, once.
+
+        False (and nothing sent) when it is resolved or already escalated.
+        """
+        now = timezone.now()
+        with transaction.atomic():
+            lock_state(alert_id)
+            if not AlertHistory.objects.filter(_not_escalated(), id=alert_id, resolved_at__isnull=True).update(
+                escalated=True
+            ):
+                return False
+            alert = AlertHistory.objects.get(id=alert_id)
+            extra = _recipients(alert.severity, escalation=True)
+            recipients = list(dict.fromkeys([*(alert.recipients or []), *extra]))
+            if recipients != (alert.recipients or []):
+                AlertHistory.objects.filter(id=alert_id).update(recipients=recipients)
+                alert.recipients = recipients
+            AlertState.objects.filter(alert_id=alert_id).update(escalated_at=now)
+            minutes = int((now - alert.triggered_at).total_seconds() // 60)
+            headline = f"Escalated: unresolved for {minutes} min"
+            self.send_notification_sync(extra, headline, alert.severity, alert=alert, kind=DeliveryKind.ESCALATION)
+        return True
+
+    def escalate_due_alerts_sync(self, *, limit: int = 100) -> int:
+        """Escalate open alerts older than their severity's ESCALATE_AFTER_MINUTES (the periodic task)."""
+        now = timezone.now()
+        due = Q()
+        for severity, minutes in settings.ALERTS["ESCALATE_AFTER_MINUTES"].items():
+            if minutes and minutes > 0:
+                due |= Q(severity=severity, triggered_at__lte=now - timedelta(minutes=minutes))
+        if not due:
+            return 0
+        candidates = (
+            AlertHistory.objects.filter(_not_escalated(), due, resolved_at__isnull=True)
+            .order_by("triggered_at")
+            .values_list("id", flat=True)[:limit]
+        )
+        return sum(self.escalate_alert_sync(alert_id) for alert_id in list(candidates))
+
+    # --- conditions that clear by themselves ------------------------------------------------
+
+    def auto_resolve_sync(self, alert: AlertHistory, reason: str) -> bool:
+        """Resolve an alert whose condition cleared, and tell whoever was told it was raised."""
+        with transaction.atomic():
+            if not alert_resolve(alert=alert, user=None, reason=reason):
+                return False
+            alert.refresh_from_db(fields=["notification_sent", "recipients"])
+            if alert.notification_sent:
+                self.send_notification_sync(
+                    alert.recipients or [], "Resolved", alert.severity, alert=alert, kind=DeliveryKind.RESOLVED
+                )
+        return True
+
+    def resolve_cleared_sync(self, keys: dict[str, str]) -> int:
+        """Auto-resolve the open alerts among `keys` ({fingerprint: reason}). One query to find them."""
+        if not keys:
+            return 0
+        states = AlertState.objects.filter(fingerprint__in=list(keys), is_open=True).select_related("alert")
+        return sum(self.auto_resolve_sync(state.alert, keys[state.fingerprint]) for state in list(states))
+
+    # --- the rules, fed by signals and the periodic task --------------------------------
+
+    def handle_job_finished(self, job) -> AlertHistory | None:
+        verdict = rules.job_failure_verdict(job)
+        if verdict is None:
+            return None
+        return self.process_alert_sync(verdict.alert_type, verdict.severity, verdict.data)
+
+    def handle_health_checked(self, results, previous: dict | None = None) -> None:
+        previous = previous or {}
+        cleared = {}
+        for metric in results:
+            verdict = rules.health_verdict(metric, previous.get((metric.metric_type, metric.metric_name)))
+            if verdict is None:
+                continue
+            if verdict.severity:
+                try:  # one check's alert failing must not keep the others from theirs
+                    self.process_alert_sync(verdict.alert_type, verdict.severity, verdict.data)
+                except Exception:
+                    logger.exception("could not raise the alert for %s", verdict.data["check"])
+            else:
+                cleared[fingerprint(verdict.alert_type, verdict.data)] = (
+                    f"Auto-resolved: {verdict.data['error']} at {metric.timestamp:%Y-%m-%d %H:%M:%S} UTC."
+                )
+        self.resolve_cleared_sync(cleared)
+
+    def check_performance_sync(self) -> int:
+        """The performance degradation rule over every job type; returns how many are degraded."""
+        config = rules.rule_config(AlertType.PERFORMANCE_DEGRADATION)
+        if not config["enabled"]:
+            return 0
+        now = timezone.now()
+        window_start = now - timedelta(minutes=config["window_minutes"])
+        recent = execution_time_stats(since=window_start, until=now, by_job_type=True)
+        baseline = execution_time_stats(
+            since=window_start - timedelta(hours=config["baseline_hours"]), until=window_start, by_job_type=True
+        )
+        degraded, cleared = 0, {}
+        for verdict in rules.performance_verdicts(recent, baseline):
+            if verdict.severity:
+                self.process_alert_sync(verdict.alert_type, verdict.severity, verdict.data)
+                degraded += 1
+            else:
+                cleared[fingerprint(verdict.alert_type, verdict.data)] = f"Auto-resolved: {verdict.data['error']}."
+        self.resolve_cleared_sync(cleared)
+        return degraded
+
+    # --- the design's awaitable interface -------------------------------------------------
+
+    async def process_alert(self, alert_type: str, severity: str, data: dict) -> AlertHistory | None:
+        return await sync_to_async(self.process_alert_sync)(alert_type, severity, data)
+
+    async def escalate_alert(self, alert_id) -> bool:
+        return await sync_to_async(self.escalate_alert_sync)(alert_id)
+
+    async def send_notification(self, recipients: list[str], message: str, priority: str, **kwargs):
+        return await sync_to_async(self.send_notification_sync)(recipients, message, priority, **kwargs)
+
+
+alert_manager = AlertManager()

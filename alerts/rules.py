@@ -1,0 +1,215 @@
+"""The alert rules: their defaults, settings overrides, and the decisions they make.
+
+Rules live in settings (ALERTS["RULES"], from the ALERTS_RULES environment variable), not
+in the database: they are a handful of knobs that change with a deploy, are reviewed like
+code and are the same on every process at once (docs/alerts.md says more).
+"""
+
+import copy
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from alerts.models import SEVERITY_RANK, AlertType, Severity
+from monitoring.models import HealthStatus, MetricType
+
+DEFAULT_RULES = {
+    AlertType.JOB_FAILURE: {
+        "enabled": True,
+        "severity": Severity.ERROR,
+        # e.g. {"configuration": "critical"}: a missing API key needs a human now.
+        "severity_by_error_class": {},
+        # Job types that never alert (their failures are expected or handled elsewhere).
+        "ignore_job_types": [],
+        # Minutes before an open alert that keeps occurring notifies again; None: ALERTS_REPEAT_AFTER_MINUTES.
+        "repeat_after_minutes": None,
+    },
+    AlertType.PERFORMANCE_DEGRADATION: {
+        "enabled": True,
+        "severity": Severity.WARNING,
+        # p95 of the last `window_minutes` against the p95 of the `baseline_hours` before.
+        "window_minutes": 60,
+        "baseline_hours": 24,
+        "ratio": 2.0,  # fires when recent p95 >= ratio * baseline p95 ...
+        "min_increase_ms": 1000,  # ... and is at least this much slower (2 ms -> 5 ms is noise)
+        "min_samples": 5,  # completed runs in the window
+        "min_baseline_samples": 20,  # completed runs in the baseline
+        "repeat_after_minutes": None,
+    },
+    AlertType.SYSTEM_HEALTH: {
+        "enabled": True,
+        # A check's status to the alert's severity (a status not listed never alerts).
+        "severity_by_status": {HealthStatus.WARNING: Severity.WARNING, HealthStatus.CRITICAL: Severity.CRITICAL},
+        "repeat_after_minutes": None,
+    },
+    AlertType.RESOURCE_UTILIZATION: {
+        "enabled": True,
+        # CPU, memory and disk checks grade themselves against HEALTH_*_PCT_WARNING/CRITICAL:
+        # one set of thresholds, kept where the checks are.
+        "severity_by_status": {HealthStatus.WARNING: Severity.WARNING, HealthStatus.CRITICAL: Severity.CRITICAL},
+        "repeat_after_minutes": None,
+    },
+}
+
+
+class RuleConfigError(ValueError):
+    pass
+
+
+def rule_config(alert_type: str) -> dict:
+    """A rule's defaults with the settings' overrides on top (nested dicts merged one level)."""
+    if alert_type not in DEFAULT_RULES:
+        raise RuleConfigError(f"unknown alert type {alert_type!r}; known: {', '.join(DEFAULT_RULES)}")
+    config = copy.deepcopy(DEFAULT_RULES[alert_type])
+    for key, value in settings.ALERTS["RULES"].get(alert_type, {}).items():
+        if isinstance(config.get(key), dict) and isinstance(value, dict):
+            config[key] = {**config[key], **value}
+        else:
+            config[key] = value
+    return config
+
+
+def validate_rules() -> list[str]:
+    """What is wrong with ALERTS["RULES"], one message each (a system check reports them)."""
+    problems = []
+    overrides = settings.ALERTS["RULES"]
+    if not isinstance(overrides, dict):
+        return ["ALERTS_RULES must be a JSON object of rule name to settings"]
+    severities = Severity.values
+    for alert_type, values in overrides.items():
+        if alert_type not in DEFAULT_RULES:
+            problems.append(f"ALERTS_RULES: unknown rule {alert_type!r}; known: {', '.join(DEFAULT_RULES)}")
+            continue
+        if not isinstance(values, dict):
+            problems.append(f"ALERTS_RULES.{alert_type} must be an object")
+            continue
+        for key in values:
+            if key not in DEFAULT_RULES[alert_type]:
+                problems.append(f"ALERTS_RULES.{alert_type}: unknown setting {key!r}")
+        config = rule_config(alert_type)
+        named = [config.get("severity")]
+        named += list(config.get("severity_by_error_class", {}).values())
+        named += list(config.get("severity_by_status", {}).values())
+        for severity in named:
+            if severity is not None and severity not in severities:
+                problems.append(f"ALERTS_RULES.{alert_type}: {severity!r} is not a severity ({', '.join(severities)})")
+    return problems
+
+
+def repeat_after_minutes(alert_type: str) -> int:
+    configured = rule_config(alert_type).get("repeat_after_minutes") if alert_type in DEFAULT_RULES else None
+    return int(settings.ALERTS["REPEAT_AFTER_MINUTES"] if configured is None else configured)
+
+
+# --- the rules' decisions ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A rule's reading of one event: alert (with a severity) or all clear."""
+
+    alert_type: str
+    severity: str | None  # None: the condition is clear
+    data: dict
+
+
+def job_failure_verdict(job) -> Verdict | None:
+    """A job that failed for good (retries exhausted or not retryable). None: not the rule's business."""
+    config = rule_config(AlertType.JOB_FAILURE)
+    if not config["enabled"] or job.status != "failed" or job.job_type in config["ignore_job_types"]:
+        return None
+    last_error = job.last_error or {}
+    error_class = job.error_class or last_error.get("error_class", "")
+    severity = config["severity_by_error_class"].get(error_class, config["severity"])
+    error_type = last_error.get("type", "")
+    error_message = (last_error.get("message") or job.message or "").strip().splitlines()
+    error = f"{error_type}: {error_message[0] if error_message else ''}".strip(": ")
+    if error_class:
+        error = f"{error} ({error_class})"
+    return Verdict(
+        AlertType.JOB_FAILURE,
+        severity,
+        {
+            "title": f"{job.job_type} job failed",
+            "message": (
+                f"Job {job.id} ({job.job_type}) failed after {job.attempts} of {job.max_attempts} attempts. "
+                f"{last_error.get('hint', '')}"
+            ).strip(),
+            "job_id": job.id,
+            "job_type": job.job_type,
+            "error": error,
+            "details": {
+                "error_class": error_class,
+                "attempts": job.attempts,
+                "fingerprint": last_error.get("fingerprint"),
+            },
+        },
+    )
+
+
+def health_verdict(metric, previous_status: str | None = None) -> Verdict | None:
+    """A stored health check result. None when its rule is off."""
+    is_resource = metric.metric_type == MetricType.RESOURCE
+    alert_type = AlertType.RESOURCE_UTILIZATION if is_resource else AlertType.SYSTEM_HEALTH
+    config = rule_config(alert_type)
+    if not config["enabled"]:
+        return None
+    severity = config["severity_by_status"].get(metric.status)
+    label = f"{metric.metric_type}/{metric.metric_name}"
+    reading = f"{label} = {float(metric.metric_value):g} ({metric.status})"
+    kind = "Resource utilization" if alert_type == AlertType.RESOURCE_UTILIZATION else "Health check"
+    details = metric.details if isinstance(metric.details, dict) else {}
+    summary = details.get("message") or details.get("error") or ""
+    return Verdict(
+        alert_type,
+        severity,
+        {
+            "title": f"{kind} {label} is {metric.status}" if severity else f"{kind} {label} is back to healthy",
+            "message": f"{reading}. {summary}".strip() + (f" Previously {previous_status}." if previous_status else ""),
+            "check": label,
+            "error": reading,
+            "details": {
+                "metric_value": float(metric.metric_value),
+                "status": metric.status,
+                "check_id": str(metric.id),
+            },
+        },
+    )
+
+
+def performance_verdicts(recent: dict, baseline: dict) -> list[Verdict]:
+    """One verdict per job type with enough runs in both windows (None severity: back to normal)."""
+    config = rule_config(AlertType.PERFORMANCE_DEGRADATION)
+    verdicts = []
+    for job_type, now in sorted(recent.items()):
+        before = baseline.get(job_type)
+        if not before or now["count"] < config["min_samples"] or before["count"] < config["min_baseline_samples"]:
+            continue
+        p95, base = now["p95_ms"], before["p95_ms"]
+        ratio = p95 / base if base else float("inf")
+        degraded = ratio >= config["ratio"] and p95 - base >= config["min_increase_ms"]
+        reading = (
+            f"p95 {p95 / 1000:.2f}s over the last {config['window_minutes']} min ({now['count']} runs), "
+            f"{ratio:.1f}x its {config['baseline_hours']}h baseline of {base / 1000:.2f}s ({before['count']} runs)"
+        )
+        verdicts.append(
+            Verdict(
+                AlertType.PERFORMANCE_DEGRADATION,
+                config["severity"] if degraded else None,
+                {
+                    "title": f"{job_type} jobs are slower than usual"
+                    if degraded
+                    else f"{job_type} back to its usual speed",
+                    "message": f"{job_type}: {reading}.",
+                    "job_type": job_type,
+                    "error": reading,
+                    "details": {
+                        "recent": now,
+                        "baseline": before,
+                        "ratio": round(ratio, 2),
+                        "threshold": config["ratio"],
+                    },
+                },
+            )
+        )
+    return verdicts

@@ -1,0 +1,56 @@
+"""Reads of alerts for the API, the dashboard and admin: one query per list, whatever its length."""
+
+from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, TextField, Value
+from django.db.models.functions import Coalesce
+
+from alerts.models import AlertHistory, AlertOccurrence, DeliveryStatus, NotificationDelivery, Severity
+
+
+def with_alert_state(alerts: QuerySet[AlertHistory]) -> QuerySet[AlertHistory]:
+    """Annotate occurrences, last_seen_at, resolved_by, last_delivery_error, fingerprint and
+    job_type from the alert's state (a LEFT JOIN: alerts raised by other code have none)."""
+    undelivered_error = (
+        NotificationDelivery.objects.filter(alert_id=OuterRef("pk"))
+        .exclude(status__in=[DeliveryStatus.SENT, DeliveryStatus.CANCELLED])
+        .exclude(last_error="")
+        .order_by("-updated_at")
+        .values("last_error")[:1]
+    )
+    return alerts.annotate(
+        occurrences=Coalesce(F("state__occurrences"), Value(1), output_field=IntegerField()),
+        last_seen_at=Coalesce(F("state__last_seen_at"), F("triggered_at")),
+        resolved_by=Coalesce(F("state__resolved_by"), Value("")),
+        fingerprint=Coalesce(F("state__fingerprint"), Value("")),
+        job_type=Coalesce(F("job__job_type"), F("state__job_type"), Value("")),
+        last_delivery_error=Coalesce(Subquery(undelivered_error), Value(""), output_field=TextField()),
+    )
+
+
+def alert_list(
+    *, include_resolved: bool = False, severity: str | None = None, alert_type: str | None = None
+) -> QuerySet[AlertHistory]:
+    """Alerts newest first; open ones only unless include_resolved."""
+    alerts = AlertHistory.objects.all()
+    if not include_resolved:
+        alerts = alerts.filter(resolved_at__isnull=True)  # the partial index alert_open_idx
+    if severity:
+        alerts = alerts.filter(severity=severity)
+    if alert_type:
+        alerts = alerts.filter(alert_type=alert_type)
+    return with_alert_state(alerts).order_by("-triggered_at", "-id")
+
+
+def open_alert_counts() -> dict[str, int]:
+    """Unresolved alerts per severity, every severity present. One query."""
+    counts = dict.fromkeys(Severity.values, 0)
+    rows = AlertHistory.objects.filter(resolved_at__isnull=True).values_list("severity").annotate(n=Count("id"))
+    for severity, n in rows.order_by():
+        counts[severity] = counts.get(severity, 0) + n
+    return counts
+
+
+def alerts_for_job(job_id) -> list[AlertHistory]:
+    """Alerts raised for a job, and those its failure was counted into, newest first. One query."""
+    counted_in = AlertOccurrence.objects.filter(job_id=job_id).values("alert_id")
+    alerts = AlertHistory.objects.filter(job_id=job_id) | AlertHistory.objects.filter(id__in=counted_in)
+    return list(with_alert_state(alerts).order_by("-triggered_at", "-id"))

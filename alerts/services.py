@@ -1,0 +1,224 @@
+"""Writes: resolving alerts, and delivering their notifications.
+
+Delivery is its own small state machine on NotificationDelivery rows, run by django-q2
+tasks (alerts.tasks.deliver) and a periodic sweep, rather than as jobs of our own job
+runner: a failed delivery must never be able to raise a job-failure alert that sends
+another notification (no loops), and the alerting path must keep working when the job
+runner is what is broken. Each step is a conditional UPDATE, so duplicate tasks and
+several clusters are harmless:
+
+    pending --claim--> sending --ok--> sent
+                          |--error, attempts left--> pending (next_attempt_at = now + backoff)
+                          '--permanent error or none left--> failed
+    pending --alert resolved--> cancelled
+"""
+
+import logging
+import time
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from alerts.channels import Notification, TransportError, UnknownRecipient, transport_for
+from alerts.models import AlertHistory, AlertState, DeliveryKind, DeliveryStatus, NotificationDelivery
+from jobs.payloads import clip
+from jobs.retry import RetryManager
+
+logger = logging.getLogger(__name__)
+
+
+# --- resolution ----------------------------------------------------------------------------
+
+
+def lock_state(alert_id) -> None:
+    """Take the alert's state row lock first (Postgres; SQLite serialises writers anyway).
+
+    Recording an occurrence locks the state row and then may update the alert row; resolving
+    and escalating take the same two locks in the same order, so they never deadlock.
+    """
+    list(AlertState.objects.select_for_update().filter(alert_id=alert_id).values_list("pk"))
+
+
+def alert_resolve(*, alert: AlertHistory, user=None, reason: str = "") -> bool:
+    """Resolve an open alert: sets resolved_at, records who and why.
+
+    Returns False and changes nothing when it was already resolved (idempotent; of two
+    operators clicking at once exactly one wins). Notifications still waiting to be
+    delivered are cancelled: nobody needs to be paged about a resolved alert.
+    """
+    now = timezone.now()
+    who = user.get_username() if user is not None else ""
+    with transaction.atomic():
+        lock_state(alert.id)
+        if not AlertHistory.objects.filter(id=alert.id, resolved_at__isnull=True).update(resolved_at=now):
+            return False
+        state_fields = {"is_open": False, "resolved_by": clip(who, 150), "resolution_reason": clip(reason, 2_000)}
+        if not AlertState.objects.filter(alert_id=alert.id).update(**state_fields):
+            # An alert raised by other code has no state row yet; its fingerprint is its own.
+            fingerprint = f"{alert.alert_type}:{alert.id}"
+            AlertState.objects.create(
+                alert_id=alert.id, fingerprint=fingerprint, last_seen_at=alert.triggered_at, **state_fields
+            )
+        NotificationDelivery.objects.filter(alert_id=alert.id, status=DeliveryStatus.PENDING).exclude(
+            kind=DeliveryKind.RESOLVED
+        ).update(status=DeliveryStatus.CANCELLED, last_error="alert resolved before delivery", updated_at=now)
+    alert.resolved_at = now
+    return True
+
+
+# --- delivery ------------------------------------------------------------------------------
+
+
+def _task_timeout() -> int:
+    # django-q2 kills a delivery stuck past this; the sweep then takes the attempt back.
+    return int(settings.ALERTS["DELIVERY_TIMEOUT"] * 3) + 30
+
+
+def enqueue_delivery(delivery_id: int) -> None:
+    """Hand a delivery to django-q2. If that fails, the periodic sweep enqueues it again."""
+    from jobs.queue import shared_broker
+
+    try:
+        async_task(
+            "alerts.tasks.deliver",
+            delivery_id,
+            q_options={
+                "broker": shared_broker(),
+                "timeout": _task_timeout(),
+                "task_name": f"alert-delivery-{delivery_id}",
+            },
+        )
+    except Exception:
+        logger.exception("could not enqueue notification delivery %s; the sweep will", delivery_id)
+
+
+def build_notification(delivery: NotificationDelivery) -> Notification:
+    """What the delivery says, rendered now (so a retry carries the current occurrence count)."""
+    alert = delivery.alert
+    state = AlertState.objects.filter(alert_id=alert.id).first()
+    job_id = (state.last_job_id if state else None) or alert.job_id
+    job_type = state.job_type if state else ""
+    if not job_type and alert.job_id:
+        job_type = alert.job.job_type
+    last_seen = state.last_seen_at if state else alert.triggered_at
+    site = settings.SITE_URL
+    return Notification(
+        kind=delivery.kind,
+        headline=delivery.headline,
+        alert_id=str(alert.id),
+        alert_type=alert.alert_type,
+        severity=alert.severity,
+        title=alert.title,
+        message=alert.message,
+        job_type=job_type,
+        job_id=str(job_id) if job_id else "",
+        error=(state.error_summary if state else "") or (alert.message.splitlines() or [""])[0][:500],
+        occurrences=state.occurrences if state else 1,
+        triggered_at=alert.triggered_at.isoformat(timespec="seconds"),
+        last_seen_at=last_seen.isoformat(timespec="seconds"),
+        url=f"{site}/alerts/{alert.id}/",
+        job_url=f"{site}/jobs/{job_id}/" if job_id else "",
+    )
+
+
+def delivery_send(*, delivery_id: int) -> str | None:
+    """One attempt of one delivery (the task). Returns its new status, None if not ours to send."""
+    now = timezone.now()
+    claimed = NotificationDelivery.objects.filter(
+        id=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now
+    ).update(status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, claimed_at=now, updated_at=now)
+    if not claimed:  # a duplicate task, not due yet, or already done
+        return None
+    delivery = NotificationDelivery.objects.select_related("alert").get(id=delivery_id)
+    if delivery.alert.resolved_at is not None and delivery.kind != DeliveryKind.RESOLVED:
+        NotificationDelivery.objects.filter(id=delivery_id, status=DeliveryStatus.SENDING).update(
+            status=DeliveryStatus.CANCELLED, last_error="alert resolved before delivery", updated_at=now
+        )
+        return DeliveryStatus.CANCELLED
+    started = time.monotonic()
+    try:
+        transport_for(delivery.recipient).notify(
+            build_notification(delivery), timeout=settings.ALERTS["DELIVERY_TIMEOUT"]
+        )
+    except UnknownRecipient as e:
+        return _record_failure(delivery, TransportError(str(e), permanent=True), started)
+    except TransportError as e:
+        return _record_failure(delivery, e, started)
+    except Exception as e:
+        # A bug in a channel must not leave the delivery stuck in "sending".
+        logger.exception("notification delivery %s crashed", delivery_id)
+        return _record_failure(delivery, TransportError(f"{type(e).__name__}: {e}"), started)
+    return _record_success(delivery, started)
+
+
+def _elapsed_ms(started: float) -> int:
+    return int((time.monotonic() - started) * 1000)
+
+
+def _record_success(delivery: NotificationDelivery, started: float) -> str:
+    now = timezone.now()
+    with transaction.atomic():
+        NotificationDelivery.objects.filter(
+            id=delivery.id, status=DeliveryStatus.SENDING, attempts=delivery.attempts
+        ).update(status=DeliveryStatus.SENT, sent_at=now, updated_at=now, last_duration_ms=_elapsed_ms(started))
+        # True only now that someone has actually been told.
+        AlertHistory.objects.filter(id=delivery.alert_id).exclude(notification_sent=True).update(notification_sent=True)
+    logger.info("alert %s: %s delivered to %s", delivery.alert_id, delivery.kind, delivery.channel)
+    return DeliveryStatus.SENT
+
+
+def retry_policy() -> RetryManager:
+    alerts = settings.ALERTS
+    return RetryManager(
+        max_attempts=alerts["DELIVERY_MAX_ATTEMPTS"],
+        base_delay=alerts["DELIVERY_BASE_DELAY"],
+        max_delay=alerts["DELIVERY_MAX_DELAY"],
+    )
+
+
+def _record_failure(delivery: NotificationDelivery, error: TransportError, started: float | None, **match) -> str:
+    now = timezone.now()
+    policy = retry_policy()
+    error_text = clip(f"attempt {delivery.attempts}: {error.message}", 2_000)
+    fields = {"last_error": error_text, "updated_at": now, "claimed_at": None}
+    if started is not None:
+        fields["last_duration_ms"] = _elapsed_ms(started)
+    if error.permanent or delivery.attempts >= policy.max_attempts:
+        fields["status"] = DeliveryStatus.FAILED
+    else:
+        fields["status"] = DeliveryStatus.PENDING
+        fields["next_attempt_at"] = now + timedelta(seconds=policy.calculate_delay(delivery.attempts))
+    updated = NotificationDelivery.objects.filter(
+        id=delivery.id, status=DeliveryStatus.SENDING, attempts=delivery.attempts, **match
+    ).update(**fields)
+    log = logger.error if fields["status"] == DeliveryStatus.FAILED else logger.warning
+    log(
+        "alert %s: %s to %s failed (%s); %s",
+        delivery.alert_id,
+        delivery.kind,
+        delivery.channel,
+        error.message,
+        "gave up" if fields["status"] == DeliveryStatus.FAILED else f"retry at {fields['next_attempt_at']:%H:%M:%S}",
+    )
+    return fields["status"] if updated else delivery.status
+
+
+def dispatch_due_deliveries(*, limit: int = 200) -> int:
+    """The periodic sweep: take back attempts whose worker was lost, enqueue what is due."""
+    now = timezone.now()
+    stale_before = now - timedelta(seconds=_task_timeout() + 60)
+    stale = NotificationDelivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=stale_before)
+    for delivery in stale.order_by("claimed_at")[:limit]:
+        lost = TransportError(
+            f"interrupted: the worker stopped during the attempt claimed at {delivery.claimed_at:%H:%M:%S}"
+        )
+        _record_failure(delivery, lost, None, claimed_at=delivery.claimed_at)
+    due = NotificationDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+    ids = list(due.order_by("next_attempt_at").values_list("id", flat=True)[:limit])
+    for delivery_id in ids:
+        enqueue_delivery(delivery_id)
+    return len(ids)

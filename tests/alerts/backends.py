@@ -1,0 +1,23 @@
+"""Email backends that misbehave like a real SMTP server can."""
+
+import smtplib
+
+from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
+
+
+class FlakyEmailBackend(LocmemBackend):
+    """Refuses the first `failures` messages as a server going away would, then delivers to the outbox."""
+
+    failures = 0
+    calls = 0
+
+    def send_messages(self, messages):
+        type(self).calls += 1
+        if type(self).calls <= type(self).failures:
+            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+        return super().send_messages(messages)
+
+
+class RefusingEmailBackend(LocmemBackend):
+    def send_messages(self, messages):
+        raise smtplib.SMTPRecipientsRefused({"nobody@example.com": (550, b"5.1.1 User unknown")})

@@ -1,0 +1,170 @@
+"""Operators work alerts in Django admin: through its real views, with and without permission."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.urls import reverse
+
+from alerts.manager import alert_manager
+from alerts.models import AlertHistory, AlertState, DeliveryStatus
+from tests.factories import JobFactory
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = reverse("admin:alerts_alerthistory_changelist")
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def staff(client):
+    """Log a user in to admin (admin needs is_staff; permissions come from the user's fixture)."""
+
+    def login(user):
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+        client.force_login(user)
+        return client
+
+    return login
+
+
+def job_failure(job_type="ai_matching", title=None):
+    job = JobFactory(failed=True, job_type=job_type)
+    data = {"title": title or f"{job_type} job failed", "message": f"Job {job.id} failed", "job_id": job.id}
+    return alert_manager.process_alert_sync("job_failure", "error", {**data, "job_type": job_type, "error": "E: boom"})
+
+
+def resolve_action(client, *alerts):
+    return client.post(
+        CHANGELIST, {"action": "resolve_selected", "_selected_action": [str(a.id) for a in alerts]}, follow=True
+    )
+
+
+def test_the_list_shows_occurrences_and_links_to_the_job(staff, alice):
+    alert = job_failure()
+    job_failure()  # counted into the same alert
+    response = staff(alice).get(CHANGELIST)
+    assert response.status_code == 200
+    row = response.context["cl"].result_list[0]
+    assert (row.id, row.occurrences) == (alert.id, 2)
+    html = response.content.decode()
+    assert reverse("admin:jobs_job_change", args=[alert.job_id]) in html
+    assert "Resolve selected alerts" in html
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "alert_type=job_failure",
+        "severity=error",
+        "resolved=no",
+        "resolved=yes",
+        "escalated__exact=0",
+        "notification_sent__exact=0",
+        "triggered_at__gte=2000-01-01+00:00:00%2B00:00",
+        "q=ai_matching",
+        "q=not-a-uuid",
+    ],
+)
+def test_every_filter_and_search_works(staff, alice, query):
+    job_failure()
+    response = staff(alice).get(f"{CHANGELIST}?{query}")
+    assert response.status_code == 200
+
+
+def test_search_finds_alerts_by_title_message_and_job_id(staff, alice):
+    wanted = job_failure("ai_matching")
+    job_failure("imports.candidates")
+    client = staff(alice)
+    for term in ("ai_matching", str(wanted.job_id)):
+        results = client.get(CHANGELIST, {"q": term}).context["cl"].result_list
+        assert [a.id for a in results] == [wanted.id], term
+
+
+def test_the_list_runs_a_bounded_number_of_queries(staff, alice, django_assert_max_num_queries):
+    for n in range(40):
+        job_failure(f"type{n}")
+    client = staff(alice)
+    with django_assert_max_num_queries(12):
+        response = client.get(CHANGELIST)
+    assert len(response.context["cl"].result_list) == 40
+
+
+def test_an_operator_with_the_permission_resolves_selected_alerts(staff, alice):
+    first, second, untouched = job_failure("a"), job_failure("b"), job_failure("c")
+    response = resolve_action(staff(alice), first, second)
+
+    assert "Resolved 2 alert(s)." in response.content.decode()
+    for alert in (first, second):
+        alert.refresh_from_db()
+        assert alert.resolved_at is not None
+        state = AlertState.objects.get(alert=alert)
+        assert (state.resolved_by, state.resolution_reason) == ("alice", "resolved in admin")
+    untouched.refresh_from_db()
+    assert untouched.resolved_at is None
+
+
+def test_resolving_an_already_resolved_alert_keeps_its_first_resolution(staff, alice):
+    alert = job_failure()
+    client = staff(alice)
+    resolve_action(client, alert)
+    first = AlertHistory.objects.get(id=alert.id).resolved_at
+    response = resolve_action(client, alert)
+    assert "1 were already resolved." in response.content.decode()
+    assert AlertHistory.objects.get(id=alert.id).resolved_at == first
+
+
+def test_a_viewer_sees_alerts_but_cannot_resolve_them(staff, viewer):
+    alert = job_failure()
+    client = staff(viewer)
+    response = client.get(CHANGELIST)
+    assert response.status_code == 200
+    assert "Resolve selected alerts" not in response.content.decode()
+
+    resolve_action(client, alert)
+    alert.refresh_from_db()
+    assert alert.resolved_at is None
+
+
+def test_someone_without_view_permission_gets_nothing(staff, nobody):
+    alert = job_failure()
+    client = staff(nobody)
+    assert client.get(CHANGELIST).status_code == 403
+    assert client.get(reverse("admin:alerts_alerthistory_change", args=[alert.id])).status_code == 403
+    resolve_action(client, alert)
+    alert.refresh_from_db()
+    assert alert.resolved_at is None
+
+
+def test_history_is_read_only_cannot_be_added_or_deleted(staff, alice):
+    alert = job_failure()
+    client = staff(alice)
+    assert client.get(reverse("admin:alerts_alerthistory_add")).status_code == 403
+    assert client.get(reverse("admin:alerts_alerthistory_delete", args=[alert.id])).status_code == 403
+    client.post(reverse("admin:alerts_alerthistory_change", args=[alert.id]), {"title": "edited", "severity": "info"})
+    alert.refresh_from_db()
+    assert (alert.title, alert.severity) == ("ai_matching job failed", "error")
+
+
+def test_the_alert_page_shows_state_and_delivery_errors_with_webhook_secrets_hidden(staff, viewer, alert_settings):
+    alert_settings["RECIPIENTS"]["error"] = ["ops@example.com", "slack:https://hooks.slack.com/services/T0/B0/SECRET"]
+    alert = job_failure(title="<b>not bold</b>")
+    slack = alert.deliveries.filter(channel="slack")
+    slack.update(status=DeliveryStatus.PENDING, last_error="attempt 1: HTTP 500: oops")
+    response = staff(viewer).get(reverse("admin:alerts_alerthistory_change", args=[alert.id]))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "attempt 1: HTTP 500: oops" in html
+    assert "slack:https://hooks.slack.com/…" in html
+    assert "SECRET" not in html
+    assert "&lt;b&gt;not bold&lt;/b&gt;" in html and "<b>not bold</b>" not in html
+    assert "job_failure:ai_matching" in html
+
+
+def test_the_delivery_log_is_browsable_and_read_only(staff, alice):
+    job_failure()
+    client = staff(alice)
+    response = client.get(reverse("admin:alerts_notificationdelivery_changelist") + "?status=pending")
+    assert response.status_code == 200
+    assert len(response.context["cl"].result_list) == 1
+    assert client.get(reverse("admin:alerts_notificationdelivery_add")).status_code == 403

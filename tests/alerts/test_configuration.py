@@ -1,0 +1,75 @@
+"""Rules and routing come from settings; `manage.py check` refuses what cannot work."""
+
+import pytest
+
+from alerts.channels import UnknownRecipient, display_recipient, transport_for
+from alerts.checks import check_alert_settings
+from alerts.rules import rule_config
+
+
+def messages(errors):
+    return [error.msg for error in errors]
+
+
+def test_the_defaults_pass_the_check():
+    assert check_alert_settings() == []
+
+
+def test_rule_overrides_merge_into_the_defaults(alert_settings):
+    alert_settings["RULES"] = {"system_health": {"severity_by_status": {"warning": None}}}
+    by_status = rule_config("system_health")["severity_by_status"]
+    assert by_status["warning"] is None  # replaced ...
+    assert by_status["critical"] == "critical"  # ... the others kept
+
+
+def test_unknown_rules_settings_and_severities_are_reported(alert_settings):
+    alert_settings["RULES"] = {
+        "job_failures": {},
+        "job_failure": {"severty": "error", "severity_by_error_class": {"data": "fatal"}},
+    }
+    assert messages(check_alert_settings()) == [
+        "ALERTS_RULES: unknown rule 'job_failures'; known: job_failure, performance_degradation, system_health, "
+        "resource_utilization",
+        "ALERTS_RULES.job_failure: unknown setting 'severty'",
+        "ALERTS_RULES.job_failure: 'fatal' is not a severity (info, warning, error, critical)",
+    ]
+
+
+def test_a_recipient_that_names_no_channel_is_reported_with_its_variable(alert_settings):
+    alert_settings["ESCALATION_RECIPIENTS"]["critical"] = ["oncall"]
+    assert messages(check_alert_settings()) == [
+        "ALERTS_ESCALATION_RECIPIENTS_CRITICAL: 'oncall' is neither an email address, an http(s) URL nor slack:<URL>"
+    ]
+
+
+@pytest.mark.parametrize(
+    "recipient, channel, target",
+    [
+        ("ops@example.com", "email", "ops@example.com"),
+        ("mailto:ops@example.com", "email", "ops@example.com"),
+        ("https://hooks.example.com/x", "webhook", "https://hooks.example.com/x"),
+        ("slack:https://hooks.slack.com/services/T/B/X", "slack", "https://hooks.slack.com/services/T/B/X"),
+    ],
+)
+def test_a_recipient_string_names_its_channel(recipient, channel, target):
+    transport = transport_for(recipient)
+    assert (transport.channel, transport.target) == (channel, target)
+
+
+@pytest.mark.parametrize("recipient", ["oncall", "slack:ops@example.com", "ftp://example.com/x", ""])
+def test_anything_else_is_refused(recipient):
+    with pytest.raises(UnknownRecipient):
+        transport_for(recipient)
+
+
+@pytest.mark.parametrize(
+    "recipient, shown",
+    [
+        ("ops@example.com", "ops@example.com"),
+        ("https://hooks.example.com/T0/SECRET?token=x", "https://hooks.example.com/…"),
+        ("slack:https://hooks.slack.com/services/T0/B0/SECRET", "slack:https://hooks.slack.com/…"),
+        ("http://127.0.0.1:8080/", "http://127.0.0.1:8080"),
+    ],
+)
+def test_webhook_secrets_are_hidden_when_a_recipient_is_shown(recipient, shown):
+    assert display_recipient(recipient) == shown
