@@ -7,6 +7,7 @@ from uuid import UUID
 from ninja import Schema
 from pydantic import AfterValidator, Field, field_validator
 
+from alerts.models import Severity
 from jobs.models import ACTIVE_STATUSES, JobStatus, RetryStatus
 from monitoring.metrics import TIMEFRAMES, UnknownTimeframe
 from monitoring.selectors import JobDetail
@@ -115,16 +116,31 @@ class JobErrorOut(Schema):
 
 
 class AlertOut(Schema):
+    """An alert as alerts.selectors read it (with_alert_state): its row and its state."""
+
     id: UUID
-    alert_type: str = Field(examples=["job_failure"])
+    alert_type: str = Field(
+        description="job_failure, performance_degradation, system_health or resource_utilization (or a type "
+        "raised by other code).",
+        examples=["job_failure"],
+    )
     severity: str = Field(description="info, warning, error or critical.")
     title: str
     message: str
-    job_id: UUID | None
+    job_id: UUID | None = Field(description="The job that raised it (its first occurrence).")
+    job_type: str = Field(description="The job type it is about; empty for alerts not about jobs.")
     triggered_at: datetime
+    last_seen_at: datetime = Field(description="The latest occurrence.")
+    occurrences: int = Field(description="Occurrences counted into it: repeats of the same alert while open.")
     resolved_at: datetime | None
-    notification_sent: bool | None
-    escalated: bool | None
+    resolved_by: str = Field(description="Who resolved it; empty while open, or when it cleared by itself.")
+    resolution_reason: str = Field(examples=["resolved through the API", "Auto-resolved: database healthy again."])
+    notification_sent: bool | None = Field(description="Whether a notification about it was delivered.")
+    escalated: bool | None = Field(description="Whether it went unresolved long enough to be escalated.")
+    last_delivery_error: str = Field(
+        description="The last error of a notification not delivered (yet, or for good); empty if none.",
+        examples=["attempt 2: HTTP 503"],
+    )
 
 
 JOB_DETAIL_FIELDS = (*JobSummaryOut.model_fields, "parameters", "result", "submitted_by", "heartbeat_at", "retry_delay")
@@ -142,7 +158,9 @@ class JobDetailOut(JobSummaryOut):
     timeline_total: int = Field(description="All events of the job, including those not in `timeline`.")
     timeline_truncated: bool
     retry_history: list[AttemptOut] = Field(description="One entry per attempt, first to last.")
-    alerts: list[AlertOut] = Field(description="The job's alerts, newest first (100 at most).")
+    alerts: list[AlertOut] = Field(
+        description="The alerts it raised or was counted into, newest first (100 at most)."
+    )
 
     @classmethod
     def build(cls, detail: JobDetail, *, error_event, alerts) -> "JobDetailOut":
@@ -318,3 +336,48 @@ class PerformanceMetricsOut(Schema):
         description="Every bucket of the window, oldest first, for charts. Buckets are aligned on the epoch: "
         "the first and last may be partial."
     )
+
+
+# --- alerts -----------------------------------------------------------------------------------
+
+SeverityName = Literal[tuple(Severity.values)]
+
+AlertTypeName = Annotated[
+    str,
+    # As long as alert_history.alert_type can hold: a longer one cannot match anything.
+    Field(min_length=1, max_length=50, json_schema_extra={"pattern": "^[^\\x00-\\x1f]*$"}),
+    AfterValidator(_printable),
+]
+
+
+class AlertListQuery(Schema):
+    include_resolved: bool = Field(default=False, description="Resolved alerts too (all of history).")
+    severity: SeverityName | None = Field(default=None, description="Only alerts of this severity.")
+    alert_type: AlertTypeName | None = Field(
+        default=None,
+        description="Only alerts of this type: job_failure, performance_degradation, system_health, "
+        "resource_utilization, or a type raised by other code.",
+        examples=["job_failure"],
+    )
+    limit: int = Field(default=50, ge=1, le=MAX_PAGE_SIZE, description="Page size.")
+    offset: int = Field(
+        default=0, ge=0, le=MAX_OFFSET, description="Alerts to skip: the previous page's `next_offset`."
+    )
+
+
+class AlertPageOut(Schema):
+    items: list[AlertOut]
+    limit: int
+    offset: int
+    next_offset: int | None = Field(
+        description="The `offset` of the next page; null on the last page. There is no total: counting the whole "
+        "history on each poll would cost more than the page itself."
+    )
+
+
+class AlertResolveOut(Schema):
+    detail: str = Field(examples=["alert 0b6f… resolved", "alert 0b6f… was already resolved at … by carol"])
+    already_resolved: bool = Field(
+        description="True when it was resolved before this request, which then changed nothing."
+    )
+    alert: AlertOut = Field(description="The alert as it is now: who resolved it, and when.")

@@ -9,7 +9,6 @@ from datetime import datetime
 
 from django.db.models import Case, Count, IntegerField, QuerySet, Value, When
 
-from alerts.models import AlertHistory
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, Job, JobRetryHistory, JobStatus
 from monitoring.models import JobExecutionLog
 
@@ -188,8 +187,17 @@ def active_jobs_page(
     One query: it reads a row past the page to know whether there is a next one, instead
     of counting every active job on each poll.
     """
-    rows = list(active_jobs_queryset(job_type=job_type, status=status)[offset : offset + limit + 1])
-    return rows[:limit], (offset + limit if len(rows) > limit else None)
+    return page(active_jobs_queryset(job_type=job_type, status=status), limit=limit, offset=offset)
+
+
+def page(rows: QuerySet, *, limit: int, offset: int) -> tuple[list, int | None]:
+    """`limit` rows from `offset`, and the offset of the next page (None on the last one).
+
+    Reads one row past the page to know whether there is a next one: a list polled every
+    few seconds must not COUNT its whole history each time.
+    """
+    found = list(rows[offset : offset + limit + 1])
+    return found[:limit], (offset + limit if len(found) > limit else None)
 
 
 def last_error_event(detail: JobDetail) -> JobExecutionLog | None:
@@ -202,12 +210,3 @@ def last_error_event(detail: JobDetail) -> JobExecutionLog | None:
         .order_by("-timestamp", "-created_at")
         .first()
     )
-
-
-MAX_JOB_ALERTS = 100
-
-
-def job_alerts(job_id, *, limit: int = MAX_JOB_ALERTS) -> list[AlertHistory]:
-    """A job's alerts, newest first."""
-    # TODO: use alerts.selectors.alerts_for_job once the alerts app provides it.
-    return list(AlertHistory.objects.filter(job_id=job_id).order_by("-triggered_at")[:limit])

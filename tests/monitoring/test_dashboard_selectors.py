@@ -6,7 +6,7 @@ import pytest
 
 from jobs.models import JobStatus
 from monitoring import selectors
-from tests.factories import AlertHistoryFactory, JobFactory
+from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -91,11 +91,3 @@ def test_a_search_can_point_at_a_job_outside_the_list():
     job = JobFactory(completed=True)
     assert selectors.job_by_exact_id(str(job.id)) == {"id": job.id, "status": "completed"}
     assert selectors.job_by_exact_id(str(job.id)[:8]) is None
-
-
-def test_job_alerts_are_the_jobs_own_newest_first():
-    job = JobFactory()
-    old = AlertHistoryFactory(job=job, triggered_at=ago(hours=1))
-    new = AlertHistoryFactory(job=job, triggered_at=ago(minutes=1))
-    AlertHistoryFactory(job=JobFactory())
-    assert selectors.job_alerts(job.id) == [new, old]
