@@ -94,7 +94,14 @@ def test_every_operation_is_covered():
 def test_the_api_answers_within_its_schema(wsgi_app, alice, bearer, existing_ids, method, path, mode):
     headers = bearer(alice)
     # Loading the schema the way a client does (with the token) is part of the test.
-    operation = schemathesis.openapi.from_wsgi("/api/openapi.json", wsgi_app, headers=headers)[path][method]
+    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", wsgi_app, headers=headers)
+    # Every request carries the real token (auth is tested in test_api_auth.py): a generated
+    # Authorization header would be replaced by it, so a "bad" one would reach the API valid.
+    schema.config.generation.update(with_security_parameters=False)
+    operation = schema[path][method]
+    parameters = [p for p in operation.iter_parameters() if "x-original-security-type" not in p.definition]
+    if mode == GenerationMode.NEGATIVE and not parameters and not list(operation.body):
+        pytest.skip("no parameter and no body: nothing a client could send wrong")
     strategy = operation.as_strategy(mode)
     for name, ids in existing_ids.items():
         if f"{{{name}}}" in path:
@@ -112,6 +119,22 @@ def test_the_api_answers_within_its_schema(wsgi_app, alice, bearer, existing_ids
     @given(case=strategy)
     @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     def answers_within_schema(case):
-        case.call_and_validate(headers=headers, excluded_checks=excluded)
+        # A made-up Host is refused by Django (ALLOWED_HOSTS, 400) before any API code runs.
+        for name in [name for name in case.headers or {} if name.lower() == "host"]:
+            del case.headers[name]
+        misjudged = [negative_data_rejection] if sends_a_python_repr(case.query) else []
+        case.call_and_validate(headers=headers, excluded_checks=excluded + misjudged)
 
     answers_within_schema()
+
+
+def sends_a_python_repr(query) -> bool:
+    """Whether a query value is an object, or a list holding one or another list.
+
+    A URL carries such a value as its Python repr (`job_type={'': 'null'}`): a plain string,
+    which a free-text parameter rightly accepts. negative_data_rejection judges the object
+    that was never sent and reports "schema-violating request accepted" (schemathesis #4600
+    fixed one shape of this; others remain), so that one check is skipped for such cases.
+    """
+    values = [item for value in (query or {}).values() for item in (value if isinstance(value, list) else [value])]
+    return any(isinstance(item, (dict, list)) for item in values)
