@@ -6,9 +6,6 @@ from django.db.models.functions import Coalesce
 from alerts.models import AlertHistory, AlertOccurrence, DeliveryStatus, NotificationDelivery, Severity
 
 
-MAX_JOB_ALERTS = 100
-
-
 def with_alert_state(alerts: QuerySet[AlertHistory]) -> QuerySet[AlertHistory]:
     """Annotate occurrences, last_seen_at, resolved_by, resolution_reason, last_delivery_error,
     fingerprint and job_type from the alert's state (a LEFT JOIN: alerts raised by other code
@@ -54,9 +51,9 @@ def open_alert_counts() -> dict[str, int]:
     return counts
 
 
-def alerts_for_job(job_id, *, limit: int = MAX_JOB_ALERTS) -> list[AlertHistory]:
+def alerts_for_job(job_id, *, limit: int | None = None) -> list[AlertHistory]:
     """Alerts raised for a job, and those its failure was counted into, newest first (the
-    latest `limit`). One query. The API's and the dashboard's job pages both show these."""
+    latest `limit` of them, if given). One query."""
     # A UNION of two index lookups, not `job_id = X OR id IN (...)`: Postgres can answer that OR
     # only by reading every alert (16 ms at 200,000 alerts, and growing) on each poll of a job.
     raised = AlertHistory.objects.filter(job_id=job_id).order_by().values("id")

@@ -7,7 +7,7 @@ from ninja import Query, Router
 from ninja.errors import HttpError
 
 from alerts.models import AlertHistory
-from alerts.selectors import alert_list, alerts_for_job
+from alerts.selectors import alert_list
 from alerts.services import alert_resolve
 from jobs.manager import JobNotFound
 from monitoring.api_auth import requires
@@ -26,7 +26,7 @@ from monitoring.schemas import (
     MetricsQuery,
     PerformanceMetricsOut,
 )
-from monitoring.selectors import active_jobs_page, job_detail, last_error_event, page
+from monitoring.selectors import active_jobs_page, job_alerts, job_detail, last_error_event, page
 
 router = Router(tags=["monitoring"])
 
@@ -60,7 +60,7 @@ def get_job_details(request, job_id: UUID):
     detail = job_detail(job_id)
     if detail is None:
         raise JobNotFound(f"job {job_id} not found")
-    return JobDetailOut.build(detail, error_event=last_error_event(detail), alerts=alerts_for_job(job_id))
+    return JobDetailOut.build(detail, error_event=last_error_event(detail), alerts=job_alerts(job_id))
 
 
 @router.get(

@@ -289,18 +289,39 @@ def _outcomes(since, until, job_type):
     return outcomes.filter(job__job_type=job_type) if job_type else outcomes
 
 
+def _outcome_aggregates() -> dict:
+    return {
+        "succeeded": Count("id", filter=Q(event_type=EventType.COMPLETED)),
+        "failed": Count("id", filter=Q(event_type=EventType.ERROR, status=JobStatus.FAILED)),
+        "failed_attempts": Count("id", filter=Q(event_type=EventType.ERROR)),
+        "cancelled": Count("id", filter=Q(event_type=EventType.CANCELLED)),
+    }
+
+
 def _outcome_counts(since, until, size: int, job_type) -> list[dict]:
     return list(
         _outcomes(since, until, job_type)
         .values(job_type=F("job__job_type"), bucket=EpochBucket("timestamp", size))
-        .annotate(
-            succeeded=Count("id", filter=Q(event_type=EventType.COMPLETED)),
-            failed=Count("id", filter=Q(event_type=EventType.ERROR, status=JobStatus.FAILED)),
-            failed_attempts=Count("id", filter=Q(event_type=EventType.ERROR)),
-            cancelled=Count("id", filter=Q(event_type=EventType.CANCELLED)),
-        )
+        .annotate(**_outcome_aggregates())
         .order_by()
     )
+
+
+def outcome_summary(timeframe: str, *, now: datetime | None = None) -> dict:
+    """The outcomes of the last `timeframe`, counted as performance_metrics counts them, in one
+    query and without execution times or series: for a page that polls (the overview).
+
+    {"since", "until", "succeeded", "failed", "failed_attempts", "cancelled",
+     "success_rate": float | None, "throughput_per_minute": float}
+    """
+    if timeframe not in TIMEFRAMES:
+        raise UnknownTimeframe(timeframe)
+    until = now or timezone.now()
+    since = until - TIMEFRAMES[timeframe]
+    counts = _outcomes(since, until, None).aggregate(**_outcome_aggregates())
+    summary = _summary({**counts, "started": 0, "retried": 0}, {}, TIMEFRAMES[timeframe].total_seconds() / 60)
+    keys = ("succeeded", "failed", "failed_attempts", "cancelled", "success_rate", "throughput_per_minute")
+    return {"since": since, "until": until, **{key: summary[key] for key in keys}}
 
 
 def _attempt_counts(since, until, size: int, job_type) -> list[dict]:

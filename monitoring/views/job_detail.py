@@ -5,7 +5,6 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from alerts.selectors import alerts_for_job
 from jobs.manager import JobNotFound, JobStateConflict, job_manager
 from jobs.models import FINISHED_STATUSES, JobStatus
 from monitoring import selectors
@@ -27,7 +26,7 @@ def _context(request, detail) -> dict:
         "attempts": attempt_rows(detail.attempts),
         "error": job.last_error if isinstance(job.last_error, dict) else None,
         "traceback": (error_event.error_details or {}).get("traceback") if error_event else None,
-        "alerts": alerts_for_job(job.id),
+        "alerts": selectors.job_alerts(job.id),
         "can_control": request.user.has_perm(CONTROL_JOBS),
         "can_cancel": job.status not in FINISHED_STATUSES,
         "can_retry": job.status in RETRYABLE_STATUSES,
