@@ -23,6 +23,11 @@ run: export DEMO_MODE ?= true
 run: export AI_MATCHING_URL ?= http://$(ADDR)/demo/ai-matching
 run: export AI_MATCHING_API_KEY ?= demo-key
 run: export SITE_URL ?= http://$(ADDR)
+# Alerts in the demo notify by email, written to files under var/mail/ instead of sent.
+run: export EMAIL_BACKEND ?= django.core.mail.backends.filebased.EmailBackend
+run: export ALERTS_RECIPIENTS_WARNING ?= oncall@example.com
+run: export ALERTS_RECIPIENTS_ERROR ?= oncall@example.com
+run: export ALERTS_RECIPIENTS_CRITICAL ?= oncall@example.com
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_demo_admin

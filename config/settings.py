@@ -352,6 +352,7 @@ WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
 EMAIL_BACKEND = os.getenv("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_FILE_PATH = os.getenv("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))  # for the file-based backend
 DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "jobmonitor@localhost")
 
 LOGGING = {

@@ -34,9 +34,13 @@ class Command(BaseCommand):
 
     def handle(self, addr, interval, **options):
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        # Each child in its own session, so a Ctrl-C reaches only this process, which then sends
+        # every child exactly one SIGTERM: django-q2's cluster deadlocks in its signal handler
+        # when a second signal arrives while it handles the first (Ctrl-C's SIGINT to the whole
+        # process group plus our SIGTERM would do just that).
         children = [
-            subprocess.Popen([*manage, "runserver", addr, "--noreload"]),
-            subprocess.Popen([*manage, "qcluster"]),
+            subprocess.Popen([*manage, "runserver", addr, "--noreload"], start_new_session=True),
+            subprocess.Popen([*manage, "qcluster"], start_new_session=True),
         ]
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         self.stdout.write(self.style.SUCCESS(f"Dashboard: http://{addr}/   (Ctrl-C stops everything)"))
@@ -53,4 +57,7 @@ class Command(BaseCommand):
             for child in children:
                 child.terminate()
             for child in children:
-                child.wait(timeout=30)
+                try:
+                    child.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    child.kill()
