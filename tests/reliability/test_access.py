@@ -83,6 +83,7 @@ def data(db):
     task = dict(func="math.floor", started=now, stopped=now, name=MARKER)
     return {
         "job_id": job.id,
+        "alert_id": alert.id,
         "content_type_id": ContentType.objects.get_for_model(Job).id,
         "app_label": "jobs",
         "url": "no-such-page/",

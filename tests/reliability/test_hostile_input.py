@@ -57,14 +57,24 @@ def pages_showing(job: Job) -> list[str]:
         "/",
         "/jobs/",
         f"/jobs/{job.id}/",
+        "/errors/",
         f"/admin/jobs/job/?q={job.id}",
         f"/admin/jobs/job/{job.id}/change/",
         "/admin/monitoring/jobexecutionlog/",
         f"/admin/monitoring/jobexecutionlog/{log.id}/change/",
     ]
     if alert:
-        pages += ["/admin/alerts/alerthistory/", f"/admin/alerts/alerthistory/{alert.id}/change/"]
+        pages += alert_pages(alert)
     return pages
+
+
+def alert_pages(alert) -> list[str]:
+    return [
+        "/alerts/",
+        f"/alerts/{alert.id}/",
+        "/admin/alerts/alerthistory/",
+        f"/admin/alerts/alerthistory/{alert.id}/change/",
+    ]
 
 
 def assert_rendered_escaped(client: Client, pages: list[str]) -> None:
@@ -196,5 +206,5 @@ def test_hostile_alert_texts_are_bounded_and_rendered_escaped(root, alice):
     assert len(alert.state.error_summary) == 500 and alert.state.job_type == MARKUP
     dashboard = Client()
     dashboard.force_login(alice)
-    assert_rendered_escaped(dashboard, [f"/jobs/{job.id}/"])
-    assert_rendered_escaped(root, ["/admin/alerts/alerthistory/", f"/admin/alerts/alerthistory/{alert.id}/change/"])
+    assert_rendered_escaped(dashboard, [f"/jobs/{job.id}/", "/alerts/", f"/alerts/{alert.id}/"])
+    assert_rendered_escaped(root, alert_pages(alert))
