@@ -89,6 +89,9 @@ class Job(models.Model):
                 name="jobs_retry_due_idx",
                 condition=models.Q(status=JobStatus.RETRYING),
             ),
+            # The type of a job found by id, from the index alone: the metrics look it up for
+            # every outcome and attempt in their window (docs/benchmark.md).
+            models.Index(fields=["id", "job_type"], name="jobs_id_type_idx"),
             # Finished jobs by type and time (history lists, job queue health).
             models.Index(fields=["job_type", "-finished_at"], name="jobs_type_finished_idx"),
             models.Index(fields=["status", "-finished_at"], name="jobs_status_finished_idx"),
@@ -133,8 +136,8 @@ class JobRetryHistory(models.Model):
             models.UniqueConstraint(fields=["job", "attempt_number"], name="job_retry_history_attempt_uniq"),
         ]
         indexes = [
-            # Retries in a timeframe (metrics).
-            models.Index(fields=["started_at"], name="job_retry_history_started_idx"),
+            # Attempts in a timeframe (metrics), with their job and number read from the index alone.
+            models.Index(fields=["started_at", "job", "attempt_number"], name="job_retry_history_started_idx"),
         ]
 
     def __str__(self):
