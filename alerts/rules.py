@@ -7,11 +7,10 @@ code and are the same on every process at once (docs/alerts.md says more).
 
 import copy
 from dataclasses import dataclass
-from decimal import Decimal
 
 from django.conf import settings
 
-from alerts.models import SEVERITY_RANK, AlertType, Severity
+from alerts.models import AlertType, Severity
 from monitoring.models import HealthStatus, MetricType
 
 DEFAULT_RULES = {
@@ -45,14 +44,9 @@ DEFAULT_RULES = {
     },
     AlertType.RESOURCE_UTILIZATION: {
         "enabled": True,
+        # CPU, memory and disk checks grade themselves against HEALTH_*_PCT_WARNING/CRITICAL:
+        # one set of thresholds, kept where the checks are.
         "severity_by_status": {HealthStatus.WARNING: Severity.WARNING, HealthStatus.CRITICAL: Severity.CRITICAL},
-        # Percent thresholds for resource metrics whose name contains the key; the alert takes
-        # the worse of the check's own status and these.
-        "thresholds": {
-            "cpu": {"warning": 85, "critical": 95},
-            "memory": {"warning": 85, "critical": 95},
-            "disk": {"warning": 85, "critical": 95},
-        },
         "repeat_after_minutes": None,
     },
 }
@@ -107,11 +101,6 @@ def repeat_after_minutes(alert_type: str) -> int:
     return int(settings.ALERTS["REPEAT_AFTER_MINUTES"] if configured is None else configured)
 
 
-def worst(*severities: str | None) -> str | None:
-    present = [s for s in severities if s]
-    return max(present, key=lambda s: SEVERITY_RANK[s]) if present else None
-
-
 # --- the rules' decisions ---------------------------------------------------------------
 
 
@@ -158,18 +147,6 @@ def job_failure_verdict(job) -> Verdict | None:
     )
 
 
-def _threshold_severity(metric_name: str, value: Decimal, thresholds: dict) -> str | None:
-    name = metric_name.lower()
-    for key, limits in thresholds.items():
-        if key.lower() in name:
-            if "critical" in limits and value >= Decimal(str(limits["critical"])):
-                return Severity.CRITICAL
-            if "warning" in limits and value >= Decimal(str(limits["warning"])):
-                return Severity.WARNING
-            return None
-    return None
-
-
 def health_verdict(metric, previous_status: str | None = None) -> Verdict | None:
     """A stored health check result. None when its rule is off."""
     is_resource = metric.metric_type == MetricType.RESOURCE
@@ -178,9 +155,6 @@ def health_verdict(metric, previous_status: str | None = None) -> Verdict | None
     if not config["enabled"]:
         return None
     severity = config["severity_by_status"].get(metric.status)
-    if alert_type == AlertType.RESOURCE_UTILIZATION:
-        value = Decimal(str(metric.metric_value))
-        severity = worst(severity, _threshold_severity(metric.metric_name, value, config["thresholds"]))
     label = f"{metric.metric_type}/{metric.metric_name}"
     reading = f"{label} = {float(metric.metric_value):g} ({metric.status})"
     kind = "Resource utilization" if alert_type == AlertType.RESOURCE_UTILIZATION else "Health check"

@@ -1,7 +1,6 @@
 import random
 from dataclasses import dataclass
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 

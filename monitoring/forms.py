@@ -5,8 +5,10 @@ from datetime import timedelta
 from django import forms
 from django.core.validators import RegexValidator
 
+from alerts.models import Severity
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES
 from jobs.registry import registered_job_types
+from monitoring.metrics import TIMEFRAMES
 
 FINISHED_WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 # Each page of finished jobs reads every page before it from the index: past this, narrow the filters.
@@ -47,3 +49,53 @@ class JobFilterForm(forms.Form):
     @property
     def finished(self) -> bool:
         return self.cleaned_data["view"] == "finished"
+
+
+class TimeframeForm(forms.Form):
+    """?timeframe=24h: one of monitoring.metrics.TIMEFRAMES, `default_timeframe` when absent."""
+
+    timeframe = forms.ChoiceField(required=False)
+
+    def __init__(self, *args, default_timeframe: str = "1h", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.default_timeframe = default_timeframe
+        self.fields["timeframe"].choices = [(t, t) for t in TIMEFRAMES]
+
+    def clean_timeframe(self):
+        return self.cleaned_data["timeframe"] or self.default_timeframe
+
+
+class MetricsFilterForm(TimeframeForm):
+    """The performance and error pages' filters: ?timeframe=24h&job_type=ai_matching."""
+
+    # Any job type seen in the data, registered today or not (old rows keep old names).
+    job_type = forms.CharField(
+        required=False,
+        max_length=100,
+        strip=True,
+        label="Type",
+        validators=[RegexValidator(r"^[\w.:-]+$", "a job type is letters, digits and . _ : -, e.g. ai_matching")],
+    )
+
+
+# Each page of the alert history reads the pages before it from the index: past this, filter.
+MAX_ALERT_PAGES = 100
+
+
+class AlertFilterForm(forms.Form):
+    """The alerts list's filters: ?severity=critical&alert_type=job_failure&include_resolved=1&page=2."""
+
+    severity = forms.ChoiceField(choices=[("", "any")] + Severity.choices, required=False)
+    # The design's four types, or any other a piece of code raised (old rows keep old names).
+    alert_type = forms.CharField(
+        required=False,
+        max_length=50,
+        strip=True,
+        label="Type",
+        validators=[RegexValidator(r"^[\w.:-]+$", "an alert type is letters, digits and . _ : -, e.g. job_failure")],
+    )
+    include_resolved = forms.ChoiceField(choices=[("", "no"), ("0", "no"), ("1", "yes")], required=False)
+    page = forms.IntegerField(required=False, min_value=1, max_value=MAX_ALERT_PAGES)
+
+    def clean_include_resolved(self):
+        return self.cleaned_data["include_resolved"] == "1"

@@ -10,7 +10,6 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from alerts.models import AlertHistory, Severity
 from jobs.errors import ErrorType
 from jobs.models import Job, JobRetryHistory, JobStatus
 from monitoring.models import TERMINAL_EVENT_TYPES, EventType, JobExecutionLog
@@ -295,18 +294,22 @@ def _outcomes(since, until, job_type):
     return outcomes.filter(job__job_type=job_type) if job_type else outcomes
 
 
+def _outcome_aggregates() -> dict:
+    # Counting job_id (never null), not id: every column read is in the outcome index, so
+    # Postgres never visits the table (index-only scan).
+    return {
+        "succeeded": Count("job", filter=Q(event_type=EventType.COMPLETED)),
+        "failed": Count("job", filter=Q(event_type=EventType.ERROR, status=JobStatus.FAILED)),
+        "failed_attempts": Count("job", filter=Q(event_type=EventType.ERROR)),
+        "cancelled": Count("job", filter=Q(event_type=EventType.CANCELLED)),
+    }
+
+
 def _outcome_counts(since, until, size: int, job_type) -> list[dict]:
     return list(
         _outcomes(since, until, job_type)
         .values(job_type=F("job__job_type"), bucket=EpochBucket("timestamp", size))
-        .annotate(
-            # Counting job_id (never null), not id: every column read is in the outcome index,
-            # so Postgres never visits the table (index-only scan).
-            succeeded=Count("job", filter=Q(event_type=EventType.COMPLETED)),
-            failed=Count("job", filter=Q(event_type=EventType.ERROR, status=JobStatus.FAILED)),
-            failed_attempts=Count("job", filter=Q(event_type=EventType.ERROR)),
-            cancelled=Count("job", filter=Q(event_type=EventType.CANCELLED)),
-        )
+        .annotate(**_outcome_aggregates())
         .order_by()
     )
 
@@ -368,6 +371,23 @@ def _outcomes_in_one_pass(since, until, size: int, job_type) -> tuple[list[dict]
         else:
             overall = stats
     return counts, by_type, overall, by_bucket
+
+
+def outcome_summary(timeframe: str, *, now: datetime | None = None) -> dict:
+    """The outcomes of the last `timeframe`, counted as performance_metrics counts them, in one
+    query and without execution times or series: for a page that polls (the overview).
+
+    {"since", "until", "succeeded", "failed", "failed_attempts", "cancelled",
+     "success_rate": float | None, "throughput_per_minute": float}
+    """
+    if timeframe not in TIMEFRAMES:
+        raise UnknownTimeframe(timeframe)
+    until = now or timezone.now()
+    since = until - TIMEFRAMES[timeframe]
+    counts = _outcomes(since, until, None).aggregate(**_outcome_aggregates())
+    summary = _summary({**counts, "started": 0, "retried": 0}, {}, TIMEFRAMES[timeframe].total_seconds() / 60)
+    keys = ("succeeded", "failed", "failed_attempts", "cancelled", "success_rate", "throughput_per_minute")
+    return {"since": since, "until": until, **{key: summary[key] for key in keys}}
 
 
 def _attempt_counts(since, until, size: int, job_type) -> list[dict]:
@@ -482,16 +502,3 @@ def execution_time_histogram(*, since: datetime, until: datetime, bounds_ms: tup
         }
         for row in rows
     }
-
-
-def open_alerts_by_severity() -> dict[str, int]:
-    """Unresolved alerts per severity, every severity present (served by the open-alerts index)."""
-    counts = dict.fromkeys((str(severity) for severity in Severity), 0)
-    for severity, count in (
-        AlertHistory.objects.filter(resolved_at__isnull=True)
-        .values_list("severity")
-        .annotate(count=Count("id"))
-        .order_by()
-    ):
-        counts[severity] = counts.get(severity, 0) + count
-    return counts

@@ -19,7 +19,8 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.utils import floatToGoString
 
 from monitoring.health import UNKNOWN, latest_health
-from monitoring.metrics import execution_time_histogram, jobs_by_type_and_status, open_alerts_by_severity
+from alerts.selectors import open_alert_counts
+from monitoring.metrics import execution_time_histogram, jobs_by_type_and_status
 from monitoring.models import HealthStatus
 from monitoring.permissions import VIEW_METRICS
 
@@ -73,7 +74,7 @@ class DatabaseCollector:
 
     def _open_alerts(self):
         alerts = GaugeMetricFamily("jobmonitor_open_alerts", "Unresolved alerts by severity.", labels=["severity"])
-        for severity, count in open_alerts_by_severity().items():
+        for severity, count in open_alert_counts().items():
             alerts.add_metric([severity], count)
         return alerts
 

@@ -7,11 +7,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Case, Count, IntegerField, QuerySet, Value, When
+from django.db.models import Case, Count, F, IntegerField, QuerySet, Value, When
+from django.db.models.fields.json import KeyTextTransform
 
-from alerts.models import AlertHistory
+from alerts.models import AlertHistory, AlertOccurrence, NotificationDelivery
+from alerts.selectors import alerts_for_job, with_alert_state
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, Job, JobRetryHistory, JobStatus
-from monitoring.models import JobExecutionLog
+from monitoring.models import EventType, JobExecutionLog
 
 JOB_SUMMARY_FIELDS = (
     "id",
@@ -208,6 +210,60 @@ MAX_JOB_ALERTS = 100
 
 
 def job_alerts(job_id, *, limit: int = MAX_JOB_ALERTS) -> list[AlertHistory]:
-    """A job's alerts, newest first."""
-    # TODO: use alerts.selectors.alerts_for_job once the alerts app provides it.
-    return list(AlertHistory.objects.filter(job_id=job_id).order_by("-triggered_at")[:limit])
+    """A job's alerts, newest first: those raised for it and those its failure was counted
+    into, with their state (occurrences, last seen...). The API and the dashboard both call this."""
+    return alerts_for_job(job_id)[:limit]
+
+
+def error_group_alerts(fingerprints: list[str], *, since: datetime, until: datetime) -> dict[str, list[AlertHistory]]:
+    """The alerts raised by, or counting, the failures of each error group (errors with this
+    fingerprint in [since, until)): {fingerprint: [alert, ...]}, open ones first, then newest.
+
+    Three queries whatever the number of failures: which alerts counted such a failed job
+    (alerts_alertoccurrence), which were raised for one (alert_history.job_id), then those alerts
+    with their state.
+    """
+    if not fingerprints:
+        return {}
+    failures = {
+        "event_type": EventType.ERROR,
+        "timestamp__gte": since,
+        "timestamp__lt": until,
+        "error_details__fingerprint__in": list(fingerprints),
+    }
+    through_jobs = {f"job__logs__{key}": value for key, value in failures.items()}
+    fingerprint = KeyTextTransform("fingerprint", "job__logs__error_details")  # of the log row filtered on
+    counted = AlertOccurrence.objects.filter(**through_jobs).values_list(fingerprint, "alert_id")
+    raised = AlertHistory.objects.filter(**through_jobs).values_list(fingerprint, "id")
+    pairs = {*counted.order_by().distinct(), *raised.order_by().distinct()}
+    alerts = {alert.id: alert for alert in with_alert_state(AlertHistory.objects.filter(id__in={a for _, a in pairs}))}
+    grouped: dict[str, list[AlertHistory]] = {}
+    for fingerprint, alert_id in pairs:
+        grouped.setdefault(fingerprint, []).append(alerts[alert_id])
+    for group in grouped.values():
+        group.sort(key=lambda alert: (alert.resolved_at is not None, -alert.triggered_at.timestamp()))
+    return grouped
+
+
+# --- one alert's page ----------------------------------------------------------------------
+
+MAX_ALERT_DELIVERIES = 20
+MAX_ALERT_JOBS = 10
+
+
+def alert_deliveries(alert_id, *, limit: int = MAX_ALERT_DELIVERIES) -> list[NotificationDelivery]:
+    """An alert's notifications, newest first (the delivery_alert_idx index)."""
+    return list(NotificationDelivery.objects.filter(alert_id=alert_id).order_by("-updated_at", "-id")[:limit])
+
+
+def alert_jobs(alert_id, *, limit: int = MAX_ALERT_JOBS) -> list[dict]:
+    """The latest jobs counted into an alert: [{"job_id", "job_type", "status", "seen_at"}], newest first.
+
+    Newest by id (rows are added in time order): the primary key read backwards stops after
+    `limit` rows, where sorting on seen_at would read every occurrence of a long-running alert.
+    """
+    return list(
+        AlertOccurrence.objects.filter(alert_id=alert_id)
+        .order_by("-id")
+        .values("job_id", "seen_at", job_type=F("job__job_type"), status=F("job__status"))[:limit]
+    )

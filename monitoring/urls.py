@@ -1,6 +1,6 @@
 from django.urls import path
 
-from monitoring.views import job_detail, jobs, overview
+from monitoring.views import alerts, errors, health, job_detail, jobs, overview, performance
 
 app_name = "dashboard"
 
@@ -10,4 +10,10 @@ urlpatterns = [
     path("jobs/<uuid:job_id>/", job_detail.job_detail, name="job_detail"),
     path("jobs/<uuid:job_id>/cancel/", job_detail.cancel_job, name="cancel_job"),
     path("jobs/<uuid:job_id>/retry/", job_detail.retry_job, name="retry_job"),
+    path("performance/", performance.performance, name="performance"),
+    path("errors/", errors.errors, name="errors"),
+    path("health/", health.health, name="health"),
+    path("alerts/", alerts.alerts, name="alerts"),
+    path("alerts/<uuid:alert_id>/", alerts.alert_detail, name="alert_detail"),
+    path("alerts/<uuid:alert_id>/resolve/", alerts.resolve_alert, name="resolve_alert"),
 ]

@@ -26,10 +26,18 @@ SYMBOLS = {
     "configuration": "⚙",
     "data": "#",
     "system": "!",
-    # alert severities
+    # alert severities, and health statuses
     "info": "i",
     "warning": "!",
     "critical": "‼",
+    "healthy": "✓",
+    "unknown": "?",
+    # alerts and their notifications
+    "open": "●",
+    "resolved": "✓",
+    "pending": "◷",
+    "sending": "▶",
+    "sent": "✓",
 }
 
 
@@ -105,3 +113,50 @@ def query_with(context, **changes) -> str:
             query[key] = value
     encoded = query.urlencode()
     return f"?{encoded}" if encoded else "?"
+
+
+@register.filter
+def percent(fraction, digits: int = 1) -> str:
+    """0.9753 → "97.5 %" (a share from 0 to 1); None → "–" (nothing to divide)."""
+    if fraction is None or fraction == "":
+        return "–"
+    text = f"{100 * float(fraction):.{int(digits)}f}"
+    return f"{text.removesuffix('.0')} %"
+
+
+@register.simple_tag
+def share_bar(fraction, tone: str = "blue", width: int = 120):
+    """A small horizontal bar for a share (0..1); write the number next to it."""
+    from monitoring.charts import share_bar as bar  # charts formats durations with this module
+
+    return bar(fraction, tone=tone, width=width)
+
+
+TIMEFRAME_NAMES = {
+    "15m": "15 minutes",
+    "1h": "hour",
+    "6h": "6 hours",
+    "24h": "24 hours",
+    "7d": "7 days",
+    "30d": "30 days",
+}
+
+
+@register.filter
+def timeframe_name(timeframe: str) -> str:
+    """"1h" → "hour", "7d" → "7 days": for "in the last …"."""
+    return TIMEFRAME_NAMES.get(timeframe, timeframe)
+
+
+@register.filter
+def get(mapping, key):
+    """{{ counts|get:severity }}: a dict's value for a key held in a variable."""
+    return (mapping or {}).get(key)
+
+
+@register.filter
+def recipient(value: str) -> str:
+    """A notification recipient safe to show (a webhook's secret path hidden)."""
+    from alerts.channels import display_recipient
+
+    return display_recipient(value)

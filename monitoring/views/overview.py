@@ -1,25 +1,58 @@
-from datetime import timedelta
+"""The overview: health, what runs now, how the chosen timeframe went, each figure a link to its page."""
 
 from django.utils import timezone
 
+from alerts.models import SEVERITY_RANK
+from alerts.selectors import open_alert_counts
 from monitoring import selectors
-from monitoring.permissions import VIEW_JOBS
+from monitoring.forms import FINISHED_WINDOWS, TimeframeForm
+from monitoring.health import latest_health
+from monitoring.metrics import TIMEFRAMES, outcome_summary
+from monitoring.permissions import VIEW_ALERTS, VIEW_HEALTH, VIEW_JOBS, VIEW_METRICS
 from monitoring.views.base import dashboard_view, render_page
+from monitoring.views.health import checks_stopped
 
-RECENT_FAILURES_WINDOW = timedelta(hours=1)
+
+def finished_window(timeframe: str) -> str:
+    """The job list's window that covers `timeframe` (its longest when none does)."""
+    covering = [w for w, span in FINISHED_WINDOWS.items() if span >= TIMEFRAMES[timeframe]]
+    return min(covering, key=FINISHED_WINDOWS.get) if covering else max(FINISHED_WINDOWS, key=FINISHED_WINDOWS.get)
+
+
+def _health(now) -> dict:
+    health = latest_health()
+    return {**health, "stale": checks_stopped(health["checked_at"], now)}
+
+
+def _open_alerts() -> dict:
+    """{"total", "by_severity": [(severity, n), ...]}, the most severe first."""
+    counts = open_alert_counts()
+    ordered = sorted(counts.items(), key=lambda item: -SEVERITY_RANK.get(item[0], -1))
+    return {"total": sum(counts.values()), "by_severity": ordered, **counts}
 
 
 @dashboard_view(VIEW_JOBS)
 def overview(request):
     now = timezone.now()
-    failures, failures_total = selectors.recent_failures(since=now - RECENT_FAILURES_WINDOW)
-    context = {
-        "now": now,
-        "counts": selectors.active_job_counts(),
-        "failures": failures,
-        "failures_total": failures_total,
-        "failures_window": RECENT_FAILURES_WINDOW,
-    }
+    form = TimeframeForm(request.GET, default_timeframe="1h")
+    context = {"now": now, "form": form, "timeframes": list(TIMEFRAMES), "timeframe": "1h"}
+    if not form.is_valid():
+        return render_page(request, "dashboard/overview.html", context, status=400)
+    timeframe = form.cleaned_data["timeframe"]
+    failures, failures_total = selectors.recent_failures(since=now - TIMEFRAMES[timeframe])
+    user = request.user
+    context.update(
+        timeframe=timeframe,
+        counts=selectors.active_job_counts(),
+        failures=failures,
+        failures_total=failures_total,
+        failures_window=finished_window(timeframe),
+        outcomes=outcome_summary(timeframe, now=now),
+        # Figures from pages the user may not open are left out (and not queried).
+        health=_health(now) if user.has_perm(VIEW_HEALTH) else None,
+        open_alerts=_open_alerts() if user.has_perm(VIEW_ALERTS) else None,
+        can_view_metrics=user.has_perm(VIEW_METRICS),
+    )
     return render_page(
         request, "dashboard/overview.html", context, partials={"overview-live": "dashboard/partials/overview_live.html"}
     )

@@ -16,10 +16,10 @@ def test_the_defaults_pass_the_check():
 
 
 def test_rule_overrides_merge_into_the_defaults(alert_settings):
-    alert_settings["RULES"] = {"resource_utilization": {"thresholds": {"disk": {"warning": 70}}}}
-    thresholds = rule_config("resource_utilization")["thresholds"]
-    assert thresholds["disk"] == {"warning": 70}  # replaced as a whole ...
-    assert thresholds["cpu"] == {"warning": 85, "critical": 95}  # ... the others kept
+    alert_settings["RULES"] = {"system_health": {"severity_by_status": {"warning": None}}}
+    by_status = rule_config("system_health")["severity_by_status"]
+    assert by_status["warning"] is None  # replaced ...
+    assert by_status["critical"] == "critical"  # ... the others kept
 
 
 def test_unknown_rules_settings_and_severities_are_reported(alert_settings):

@@ -7,7 +7,7 @@ import time_machine
 from django.core import mail
 
 from alerts.manager import alert_manager
-from alerts.models import AlertHistory, DeliveryKind
+from alerts.models import DeliveryKind
 from alerts.services import alert_resolve
 from alerts.tasks import escalate_due_alerts
 from jobs.schedules import PREFIX

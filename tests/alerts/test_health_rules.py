@@ -87,27 +87,23 @@ def test_a_healthy_check_without_an_open_alert_changes_nothing():
     assert not AlertHistory.objects.exists() and not NotificationDelivery.objects.exists()
 
 
-def test_resource_usage_over_the_thresholds_alerts_even_if_the_check_said_healthy():
-    checked(resource("cpu_percent", 80), resource("memory_percent", 90), resource("disk_percent", 97))
+def test_resource_checks_alert_by_their_own_status():
+    """CPU, memory and disk are graded by the health check's thresholds (HEALTH_*_PCT_*)."""
+    checked(
+        resource("cpu_percent", 80),
+        resource("memory_percent", 90, status=HealthStatus.WARNING),
+        resource("disk_percent", 97, status=HealthStatus.CRITICAL),
+    )
     alerts = dict(AlertHistory.objects.values_list("title", "severity"))
     assert alerts == {
-        "Resource utilization resource/memory_percent is healthy": "warning",
-        "Resource utilization resource/disk_percent is healthy": "critical",
+        "Resource utilization resource/memory_percent is warning": "warning",
+        "Resource utilization resource/disk_percent is critical": "critical",
     }
     assert set(AlertHistory.objects.values_list("alert_type", flat=True)) == {AlertType.RESOURCE_UTILIZATION}
 
 
-def test_resource_thresholds_are_configurable_and_the_worse_of_status_and_threshold_wins(alert_settings):
-    alert_settings["RULES"] = {"resource_utilization": {"thresholds": {"cpu": {"warning": 50, "critical": 75}}}}
-    checked(resource("cpu_percent", 80), resource("disk_percent", 40, status=HealthStatus.WARNING))
-    assert dict(AlertHistory.objects.values_list("state__fingerprint", "severity")) == {
-        "resource_utilization:resource/cpu_percent": "critical",
-        "resource_utilization:resource/disk_percent": "warning",
-    }
-
-
-def test_resource_alert_resolves_once_below_the_thresholds():
-    checked(resource("disk_percent", 97))
+def test_resource_alert_resolves_once_its_check_is_healthy_again():
+    checked(resource("disk_percent", 97, status=HealthStatus.CRITICAL))
     checked(resource("disk_percent", 60))
     assert AlertHistory.objects.get().resolved_at is not None
 

@@ -6,7 +6,8 @@ import pytest
 
 from jobs.models import JobStatus
 from monitoring import selectors
-from tests.factories import AlertHistoryFactory, JobFactory
+from alerts.models import AlertOccurrence
+from tests.factories import AlertHistoryFactory, JobExecutionLogFactory, JobFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -99,3 +100,46 @@ def test_job_alerts_are_the_jobs_own_newest_first():
     new = AlertHistoryFactory(job=job, triggered_at=ago(minutes=1))
     AlertHistoryFactory(job=JobFactory())
     assert selectors.job_alerts(job.id) == [new, old]
+
+
+def test_job_alerts_include_those_the_jobs_failure_was_counted_into():
+    first, second = JobFactory(), JobFactory()
+    alert = AlertHistoryFactory(job=first)
+    AlertOccurrence.objects.create(alert=alert, job=second)
+    assert selectors.job_alerts(second.id) == [alert]
+    assert selectors.job_alerts(second.id)[0].occurrences == 1  # with the alert's state, as alerts_for_job gives it
+
+
+def error(job, minutes_ago: int, fingerprint: str):
+    details = {"type": "ValueError", "message": "m", "error_class": "data", "fingerprint": fingerprint}
+    when = ago(minutes=minutes_ago)
+    JobExecutionLogFactory(job=job, event_type="error", status="failed", timestamp=when, error_details=details)
+
+
+def test_error_groups_find_the_alerts_their_failures_raised_or_were_counted_into(django_assert_max_num_queries):
+    raised_for, counted, other, too_old = JobFactory(), JobFactory(), JobFactory(), JobFactory()
+    error(raised_for, 5, "aaa")
+    error(counted, 10, "aaa")
+    error(other, 5, "bbb")
+    error(too_old, 120, "ccc")
+    newer = AlertHistoryFactory(job=raised_for, triggered_at=ago(minutes=5))
+    older = AlertHistoryFactory(job=JobFactory(), triggered_at=ago(minutes=30))
+    AlertOccurrence.objects.create(alert=older, job=counted)
+    resolved = AlertHistoryFactory(job=other, resolved_at=ago(minutes=1))
+    AlertHistoryFactory(job=too_old)
+
+    with django_assert_max_num_queries(3):
+        groups = selectors.error_group_alerts(["aaa", "bbb", "ccc", "none"], since=ago(hours=1), until=NOW)
+
+    assert groups == {"aaa": [newer, older], "bbb": [resolved]}  # open ones first, newest first
+    assert groups["aaa"][1].occurrences == 1
+    assert selectors.error_group_alerts([], since=ago(hours=1), until=NOW) == {}
+
+
+def test_an_alerts_jobs_are_the_latest_counted_into_it():
+    alert = AlertHistoryFactory()
+    jobs = [JobFactory(job_type=f"type{n}") for n in range(12)]
+    AlertOccurrence.objects.bulk_create(AlertOccurrence(alert=alert, job=job) for job in jobs)
+    listed = selectors.alert_jobs(alert.id)
+    assert [row["job_id"] for row in listed] == [job.id for job in jobs[::-1][:10]]
+    assert listed[0]["job_type"] == "type11" and listed[0]["status"] == "queued"

@@ -28,6 +28,12 @@
     window.alert("The server refused this action (" + xhr.status + " " + xhr.statusText + ").");
   });
 
+  // Filter forms marked data-autosubmit apply a choice at once (without JavaScript: their button).
+  document.addEventListener("change", function (event) {
+    var form = event.target.form;
+    if (form && form.hasAttribute("data-autosubmit")) form.requestSubmit();
+  });
+
   // A poll replaces the live region: keep the <details> the operator opened open.
   var openDetails = [];
   document.addEventListener("htmx:beforeSwap", function (event) {

@@ -69,3 +69,42 @@ def big_history(db):
         for n in range(1, 11)
     )
     return busy
+
+
+@pytest.fixture
+def outcome_history(db):
+    """3,000 attempts' outcomes of 3,000 jobs over the last day, with errors of four kinds:
+    what the metrics pages read. They must not care how many there are."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs.models import Job, JobRetryHistory
+    from monitoring.models import JobExecutionLog
+
+    now = timezone.now()
+    kinds = [
+        ("httpx.ConnectTimeout", "transient"),
+        ("ValueError", "data"),
+        ("KeyError", "configuration"),
+        ("OSError", "system"),
+    ]
+    jobs = [Job(job_type=("demo.sleep", "demo.fail", "ai_matching")[i % 3], status="completed") for i in range(3000)]
+    Job.objects.bulk_create(jobs)
+    logs, attempts = [], []
+    for i, job in enumerate(jobs):
+        when = now - timedelta(seconds=i * 28)
+        attempts.append(JobRetryHistory(job=job, attempt_number=1, status="success", started_at=when))
+        if i % 10 == 0:
+            kind, error_class = kinds[i % 4]
+            fingerprint = f"fp{i // 10 % 40}"  # 40 groups
+            details = {"type": kind, "message": f"boom {i}", "error_class": error_class, "fingerprint": fingerprint}
+            logs.append(
+                JobExecutionLog(job=job, event_type="error", status="failed", timestamp=when, error_details=details)
+            )
+        else:
+            done = {"event_type": "completed", "status": "completed", "execution_time_ms": i}
+            logs.append(JobExecutionLog(job=job, timestamp=when, **done))
+    JobRetryHistory.objects.bulk_create(attempts)
+    JobExecutionLog.objects.bulk_create(logs)
+    return jobs

@@ -3,7 +3,7 @@
 import pytest
 from django.templatetags.static import static
 
-from tests.factories import JobFactory
+from tests.factories import JobFactory, UserFactory
 from tests.monitoring.views.conftest import htmx
 
 pytestmark = pytest.mark.django_db
@@ -40,6 +40,55 @@ def test_a_user_without_the_view_permission_gets_a_403_page_naming_it(client, no
         assert response.status_code == 403, url
         assert b"jobs.view_job" in response.content
         assert b"/jobs/" not in response.content.split(b"<main>")[0]  # no nav links to pages they cannot see
+
+
+@pytest.fixture
+def alert():
+    from tests.factories import AlertHistoryFactory
+
+    return AlertHistoryFactory()
+
+
+@pytest.fixture
+def guarded_pages(alert):
+    """Each page of the second part and the permission it needs."""
+    return {
+        "/performance/": "monitoring.view_jobexecutionlog",
+        "/errors/": "monitoring.view_jobexecutionlog",
+        "/health/": "monitoring.view_systemhealthmetric",
+        "/alerts/": "alerts.view_alerthistory",
+        f"/alerts/{alert.id}/": "alerts.view_alerthistory",
+    }
+
+
+def test_the_other_pages_need_login_and_their_own_permission(client, guarded_pages):
+    for url, permission in guarded_pages.items():
+        assert client.get(url)["Location"].startswith("/accounts/login/?next=/"), url
+    client.force_login(UserFactory(permissions=["jobs.view_job"]))
+    for url, permission in guarded_pages.items():
+        response = client.get(url)
+        assert response.status_code == 403, url
+        assert permission.encode() in response.content, url
+        app, codename = permission.split(".")
+        client.force_login(UserFactory(username=f"only-{codename}", permissions=[permission]))
+        assert client.get(url).status_code == 200, url
+        client.force_login(UserFactory(permissions=["jobs.view_job"]))
+
+
+def test_the_navigation_shows_the_pages_a_user_may_open(client, alice, viewer):
+    client.force_login(alice)
+    nav = client.get("/").content.decode().split('<nav class="mainnav"')[1].split("</nav>")[0]
+    assert [part.split('"')[0] for part in nav.split('href="')[1:]] == [
+        "/",
+        "/jobs/",
+        "/performance/",
+        "/errors/",
+        "/health/",
+        "/alerts/",
+    ]
+    client.force_login(UserFactory(username="ops-health", permissions=["monitoring.view_systemhealthmetric"]))
+    nav = client.get("/health/").content.decode().split('<nav class="mainnav"')[1].split("</nav>")[0]
+    assert 'href="/health/"' in nav and 'href="/jobs/"' not in nav and 'href="/alerts/"' not in nav
 
 
 def test_logging_in_lands_on_the_page_asked_for(client, alice):

@@ -6,7 +6,13 @@ import pytest
 import time_machine
 
 from jobs.models import JobStatus
-from tests.factories import JobFactory
+from tests.factories import (
+    AlertHistoryFactory,
+    JobExecutionLogFactory,
+    JobFactory,
+    SystemHealthMetricFactory,
+    UserFactory,
+)
 from tests.monitoring.views.conftest import htmx
 
 pytestmark = pytest.mark.django_db
@@ -58,6 +64,65 @@ def test_failure_messages_are_escaped(alice_client):
 
 
 def test_renders_in_a_bounded_number_of_queries(alice_client, big_history, django_assert_max_num_queries):
-    with django_assert_max_num_queries(7):  # session, user, 2 for permissions, counts, failures, their count
-        response = alice_client.get("/")
+    SystemHealthMetricFactory.create_batch(50)
+    AlertHistoryFactory.create_batch(50)
+    # session, user, 2 for permissions, counts, failures, their count, outcomes, health 2, open alerts
+    with django_assert_max_num_queries(11):
+        response = alice_client.get("/", headers=htmx("overview-live"))
     assert response.context["counts"]["total"] == 240
+    assert response.context["open_alerts"]["total"] == 50
+
+
+@time_machine.travel(NOW, tick=False)
+def test_shows_health_open_alerts_by_severity_and_the_timeframes_success_rate(alice_client):
+    SystemHealthMetricFactory(timestamp=NOW, status="warning", metric_name="cpu.percent", metric_type="resource")
+    AlertHistoryFactory.create_batch(2, severity="critical")
+    AlertHistoryFactory(severity="warning")
+    AlertHistoryFactory(severity="critical", resolved_at=NOW)
+    outcomes = [(2, "completed", "completed"), (5, "completed", "completed"), (20, "error", "failed")]
+    for hours_ago, event_type, status in outcomes:
+        JobExecutionLogFactory(event_type=event_type, status=status, timestamp=NOW - timedelta(hours=hours_ago))
+
+    response = alice_client.get("/?timeframe=24h")
+
+    page = response.content.decode()
+    health = page.split('class="card card-health')[1].split("</a>")[0]
+    assert 'href="/health/"' in health and "badge-warning" in health and "1 components, checked 0.0 s ago" in health
+    alerts = page.split("Open alerts →")[1].split("</div>")[0]
+    assert '<span class="card-value">3</span>' in alerts
+    assert '<a href="/alerts/?severity=critical" title="2 open critical alerts">' in alerts
+    assert '<a href="/alerts/?severity=info" class="muted" title="0 open info alerts">' in alerts
+    assert "The last 24 hours" in page
+    assert response.context["outcomes"]["success_rate"] == 0.6667  # rounded as performance_metrics rounds it
+    assert "66.7 %" in page and "2 completed, 1 failed for good" in page
+    assert 'href="/performance/?timeframe=24h"' in page and 'href="/errors/?timeframe=24h"' in page
+    with time_machine.travel(NOW, tick=False):
+        assert alice_client.get("/?timeframe=1h").context["outcomes"]["success_rate"] is None
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_timeframe_sets_the_failures_shown_and_their_link(alice_client):
+    JobFactory(failed=True, finished_at=NOW - timedelta(hours=3))
+    assert alice_client.get("/").context["failures_total"] == 0
+    response = alice_client.get("/?timeframe=6h")
+    assert response.context["failures_total"] == 1
+    assert "Failures in the last 6 hours" in response.content.decode()
+    assert 'href="/jobs/?view=finished&amp;status=failed&amp;window=24h"' in response.content.decode()  # covers 6h
+    assert 'window=7d"' in alice_client.get("/?timeframe=30d").content.decode()  # the longest the list offers
+    assert 'hx-get="/?timeframe=6h"' in response.content.decode()  # polls keep it
+
+
+def test_a_bad_timeframe_is_a_400_naming_the_field(alice_client):
+    response = alice_client.get("/?timeframe=forever")
+    assert response.status_code == 400
+    assert "<li><strong>timeframe</strong>: Select a valid choice." in response.content.decode()
+
+
+def test_figures_from_pages_the_user_may_not_open_are_left_out(client, django_assert_max_num_queries):
+    client.force_login(UserFactory(permissions=["jobs.view_job"]))
+    with django_assert_max_num_queries(8):  # no health, no alerts
+        response = client.get("/")
+    page = response.content.decode()
+    assert response.context["health"] is None and response.context["open_alerts"] is None
+    assert "System health" not in page and "Open alerts" not in page
+    assert 'href="/performance/' not in page and 'href="/errors/' not in page

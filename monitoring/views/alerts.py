@@ -1,0 +1,142 @@
+"""Alerts: the open ones and their history, one alert in full, and Resolve for operators allowed to."""
+
+import math
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
+
+from alerts.channels import display_recipient
+from alerts.models import SEVERITY_RANK, AlertHistory, AlertType, Severity
+from alerts.selectors import alert_list, open_alert_counts
+from alerts.services import alert_resolve
+from monitoring import selectors
+from monitoring.forms import AlertFilterForm
+from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS
+from monitoring.views.base import dashboard_view, render_page
+from monitoring.views.jobs import PAGE_SIZE, ListPage
+
+MAX_REASON_CHARS = 2_000
+
+
+def _page(filters: dict) -> ListPage:
+    alerts = alert_list(
+        include_resolved=filters["include_resolved"],
+        severity=filters["severity"] or None,
+        alert_type=filters["alert_type"] or None,
+    )
+    number = filters["page"] or 1
+    if not filters["include_resolved"]:
+        # Open alerts are a small set (partial index): count them, and past the end is the last page.
+        total = alerts.count()
+        number = min(number, max(1, math.ceil(total / PAGE_SIZE)))
+        rows = list(alerts[(number - 1) * PAGE_SIZE : number * PAGE_SIZE])
+        return ListPage(rows, number, has_next=number * PAGE_SIZE < total, total=total)
+    # The whole history is not counted: one row past the page says whether there is another.
+    rows = list(alerts[(number - 1) * PAGE_SIZE : number * PAGE_SIZE + 1])
+    return ListPage(rows[:PAGE_SIZE], number, has_next=len(rows) > PAGE_SIZE)
+
+
+@dashboard_view(VIEW_ALERTS)
+def alerts(request):
+    form = AlertFilterForm(request.GET)
+    context = {
+        "now": timezone.now(),
+        "form": form,
+        "severities": sorted(Severity.values, key=lambda s: -SEVERITY_RANK[s]),  # the most severe first
+        "alert_types": AlertType.values,
+        "can_resolve": request.user.has_perm(RESOLVE_ALERTS),
+        "page": None,
+    }
+    status = 200
+    if form.is_valid():
+        filters = form.cleaned_data
+        context.update(
+            page=_page(filters),
+            open_counts=open_alert_counts(),
+            include_resolved=filters["include_resolved"],
+            filtered=bool(filters["severity"] or filters["alert_type"]),
+        )
+        if filters["alert_type"] and filters["alert_type"] not in context["alert_types"]:
+            context["alert_types"] = [*context["alert_types"], filters["alert_type"]]
+    else:
+        status = 400
+    return render_page(
+        request,
+        "dashboard/alerts.html",
+        context,
+        partials={"alert-list": "dashboard/partials/alert_list.html"},
+        status=status,
+    )
+
+
+def _alert(alert_id) -> AlertHistory | None:
+    return alert_list(include_resolved=True).filter(id=alert_id).select_related("state").first()
+
+
+def _detail_context(request, alert: AlertHistory) -> dict:
+    state = getattr(alert, "state", None)
+    return {
+        "now": timezone.now(),
+        "alert": alert,
+        "state": state,
+        "details": state.details if state and state.details else None,
+        "recipients": [display_recipient(r) for r in alert.recipients or []],
+        "deliveries": selectors.alert_deliveries(alert.id),
+        "max_deliveries": selectors.MAX_ALERT_DELIVERIES,
+        "jobs": selectors.alert_jobs(alert.id),
+        "can_resolve": request.user.has_perm(RESOLVE_ALERTS),
+    }
+
+
+def _not_found(request, alert_id):
+    return render(request, "dashboard/alert_not_found.html", {"alert_id": alert_id}, status=404)
+
+
+@dashboard_view(VIEW_ALERTS)
+def alert_detail(request, alert_id):
+    alert = _alert(alert_id)
+    if alert is None:
+        return _not_found(request, alert_id)
+    return render_page(
+        request,
+        "dashboard/alert_detail.html",
+        _detail_context(request, alert),
+        partials={"alert-live": "dashboard/partials/alert_live.html"},
+    )
+
+
+@require_POST
+@dashboard_view(RESOLVE_ALERTS)
+def resolve_alert(request, alert_id):
+    """Resolve through alerts.services.alert_resolve; the outcome replaces the row or the alert's
+    page section that asked (HX-Target), or, without htmx, shows on the page the form came from."""
+    alert = _alert(alert_id)
+    if alert is None:
+        return _not_found(request, alert_id)
+    reason = request.POST.get("reason", "").strip()
+    if len(reason) > MAX_REASON_CHARS:
+        return _respond(request, alert, f"reason: at most {MAX_REASON_CHARS} characters", status=400)
+    if not alert_resolve(alert=alert, user=request.user, reason=reason):
+        alert = _alert(alert_id)
+        who = f" by {alert.resolved_by}" if alert.resolved_by else ""
+        return _respond(request, alert, f"This alert was already resolved{who}.", status=409)
+    if not request.htmx:
+        messages.success(request, f"Resolved: {alert.title}")
+        back = request.POST.get("next", "")
+        if url_has_allowed_host_and_scheme(back, {request.get_host()}, require_https=request.is_secure()):
+            return redirect(back)
+        return redirect("dashboard:alert_detail", alert_id=alert_id)  # after a POST, a GET (reload-safe)
+    return _respond(request, _alert(alert_id), "Resolved.", status=200)
+
+
+def _respond(request, alert: AlertHistory, notice: str, *, status: int):
+    level = "success" if status == 200 else "error"
+    if request.htmx and request.htmx.target == f"alert-{alert.id}":
+        context = {"now": timezone.now(), "alert": alert, "can_resolve": True, "notice": notice, "notice_level": level}
+        return render_page(request, "dashboard/partials/alert_row.html", context, status=status)
+    context = _detail_context(request, alert) | {"notice": notice, "notice_level": level}
+    template = "dashboard/partials/alert_live.html" if request.htmx else "dashboard/alert_detail.html"
+    return render_page(request, template, context, status=status)

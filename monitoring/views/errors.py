@@ -1,0 +1,72 @@
+"""Error analysis over a timeframe: how often jobs fail, with what, and the same errors grouped."""
+
+from monitoring import charts, selectors
+from monitoring.permissions import VIEW_ALERTS, VIEW_METRICS
+from monitoring.views.base import dashboard_view, render_page
+from monitoring.views.performance import metrics_context
+
+# What each class means for the operator (jobs/errors.py decides the class).
+CLASS_NOTES = {
+    "transient": "timeouts, connection errors, HTTP 429/5xx: retried automatically",
+    "configuration": "missing settings or keys, HTTP 401/403: fix the configuration, then retry",
+    "data": "invalid input, constraint violations: fix the data and resubmit",
+    "system": "memory, disk, lost workers, anything unknown: retried; look at the hosts",
+    "unknown": "recorded without a class",
+}
+
+
+def _frequency_chart(metrics: dict, bucket: str):
+    series = metrics["series"]
+    retried = [row["failed_attempts"] - row["failed"] for row in series]
+    return charts.stacked_bar_chart(
+        chart_id="chart-errors",
+        title=f"Failed attempts per {bucket}",
+        buckets=[row["bucket_start"] for row in series],
+        bucket_seconds=metrics["bucket_seconds"],
+        series=[
+            charts.Series("failed for good", [row["failed"] for row in series], tone="red", pattern="stripes"),
+            charts.Series("failed, then retried", retried, tone="amber"),
+        ],
+        unit=charts.COUNT,
+        y_label="attempts",
+        width=1100,  # the page's full width
+    )
+
+
+def _shares(rows: list[dict], total: int) -> list[dict]:
+    return [{**row, "share": row["count"] / total if total else None} for row in rows]
+
+
+def _attach_alerts(metrics: dict) -> None:
+    """Each top error group's alerts (those its failures raised or were counted into)."""
+    fingerprints = [group["fingerprint"] for group in metrics["top_errors"]]
+    alerts = selectors.error_group_alerts(fingerprints, since=metrics["since"], until=metrics["until"])
+    for group in metrics["top_errors"]:
+        group["alerts"] = alerts.get(group["fingerprint"], [])
+
+
+@dashboard_view(VIEW_METRICS)
+def errors(request):
+    context, metrics = metrics_context(request, default_timeframe="24h")
+    if metrics is not None:
+        total = metrics["overall"]["failed_attempts"]
+        context.update(
+            frequency_chart=_frequency_chart(metrics, context["bucket"]),
+            by_class=[
+                {**row, "note": CLASS_NOTES.get(row["error_class"], "")}
+                for row in _shares(metrics["errors_by_class"], total)
+            ],
+            by_type=_shares(metrics["errors_by_type"], total),
+            top_errors=metrics["top_errors"],
+            can_view_alerts=request.user.has_perm(VIEW_ALERTS),
+            retried_failures=total - metrics["overall"]["failed"],
+        )
+        if context["can_view_alerts"]:
+            _attach_alerts(metrics)
+    return render_page(
+        request,
+        "dashboard/errors.html",
+        context,
+        partials={"errors-live": "dashboard/partials/errors_live.html"},
+        status=200 if metrics is not None else 400,
+    )

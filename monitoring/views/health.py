@@ -1,0 +1,90 @@
+"""System health: each component's latest check, its recent history, and the overall status."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from monitoring import charts
+from monitoring.health import health_history, latest_health
+from monitoring.models import MetricType
+from monitoring.permissions import VIEW_HEALTH
+from monitoring.views.base import dashboard_view, render_page
+
+HISTORY_WINDOW = timedelta(hours=1)
+STATUS_RANK = {"healthy": 0, "warning": 1, "critical": 2}
+HISTORY_POINTS = 120  # two a minute at most: enough for a sparkline, one index range scan each
+SECTIONS = {
+    MetricType.DATABASE: "Database",
+    MetricType.API: "External services",
+    MetricType.RESOURCE: "Host resources",
+    MetricType.JOB_QUEUE: "Job queue and workers",
+}
+
+
+def checks_stopped(checked_at, now) -> bool:
+    """Three scheduled runs missed: the scheduler or the cluster is down, the results are old news."""
+    interval = int(settings.PERIODIC_TASKS["run_health_checks"]["minutes"])
+    return bool(checked_at and interval > 0 and now - checked_at > timedelta(minutes=3 * interval))
+
+
+def component_unit(metric_type: str, metric_name: str) -> charts.Unit:
+    """What a component's value is measured in, from its name (docs/health-and-metrics.md)."""
+    if metric_type == MetricType.API or metric_name.endswith("_ms"):
+        return charts.MS
+    if metric_name.endswith("_pct") or metric_name.endswith(".percent"):
+        return charts.PERCENT
+    if metric_name.endswith("_s"):
+        return charts.SECONDS
+    return charts.COUNT
+
+
+def _component(row: dict, since) -> dict:
+    unit = component_unit(row["metric_type"], row["metric_name"])
+    # One query per component, over the (metric_type, metric_name, -timestamp) index.
+    history = health_history(
+        metric_type=row["metric_type"], metric_name=row["metric_name"], since=since, limit=HISTORY_POINTS
+    )
+    points = [(h.timestamp, float(h.metric_value), h.status) for h in history]
+    values = [value for _, value, _ in points]
+    details = row["details"] if isinstance(row["details"], dict) else {}
+    return {
+        **row,
+        "value": unit.format(row["metric_value"]),
+        "message": details.get("message", ""),
+        "host": details.get("host", ""),
+        "sparkline": charts.sparkline(points, unit=unit, label=row["metric_name"]),
+        "not_healthy": sum(1 for _, _, status in points if status != "healthy"),
+        "checks": len(points),
+        "low": unit.format(min(values)) if values else None,
+        "high": unit.format(max(values)) if values else None,
+    }
+
+
+@dashboard_view(VIEW_HEALTH)
+def health(request):
+    now = timezone.now()
+    health = latest_health()
+    components = [_component(row, now - HISTORY_WINDOW) for row in health["components"]]
+    # The worst first within each section (then by name), as run_health_checks prints them.
+    components.sort(key=lambda c: (-STATUS_RANK.get(c["status"], 3), c["metric_name"]))
+    sections = [
+        {"title": title, "components": [c for c in components if c["metric_type"] == metric_type]}
+        for metric_type, title in SECTIONS.items()
+    ]
+    sections += [
+        {"title": metric_type, "components": [c for c in components if c["metric_type"] == metric_type]}
+        for metric_type in sorted({c["metric_type"] for c in components} - set(SECTIONS))
+    ]
+    interval = int(settings.PERIODIC_TASKS["run_health_checks"]["minutes"])
+    checked_at = health["checked_at"]
+    context = {
+        "now": now,
+        "health": health,
+        "sections": [section for section in sections if section["components"]],
+        "interval_minutes": interval,
+        "stale": checks_stopped(checked_at, now),
+    }
+    return render_page(
+        request, "dashboard/health.html", context, partials={"health-live": "dashboard/partials/health_live.html"}
+    )

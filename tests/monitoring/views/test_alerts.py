@@ -1,0 +1,291 @@
+"""Alerts: open ones and their history, filters, one alert in full, and Resolve for those allowed to."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.test import Client
+
+from alerts.manager import alert_manager
+from alerts.models import AlertHistory, AlertOccurrence, DeliveryStatus, NotificationDelivery
+from alerts.services import alert_resolve
+from tests.factories import AlertHistoryFactory, JobFactory, UserFactory
+from tests.monitoring.views.conftest import htmx
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+SCRIPT = "<script>alert('pwned')</script>"
+
+
+@pytest.fixture(autouse=True)
+def recipients(settings):
+    settings.ALERTS = {
+        **settings.ALERTS,
+        "RECIPIENTS": {
+            "info": [],
+            "warning": ["ops@example.com"],
+            "error": ["ops@example.com", "https://hooks.example.com/T0/SECRET"],
+            "critical": ["ops@example.com"],
+        },
+    }
+
+
+def job_failure(job, minutes_ago: float = 0, **data):
+    """What the job-failure rule raises when `job` fails for good (counted into an open alert)."""
+    with time_machine.travel(NOW - timedelta(minutes=minutes_ago), tick=False):
+        return alert_manager.process_alert_sync(
+            "job_failure",
+            data.pop("severity", "error"),
+            {
+                "title": f"{job.job_type} job failed",
+                "message": f"Job {job.id} failed after 3 attempts.",
+                "job_id": job.id,
+                "job_type": job.job_type,
+                "error": "httpx.ConnectTimeout: timed out (transient)",
+                **data,
+            },
+        )
+
+
+def health_alert(minutes_ago: float = 0, severity: str = "critical"):
+    with time_machine.travel(NOW - timedelta(minutes=minutes_ago), tick=False):
+        down = {"title": "database is down", "message": "no answer", "check": "database/connect"}
+        return alert_manager.process_alert_sync("system_health", severity, down)
+
+
+def rows(response) -> list:
+    return [alert.id for alert in response.context["page"].object_list]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_lists_open_alerts_with_severity_count_times_flags_and_delivery_errors(alice_client):
+    first = job_failure(JobFactory(job_type="ai_matching"), minutes_ago=30)
+    job_failure(JobFactory(job_type="ai_matching"), minutes_ago=5)  # counted into the first
+    AlertHistory.objects.filter(id=first.id).update(escalated=True, notification_sent=True)
+    first.deliveries.filter(channel="webhook").update(status=DeliveryStatus.FAILED, last_error="HTTP 503: unavailable")
+    database = health_alert(minutes_ago=1)
+    resolve_me = job_failure(JobFactory(job_type="demo.fail"), minutes_ago=10)
+    alert_resolve(alert=resolve_me)
+
+    response = alice_client.get("/alerts/")
+
+    assert response.status_code == 200
+    assert rows(response) == [database.id, first.id]  # open ones, newest first
+    page = response.content.decode()
+    row = page.split(f'<tr id="alert-{first.id}"')[1].split("</tr>")[0]
+    assert '<span class="badge-symbol" aria-hidden="true">✕</span> error' in row
+    assert f'<a href="/alerts/{first.id}/" class="alert-title">ai_matching job failed</a>' in row
+    assert "<code>job_failure</code> · ai_matching" in row
+    assert "<strong>×2</strong>" in row and "30m 00s ago" in row and "5m 00s ago" in row
+    assert "✓ notified" in row and "⇡ escalated" in row and "✕ delivery failed: HTTP 503: unavailable" in row
+    assert "Resolve</button>" in row
+    counts = page.split('aria-label="Open alerts by severity"')[1].split('<div class="table-wrap">')[0]
+    assert counts.index("badge-critical") < counts.index("badge-error") < counts.index("badge-warning")  # worst first
+
+
+def test_filters_live_in_the_query_string(alice_client):
+    critical = health_alert()
+    error = job_failure(JobFactory())
+    resolved = job_failure(JobFactory(job_type="ai_matching"))
+    alert_resolve(alert=resolved)
+
+    assert rows(alice_client.get("/alerts/?severity=critical")) == [critical.id]
+    assert rows(alice_client.get("/alerts/?alert_type=job_failure")) == [error.id]
+    assert set(rows(alice_client.get("/alerts/?include_resolved=1"))) == {critical.id, error.id, resolved.id}
+    page = alice_client.get("/alerts/?include_resolved=1&alert_type=job_failure").content.decode()
+    assert 'hx-get="/alerts/?include_resolved=1&amp;alert_type=job_failure"' in page  # polls keep them
+    assert '<option value="job_failure" selected>' in page
+    assert "badge-resolved" in page and "by " not in page.split(f'id="alert-{resolved.id}"')[1].split("</tr>")[0]
+
+
+def test_bad_filters_are_a_400_naming_the_field(alice_client):
+    response = alice_client.get("/alerts/?severity=panic&alert_type=<b>&include_resolved=maybe&page=0")
+    assert response.status_code == 400
+    page = response.content.decode()
+    for field in ("severity", "alert_type", "include_resolved", "page"):
+        assert f"<li><strong>{field}</strong>:" in page
+    assert "<b>" not in page.split("<main>")[1]
+
+
+def test_empty_states_say_what_to_do(alice_client):
+    assert "No open alerts: nothing needs you." in alice_client.get("/alerts/").content.decode()
+    history = alice_client.get("/alerts/?include_resolved=1").content.decode()
+    assert "No alert has been raised yet." in history
+    assert "No open alerts match these filters." in alice_client.get("/alerts/?severity=info").content.decode()
+
+
+def test_long_lists_are_paginated(alice_client):
+    AlertHistoryFactory.create_batch(51)
+    first = alice_client.get("/alerts/")
+    assert len(rows(first)) == 50 and "1–50 of <strong>51</strong> open alerts" in first.content.decode()
+    assert len(rows(alice_client.get("/alerts/?page=2"))) == 1
+    history = alice_client.get("/alerts/?include_resolved=1&page=2")
+    assert len(rows(history)) == 1 and history.context["page"].total is None  # the history is not counted
+
+
+def test_alert_titles_messages_and_types_are_escaped(alice_client):
+    alert = AlertHistoryFactory(title=SCRIPT, message=SCRIPT, alert_type="x")
+    delivery = {"kind": "alert", "severity": "error", "recipient": "a@b.c", "channel": "email"}
+    NotificationDelivery.objects.create(alert=alert, headline=SCRIPT, last_error=SCRIPT, **delivery)
+    for url in ("/alerts/", f"/alerts/{alert.id}/"):
+        page = alice_client.get(url).content.decode()
+        assert "<script>alert" not in page, url
+        assert "&lt;script&gt;alert(" in page, url
+
+
+def test_polls_get_only_the_list_or_the_alerts_live_part(alice_client):
+    alert = job_failure(JobFactory())
+    listed = alice_client.get("/alerts/?severity=error", headers=htmx("alert-list")).content.decode()
+    assert "<html" not in listed
+    assert listed.lstrip().startswith('<section id="alert-list" hx-get="/alerts/?severity=error"')
+    assert "every 10s [document.visibilityState === 'visible']" in listed
+    assert f'id="alert-{alert.id}"' in listed
+
+    live = alice_client.get(f"/alerts/{alert.id}/", headers=htmx("alert-live")).content.decode()
+    assert "<html" not in live and live.lstrip().startswith(f'<div id="alert-live" hx-get="/alerts/{alert.id}/"')
+    assert 'id="alert-notice"' not in live  # nothing out of band on a plain poll
+
+
+def test_a_viewer_sees_alerts_but_no_resolve_button(viewer_client):
+    alert = job_failure(JobFactory())
+    assert "Resolve" not in viewer_client.get("/alerts/").content.decode()
+    assert 'id="resolve-form"' not in viewer_client.get(f"/alerts/{alert.id}/").content.decode()
+
+
+# --- Resolve ---------------------------------------------------------------------------------
+
+
+def test_resolving_from_the_list_replaces_the_row(alice_client, alice):
+    alert = job_failure(JobFactory())
+
+    response = alice_client.post(f"/alerts/{alert.id}/resolve/", headers=htmx(f"alert-{alert.id}"))
+
+    assert response.status_code == 200
+    row = response.content.decode()
+    assert row.lstrip().startswith(f'<tr id="alert-{alert.id}" class="alert-row is-resolved">')
+    assert "badge-resolved" in row and "by alice" in row and "Resolved." in row and "<button" not in row
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None and alert.state.resolved_by == "alice"
+    # Its notifications still waiting are cancelled (alert_resolve's doing).
+    assert set(alert.deliveries.values_list("status", flat=True)) == {DeliveryStatus.CANCELLED}
+
+
+def test_resolving_from_the_alerts_page_records_the_reason_and_stops_polling(alice_client):
+    alert = job_failure(JobFactory())
+
+    response = alice_client.post(
+        f"/alerts/{alert.id}/resolve/", {"reason": "restarted the matcher"}, headers=htmx("alert-live")
+    )
+
+    assert response.status_code == 200
+    part = response.content.decode()
+    assert part.lstrip().startswith('<div id="alert-live">')  # no hx-trigger: resolved, nothing to poll
+    assert "<strong>Resolution:</strong> restarted the matcher" in part
+    assert '<div id="alert-notice" hx-swap-oob="true"' in part and "Resolved." in part
+    assert 'id="resolve-form"' not in part
+
+
+def test_a_second_resolve_is_a_409_that_says_who_did_it(alice_client):
+    alert = job_failure(JobFactory())
+    alert_resolve(alert=alert, user=UserFactory(username="bob"))
+
+    response = alice_client.post(f"/alerts/{alert.id}/resolve/", headers=htmx(f"alert-{alert.id}"))
+
+    assert response.status_code == 409
+    assert "This alert was already resolved by bob." in response.content.decode()
+
+
+def test_without_javascript_resolve_is_a_post_then_a_redirect_back(alice_client):
+    alert = job_failure(JobFactory())
+    response = alice_client.post(f"/alerts/{alert.id}/resolve/", {"next": "/alerts/?severity=error"})
+    assert response.status_code == 302 and response["Location"] == "/alerts/?severity=error"
+    assert "Resolved: demo.sleep job failed" in alice_client.get("/alerts/").content.decode()
+
+    other = job_failure(JobFactory(job_type="ai_matching"))
+    response = alice_client.post(f"/alerts/{other.id}/resolve/", {"next": "https://evil.example.com/"})
+    assert response["Location"] == f"/alerts/{other.id}/"  # never off-site
+
+
+def test_resolve_is_refused_without_the_permission_a_post_or_the_csrf_token(client, viewer, alice):
+    alert = job_failure(JobFactory())
+    client.force_login(viewer)
+    refused = client.post(f"/alerts/{alert.id}/resolve/")
+    assert refused.status_code == 403 and b"alerts.change_alerthistory" in refused.content
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(alice)
+    assert strict.post(f"/alerts/{alert.id}/resolve/").status_code == 403
+    assert Client().post(f"/alerts/{alert.id}/resolve/").status_code == 302  # to the login page
+    client.force_login(alice)
+    assert client.get(f"/alerts/{alert.id}/resolve/").status_code == 405
+    alert.refresh_from_db()
+    assert alert.resolved_at is None
+
+
+def test_a_too_long_reason_is_a_400_naming_the_field(alice_client):
+    alert = job_failure(JobFactory())
+    response = alice_client.post(f"/alerts/{alert.id}/resolve/", {"reason": "x" * 2001}, headers=htmx("alert-live"))
+    assert response.status_code == 400 and "reason: at most 2000 characters" in response.content.decode()
+    alert.refresh_from_db()
+    assert alert.resolved_at is None
+
+
+def test_an_unknown_alert_is_a_404(alice_client):
+    missing = "00000000-0000-0000-0000-000000000000"
+    assert alice_client.get(f"/alerts/{missing}/").status_code == 404
+    assert alice_client.post(f"/alerts/{missing}/resolve/").status_code == 404
+
+
+# --- one alert ---------------------------------------------------------------------------
+
+
+@time_machine.travel(NOW, tick=False)
+def test_one_alerts_page_shows_its_message_jobs_notifications_and_a_resolve_form(alice_client):
+    first_job, last_job = JobFactory(job_type="ai_matching"), JobFactory(job_type="ai_matching", failed=True)
+    alert = job_failure(first_job, minutes_ago=20, details={"error_class": "transient"})
+    job_failure(last_job, minutes_ago=2)
+    alert.deliveries.filter(channel="webhook").update(status=DeliveryStatus.FAILED, attempts=6, last_error="HTTP 503")
+
+    response = alice_client.get(f"/alerts/{alert.id}/")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f"Job {first_job.id} failed after 3 attempts." in page
+    assert "<strong>Latest error:</strong> <code>httpx.ConnectTimeout: timed out (transient)</code>" in page
+    assert "&quot;error_class&quot;: &quot;transient&quot;" in page  # what the rule saw
+    assert [job["job_id"] for job in response.context["jobs"]] == [last_job.id, first_job.id]
+    assert f'href="/jobs/{first_job.id}/"' in page and f'href="/jobs/{last_job.id}/"' in page
+    assert "<code>https://hooks.example.com/…</code>" in page and "SECRET" not in page  # a webhook's secret hidden
+    assert "HTTP 503" in page
+    assert 'id="resolve-form" hx-preserve="true"' in page  # a poll keeps a reason being typed
+    assert 'hx-get="/alerts/' in page and "every 10s" in page
+
+
+def test_the_job_detail_page_lists_the_alerts_its_failure_was_counted_into(alice_client):
+    first, second = JobFactory(job_type="ai_matching", failed=True), JobFactory(job_type="ai_matching", failed=True)
+    alert = job_failure(first)
+    job_failure(second)
+
+    page = alice_client.get(f"/jobs/{second.id}/").content.decode()
+
+    assert f'<a href="/alerts/{alert.id}/"><strong>ai_matching job failed</strong></a>' in page
+    assert "×2" in page and "This job's failure was counted into it." in page
+
+
+def test_pages_render_in_a_bounded_number_of_queries(alice_client, django_assert_max_num_queries):
+    jobs = JobFactory.create_batch(300, job_type="ai_matching", failed=True)
+    alert = job_failure(jobs[0])
+    AlertOccurrence.objects.bulk_create(AlertOccurrence(alert=alert, job=job) for job in jobs[1:])
+    AlertHistoryFactory.create_batch(120)
+    for each in AlertHistory.objects.all()[:60]:
+        delivery = {"kind": "alert", "severity": "error", "recipient": "a@b.c", "channel": "email"}
+        NotificationDelivery.objects.create(alert=each, headline="New", last_error="x", **delivery)
+
+    with django_assert_max_num_queries(7):  # session, user, 2 for permissions, open counts, count, rows
+        alice_client.get("/alerts/")
+    with django_assert_max_num_queries(6):  # ... no count of the history
+        alice_client.get("/alerts/?include_resolved=1&page=2", headers=htmx("alert-list"))
+    with django_assert_max_num_queries(7):  # session, user, 2 for permissions, alert, deliveries, jobs
+        response = alice_client.get(f"/alerts/{alert.id}/")
+    assert len(response.context["jobs"]) == 10

@@ -1,0 +1,158 @@
+"""Error analysis: how often attempts fail, by class and exception, the same errors grouped, their alerts."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+
+from alerts.models import AlertOccurrence
+from alerts.services import alert_resolve
+from jobs.models import JobStatus
+from monitoring.models import EventType
+from tests.factories import AlertHistoryFactory, JobExecutionLogFactory, JobFactory, UserFactory
+from tests.monitoring.views.conftest import htmx
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+SCRIPT = "<script>alert('pwned')</script>"
+
+
+def failure(job, hours_ago: float, *, kind: str, error_class: str, fingerprint: str, message="boom", retried=False):
+    return JobExecutionLogFactory(
+        job=job,
+        event_type=EventType.ERROR,
+        status=JobStatus.RETRYING if retried else JobStatus.FAILED,
+        timestamp=NOW - timedelta(hours=hours_ago),
+        error_details={"type": kind, "message": message, "error_class": error_class, "fingerprint": fingerprint},
+    )
+
+
+@pytest.fixture
+def failures():
+    """In the last day: three timeouts (two job types, one retried), one data error; and an old one."""
+    ai_1, ai_2 = JobFactory(job_type="ai_matching"), JobFactory(job_type="ai_matching")
+    sleep, bad = JobFactory(), JobFactory()
+    timeout = {"kind": "httpx.ConnectTimeout", "error_class": "transient", "fingerprint": "timeout"}
+    failure(ai_1, 20, retried=True, **timeout)
+    failure(ai_2, 5, **timeout)
+    failure(sleep, 1, message="timed out after 5s", **timeout)
+    failure(bad, 2, kind="ValueError", error_class="data", fingerprint="value")
+    failure(JobFactory(), 30, kind="KeyError", error_class="configuration", fingerprint="old")  # before the window
+    return {"ai_2": ai_2, "sleep": sleep, "bad": bad}
+
+
+@time_machine.travel(NOW, tick=False)
+def test_groups_the_same_errors_with_count_first_and_last_seen_job_types_and_an_example(alice_client, failures):
+    response = alice_client.get("/errors/")
+
+    assert response.status_code == 200
+    timeout, value = response.context["top_errors"]
+    assert (timeout["fingerprint"], timeout["count"]) == ("timeout", 3)
+    assert timeout["job_types"] == ["ai_matching", "demo.sleep"]
+    page = response.content.decode()
+    group = page.split('<table class="table top-errors">')[1].split("</tr>")[1]
+    assert "httpx.ConnectTimeout" in group and "timed out after 5s" in group  # the latest occurrence's message
+    assert "<strong>3</strong>" in group and "20h 00m ago" in group and "1h 00m ago" in group
+    assert f'href="/jobs/{failures["sleep"].id}/"' in group  # an example: the latest failed job
+    assert 'href="?job_type=ai_matching"' in group
+
+
+@time_machine.travel(NOW, tick=False)
+def test_counts_by_class_and_by_exception_type_with_their_share(alice_client, failures):
+    response = alice_client.get("/errors/")
+
+    by_class = {row["error_class"]: (row["count"], row["share"]) for row in response.context["by_class"]}
+    assert by_class == {"transient": (3, 0.75), "configuration": (0, 0.0), "data": (1, 0.25), "system": (0, 0.0)}
+    assert [(row["exception_type"], row["count"]) for row in response.context["by_type"]] == [
+        ("httpx.ConnectTimeout", 3),
+        ("ValueError", 1),
+    ]
+    page = response.content.decode()
+    assert '<span class="num-inline">75 %</span>' in page
+    assert "retried automatically" in page  # what a class means for the operator
+    cards = page.split('<div class="cards">')[1]
+    assert '<span class="card-value">4</span>' in cards  # failed attempts
+    assert '<span class="card-value">1</span>' in cards  # of which retried
+
+
+@time_machine.travel(NOW, tick=False)
+def test_draws_error_frequency_over_time_telling_final_failures_from_retried_ones(alice_client, failures):
+    page = alice_client.get("/errors/").content.decode()
+    assert '<figure class="chart" id="chart-errors">' in page
+    assert "<title>Nov 28 07:00–07:15 UTC\nfailed for good: 0\nfailed, then retried: 1</title>" in page
+    assert "<title>Nov 29 02:00–02:15 UTC\nfailed for good: 1\nfailed, then retried: 0</title>" in page
+
+
+@time_machine.travel(NOW, tick=False)
+def test_shows_the_alerts_of_each_error_group_and_whether_they_are_resolved(alice_client, alice, failures):
+    open_alert = AlertHistoryFactory(job=failures["ai_2"], severity="critical", title="ai_matching failed")
+    resolved = AlertHistoryFactory(job=failures["bad"], title="demo.sleep failed")
+    alert_resolve(alert=resolved, user=alice)
+
+    response = alice_client.get("/errors/")
+
+    timeout, value = response.context["top_errors"]
+    assert [a.id for a in timeout["alerts"]] == [open_alert.id] and [a.id for a in value["alerts"]] == [resolved.id]
+    rows = response.content.decode().split('<table class="table top-errors">')[1].split("</tr>")
+    assert f'href="/alerts/{open_alert.id}/"' in rows[1] and "● open" in rows[1] and "badge-critical" in rows[1]
+    assert f'href="/alerts/{resolved.id}/"' in rows[2] and "✓ resolved" in rows[2]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_without_the_alerts_permission_the_alerts_column_is_left_out(client, failures):
+    client.force_login(UserFactory(permissions=["monitoring.view_jobexecutionlog"]))
+    response = client.get("/errors/")
+    assert response.status_code == 200
+    assert "alerts" not in response.context["top_errors"][0]
+    assert "<th scope=\"col\">Alerts</th>" not in response.content.decode()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_exception_types_and_messages_are_escaped(alice_client):
+    failure(JobFactory(), 1, kind=SCRIPT, error_class="data", fingerprint="x", message=SCRIPT)
+    page = alice_client.get("/errors/").content.decode()
+    assert "<script>alert" not in page
+    assert page.count("&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;") >= 3  # group, type table, tooltip
+
+
+def test_a_quiet_timeframe_says_so_and_where_to_look(alice_client):
+    page = alice_client.get("/errors/?timeframe=6h").content.decode()
+    assert "No attempt failed in the last 6h." in page
+    assert '<a href="?timeframe=24h">24h</a>, <a href="?timeframe=7d">7d</a>, <a href="?timeframe=30d">30d</a>' in page
+    assert "The same errors, grouped" not in page
+
+
+def test_bad_filters_are_a_400_naming_the_field(alice_client):
+    response = alice_client.get("/errors/?timeframe=1y")
+    assert response.status_code == 400
+    assert "<li><strong>timeframe</strong>: Select a valid choice." in response.content.decode()
+
+
+def test_a_poll_gets_only_the_live_part_and_keeps_the_filters(alice_client):
+    url = "/errors/?timeframe=7d&job_type=ai_matching"
+    partial = alice_client.get(url, headers=htmx("errors-live")).content.decode()
+    assert partial.lstrip().startswith('<div id="errors-live" hx-get="/errors/?timeframe=7d&amp;job_type=ai_matching"')
+    assert "<html" not in partial
+
+
+def test_needs_the_metrics_permission(client):
+    client.force_login(UserFactory(permissions=["jobs.view_job", "alerts.view_alerthistory"]))
+    response = client.get("/errors/")
+    assert response.status_code == 403 and b"monitoring.view_jobexecutionlog" in response.content
+
+
+def test_renders_in_a_bounded_number_of_queries(alice_client, outcome_history, django_assert_max_num_queries):
+    failed_jobs = [job for i, job in enumerate(outcome_history) if i % 10 == 0]
+    for n in range(5):  # alerts that hundreds of the failures were counted into
+        alert = AlertHistoryFactory(job=failed_jobs[n])
+        counted = failed_jobs[n * 60 : (n + 1) * 60]  # every error group has some of them
+        AlertOccurrence.objects.bulk_create(AlertOccurrence(alert=alert, job=job) for job in counted)
+    for timeframe in ("1h", "24h", "30d"):
+        # session, user, 2 for permissions, performance_metrics' 9, the groups' alerts 3
+        with django_assert_max_num_queries(16):
+            response = alice_client.get(f"/errors/?timeframe={timeframe}")
+        assert response.status_code == 200
+    assert response.context["metrics"]["overall"]["failed_attempts"] == 300
+    assert len(response.context["top_errors"]) == 10
+    assert all(len(group["alerts"]) == 5 for group in response.context["top_errors"])

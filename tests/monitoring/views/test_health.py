@@ -1,0 +1,138 @@
+"""System health: each component's latest status and value, its last hour, the overall badge."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+
+from monitoring.models import SystemHealthMetric
+from tests.factories import SystemHealthMetricFactory, UserFactory
+from tests.monitoring.views.conftest import htmx
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+SCRIPT = "<script>alert('pwned')</script>"
+
+
+def check(minutes_ago: float, metric_type: str, name: str, value: float, status: str = "healthy", **details):
+    return SystemHealthMetricFactory(
+        timestamp=NOW - timedelta(minutes=minutes_ago),
+        metric_type=metric_type,
+        metric_name=name,
+        metric_value=value,
+        status=status,
+        details=details,
+    )
+
+
+@pytest.fixture
+def checks():
+    """Three runs a minute apart; the AI service got slow in the latest."""
+    for minutes_ago in (2, 1, 0):
+        check(minutes_ago, "database", "database.latency_ms", 2 + minutes_ago, message="SELECT 1 in 2 ms")
+        check(minutes_ago, "resource", "cpu.percent", 27.5, message="CPU 27.5 % on vm-1", host="vm-1")
+        check(minutes_ago, "job_queue", "jobs.oldest_queued_age_s", 245, message="oldest queued job waiting 245s")
+    check(2, "api", "ai_matching", 120, message="HTTP 200 in 120 ms")
+    check(1, "api", "ai_matching", 1500, "warning", message="HTTP 200 in 1500 ms (slow)")
+    check(0, "api", "ai_matching", 5000, "critical", message="no answer within 5s")
+
+
+@time_machine.travel(NOW, tick=False)
+def test_shows_each_components_status_value_and_message_and_the_worst_overall(alice_client, checks):
+    response = alice_client.get("/health/")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    overall = page.split('class="overall"')[1].split("</p>")[0]
+    assert '<span class="badge-symbol" aria-hidden="true">‼</span> critical' in overall  # symbol and word
+    assert "The worst of 4 components, checked" in page and "0.0 s ago" in page
+    assert [s["title"] for s in response.context["sections"]] == [
+        "Database",
+        "External services",
+        "Host resources",
+        "Job queue and workers",
+    ]
+    rows = {c["metric_name"]: c for s in response.context["sections"] for c in s["components"]}
+    assert {name: (c["status"], c["value"]) for name, c in rows.items()} == {
+        "database.latency_ms": ("healthy", "2 ms"),
+        "ai_matching": ("critical", "5.0 s"),
+        "cpu.percent": ("healthy", "27.5 %"),
+        "jobs.oldest_queued_age_s": ("healthy", "4m 05s"),
+    }
+    assert "no answer within 5s" in page and "on vm-1" in page
+
+
+@time_machine.travel(NOW, tick=False)
+def test_each_component_shows_its_last_hour_with_bad_checks_marked(alice_client, checks):
+    check(61, "api", "ai_matching", 99, message="too old for the sparkline")
+    response = alice_client.get("/health/")
+
+    ai = next(c for s in response.context["sections"] for c in s["components"] if c["metric_name"] == "ai_matching")
+    assert (ai["checks"], ai["not_healthy"], ai["low"], ai["high"]) == (3, 2, "120 ms", "5.0 s")
+    sparkline = str(ai["sparkline"])
+    assert 'aria-label="ai_matching: 3 checks, from 120 ms to 5.0 s"' in sparkline
+    assert "<title>Nov 29 02:59:00 UTC: 1.5 s (warning)</title>" in sparkline
+    assert "3 checks, 120 ms to 5.0 s, <strong>2 not healthy</strong>" in response.content.decode()
+
+
+def test_before_any_check_it_says_how_to_run_them(alice_client):
+    page = alice_client.get("/health/").content.decode()
+    assert "No health check has run yet." in page
+    assert "<code>python manage.py run_health_checks</code>" in page
+    assert 'aria-hidden="true">?</span> no results yet' in page
+
+
+def test_results_older_than_three_runs_are_flagged_as_stale(alice_client, settings):
+    settings.PERIODIC_TASKS = {**settings.PERIODIC_TASKS, "run_health_checks": {"func": "x", "minutes": 1}}
+    check(4, "database", "database.latency_ms", 2)
+    with time_machine.travel(NOW, tick=False):
+        page = alice_client.get("/health/").content.decode()
+        overview = alice_client.get("/").content.decode()
+    assert "These results are 4m 00s old: the checks have stopped running." in page
+    assert "⚠ checks stopped 4m 00s ago" in overview
+    with time_machine.travel(NOW - timedelta(minutes=2), tick=False):
+        assert "the checks have stopped running" not in alice_client.get("/health/").content.decode()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_messages_and_names_are_escaped(alice_client):
+    check(0, "api", SCRIPT, 10, "warning", message=SCRIPT, host=SCRIPT)
+    page = alice_client.get("/health/").content.decode()
+    assert "<script>alert" not in page
+    assert page.count("&lt;script&gt;alert(") >= 3
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_poll_gets_only_the_live_part(alice_client, checks):
+    partial = alice_client.get("/health/", headers=htmx("health-live")).content.decode()
+    assert "<html" not in partial and partial.lstrip().startswith('<div id="health-live"')
+    assert "every 15s [document.visibilityState === 'visible']" in partial
+
+
+def test_needs_the_health_permission(client):
+    client.force_login(UserFactory(permissions=["jobs.view_job"]))
+    response = client.get("/health/")
+    assert response.status_code == 403 and b"monitoring.view_systemhealthmetric" in response.content
+    assert b'href="/health/"' not in client.get("/").content
+
+
+@time_machine.travel(NOW, tick=False)
+def test_renders_in_a_bounded_number_of_queries(alice_client, django_assert_max_num_queries):
+    # Four components, a check every 30 s for a day: 11,520 rows.
+    names = [("database", "database.latency_ms"), ("api", "ai_matching"), ("resource", "cpu.percent")]
+    names.append(("job_queue", "jobs.queued"))
+    SystemHealthMetric.objects.bulk_create(
+        SystemHealthMetric(
+            timestamp=NOW - timedelta(seconds=30 * i),
+            metric_type=kind,
+            metric_name=name,
+            metric_value=i % 50,
+            status="healthy",
+        )
+        for i in range(2880)
+        for kind, name in names
+    )
+    with django_assert_max_num_queries(10):  # session, user, 2 for permissions, latest 2, one history per component
+        response = alice_client.get("/health/")
+    assert all(c["checks"] == 120 for s in response.context["sections"] for c in s["components"])
