@@ -11,6 +11,7 @@ import signal
 import time
 from contextlib import contextmanager
 
+import psutil
 from django.db import connections
 from django_q.signals import post_execute, post_spawn
 
@@ -39,14 +40,73 @@ def spawned_workers() -> list[int]:
     return [pid for pid in worker_pids if pid]
 
 
-def wait_finished(count: int, timeout: float = 600.0, poll: float = 0.005) -> float:
+def wait_finished(count: int, timeout: float = 600.0, poll: float = 0.005, meter=None) -> float:
     """Wait until `count` tasks have finished since the counter was last reset; returns the time it happened."""
     deadline = time.perf_counter() + timeout
+    next_sample = 0.0
     while finished.value < count:
-        if time.perf_counter() > deadline:
+        now = time.perf_counter()
+        if now > deadline:
             raise TimeoutError(f"only {finished.value} of {count} tasks finished in {timeout:.0f}s")
+        if meter and now >= next_sample:
+            meter.sample()
+            next_sample = now + 0.2
         time.sleep(poll)
     return time.perf_counter()
+
+
+def _cpu(process: psutil.Process, *, reaped_children: bool = False) -> float:
+    try:
+        times = process.cpu_times()
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return 0.0
+    total = times.user + times.system
+    return total + (times.children_user + times.children_system if reaped_children else 0.0)
+
+
+class CpuMeter:
+    """CPU seconds spent while something runs, per part of the system: this process (the
+    enqueuing side), the cluster (sentinel, pusher, monitor and workers, recycled ones
+    included) and the Postgres backends of the benchmark database.
+
+    On a shared machine wall time depends on everyone else; CPU time per job does not.
+    """
+
+    def __init__(self, sentinel_pid: int, database: str):
+        self.sentinel = psutil.Process(sentinel_pid)
+        self.database = database
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+
+    def _cluster(self) -> float:
+        # Everything the sentinel's tree used: itself, its reaped children, its live ones.
+        live = sum(_cpu(child) for child in self.sentinel.children(recursive=True))
+        return _cpu(self.sentinel, reaped_children=True) + live
+
+    def _backends(self) -> dict[int, float]:
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [self.database])
+            pids = [pid for (pid,) in cursor.fetchall()]
+        return {pid: _cpu(psutil.Process(pid)) for pid in pids if psutil.pid_exists(pid)}
+
+    def start(self) -> None:
+        self.started = {"enqueue": _cpu(psutil.Process()), "cluster": self._cluster()}
+        self.first = self._backends()
+        self.last = dict(self.first)
+
+    def sample(self) -> None:
+        for pid, cpu in self._backends().items():
+            self.last[pid] = max(cpu, self.last.get(pid, 0.0))
+
+    def stop(self) -> dict[str, float]:
+        self.sample()
+        return {
+            "enqueue": _cpu(psutil.Process()) - self.started["enqueue"],
+            "cluster": self._cluster() - self.started["cluster"],
+            "postgres": sum(cpu - self.first.get(pid, 0.0) for pid, cpu in self.last.items()),
+        }
 
 
 @contextmanager

@@ -37,13 +37,21 @@ def enqueue_monitored(n: int) -> None:
 MODES = {"bare": enqueue_bare, "monitored": enqueue_monitored}
 
 
-def measure(mode: str, n: int) -> dict:
+def measure(mode: str, n: int, meter: cluster.CpuMeter) -> dict:
     cluster.finished.value = 0
+    meter.start()
     started = time.perf_counter()
     MODES[mode](n)
     enqueued = time.perf_counter()
-    ended = cluster.wait_finished(n)
-    return {"n": n, "seconds": ended - started, "enqueue_seconds": enqueued - started, "per_s": n / (ended - started)}
+    ended = cluster.wait_finished(n, meter=meter)
+    cpu = meter.stop()
+    return {
+        "n": n,
+        "seconds": ended - started,
+        "enqueue_seconds": enqueued - started,
+        "per_s": n / (ended - started),
+        "cpu_ms_per_job": {part: seconds * 1000 / n for part, seconds in cpu.items()},
+    }
 
 
 def run(*, n: int = 2000, reps: int = 1, warmup: int = 40) -> dict:
@@ -51,19 +59,24 @@ def run(*, n: int = 2000, reps: int = 1, warmup: int = 40) -> dict:
     broker.purge_queue()
     Job.objects.filter(job_type="bench.noop").delete()  # a previous broker's runs
     runs = {mode: [] for mode in MODES}
-    with cluster.running_cluster():
+    with cluster.running_cluster() as running:
+        meter = cluster.CpuMeter(running.sentinel.pid, settings.DATABASES["default"]["NAME"])
         for mode in MODES:  # connections, imports and caches of every process warmed up for both
-            measure(mode, warmup)
+            measure(mode, warmup, meter)
         for rep in range(reps):
             order = list(MODES) if rep % 2 == 0 else list(reversed(MODES))
             for mode in order:
-                runs[mode].append(measure(mode, n))
+                runs[mode].append(measure(mode, n, meter))
     return {
         "broker": type(broker).__name__,
         "workers": settings.Q_CLUSTER["workers"],
         "runs": runs,
         "checks": checks(),
     }
+
+
+def _cpu_per_job(runs: list[dict]) -> dict[str, float]:
+    return {part: median(r["cpu_ms_per_job"][part] for r in runs) for part in ("enqueue", "cluster", "postgres")}
 
 
 def checks() -> dict:
@@ -106,8 +119,20 @@ def rows(result: dict) -> list:
         row.note += "; " + "; ".join(problems)
     enqueue_bare = median(r["n"] / r["enqueue_seconds"] for r in result["runs"]["bare"])
     enqueue_ours = median(r["n"] / r["enqueue_seconds"] for r in result["runs"]["monitored"])
+    cpu = {mode: _cpu_per_job(result["runs"][mode]) for mode in MODES}
     return [
         row,
+        info(
+            f"   CPU per job, {label} broker",
+            f"{sum(cpu['bare'].values()):.2f} ms",
+            f"{sum(cpu['monitored'].values()):.2f} ms",
+            sum(cpu["monitored"].values()) / sum(cpu["bare"].values()),
+            "enqueue / cluster / postgres: "
+            + "; ".join(
+                f"{mode} " + " / ".join(f"{cpu[mode][part]:.2f}" for part in ("enqueue", "cluster", "postgres"))
+                for mode in MODES
+            ),
+        ),
         info(
             f"   enqueue only, {label} broker",
             f"{enqueue_bare:.0f} tasks/s",
