@@ -1,15 +1,32 @@
 """The design's monitoring endpoints, under /api/monitoring/."""
 
+from datetime import UTC
 from uuid import UUID
 
 from ninja import Query, Router
+from ninja.errors import HttpError
 
+from alerts.models import AlertHistory
+from alerts.selectors import alert_list
+from alerts.services import alert_resolve
 from jobs.manager import JobNotFound
 from monitoring.api_auth import requires
 from monitoring.api_errors import AUTH_ERRORS, error_responses, refuse_unknown_query_parameters
-from monitoring.permissions import VIEW_JOBS
-from monitoring.schemas import JobDetailOut, JobListQuery, JobPageOut
-from monitoring.selectors import active_jobs_page, job_alerts, job_detail, last_error_event
+from monitoring.health import latest_health
+from monitoring.metrics import performance_metrics
+from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS, VIEW_HEALTH, VIEW_JOBS, VIEW_METRICS
+from monitoring.schemas import (
+    AlertListQuery,
+    AlertPageOut,
+    AlertResolveOut,
+    HealthOut,
+    JobDetailOut,
+    JobListQuery,
+    JobPageOut,
+    MetricsQuery,
+    PerformanceMetricsOut,
+)
+from monitoring.selectors import active_jobs_page, job_alerts, job_detail, last_error_event, page
 
 router = Router(tags=["monitoring"])
 
@@ -44,3 +61,81 @@ def get_job_details(request, job_id: UUID):
     if detail is None:
         raise JobNotFound(f"job {job_id} not found")
     return JobDetailOut.build(detail, error_event=last_error_event(detail), alerts=job_alerts(job_id))
+
+
+@router.get(
+    "/health",
+    response={200: HealthOut, **AUTH_ERRORS, **error_responses(422)},
+    auth=requires(VIEW_HEALTH),
+    summary="System health",
+)
+def get_system_health(request):
+    """Each component's latest check (database, external services, resources, job queue) and
+    the overall status, the worst of them. The checks run on a schedule; `checked_at` says
+    when they last did."""
+    refuse_unknown_query_parameters(request, None)
+    return latest_health()
+
+
+@router.get(
+    "/metrics",
+    response={200: PerformanceMetricsOut, **AUTH_ERRORS, **error_responses(422)},
+    auth=requires(VIEW_METRICS),
+    summary="Performance metrics",
+)
+def get_performance_metrics(request, query: Query[MetricsQuery]):
+    """What the jobs did in the last `timeframe`, overall and per job type: attempts, outcomes,
+    success rate, throughput and execution-time percentiles; errors by class and type, the most
+    frequent errors; a time series for charts. Computed in the database, whatever the amount of
+    history."""
+    refuse_unknown_query_parameters(request, MetricsQuery)
+    return performance_metrics(query.timeframe, job_type=query.job_type)
+
+
+@router.get(
+    "/alerts",
+    response={200: AlertPageOut, **AUTH_ERRORS, **error_responses(422)},
+    auth=requires(VIEW_ALERTS),
+    summary="Active alerts",
+)
+def get_active_alerts(request, filters: Query[AlertListQuery]):
+    """Unresolved alerts, newest first (`include_resolved=true`: all of them), each with its
+    occurrences, when it was last seen, whether it was notified or escalated, who resolved it,
+    its job and the last notification error. Page with `limit` and `offset`: follow
+    `next_offset` until it is null."""
+    refuse_unknown_query_parameters(request, AlertListQuery)
+    alerts = alert_list(
+        include_resolved=filters.include_resolved, severity=filters.severity, alert_type=filters.alert_type
+    )
+    items, next_offset = page(alerts, limit=filters.limit, offset=filters.offset)
+    return {"items": items, "limit": filters.limit, "offset": filters.offset, "next_offset": next_offset}
+
+
+def _alert(alert_id: UUID) -> AlertHistory:
+    alert = alert_list(include_resolved=True).filter(id=alert_id).first()
+    if alert is None:
+        raise HttpError(404, f"alert {alert_id} not found")
+    return alert
+
+
+@router.post(
+    "/alerts/{alert_id}/resolve",
+    response={200: AlertResolveOut, **AUTH_ERRORS, **error_responses(404, 422)},
+    auth=requires(RESOLVE_ALERTS),
+    summary="Resolve an alert",
+)
+def resolve_alert(request, alert_id: UUID):
+    """Mark the alert resolved, recording who did it; notifications still waiting to be sent
+    are cancelled. Idempotent: an alert already resolved stays as it was, and the answer
+    (still 200) says when and by whom it was resolved."""
+    token = getattr(request, "api_token", None)
+    reason = f"resolved through the API with token {token.name!r}" if token else "resolved through the API"
+    resolved = alert_resolve(alert=_alert(alert_id), user=request.user, reason=reason)
+    alert = _alert(alert_id)  # as it is now, whoever resolved it
+    if resolved:
+        detail = f"alert {alert_id} resolved"
+    else:
+        by = f"by {alert.resolved_by}" if alert.resolved_by else "automatically (its condition cleared)"
+        when = alert.resolved_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        detail = f"alert {alert_id} was already resolved at {when} {by}"
+    return {"detail": detail, "already_resolved": not resolved, "alert": alert}

@@ -55,13 +55,13 @@ def error_response(api: NinjaAPI, request: HttpRequest, status: int, detail: str
     return api.create_response(request, body, status=status)
 
 
-def refuse_unknown_query_parameters(request: HttpRequest, schema: type[Schema]) -> None:
+def refuse_unknown_query_parameters(request: HttpRequest, schema: type[Schema] | None) -> None:
     """A 422 for query parameters the operation does not have: `?staus=failed` silently
-    listing everything is worse than an error naming the typo."""
-    known = list(schema.model_fields)
+    listing everything is worse than an error naming the typo. `schema` None: it has none."""
+    known = list(schema.model_fields) if schema else []
     unknown = sorted(set(request.GET) - set(known))
     if unknown:
-        message = f"unknown query parameter; known: {', '.join(known)}"
+        message = f"unknown query parameter; known: {', '.join(known)}" if known else "takes no query parameters"
         raise ValidationError([{"loc": ("query", name), "msg": message} for name in unknown])
 
 

@@ -7,7 +7,9 @@ from uuid import UUID
 from ninja import Schema
 from pydantic import AfterValidator, Field, field_validator
 
+from alerts.models import Severity
 from jobs.models import ACTIVE_STATUSES, JobStatus, RetryStatus
+from monitoring.metrics import TIMEFRAMES, UnknownTimeframe
 from monitoring.selectors import JobDetail
 
 MAX_PAGE_SIZE = 200
@@ -114,16 +116,31 @@ class JobErrorOut(Schema):
 
 
 class AlertOut(Schema):
+    """An alert as alerts.selectors read it (with_alert_state): its row and its state."""
+
     id: UUID
-    alert_type: str = Field(examples=["job_failure"])
+    alert_type: str = Field(
+        description="job_failure, performance_degradation, system_health or resource_utilization (or a type "
+        "raised by other code).",
+        examples=["job_failure"],
+    )
     severity: str = Field(description="info, warning, error or critical.")
     title: str
     message: str
-    job_id: UUID | None
+    job_id: UUID | None = Field(description="The job that raised it (its first occurrence).")
+    job_type: str = Field(description="The job type it is about; empty for alerts not about jobs.")
     triggered_at: datetime
+    last_seen_at: datetime = Field(description="The latest occurrence.")
+    occurrences: int = Field(description="Occurrences counted into it: repeats of the same alert while open.")
     resolved_at: datetime | None
-    notification_sent: bool | None
-    escalated: bool | None
+    resolved_by: str = Field(description="Who resolved it; empty while open, or when it cleared by itself.")
+    resolution_reason: str = Field(examples=["resolved through the API", "Auto-resolved: database healthy again."])
+    notification_sent: bool | None = Field(description="Whether a notification about it was delivered.")
+    escalated: bool | None = Field(description="Whether it went unresolved long enough to be escalated.")
+    last_delivery_error: str = Field(
+        description="The last error of a notification not delivered (yet, or for good); empty if none.",
+        examples=["attempt 2: HTTP 503"],
+    )
 
 
 JOB_DETAIL_FIELDS = (*JobSummaryOut.model_fields, "parameters", "result", "submitted_by", "heartbeat_at", "retry_delay")
@@ -141,7 +158,9 @@ class JobDetailOut(JobSummaryOut):
     timeline_total: int = Field(description="All events of the job, including those not in `timeline`.")
     timeline_truncated: bool
     retry_history: list[AttemptOut] = Field(description="One entry per attempt, first to last.")
-    alerts: list[AlertOut] = Field(description="The job's alerts, newest first (100 at most).")
+    alerts: list[AlertOut] = Field(
+        description="The alerts it raised or was counted into, newest first (100 at most)."
+    )
 
     @classmethod
     def build(cls, detail: JobDetail, *, error_event, alerts) -> "JobDetailOut":
@@ -198,3 +217,167 @@ def _attempts(attempts) -> list[dict]:
         )
         previous = attempt
     return out
+
+
+# --- health ---------------------------------------------------------------------------------
+
+
+class HealthComponentOut(Schema):
+    metric_type: str = Field(description="database, api, resource or job_queue.", examples=["database"])
+    metric_name: str = Field(examples=["database.latency_ms"])
+    metric_value: float = Field(description="What was measured, in the unit its name says.", examples=[1.25])
+    status: str = Field(description="healthy, warning or critical.", examples=["healthy"])
+    details: dict[str, Any] | None = Field(
+        description="Always a one-line human `message`; then what the check saw (e.g. `host`, `url`, `clusters`).",
+        examples=[{"message": "SELECT 1 answered in 1.2 ms", "vendor": "postgresql"}],
+    )
+    timestamp: datetime = Field(description="When this component was last checked.")
+
+
+class HealthOut(Schema):
+    status: str = Field(
+        description="The worst component's status: healthy, warning or critical; unknown before the first check.",
+        examples=["healthy"],
+    )
+    checked_at: datetime | None = Field(
+        description="The latest run of the checks. Old means the checks stopped running: its results stay."
+    )
+    components: list[HealthComponentOut] = Field(description="Each component's latest result, by type and name.")
+
+
+# --- performance metrics --------------------------------------------------------------------
+
+
+def _known_timeframe(value: str) -> str:
+    if value not in TIMEFRAMES:
+        raise UnknownTimeframe(value)
+    return value
+
+
+Timeframe = Annotated[
+    str,
+    # The enum documents what _known_timeframe checks (whose message lists the accepted values).
+    Field(json_schema_extra={"enum": list(TIMEFRAMES)}),
+    AfterValidator(_known_timeframe),
+]
+
+
+class MetricsQuery(Schema):
+    timeframe: Timeframe = Field(default="1h", description="The window, ending now.")
+    job_type: JobTypeName | None = Field(default=None, description="Only this job type.", examples=["ai_matching"])
+
+
+class PerformanceStatsOut(Schema):
+    started: int = Field(description="Attempts started.")
+    retried: int = Field(description="Of those, attempts after a job's first (automatic or manual retries).")
+    succeeded: int = Field(description="Attempts completed, i.e. jobs completed.")
+    failed: int = Field(description="Jobs failed for good (no retry left).")
+    failed_attempts: int = Field(description="Every failed attempt, the retried ones included.")
+    cancelled: int = Field(description="Jobs cancelled.")
+    success_rate: float | None = Field(
+        ge=0, le=1, description="succeeded / (succeeded + failed); null when neither happened."
+    )
+    throughput_per_minute: float = Field(description="Jobs finished (succeeded, failed or cancelled) per minute.")
+    mean_ms: float | None = Field(description="Execution time of succeeded attempts; null without any.")
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+
+
+class JobTypeStatsOut(PerformanceStatsOut):
+    job_type: str = Field(examples=["ai_matching"])
+
+
+class ErrorClassCountOut(Schema):
+    error_class: str = Field(description="transient, configuration, data or system (all four always listed).")
+    count: int
+
+
+class ExceptionTypeCountOut(Schema):
+    exception_type: str = Field(examples=["httpx.ConnectTimeout"])
+    count: int
+
+
+class TopErrorOut(Schema):
+    fingerprint: str = Field(description="Groups occurrences of the same error.")
+    count: int
+    first_seen: datetime = Field(description="First occurrence inside the window.")
+    last_seen: datetime
+    job_types: list[str]
+    example_job_id: UUID | None = Field(description="The job of the latest occurrence.")
+    exception_type: str | None = Field(examples=["httpx.ConnectTimeout"])
+    message: str = Field(description="The latest occurrence's message (500 characters at most).")
+    error_class: str | None = Field(examples=["transient"])
+
+
+class SeriesPointOut(Schema):
+    bucket_start: datetime
+    started: int
+    succeeded: int
+    failed: int
+    failed_attempts: int
+    cancelled: int
+    p50_ms: float | None
+    p95_ms: float | None
+
+
+class PerformanceMetricsOut(Schema):
+    timeframe: str = Field(examples=["1h"])
+    job_type: str | None = Field(description="The job type asked for; null for all.")
+    since: datetime = Field(description="Start of the window (included).")
+    until: datetime = Field(description="End of the window (excluded): now.")
+    bucket_seconds: int = Field(description="Width of each point of `series`.", examples=[60])
+    overall: PerformanceStatsOut
+    by_job_type: list[JobTypeStatsOut] = Field(description="Each job type with activity in the window, by name.")
+    errors_by_class: list[ErrorClassCountOut] = Field(description="Failed attempts per error class.")
+    errors_by_type: list[ExceptionTypeCountOut] = Field(description="Failed attempts per exception type: top 20.")
+    top_errors: list[TopErrorOut] = Field(description="The 10 most frequent errors, grouped by fingerprint.")
+    series: list[SeriesPointOut] = Field(
+        description="Every bucket of the window, oldest first, for charts. Buckets are aligned on the epoch: "
+        "the first and last may be partial."
+    )
+
+
+# --- alerts -----------------------------------------------------------------------------------
+
+SeverityName = Literal[tuple(Severity.values)]
+
+AlertTypeName = Annotated[
+    str,
+    # As long as alert_history.alert_type can hold: a longer one cannot match anything.
+    Field(min_length=1, max_length=50, json_schema_extra={"pattern": "^[^\\x00-\\x1f]*$"}),
+    AfterValidator(_printable),
+]
+
+
+class AlertListQuery(Schema):
+    include_resolved: bool = Field(default=False, description="Resolved alerts too (all of history).")
+    severity: SeverityName | None = Field(default=None, description="Only alerts of this severity.")
+    alert_type: AlertTypeName | None = Field(
+        default=None,
+        description="Only alerts of this type: job_failure, performance_degradation, system_health, "
+        "resource_utilization, or a type raised by other code.",
+        examples=["job_failure"],
+    )
+    limit: int = Field(default=50, ge=1, le=MAX_PAGE_SIZE, description="Page size.")
+    offset: int = Field(
+        default=0, ge=0, le=MAX_OFFSET, description="Alerts to skip: the previous page's `next_offset`."
+    )
+
+
+class AlertPageOut(Schema):
+    items: list[AlertOut]
+    limit: int
+    offset: int
+    next_offset: int | None = Field(
+        description="The `offset` of the next page; null on the last page. There is no total: counting the whole "
+        "history on each poll would cost more than the page itself."
+    )
+
+
+class AlertResolveOut(Schema):
+    detail: str = Field(examples=["alert 0b6f… resolved", "alert 0b6f… was already resolved at … by carol"])
+    already_resolved: bool = Field(
+        description="True when it was resolved before this request, which then changed nothing."
+    )
+    alert: AlertOut = Field(description="The alert as it is now: who resolved it, and when.")

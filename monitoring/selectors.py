@@ -190,8 +190,17 @@ def active_jobs_page(
     One query: it reads a row past the page to know whether there is a next one, instead
     of counting every active job on each poll.
     """
-    rows = list(active_jobs_queryset(job_type=job_type, status=status)[offset : offset + limit + 1])
-    return rows[:limit], (offset + limit if len(rows) > limit else None)
+    return page(active_jobs_queryset(job_type=job_type, status=status), limit=limit, offset=offset)
+
+
+def page(rows: QuerySet, *, limit: int, offset: int) -> tuple[list, int | None]:
+    """`limit` rows from `offset`, and the offset of the next page (None on the last one).
+
+    Reads one row past the page to know whether there is a next one: a list polled every
+    few seconds must not COUNT its whole history each time.
+    """
+    found = list(rows[offset : offset + limit + 1])
+    return found[:limit], (offset + limit if len(found) > limit else None)
 
 
 def last_error_event(detail: JobDetail) -> JobExecutionLog | None:
@@ -212,7 +221,7 @@ MAX_JOB_ALERTS = 100
 def job_alerts(job_id, *, limit: int = MAX_JOB_ALERTS) -> list[AlertHistory]:
     """A job's alerts, newest first: those raised for it and those its failure was counted
     into, with their state (occurrences, last seen...). The API and the dashboard both call this."""
-    return alerts_for_job(job_id)[:limit]
+    return alerts_for_job(job_id, limit=limit)
 
 
 def error_group_alerts(fingerprints: list[str], *, since: datetime, until: datetime) -> dict[str, list[AlertHistory]]:

@@ -3,8 +3,8 @@ the API answers without a 5xx and with a response its own schema allows.
 
 Each operation is driven through the real WSGI application (middleware, auth, CSRF) with a
 token of a user who has every permission, with requests that fit the schema (positive) and
-requests that break it (negative), against a database holding jobs in every state so that
-path parameters name real jobs as well as random UUIDs.
+requests that break it (negative), against a database holding jobs in every state, alerts and
+health results, so that path parameters name real jobs and alerts as well as random UUIDs.
 """
 
 import pytest
@@ -12,14 +12,16 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from config.api import api
+from alerts.manager import alert_manager
 from jobs.models import JobStatus
-from tests.factories import AlertHistoryFactory, JobExecutionLogFactory, JobFactory
+from tests.factories import AlertHistoryFactory, JobExecutionLogFactory, JobFactory, SystemHealthMetricFactory
 
 # Generated requests per operation and mode: enough to hit the shapes that break things (odd
 # UUIDs, control characters, huge numbers, wrong types, missing fields) and keep the suite quick.
@@ -42,7 +44,8 @@ def wsgi_app():
 
 
 @pytest.fixture
-def job_ids(db):
+def existing_ids(db):
+    """{path parameter: ids of rows that exist}: jobs in every state, alerts open and resolved."""
     jobs = [
         JobFactory(status=JobStatus.QUEUED),
         JobFactory(running=True),
@@ -51,14 +54,35 @@ def job_ids(db):
         JobFactory(completed=True),
     ]
     JobExecutionLogFactory(job=jobs[3], event_type="error", error_details={"traceback": "Traceback …"})
-    AlertHistoryFactory(job=jobs[3])
-    return [str(job.id) for job in jobs]
+    # Outcomes with and without their details, so the metrics have something to group.
+    JobExecutionLogFactory(
+        job=jobs[3],
+        event_type="error",
+        status="failed",
+        execution_time_ms=40,
+        error_details={"type": "OSError", "message": "disk full", "error_class": "system", "fingerprint": "f"},
+    )
+    JobExecutionLogFactory(job=jobs[4], event_type="completed", status="completed", execution_time_ms=120)
+    SystemHealthMetricFactory(details={"message": "SELECT 1 answered in 1.5 ms"})
+    SystemHealthMetricFactory(metric_type="api", metric_name="ai_matching", status="critical", details=None)
+    alerts = [
+        alert_manager.process_alert_sync(
+            "job_failure", "error", {"title": "t", "message": "m", "job_id": jobs[3].id, "job_type": "demo.sleep"}
+        ),
+        AlertHistoryFactory(job=jobs[3], notification_sent=None, escalated=None),
+        AlertHistoryFactory(alert_type="system_health", job=None, severity="critical", resolved_at=timezone.now()),
+    ]
+    return {"job_id": [str(job.id) for job in jobs], "alert_id": [str(alert.id) for alert in alerts]}
 
 
 def test_every_operation_is_covered():
     assert OPERATIONS == [
         ("GET", "/api/monitoring/jobs"),
         ("GET", "/api/monitoring/jobs/{job_id}"),
+        ("GET", "/api/monitoring/health"),
+        ("GET", "/api/monitoring/metrics"),
+        ("GET", "/api/monitoring/alerts"),
+        ("POST", "/api/monitoring/alerts/{alert_id}/resolve"),
         ("POST", "/api/jobs"),
         ("POST", "/api/jobs/{job_id}/cancel"),
         ("POST", "/api/jobs/{job_id}/retry"),
@@ -67,16 +91,25 @@ def test_every_operation_is_covered():
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 @pytest.mark.parametrize("method, path", OPERATIONS)
-def test_the_api_answers_within_its_schema(wsgi_app, alice, bearer, job_ids, method, path, mode):
+def test_the_api_answers_within_its_schema(wsgi_app, alice, bearer, existing_ids, method, path, mode):
     headers = bearer(alice)
     # Loading the schema the way a client does (with the token) is part of the test.
-    operation = schemathesis.openapi.from_wsgi("/api/openapi.json", wsgi_app, headers=headers)[path][method]
+    schema = schemathesis.openapi.from_wsgi("/api/openapi.json", wsgi_app, headers=headers)
+    # Every request carries the real token (auth is tested in test_api_auth.py): a generated
+    # Authorization header would be replaced by it, so a "bad" one would reach the API valid.
+    schema.config.generation.update(with_security_parameters=False)
+    operation = schema[path][method]
+    parameters = [p for p in operation.iter_parameters() if "x-original-security-type" not in p.definition]
+    if mode == GenerationMode.NEGATIVE and not parameters and not list(operation.body):
+        pytest.skip("no parameter and no body: nothing a client could send wrong")
     strategy = operation.as_strategy(mode)
-    if "{job_id}" in path:
-        # Half of the time a job that exists (in whatever state the run has brought it to).
-        strategy = st.one_of(
-            strategy, st.sampled_from(job_ids).flatmap(lambda id: operation.as_strategy(mode, path_parameters={"job_id": id}))
-        )
+    for name, ids in existing_ids.items():
+        if f"{{{name}}}" in path:
+            # Half of the time a row that exists (in whatever state the run has brought it to).
+            real = st.sampled_from(ids).map(lambda id, name=name: {name: id})
+            strategy = st.one_of(
+                strategy, real.flatmap(lambda params: operation.as_strategy(mode, path_parameters=params))
+            )
 
     # A job type's parameters are checked by its own pydantic model, which like any pydantic
     # model in its default mode takes "13" for 13: so a value the schema calls wrong may be
@@ -86,6 +119,22 @@ def test_the_api_answers_within_its_schema(wsgi_app, alice, bearer, job_ids, met
     @given(case=strategy)
     @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     def answers_within_schema(case):
-        case.call_and_validate(headers=headers, excluded_checks=excluded)
+        # A made-up Host is refused by Django (ALLOWED_HOSTS, 400) before any API code runs.
+        for name in [name for name in case.headers or {} if name.lower() == "host"]:
+            del case.headers[name]
+        misjudged = [negative_data_rejection] if sends_a_python_repr(case.query) else []
+        case.call_and_validate(headers=headers, excluded_checks=excluded + misjudged)
 
     answers_within_schema()
+
+
+def sends_a_python_repr(query) -> bool:
+    """Whether a query value is an object, or a list holding one or another list.
+
+    A URL carries such a value as its Python repr (`job_type={'': 'null'}`): a plain string,
+    which a free-text parameter rightly accepts. negative_data_rejection judges the object
+    that was never sent and reports "schema-violating request accepted" (schemathesis #4600
+    fixed one shape of this; others remain), so that one check is skipped for such cases.
+    """
+    values = [item for value in (query or {}).values() for item in (value if isinstance(value, list) else [value])]
+    return any(isinstance(item, (dict, list)) for item in values)

@@ -94,3 +94,23 @@ def test_alerts_for_job_finds_the_alert_it_raised_and_the_one_it_was_counted_int
         found = alerts_for_job(second.id)
         assert [(a.id, a.occurrences) for a in found] == [(alert.id, 2)]
         assert alerts_for_job(other.id) == []
+
+
+def test_alerts_for_job_are_the_latest_ones_newest_first():
+    job = JobFactory()
+    alerts = [AlertHistoryFactory(job=job, triggered_at=NOW - timedelta(minutes=n)) for n in range(5)]
+    AlertHistoryFactory(job=JobFactory())  # another job's
+
+    assert alerts_for_job(job.id) == alerts
+    assert alerts_for_job(job.id, limit=2) == alerts[:2]
+
+
+def test_the_resolution_reason_is_read_with_the_alert():
+    alert = job_failure(JobFactory())
+    alert_resolve(alert=alert, user=UserFactory(username="carol"), reason="fixed the DNS")
+
+    [listed] = alert_list(include_resolved=True)
+
+    assert (listed.resolved_by, listed.resolution_reason) == ("carol", "fixed the DNS")
+    assert AlertHistoryFactory().id in {a.id for a in alert_list()}
+    assert {a.resolution_reason for a in alert_list()} == {""}

@@ -1,0 +1,359 @@
+"""GET /api/monitoring/alerts and POST /api/monitoring/alerts/{alert_id}/resolve."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.test import Client
+
+from alerts.manager import alert_manager
+from alerts.models import AlertHistory, DeliveryKind, DeliveryStatus, NotificationDelivery
+from alerts.services import alert_resolve
+from tests.factories import AlertHistoryFactory, JobFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+ALERTS = "/api/monitoring/alerts"
+
+
+@pytest.fixture(autouse=True)
+def routing(settings):
+    """Every alert notifies ops (the deliveries wait for the commit that tests never make)."""
+    recipients = {severity: ["ops@example.com"] for severity in ("info", "warning", "error", "critical")}
+    settings.ALERTS = {**settings.ALERTS, "RECIPIENTS": recipients, "ESCALATION_RECIPIENTS": {}}
+
+
+@pytest.fixture
+def as_viewer(client, viewer):
+    client.force_login(viewer)
+    return client
+
+
+@pytest.fixture
+def as_alice(client, alice):
+    client.force_login(alice)
+    return client
+
+
+def resolve_url(alert_id) -> str:
+    return f"{ALERTS}/{alert_id}/resolve"
+
+
+def job_failure(job, *, minutes_ago: float = 0, severity: str = "error") -> AlertHistory:
+    """What the job-failure rule raises: the second failure of the same job type counts into the first alert."""
+    with time_machine.travel(NOW - timedelta(minutes=minutes_ago), tick=False):
+        return alert_manager.process_alert_sync(
+            "job_failure",
+            severity,
+            {
+                "title": f"{job.job_type} failed",
+                "message": "httpx.ConnectTimeout: timed out",
+                "job_id": job.id,
+                "job_type": job.job_type,
+                "error": "httpx.ConnectTimeout: timed out",
+            },
+        )
+
+
+def health_alert(check: str, *, minutes_ago: float = 0, severity: str = "critical") -> AlertHistory:
+    with time_machine.travel(NOW - timedelta(minutes=minutes_ago), tick=False):
+        return alert_manager.process_alert_sync(
+            "system_health", severity, {"title": f"{check} is {severity}", "message": "m", "check": check}
+        )
+
+
+def failed_delivery(alert, error: str):
+    return NotificationDelivery.objects.create(
+        alert=alert,
+        kind=DeliveryKind.ALERT,
+        headline="New alert",
+        severity=alert.severity,
+        recipient="https://hooks.example.com/T0/secret",
+        channel="webhook",
+        status=DeliveryStatus.PENDING,
+        attempts=2,
+        last_error=error,
+    )
+
+
+# --- the list ---------------------------------------------------------------------------
+
+
+def test_lists_open_alerts_newest_first_with_their_state(as_viewer):
+    first_job, second_job = JobFactory(job_type="ai_matching"), JobFactory(job_type="ai_matching")
+    repeated = job_failure(first_job, minutes_ago=30)
+    job_failure(second_job, minutes_ago=10)  # counted into `repeated`
+    failed_delivery(repeated, "attempt 2: HTTP 503: Service Unavailable")
+    newest = health_alert("database.latency_ms", minutes_ago=5)
+    alert_resolve(alert=health_alert("cpu.percent", minutes_ago=1), user=None)  # resolved: not listed
+
+    response = as_viewer.get(ALERTS)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert [item["id"] for item in body["items"]] == [str(newest.id), str(repeated.id)]
+    assert (body["limit"], body["offset"], body["next_offset"]) == (50, 0, None)
+    assert body["items"][1] == {
+        "id": str(repeated.id),
+        "alert_type": "job_failure",
+        "severity": "error",
+        "title": "ai_matching failed",
+        "message": "httpx.ConnectTimeout: timed out",
+        "job_id": str(first_job.id),
+        "job_type": "ai_matching",
+        "triggered_at": "2026-11-29T02:30:00Z",
+        "last_seen_at": "2026-11-29T02:50:00Z",
+        "occurrences": 2,
+        "resolved_at": None,
+        "resolved_by": "",
+        "resolution_reason": "",
+        "notification_sent": False,
+        "escalated": False,
+        "last_delivery_error": "attempt 2: HTTP 503: Service Unavailable",
+    }
+    assert (body["items"][0]["job_id"], body["items"][0]["job_type"]) == (None, "")
+
+
+def test_alerts_raised_by_other_code_are_listed_too(as_viewer):
+    alert = AlertHistoryFactory(alert_type="reports.overdue", job=None, notification_sent=None)
+
+    [item] = as_viewer.get(ALERTS).json()["items"]
+
+    assert (item["id"], item["occurrences"], item["last_seen_at"]) == (str(alert.id), 1, item["triggered_at"])
+    assert (item["alert_type"], item["notification_sent"]) == ("reports.overdue", None)
+
+
+def test_include_resolved_shows_who_resolved_them(as_viewer):
+    open_alert = job_failure(JobFactory(job_type="ai_matching"), minutes_ago=20)
+    resolved = health_alert("jobs.stale", minutes_ago=10)
+    with time_machine.travel(NOW, tick=False):
+        alert_resolve(alert=resolved, user=UserFactory(username="carol"), reason="restarted the workers")
+
+    items = as_viewer.get(ALERTS, {"include_resolved": "true"}).json()["items"]
+
+    assert [item["id"] for item in items] == [str(resolved.id), str(open_alert.id)]
+    assert (items[0]["resolved_at"], items[0]["resolved_by"]) == ("2026-11-29T03:00:00Z", "carol")
+    assert items[0]["resolution_reason"] == "restarted the workers"
+    assert [item["id"] for item in as_viewer.get(ALERTS, {"include_resolved": "false"}).json()["items"]] == [
+        str(open_alert.id)
+    ]
+
+
+def test_filters_by_severity_and_type(as_viewer):
+    failure = job_failure(JobFactory(job_type="ai_matching"), severity="critical")
+    health = health_alert("database.latency_ms", severity="critical")
+    health_alert("cpu.percent", severity="warning")
+
+    def listed(**params):
+        return {item["id"] for item in as_viewer.get(ALERTS, params).json()["items"]}
+
+    assert listed(severity="critical") == {str(failure.id), str(health.id)}
+    assert listed(severity="critical", alert_type="system_health") == {str(health.id)}
+    assert listed(alert_type="performance_degradation") == set()
+
+
+@pytest.mark.parametrize(
+    "params, field, message",
+    [
+        ({"severity": "fatal"}, "severity", "Input should be 'info', 'warning', 'error' or 'critical'"),
+        ({"severity": ""}, "severity", "Input should be 'info', 'warning', 'error' or 'critical'"),
+        (
+            {"include_resolved": "maybe"},
+            "include_resolved",
+            "Input should be a valid boolean, unable to interpret input",
+        ),
+        ({"alert_type": "x" * 51}, "alert_type", "String should have at most 50 characters"),
+        ({"alert_type": "job\nfailure"}, "alert_type", "Value error, must not contain control characters"),
+        ({"limit": 0}, "limit", "Input should be greater than or equal to 1"),
+        ({"limit": 201}, "limit", "Input should be less than or equal to 200"),
+        ({"offset": -1}, "offset", "Input should be greater than or equal to 0"),
+        (
+            {"resolved": "true"},
+            "resolved",
+            "unknown query parameter; known: include_resolved, severity, alert_type, limit, offset",
+        ),
+    ],
+)
+def test_bad_filters_are_422_naming_the_field(as_viewer, params, field, message):
+    response = as_viewer.get(ALERTS, params)
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": field, "message": message}]
+
+
+def test_pages_follow_next_offset_until_null(as_viewer):
+    alerts = [AlertHistoryFactory(triggered_at=NOW - timedelta(minutes=n)) for n in range(5)]
+
+    first = as_viewer.get(ALERTS, {"limit": 2}).json()
+    second = as_viewer.get(ALERTS, {"limit": 2, "offset": first["next_offset"]}).json()
+    last = as_viewer.get(ALERTS, {"limit": 2, "offset": second["next_offset"]}).json()
+
+    assert [item["id"] for page in (first, second, last) for item in page["items"]] == [str(a.id) for a in alerts]
+    assert (first["next_offset"], second["next_offset"], last["next_offset"]) == (2, 4, None)
+
+
+def test_list_queries_stay_bounded_with_hundreds_of_alerts(client, alice, bearer, django_assert_max_num_queries):
+    for n in range(50):  # with state rows and deliveries, as the rules leave them
+        alert = job_failure(JobFactory(job_type=f"type-{n}"), minutes_ago=n)
+        failed_delivery(alert, f"attempt 1: HTTP 500 ({n})")
+    AlertHistoryFactory.create_batch(250, triggered_at=NOW - timedelta(hours=2))
+    AlertHistoryFactory.create_batch(50, triggered_at=NOW - timedelta(hours=3), resolved_at=NOW)
+    headers = bearer(alice)
+
+    # token lookup, its last_used_at, user and group permissions, the page itself
+    with django_assert_max_num_queries(5):
+        response = client.get(ALERTS, {"limit": 200, "include_resolved": "true"}, headers=headers)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert (len(body["items"]), body["next_offset"]) == (200, 200)
+    assert body["items"][0]["last_delivery_error"] == "attempt 1: HTTP 500 (0)"
+
+
+def test_the_list_needs_the_view_permission(client, nobody, bearer):
+    assert client.get(ALERTS).status_code == 401
+
+    response = client.get(ALERTS, headers=bearer(nobody))
+
+    assert response.status_code == 403
+    assert response.json() == {"detail": "permission required: alerts.view_alerthistory", "errors": []}
+
+
+# --- resolving --------------------------------------------------------------------------
+
+
+def test_resolving_an_open_alert(as_alice, alice):
+    alert = job_failure(JobFactory(job_type="ai_matching"), minutes_ago=5)
+    waiting = failed_delivery(alert, "attempt 1: HTTP 503")
+
+    with time_machine.travel(NOW, tick=False):
+        response = as_alice.post(resolve_url(alert.id))
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["detail"] == f"alert {alert.id} resolved"
+    assert body["already_resolved"] is False
+    assert (body["alert"]["id"], body["alert"]["resolved_at"]) == (str(alert.id), "2026-11-29T03:00:00Z")
+    assert (body["alert"]["resolved_by"], body["alert"]["resolution_reason"]) == ("alice", "resolved through the API")
+    alert.refresh_from_db()
+    assert alert.resolved_at == NOW
+    waiting.refresh_from_db()
+    assert waiting.status == DeliveryStatus.CANCELLED  # nobody is paged about a resolved alert
+
+
+def test_resolving_a_resolved_alert_says_so_and_changes_nothing(as_alice):
+    alert = health_alert("jobs.stale", minutes_ago=30)
+    with time_machine.travel(NOW - timedelta(minutes=10), tick=False):
+        alert_resolve(alert=alert, user=UserFactory(username="carol"), reason="restarted the workers")
+
+    with time_machine.travel(NOW, tick=False):
+        response = as_alice.post(resolve_url(alert.id))
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["already_resolved"] is True
+    assert body["detail"] == f"alert {alert.id} was already resolved at 2026-11-29T02:50:00Z by carol"
+    assert (body["alert"]["resolved_by"], body["alert"]["resolution_reason"]) == ("carol", "restarted the workers")
+    alert.refresh_from_db()
+    assert alert.resolved_at == NOW - timedelta(minutes=10)
+
+
+def test_an_alert_that_cleared_by_itself_was_resolved_automatically(as_alice):
+    alert = AlertHistoryFactory(resolved_at=NOW)
+
+    body = as_alice.post(resolve_url(alert.id)).json()
+
+    assert body["already_resolved"] is True
+    assert body["detail"] == (
+        f"alert {alert.id} was already resolved at 2026-11-29T03:00:00Z automatically (its condition cleared)"
+    )
+
+
+def test_resolving_twice_resolves_once(as_alice):
+    alert = job_failure(JobFactory())
+
+    first = as_alice.post(resolve_url(alert.id)).json()
+    second = as_alice.post(resolve_url(alert.id)).json()
+
+    assert (first["already_resolved"], second["already_resolved"]) == (False, True)
+    assert first["alert"]["resolved_at"] == second["alert"]["resolved_at"]
+
+
+def test_a_token_resolution_names_the_token(client, alice):
+    from monitoring.tokens import api_token_create
+
+    _, raw = api_token_create(user=alice, name="pagerduty bridge")
+    alert = job_failure(JobFactory())
+
+    body = client.post(resolve_url(alert.id), headers={"Authorization": f"Bearer {raw}"}).json()
+
+    assert (body["alert"]["resolved_by"], body["alert"]["resolution_reason"]) == (
+        "alice",
+        "resolved through the API with token 'pagerduty bridge'",
+    )
+
+
+def test_an_unknown_alert_is_404_and_a_malformed_id_422(as_alice):
+    missing = uuid.uuid4()
+
+    response = as_alice.post(resolve_url(missing))
+    assert response.status_code == 404
+    assert response.json() == {"detail": f"alert {missing} not found", "errors": []}
+
+    response = as_alice.post(resolve_url("not-a-uuid"))
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "alert_id"
+
+
+def test_resolving_needs_the_resolve_permission(client, viewer, bearer):
+    alert = job_failure(JobFactory())
+
+    assert client.post(resolve_url(alert.id)).status_code == 401
+    response = client.post(resolve_url(alert.id), headers=bearer(viewer))
+
+    assert response.status_code == 403
+    assert response.json() == {"detail": "permission required: alerts.change_alerthistory", "errors": []}
+    alert.refresh_from_db()
+    assert alert.resolved_at is None
+
+
+def test_permission_is_checked_before_the_alert_is_looked_up(client, viewer):
+    client.force_login(viewer)
+
+    assert client.post(resolve_url(uuid.uuid4())).status_code == 403
+    assert client.post(resolve_url("not-a-uuid")).status_code == 403
+
+
+def test_a_session_needs_the_csrf_token_to_resolve(alice):
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(alice)
+    alert = job_failure(JobFactory())
+
+    response = browser.post(resolve_url(alert.id))
+
+    assert response.status_code == 403
+    assert response.json()["detail"].startswith("CSRF check failed")
+    alert.refresh_from_db()
+    assert alert.resolved_at is None
+
+    browser.get("/api/docs")  # the page sets the csrftoken cookie
+    response = browser.post(resolve_url(alert.id), headers={"X-CSRFToken": browser.cookies["csrftoken"].value})
+
+    assert response.status_code == 200
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None
+
+
+# --- a job's alerts ---------------------------------------------------------------------
+
+
+def test_a_jobs_detail_has_the_alert_it_was_counted_into(as_viewer):
+    first, second = JobFactory(job_type="ai_matching"), JobFactory(job_type="ai_matching")
+    alert = job_failure(first, minutes_ago=10)
+    job_failure(second)  # counted into the first job's alert
+
+    alerts = as_viewer.get(f"/api/monitoring/jobs/{second.id}").json()["alerts"]
+
+    assert [(a["id"], a["job_id"], a["occurrences"]) for a in alerts] == [(str(alert.id), str(first.id), 2)]
