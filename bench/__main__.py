@@ -224,7 +224,8 @@ def metrics_rows(metrics: dict) -> list[Row]:
         for timeframe, t in result["timeframes"].items():
             note = (
                 f"{t['outcomes_in_window']:,} outcomes in the window; {t['queries']} queries; "
-                f"same numbers as the raw SQL: {'yes' if t['agree'] else 'NO'}"
+                f"same numbers as the raw SQL: {'yes' if t['agree'] else 'NO'}; "
+                f"request floor {ms(result['floor_s'])}"
             )
             row = judged(
                 f"3. {what} {timeframe}, {size:,} rows",
@@ -266,7 +267,8 @@ def lists_rows(small: dict, large: dict) -> list[Row]:
                 ms(t["ours_s"]),
                 t["ours_s"] / t["raw_s"],
                 LISTS_TARGET,
-                f"{large['log_rows']:,} log rows; {t['queries']} queries",
+                f"{large['log_rows']:,} log rows; {t['queries']} queries; "
+                f"request floor (nothing to list) {ms(t['floor_s'])}",
             )
         )
         same = small[name]["queries"] == t["queries"]

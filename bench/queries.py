@@ -53,6 +53,17 @@ def alternate(ours, raw, reps: int) -> tuple[float, float]:
     return median(ours_times), median(raw_times)
 
 
+def median_time(call, reps: int) -> float:
+    call()
+    return median(timed(call) for _ in range(reps))
+
+
+def api_floor(client: Client, reps: int) -> float:
+    """An authenticated API request with nothing to return: session, user, permissions, one
+    indexed query that finds nothing, serialization. No page of ours can cost less."""
+    return median_time(lambda: client.get(JOBS_API_URL, {"job_type": "bench.nothing"}), reps)
+
+
 def count_queries(call) -> int:
     with CaptureQueriesContext(connection) as queries:
         call()
@@ -65,7 +76,7 @@ def count_queries(call) -> int:
 def run_metrics(*, reps: int = 7) -> dict:
     client = operator_client()
     through_api = client.get(METRICS_URL, {"timeframe": "1h"}).status_code != 404
-    results = {"through_api": through_api, "timeframes": {}}
+    results = {"through_api": through_api, "timeframes": {}, "floor_s": api_floor(client, reps)}
     with psycopg.connect(_libpq_url(), autocommit=True) as raw_conn:
         for timeframe in ("1h", "24h"):
 
@@ -136,5 +147,8 @@ def run_lists(*, reps: int = 15) -> dict:
             results[name] = {"ours_s": ours_s, "raw_s": raw_s, "queries": count_queries(ours)}
         results["active_jobs"] = active
         results["log_rows"] = raw_conn.execute("SELECT count(*) FROM job_execution_logs").fetchone()[0]
+    results["api"]["floor_s"] = api_floor(client, reps)
+    # The same partial with a filter that matches no job: an empty table rendered.
+    results["dashboard"]["floor_s"] = median_time(lambda: client.get(DASHBOARD_URL, {"q": "0000"}, **HTMX_POLL), reps)
     return results
 
