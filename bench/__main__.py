@@ -29,8 +29,8 @@ LISTS_TARGET = "<= 2.0"
 def parse_args(argv):
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=2000, help="jobs per throughput run (figure 1)")
-    parser.add_argument("--orm-reps", type=int, default=1, help="runs of each kind with the ORM broker")
-    parser.add_argument("--redis-reps", type=int, default=2, help="runs of each kind with the Redis broker")
+    parser.add_argument("--orm-reps", type=int, default=2, help="runs of each kind with the ORM broker")
+    parser.add_argument("--redis-reps", type=int, default=3, help="runs of each kind with the Redis broker")
     parser.add_argument("--memory-jobs", type=int, default=10_000, help="jobs through one worker (figure 5)")
     parser.add_argument(
         "--sizes", default="100000,1000000,5000000", help="job_execution_logs rows for figure 3, comma-separated"
