@@ -60,3 +60,14 @@ def connect(url: str, **kwargs) -> psycopg.Connection:
     """A plain psycopg connection to the benchmark database (never to another one)."""
     checked_name(url)
     return psycopg.connect(url, **kwargs)
+
+
+def plain_connection(**kwargs) -> psycopg.Connection:
+    """A psycopg connection of its own to the database Django uses (the baselines' side)."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    conninfo = psycopg.conninfo.make_conninfo(
+        host=db["HOST"], port=db["PORT"] or None, dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"] or None
+    )
+    return psycopg.connect(conninfo, **kwargs)

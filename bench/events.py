@@ -10,10 +10,10 @@ import time
 import uuid
 
 import psycopg
-from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
+from bench.db import plain_connection
 from bench.report import info, judged, median, us
 from jobs.models import Job, JobStatus
 from monitoring.controller import MonitoringController, memory_usage_mb
@@ -81,7 +81,7 @@ def run(*, blocks: int = 12, writes: int = 100) -> dict:
     connection.ensure_connection()
     configured_threshold = connection.connection.prepare_threshold
     samples = {"raw": [], "ours": [], "ours_unprepared": []}
-    with psycopg.connect(_libpq_url(), autocommit=True) as raw:
+    with plain_connection(autocommit=True) as raw:
         raw_block(raw, 20), ours_block(controller, 20)  # warm up both connections
         for block in range(blocks):
             samples["raw"] += raw_block(raw, writes)
@@ -100,13 +100,6 @@ def run(*, blocks: int = 12, writes: int = 100) -> dict:
         "prepare_threshold": configured_threshold,
         "median_s": {name: median(values) for name, values in samples.items()},
     }
-
-
-def _libpq_url() -> str:
-    db = settings.DATABASES["default"]
-    return psycopg.conninfo.make_conninfo(
-        host=db["HOST"], port=db["PORT"] or None, dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"] or None
-    )
 
 
 def rows(result: dict) -> list:

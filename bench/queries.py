@@ -8,7 +8,6 @@ Measurements alternate between the two and the median is kept.
 
 import time
 
-import psycopg
 from django.contrib.auth.models import Permission, User
 from django.db import connection
 from django.test import Client
@@ -16,7 +15,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from bench import baselines
-from bench.events import _libpq_url
+from bench.db import plain_connection
 from bench.report import median
 from monitoring.metrics import BUCKET_SECONDS, TIMEFRAMES, performance_metrics
 from monitoring.permissions import VIEW_JOBS, VIEW_METRICS
@@ -75,17 +74,14 @@ def count_queries(call) -> int:
 
 def run_metrics(*, reps: int = 9) -> dict:
     client = operator_client()
-    through_api = client.get(METRICS_URL, {"timeframe": "1h"}).status_code != 404
-    results = {"through_api": through_api, "timeframes": {}, "floor_s": api_floor(client, reps)}
-    with psycopg.connect(_libpq_url(), autocommit=True) as raw_conn:
+    results = {"timeframes": {}, "floor_s": api_floor(client, reps)}
+    with plain_connection(autocommit=True) as raw_conn:
         for timeframe in ("1h", "24h"):
 
             def ours(timeframe=timeframe):
-                if through_api:
-                    response = client.get(METRICS_URL, {"timeframe": timeframe})
-                    assert response.status_code == 200, response.content[:500]
-                    return response.json()
-                return performance_metrics(timeframe)
+                response = client.get(METRICS_URL, {"timeframe": timeframe})
+                assert response.status_code == 200, response.content[:500]
+                return response
 
             def raw(timeframe=timeframe):
                 until = timezone.now()
@@ -137,7 +133,7 @@ def run_lists(*, reps: int = 15) -> dict:
         return response
 
     results = {}
-    with psycopg.connect(_libpq_url(), autocommit=True) as raw_conn:
+    with plain_connection(autocommit=True) as raw_conn:
         active = raw_conn.execute(f"SELECT count(*) FROM jobs WHERE {baselines.ACTIVE}").fetchone()[0]
         for name, ours, sql in (
             ("api", api, baselines.API_PAGE_SQL),
