@@ -1,5 +1,6 @@
 # make run   - install, migrate, and start web + worker + demo jobs on SQLite (var/)
 # make test  - install and run the test suite (DATABASE_URL picks the database)
+# make bench - install and run the benchmark on Postgres (BENCH_DATABASE_URL, BENCH_REDIS_URL; docs/benchmark.md)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -34,6 +35,9 @@ run: install
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var
