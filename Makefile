@@ -1,6 +1,7 @@
 # make run   - install, migrate, and start web + worker + demo jobs on SQLite (var/)
 # make test  - install and run the test suite (DATABASE_URL picks the database)
 # make test-reliability - only the reliability and security suite (docs/reliability.md); make test runs it too
+# make bench - install and run the benchmark on Postgres (BENCH_DATABASE_URL, BENCH_REDIS_URL; docs/benchmark.md)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -38,6 +39,9 @@ test: install
 
 test-reliability: install
 	$(BIN)/pytest -m reliability -rs $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var

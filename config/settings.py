@@ -147,6 +147,11 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     if DATABASE_POOLER == "transaction":
         _db["OPTIONS"]["prepare_threshold"] = None
         _db["DISABLE_SERVER_SIDE_CURSORS"] = True
+    else:
+        # Django turns psycopg's prepared statements off by default, and psycopg then ignores
+        # execute(prepare=True) as well: the progress write (monitoring/controller.py) was parsed
+        # and planned on every call. Django's own cursors bind client-side and never prepare.
+        _db["OPTIONS"].setdefault("prepare_threshold", 5)
 DATABASE_POOLER = globals().get("DATABASE_POOLER", "")
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

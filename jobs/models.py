@@ -18,6 +18,15 @@ class JobStatus(models.TextChoices):
 ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RETRYING)
 FINISHED_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
 
+# The dashboard lists active jobs running first, then retrying, then queued. One expression
+# for the query and its index, so Postgres recognises the one in the other.
+ACTIVE_LIST_RANK = models.Case(
+    models.When(status=JobStatus.RUNNING, then=models.Value(0)),
+    models.When(status=JobStatus.RETRYING, then=models.Value(1)),
+    default=models.Value(2),
+    output_field=models.IntegerField(),
+)
+
 
 class Job(models.Model):
     """A unit of background work (the `jobs` table the design's tables reference).
@@ -66,6 +75,16 @@ class Job(models.Model):
                 name="jobs_active_recent_idx",
                 condition=models.Q(status__in=ACTIVE_STATUSES),
             ),
+            # The dashboard's list of active jobs in its own order (running, retrying, queued;
+            # newest first): a page is read in order from here, instead of every active job
+            # being read and sorted on each poll (docs/benchmark.md).
+            models.Index(
+                ACTIVE_LIST_RANK,
+                models.F("created_at").desc(),
+                models.F("id"),
+                name="jobs_active_list_idx",
+                condition=models.Q(status__in=ACTIVE_STATUSES),
+            ),
             # ... the same filtered by type or by status.
             models.Index(
                 fields=["job_type", "-updated_at"],
@@ -89,6 +108,9 @@ class Job(models.Model):
                 name="jobs_retry_due_idx",
                 condition=models.Q(status=JobStatus.RETRYING),
             ),
+            # The type of a job found by id, from the index alone: the metrics look it up for
+            # every outcome and attempt in their window (docs/benchmark.md).
+            models.Index(fields=["id", "job_type"], name="jobs_id_type_idx"),
             # Finished jobs by type and time (history lists, job queue health).
             models.Index(fields=["job_type", "-finished_at"], name="jobs_type_finished_idx"),
             models.Index(fields=["status", "-finished_at"], name="jobs_status_finished_idx"),
@@ -133,8 +155,8 @@ class JobRetryHistory(models.Model):
             models.UniqueConstraint(fields=["job", "attempt_number"], name="job_retry_history_attempt_uniq"),
         ]
         indexes = [
-            # Retries in a timeframe (metrics).
-            models.Index(fields=["started_at"], name="job_retry_history_started_idx"),
+            # Attempts in a timeframe (metrics), with their job and number read from the index alone.
+            models.Index(fields=["started_at", "job", "attempt_number"], name="job_retry_history_started_idx"),
         ]
 
     def __str__(self):

@@ -189,8 +189,9 @@ class MonitoringController:
     def _write_progress_postgres(self, job_id, report: dict) -> bool:
         """The same as _write_progress_orm in one statement: progress is the hottest write there
         is. One round trip instead of five (BEGIN, UPDATE, INSERT, COMMIT), as a prepared
-        statement (Django's own cursors never prepare) except behind a transaction pooler,
-        where a prepared statement would not survive to the next transaction."""
+        statement (config/settings.py keeps psycopg's prepare_threshold set for it; Django's own
+        cursors never prepare) except behind a transaction pooler, where a prepared statement
+        would not survive to the next transaction."""
         details = to_json_value(report["details"])
         params = {
             "job_id": job_id,

@@ -7,12 +7,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Case, Count, F, IntegerField, QuerySet, Value, When
+from django.db.models import Count, F, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 
 from alerts.models import AlertHistory, AlertOccurrence, NotificationDelivery
 from alerts.selectors import alerts_for_job, with_alert_state
-from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, Job, JobRetryHistory, JobStatus
+from jobs.models import ACTIVE_LIST_RANK, ACTIVE_STATUSES, FINISHED_STATUSES, Job, JobRetryHistory, JobStatus
 from monitoring.models import EventType, JobExecutionLog
 
 JOB_SUMMARY_FIELDS = (
@@ -104,16 +104,11 @@ def active_job_list(*, job_type: str | None = None, status: str | None = None, j
     progress report while an operator reads them. Sorting stays within the (partially indexed)
     set of active jobs, however long the history.
     """
-    rank = Case(
-        When(status=JobStatus.RUNNING, then=Value(0)),
-        When(status=JobStatus.RETRYING, then=Value(1)),
-        default=Value(2),
-        output_field=IntegerField(),
-    )
     jobs = active_jobs_queryset(job_type=job_type, status=status)
     if job_id:
         jobs = _filter_by_id(jobs, job_id)
-    return jobs.order_by(rank, "-created_at", "id")
+    # The order of the jobs_active_list_idx index: a page is read from it, not sorted.
+    return jobs.order_by(ACTIVE_LIST_RANK, "-created_at", "id")
 
 
 def finished_jobs(

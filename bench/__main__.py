@@ -1,0 +1,290 @@
+"""`python -m bench` (or `make bench`): every figure of docs/benchmark.md, one table at the end.
+
+Creates its own Postgres database (BENCH_DATABASE_URL, whose name must start with bench_),
+migrates it, runs each figure in a process of its own, and drops the database at the end,
+whatever happens. Redis figures use BENCH_REDIS_URL (default redis://127.0.0.1:6379/10)
+and are skipped, saying why, when Redis does not answer.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import data, db
+from bench.report import Row, judged, ms, skipped, table
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/10"
+METRICS_TARGET = "<= 1.5"
+LISTS_TARGET = "<= 2.0"
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2000, help="jobs per throughput run (figure 1)")
+    parser.add_argument("--orm-reps", type=int, default=2, help="runs of each kind with the ORM broker")
+    parser.add_argument("--redis-reps", type=int, default=3, help="runs of each kind with the Redis broker")
+    parser.add_argument("--memory-jobs", type=int, default=10_000, help="jobs through one worker (figure 5)")
+    parser.add_argument(
+        "--sizes", default="100000,1000000,5000000", help="job_execution_logs rows for figure 3, comma-separated"
+    )
+    parser.add_argument("--active", default="1000,10000", help="active jobs for figure 4: two sizes")
+    parser.add_argument("--seed", type=int, default=data.SEED)
+    parser.add_argument("--only", default="1,2,3,4,5", help="figures to run, e.g. 3,4")
+    parser.add_argument("--keep-db", action="store_true", help="leave the benchmark database for inspection")
+    parser.add_argument("--json", help="also write every measurement to this file")
+    return parser.parse_args(argv)
+
+
+def redis_problem(url: str) -> str | None:
+    """None when Redis answers at `url`; otherwise why not."""
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except Exception as e:
+        return f"Redis at {url} does not answer ({e})"
+    return None
+
+
+def machine() -> str:
+    model = ""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), "")
+    except OSError:
+        pass
+    import psutil
+
+    memory_gb = psutil.virtual_memory().total / 2**30
+    return f"{os.cpu_count()} cores {model}, {memory_gb:.0f} GB RAM, {platform.system()} {platform.release()}"
+
+
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.url = db.database_url()
+        db.checked_name(self.url)  # refuse before touching anything
+        self.redis_url = os.getenv("BENCH_REDIS_URL") or DEFAULT_REDIS_URL
+        self.env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": self.url,
+            "SECRET_KEY": "benchmark-only-secret-key",
+            "DEBUG": "false",
+            "LOG_LEVEL": "WARNING",
+            "Q_CLUSTER_NAME": "bench",
+            "PYTHONPATH": str(ROOT),
+        }
+        for name in ("REDIS_URL", "Q_WORKERS", "Q_RECYCLE"):  # the project's defaults, unless a figure says otherwise
+            self.env.pop(name, None)
+        self.rows: list[Row] = []
+        self.results: dict = {}
+        self.figures = {int(f) for f in args.only.split(",")}
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def phase(self, name: str, kwargs: dict, **env) -> dict:
+        """Run a phase in its own process; its rows (if it judges itself) join the table."""
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            subprocess.run(
+                [sys.executable, "-m", "bench.phase", name, json.dumps(kwargs), out.name],
+                cwd=ROOT,
+                env={**self.env, **env},
+                check=True,
+            )
+            found = json.loads(Path(out.name).read_text())
+        self.rows += [Row(**row) for row in found["rows"]]
+        return found["result"]
+
+    def step(self, message: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+    def setup_database(self) -> None:
+        self.step(f"creating {db.checked_name(self.url)} and migrating")
+        db.create_database(self.url)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=self.env, check=True
+        )
+        with db.connect(self.url, autocommit=True) as conn:
+            self.server_version = conn.execute("SHOW server_version").fetchone()[0]
+            # Periodic tasks (health checks, alert sweeps) would compete with what is measured.
+            conn.execute("DELETE FROM django_q_schedule")
+
+    # --- figures --------------------------------------------------------------------------
+
+    def event_recording(self) -> None:
+        self.step("figure 2: progress events against raw INSERTs")
+        self.results["events"] = self.phase("events", {})
+
+    def throughput(self) -> None:
+        self.step(f"figure 1: {self.args.jobs} jobs per run, ORM broker")
+        self.results["overhead_orm"] = self.phase("overhead", {"n": self.args.jobs, "reps": self.args.orm_reps})
+        problem = redis_problem(self.redis_url)
+        if problem:
+            self.rows.append(skipped("1. throughput, Redis broker (b/a)", problem, ">= 0.9"))
+            return
+        self.step(f"figure 1: {self.args.jobs} jobs per run, Redis broker")
+        self.results["overhead_redis"] = self.phase(
+            "overhead", {"n": self.args.jobs, "reps": self.args.redis_reps}, REDIS_URL=self.redis_url
+        )
+
+    def memory(self) -> None:
+        jobs = self.args.memory_jobs
+        redis = {} if redis_problem(self.redis_url) else {"REDIS_URL": self.redis_url}
+        self.step(f"figure 5: {jobs} jobs through one worker ({'Redis' if redis else 'ORM'} broker)")
+        self.results["memory"] = self.phase(
+            "memory", {"jobs": jobs}, Q_WORKERS="1", Q_RECYCLE=str(jobs * 10), **redis
+        )
+
+    def history(self) -> None:
+        sizes = [int(s) for s in self.args.sizes.split(",")]
+        until = datetime.now(UTC)
+        with db.connect(self.url) as conn:
+            conn.execute("TRUNCATE jobs, job_retry_history, job_execution_logs, alert_history CASCADE")
+            conn.commit()
+            metrics = {}
+            for number, size in enumerate(sizes, 1):
+                have = data.table_counts(conn)["job_execution_logs"]
+                jobs = max(0, round((size - have) / data.rows_per_job()))
+                self.step(f"generating history up to {size:,} event rows ({jobs:,} more jobs)")
+                started = time.perf_counter()
+                with conn.cursor() as cursor:
+                    data.generate_layer(cursor, tag=f"layer{number}", jobs=jobs, until=until, seed=self.args.seed)
+                conn.commit()
+                data.vacuum_analyze(conn)
+                counts = data.table_counts(conn)
+                self.step(f"  {counts} in {time.perf_counter() - started:.0f}s")
+                if 3 in self.figures:
+                    self.step(f"figure 3: metrics over {counts['job_execution_logs']:,} rows")
+                    metrics[size] = self.phase("metrics", {}) | {"rows": counts}
+            self.results["metrics"] = metrics
+            if 3 in self.figures:
+                self.rows += metrics_rows(metrics)
+            if 4 in self.figures:
+                self.lists(conn, until)
+
+    def lists(self, conn, until) -> None:
+        small, large = (int(s) for s in self.args.active.split(","))
+        found = {}
+        for first, last in ((1, small), (small + 1, large)):
+            with conn.cursor() as cursor:
+                data.add_active_jobs(cursor, first=first, last=last, total=large, until=until, seed=self.args.seed)
+            conn.commit()
+            data.vacuum_analyze(conn)
+            self.step(f"figure 4: lists with {last:,} active jobs")
+            found[last] = self.phase("lists", {})
+        self.results["lists"] = found
+        self.rows += lists_rows(found[small], found[large])
+
+    def run(self) -> int:
+        started = time.perf_counter()
+        load_before = os.getloadavg()
+        self.setup_database()
+        try:
+            if 2 in self.figures:
+                self.event_recording()
+            if 1 in self.figures:
+                self.throughput()
+            if 5 in self.figures:
+                self.memory()
+            if self.figures & {3, 4}:
+                self.history()
+        finally:
+            if self.args.keep_db:
+                self.step(f"kept {db.checked_name(self.url)}")
+            else:
+                db.drop_database(self.url)
+        elapsed = time.perf_counter() - started
+        print()
+        print(f"Machine: {machine()}; PostgreSQL {self.server_version}; Python {platform.python_version()}")
+        print(
+            f"Load average (1 min) {load_before[0]:.1f} before, {os.getloadavg()[0]:.1f} after: the machine is shared, "
+            f"so each figure is a median of alternating runs. Whole run: {elapsed / 60:.1f} min."
+        )
+        print()
+        print(table(self.rows))
+        if self.args.json:
+            Path(self.args.json).write_text(json.dumps({"rows": [r.as_dict() for r in self.rows], **self.results}))
+        return 1 if any(r.passed is False for r in self.rows) else 0
+
+
+def metrics_rows(metrics: dict) -> list[Row]:
+    rows = []
+    for size, result in metrics.items():
+        for timeframe, t in result["timeframes"].items():
+            note = (
+                f"{t['outcomes_in_window']:,} outcomes in the window; {t['queries']} queries; "
+                f"same numbers as the raw SQL: {'yes' if t['agree'] else 'NO'}; "
+                f"request floor {ms(result['floor_s'])}"
+            )
+            row = judged(
+                f"3. GET /api/monitoring/metrics {timeframe}, {size:,} rows",
+                ms(t["raw_s"]),
+                ms(t["ours_s"]),
+                t["ours_s"] / t["raw_s"],
+                METRICS_TARGET,
+                note,
+            )
+            if not t["agree"]:
+                row.passed = False
+            rows.append(row)
+    if len(metrics) > 1:
+        smallest, largest = min(metrics), max(metrics)
+        low, high = metrics[smallest]["timeframes"]["1h"]["ours_s"], metrics[largest]["timeframes"]["1h"]["ours_s"]
+        rows.append(
+            judged(
+                f"3. 1h at {largest:,} rows vs at {smallest:,}",
+                ms(low),
+                ms(high),
+                high / low,
+                METRICS_TARGET,
+                "the window's cost should follow the window, not the table",
+            )
+        )
+    return rows
+
+
+def lists_rows(small: dict, large: dict) -> list[Row]:
+    rows = []
+    for name, what in (("api", "GET /api/monitoring/jobs"), ("dashboard", "dashboard job-list partial")):
+        t = large[name]
+        rows.append(
+            judged(
+                f"4. {what}, {large['active_jobs']:,} active",
+                ms(t["raw_s"]),
+                ms(t["ours_s"]),
+                t["ours_s"] / t["raw_s"],
+                LISTS_TARGET,
+                f"{large['log_rows']:,} log rows; {t['queries']} queries; "
+                f"request floor (nothing to list) {ms(t['floor_s'])}",
+            )
+        )
+        same = small[name]["queries"] == t["queries"]
+        rows.append(
+            Row(
+                f"4. {what}: queries, {small['active_jobs']:,} vs {large['active_jobs']:,} active",
+                str(small[name]["queries"]),
+                str(t["queries"]),
+                None,
+                "same",
+                same,
+            )
+        )
+    return rows
+
+
+def main(argv=None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    return Bench(args).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

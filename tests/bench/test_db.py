@@ -1,0 +1,36 @@
+"""The benchmark only ever creates, uses and drops databases whose name starts with bench_."""
+
+import pytest
+
+from bench.db import NotABenchDatabase, checked_name, maintenance_url
+
+
+@pytest.mark.parametrize("name", ["bench_jobmonitor", "bench_x"])
+def test_a_bench_database_is_accepted(name):
+    assert checked_name(f"postgres://postgres@127.0.0.1:5432/{name}") == name
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres://postgres@127.0.0.1:5432/jobmonitor",
+        "postgres://postgres@127.0.0.1:5432/postgres",
+        "postgres://postgres@127.0.0.1:5432/jm_bench",
+        "postgres://postgres@127.0.0.1:5432/bench_",
+        "postgres://postgres@127.0.0.1:5432/",
+        "postgres://postgres@127.0.0.1:5432/benchmarks",
+    ],
+)
+def test_any_other_database_is_refused(url):
+    with pytest.raises(NotABenchDatabase, match="must start with 'bench_'"):
+        checked_name(url)
+
+
+def test_sqlite_is_refused():
+    with pytest.raises(NotABenchDatabase, match="Postgres only"):
+        checked_name("sqlite:///var/bench_db.sqlite3")
+
+
+def test_databases_are_created_and_dropped_from_the_servers_postgres_database():
+    url = "postgres://u:p@db:5433/bench_x?sslmode=require"
+    assert maintenance_url(url) == "postgres://u:p@db:5433/postgres?sslmode=require"
