@@ -136,6 +136,7 @@ class EnhancedJobManager:
             return {"job_id": str(job_id), "attempt": attempt, "ran": False}
         stop = StopSignal()
         ctx = JobContext(job, attempt, self.monitoring, stop)
+        timed_out = None
         # The heartbeat lasts until the outcome is written, not just while the executor runs:
         # an outcome waiting out a database outage belongs to a live attempt, which the sweep
         # must not take back as abandoned once the database answers again.
@@ -148,15 +149,19 @@ class EnhancedJobManager:
                 result = executor.run(job.parameters, ctx)
             except JobCancelled as cancelled:
                 self._record_outcome(job, attempt, ctx, cancelled=cancelled)
-            except TimeoutException:
-                timeout = timeout_for(job.job_type)
-                error = JobTimeoutError(f"attempt ran past its {timeout}s timeout")
+            except TimeoutException as timeout:
+                timed_out = timeout
+                error = JobTimeoutError(f"attempt ran past its {timeout_for(job.job_type)}s timeout")
                 self._record_outcome(job, attempt, ctx, error=error)
             except Exception as error:
                 self._record_outcome(job, attempt, ctx, error=error)
             else:
                 self._record_outcome(job, attempt, ctx, result=result)
             self.monitoring.pending.flush_patiently(30)
+        if timed_out is not None:
+            # Recorded; now let django-q2 replace this worker process as it does after any
+            # timeout: the interrupted executor may have left threads, locks or memory behind.
+            raise timed_out
         return {"job_id": str(job_id), "attempt": attempt, "ran": True}
 
     def _claim(self, job_id, attempt: int) -> Job | None:

@@ -6,6 +6,7 @@ import pytest
 import time_machine
 from django.db import OperationalError
 from django.utils import timezone
+from django_q.exceptions import TimeoutException
 
 from jobs.manager import EnhancedJobManager, job_manager
 from jobs.models import Job, JobRetryHistory, JobStatus, RetryStatus
@@ -137,9 +138,11 @@ def test_a_job_type_no_longer_registered_is_a_configuration_error():
     assert "unknown job type 'retired.type'" in job.message
 
 
-def test_django_q2_timeout_is_recorded_as_a_timeout():
+def test_django_q2_timeout_is_recorded_as_a_timeout_then_passed_on():
     job = job_manager.submit_job("test.timeout", {})
-    run_job(str(job.id), 1)
+    # Passed on so that django-q2 replaces the worker process, as after any timeout.
+    with pytest.raises(TimeoutException):
+        run_job(str(job.id), 1)
     job.refresh_from_db()
     assert job.status == JobStatus.RETRYING
     assert job.last_error["type"] == "jobs.errors.JobTimeoutError"
