@@ -136,7 +136,8 @@ class MonitoringController:
         report = {
             "progress": max(0, min(100, int(progress))),
             "status": status,
-            "details": details,
+            # Every event says which attempt it belongs to, as the others do.
+            "details": details if attempt is None else {"attempt": attempt, **(details or {})},
             "message": message,
             "attempt": attempt,
             "execution_time_ms": execution_time_ms,
