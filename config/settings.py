@@ -101,6 +101,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # A database outage is a 503 (Retry-After) on every page, like the API's.
     "monitoring.middleware.DatabaseUnavailableMiddleware",
+    "monitoring.middleware.ApiMethodNotAllowedMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

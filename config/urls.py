@@ -20,3 +20,5 @@ urlpatterns = [
     path("", include("jobs.urls")),
     path("", include("monitoring.urls")),
 ]
+
+handler400 = "monitoring.middleware.api_bad_request"

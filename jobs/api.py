@@ -97,6 +97,7 @@ def _summary(job_id) -> Job:
 def submit_job(request, payload: JobSubmitIn):
     """Create a job and queue its first attempt. An unknown job type is a 422 listing the known
     ones; parameters the job type refuses are a 422 naming each field."""
+    refuse_unknown_query_parameters(request, None)
     job = job_manager.submit_job(
         payload.job_type, payload.parameters, max_attempts=payload.max_attempts, submitted_by=_actor(request)
     )
@@ -112,6 +113,7 @@ def submit_job(request, payload: JobSubmitIn):
 def cancel_job(request, job_id: UUID):
     """A queued or retrying job is cancelled at once; a running one gets `cancel_requested_at`
     and stops at its next progress report. A finished job is a 409."""
+    refuse_unknown_query_parameters(request, None)
     job_manager.cancel_job_sync(job_id, by=_actor(request))
     return _summary(job_id)
 

@@ -47,7 +47,8 @@ def _clean(value, depth: int):
 
 def _encode(value) -> str:
     try:
-        return json.dumps(value, cls=DjangoJSONEncoder)
+        # NaN and Infinity are not JSON: Postgres' jsonb refuses them.
+        return json.dumps(value, cls=DjangoJSONEncoder, allow_nan=False)
     except RecursionError:
         raise PayloadError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
     except (TypeError, ValueError) as e:

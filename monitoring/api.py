@@ -57,6 +57,7 @@ def get_job_details(request, job_id: UUID):
     """Parameters, status, progress, attempts and timings, the event timeline, the retry
     history with planned and actual waits, the last error with its class, hint and traceback,
     and the job's alerts."""
+    refuse_unknown_query_parameters(request, None)
     detail = job_detail(job_id)
     if detail is None:
         raise JobNotFound(f"job {job_id} not found")
@@ -128,6 +129,7 @@ def resolve_alert(request, alert_id: UUID):
     """Mark the alert resolved, recording who did it; notifications still waiting to be sent
     are cancelled. Idempotent: an alert already resolved stays as it was, and the answer
     (still 200) says when and by whom it was resolved."""
+    refuse_unknown_query_parameters(request, None)
     token = getattr(request, "api_token", None)
     reason = f"resolved through the API with token {token.name!r}" if token else "resolved through the API"
     resolved = alert_resolve(alert=_alert(alert_id), user=request.user, reason=reason)

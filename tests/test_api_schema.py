@@ -7,6 +7,8 @@ requests that break it (negative), against a database holding jobs in every stat
 health results, so that path parameters name real jobs and alerts as well as random UUIDs.
 """
 
+import json
+
 import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
@@ -20,7 +22,8 @@ from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from config.api import api
 from alerts.manager import alert_manager
-from jobs.models import JobStatus
+from alerts.models import AlertHistory
+from jobs.models import Job, JobStatus
 from tests.factories import AlertHistoryFactory, JobExecutionLogFactory, JobFactory, SystemHealthMetricFactory
 
 # Generated requests per operation and mode: enough to hit the shapes that break things (odd
@@ -138,3 +141,28 @@ def sends_a_python_repr(query) -> bool:
     """
     values = [item for value in (query or {}).values() for item in (value if isinstance(value, list) else [value])]
     return any(isinstance(item, (dict, list)) for item in values)
+
+
+
+def _state() -> tuple:
+    """What an action could change: every job's status and cancel request, every alert's resolution."""
+    jobs = sorted(map(str, Job.objects.values_list("id", "status", "cancel_requested_at")))
+    alerts = sorted(map(str, AlertHistory.objects.values_list("id", "resolved_at")))
+    return jobs, alerts
+
+
+@pytest.mark.parametrize("method, path", OPERATIONS)
+def test_every_operation_refuses_a_query_parameter_it_does_not_have(client, alice, bearer, existing_ids, method, path):
+    # A typo such as ?staus=failed must not be silently ignored, on reads and on actions alike.
+    url = path.replace("{job_id}", existing_ids["job_id"][3]).replace("{alert_id}", existing_ids["alert_id"][0])
+    body = {"job_type": "test.echo", "parameters": {}} if path == "/api/jobs" else {}
+    before = _state()
+
+    response = client.generic(
+        method, f"{url}?bogus=1", data=json.dumps(body), content_type="application/json", headers=bearer(alice)
+    )
+
+    assert response.status_code == 422
+    [error] = response.json()["errors"]
+    assert error["field"] == "bogus"
+    assert _state() == before

@@ -7,6 +7,9 @@ from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django_htmx.http import HttpResponseClientRedirect
 
+# What a live partial is replaced by when the request's filters are invalid (hand-made URLs).
+FILTER_ERRORS = "dashboard/partials/filter_errors.html"
+
 
 def dashboard_view(permission: str):
     """Login required, then `permission` (from monitoring.permissions), else a 403 page.

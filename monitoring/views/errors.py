@@ -2,7 +2,7 @@
 
 from monitoring import charts, selectors
 from monitoring.permissions import VIEW_ALERTS, VIEW_METRICS
-from monitoring.views.base import dashboard_view, render_page
+from monitoring.views.base import FILTER_ERRORS, dashboard_view, render_page
 from monitoring.views.performance import metrics_context
 
 # What each class means for the operator (jobs/errors.py decides the class).
@@ -67,6 +67,6 @@ def errors(request):
         request,
         "dashboard/errors.html",
         context,
-        partials={"errors-live": "dashboard/partials/errors_live.html"},
+        partials={"errors-live": "dashboard/partials/errors_live.html" if metrics is not None else FILTER_ERRORS},
         status=200 if metrics is not None else 400,
     )

@@ -86,7 +86,7 @@ def cancel_job(request, job_id):
 def retry_job(request, job_id):
     by = request.user.get_username()
     attempt = request.POST.get("attempt", "")
-    if attempt and not attempt.isdigit():
+    if attempt and not (attempt.isascii() and attempt.isdigit()):  # "²".isdigit() too, but int() refuses it
         return _respond(request, job_id, "attempt: must be a whole number (the next attempt's number)", status=400)
     attempt = int(attempt) if attempt else None
     retry = lambda: job_manager.retry_job_sync(job_id, attempt, by=by)  # noqa: E731

@@ -10,7 +10,7 @@ from jobs.registry import registered_job_types
 from monitoring import selectors
 from monitoring.forms import FINISHED_WINDOWS, JobFilterForm
 from monitoring.permissions import VIEW_JOBS
-from monitoring.views.base import dashboard_view, render_page
+from monitoring.views.base import FILTER_ERRORS, dashboard_view, render_page
 
 PAGE_SIZE = 50
 
@@ -105,6 +105,9 @@ def job_list(request):
         request,
         "dashboard/jobs.html",
         context,
-        partials={"job-rows": "dashboard/partials/job_rows.html", "job-list": "dashboard/partials/job_list.html"},
+        partials={
+            "job-rows": "dashboard/partials/job_rows.html" if status == 200 else FILTER_ERRORS,
+            "job-list": "dashboard/partials/job_list.html",  # shows the filter errors itself
+        },
         status=status,
     )

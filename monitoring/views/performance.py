@@ -7,7 +7,7 @@ from monitoring import charts
 from monitoring.forms import MetricsFilterForm
 from monitoring.metrics import TIMEFRAMES, performance_metrics
 from monitoring.permissions import VIEW_METRICS
-from monitoring.views.base import dashboard_view, render_page
+from monitoring.views.base import FILTER_ERRORS, dashboard_view, render_page
 
 # The figures of a short window move quickly; a month's hardly do, and cost more to compute.
 REFRESH_SECONDS = {"15m": 10, "1h": 15, "6h": 30, "24h": 60, "7d": 300, "30d": 300}
@@ -111,6 +111,6 @@ def performance(request):
         request,
         "dashboard/performance.html",
         context,
-        partials={"metrics-live": "dashboard/partials/performance_live.html"},
+        partials={"metrics-live": "dashboard/partials/performance_live.html" if metrics is not None else FILTER_ERRORS},
         status=200 if metrics is not None else 400,
     )

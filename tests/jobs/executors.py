@@ -54,3 +54,9 @@ async def async_job(params, ctx):
         await asyncio.sleep(0)
         await ctx.aprogress(percent, f"async at {percent}%")
     return {"async": True}
+
+
+@job_executor("test.not_json_numbers")
+def not_json_numbers(params, ctx):
+    ctx.progress(50, "half-way", details={"score": float("nan")})
+    return {"score": float("inf")}

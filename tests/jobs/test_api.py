@@ -117,6 +117,17 @@ def test_parameters_deeper_than_the_job_limit_are_refused_by_field(as_alice):
     assert response.json()["errors"] == [{"field": "parameters", "message": "nested deeper than 32 levels"}]
 
 
+def test_parameters_that_are_not_json_numbers_are_refused_by_field(as_alice):
+    for number in ("NaN", "Infinity", "-Infinity"):  # Python's json reads them; jsonb does not
+        response = post(as_alice, "/api/jobs", '{"job_type": "test.echo", "parameters": {"x": ' + number + "}}")
+
+        assert response.status_code == 422, number
+        [error] = response.json()["errors"]
+        assert error["field"] == "parameters"
+        assert "Out of range float values are not JSON compliant" in error["message"]
+    assert not Job.objects.exists()
+
+
 def test_oversized_parameters_are_refused(as_alice):
     response = post(as_alice, "/api/jobs", {"job_type": "test.echo", "parameters": {"blob": "x" * 300_000}})
 

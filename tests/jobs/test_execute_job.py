@@ -149,6 +149,20 @@ def test_django_q2_timeout_is_recorded_as_a_timeout_then_passed_on():
     assert "ran past its 600s timeout" in job.message
 
 
+def test_nan_and_infinity_in_a_result_or_details_are_summarised_and_the_job_completes(settings):
+    settings.JOBS = {**settings.JOBS, "PROGRESS_INTERVAL": 0.0}
+    job = job_manager.submit_job("test.not_json_numbers")
+
+    job_manager.execute_job_sync(job.id, 1)
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETED  # Postgres' jsonb would refuse NaN: nothing may try to store it
+    assert job.result["truncated"] is True and "not JSON compliant" in job.result["reason"]
+    assert job.result["preview"] == '{"score": Infinity}'
+    progress = JobExecutionLog.objects.get(job=job, event_type=EventType.PROGRESS)
+    assert progress.details["truncated"] is True and '"score": NaN' in progress.details["preview"]
+
+
 def test_cancel_requested_while_running_stops_the_job(django_capture_on_commit_callbacks, finished_jobs, settings):
     settings.JOBS = {**settings.JOBS, "PROGRESS_INTERVAL": 0}
     job = job_manager.submit_job("test.until_cancelled", {"cancel_self": True})

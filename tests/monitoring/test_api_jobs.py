@@ -261,6 +261,23 @@ def test_unknown_api_paths_answer_json_404(as_viewer):
     assert response.json() == {"detail": "no API endpoint at /api/monitoring/nothing-here", "errors": []}
 
 
+def test_a_method_a_path_does_not_have_is_a_json_405_naming_the_allowed_ones(as_viewer):
+    response = as_viewer.delete(LIST)
+
+    assert response.status_code == 405
+    assert response["Allow"] == "GET"
+    assert response.json() == {"detail": "method DELETE not allowed here; allowed: GET", "errors": []}
+
+
+def test_a_request_django_refuses_before_the_api_is_a_json_400(as_viewer):
+    too_many = "&".join(f"a{i}=1" for i in range(1_200))  # DATA_UPLOAD_MAX_NUMBER_FIELDS is 1,000
+
+    response = as_viewer.get(f"{LIST}?{too_many}")
+
+    assert response.status_code == 400
+    assert response.json()["detail"].startswith("bad request: The number of GET/POST parameters exceeded")
+
+
 def test_a_parameter_given_twice_is_refused_not_guessed(as_viewer):
     response = as_viewer.get(f"{LIST}?status=queued&status=running")
 

@@ -129,6 +129,14 @@ def test_bad_filters_are_a_400_naming_the_field(alice_client):
     assert "<li><strong>timeframe</strong>: Select a valid choice." in response.content.decode()
 
 
+def test_a_hand_made_poll_with_bad_filters_gets_the_filter_errors(alice_client):
+    response = alice_client.get("/errors/?timeframe=x", headers=htmx("errors-live"))
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert "<li><strong>timeframe</strong>: Select a valid choice." in page
+    assert "No attempt failed" not in page
+
+
 def test_a_poll_gets_only_the_live_part_and_keeps_the_filters(alice_client):
     url = "/errors/?timeframe=7d&job_type=ai_matching"
     partial = alice_client.get(url, headers=htmx("errors-live")).content.decode()

@@ -75,9 +75,10 @@ def test_a_second_click_on_retry_is_a_conflict_not_a_second_attempt(alice_client
     assert "only failed, cancelled or retrying jobs can be retried" in again.content.decode()
 
 
-def test_a_malformed_attempt_is_a_400_naming_the_field(alice_client):
+@pytest.mark.parametrize("attempt", ["<b>4</b>", "²", "-1", "1.0"])  # "²".isdigit() is true, int("²") fails
+def test_a_malformed_attempt_is_a_400_naming_the_field(alice_client, attempt):
     job = JobFactory(failed=True)
-    response = alice_client.post(f"/jobs/{job.id}/retry/", {"attempt": "<b>4</b>"})
+    response = alice_client.post(f"/jobs/{job.id}/retry/", {"attempt": attempt})
     assert response.status_code == 400
     assert "attempt: must be a whole number" in response.content.decode()
     assert status_of(job) == JobStatus.FAILED

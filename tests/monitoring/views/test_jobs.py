@@ -108,6 +108,12 @@ def test_bad_filters_are_a_400_naming_the_field(alice_client):
     assert 'id="job-rows"' not in page  # nothing polls a bad query
 
 
+def test_a_hand_made_poll_with_bad_filters_gets_the_filter_errors(alice_client):
+    response = alice_client.get("/jobs/?page=abc", headers=htmx("job-rows"))
+    assert response.status_code == 400
+    assert "<li><strong>page</strong>:" in response.content.decode()
+
+
 def test_empty_states_say_what_to_do(alice_client):
     empty = alice_client.get("/jobs/").content.decode()
     assert "Submit one with <code>python manage.py submit_job demo.sleep</code>" in empty

@@ -97,6 +97,12 @@ def test_bad_filters_are_a_400_naming_the_field(alice_client):
     assert 'id="metrics-live"' not in page  # nothing polls a bad query
 
 
+def test_a_hand_made_poll_with_bad_filters_gets_the_filter_errors(alice_client):
+    response = alice_client.get("/performance/?timeframe=2h", headers=htmx("metrics-live"))
+    assert response.status_code == 400
+    assert "<li><strong>timeframe</strong>: Select a valid choice." in response.content.decode()
+
+
 def test_a_poll_gets_only_the_live_part_at_a_pace_that_suits_the_timeframe(alice_client):
     partial = alice_client.get("/performance/?timeframe=15m", headers=htmx("metrics-live")).content.decode()
     assert "<html" not in partial and partial.lstrip().startswith('<div id="metrics-live"')
