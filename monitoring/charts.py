@@ -40,7 +40,10 @@ class Unit:
         if value is None:
             return "no data"
         if self.kind == "ms":
-            return f"{value:.0f} ms" if value < 1000 else duration(value / 1000)
+            if value >= 1000:
+                return duration(value / 1000)
+            # A database answers in tenths of a millisecond: "0 ms" would hide it.
+            return f"{value:.1f} ms".replace(".0 ms", " ms") if value < 10 else f"{value:.0f} ms"
         if self.kind == "seconds":
             return duration(value)
         if self.kind == "percent":

@@ -24,7 +24,7 @@ def tooltips(svg: ET.Element) -> list[str]:
 
 
 def test_units_write_values_as_people_read_them():
-    assert [MS.format(v) for v in (0, 250.4, 1500, 125_000)] == ["0 ms", "250 ms", "1.5 s", "2m 05s"]
+    assert [MS.format(v) for v in (0, 0.14, 2.5, 250.4, 1500, 125_000)] == ["0 ms", "0.1 ms", "2.5 ms", "250 ms", "1.5 s", "2m 05s"]
     assert [PERCENT.format(v) for v in (100, 97.53, 0)] == ["100 %", "97.5 %", "0 %"]
     assert [COUNT.format(v) for v in (3, 1250, 2.5)] == ["3", "1,250", "2.5"]
     assert SECONDS.format(300) == "5m 00s"
