@@ -138,12 +138,23 @@ class AlertManager:
             changes["last_job_id"] = data["job_id"]
         if data.get("details"):
             changes["details"] = to_json_value(data["details"])
-        # An atomic increment; on Postgres it also locks the row until commit, so the
-        # notify-again decisions below are taken by one occurrence at a time.
-        open_states = AlertState.objects.filter(fingerprint=key, is_open=True, alert__resolved_at__isnull=True)
-        if not open_states.update(**changes):
+        # Lock the open state row (Postgres) so the notify-again decisions below are taken by
+        # one occurrence at a time. Locked without a join: after waiting for a resolution to
+        # commit, Postgres re-checks `is_open` on the row it locks, but not conditions on a
+        # joined table, so a join here could count into a state closed meanwhile.
+        state = (
+            AlertState.objects.select_for_update(of=("self",))
+            .select_related("alert")
+            .filter(fingerprint=key, is_open=True)
+            .first()
+        )
+        if state is None:
             return None
-        state = AlertState.objects.select_related("alert").get(fingerprint=key, is_open=True)
+        if state.alert.resolved_at is not None:  # resolved without alert_resolve (a raw UPDATE)
+            AlertState.objects.filter(pk=state.pk).update(is_open=False)
+            return None
+        AlertState.objects.filter(pk=state.pk).update(**changes)
+        state.occurrences += 1
         alert = state.alert
         self._record_job(alert.id, data, now)
         if SEVERITY_RANK.get(severity, 0) > SEVERITY_RANK.get(alert.severity, 0):
@@ -283,7 +294,10 @@ class AlertManager:
             if not alert_resolve(alert=alert, user=None, reason=reason):
                 return False
             alert.refresh_from_db(fields=["notification_sent", "recipients"])
-            if alert.notification_sent:
+            # Told, or being told right now (a delivery in flight is not cancelled by the
+            # resolution): either way they must also hear that it cleared.
+            in_flight = NotificationDelivery.objects.filter(alert_id=alert.id, status=DeliveryStatus.SENDING)
+            if alert.notification_sent or in_flight.exists():
                 self.send_notification_sync(
                     alert.recipients or [], "Resolved", alert.severity, alert=alert, kind=DeliveryKind.RESOLVED
                 )

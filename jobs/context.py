@@ -6,8 +6,8 @@ import time
 
 from asgiref.sync import sync_to_async
 from django.db import connections
-from django.utils import timezone
 
+from jobs.db import DbNow
 from jobs.errors import JobCancelled
 from jobs.models import Job, JobStatus
 from monitoring.pending import DATABASE_UNAVAILABLE, reset_broken_connection
@@ -135,7 +135,7 @@ class Heartbeat:
     def beat(self) -> None:
         try:
             Job.objects.filter(id=self.job_id, status=JobStatus.RUNNING, attempts=self.attempt).update(
-                heartbeat_at=timezone.now()
+                heartbeat_at=DbNow()
             )
             check_stop_requested(self.job_id, self.attempt, self.stop)
         except DATABASE_UNAVAILABLE as e:

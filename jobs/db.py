@@ -1,5 +1,8 @@
 """Database helpers shared by the apps' models."""
 
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import models
 
 
@@ -26,4 +29,18 @@ class DbNow(models.Func):
     output_field = models.DateTimeField()
 
     def as_sqlite(self, compiler, connection, **extra_context):
-        return "CURRENT_TIMESTAMP", []
+        # CURRENT_TIMESTAMP has whole seconds only: too coarse for heartbeats.
+        return "STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'now')", []
+
+
+def heartbeats_stale_before(now=None):
+    """The heartbeat time before which a running attempt counts as abandoned by its worker.
+
+    Heartbeats are written with the database's clock (DbNow), and judged by it: a node whose
+    clock runs ahead cannot take live jobs of other nodes back. `now` (a frozen moment in
+    tests) replaces the database's clock.
+    """
+    stale_after = timedelta(seconds=settings.JOBS["STALE_AFTER"])
+    if now is not None:
+        return now - stale_after
+    return models.ExpressionWrapper(DbNow() - stale_after, output_field=models.DateTimeField())

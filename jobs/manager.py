@@ -23,6 +23,7 @@ from django_q.brokers import Broker
 from django_q.exceptions import TimeoutException
 
 from jobs.context import Heartbeat, JobContext, StopSignal
+from jobs.db import DbNow, heartbeats_stale_before
 from jobs.errors import (
     ConfigurationJobError,
     ErrorHandler,
@@ -65,6 +66,9 @@ def worker_id() -> str:
 
 
 class EnhancedJobManager:
+    # Seconds between "still waiting" logs while an outcome waits out a database outage.
+    outcome_patience = 30.0
+
     def __init__(self, monitoring: MonitoringController | None = None, error_handler: ErrorHandler | None = None):
         self.monitoring = monitoring or monitoring_controller
         self.error_handler = error_handler or ErrorHandler()
@@ -157,7 +161,12 @@ class EnhancedJobManager:
                 self._record_outcome(job, attempt, ctx, error=error)
             else:
                 self._record_outcome(job, attempt, ctx, result=result)
-            self.monitoring.pending.flush_patiently(30)
+            # The outcome must land while the heartbeat still says this attempt is alive: once
+            # the heartbeat stopped, a sweep would take the finished attempt back as abandoned
+            # and run it again. Until the database answers this worker could not claim
+            # another job anyway.
+            while not self.monitoring.pending.flush_patiently(self.outcome_patience):
+                logger.error("job %s attempt %s: its outcome is still waiting for the database", job.id, attempt)
         if timed_out is not None:
             # Recorded; now let django-q2 replace this worker process as it does after any
             # timeout: the interrupted executor may have left threads, locks or memory behind.
@@ -184,7 +193,7 @@ class EnhancedJobManager:
                 attempts=attempt,
                 started_at=Coalesce("started_at", models.Value(now, output_field=models.DateTimeField())),
                 attempt_started_at=now,
-                heartbeat_at=now,
+                heartbeat_at=DbNow(),  # the database's clock judges heartbeats (heartbeats_stale_before)
                 updated_at=now,
                 worker=worker_id(),
                 progress=0,
@@ -295,16 +304,45 @@ class EnhancedJobManager:
 
         def write():
             with transaction.atomic():
-                if not self._transition(job.id, attempt, now=now, expected_heartbeat=expected_heartbeat, **fields):
+                outcome, event_context = fields, context
+                # A cancel asked for while this attempt ran ends the job here: no retry.
+                cancelled = action.retry and self._cancel_requested(job.id, attempt)
+                if cancelled:
+                    outcome = {
+                        **fields,
+                        "status": JobStatus.CANCELLED,
+                        "finished_at": now,
+                        "next_attempt_at": None,
+                        "retry_delay": None,
+                        "message": clip(f"cancelled: attempt {attempt} failed after a cancel was requested ({summary})"),
+                    }
+                    event_context = {**context, "status": JobStatus.CANCELLED, "next_attempt_at": None}
+                if not self._transition(job.id, attempt, now=now, expected_heartbeat=expected_heartbeat, **outcome):
                     return
                 JobRetryHistory.objects.filter(job_id=job.id, attempt_number=attempt).update(
                     status=RetryStatus.FAILED, completed_at=now, error_message=summary
                 )
-                self.monitoring.record_job_error_sync(job.id, error, context, timestamp=now)
-                if not action.retry:
+                self.monitoring.record_job_error_sync(job.id, error, event_context, timestamp=now)
+                if cancelled:
+                    self.monitoring.record_event_sync(
+                        job.id,
+                        EventType.CANCELLED,
+                        status=JobStatus.CANCELLED,
+                        message=f"not retried: a cancel was requested while attempt {attempt} ran",
+                        details={"attempt": attempt},
+                        measure_memory=False,
+                        timestamp=now,
+                    )
+                if not action.retry or cancelled:
                     self._announce_finished(job.id)
 
         self.monitoring.pending.run(write, f"job {job.id} attempt {attempt} failed: {summary[:200]}")
+
+    def _cancel_requested(self, job_id, attempt: int) -> bool:
+        """Whether a cancel is pending on this running attempt; locks the job's row until the
+        transaction ends, so a cancel cannot slip in between this answer and the outcome."""
+        running = Job.objects.select_for_update().filter(id=job_id, status=JobStatus.RUNNING, attempts=attempt)
+        return running.values_list("cancel_requested_at", flat=True).first() is not None
 
     def _finish_cancelled(
         self, job: Job, attempt: int, *, now, reason: str, execution_time_ms: int | None, expected_heartbeat=None
@@ -480,8 +518,8 @@ class EnhancedJobManager:
 
     def recover_stale_jobs(self, *, now=None, limit: int = 100) -> int:
         """Take back running jobs whose worker stopped sending heartbeats (killed, lost)."""
+        stale_before = heartbeats_stale_before(now)
         now = now or timezone.now()
-        stale_before = now - timedelta(seconds=settings.JOBS["STALE_AFTER"])
         stale = Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=stale_before).order_by("heartbeat_at")
         recovered = 0
         for job in stale[:limit]:

@@ -29,6 +29,7 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Max, Min, Q, Window
 from django.utils import timezone
 
+from jobs.db import heartbeats_stale_before
 from jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from jobs.payloads import to_json_value
 from monitoring.models import EventType, HealthStatus, JobExecutionLog, MetricType, SystemHealthMetric
@@ -413,7 +414,7 @@ class HealthService:
         alive, and the attempts' failure rate over the last few minutes. Two queries and a
         cache read."""
         now = timezone.now()
-        stale_before = now - timedelta(seconds=settings.JOBS["STALE_AFTER"])
+        stale_before = heartbeats_stale_before()
         window = settings.HEALTH["FAILURE_RATE_WINDOW_MINUTES"]
         with self._timeout():
             # Served by the partial indexes on active jobs.

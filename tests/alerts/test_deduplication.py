@@ -2,6 +2,7 @@
 
 import multiprocessing
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -223,3 +224,43 @@ def test_a_burst_from_2_worker_processes_gives_one_alert():
         process.join(timeout=120)
     assert [p.exitcode for p in processes] == [0, 0]
     _assert_one_alert_counting(200)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_occurrence_waiting_on_a_resolution_opens_a_new_alert_once_it_commits(postgres_only):
+    """The occurrence blocks on the state row the resolution locked; when it commits, the
+    occurrence must see the alert closed and open a new one, not fail or count into the old."""
+    from django.db import transaction
+
+    failure = {"title": "ai_matching failed", "message": "m", "job_type": "ai_matching", "error": "boom"}
+    first = alert_manager.process_alert_sync("job_failure", "error", failure)
+    resolved_uncommitted, outcome = threading.Event(), {}
+
+    def resolve_slowly():
+        try:
+            with transaction.atomic():
+                alert_resolve(alert=AlertHistory.objects.get(id=first.id), reason="fixed")
+                resolved_uncommitted.set()
+                time.sleep(0.5)  # the occurrence is now waiting for the row lock
+        finally:
+            connections.close_all()
+
+    def occur():
+        try:
+            resolved_uncommitted.wait(timeout=10)
+            outcome["alert"] = alert_manager.process_alert_sync("job_failure", "error", failure)
+        except Exception as e:  # the failure under test: reported, not raised in a thread
+            outcome["error"] = e
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=resolve_slowly), threading.Thread(target=occur)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["alert"].id != first.id
+    assert AlertState.objects.get(alert=first).occurrences == 1  # nothing counted into the resolved one
+    assert AlertHistory.objects.get(resolved_at__isnull=True).id == outcome["alert"].id

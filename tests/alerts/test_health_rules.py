@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 
-from alerts.models import AlertHistory, AlertType, DeliveryKind, NotificationDelivery
+from alerts.models import AlertHistory, AlertType, DeliveryKind, DeliveryStatus, NotificationDelivery
 from monitoring.models import HealthStatus, MetricType
 from monitoring.signals import health_checked
 from tests.factories import SystemHealthMetricFactory
@@ -80,6 +80,16 @@ def test_a_check_back_to_healthy_resolves_its_alert_and_says_so():
         ("Resolved", "ops@example.com"),
         ("Resolved", "oncall@example.com"),
     ]
+
+
+def test_a_check_that_clears_while_the_alert_is_being_delivered_is_announced_too():
+    checked(db_latency(HealthStatus.CRITICAL, 5000))
+    alert = AlertHistory.objects.get()
+    NotificationDelivery.objects.filter(alert=alert).update(status=DeliveryStatus.SENDING)  # a worker sends it now
+
+    checked(db_latency(HealthStatus.HEALTHY, 2.0), previous={("database", "latency_ms"): "critical"})
+
+    assert NotificationDelivery.objects.filter(alert=alert, kind=DeliveryKind.RESOLVED).count() == 2
 
 
 def test_a_healthy_check_without_an_open_alert_changes_nothing():

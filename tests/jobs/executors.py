@@ -60,3 +60,11 @@ async def async_job(params, ctx):
 def not_json_numbers(params, ctx):
     ctx.progress(50, "half-way", details={"score": float("nan")})
     return {"score": float("inf")}
+
+
+@job_executor("test.cancelled_then_fails", max_attempts=3)
+def cancelled_then_fails(params, ctx):
+    from jobs.manager import job_manager
+
+    job_manager.cancel_job_sync(ctx.job_id, by="bob")  # as if an operator clicked Cancel right now
+    raise ConnectionResetError("connection reset by peer")  # transient: would be retried

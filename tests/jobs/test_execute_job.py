@@ -176,6 +176,23 @@ def test_cancel_requested_while_running_stops_the_job(django_capture_on_commit_c
     assert finished_jobs == [(job.id, JobStatus.CANCELLED)]
 
 
+def test_a_job_cancelled_while_running_is_not_retried_when_its_attempt_then_fails(
+    django_capture_on_commit_callbacks, finished_jobs
+):
+    job = job_manager.submit_job("test.cancelled_then_fails")
+    with django_capture_on_commit_callbacks(execute=True):
+        run_job(str(job.id), 1)
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED  # not retrying: the operator's cancel wins
+    assert (job.next_attempt_at, job.attempts) == (None, 1)
+    assert events(job)[-3:] == [("cancel_requested", "running"), ("error", "cancelled"), ("cancelled", "cancelled")]
+    assert job.message.startswith("cancelled: attempt 1 failed after a cancel was requested")
+    assert JobRetryHistory.objects.get(job=job).status == RetryStatus.FAILED
+    assert finished_jobs == [(job.id, JobStatus.CANCELLED)]
+    assert job_manager.dispatch_due_retries(now=timezone.now() + timedelta(hours=1)) == 0
+
+
 class FakeClock:
     def __init__(self):
         self.now = 1000.0
@@ -272,6 +289,32 @@ def test_the_heartbeat_goes_on_while_the_outcome_waits_out_an_outage(monkeypatch
     assert job.status == JobStatus.COMPLETED
     assert len(failed_at) == 3
     assert job.heartbeat_at > failed_at[0] + timedelta(seconds=fast_jobs["HEARTBEAT_INTERVAL"])
+
+
+@pytest.mark.django_db(transaction=True)  # the heartbeat thread has its own connection
+def test_an_outcome_waits_out_an_outage_however_long_it_lasts(monkeypatch, fast_jobs):
+    """Giving up after a while would leave the attempt "running" without a heartbeat: the sweep
+    would take the finished job back as abandoned and run it again."""
+    manager = EnhancedJobManager(monitoring=MonitoringController())
+    manager.outcome_patience = 0.3  # the outage below outlasts several rounds of patience
+    job = job_manager.submit_job("test.echo", {})
+    failures = []
+    real = MonitoringController.complete_job_monitoring_sync
+
+    def unavailable_for_a_while(self, *args, **kwargs):
+        if len(failures) < 5:  # about 0.25 + 0.25 + 0.5 + 0.25 + 0.25 s of backoff
+            failures.append(timezone.now())
+            raise OperationalError("the database system is starting up")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(MonitoringController, "complete_job_monitoring_sync", unavailable_for_a_while)
+    manager.execute_job_sync(job.id, 1)
+
+    job.refresh_from_db()
+    assert len(failures) == 5
+    assert job.status == JobStatus.COMPLETED
+    assert job.result == {"echo": {}}
+    assert len(manager.monitoring.pending) == 0
 
 
 def test_the_progress_write_is_a_prepared_statement_on_postgres(postgres_only):

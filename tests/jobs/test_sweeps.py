@@ -66,7 +66,7 @@ def stale_running_job(heartbeat_seconds_ago: float, started_seconds_ago: float =
 def test_a_job_whose_worker_went_silent_is_failed_as_a_system_error_and_retried(jobs_settings):
     lost, alive = stale_running_job(heartbeat_seconds_ago=31), stale_running_job(heartbeat_seconds_ago=4)
 
-    assert job_manager.recover_stale_jobs() == 1
+    assert job_manager.recover_stale_jobs(now=NOW) == 1
 
     lost.refresh_from_db()
     assert lost.status == JobStatus.RETRYING and lost.error_class == "system"
@@ -82,7 +82,7 @@ def test_a_job_whose_worker_went_silent_is_failed_as_a_system_error_and_retried(
 @time_machine.travel(NOW, tick=False)
 def test_a_silent_job_past_its_timeout_is_recorded_as_timed_out(jobs_settings):
     job = stale_running_job(heartbeat_seconds_ago=40, started_seconds_ago=700)  # demo.sleep: 600 s
-    job_manager.recover_stale_jobs()
+    job_manager.recover_stale_jobs(now=NOW)
     job.refresh_from_db()
     assert job.last_error["type"] == "jobs.errors.JobTimeoutError"
     assert "ran past its 600s timeout" in job.message
@@ -91,14 +91,14 @@ def test_a_silent_job_past_its_timeout_is_recorded_as_timed_out(jobs_settings):
 @time_machine.travel(NOW, tick=False)
 def test_a_silent_job_on_its_last_attempt_fails_for_good(jobs_settings):
     job = stale_running_job(heartbeat_seconds_ago=40, max_attempts=1)
-    job_manager.recover_stale_jobs()
+    job_manager.recover_stale_jobs(now=NOW)
     assert Job.objects.get(id=job.id).status == JobStatus.FAILED
 
 
 @time_machine.travel(NOW, tick=False)
 def test_a_silent_job_asked_to_cancel_is_cancelled(jobs_settings):
     job = stale_running_job(heartbeat_seconds_ago=40, cancel_requested_at=NOW - timedelta(seconds=50))
-    job_manager.recover_stale_jobs()
+    job_manager.recover_stale_jobs(now=NOW)
     job.refresh_from_db()
     assert job.status == JobStatus.CANCELLED
     assert JobRetryHistory.objects.get(job=job).status == "cancelled"
@@ -115,7 +115,7 @@ def test_a_heartbeat_arriving_during_the_sweep_wins(jobs_settings, monkeypatch):
         return real_transition(self, job_id, attempt, **kwargs)
 
     monkeypatch.setattr(EnhancedJobManager, "_transition", heartbeat_lands_first)
-    job_manager.recover_stale_jobs()
+    job_manager.recover_stale_jobs(now=NOW)
     assert Job.objects.get(id=job.id).status == JobStatus.RUNNING
     assert not JobExecutionLog.objects.filter(job=job).exists()
 
@@ -137,3 +137,19 @@ def test_a_queued_job_nobody_picked_up_is_enqueued_again_when_the_queue_is_empty
     # With tasks waiting in the broker, a queued job is most likely just waiting its turn.
     Job.objects.filter(id=lost.id).update(updated_at=NOW - timedelta(minutes=20))
     assert job_manager.requeue_lost_jobs() == 0
+
+
+def test_heartbeats_are_judged_by_the_database_clock_not_the_sweeping_nodes(jobs_settings):
+    """A node whose clock runs two minutes ahead must not take live jobs of other nodes back."""
+    from django.utils import timezone
+
+    alive = job_manager.submit_job("demo.sleep", {"seconds": 1})
+    job_manager._claim(alive.id, 1)  # its heartbeat: the database's now()
+    silent = stale_running_job(heartbeat_seconds_ago=0)
+    Job.objects.filter(id=silent.id).update(heartbeat_at=timezone.now() - timedelta(seconds=60))
+
+    with time_machine.travel(timezone.now() + timedelta(minutes=2)):  # this node's clock is fast
+        assert job_manager.recover_stale_jobs() == 1
+
+    assert Job.objects.get(id=alive.id).status == JobStatus.RUNNING
+    assert Job.objects.get(id=silent.id).status == JobStatus.RETRYING
