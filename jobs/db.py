@@ -29,8 +29,10 @@ class DbNow(models.Func):
     output_field = models.DateTimeField()
 
     def as_sqlite(self, compiler, connection, **extra_context):
-        # CURRENT_TIMESTAMP has whole seconds only: too coarse for heartbeats.
-        return "STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'now')", []
+        # CURRENT_TIMESTAMP has whole seconds only: too coarse for heartbeats. Written exactly
+        # as Django writes a datetime (str(): six digits, none when zero), so that a value read
+        # back compares equal when used in a filter (the sweep's compare-and-set).
+        return "REPLACE(STRFTIME('%%Y-%%m-%%d %%H:%%M:%%f', 'now') || '000', '.000000', '')", []
 
 
 def heartbeats_stale_before(now=None):

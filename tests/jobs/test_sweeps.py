@@ -153,3 +153,15 @@ def test_heartbeats_are_judged_by_the_database_clock_not_the_sweeping_nodes(jobs
 
     assert Job.objects.get(id=alive.id).status == JobStatus.RUNNING
     assert Job.objects.get(id=silent.id).status == JobStatus.RETRYING
+
+
+def test_a_heartbeat_the_database_wrote_is_taken_back_once_stale(jobs_settings):
+    """The sweep takes a job only if its heartbeat is still the one it read (compare-and-set):
+    a value the database wrote must compare equal once read back, on SQLite as on Postgres."""
+    from django.utils import timezone
+
+    job = job_manager.submit_job("demo.sleep", {"seconds": 1})
+    job_manager._claim(job.id, 1)
+
+    assert job_manager.recover_stale_jobs(now=timezone.now() + timedelta(minutes=5)) == 1
+    assert Job.objects.get(id=job.id).status == JobStatus.RETRYING
