@@ -1,7 +1,5 @@
 """Alerts: the open ones and their history, one alert in full, and Resolve for operators allowed to."""
 
-import math
-
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -15,8 +13,7 @@ from alerts.services import alert_resolve
 from monitoring import selectors
 from monitoring.forms import AlertFilterForm
 from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS
-from monitoring.views.base import dashboard_view, render_page
-from monitoring.views.jobs import PAGE_SIZE, ListPage
+from monitoring.views.base import ListPage, dashboard_view, render_page
 
 MAX_REASON_CHARS = 2_000
 
@@ -27,16 +24,12 @@ def _page(filters: dict) -> ListPage:
         severity=filters["severity"] or None,
         alert_type=filters["alert_type"] or None,
     )
-    number = filters["page"] or 1
-    if not filters["include_resolved"]:
-        # Open alerts are a small set (partial index): count them, and past the end is the last page.
-        total = alerts.count()
-        number = min(number, max(1, math.ceil(total / PAGE_SIZE)))
-        rows = list(alerts[(number - 1) * PAGE_SIZE : number * PAGE_SIZE])
-        return ListPage(rows, number, has_next=number * PAGE_SIZE < total, total=total)
-    # The whole history is not counted: one row past the page says whether there is another.
-    rows = list(alerts[(number - 1) * PAGE_SIZE : number * PAGE_SIZE + 1])
-    return ListPage(rows[:PAGE_SIZE], number, has_next=len(rows) > PAGE_SIZE)
+    # Open alerts are a small set (partial index); the whole history is not counted.
+    return (
+        ListPage.peeked(alerts, filters["page"])
+        if filters["include_resolved"]
+        else ListPage.counted(alerts, filters["page"])
+    )
 
 
 @dashboard_view(VIEW_ALERTS)

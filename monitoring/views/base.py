@@ -1,5 +1,7 @@
 """What every dashboard page shares: login and permission checks, and full page or partial."""
 
+import math
+from dataclasses import dataclass
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
@@ -9,6 +11,7 @@ from django_htmx.http import HttpResponseClientRedirect
 
 # What a live partial is replaced by when the request's filters are invalid (hand-made URLs).
 FILTER_ERRORS = "dashboard/partials/filter_errors.html"
+PAGE_SIZE = 50
 
 
 def dashboard_view(permission: str):
@@ -45,3 +48,58 @@ def render_page(request, template: str, context: dict, *, partials: dict[str, st
     patch_vary_headers(response, ("HX-Request", "HX-Target"))
     add_never_cache_headers(response)
     return response
+
+
+@dataclass
+class ListPage:
+    """One page of a list. `total` is known for active jobs (a small set) and not counted for
+    finished ones (the window may hold millions)."""
+
+    object_list: list
+    number: int
+    has_next: bool
+    total: int | None = None
+    per_page: int = PAGE_SIZE
+
+    @property
+    def start_index(self) -> int:
+        return (self.number - 1) * self.per_page + 1 if self.object_list else 0
+
+    @property
+    def end_index(self) -> int:
+        return (self.number - 1) * self.per_page + len(self.object_list)
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    @property
+    def has_other_pages(self) -> bool:
+        return self.has_previous or self.has_next
+
+    @property
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    @property
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    @property
+    def num_pages(self) -> int | None:
+        return None if self.total is None else max(1, math.ceil(self.total / self.per_page))
+
+    @classmethod
+    def counted(cls, rows, number: int | None) -> "ListPage":
+        """A page of a small set, counted; past the end is the last page (rows leave as the
+        operator pages)."""
+        total = rows.count()
+        number = min(number or 1, max(1, math.ceil(total / PAGE_SIZE)))
+        return cls(list(rows[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]), number, number * PAGE_SIZE < total, total)
+
+    @classmethod
+    def peeked(cls, rows, number: int | None) -> "ListPage":
+        """A page of a set too big to count: one row past the page says whether there is another."""
+        number = number or 1
+        found = list(rows[(number - 1) * PAGE_SIZE : number * PAGE_SIZE + 1])
+        return cls(found[:PAGE_SIZE], number, has_next=len(found) > PAGE_SIZE)

@@ -1,8 +1,5 @@
 """Real-time job status: active jobs (or recently finished ones), filtered, paginated, live."""
 
-import math
-from dataclasses import dataclass
-
 from django.utils import timezone
 
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES
@@ -10,58 +7,12 @@ from jobs.registry import registered_job_types
 from monitoring import selectors
 from monitoring.forms import FINISHED_WINDOWS, JobFilterForm
 from monitoring.permissions import VIEW_JOBS
-from monitoring.views.base import FILTER_ERRORS, dashboard_view, render_page
-
-PAGE_SIZE = 50
-
-
-@dataclass
-class ListPage:
-    """One page of a list. `total` is known for active jobs (a small set) and not counted for
-    finished ones (the window may hold millions)."""
-
-    object_list: list
-    number: int
-    has_next: bool
-    total: int | None = None
-    per_page: int = PAGE_SIZE
-
-    @property
-    def start_index(self) -> int:
-        return (self.number - 1) * self.per_page + 1 if self.object_list else 0
-
-    @property
-    def end_index(self) -> int:
-        return (self.number - 1) * self.per_page + len(self.object_list)
-
-    @property
-    def has_previous(self) -> bool:
-        return self.number > 1
-
-    @property
-    def has_other_pages(self) -> bool:
-        return self.has_previous or self.has_next
-
-    @property
-    def previous_page_number(self) -> int:
-        return self.number - 1
-
-    @property
-    def next_page_number(self) -> int:
-        return self.number + 1
-
-    @property
-    def num_pages(self) -> int | None:
-        return None if self.total is None else max(1, math.ceil(self.total / self.per_page))
+from monitoring.views.base import FILTER_ERRORS, PAGE_SIZE, ListPage, dashboard_view, render_page
 
 
 def _active_page(filters: dict) -> ListPage:
     jobs = selectors.active_job_list(job_type=filters["job_type"], status=filters["status"], job_id=filters["q"])
-    total = jobs.count()
-    # Jobs finish while the operator pages: past the end means the last page.
-    number = min(filters["page"] or 1, max(1, math.ceil(total / PAGE_SIZE)))
-    rows = list(jobs[(number - 1) * PAGE_SIZE : number * PAGE_SIZE])
-    return ListPage(rows, number, has_next=number * PAGE_SIZE < total, total=total)
+    return ListPage.counted(jobs, filters["page"])
 
 
 def _finished_page(filters: dict, now) -> ListPage:
