@@ -1,4 +1,5 @@
-"""A real django-q2 cluster started from the benchmark process, and a finished-task counter.
+"""What the benchmark measures a cluster (jobs.testing.running_cluster) with: a finished-task
+counter, the worker processes it spawned, and the CPU time of each part.
 
 The counter is a shared integer incremented by django-q2's `post_execute` signal in the
 cluster's monitor process (the receiver is connected before the fork). It adds no work
@@ -7,12 +8,9 @@ to the tasks themselves, so the bare baseline stays bare.
 
 import multiprocessing
 import os
-import signal
 import time
-from contextlib import contextmanager
 
 import psutil
-from django.db import connections
 from django_q.signals import post_execute, post_spawn
 
 finished = multiprocessing.Value("q", 0)
@@ -107,24 +105,6 @@ class CpuMeter:
             "cluster": self._cluster() - self.started["cluster"],
             "postgres": sum(cpu - self.first.get(pid, 0.0) for pid, cpu in self.last.items()),
         }
-
-
-@contextmanager
-def running_cluster():
-    """The project's cluster (settings.Q_CLUSTER) with its sentinel, pusher, monitor and workers."""
-    from django_q.brokers import get_broker
-    from django_q.cluster import Cluster
-
-    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
-    connections.close_all()  # forked processes must open their own connections
-    cluster = Cluster(get_broker())
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.stop()
-        signal.signal(signal.SIGTERM, handlers[0])
-        signal.signal(signal.SIGINT, handlers[1])
 
 
 def peak_rss_mb(pid: int) -> tuple[float, float]:

@@ -11,6 +11,7 @@ from django.conf import settings
 from bench import cluster
 from bench.report import judged, mb
 from jobs.manager import job_manager
+from jobs.testing import running_cluster
 
 TARGET = "<= 1.10"
 CHECKPOINTS = (100, 1000, 2500, 5000, 10_000)
@@ -21,7 +22,7 @@ def run(*, jobs: int = 10_000, batch: int = 500) -> dict:
     samples = []
     cluster.finished.value = 0
     started = time.perf_counter()
-    with cluster.running_cluster():
+    with running_cluster():
         submitted = 0
         for checkpoint in checkpoints:
             while submitted < checkpoint:

@@ -17,6 +17,7 @@ from django_q.brokers import get_broker
 from django_q.tasks import async_task
 
 from bench import cluster
+from jobs.testing import running_cluster
 
 
 def enqueue_bare(n: int) -> None:
@@ -61,7 +62,7 @@ def run(*, n: int = 2000, reps: int = 1, warmup: int = 40, modes: tuple[str, ...
 
         Job.objects.filter(job_type="bench.noop").delete()  # a previous broker's runs
     runs = {mode: [] for mode in modes}
-    with cluster.running_cluster() as running:
+    with running_cluster() as running:
         meter = cluster.CpuMeter(running.sentinel.pid, settings.DATABASES["default"]["NAME"])
         for mode in modes:  # connections, imports and caches of every process warmed up for both
             measure(mode, warmup, meter)

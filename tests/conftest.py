@@ -1,10 +1,9 @@
-import signal
 import time
-from contextlib import contextmanager
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
+from jobs.testing import running_cluster
 from tests.factories import UserFactory
 
 
@@ -18,28 +17,6 @@ def wait_for(condition, timeout: float = 15.0, interval: float = 0.05, message: 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {message or condition}")
         time.sleep(interval)
-
-
-@contextmanager
-def running_cluster(workers: int = 2):
-    """A real django-q2 cluster (sentinel, pusher, monitor and worker processes) on the test database."""
-    from django_q.brokers import get_broker
-    from django_q.cluster import Cluster
-    from django_q.conf import Conf
-
-    handlers = signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)
-    previous_workers = Conf.WORKERS
-    Conf.WORKERS = workers
-    connections.close_all()  # forked processes must open their own connections
-    cluster = Cluster(get_broker())
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.stop()
-        Conf.WORKERS = previous_workers
-        signal.signal(signal.SIGTERM, handlers[0])
-        signal.signal(signal.SIGINT, handlers[1])
 
 
 @pytest.fixture
