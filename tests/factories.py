@@ -1,5 +1,7 @@
 """Test data. Time fields default to "now"; tests that care pass times explicitly."""
 
+from datetime import timedelta
+
 import factory
 from django.contrib.auth.models import Permission, User
 from django.utils import timezone
@@ -102,6 +104,18 @@ class SystemHealthMetricFactory(factory.django.DjangoModelFactory):
     metric_value = 1.5
     status = HealthStatus.HEALTHY
     details = factory.LazyFunction(dict)
+
+
+def health_result(name: str, status: str, *, now, minutes_ago: float, value: float = 1.0, metric_type=MetricType.DATABASE):
+    """One stored health-check result, `minutes_ago` before `now`, with the message a check writes."""
+    return SystemHealthMetricFactory(
+        metric_type=metric_type,
+        metric_name=name,
+        status=status,
+        metric_value=value,
+        timestamp=now - timedelta(minutes=minutes_ago),
+        details={"message": f"{name} is {status}"},
+    )
 
 
 class AlertHistoryFactory(factory.django.DjangoModelFactory):

@@ -1,12 +1,13 @@
 """GET /api/monitoring/health."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from functools import partial
 
 import pytest
 from django.db import OperationalError
 
 from monitoring.models import HealthStatus, MetricType
-from tests.factories import SystemHealthMetricFactory
+from tests.factories import health_result
 
 pytestmark = pytest.mark.django_db
 
@@ -14,15 +15,7 @@ NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 HEALTH = "/api/monitoring/health"
 
 
-def checked(name: str, status: str, *, minutes_ago: float, value: float = 1.0, metric_type=MetricType.DATABASE):
-    return SystemHealthMetricFactory(
-        metric_type=metric_type,
-        metric_name=name,
-        status=status,
-        metric_value=value,
-        timestamp=NOW - timedelta(minutes=minutes_ago),
-        details={"message": f"{name} is {status}"},
-    )
+checked = partial(health_result, now=NOW)
 
 
 def test_before_the_first_check_health_is_unknown(client, viewer):

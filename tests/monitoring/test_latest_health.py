@@ -1,26 +1,19 @@
 """latest_health and health_history: what the API, the dashboard and /metrics read."""
 
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
 from monitoring.health import health_history, latest_health
-from tests.factories import SystemHealthMetricFactory
+from tests.factories import health_result
 
 pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 
 
-def metric(name: str, status: str, minutes_ago: float, value: float = 1.0, metric_type: str = "database"):
-    return SystemHealthMetricFactory(
-        metric_type=metric_type,
-        metric_name=name,
-        status=status,
-        metric_value=value,
-        timestamp=NOW - timedelta(minutes=minutes_ago),
-        details={"message": f"{name} {status}"},
-    )
+metric = partial(health_result, now=NOW)
 
 
 def test_nothing_checked_yet_is_unknown():
@@ -44,7 +37,7 @@ def test_the_latest_row_of_each_component_and_the_worst_status(django_assert_max
             "metric_name": "database.latency_ms",
             "metric_value": 1.25,
             "status": "healthy",
-            "details": {"message": "database.latency_ms healthy"},
+            "details": {"message": "database.latency_ms is healthy"},
             "timestamp": NOW - timedelta(minutes=1),
         },
         {
@@ -52,7 +45,7 @@ def test_the_latest_row_of_each_component_and_the_worst_status(django_assert_max
             "metric_name": "cpu.percent",
             "metric_value": 88.0,
             "status": "warning",
-            "details": {"message": "cpu.percent warning"},
+            "details": {"message": "cpu.percent is warning"},
             "timestamp": NOW - timedelta(minutes=1),
         },
     ]
