@@ -18,11 +18,12 @@ from pydantic import Field
 from jobs.manager import JobNotFound, JobStateConflict
 from jobs.registry import InvalidJobParameters, UnknownJobType, registered_job_types
 from monitoring.pending import DATABASE_UNAVAILABLE
+from monitoring.schemas import Out
 
 logger = logging.getLogger(__name__)
 
 
-class FieldError(Schema):
+class FieldError(Out):
     field: str = Field(
         description="The parameter or body field at fault; body fields as dotted paths.",
         examples=["status", "parameters.seconds"],
@@ -30,7 +31,7 @@ class FieldError(Schema):
     message: str = Field(examples=["Input should be 'queued', 'running' or 'retrying'"])
 
 
-class ErrorOut(Schema):
+class ErrorOut(Out):
     detail: str = Field(description="What went wrong, in one sentence.", examples=["job 0b6f… not found"])
     errors: list[FieldError] = Field(default_factory=list, description="Each field at fault; may be empty.")
 

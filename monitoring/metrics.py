@@ -15,6 +15,10 @@ from jobs.models import Job, JobRetryHistory, JobStatus
 from monitoring.models import TERMINAL_EVENT_TYPES, EventType, JobExecutionLog
 
 PERCENTILES = (0.5, 0.95, 0.99)
+# All three from one sort of the group's values (a percentile_cont each would sort it three times).
+_PERCENTILES_SQL = (
+    f"percentile_cont(ARRAY[{', '.join(map(str, PERCENTILES))}]) WITHIN GROUP (ORDER BY execution_time_ms)"
+)
 
 TIMEFRAMES: dict[str, timedelta] = {
     "15m": timedelta(minutes=15),
@@ -83,12 +87,8 @@ def _timed_attempts(since, until, *, job_type=None, join_jobs=False, event_types
 def _time_stats_by(group: str, source: str, params: list) -> dict:
     """{group value: stats} of l.execution_time_ms, `group` being an SQL expression."""
     if connection.vendor == "postgresql":
-        percentiles = ", ".join(
-            f"percentile_cont({p}) WITHIN GROUP (ORDER BY l.execution_time_ms)" for p in PERCENTILES
-        )
-        sql = f"SELECT {group}, count(*), avg(l.execution_time_ms), {percentiles} {source} GROUP BY 1"
-        rows = _fetch(sql, params)
-        return {row[0]: _stats(row[1], row[2], row[3:]) for row in rows}
+        sql = f"SELECT {group}, count(*), avg(l.execution_time_ms), {_PERCENTILES_SQL} {source} GROUP BY 1"
+        return {group_value: _stats(count, mean, p) for group_value, count, mean, p in _fetch(sql, params)}
     return _sqlite_stats(group, source, params)
 
 
@@ -223,11 +223,12 @@ def performance_metrics(timeframe: str, *, job_type: str | None = None, now: dat
     size = BUCKET_SECONDS[timeframe]
 
     if connection.vendor == "postgresql":
-        outcome_counts, times_by_type, times_overall, times_by_bucket = _outcomes_in_one_pass(
+        outcome_counts, attempt_counts, times_by_type, times_overall, times_by_bucket = _window_in_one_pass(
             since, until, size, job_type
         )
     else:
         outcome_counts = _outcome_counts(since, until, size, job_type)
+        attempt_counts = _attempt_counts(since, until, size, job_type)
         times_by_type = execution_time_stats(since=since, until=until, job_type=job_type, by_job_type=True)
         times_overall = execution_time_stats(since=since, until=until, job_type=job_type)
         source, params = _timed_attempts(since, until, job_type=job_type)
@@ -240,7 +241,7 @@ def performance_metrics(timeframe: str, *, job_type: str | None = None, now: dat
         for key in ("succeeded", "failed", "failed_attempts", "cancelled"):
             per_type[row["job_type"]][key] += row[key]
             per_bucket[row["bucket"]][key] += row[key]
-    for row in _attempt_counts(since, until, size, job_type):
+    for row in attempt_counts:
         for key in ("started", "retried"):
             per_type[row["job_type"]][key] += row[key]
             per_bucket[row["bucket"]][key] += row[key]
@@ -314,63 +315,67 @@ def _outcome_counts(since, until, size: int, job_type) -> list[dict]:
     )
 
 
-# GROUPING(job_type, bucket) of each grouping set's rows.
-_BY_TYPE_AND_BUCKET, _BY_TYPE, _BY_BUCKET, _OVERALL = 0, 1, 2, 3
+# The kind of each row _window_in_one_pass reads: 1-3 are GROUPING(job_type, bucket) of the
+# execution-time grouping sets.
+_OUTCOMES, _TIMES_BY_TYPE, _TIMES_BY_BUCKET, _TIMES_OVERALL, _ATTEMPTS = 0, 1, 2, 3, 4
 
 
-def _outcomes_in_one_pass(since, until, size: int, job_type) -> tuple[list[dict], dict, dict, dict]:
-    """Postgres: what _outcome_counts and the three execution_time_stats give, in one statement.
+def _window_in_one_pass(since, until, size: int, job_type) -> tuple[list[dict], list[dict], dict, dict, dict]:
+    """Postgres: what _outcome_counts, _attempt_counts and the three execution_time_stats give,
+    in one statement that reads the window's outcomes once.
 
-    One pass over the window's outcomes and one lookup of each one's job type, instead of
-    four queries each reading the window again (2.4x faster at 5M rows, docs/benchmark.md).
-    Returns (counts per job type and bucket, times per job type, times overall, times per bucket).
+    Percentiles are computed for the three groupings shown, not for every job type x bucket
+    (docs/benchmark.md). Returns (outcome counts per job type and bucket, attempt counts per
+    job type and bucket, times per job type, times overall, times per bucket).
     """
-    completed = "l.event_type = 'completed'"
-    percentiles = ", ".join(
-        f"percentile_cont({p}) WITHIN GROUP (ORDER BY l.execution_time_ms) FILTER (WHERE {completed})"
-        for p in PERCENTILES
-    )
-    where = ["l.event_type IN ('completed', 'error', 'cancelled')", "l.timestamp >= %s", "l.timestamp < %s"]
-    params = [since, until]
+    completed = "event_type = 'completed' AND execution_time_ms IS NOT NULL"
+    type_filter, params = "", {"since": since, "until": until}
     if job_type:
-        where.append("j.job_type = %s")
-        params.append(job_type)
-    bucket = bucket_sql("postgresql", "l.timestamp", size)
+        type_filter = "AND j.job_type = %(job_type)s"
+        params["job_type"] = job_type
     sql = f"""
-        SELECT GROUPING(j.job_type, {bucket}), j.job_type, {bucket},
-               count(*) FILTER (WHERE {completed}),
-               count(*) FILTER (WHERE l.event_type = 'error' AND l.status = 'failed'),
-               count(*) FILTER (WHERE l.event_type = 'error'),
-               count(*) FILTER (WHERE l.event_type = 'cancelled'),
-               count(l.execution_time_ms) FILTER (WHERE {completed}),
-               avg(l.execution_time_ms) FILTER (WHERE {completed}), {percentiles}
-        FROM job_execution_logs l JOIN jobs j ON j.id = l.job_id
-        WHERE {" AND ".join(where)}
-        GROUP BY GROUPING SETS ((j.job_type, {bucket}), (j.job_type), ({bucket}), ())
+        WITH outcomes AS MATERIALIZED (
+            SELECT j.job_type, {bucket_sql("postgresql", "l.timestamp", size)} AS bucket,
+                   l.event_type, l.status, l.execution_time_ms
+            FROM job_execution_logs l JOIN jobs j ON j.id = l.job_id
+            WHERE l.event_type IN ('completed', 'error', 'cancelled')
+              AND l.timestamp >= %(since)s AND l.timestamp < %(until)s {type_filter}
+        )
+        SELECT {_OUTCOMES}, job_type, bucket,
+               count(*) FILTER (WHERE event_type = 'completed'),
+               count(*) FILTER (WHERE event_type = 'error' AND status = 'failed'),
+               count(*) FILTER (WHERE event_type = 'error'),
+               count(*) FILTER (WHERE event_type = 'cancelled'),
+               NULL::numeric, NULL::float8[]
+        FROM outcomes GROUP BY job_type, bucket
+        UNION ALL
+        SELECT GROUPING(job_type, bucket), job_type, bucket, count(*), NULL, NULL, NULL,
+               avg(execution_time_ms), {_PERCENTILES_SQL}
+        FROM outcomes WHERE {completed}
+        GROUP BY GROUPING SETS ((job_type), (bucket), ())
+        UNION ALL
+        SELECT {_ATTEMPTS}, j.job_type, {bucket_sql("postgresql", "r.started_at", size)},
+               count(*), count(*) FILTER (WHERE r.attempt_number > 1), NULL, NULL, NULL, NULL
+        FROM job_retry_history r JOIN jobs j ON j.id = r.job_id
+        WHERE r.started_at >= %(since)s AND r.started_at < %(until)s {type_filter}
+        GROUP BY 2, 3
     """
-    counts, by_type, overall, by_bucket = [], {}, _empty_stats(), {}
-    for grouping, name, index, succeeded, failed, failed_attempts, cancelled, timed, mean, *p in _fetch(sql, params):
-        stats = _stats(timed, mean, p) if timed else None
-        if grouping == _BY_TYPE_AND_BUCKET:
-            counts.append(
-                {
-                    "job_type": name,
-                    "bucket": index,
-                    "succeeded": succeeded,
-                    "failed": failed,
-                    "failed_attempts": failed_attempts,
-                    "cancelled": cancelled,
-                }
-            )
-        elif stats is None:
-            continue
-        elif grouping == _BY_TYPE:
-            by_type[name] = stats
-        elif grouping == _BY_BUCKET:
-            by_bucket[index] = stats
-        else:
-            overall = stats
-    return counts, by_type, overall, by_bucket
+    outcomes, attempts, by_type, overall, by_bucket = [], [], {}, _empty_stats(), {}
+    for kind, name, index, *counts, mean, percentiles in _fetch(sql, params):
+        if kind == _OUTCOMES:
+            keys = ("succeeded", "failed", "failed_attempts", "cancelled")
+            outcomes.append({"job_type": name, "bucket": index, **dict(zip(keys, counts))})
+        elif kind == _ATTEMPTS:
+            attempts.append({"job_type": name, "bucket": index, "started": counts[0], "retried": counts[1]})
+        elif counts[0]:  # (the overall row comes back, counting 0, when nothing completed)
+            stats = _stats(counts[0], mean, percentiles)
+            if kind == _TIMES_BY_TYPE:
+                by_type[name] = stats
+            elif kind == _TIMES_BY_BUCKET:
+                by_bucket[index] = stats
+            else:
+                overall = stats
+    return outcomes, attempts, by_type, overall, by_bucket
 
 
 def outcome_summary(timeframe: str, *, now: datetime | None = None) -> dict:

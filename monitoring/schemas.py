@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from ninja import Schema
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from alerts.models import Severity
 from jobs.models import ACTIVE_STATUSES, JobStatus, RetryStatus
@@ -16,6 +16,18 @@ MAX_PAGE_SIZE = 200
 # OFFSET costs a scan of the rows it skips, even on the partial index: deeper than this,
 # narrow the list with filters.
 MAX_OFFSET = 10_000
+
+class Out(BaseModel):
+    """What the API answers, built from dicts or model instances (their attributes).
+
+    Plain pydantic rather than ninja's Schema: Schema wraps every object it validates, each
+    nested one included, in a getter that looks for resolver methods we do not use; for the
+    metrics answer's few hundred nested objects that took longer than its SQL
+    (docs/benchmark.md). Query and body schemas stay ninja Schemas.
+    """
+
+    model_config = ConfigDict(from_attributes=True)
+
 
 ActiveStatus = Literal[tuple(status.value for status in ACTIVE_STATUSES)]
 
@@ -41,7 +53,7 @@ class JobListQuery(Schema):
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="Jobs to skip: the previous page's `next_offset`.")
 
 
-class JobSummaryOut(Schema):
+class JobSummaryOut(Out):
     id: UUID
     job_type: str = Field(examples=["ai_matching"])
     status: JobStatus
@@ -67,7 +79,7 @@ class JobSummaryOut(Schema):
         return value or None
 
 
-class JobPageOut(Schema):
+class JobPageOut(Out):
     items: list[JobSummaryOut]
     limit: int
     offset: int
@@ -77,7 +89,7 @@ class JobPageOut(Schema):
     )
 
 
-class EventOut(Schema):
+class EventOut(Out):
     timestamp: datetime
     event_type: str = Field(
         description="queued, started, progress, cancel_requested, error, retry, completed or cancelled."
@@ -93,7 +105,7 @@ class EventOut(Schema):
     memory_usage_mb: int | None
 
 
-class AttemptOut(Schema):
+class AttemptOut(Out):
     attempt_number: int
     status: RetryStatus
     started_at: datetime
@@ -105,7 +117,7 @@ class AttemptOut(Schema):
     )
 
 
-class JobErrorOut(Schema):
+class JobErrorOut(Out):
     type: str = Field(examples=["httpx.ConnectTimeout"])
     message: str
     error_class: str = Field(description="transient, configuration, data or system.", examples=["transient"])
@@ -115,7 +127,7 @@ class JobErrorOut(Schema):
     traceback: str | None = Field(default=None, description="Python traceback of the failure (last 50,000 characters).")
 
 
-class AlertOut(Schema):
+class AlertOut(Out):
     """An alert as alerts.selectors read it (with_alert_state): its row and its state."""
 
     id: UUID
@@ -222,7 +234,7 @@ def _attempts(attempts) -> list[dict]:
 # --- health ---------------------------------------------------------------------------------
 
 
-class HealthComponentOut(Schema):
+class HealthComponentOut(Out):
     metric_type: str = Field(description="database, api, resource or job_queue.", examples=["database"])
     metric_name: str = Field(examples=["database.latency_ms"])
     metric_value: float = Field(description="What was measured, in the unit its name says.", examples=[1.25])
@@ -234,7 +246,7 @@ class HealthComponentOut(Schema):
     timestamp: datetime = Field(description="When this component was last checked.")
 
 
-class HealthOut(Schema):
+class HealthOut(Out):
     status: str = Field(
         description="The worst component's status: healthy, warning or critical; unknown before the first check.",
         examples=["healthy"],
@@ -267,7 +279,7 @@ class MetricsQuery(Schema):
     job_type: JobTypeName | None = Field(default=None, description="Only this job type.", examples=["ai_matching"])
 
 
-class PerformanceStatsOut(Schema):
+class PerformanceStatsOut(Out):
     started: int = Field(description="Attempts started.")
     retried: int = Field(description="Of those, attempts after a job's first (automatic or manual retries).")
     succeeded: int = Field(description="Attempts completed, i.e. jobs completed.")
@@ -288,17 +300,17 @@ class JobTypeStatsOut(PerformanceStatsOut):
     job_type: str = Field(examples=["ai_matching"])
 
 
-class ErrorClassCountOut(Schema):
+class ErrorClassCountOut(Out):
     error_class: str = Field(description="transient, configuration, data or system (all four always listed).")
     count: int
 
 
-class ExceptionTypeCountOut(Schema):
+class ExceptionTypeCountOut(Out):
     exception_type: str = Field(examples=["httpx.ConnectTimeout"])
     count: int
 
 
-class TopErrorOut(Schema):
+class TopErrorOut(Out):
     fingerprint: str = Field(description="Groups occurrences of the same error.")
     count: int
     first_seen: datetime = Field(description="First occurrence inside the window.")
@@ -310,7 +322,7 @@ class TopErrorOut(Schema):
     error_class: str | None = Field(examples=["transient"])
 
 
-class SeriesPointOut(Schema):
+class SeriesPointOut(Out):
     bucket_start: datetime
     started: int
     succeeded: int
@@ -321,7 +333,7 @@ class SeriesPointOut(Schema):
     p95_ms: float | None
 
 
-class PerformanceMetricsOut(Schema):
+class PerformanceMetricsOut(Out):
     timeframe: str = Field(examples=["1h"])
     job_type: str | None = Field(description="The job type asked for; null for all.")
     since: datetime = Field(description="Start of the window (included).")
@@ -365,7 +377,7 @@ class AlertListQuery(Schema):
     )
 
 
-class AlertPageOut(Schema):
+class AlertPageOut(Out):
     items: list[AlertOut]
     limit: int
     offset: int
@@ -375,7 +387,7 @@ class AlertPageOut(Schema):
     )
 
 
-class AlertResolveOut(Schema):
+class AlertResolveOut(Out):
     detail: str = Field(examples=["alert 0b6f… resolved", "alert 0b6f… was already resolved at … by carol"])
     already_resolved: bool = Field(
         description="True when it was resolved before this request, which then changed nothing."

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 
 from jobs.models import JobStatus
 from monitoring.metrics import TIMEFRAMES, UnknownTimeframe, performance_metrics
@@ -235,6 +236,7 @@ def test_a_fixed_number_of_queries_whatever_the_data(history, django_assert_max_
         job = JobFactory(job_type="more")
         attempt(job, 1, "02:45:00")
         failed(job, "02:45:01", 5, retried=False, kind="KeyError", error_class="data", fingerprint="ccc")
-    with django_assert_max_num_queries(9):
+    # Postgres: the window's counts and times in one statement, its errors in another.
+    with django_assert_max_num_queries(2 if connection.vendor == "postgresql" else 9):
         metrics = performance_metrics("1h", now=NOW)
     assert metrics["overall"]["failed"] == 32

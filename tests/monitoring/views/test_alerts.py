@@ -282,10 +282,10 @@ def test_pages_render_in_a_bounded_number_of_queries(alice_client, django_assert
         delivery = {"kind": "alert", "severity": "error", "recipient": "a@b.c", "channel": "email"}
         NotificationDelivery.objects.create(alert=each, headline="New", last_error="x", **delivery)
 
-    with django_assert_max_num_queries(7):  # session, user, 2 for permissions, open counts, count, rows
+    with django_assert_max_num_queries(6):  # session, user, permissions, open counts, count, rows
         alice_client.get("/alerts/")
     with django_assert_max_num_queries(6):  # ... no count of the history
         alice_client.get("/alerts/?include_resolved=1&page=2", headers=htmx("alert-list"))
-    with django_assert_max_num_queries(7):  # session, user, 2 for permissions, alert, deliveries, jobs
+    with django_assert_max_num_queries(6):  # session, user, permissions, alert, deliveries, jobs
         response = alice_client.get(f"/alerts/{alert.id}/")
     assert len(response.context["jobs"]) == 10

@@ -133,6 +133,6 @@ def test_renders_in_a_bounded_number_of_queries(alice_client, django_assert_max_
         for i in range(2880)
         for kind, name in names
     )
-    with django_assert_max_num_queries(10):  # session, user, 2 for permissions, latest 2, one history per component
+    with django_assert_max_num_queries(9):  # session, user, permissions, latest 2, one history per component
         response = alice_client.get("/health/")
     assert all(c["checks"] == 120 for s in response.context["sections"] for c in s["components"])

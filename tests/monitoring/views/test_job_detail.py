@@ -144,7 +144,7 @@ def test_an_unknown_job_is_a_404_page(alice_client):
 
 
 def test_a_long_timeline_is_bounded_in_queries_and_rows(alice_client, big_history, django_assert_max_num_queries):
-    with django_assert_max_num_queries(9):  # session, user, 2 permissions, job, events, count, attempts, alerts
+    with django_assert_max_num_queries(8):  # session, user, permissions, job, events, count, attempts, alerts
         response = alice_client.get(f"/jobs/{big_history.id}/")
     detail = response.context["detail"]
     assert (len(detail.events), detail.events_total) == (500, 3000)

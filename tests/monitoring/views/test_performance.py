@@ -145,7 +145,7 @@ def test_needs_the_metrics_permission(client):
 
 def test_renders_in_a_bounded_number_of_queries(alice_client, outcome_history, django_assert_max_num_queries):
     for timeframe in ("1h", "24h", "30d"):
-        with django_assert_max_num_queries(13):  # session, user, 2 for permissions, performance_metrics' 9
+        with django_assert_max_num_queries(12):  # session, user, permissions, performance_metrics' 9
             response = alice_client.get(f"/performance/?timeframe={timeframe}")
         assert response.status_code == 200
     assert response.context["metrics"]["overall"]["succeeded"] == 2700

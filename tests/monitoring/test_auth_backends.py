@@ -1,0 +1,87 @@
+"""Permissions are read in one query, and mean exactly what they mean with Django's ModelBackend."""
+
+import pytest
+from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import Group, Permission, User
+
+from monitoring.auth_backends import PermissionBackend
+from monitoring.permissions import CONTROL_JOBS, RESOLVE_ALERTS, VIEW_ALERTS, VIEW_JOBS, VIEW_METRICS
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def permission(name: str) -> Permission:
+    app_label, codename = name.split(".")
+    return Permission.objects.get(content_type__app_label=app_label, codename=codename)
+
+
+def group_with(*names: str) -> Group:
+    group = Group.objects.create(name="+".join(names))
+    group.permissions.add(*(permission(name) for name in names))
+    return group
+
+
+def fresh(user: User) -> User:
+    """The user as the next request loads it: no permission cache."""
+    return User.objects.get(pk=user.pk)
+
+
+def test_own_and_group_permissions_in_one_query(django_assert_num_queries):
+    user = UserFactory(permissions=[VIEW_JOBS])
+    user.groups.add(group_with(VIEW_ALERTS, RESOLVE_ALERTS), group_with(VIEW_ALERTS, VIEW_METRICS))
+    user = fresh(user)
+
+    with django_assert_num_queries(1):
+        assert user.has_perm(VIEW_JOBS)
+        assert user.has_perm(RESOLVE_ALERTS)
+        assert user.has_perm(VIEW_METRICS)
+        assert not user.has_perm(CONTROL_JOBS)
+        assert user.get_all_permissions() == {VIEW_JOBS, VIEW_ALERTS, RESOLVE_ALERTS, VIEW_METRICS}
+
+
+@pytest.mark.parametrize(
+    "own, groups",
+    [
+        ([], []),
+        ([VIEW_JOBS], []),
+        ([], [[VIEW_JOBS, CONTROL_JOBS]]),
+        ([VIEW_JOBS, VIEW_ALERTS], [[VIEW_JOBS], [RESOLVE_ALERTS, VIEW_ALERTS]]),
+    ],
+)
+def test_the_same_permissions_as_djangos_model_backend(own, groups):
+    user = UserFactory(permissions=own)
+    user.groups.add(*(group_with(*names) for names in groups))
+
+    assert PermissionBackend().get_all_permissions(fresh(user)) == ModelBackend().get_all_permissions(fresh(user))
+
+
+def test_a_revoked_permission_is_gone_on_the_next_request():
+    user = UserFactory(permissions=[VIEW_JOBS, CONTROL_JOBS])
+    assert fresh(user).has_perm(CONTROL_JOBS)
+
+    user.user_permissions.remove(permission(CONTROL_JOBS))
+
+    assert not fresh(user).has_perm(CONTROL_JOBS)
+    assert fresh(user).has_perm(VIEW_JOBS)
+
+
+def test_an_inactive_user_has_no_permission():
+    user = UserFactory(permissions=[VIEW_JOBS], is_active=False)
+
+    assert not fresh(user).has_perm(VIEW_JOBS)
+    assert PermissionBackend().get_all_permissions(fresh(user)) == set()
+
+
+def test_a_superuser_has_every_permission():
+    user = UserFactory(is_superuser=True)
+
+    assert fresh(user).has_perm(CONTROL_JOBS)
+    assert PermissionBackend().get_all_permissions(fresh(user)) >= {VIEW_JOBS, CONTROL_JOBS, RESOLVE_ALERTS}
+
+
+def test_logging_in_still_works(client):
+    UserFactory(username="carol")
+
+    assert client.login(username="carol", password="correct horse battery staple")
+    assert not client.login(username="carol", password="wrong")
