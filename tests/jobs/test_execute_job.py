@@ -267,22 +267,30 @@ def test_a_progress_report_tells_the_job_to_stop_once_it_is_no_longer_its_own():
     assert job.progress == 10
 
 
+def outcome_write_fails(monkeypatch, *, times: int) -> list:
+    """The attempt's outcome write fails `times` times, as during a database restart, then
+    succeeds. Returns the moments it failed (filled in as it happens)."""
+    failed_at = []
+    real = MonitoringController.complete_job_monitoring_sync
+
+    def unavailable_for_a_while(self, *args, **kwargs):
+        if len(failed_at) < times:
+            failed_at.append(timezone.now())
+            raise OperationalError("the database system is starting up")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(MonitoringController, "complete_job_monitoring_sync", unavailable_for_a_while)
+    return failed_at
+
+
 @pytest.mark.django_db(transaction=True)  # the heartbeat thread has its own connection
 def test_the_heartbeat_goes_on_while_the_outcome_waits_out_an_outage(monkeypatch, fast_jobs):
     """Until its outcome is written the attempt is alive, and says so: otherwise the sweep would
     take it back as abandoned the moment the database answers, and its real outcome be ignored."""
     manager = EnhancedJobManager(monitoring=MonitoringController())
     job = job_manager.submit_job("test.echo", {})
-    failed_at = []
-    real = MonitoringController.complete_job_monitoring_sync
+    failed_at = outcome_write_fails(monkeypatch, times=3)  # the write and two flushes: about 0.75 s
 
-    def unavailable_for_a_while(self, *args, **kwargs):
-        if len(failed_at) < 3:  # the write and two flushes fail: about 0.75 s
-            failed_at.append(timezone.now())
-            raise OperationalError("the database system is starting up")
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(MonitoringController, "complete_job_monitoring_sync", unavailable_for_a_while)
     manager.execute_job_sync(job.id, 1)
 
     job.refresh_from_db()
@@ -298,16 +306,8 @@ def test_an_outcome_waits_out_an_outage_however_long_it_lasts(monkeypatch, fast_
     manager = EnhancedJobManager(monitoring=MonitoringController())
     manager.outcome_patience = 0.3  # the outage below outlasts several rounds of patience
     job = job_manager.submit_job("test.echo", {})
-    failures = []
-    real = MonitoringController.complete_job_monitoring_sync
+    failures = outcome_write_fails(monkeypatch, times=5)  # about 0.25 + 0.25 + 0.5 + 0.25 + 0.25 s of backoff
 
-    def unavailable_for_a_while(self, *args, **kwargs):
-        if len(failures) < 5:  # about 0.25 + 0.25 + 0.5 + 0.25 + 0.25 s of backoff
-            failures.append(timezone.now())
-            raise OperationalError("the database system is starting up")
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(MonitoringController, "complete_job_monitoring_sync", unavailable_for_a_while)
     manager.execute_job_sync(job.id, 1)
 
     job.refresh_from_db()
