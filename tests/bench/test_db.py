@@ -34,3 +34,10 @@ def test_sqlite_is_refused():
 def test_databases_are_created_and_dropped_from_the_servers_postgres_database():
     url = "postgres://u:p@db:5433/bench_x?sslmode=require"
     assert maintenance_url(url) == "postgres://u:p@db:5433/postgres?sslmode=require"
+
+
+def test_the_baselines_connection_has_the_server_settings_of_the_applications(postgres_only):
+    from bench.db import plain_connection
+
+    with plain_connection() as conn:
+        assert conn.execute("SHOW jit").fetchone() == ("off",)

@@ -1,4 +1,5 @@
-"""Permissions are read in one query, and mean exactly what they mean with Django's ModelBackend."""
+"""Permissions are read in one query (on Postgres, the same query as the session's user), and
+mean exactly what they mean with Django's ModelBackend."""
 
 import pytest
 from django.contrib.auth.backends import ModelBackend
@@ -40,7 +41,17 @@ def test_own_and_group_permissions_in_one_query(django_assert_num_queries):
         assert user.get_all_permissions() == {VIEW_JOBS, VIEW_ALERTS, RESOLVE_ALERTS, VIEW_METRICS}
 
 
-@pytest.mark.parametrize(
+def test_the_sessions_user_comes_with_their_permissions(is_postgres, django_assert_num_queries):
+    user = UserFactory(permissions=[VIEW_JOBS])
+    user.groups.add(group_with(VIEW_ALERTS))
+
+    with django_assert_num_queries(1 if is_postgres else 2):  # SQLite: the user, then the permissions
+        loaded = PermissionBackend().get_user(str(user.pk))  # as the session stores it
+        assert loaded.has_perm(VIEW_JOBS) and loaded.has_perm(VIEW_ALERTS)
+        assert not loaded.has_perm(CONTROL_JOBS)
+
+
+SAME_AS_MODEL_BACKEND = pytest.mark.parametrize(
     "own, groups",
     [
         ([], []),
@@ -49,11 +60,32 @@ def test_own_and_group_permissions_in_one_query(django_assert_num_queries):
         ([VIEW_JOBS, VIEW_ALERTS], [[VIEW_JOBS], [RESOLVE_ALERTS, VIEW_ALERTS]]),
     ],
 )
+
+
+@SAME_AS_MODEL_BACKEND
 def test_the_same_permissions_as_djangos_model_backend(own, groups):
     user = UserFactory(permissions=own)
     user.groups.add(*(group_with(*names) for names in groups))
 
     assert PermissionBackend().get_all_permissions(fresh(user)) == ModelBackend().get_all_permissions(fresh(user))
+
+
+@SAME_AS_MODEL_BACKEND
+def test_the_sessions_user_has_the_same_permissions_as_with_djangos_model_backend(own, groups):
+    user = UserFactory(permissions=own)
+    user.groups.add(*(group_with(*names) for names in groups))
+
+    loaded = PermissionBackend().get_user(user.pk)
+
+    assert loaded.get_all_permissions() == ModelBackend().get_all_permissions(fresh(user))
+
+
+def test_no_user_for_an_inactive_unknown_or_malformed_id():
+    inactive = UserFactory(permissions=[VIEW_JOBS], is_active=False)
+
+    assert PermissionBackend().get_user(inactive.pk) is None
+    assert PermissionBackend().get_user(inactive.pk + 1000) is None
+    assert PermissionBackend().get_user("not a number") is None
 
 
 def test_a_revoked_permission_is_gone_on_the_next_request():
@@ -74,10 +106,11 @@ def test_an_inactive_user_has_no_permission():
 
 
 def test_a_superuser_has_every_permission():
-    user = UserFactory(is_superuser=True)
+    user = UserFactory(is_superuser=True, permissions=[VIEW_JOBS])
 
     assert fresh(user).has_perm(CONTROL_JOBS)
     assert PermissionBackend().get_all_permissions(fresh(user)) >= {VIEW_JOBS, CONTROL_JOBS, RESOLVE_ALERTS}
+    assert PermissionBackend().get_user(user.pk).has_perm(CONTROL_JOBS)  # not only their own VIEW_JOBS
 
 
 def test_logging_in_still_works(client):

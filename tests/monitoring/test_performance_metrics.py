@@ -240,3 +240,11 @@ def test_a_fixed_number_of_queries_whatever_the_data(history, django_assert_max_
     with django_assert_max_num_queries(2 if connection.vendor == "postgresql" else 9):
         metrics = performance_metrics("1h", now=NOW)
     assert metrics["overall"]["failed"] == 32
+
+
+def test_no_statement_is_jit_compiled_on_postgres(postgres_only):
+    """Compiling a day of metrics over millions of events took ~65 ms per request and made it
+    no faster (docs/benchmark.md, finding 5): the application's connections turn JIT off."""
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        assert cursor.fetchone() == ("off",)
