@@ -67,7 +67,7 @@ def plain_connection(**kwargs) -> psycopg.Connection:
     from django.conf import settings
 
     db = settings.DATABASES["default"]
-    # The server settings Django's connections have (jit off: config/settings.py), so a baseline
+    # The server settings Django's connections have (jit off: monitoring/apps.py), so a baseline
     # differs from the application only in what runs on the client.
     conninfo = psycopg.conninfo.make_conninfo(
         host=db["HOST"],
@@ -75,6 +75,6 @@ def plain_connection(**kwargs) -> psycopg.Connection:
         dbname=db["NAME"],
         user=db["USER"],
         password=db["PASSWORD"] or None,
-        options=db["OPTIONS"].get("options"),
+        options="-c jit=off",
     )
     return psycopg.connect(conninfo, **kwargs)

@@ -153,11 +153,6 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
         # execute(prepare=True) as well: the progress write (monitoring/controller.py) was parsed
         # and planned on every call. Django's own cursors bind client-side and never prepare.
         _db["OPTIONS"].setdefault("prepare_threshold", 5)
-        # JIT compiling pays off for queries running seconds; the heaviest here (a day of metrics
-        # over millions of events) takes a few hundred ms, and compiling it added ~65 ms to each
-        # request (docs/benchmark.md, finding 5). Poolers may refuse startup options: behind one,
-        # `ALTER ROLE … SET jit = off` does the same.
-        _db["OPTIONS"].setdefault("options", "-c jit=off")
 DATABASE_POOLER = globals().get("DATABASE_POOLER", "")
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -6,6 +6,7 @@ import pytest
 from django.db import connection
 
 from jobs.models import JobStatus
+from monitoring.apps import turn_jit_off
 from monitoring.metrics import TIMEFRAMES, UnknownTimeframe, performance_metrics
 from monitoring.models import EventType
 from tests.factories import JobExecutionLogFactory, JobFactory, JobRetryHistoryFactory
@@ -242,9 +243,26 @@ def test_a_fixed_number_of_queries_whatever_the_data(history, django_assert_max_
     assert metrics["overall"]["failed"] == 32
 
 
+def jit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW jit")
+        return cursor.fetchone()[0]
+
+
 def test_no_statement_is_jit_compiled_on_postgres(postgres_only):
     """Compiling a day of metrics over millions of events took ~65 ms per request and made it
     no faster (docs/benchmark.md, finding 5): the application's connections turn JIT off."""
+    assert jit() == "off"
+
+
+def test_behind_a_transaction_pooler_jit_is_left_to_the_role(postgres_only, settings):
+    settings.DATABASE_POOLER = "transaction"  # a session SET would land on any server connection
     with connection.cursor() as cursor:
-        cursor.execute("SHOW jit")
-        assert cursor.fetchone() == ("off",)
+        cursor.execute("SET jit = on")
+
+    turn_jit_off(sender=None, connection=connection)
+
+    assert jit() == "on"
+    settings.DATABASE_POOLER = ""
+    turn_jit_off(sender=None, connection=connection)
+    assert jit() == "off"
