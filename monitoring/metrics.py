@@ -223,28 +223,17 @@ def performance_metrics(timeframe: str, *, job_type: str | None = None, now: dat
     size = BUCKET_SECONDS[timeframe]
 
     if connection.vendor == "postgresql":
-        outcome_counts, attempt_counts, times_by_type, times_overall, times_by_bucket = _window_in_one_pass(
+        per_type, per_bucket, times_by_type, times_overall, times_by_bucket = _window_in_one_pass(
             since, until, size, job_type
         )
     else:
-        outcome_counts = _outcome_counts(since, until, size, job_type)
-        attempt_counts = _attempt_counts(since, until, size, job_type)
+        per_type, per_bucket = _counts_by_type_and_bucket(
+            _outcome_counts(since, until, size, job_type), _attempt_counts(since, until, size, job_type)
+        )
         times_by_type = execution_time_stats(since=since, until=until, job_type=job_type, by_job_type=True)
         times_overall = execution_time_stats(since=since, until=until, job_type=job_type)
         source, params = _timed_attempts(since, until, job_type=job_type)
         times_by_bucket = _time_stats_by(bucket_sql(connection.vendor, "l.timestamp", size), source, params)
-
-    per_type: dict[str, dict] = defaultdict(lambda: dict.fromkeys(COUNT_KEYS, 0))
-    per_bucket: dict[int, dict] = defaultdict(lambda: dict.fromkeys(COUNT_KEYS, 0))
-    # Loops below run over groups (job type x bucket), never over log rows.
-    for row in outcome_counts:
-        for key in ("succeeded", "failed", "failed_attempts", "cancelled"):
-            per_type[row["job_type"]][key] += row[key]
-            per_bucket[row["bucket"]][key] += row[key]
-    for row in attempt_counts:
-        for key in ("started", "retried"):
-            per_type[row["job_type"]][key] += row[key]
-            per_bucket[row["bucket"]][key] += row[key]
 
     minutes = TIMEFRAMES[timeframe].total_seconds() / 60
     overall_counts = {key: sum(counts[key] for counts in per_type.values()) for key in COUNT_KEYS}
@@ -315,18 +304,38 @@ def _outcome_counts(since, until, size: int, job_type) -> list[dict]:
     )
 
 
-# The kind of each row _window_in_one_pass reads: 1-3 are GROUPING(job_type, bucket) of the
-# execution-time grouping sets.
-_OUTCOMES, _TIMES_BY_TYPE, _TIMES_BY_BUCKET, _TIMES_OVERALL, _ATTEMPTS = 0, 1, 2, 3, 4
+OUTCOME_KEYS = ("succeeded", "failed", "failed_attempts", "cancelled")
+ATTEMPT_KEYS = ("started", "retried")
 
 
-def _window_in_one_pass(since, until, size: int, job_type) -> tuple[list[dict], list[dict], dict, dict, dict]:
-    """Postgres: what _outcome_counts, _attempt_counts and the three execution_time_stats give,
-    in one statement that reads the window's outcomes once.
+def _zero_counts() -> dict:
+    return dict.fromkeys(COUNT_KEYS, 0)
+
+
+def _counts_by_type_and_bucket(outcome_counts: list[dict], attempt_counts: list[dict]) -> tuple[dict, dict]:
+    """({job_type: counts}, {bucket: counts}) from counts per job type x bucket."""
+    per_type: dict[str, dict] = defaultdict(_zero_counts)
+    per_bucket: dict[int, dict] = defaultdict(_zero_counts)
+    # Loops run over groups (job type x bucket), never over log rows.
+    for rows, keys in ((outcome_counts, OUTCOME_KEYS), (attempt_counts, ATTEMPT_KEYS)):
+        for row in rows:
+            for key in keys:
+                per_type[row["job_type"]][key] += row[key]
+                per_bucket[row["bucket"]][key] += row[key]
+    return per_type, per_bucket
+
+
+# GROUPING(job_type, bucket) of the rows _window_in_one_pass reads.
+_PER_TYPE, _PER_BUCKET, _OVERALL = 1, 2, 3
+
+
+def _window_in_one_pass(since, until, size: int, job_type) -> tuple[dict, dict, dict, dict, dict]:
+    """Postgres: the counts and execution times of the window, in one statement that reads
+    its outcomes once; every figure is grouped per job type and per bucket in the database.
 
     Percentiles are computed for the three groupings shown, not for every job type x bucket
-    (docs/benchmark.md). Returns (outcome counts per job type and bucket, attempt counts per
-    job type and bucket, times per job type, times overall, times per bucket).
+    (docs/benchmark.md). Returns (counts per job type, counts per bucket, times per job type,
+    times overall, times per bucket).
     """
     completed = "event_type = 'completed' AND execution_time_ms IS NOT NULL"
     type_filter, params = "", {"since": since, "until": until}
@@ -340,42 +349,46 @@ def _window_in_one_pass(since, until, size: int, job_type) -> tuple[list[dict], 
             FROM job_execution_logs l JOIN jobs j ON j.id = l.job_id
             WHERE l.event_type IN ('completed', 'error', 'cancelled')
               AND l.timestamp >= %(since)s AND l.timestamp < %(until)s {type_filter}
+        ), attempts AS (
+            SELECT j.job_type, {bucket_sql("postgresql", "r.started_at", size)} AS bucket, r.attempt_number
+            FROM job_retry_history r JOIN jobs j ON j.id = r.job_id
+            WHERE r.started_at >= %(since)s AND r.started_at < %(until)s {type_filter}
         )
-        SELECT {_OUTCOMES}, job_type, bucket,
+        SELECT 'outcomes', GROUPING(job_type, bucket), job_type, bucket,
                count(*) FILTER (WHERE event_type = 'completed'),
                count(*) FILTER (WHERE event_type = 'error' AND status = 'failed'),
                count(*) FILTER (WHERE event_type = 'error'),
                count(*) FILTER (WHERE event_type = 'cancelled'),
                NULL::numeric, NULL::float8[]
-        FROM outcomes GROUP BY job_type, bucket
+        FROM outcomes GROUP BY GROUPING SETS ((job_type), (bucket))
         UNION ALL
-        SELECT GROUPING(job_type, bucket), job_type, bucket, count(*), NULL, NULL, NULL,
+        SELECT 'times', GROUPING(job_type, bucket), job_type, bucket, count(*), NULL, NULL, NULL,
                avg(execution_time_ms), {_PERCENTILES_SQL}
         FROM outcomes WHERE {completed}
         GROUP BY GROUPING SETS ((job_type), (bucket), ())
         UNION ALL
-        SELECT {_ATTEMPTS}, j.job_type, {bucket_sql("postgresql", "r.started_at", size)},
-               count(*), count(*) FILTER (WHERE r.attempt_number > 1), NULL, NULL, NULL, NULL
-        FROM job_retry_history r JOIN jobs j ON j.id = r.job_id
-        WHERE r.started_at >= %(since)s AND r.started_at < %(until)s {type_filter}
-        GROUP BY 2, 3
+        SELECT 'attempts', GROUPING(job_type, bucket), job_type, bucket,
+               count(*), count(*) FILTER (WHERE attempt_number > 1), NULL, NULL, NULL, NULL
+        FROM attempts GROUP BY GROUPING SETS ((job_type), (bucket))
     """
-    outcomes, attempts, by_type, overall, by_bucket = [], [], {}, _empty_stats(), {}
-    for kind, name, index, *counts, mean, percentiles in _fetch(sql, params):
-        if kind == _OUTCOMES:
-            keys = ("succeeded", "failed", "failed_attempts", "cancelled")
-            outcomes.append({"job_type": name, "bucket": index, **dict(zip(keys, counts))})
-        elif kind == _ATTEMPTS:
-            attempts.append({"job_type": name, "bucket": index, "started": counts[0], "retried": counts[1]})
-        elif counts[0]:  # (the overall row comes back, counting 0, when nothing completed)
+    per_type: dict[str, dict] = defaultdict(_zero_counts)
+    per_bucket: dict[int, dict] = defaultdict(_zero_counts)
+    times_by_type, times_overall, times_by_bucket = {}, _empty_stats(), {}
+    for part, grouping, name, index, *counts, mean, percentiles in _fetch(sql, params):
+        if part == "times":
+            if not counts[0]:  # (the overall row comes back, counting 0, when nothing completed)
+                continue
             stats = _stats(counts[0], mean, percentiles)
-            if kind == _TIMES_BY_TYPE:
-                by_type[name] = stats
-            elif kind == _TIMES_BY_BUCKET:
-                by_bucket[index] = stats
+            if grouping == _PER_TYPE:
+                times_by_type[name] = stats
+            elif grouping == _PER_BUCKET:
+                times_by_bucket[index] = stats
             else:
-                overall = stats
-    return outcomes, attempts, by_type, overall, by_bucket
+                times_overall = stats
+            continue
+        group = per_type[name] if grouping == _PER_TYPE else per_bucket[index]
+        group.update(zip(OUTCOME_KEYS if part == "outcomes" else ATTEMPT_KEYS, counts))
+    return per_type, per_bucket, times_by_type, times_overall, times_by_bucket
 
 
 def outcome_summary(timeframe: str, *, now: datetime | None = None) -> dict:
