@@ -325,8 +325,8 @@ def _counts_by_type_and_bucket(outcome_counts: list[dict], attempt_counts: list[
     return per_type, per_bucket
 
 
-# GROUPING(job_type, bucket) of the rows _window_in_one_pass reads.
-_PER_TYPE, _PER_BUCKET, _OVERALL = 1, 2, 3
+# GROUPING(job_type, bucket) of the rows _window_in_one_pass reads (3: overall).
+_PER_TYPE, _PER_BUCKET = 1, 2
 
 
 def _window_in_one_pass(since, until, size: int, job_type) -> tuple[dict, dict, dict, dict, dict]:
