@@ -52,6 +52,13 @@ def test_the_list_shows_occurrences_and_links_to_the_job(staff, alice):
     assert "Resolve selected alerts" in html
 
 
+def test_admin_pages_ask_for_no_favicon_the_server_does_not_have(staff, alice):
+    html = staff(alice).get(CHANGELIST).content.decode()
+
+    assert '<link rel="icon" href="data:,">' in html  # else the browser fetches /favicon.ico: a 404
+    assert "Select alert to change" in html  # still Django's admin page around it
+
+
 @pytest.mark.parametrize(
     "query",
     [
