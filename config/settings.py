@@ -337,7 +337,7 @@ RETENTION_BATCH_SIZE = envint("RETENTION_BATCH_SIZE", 5000)
 
 # --- Auth, i18n, static --------------------------------------------------------------------
 # The dashboard's login page (Django auth); logout is a POST from the dashboard's header.
-# ModelBackend with the permission check in one query (checked on every request).
+# ModelBackend reading a user's permissions in one query, on Postgres with the user (every request).
 AUTHENTICATION_BACKENDS = ["monitoring.auth_backends.PermissionBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"

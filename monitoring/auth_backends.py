@@ -1,10 +1,10 @@
 """Django's permission check, without queries of its own.
 
-Every API request and dashboard poll loads the session's user and checks a permission;
-Django's ModelBackend reads the user, then their own permissions, then those of their
-groups: three queries. This backend reads the permissions in one statement, and on
-Postgres in the same statement as the user (docs/benchmark.md). Everything else, logging
-in included, is ModelBackend's.
+Every API request and dashboard poll loads a user (the session's or an API token's) and
+checks a permission; Django's ModelBackend reads the user, then their own permissions, then
+those of their groups: three queries. This backend reads the permissions in one statement,
+and on Postgres in the same statement as the user (`with_permission_names`, docs/benchmark.md).
+Everything else, logging in included, is ModelBackend's.
 """
 
 from django.contrib.auth.backends import ModelBackend
@@ -15,21 +15,43 @@ from django.db import connection
 from django.db.models.expressions import RawSQL
 
 
-def _permissions_sql() -> str:
-    """The names ("app_label.codename") of the permissions of user %s, own or through a group (%s)."""
+def _permissions_sql(user_id: str) -> str:
+    """The names ("app_label.codename") of the permissions of the user whose id is the SQL
+    expression `user_id` (a placeholder or a column), own or through a group."""
     quote = connection.ops.quote_name
     return f"""
         SELECT ct.app_label || '.' || p.codename
         FROM {quote(Permission._meta.db_table)} p
         JOIN {quote(ContentType._meta.db_table)} ct ON ct.id = p.content_type_id
         WHERE p.id IN (
-            SELECT permission_id FROM {quote(User.user_permissions.through._meta.db_table)} WHERE user_id = %s
+            SELECT permission_id FROM {quote(User.user_permissions.through._meta.db_table)}
+            WHERE user_id = {user_id}
             UNION
             SELECT gp.permission_id FROM {quote(Group.permissions.through._meta.db_table)} gp
             JOIN {quote(User.groups.through._meta.db_table)} ug ON ug.group_id = gp.group_id
-            WHERE ug.user_id = %s
+            WHERE ug.user_id = {user_id}
         )
     """
+
+
+def with_permission_names(queryset, user_id_column: str):
+    """`queryset` whose rows carry `permission_names`: those of the user whose id is in
+    `user_id_column` of its table, read in the same statement. Postgres only (elsewhere the
+    queryset as it is); pass each loaded user to `remember_permissions`."""
+    if connection.vendor != "postgresql":
+        return queryset
+    quote = connection.ops.quote_name
+    column = f"{quote(queryset.model._meta.db_table)}.{quote(user_id_column)}"
+    return queryset.annotate(permission_names=RawSQL(f"ARRAY({_permissions_sql(column)})", []))
+
+
+def remember_permissions(user: User, row) -> None:
+    """Fill the request's permission cache of `user` from a row of `with_permission_names`, so
+    checking a permission reads nothing. A superuser's are every permission, which ModelBackend
+    lists itself; an inactive user has none."""
+    names = getattr(row, "permission_names", None)
+    if names is not None and user.is_active and not user.is_superuser:
+        user._perm_cache = set(names)
 
 
 class PermissionBackend(ModelBackend):
@@ -39,17 +61,10 @@ class PermissionBackend(ModelBackend):
             pk = User._meta.pk.to_python(user_id)
         except ValidationError:
             return None
-        if connection.vendor != "postgresql":  # SQLite: the permissions come in a query of their own
-            return super().get_user(pk)
-        permission_names = RawSQL(f"ARRAY({_permissions_sql()})", [pk, pk])
-        try:
-            user = User._default_manager.annotate(permission_names=permission_names).get(pk=pk)
-        except User.DoesNotExist:
+        user = with_permission_names(User._default_manager.filter(pk=pk), User._meta.pk.column).first()
+        if user is None or not self.user_can_authenticate(user):
             return None
-        if not self.user_can_authenticate(user):
-            return None
-        if not user.is_superuser:  # a superuser's are every permission, which ModelBackend lists itself
-            user._perm_cache = set(user.permission_names)
+        remember_permissions(user, user)
         return user
 
     def get_all_permissions(self, user_obj, obj=None):
@@ -57,6 +72,6 @@ class PermissionBackend(ModelBackend):
             return super().get_all_permissions(user_obj, obj)
         if not hasattr(user_obj, "_perm_cache"):  # ModelBackend's per-request cache on the user
             with connection.cursor() as cursor:
-                cursor.execute(_permissions_sql(), [user_obj.pk, user_obj.pk])
+                cursor.execute(_permissions_sql("%s"), [user_obj.pk, user_obj.pk])
                 user_obj._perm_cache = {name for (name,) in cursor.fetchall()}
         return user_obj._perm_cache

@@ -13,6 +13,7 @@ from datetime import timedelta
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from monitoring.auth_backends import remember_permissions, with_permission_names
 from monitoring.models import ApiToken
 
 TOKEN_PREFIX = "jm_"
@@ -48,9 +49,11 @@ def api_token_authenticate(raw: str) -> ApiToken | None:
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 200:
         return None
     digest = hash_token(raw)
-    token = ApiToken.objects.select_related("user").filter(token_hash=digest, revoked_at__isnull=True).first()
+    tokens = ApiToken.objects.select_related("user").filter(token_hash=digest, revoked_at__isnull=True)
+    token = with_permission_names(tokens, ApiToken.user.field.column).first()
     if token is None or not hmac.compare_digest(token.token_hash, digest) or not token.user.is_active:
         return None
+    remember_permissions(token.user, token)
     _touch(token)
     return token
 

@@ -190,7 +190,7 @@ def test_queries_are_the_same_whatever_the_data(client, alice, bearer, django_as
         failed_attempt(f"type-{n % 5}", minutes=1 + n % 50, fingerprint=f"fp-{n % 15}", message=f"error {n}")
     headers = bearer(alice)
 
-    # token lookup, its last_used_at, permissions; performance_metrics' nine (two on Postgres)
+    # token lookup (with the permissions on Postgres), its last_used_at, permissions; performance_metrics' nine
     with django_assert_max_num_queries(12):
         response = client.get(METRICS, {"timeframe": "24h"}, headers=headers)
 

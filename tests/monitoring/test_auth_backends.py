@@ -1,5 +1,5 @@
-"""Permissions are read in one query (on Postgres, the same query as the session's user), and
-mean exactly what they mean with Django's ModelBackend."""
+"""Permissions are read in one query (on Postgres, the same query as the session's or the API
+token's user), and mean exactly what they mean with Django's ModelBackend."""
 
 import pytest
 from django.contrib.auth.backends import ModelBackend
@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group, Permission, User
 
 from monitoring.auth_backends import PermissionBackend
 from monitoring.permissions import CONTROL_JOBS, RESOLVE_ALERTS, VIEW_ALERTS, VIEW_JOBS, VIEW_METRICS
+from monitoring.tokens import api_token_authenticate, api_token_create
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -80,6 +81,25 @@ def test_the_sessions_user_has_the_same_permissions_as_with_djangos_model_backen
     assert loaded.get_all_permissions() == ModelBackend().get_all_permissions(fresh(user))
 
 
+def test_an_api_tokens_user_comes_with_their_permissions(is_postgres, django_assert_num_queries):
+    _, raw = api_token_create(user=UserFactory(permissions=[VIEW_JOBS]), name="ci")
+    api_token_authenticate(raw)  # the first use writes last_used_at; the next ones within a minute do not
+
+    with django_assert_num_queries(1 if is_postgres else 2):  # SQLite: the token and user, then the permissions
+        user = api_token_authenticate(raw).user
+        assert user.has_perm(VIEW_JOBS)
+        assert not user.has_perm(CONTROL_JOBS)
+
+
+@SAME_AS_MODEL_BACKEND
+def test_an_api_tokens_user_has_the_same_permissions_as_with_djangos_model_backend(own, groups):
+    user = UserFactory(permissions=own)
+    user.groups.add(*(group_with(*names) for names in groups))
+    _, raw = api_token_create(user=user, name="ci")
+
+    assert api_token_authenticate(raw).user.get_all_permissions() == ModelBackend().get_all_permissions(fresh(user))
+
+
 def test_no_user_for_an_inactive_unknown_or_malformed_id():
     inactive = UserFactory(permissions=[VIEW_JOBS], is_active=False)
 
@@ -111,6 +131,8 @@ def test_a_superuser_has_every_permission():
     assert fresh(user).has_perm(CONTROL_JOBS)
     assert PermissionBackend().get_all_permissions(fresh(user)) >= {VIEW_JOBS, CONTROL_JOBS, RESOLVE_ALERTS}
     assert PermissionBackend().get_user(user.pk).has_perm(CONTROL_JOBS)  # not only their own VIEW_JOBS
+    _, raw = api_token_create(user=user, name="ci")
+    assert api_token_authenticate(raw).user.has_perm(CONTROL_JOBS)
 
 
 def test_logging_in_still_works(client):
