@@ -66,15 +66,14 @@ def plain_connection(**kwargs) -> psycopg.Connection:
     """A psycopg connection of its own to the database Django uses (the baselines' side)."""
     from django.conf import settings
 
+    from monitoring.apps import JIT_OFF
+
     db = settings.DATABASES["default"]
-    # The server settings Django's connections have (jit off: monitoring/apps.py), so a baseline
-    # differs from the application only in what runs on the client.
     conninfo = psycopg.conninfo.make_conninfo(
-        host=db["HOST"],
-        port=db["PORT"] or None,
-        dbname=db["NAME"],
-        user=db["USER"],
-        password=db["PASSWORD"] or None,
-        options="-c jit=off",
+        host=db["HOST"], port=db["PORT"] or None, dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"] or None
     )
-    return psycopg.connect(conninfo, **kwargs)
+    conn = psycopg.connect(conninfo, **kwargs)
+    # The server settings Django's connections get, so a baseline differs from the application
+    # only in what runs on the client.
+    conn.execute(JIT_OFF)
+    return conn

@@ -3,6 +3,8 @@ from django.conf import settings
 from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 
+JIT_OFF = "SET jit = off"
+
 
 def turn_jit_off(sender, connection, **kwargs):
     """JIT compiling pays off for queries running seconds; the heaviest here (a day of metrics
@@ -12,7 +14,7 @@ def turn_jit_off(sender, connection, **kwargs):
     there it is left to `ALTER ROLE … SET jit = off` (docs/deployment.md)."""
     if connection.vendor == "postgresql" and settings.DATABASE_POOLER != "transaction":
         with connection.cursor() as cursor:
-            cursor.execute("SET jit = off")
+            cursor.execute(JIT_OFF)
 
 
 class MonitoringConfig(AppConfig):
