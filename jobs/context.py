@@ -80,7 +80,13 @@ class JobContext:
         now = time.monotonic()
         if now - self._last_cancel_check >= self._monitoring.progress_interval:
             self._last_cancel_check = now
-            check_stop_requested(self.job_id, self.attempt, self.stop)
+            try:
+                check_stop_requested(self.job_id, self.attempt, self.stop)
+            except DATABASE_UNAVAILABLE as e:
+                # Monitoring never breaks the job: as a progress report would, carry on; the
+                # heartbeat thread keeps checking and stops the job once the database answers.
+                reset_broken_connection()
+                logger.warning("could not check job %s for a cancel, database unavailable: %s", self.job_id, e)
             self._raise_if_stopped()
 
     def sleep(self, seconds: float) -> None:
