@@ -160,21 +160,26 @@ def health_verdict(metric, previous_status: str | None = None) -> Verdict | None
     kind = "Resource utilization" if alert_type == AlertType.RESOURCE_UTILIZATION else "Health check"
     details = metric.details if isinstance(metric.details, dict) else {}
     summary = details.get("message") or details.get("error") or ""
-    return Verdict(
-        alert_type,
-        severity,
-        {
-            "title": f"{kind} {label} is {metric.status}" if severity else f"{kind} {label} is back to healthy",
-            "message": f"{reading}. {summary}".strip() + (f" Previously {previous_status}." if previous_status else ""),
-            "check": label,
-            "error": reading,
-            "details": {
-                "metric_value": float(metric.metric_value),
-                "status": metric.status,
-                "check_id": str(metric.id),
-            },
+    data = {
+        "title": f"{kind} {label} is {metric.status}" if severity else f"{kind} {label} is back to healthy",
+        "message": f"{reading}. {summary}".strip() + (f" Previously {previous_status}." if previous_status else ""),
+        "check": label,
+        "error": reading,
+        "details": {
+            "metric_value": float(metric.metric_value),
+            "status": metric.status,
+            "check_id": str(metric.id),
         },
-    )
+    }
+    host = details.get("host") if is_resource else None
+    if host:
+        # A resource reading is one host's (whichever node ran the check): one alert per host,
+        # and only a reading of the same host clears it; another node's healthy disk says
+        # nothing about this one's.
+        data["fingerprint"] = f"{label}@{host}"
+        data["details"]["host"] = host
+        data["title"] = data["title"].replace(label, f"{label} on {host}", 1)
+    return Verdict(alert_type, severity, data)
 
 
 def performance_verdicts(recent: dict, baseline: dict) -> list[Verdict]:
