@@ -9,6 +9,8 @@ in the WHERE clause), so with any number of workers and web processes:
 
 import logging
 import os
+import signal
+import threading
 import time
 from datetime import timedelta
 from functools import partial
@@ -59,6 +61,19 @@ class JobNotFound(LookupError):
 
 class JobStateConflict(Exception):
     """The job is not in a state that allows the operation (cancel a finished job…)."""
+
+
+def _disarm_task_timeout() -> None:
+    """django-q2's task timeout is a SIGALRM raising TimeoutException wherever the worker's main
+    thread is. Once the executor has returned (or raised), the outcome must be written whole:
+    interrupted half-way it would be rolled back, and the sweep would take the finished attempt
+    back as abandoned and run it again. django-q2's guard still replaces the worker a few seconds
+    past the timeout if the outcome never gets written."""
+    if threading.current_thread() is threading.main_thread():
+        try:
+            signal.alarm(0)
+        except (AttributeError, ValueError):  # no SIGALRM on this platform
+            pass
 
 
 def worker_id() -> str:
@@ -150,7 +165,10 @@ class EnhancedJobManager:
                     executor = self.get_job_executor(job.job_type)
                 except UnknownJobType as e:
                     raise ConfigurationJobError(str(e)) from None
-                result = executor.run(job.parameters, ctx)
+                try:
+                    result = executor.run(job.parameters, ctx)
+                finally:
+                    _disarm_task_timeout()
             except JobCancelled as cancelled:
                 self._record_outcome(job, attempt, ctx, cancelled=cancelled)
             except TimeoutException as timeout:
