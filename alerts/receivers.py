@@ -1,7 +1,7 @@
 """Where alerts hook into the job path and the health checks.
 
 Receivers run in the worker that finished the job (or ran the checks): they only write a
-few rows and queue deliveries for after commit, and never raise into their caller.
+few rows and queue deliveries for after commit.
 """
 
 import logging
@@ -16,12 +16,11 @@ logger = logging.getLogger(__name__)
 
 @receiver(job_finished, dispatch_uid="alerts.job_finished")
 def raise_job_failure_alert(sender, job, **kwargs):
+    # Not guarded here: it runs in the outcome's transaction, whose sender undoes and logs a
+    # failure, and keeps the whole outcome for later if the database is unreachable.
     from alerts.manager import alert_manager
 
-    try:
-        alert_manager.handle_job_finished(job)
-    except Exception:
-        logger.exception("could not raise the failure alert for job %s", getattr(job, "id", job))
+    alert_manager.handle_job_finished(job)
 
 
 @receiver(health_checked, dispatch_uid="alerts.health_checked")

@@ -394,17 +394,19 @@ class EnhancedJobManager:
         self.monitoring.pending.run(write, f"job {job.id} attempt {attempt} cancelled")
 
     def _announce_finished(self, job_id) -> None:
-        transaction.on_commit(partial(self._send_job_finished, job_id))
-
-    def _send_job_finished(self, job_id) -> None:
+        """Send job_finished inside the outcome's transaction: what receivers write (a failed
+        job's alert) commits with the outcome or not at all, so no blip or crash between the
+        two can lose it. A receiver's error rolls back to a savepoint and is logged; the
+        outcome stands. An unreachable database is raised, so the whole outcome, receivers
+        included, waits in memory and is written again (monitoring/pending.py)."""
+        job = Job.objects.get(id=job_id)
         try:
-            job = Job.objects.get(id=job_id)
+            with transaction.atomic():
+                job_finished.send(sender=Job, job=job)
+        except DATABASE_UNAVAILABLE:
+            raise
         except Exception:
-            logger.exception("could not load job %s to announce its outcome", job_id)
-            return
-        for receiver, response in job_finished.send_robust(sender=Job, job=job):
-            if isinstance(response, Exception):
-                logger.error("job_finished receiver %r failed for job %s: %r", receiver, job_id, response)
+            logger.exception("a job_finished receiver failed for job %s; its writes were undone", job_id)
 
     # --- operator actions ------------------------------------------------------------
 

@@ -1,7 +1,8 @@
 from django.dispatch import Signal
 
-# Sent after the transaction that made a job completed, failed or cancelled has committed.
-# kwargs: job (the Job row as it is now). Receivers run in the worker: keep them quick,
-# hand slow work (notifications) to django-q2. Sent robustly: a failing receiver is logged
-# and never affects the job.
+# Sent inside the transaction that makes a job completed, failed or cancelled, right after its
+# outcome is written: what receivers write commits with the outcome, or not at all.
+# kwargs: job (the Job row as it is now). Receivers run in the worker: only write rows, and
+# hand anything slow or external (notifications) to django-q2 with transaction.on_commit.
+# A receiver's error is logged and its writes undone (a savepoint); the outcome stands.
 job_finished = Signal()

@@ -1,6 +1,7 @@
 """The job failure rule: a job that failed for good raises an alert, immediately."""
 
 import pytest
+from django.db import OperationalError
 
 import tests.jobs.executors  # noqa: F401  (the test.raise job type)
 from alerts.models import AlertHistory, AlertType, DeliveryKind, NotificationDelivery
@@ -94,4 +95,30 @@ def test_a_broken_alerting_path_never_breaks_the_job(monkeypatch, django_capture
         assert run_job(str(job.id), 1)["ran"] is True
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED
-    assert "could not raise the failure alert" in caplog.text
+    assert job.logs.filter(event_type="error").exists()
+    assert "a job_finished receiver failed for job" in caplog.text
+
+
+def test_a_failure_alert_is_written_with_the_outcome_so_a_database_blip_cannot_lose_it(monkeypatch):
+    from alerts.manager import AlertManager
+
+    real = AlertManager.process_alert_sync
+    calls = []
+
+    def blip_once(self, *args, **kwargs):
+        calls.append(args[0])
+        if len(calls) == 1:  # the database drops out just as the alert is written
+            raise OperationalError("server closed the connection unexpectedly")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(AlertManager, "process_alert_sync", blip_once)
+    job = job_manager.submit_job("test.raise", {"kind": "data"})  # a data error: failed for good
+    assert run_job(str(job.id), 1)["ran"] is True
+
+    # The whole outcome waited in memory and was written again once the database answered:
+    # the job's failure and its alert together, each once.
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+    assert calls == ["job_failure", "job_failure"]
+    assert AlertHistory.objects.get().job_id == job.id
+    assert job.logs.filter(event_type="error").count() == 1

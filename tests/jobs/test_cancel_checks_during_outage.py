@@ -29,7 +29,7 @@ class Outage:
 OUTAGE = Outage()
 
 
-@job_executor("audit.loop_with_cancel_checks")
+@job_executor("test.loop_with_cancel_checks")
 def loop_with_cancel_checks(params, ctx):
     for i in range(3):
         ctx.progress(10 * (i + 1), f"step {i}")
@@ -44,7 +44,7 @@ def loop_with_cancel_checks(params, ctx):
 def test_check_cancelled_during_a_database_blip_does_not_fail_the_job(settings):
     settings.JOBS = {**settings.JOBS, "PROGRESS_INTERVAL": 0, "HEARTBEAT_INTERVAL": 60}
     manager = EnhancedJobManager(monitoring=MonitoringController(progress_interval=0))
-    job = job_manager.submit_job("audit.loop_with_cancel_checks", {})
+    job = job_manager.submit_job("test.loop_with_cancel_checks", {})
     with connection.execute_wrapper(OUTAGE):
         manager.execute_job_sync(job.id, 1)
     job.refresh_from_db()
