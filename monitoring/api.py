@@ -61,7 +61,9 @@ def get_job_details(request, job_id: UUID):
     detail = job_detail(job_id)
     if detail is None:
         raise JobNotFound(f"job {job_id} not found")
-    return JobDetailOut.build(detail, error_event=last_error_event(detail), alerts=job_alerts(job_id))
+    # Alerts have their own permission: without it, the list is empty (as GET /alerts is a 403).
+    alerts = job_alerts(job_id) if request.user.has_perm(VIEW_ALERTS) else []
+    return JobDetailOut.build(detail, error_event=last_error_event(detail), alerts=alerts)
 
 
 @router.get(

@@ -172,7 +172,8 @@ class JobDetailOut(JobSummaryOut):
     timeline_truncated: bool
     retry_history: list[AttemptOut] = Field(description="One entry per attempt, first to last.")
     alerts: list[AlertOut] = Field(
-        description="The alerts it raised or was counted into, newest first (100 at most)."
+        description="The alerts it raised or was counted into, newest first (100 at most); empty without "
+        "alerts.view_alerthistory."
     )
 
     @classmethod

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_POST
 from jobs.manager import JobNotFound, JobStateConflict, job_manager
 from jobs.models import FINISHED_STATUSES, JobStatus
 from monitoring import selectors
-from monitoring.permissions import CONTROL_JOBS, VIEW_JOBS
+from monitoring.permissions import CONTROL_JOBS, VIEW_ALERTS, VIEW_JOBS
 from monitoring.timeline import attempt_rows, timeline_rows
 from monitoring.views.base import dashboard_view, render_page
 
@@ -26,7 +26,8 @@ def _context(request, detail) -> dict:
         "attempts": attempt_rows(detail.attempts),
         "error": job.last_error if isinstance(job.last_error, dict) else None,
         "traceback": (error_event.error_details or {}).get("traceback") if error_event else None,
-        "alerts": selectors.job_alerts(job.id),
+        # Alerts have their own permission, as on their own pages (and the overview, the error page).
+        "alerts": selectors.job_alerts(job.id) if request.user.has_perm(VIEW_ALERTS) else [],
         "can_control": request.user.has_perm(CONTROL_JOBS),
         "can_cancel": job.status not in FINISHED_STATUSES,
         "can_retry": job.status in RETRYABLE_STATUSES,
