@@ -13,6 +13,7 @@ from monitoring.timeline import attempt_rows, timeline_rows
 from monitoring.views.base import dashboard_view, render_page
 
 RETRYABLE_STATUSES = (JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.RETRYING)
+MAX_ATTEMPT_DIGITS = 10
 
 
 def _context(request, detail) -> dict:
@@ -87,8 +88,10 @@ def cancel_job(request, job_id):
 def retry_job(request, job_id):
     by = request.user.get_username()
     attempt = request.POST.get("attempt", "")
-    if attempt and not (attempt.isascii() and attempt.isdigit()):  # "²".isdigit() too, but int() refuses it
-        return _respond(request, job_id, "attempt: must be a whole number (the next attempt's number)", status=400)
+    # "²".isdigit() too, but int() refuses it; so does int() past 4,300 digits (a 500, not a 400).
+    if attempt and not (attempt.isascii() and attempt.isdigit() and len(attempt) <= MAX_ATTEMPT_DIGITS):
+        message = f"attempt: must be a whole number of at most {MAX_ATTEMPT_DIGITS} digits (the next attempt's number)"
+        return _respond(request, job_id, message, status=400)
     attempt = int(attempt) if attempt else None
     retry = lambda: job_manager.retry_job_sync(job_id, attempt, by=by)  # noqa: E731
     return _act(request, job_id, retry, "Retry queued: a new attempt will run.")

@@ -75,7 +75,8 @@ def test_a_second_click_on_retry_is_a_conflict_not_a_second_attempt(alice_client
     assert "only failed, cancelled or retrying jobs can be retried" in again.content.decode()
 
 
-@pytest.mark.parametrize("attempt", ["<b>4</b>", "²", "-1", "1.0"])  # "²".isdigit() is true, int("²") fails
+# "²".isdigit() is true, int("²") fails; int() refuses more than 4,300 digits
+@pytest.mark.parametrize("attempt", ["<b>4</b>", "²", "-1", "1.0", "9" * 5000])
 def test_a_malformed_attempt_is_a_400_naming_the_field(alice_client, attempt):
     job = JobFactory(failed=True)
     response = alice_client.post(f"/jobs/{job.id}/retry/", {"attempt": attempt})
