@@ -7,7 +7,9 @@ static: rendering a template could need the database again (the user, the sessio
 
 import logging
 
-from django.http import HttpResponse
+from django.db import DataError
+from django.http import HttpResponse, HttpResponseBadRequest
+from django.urls import reverse
 from django.views.defaults import bad_request
 
 from monitoring.api_errors import json_error
@@ -61,3 +63,49 @@ def api_bad_request(request, exception):
     if request.path.startswith("/api/"):
         return json_error(400, f"bad request: {exception}")
     return bad_request(request, exception)
+
+
+# Admin's own query parameters (search, ordering, page, error flag, popups): not filters.
+ADMIN_RESERVED_PARAMETERS = {"q", "o", "p", "e", "all", "_popup", "_to_field", "_changelist_filters"}
+
+
+class AdminFilterValueMiddleware:
+    """Admin's changelists hand any query-string filter on a model field (`?status=…`, not only
+    those of `list_filter`) to the database as it is. On Postgres a NUL in a text value, or a
+    value an array column cannot parse, is a DataError: a 500 for a mistyped URL. Here it is a 400
+    naming the parameter: NULs are refused before the view, anything else the database refuses
+    in a GET is answered from the exception (the message's first line only: no SQL)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self._prefix = None
+
+    def _is_admin(self, request) -> bool:
+        if self._prefix is None:
+            self._prefix = reverse("admin:index")
+        return request.path.startswith(self._prefix)
+
+    def __call__(self, request):
+        if self._is_admin(request):
+            for key, values in request.GET.lists():
+                if "\x00" in key or any("\x00" in value for value in values):
+                    return _bad_filter(f"{_printable(key)}: NUL characters are not allowed")
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if request.method != "GET" or not isinstance(exception, DataError) or not self._is_admin(request):
+            return None
+        filters = sorted(key for key in request.GET if key not in ADMIN_RESERVED_PARAMETERS)
+        if not filters:
+            return None  # not about the query string: a real error
+        reason = str(exception).splitlines()[0] if str(exception) else type(exception).__name__
+        logger.info("admin filter refused by the database: %s %s: %s", request.path, filters, reason)
+        return _bad_filter(f"{', '.join(_printable(key) for key in filters)}: a value does not fit its field ({reason})")
+
+
+def _printable(text: str) -> str:
+    return text.encode("unicode_escape").decode("ascii")[:100]
+
+
+def _bad_filter(message: str) -> HttpResponse:
+    return HttpResponseBadRequest(f"Invalid filter: {message}\n", content_type="text/plain; charset=utf-8")
