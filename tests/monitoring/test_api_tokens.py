@@ -83,3 +83,13 @@ def test_admin_revokes_selected_tokens(admin_client, alice):
     keep.refresh_from_db()
     assert revoke.revoked_at is not None and keep.revoked_at is None
     assert api_token_authenticate(raw) is None
+
+
+@pytest.mark.parametrize("lookup", ["token_hash", "token_hash__startswith", "token_hash__regex"])
+def test_admin_refuses_filtering_on_the_hash(client, alice, lookup):
+    """Admin filters on any field by URL: on the hash, that would spell it out a character at a time."""
+    token, _ = api_token_create(user=alice, name="ci")
+    client.force_login(UserFactory(username="tokview", is_staff=True, permissions=["monitoring.view_apitoken"]))
+    response = client.get(f"/admin/monitoring/apitoken/?{lookup}={token.token_hash[:4]}")
+    assert response.status_code == 400
+    assert client.get("/admin/monitoring/apitoken/?name=ci").status_code == 200
