@@ -19,7 +19,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
@@ -128,9 +128,10 @@ def build_notification(delivery: NotificationDelivery) -> Notification:
 def delivery_send(*, delivery_id: int) -> str | None:
     """One attempt of one delivery (the task). Returns its new status, None if not ours to send."""
     now = timezone.now()
-    claimed = NotificationDelivery.objects.filter(
-        id=delivery_id, status=DeliveryStatus.PENDING, next_attempt_at__lte=now
-    ).update(status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, claimed_at=now, updated_at=now)
+    # A first attempt is due the moment it is queued: judged by this node's clock it could look
+    # a few milliseconds early (another node raised it) and wait for the sweep, a minute late.
+    due = Q(attempts=0) | Q(next_attempt_at__lte=now)
+    claimed = NotificationDelivery.objects.filter(due, id=delivery_id, status=DeliveryStatus.PENDING).update(status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, claimed_at=now, updated_at=now)
     if not claimed:  # a duplicate task, not due yet, or already done
         return None
     delivery = NotificationDelivery.objects.select_related("alert").get(id=delivery_id)

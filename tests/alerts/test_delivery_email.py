@@ -7,7 +7,7 @@ import time_machine
 from django.core import mail
 
 from alerts.models import AlertHistory, DeliveryStatus, NotificationDelivery
-from alerts.services import alert_resolve, dispatch_due_deliveries
+from alerts.services import alert_resolve, delivery_send, dispatch_due_deliveries
 from jobs.signals import job_finished
 from tests.alerts.backends import FlakyEmailBackend
 from tests.factories import JobFactory
@@ -84,6 +84,14 @@ def test_a_failed_send_is_retried_with_backoff_and_notification_sent_waits_for_s
     assert (delivery.status, delivery.attempts) == (DeliveryStatus.SENT, 2)
     assert delivery.sent_at == NOW + timedelta(seconds=80)
     assert alert.notification_sent is True
+    assert len(mail.outbox) == 1
+
+
+def test_a_first_attempt_goes_at_once_even_to_a_node_whose_clock_is_behind_the_raising_one(deliveries_run):
+    with time_machine.travel(NOW + timedelta(seconds=2), tick=False):
+        fail()  # raised on a node 2 s ahead
+    with time_machine.travel(NOW, tick=False), deliveries_run():
+        assert delivery_send(delivery_id=NotificationDelivery.objects.get().id) == DeliveryStatus.SENT
     assert len(mail.outbox) == 1
 
 
