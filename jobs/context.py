@@ -65,7 +65,7 @@ class JobContext:
             execution_time_ms=self.elapsed_ms,
         )
         if not keep_going:
-            self.stop.set("cancelled by an operator, or taken over after missed heartbeats")
+            self._learn_why_stopped()
             self._raise_if_stopped()
 
     async def aprogress(self, percent: int, message: str = "", details: dict | None = None) -> None:
@@ -88,6 +88,16 @@ class JobContext:
                 reset_broken_connection()
                 logger.warning("could not check job %s for a cancel, database unavailable: %s", self.job_id, e)
             self._raise_if_stopped()
+
+    def _learn_why_stopped(self) -> None:
+        # The progress write found the attempt no longer running or asked to cancel; the
+        # outcome's message should say which, so an operator's cancel reads as one.
+        try:
+            check_stop_requested(self.job_id, self.attempt, self.stop)
+        except DATABASE_UNAVAILABLE:
+            reset_broken_connection()
+        if not self.stop.is_set():
+            self.stop.set("cancelled by an operator, or taken over after missed heartbeats")
 
     def sleep(self, seconds: float) -> None:
         """Sleep that wakes up (raising JobCancelled) as soon as the job must stop."""

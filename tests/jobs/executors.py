@@ -35,7 +35,10 @@ def until_cancelled(params, ctx):
 
         job_manager.cancel_job_sync(ctx.job_id, by="bob")
     while True:
-        ctx.check_cancelled()
+        if params.get("report_progress"):
+            ctx.progress(50, "halfway")
+        else:
+            ctx.check_cancelled()
         ctx.sleep(0.01)
 
 

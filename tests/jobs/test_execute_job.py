@@ -176,6 +176,15 @@ def test_cancel_requested_while_running_stops_the_job(django_capture_on_commit_c
     assert finished_jobs == [(job.id, JobStatus.CANCELLED)]
 
 
+def test_a_cancel_noticed_at_a_progress_report_says_an_operator_cancelled_it(settings):
+    settings.JOBS = {**settings.JOBS, "PROGRESS_INTERVAL": 0}
+    job = job_manager.submit_job("test.until_cancelled", {"cancel_self": True, "report_progress": True})
+    run_job(str(job.id), 1)
+    job.refresh_from_db()
+    assert (job.status, job.message) == (JobStatus.CANCELLED, "cancelled: cancelled by an operator")
+    assert job.logs.get(event_type=EventType.CANCELLED).message == "attempt 1 stopped: cancelled by an operator"
+
+
 def test_a_job_cancelled_while_running_is_not_retried_when_its_attempt_then_fails(
     django_capture_on_commit_callbacks, finished_jobs
 ):
