@@ -479,6 +479,7 @@ class EnhancedJobManager:
             if not Job.objects.filter(id=job.id, status=job.status, attempts=job.attempts).update(
                 status=JobStatus.QUEUED,
                 updated_at=now,
+                progress=0,  # of the attempt to come, not the last one
                 finished_at=None,
                 next_attempt_at=None,
                 retry_delay=None,
@@ -518,7 +519,7 @@ class EnhancedJobManager:
             next_attempt = attempts + 1
             with transaction.atomic():
                 if not Job.objects.filter(id=job_id, status=JobStatus.RETRYING, attempts=attempts).update(
-                    status=JobStatus.QUEUED, updated_at=now, message=f"attempt {next_attempt} queued"
+                    status=JobStatus.QUEUED, updated_at=now, progress=0, message=f"attempt {next_attempt} queued"
                 ):
                     continue  # another cluster dispatched it
                 failed_at = due_at - timedelta(seconds=delay or 0)

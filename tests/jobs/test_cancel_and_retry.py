@@ -37,11 +37,11 @@ def test_a_finished_job_cannot_be_cancelled(trait):
 
 
 def test_a_failed_job_is_retried_with_a_fresh_budget(django_capture_on_commit_callbacks):
-    job = JobFactory(failed=True, job_type="demo.fail", attempts=3, max_attempts=3)
+    job = JobFactory(failed=True, job_type="demo.fail", attempts=3, max_attempts=3, progress=40)
     with django_capture_on_commit_callbacks(execute=True):
         assert job_manager.retry_job_sync(job.id, by="alice") is True
     job.refresh_from_db()
-    assert (job.status, job.max_attempts, job.finished_at) == (JobStatus.QUEUED, 6, None)
+    assert (job.status, job.max_attempts, job.finished_at, job.progress) == (JobStatus.QUEUED, 6, None, 0)
     retry = job.logs.get(event_type=EventType.RETRY)
     assert retry.details == {"attempt": 4, "manual": True, "by": "alice"}
     assert OrmQ.objects.count() == 1

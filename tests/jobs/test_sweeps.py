@@ -29,6 +29,7 @@ def retrying_job(due_in: float, delay: float = 2.4, attempts: int = 1):
         attempts=attempts,
         retry_delay=delay,
         next_attempt_at=NOW + timedelta(seconds=due_in),
+        progress=60,  # where the failed attempt stopped
     )
 
 
@@ -41,7 +42,7 @@ def test_due_retries_are_queued_and_enqueued_once(django_capture_on_commit_callb
         assert job_manager.dispatch_due_retries() == 0  # another cluster's tick finds nothing
 
     due.refresh_from_db()
-    assert (due.status, due.message) == (JobStatus.QUEUED, "attempt 2 queued")
+    assert (due.status, due.message, due.progress) == (JobStatus.QUEUED, "attempt 2 queued", 0)
     assert Job.objects.get(id=later.id).status == JobStatus.RETRYING
     retry = JobExecutionLog.objects.get(job=due, event_type=EventType.RETRY)
     assert retry.details == {"attempt": 2, "planned_delay_s": 2.4, "waited_s": 2.7}

@@ -96,6 +96,7 @@ def test_shows_parameters_timeline_error_attempts_and_alerts(alice_client, faile
     # Attempts: how long each ran, the planned and the actual wait before the retry.
     attempts = response.context["attempts"]
     assert [(a.duration, a.planned_delay, a.waited) for a in attempts] == [(2.0, None, None), (4.0, 2, 3.0)]
+    assert '<td class="num">2 s</td>' in page  # whole seconds, as stored: not "2.0 s" beside the timeline's 1.9
     assert "ai_matching failed" in page
     assert "Retry job" in page and "Cancel job" not in page  # alice may act; a failed job can be retried
 
@@ -159,3 +160,20 @@ def test_a_job_still_queued_explains_what_it_waits_for(alice_client):
     job = JobFactory(status=JobStatus.QUEUED)
     page = alice_client.get(f"/jobs/{job.id}/").content.decode()
     assert "No attempt has started yet: the job is waiting for a worker." in page
+
+
+def test_a_job_retried_by_an_operator_shows_the_last_error_without_its_stale_advice(alice_client):
+    job = JobFactory(
+        status=JobStatus.QUEUED,
+        attempts=1,
+        worker="node-1:4242",
+        last_error={"type": "ValueError", "message": "bad row 7", "error_class": "data", "hint": "Fix it and resubmit."},
+    )
+    page = alice_client.get(f"/jobs/{job.id}/").content.decode()
+    assert "Last error" in page and "bad row 7" in page
+    assert "Fix it and resubmit." not in page  # an operator already acted on it
+    assert "<dt>Last worker</dt>" in page  # nobody runs it now
+
+    job.status = JobStatus.RUNNING
+    job.save()
+    assert "<dt>Worker</dt>" in alice_client.get(f"/jobs/{job.id}/").content.decode()
