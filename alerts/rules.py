@@ -137,6 +137,9 @@ def job_failure_verdict(job) -> Verdict | None:
             ).strip(),
             "job_id": job.id,
             "job_type": job.job_type,
+            # One open alert per job type and error class: a configuration error after a night
+            # of timeouts is a new incident (and a new notification), not a count in the old one.
+            "fingerprint": f"{job.job_type}/{error_class}" if error_class else job.job_type,
             "error": error,
             "details": {
                 "error_class": error_class,

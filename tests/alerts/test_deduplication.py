@@ -52,11 +52,24 @@ def test_other_job_types_and_checks_get_alerts_of_their_own():
     alert_manager.process_alert_sync("system_health", "warning", health(check="database/latency_ms"))
     alert_manager.process_alert_sync("system_health", "warning", health(check="api/ai_matching"))
     assert sorted(AlertState.objects.values_list("fingerprint", flat=True)) == [
-        "job_failure:ai_matching",
-        "job_failure:imports.candidates",
+        "job_failure:ai_matching/transient",
+        "job_failure:imports.candidates/transient",
         "system_health:api/ai_matching",
         "system_health:database/latency_ms",
     ]
+
+
+@pytest.mark.django_db
+def test_a_new_error_class_in_the_same_job_type_is_an_alert_and_a_notification_of_its_own():
+    fail()  # transient: timeouts all night
+    fail(error_class="configuration", last_error={"type": "KeyError", "message": "API_KEY", "error_class": "configuration"})
+    fail()
+    states = AlertState.objects.order_by("fingerprint")
+    assert [(s.fingerprint, s.occurrences) for s in states] == [
+        ("job_failure:ai_matching/configuration", 1),
+        ("job_failure:ai_matching/transient", 2),
+    ]
+    assert NotificationDelivery.objects.filter(kind=DeliveryKind.ALERT).count() == 2
 
 
 @pytest.mark.django_db
@@ -150,7 +163,7 @@ def test_the_database_refuses_a_second_open_alert_with_the_same_fingerprint():
     fail()
     second = AlertHistory.objects.create(alert_type="job_failure", severity="error", title="t", message="m")
     with pytest.raises(IntegrityError), transaction.atomic():
-        AlertState.objects.create(alert=second, fingerprint="job_failure:ai_matching")
+        AlertState.objects.create(alert=second, fingerprint="job_failure:ai_matching/transient")
 
 
 @pytest.mark.django_db

@@ -29,7 +29,7 @@ def test_a_job_that_failed_for_good_raises_an_error_alert_naming_job_and_error()
     assert alert.recipients == ["ops@example.com"]
     assert alert.notification_sent is False  # queued, not yet delivered
     assert alert.state.error_summary == "httpx.ConnectTimeout: timed out (transient)"
-    assert alert.state.fingerprint == "job_failure:ai_matching"
+    assert alert.state.fingerprint == "job_failure:ai_matching/transient"
     assert list(NotificationDelivery.objects.values_list("kind", "recipient", "status")) == [
         (DeliveryKind.ALERT, "ops@example.com", "pending")
     ]
