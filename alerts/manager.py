@@ -357,6 +357,21 @@ class AlertManager:
         self.resolve_cleared_sync(cleared)
         return degraded
 
+    def check_workers_sync(self, liveness: dict) -> AlertHistory | None:
+        """The cluster watchdog's rule over monitoring.health.worker_liveness(): raise, or count
+        into, the no-worker alert while no worker is seen; resolve it once one is. Returns the
+        alert raised, counted into or resolved now (None: nothing to do)."""
+        verdict = rules.no_worker_verdict(liveness, timezone.now())
+        if verdict is None:
+            return None
+        if verdict.severity:
+            return self.process_alert_sync(verdict.alert_type, verdict.severity, verdict.data)
+        key = fingerprint(verdict.alert_type, verdict.data)
+        state = AlertState.objects.filter(fingerprint=key, is_open=True).select_related("alert").first()
+        if state and self.auto_resolve_sync(state.alert, f"Auto-resolved: {verdict.data['error']}."):
+            return state.alert
+        return None
+
     # --- the design's awaitable interface -------------------------------------------------
 
     async def process_alert(self, alert_type: str, severity: str, data: dict) -> AlertHistory | None:

@@ -221,3 +221,34 @@ def performance_verdicts(recent: dict, baseline: dict) -> list[Verdict]:
             )
         )
     return verdicts
+
+
+def no_worker_verdict(liveness: dict, now) -> Verdict | None:
+    """The cluster watchdog's reading of monitoring.health.worker_liveness(): critical while no
+    django-q2 worker has been seen (nothing runs the checks, the jobs or the notifications then),
+    clear once one is. None when the system_health rule is off."""
+    if not rule_config(AlertType.SYSTEM_HEALTH)["enabled"]:
+        return None
+    last_seen, queued, oldest = liveness["last_seen_at"], liveness["queued"], liveness["oldest_queued_at"]
+    data = {"check": "cluster.watchdog", "details": dict(liveness)}
+    if liveness["alive"]:
+        return Verdict(
+            AlertType.SYSTEM_HEALTH, None, {**data, "error": f"a worker was seen at {last_seen:%H:%M:%S} UTC"}
+        )
+    waiting = f"{queued} job(s) queued, the oldest since {oldest:%Y-%m-%d %H:%M} UTC" if queued else "no job queued"
+    if last_seen is None:
+        silence, since = "No worker cluster has been seen", "No django-q2 worker has ever been seen"
+    else:
+        minutes = int((now - last_seen).total_seconds() // 60)
+        silence = f"No worker cluster has run for {minutes} min"
+        since = f"No django-q2 worker has been seen since {last_seen:%Y-%m-%d %H:%M:%S} UTC ({minutes} min)"
+    title = silence + (f"; {queued} job(s) waiting since {oldest:%H:%M} UTC" if queued else "")
+    message = (
+        f"{since}: no job starts, no health check runs, the cluster sends no notification; {waiting}."
+        " Start a cluster: python manage.py qcluster. (Raised by manage.py cluster_watchdog, which sends"
+        " its notifications itself.)"
+    )
+    error = f"{silence}; {waiting}"
+    return Verdict(
+        AlertType.SYSTEM_HEALTH, Severity.CRITICAL, {**data, "title": title, "message": message, "error": error}
+    )

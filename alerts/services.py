@@ -156,6 +156,16 @@ def delivery_send(*, delivery_id: int) -> str | None:
     return _record_success(delivery, started)
 
 
+def deliveries_send_due(*, alert_id) -> list[str]:
+    """Attempt, here and now, each due delivery of one alert: how the cluster watchdog pages
+    when no django-q2 cluster runs to deliver them. delivery_send's claim sends each once,
+    whoever else (a second watchdog, a cluster back up) tries it too. The statuses reached."""
+    pending = NotificationDelivery.objects.filter(alert_id=alert_id, status=DeliveryStatus.PENDING)
+    ids = list(pending.order_by("id").values_list("id", flat=True))
+    statuses = [delivery_send(delivery_id=delivery_id) for delivery_id in ids]
+    return [status for status in statuses if status]
+
+
 def _elapsed_ms(started: float) -> int:
     return int((time.monotonic() - started) * 1000)
 

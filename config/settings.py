@@ -327,6 +327,9 @@ HEALTH = {
     "SERVICE_TIMEOUT": envfloat("HEALTH_SERVICE_TIMEOUT", 5.0),
     # A component not reported for this long (a removed service) leaves the overall status.
     "FORGET_AFTER_MINUTES": envint("HEALTH_FORGET_AFTER_MINUTES", 15),
+    # No worker seen this long (three missed scheduled checks by default): the dashboard says the
+    # checks stopped and the cluster_watchdog command raises its alert. 0: never judged.
+    "STALE_AFTER_MINUTES": envint("HEALTH_STALE_AFTER_MINUTES", 3 * PERIODIC_TASKS["run_health_checks"]["minutes"]),
 }
 
 # /metrics (Prometheus): a scraper sends `Authorization: Bearer <METRICS_TOKEN>`; without a

@@ -571,3 +571,77 @@ def health_history(
     """One component's results since `since`, oldest first (the latest `limit` at most)."""
     rows = SystemHealthMetric.objects.filter(metric_type=metric_type, metric_name=metric_name, timestamp__gte=since)
     return list(rows.order_by("-timestamp")[:limit])[::-1]
+
+
+# --- is any worker alive? --------------------------------------------------------------------
+# The checks and the alert rules run on the django-q2 cluster: when every cluster is down
+# nothing runs them, so these reads judge from the database alone, for the dashboard and for
+# the cluster_watchdog command that cron runs outside any cluster.
+
+CLUSTER_WORKERS = "cluster.workers"
+
+
+def stale_after() -> timedelta | None:
+    """How long without a sign of a worker before the cluster counts as stopped; None: never judged."""
+    minutes = settings.HEALTH["STALE_AFTER_MINUTES"]
+    return timedelta(minutes=minutes) if minutes > 0 else None
+
+
+def checks_stopped(checked_at, now) -> bool:
+    """The newest check is older than HEALTH["STALE_AFTER_MINUTES"]: its results are old news."""
+    limit = stale_after()
+    return bool(checked_at and limit and now - checked_at > limit)
+
+
+def worker_liveness(now) -> dict:
+    """Has a django-q2 worker been seen within HEALTH["STALE_AFTER_MINUTES"]? From the database
+    alone, so a web server or cron on any machine can ask, whichever broker the clusters use.
+
+    A worker is seen by a health check that found one (a healthy cluster.workers reading: the
+    scheduled check runs on a worker, while a check run by hand with no cluster reads critical)
+    and by a running job's heartbeat (workers busy with long jobs delay the scheduled checks).
+    {"alive", "last_seen_at", "queued", "oldest_queued_at"}. Two queries.
+    """
+    # Over the (metric_type, metric_name, -timestamp) index, newest first.
+    last_check = (
+        SystemHealthMetric.objects.filter(
+            metric_type=MetricType.JOB_QUEUE, metric_name=CLUSTER_WORKERS, status=HealthStatus.HEALTHY
+        )
+        .order_by("-timestamp")
+        .values_list("timestamp", flat=True)
+        .first()
+    )
+    # Served by the partial indexes on active jobs.
+    jobs = Job.objects.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).aggregate(
+        queued=Count("id", filter=Q(status=JobStatus.QUEUED)),
+        oldest_queued_at=Min("updated_at", filter=Q(status=JobStatus.QUEUED)),
+        last_heartbeat=Max("heartbeat_at", filter=Q(status=JobStatus.RUNNING)),
+    )
+    last_seen_at = max(filter(None, (last_check, jobs["last_heartbeat"])), default=None)
+    limit = stale_after()
+    return {
+        "alive": last_seen_at is not None and (limit is None or now - last_seen_at <= limit),
+        "last_seen_at": last_seen_at,
+        "queued": jobs["queued"],
+        "oldest_queued_at": jobs["oldest_queued_at"],
+    }
+
+
+def health_for_dashboard(now) -> dict:
+    """latest_health() as the dashboard shows it at `now`, with "stale" (the checks stopped) and
+    "no_worker" (worker_liveness, when no worker has been seen either; else None).
+
+    With no worker the stored statuses are old news: the overall status is critical and the
+    stored cluster.workers reading is marked stale rather than shown as the workers it counted
+    then. Two queries; four when the checks stopped.
+    """
+    health = latest_health()
+    stale = checks_stopped(health["checked_at"], now)
+    liveness = worker_liveness(now) if stale else None
+    no_worker = liveness if liveness and not liveness["alive"] else None
+    if no_worker:
+        health["status"] = HealthStatus.CRITICAL
+        for c in health["components"]:
+            if (c["metric_type"], c["metric_name"]) == (MetricType.JOB_QUEUE, CLUSTER_WORKERS):
+                c["status"], c["stale"] = UNKNOWN, True
+    return {**health, "stale": stale, "no_worker": no_worker}

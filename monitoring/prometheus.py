@@ -1,9 +1,10 @@
 """/metrics in the Prometheus text format, read from the database at scrape time.
 
 Nothing is counted in process memory: every web process reports the same numbers, and a
-restart loses nothing. Five queries per scrape: the jobs count (one GROUP BY over the jobs
+restart loses nothing. Seven queries per scrape: the jobs count (one GROUP BY over the jobs
 table), the execution-time histogram (a short window, partial index), open alerts (partial
-index) and the latest health (two, over the last few minutes of rows).
+index), the latest health (two, over the last few minutes of rows) and when a worker was last
+seen (two, by index).
 """
 
 import hmac
@@ -18,8 +19,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeHistogramMetricFami
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.utils import floatToGoString
 
-from monitoring.health import UNKNOWN, latest_health
 from alerts.selectors import open_alert_counts
+from monitoring.health import UNKNOWN, latest_health, worker_liveness
 from monitoring.metrics import execution_time_histogram, jobs_by_type_and_status
 from monitoring.models import HealthStatus
 from monitoring.permissions import VIEW_METRICS
@@ -40,6 +41,7 @@ class DatabaseCollector:
         yield self._execution_times()
         yield self._open_alerts()
         yield from self._health()
+        yield from self._workers()
 
     def _jobs(self):
         jobs = GaugeMetricFamily("jobmonitor_jobs", "Jobs by type and current status.", labels=["job_type", "status"])
@@ -107,6 +109,17 @@ class DatabaseCollector:
                 "jobmonitor_health_checked_timestamp_seconds",
                 "When the health checks last stored results (Unix time): alert if it stops moving.",
                 value=health["checked_at"].timestamp(),
+            )
+
+    def _workers(self):
+        # Outside the checks' own timestamp: a check run by hand while no cluster runs moves that one.
+        last_seen = worker_liveness(timezone.now())["last_seen_at"]
+        if last_seen is not None:
+            yield GaugeMetricFamily(
+                "jobmonitor_worker_seen_timestamp_seconds",
+                "When a django-q2 worker was last seen alive (Unix time; by a health check or a running job's"
+                " heartbeat): alert if it stops moving.",
+                value=last_seen.timestamp(),
             )
 
 

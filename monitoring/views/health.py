@@ -6,7 +6,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from monitoring import charts
-from monitoring.health import health_history, latest_health
+from monitoring.health import health_for_dashboard, health_history
 from monitoring.models import MetricType
 from monitoring.permissions import VIEW_HEALTH
 from monitoring.views.base import dashboard_view, render_page
@@ -20,12 +20,6 @@ SECTIONS = {
     MetricType.RESOURCE: "Host resources",
     MetricType.JOB_QUEUE: "Job queue and workers",
 }
-
-
-def checks_stopped(checked_at, now) -> bool:
-    """Three scheduled runs missed: the scheduler or the cluster is down, the results are old news."""
-    interval = int(settings.PERIODIC_TASKS["run_health_checks"]["minutes"])
-    return bool(checked_at and interval > 0 and now - checked_at > timedelta(minutes=3 * interval))
 
 
 def component_unit(metric_type: str, metric_name: str) -> charts.Unit:
@@ -64,7 +58,7 @@ def _component(row: dict, since) -> dict:
 @dashboard_view(VIEW_HEALTH)
 def health(request):
     now = timezone.now()
-    health = latest_health()
+    health = health_for_dashboard(now)
     components = [_component(row, now - HISTORY_WINDOW) for row in health["components"]]
     # The worst first within each section (then by name), as run_health_checks prints them.
     components.sort(key=lambda c: (-STATUS_RANK.get(c["status"], 3), c["metric_name"]))
@@ -77,13 +71,12 @@ def health(request):
         for metric_type in sorted({c["metric_type"] for c in components} - set(SECTIONS))
     ]
     interval = int(settings.PERIODIC_TASKS["run_health_checks"]["minutes"])
-    checked_at = health["checked_at"]
     context = {
         "now": now,
         "health": health,
         "sections": [section for section in sections if section["components"]],
         "interval_minutes": interval,
-        "stale": checks_stopped(checked_at, now),
+        "stale": health["stale"],
     }
     return render_page(
         request, "dashboard/health.html", context, partials={"health-live": "dashboard/partials/health_live.html"}

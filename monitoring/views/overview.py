@@ -6,22 +6,16 @@ from alerts.models import SEVERITY_RANK
 from alerts.selectors import open_alert_counts
 from monitoring import selectors
 from monitoring.forms import FINISHED_WINDOWS, TimeframeForm
-from monitoring.health import latest_health
+from monitoring.health import health_for_dashboard
 from monitoring.metrics import TIMEFRAMES, outcome_summary
 from monitoring.permissions import VIEW_ALERTS, VIEW_HEALTH, VIEW_JOBS, VIEW_METRICS
 from monitoring.views.base import dashboard_view, render_page
-from monitoring.views.health import checks_stopped
 
 
 def finished_window(timeframe: str) -> str:
     """The job list's window that covers `timeframe` (its longest when none does)."""
     covering = [w for w, span in FINISHED_WINDOWS.items() if span >= TIMEFRAMES[timeframe]]
     return min(covering, key=FINISHED_WINDOWS.get) if covering else max(FINISHED_WINDOWS, key=FINISHED_WINDOWS.get)
-
-
-def _health(now) -> dict:
-    health = latest_health()
-    return {**health, "stale": checks_stopped(health["checked_at"], now)}
 
 
 def _open_alerts() -> dict:
@@ -49,7 +43,7 @@ def overview(request):
         failures_window=finished_window(timeframe),
         outcomes=outcome_summary(timeframe, now=now),
         # Figures from pages the user may not open are left out (and not queried).
-        health=_health(now) if user.has_perm(VIEW_HEALTH) else None,
+        health=health_for_dashboard(now) if user.has_perm(VIEW_HEALTH) else None,
         open_alerts=_open_alerts() if user.has_perm(VIEW_ALERTS) else None,
         can_view_metrics=user.has_perm(VIEW_METRICS),
     )

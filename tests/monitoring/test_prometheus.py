@@ -118,14 +118,31 @@ def test_nothing_checked_yet_reports_unknown(client, token):
     assert not any(name == "jobmonitor_health_checked_timestamp_seconds" for name, _ in samples)
 
 
+def test_when_a_worker_was_last_seen_a_check_run_by_hand_without_a_cluster_aside(client, token):
+    def workers(minutes_ago, status):
+        at = NOW - timedelta(minutes=minutes_ago)
+        SystemHealthMetricFactory(metric_type="job_queue", metric_name="cluster.workers", status=status, timestamp=at)
+
+    workers(10, "healthy")  # the scheduled check on a live cluster
+    workers(1, "critical")  # manage.py run_health_checks after every cluster died
+
+    samples = scrape(client, **token)
+    assert value(samples, "jobmonitor_worker_seen_timestamp_seconds") == (NOW - timedelta(minutes=10)).timestamp()
+    assert value(samples, "jobmonitor_health_checked_timestamp_seconds") == (NOW - timedelta(minutes=1)).timestamp()
+
+    JobFactory(running=True, heartbeat_at=NOW - timedelta(seconds=3))  # a worker busy with a long job
+    samples = scrape(client, **token)
+    assert value(samples, "jobmonitor_worker_seen_timestamp_seconds") == (NOW - timedelta(seconds=3)).timestamp()
+
+
 def test_a_scrape_runs_a_fixed_number_of_queries(client, token, django_assert_max_num_queries):
     for job_type in ("a", "b", "c"):
         job = JobFactory(job_type=job_type, completed=True)
         completed(job, 100)
     AlertHistoryFactory()
     SystemHealthMetricFactory(timestamp=NOW)
-    # jobs, histogram, open alerts, latest health (2)
-    with django_assert_max_num_queries(5):
+    # jobs, histogram, open alerts, latest health (2), worker last seen (2)
+    with django_assert_max_num_queries(7):
         scrape(client, **token)
 
 

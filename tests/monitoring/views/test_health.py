@@ -5,8 +5,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 
+from jobs.models import JobStatus
 from monitoring.models import SystemHealthMetric
-from tests.factories import SystemHealthMetricFactory, UserFactory
+from tests.factories import JobFactory, SystemHealthMetricFactory, UserFactory
 from tests.monitoring.views.conftest import htmx
 
 pytestmark = pytest.mark.django_db
@@ -84,8 +85,9 @@ def test_before_any_check_it_says_how_to_run_them(alice_client):
 
 
 def test_results_older_than_three_runs_are_flagged_as_stale(alice_client, settings):
-    settings.PERIODIC_TASKS = {**settings.PERIODIC_TASKS, "run_health_checks": {"func": "x", "minutes": 1}}
+    settings.HEALTH = {**settings.HEALTH, "STALE_AFTER_MINUTES": 3}
     check(4, "database", "database.latency_ms", 2)
+    JobFactory(running=True, heartbeat_at=NOW)  # a worker is alive, busy: only the checks are late
     with time_machine.travel(NOW, tick=False):
         page = alice_client.get("/health/").content.decode()
         overview = alice_client.get("/").content.decode()
@@ -93,6 +95,58 @@ def test_results_older_than_three_runs_are_flagged_as_stale(alice_client, settin
     assert "⚠ checks stopped 4m 00s ago" in overview
     with time_machine.travel(NOW - timedelta(minutes=2), tick=False):
         assert "the checks have stopped running" not in alice_client.get("/health/").content.decode()
+
+
+@pytest.fixture
+def no_worker(settings):
+    """The cluster died: the last checks (one saw 2 workers) are 3m 53s old, 4 jobs wait."""
+    settings.HEALTH = {**settings.HEALTH, "STALE_AFTER_MINUTES": 3}
+    stopped = 3 + 53 / 60
+    check(stopped, "database", "database.latency_ms", 2, message="SELECT 1 in 2 ms")
+    check(stopped, "job_queue", "jobs.queued", 4, "warning", message="4 queued, 0 waiting to retry")
+    check(stopped, "job_queue", "cluster.workers", 2, message=f"2 worker(s) in 1 cluster(s) on {SCRIPT}")
+    for minutes_ago in (5, 4, 2, 1):
+        JobFactory(status=JobStatus.QUEUED, updated_at=NOW - timedelta(minutes=minutes_ago))
+
+
+NO_WORKER = "No worker is running: health checks stopped 3m 53s ago; 4 jobs queued, the oldest since 02:55 UTC"
+
+
+@time_machine.travel(NOW, tick=False)
+def test_with_no_worker_the_health_page_says_so_and_the_stored_worker_count_is_stale(alice_client, no_worker):
+    response = alice_client.get("/health/")
+
+    page = response.content.decode()
+    assert f'<p class="notice notice-error" role="alert"><strong>{NO_WORKER}.</strong>' in page
+    overall = page.split('class="overall"')[1].split("</p>")[0]
+    assert "‼</span> critical" in overall
+    rows = {c["metric_name"]: c for s in response.context["sections"] for c in s["components"]}
+    assert (rows["cluster.workers"]["status"], rows["cluster.workers"]["stale"]) == ("unknown", True)
+    row = page.split("<code>cluster.workers</code>")[1].split("</tr>")[0]
+    assert "badge-healthy" not in row and "?</span> stale</span>" in row
+    assert "<strong>Not current:</strong> last reading 3m 53s ago," in row
+    assert "<script>alert" not in page and "on &lt;script&gt;alert(" in row
+
+
+@time_machine.travel(NOW, tick=False)
+def test_with_no_worker_the_overview_says_so_instead_of_the_last_status(alice_client, no_worker):
+    page = alice_client.get("/", headers=htmx("overview-live")).content.decode()
+
+    card = page.split('class="card card-health')[1].split("</a>")[0]
+    assert card.startswith(" card-alarm")
+    assert "‼</span> critical" in card and "badge-warning" not in card
+    assert f"<strong>‼ {NO_WORKER}</strong>" in card
+    assert "checks stopped 3m 53s ago</strong>" not in card
+
+
+def test_with_no_worker_the_pages_stay_within_their_queries(alice_client, no_worker, django_assert_max_num_queries):
+    with time_machine.travel(NOW, tick=False):
+        # session, user, permissions, latest health 2, worker seen 2, one history per component (3)
+        with django_assert_max_num_queries(10):
+            assert "No worker is running" in alice_client.get("/health/", headers=htmx("health-live")).content.decode()
+        # the overview's 11 (test_overview.py) and worker seen 2
+        with django_assert_max_num_queries(13):
+            assert "No worker is running" in alice_client.get("/", headers=htmx("overview-live")).content.decode()
 
 
 @time_machine.travel(NOW, tick=False)

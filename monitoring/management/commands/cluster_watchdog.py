@@ -1,0 +1,52 @@
+"""The dead man's switch of the django-q2 clusters, run by cron outside any cluster.
+
+The health checks, the alert rules and the notification deliveries all run on the clusters:
+when every cluster is down nothing runs them. This command needs none of them: it judges
+from the database (monitoring.health.worker_liveness), raises or resolves the no-worker
+alert through the AlertManager and sends that alert's notifications itself.
+"""
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from alerts.manager import alert_manager
+from alerts.services import deliveries_send_due
+from monitoring.health import stale_after, worker_liveness
+
+DEAD = 1
+NOT_JUDGED = 2
+
+
+def describe(liveness: dict, now) -> str:
+    """One line for the cron log: when a worker was last seen, and what waits."""
+    last_seen = liveness["last_seen_at"]
+    seen = f"a worker was last seen {(now - last_seen).total_seconds():.0f}s ago" if last_seen else "no worker seen yet"
+    if liveness["queued"]:
+        return f"{seen}; {liveness['queued']} job(s) queued since {liveness['oldest_queued_at']:%Y-%m-%d %H:%M:%S} UTC"
+    return f"{seen}; no job queued"
+
+
+class Command(BaseCommand):
+    help = (
+        "Check from the database that a django-q2 worker is alive (run it every minute from cron, a systemd "
+        "timer or a Kubernetes CronJob). When none has been seen for HEALTH_STALE_AFTER_MINUTES, raise a critical "
+        "alert and send its notifications without django-q2; resolve it once one is seen. Exit 0 alive, 1 dead."
+    )
+
+    def handle(self, **options):
+        if stale_after() is None:
+            raise CommandError(
+                "HEALTH_STALE_AFTER_MINUTES is 0 (or the scheduled health checks are off): nothing to judge by",
+                returncode=NOT_JUDGED,
+            )
+        now = timezone.now()
+        liveness = worker_liveness(now)
+        alert = alert_manager.check_workers_sync(liveness)
+        if alert is not None:
+            # Committed by now: no network I/O inside a transaction.
+            sent = deliveries_send_due(alert_id=alert.id)
+            state = "resolved" if alert.resolved_at else "open"
+            self.stdout.write(f"alert {alert.id} {state} ({alert.title}); deliveries: {', '.join(sent) or 'none due'}")
+        if not liveness["alive"]:
+            raise CommandError(f"no worker cluster is running: {describe(liveness, now)}", returncode=DEAD)
+        self.stdout.write(f"alive: {describe(liveness, now)}")

@@ -1,0 +1,155 @@
+"""manage.py cluster_watchdog: the dead man's switch that cron runs outside every django-q2 cluster.
+
+No cluster runs in these tests and no django-q2 task is executed: whatever is sent, the
+watchdog sent itself.
+"""
+
+from datetime import UTC, datetime, timedelta
+from io import StringIO
+
+import pytest
+import time_machine
+from django.core import mail
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from alerts.models import AlertHistory, AlertState, DeliveryStatus, NotificationDelivery
+from alerts.services import deliveries_send_due
+from jobs.models import JobStatus
+from monitoring.models import MetricType
+from tests.factories import JobFactory, SystemHealthMetricFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def stale_after_three_minutes(settings):
+    settings.HEALTH = {**settings.HEALTH, "STALE_AFTER_MINUTES": 3}
+
+
+def workers_seen(at, status="healthy", workers=2):
+    """A stored cluster.workers reading, as the scheduled health check writes it."""
+    return SystemHealthMetricFactory(
+        timestamp=at,
+        metric_type=MetricType.JOB_QUEUE,
+        metric_name="cluster.workers",
+        metric_value=workers,
+        status=status,
+        details={"message": f"{workers} worker(s) in 1 cluster(s) on vm-1"},
+    )
+
+
+def queued_since(at, count=4):
+    return [JobFactory(status=JobStatus.QUEUED, updated_at=at + timedelta(seconds=i)) for i in range(count)]
+
+
+def watchdog(at) -> tuple[int, str]:
+    """Run the command at `at`: its exit status and what it printed."""
+    out, err = StringIO(), StringIO()
+    with time_machine.travel(at, tick=False):
+        try:
+            call_command("cluster_watchdog", stdout=out, stderr=err)
+        except CommandError as e:
+            return e.returncode, str(e)
+    return 0, out.getvalue()
+
+
+def test_no_worker_seen_raises_one_critical_alert_and_sends_it_without_a_cluster():
+    workers_seen(NOW - timedelta(minutes=10))
+    queued_since(NOW - timedelta(minutes=8))
+
+    status, output = watchdog(NOW)
+
+    assert status == 1
+    assert "no worker cluster is running: a worker was last seen 600s ago; 4 job(s) queued since" in output
+    alert = AlertHistory.objects.get()
+    assert (alert.alert_type, alert.severity) == ("system_health", "critical")
+    assert alert.title == "No worker cluster has run for 10 min; 4 job(s) waiting since 02:52 UTC"
+    assert "No django-q2 worker has been seen since 2026-11-29 02:50:00 UTC (10 min)" in alert.message
+    assert "4 job(s) queued, the oldest since 2026-11-29 02:52 UTC." in alert.message
+    assert AlertState.objects.get().fingerprint == "system_health:cluster.watchdog"
+    # Delivered by the command itself, to the critical recipients.
+    assert sorted(m.to[0] for m in mail.outbox) == ["oncall@example.com", "ops@example.com"]
+    assert mail.outbox[0].subject == f"[CRITICAL] New alert: {alert.title}"
+    assert set(NotificationDelivery.objects.values_list("status", flat=True)) == {DeliveryStatus.SENT}
+    alert.refresh_from_db()
+    assert alert.notification_sent is True
+
+
+def test_a_second_run_counts_into_the_open_alert_and_sends_nothing_again():
+    workers_seen(NOW - timedelta(minutes=10))
+
+    assert watchdog(NOW)[0] == 1
+    assert watchdog(NOW + timedelta(minutes=1))[0] == 1
+
+    state = AlertState.objects.get()
+    assert state.occurrences == 2 and state.is_open
+    assert state.error_summary == "No worker cluster has run for 11 min; no job queued"
+    assert len(mail.outbox) == 2  # one per recipient, from the first run
+    # What a second watchdog running at the same moment would try: the claims are taken.
+    assert deliveries_send_due(alert_id=state.alert_id) == []
+
+
+def test_it_resolves_the_alert_and_says_so_once_a_worker_is_seen_again(alert_settings, webhook_server):
+    alert_settings["RECIPIENTS"]["critical"] = [f"{webhook_server.url}/hooks/oncall"]
+    workers_seen(NOW - timedelta(minutes=10))
+    assert watchdog(NOW)[0] == 1
+
+    workers_seen(NOW + timedelta(minutes=2))  # a cluster is back and its check ran
+    status, output = watchdog(NOW + timedelta(minutes=2, seconds=10))
+
+    assert status == 0 and output.endswith("alive: a worker was last seen 10s ago; no job queued\n")
+    alert = AlertHistory.objects.get()
+    assert alert.resolved_at == NOW + timedelta(minutes=2, seconds=10)
+    assert AlertState.objects.get().resolution_reason == "Auto-resolved: a worker was seen at 03:02:00 UTC."
+    assert [(r["json"]["event"], r["json"]["headline"]) for r in webhook_server.requests] == [
+        ("alert", "New alert"),
+        ("resolved", "Resolved"),
+    ]
+    # Alive from now on: nothing more is raised or sent.
+    assert watchdog(NOW + timedelta(minutes=3))[0] == 0
+    assert AlertHistory.objects.count() == 1 and len(webhook_server.requests) == 2
+
+
+def test_does_nothing_while_a_worker_is_seen():
+    workers_seen(NOW - timedelta(minutes=1))
+    queued_since(NOW - timedelta(minutes=1))
+
+    status, output = watchdog(NOW)
+    assert status == 0
+    assert output == "alive: a worker was last seen 60s ago; 4 job(s) queued since 2026-11-29 02:59:00 UTC\n"
+    assert not AlertHistory.objects.exists() and not mail.outbox
+
+
+def test_workers_busy_with_long_jobs_are_alive_though_the_checks_wait():
+    workers_seen(NOW - timedelta(minutes=20))
+    JobFactory(running=True, heartbeat_at=NOW - timedelta(seconds=5))
+
+    assert watchdog(NOW)[0] == 0
+    assert not AlertHistory.objects.exists()
+
+
+def test_a_check_run_by_hand_while_no_cluster_runs_is_not_a_worker():
+    workers_seen(NOW - timedelta(minutes=10))
+    workers_seen(NOW - timedelta(seconds=20), status="critical", workers=0)  # manage.py run_health_checks
+
+    status, _ = watchdog(NOW)
+
+    assert status == 1
+    assert AlertHistory.objects.get().title == "No worker cluster has run for 10 min"
+
+
+def test_a_system_where_no_worker_was_ever_seen_is_dead():
+    queued_since(NOW - timedelta(minutes=1), count=1)
+
+    assert watchdog(NOW)[0] == 1
+    assert AlertHistory.objects.get().title == "No worker cluster has been seen; 1 job(s) waiting since 02:59 UTC"
+
+
+def test_refuses_to_judge_when_staleness_is_off(settings):
+    settings.HEALTH = {**settings.HEALTH, "STALE_AFTER_MINUTES": 0}
+    status, message = watchdog(NOW)
+    assert status == 2 and "HEALTH_STALE_AFTER_MINUTES is 0" in message
+    assert not AlertHistory.objects.exists()
