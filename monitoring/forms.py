@@ -7,7 +7,6 @@ from django.core.validators import RegexValidator
 
 from alerts.models import Severity
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES
-from jobs.registry import registered_job_types
 from monitoring.metrics import TIMEFRAMES
 
 FINISHED_WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
@@ -15,9 +14,21 @@ FINISHED_WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": 
 MAX_FINISHED_PAGES = 20
 
 
+def job_type_field() -> forms.CharField:
+    """Any job type, registered in this process or not: old rows and jobs queued before a deploy
+    that renamed or removed their type keep their names, and must still be listed."""
+    return forms.CharField(
+        required=False,
+        max_length=100,
+        strip=True,
+        label="Type",
+        validators=[RegexValidator(r"^[\w.:-]+$", "a job type is letters, digits and . _ : -, e.g. ai_matching")],
+    )
+
+
 class JobFilterForm(forms.Form):
     view = forms.ChoiceField(choices=[("active", "Active"), ("finished", "Recently finished")], required=False)
-    job_type = forms.ChoiceField(required=False, label="Type")
+    job_type = job_type_field()
     status = forms.ChoiceField(
         choices=[("", "any")] + [(s, s) for s in (*ACTIVE_STATUSES, *FINISHED_STATUSES)], required=False
     )
@@ -30,10 +41,6 @@ class JobFilterForm(forms.Form):
     )
     window = forms.ChoiceField(choices=[(w, w) for w in FINISHED_WINDOWS], required=False, label="Finished in")
     page = forms.IntegerField(required=False, min_value=1, max_value=10_000)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["job_type"].choices = [("", "any")] + [(t, t) for t in registered_job_types()]
 
     def clean(self):
         data = super().clean()
@@ -68,14 +75,7 @@ class TimeframeForm(forms.Form):
 class MetricsFilterForm(TimeframeForm):
     """The performance and error pages' filters: ?timeframe=24h&job_type=ai_matching."""
 
-    # Any job type seen in the data, registered today or not (old rows keep old names).
-    job_type = forms.CharField(
-        required=False,
-        max_length=100,
-        strip=True,
-        label="Type",
-        validators=[RegexValidator(r"^[\w.:-]+$", "a job type is letters, digits and . _ : -, e.g. ai_matching")],
-    )
+    job_type = job_type_field()
 
 
 # Each page of the alert history reads the pages before it from the index: past this, filter.

@@ -48,6 +48,9 @@ def job_list(request):
         page = _finished_page(filters, now) if form.finished else _active_page(filters)
         context["page"] = page
         context["filtered"] = any(filters[f] for f in ("job_type", "status", "q"))
+        if filters["job_type"] and filters["job_type"] not in context["job_types"]:
+            # A type no longer registered here (renamed or removed by a deploy) stays selectable.
+            context["job_types"] = [*context["job_types"], filters["job_type"]]
         if filters["q"] and not page.object_list:
             context["searched"] = selectors.job_by_exact_id(filters["q"])
     else:

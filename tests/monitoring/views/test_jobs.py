@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.utils import timezone
 
 from jobs.models import JobStatus
 from tests.factories import JobFactory
@@ -106,6 +107,24 @@ def test_bad_filters_are_a_400_naming_the_field(alice_client):
     assert "<li><strong>page</strong>:" in page
     assert "<script>" not in page.split("<main>")[1]
     assert 'id="job-rows"' not in page  # nothing polls a bad query
+
+
+def test_jobs_of_a_type_no_longer_registered_are_still_listed(alice_client):
+    """A deploy renamed or removed the type while its jobs were queued: they must still be found
+    (the overview's "Active jobs by type" links here)."""
+    queued = JobFactory(job_type="audit.transient")
+    failed = JobFactory(job_type="audit.transient", status=JobStatus.FAILED, finished_at=timezone.now())
+
+    active = alice_client.get("/jobs/?job_type=audit.transient")
+    finished = alice_client.get("/jobs/?view=finished&job_type=audit.transient")
+
+    assert active.status_code == 200 and listed(active) == [queued.id]
+    assert finished.status_code == 200 and listed(finished) == [failed.id]
+    assert '<option value="audit.transient" selected>' in finished.content.decode()
+    assert '<option value="demo.sleep">' in finished.content.decode()  # the registered ones are still offered
+    refused = alice_client.get("/jobs/?job_type=<b>x</b>")
+    assert refused.status_code == 400
+    assert "<li><strong>job_type</strong>: a job type is letters, digits" in refused.content.decode()
 
 
 def test_a_hand_made_poll_with_bad_filters_gets_the_filter_errors(alice_client):
