@@ -42,6 +42,15 @@ class JobFilterForm(forms.Form):
     window = forms.ChoiceField(choices=[(w, w) for w in FINISHED_WINDOWS], required=False, label="Finished in")
     page = forms.IntegerField(required=False, min_value=1, max_value=10_000)
 
+    def clean_q(self):
+        """The id's hex digits, lowercase: the dashes of a whole id are left out."""
+        digits = self.cleaned_data["q"].replace("-", "").lower()
+        if self.cleaned_data["q"] and not digits:
+            raise forms.ValidationError("a job id is hex digits and dashes, e.g. 3f2a9c1e")
+        if len(digits) > 32:
+            raise forms.ValidationError("a job id has 32 hex digits at most")
+        return digits
+
     def clean(self):
         data = super().clean()
         data["view"] = data.get("view") or "active"

@@ -90,12 +90,24 @@ def job_detail(job_id) -> JobDetail | None:
 # --- the dashboard's lists ----------------------------------------------------------------
 
 
-def _filter_by_id(jobs: QuerySet[Job], job_id: str) -> QuerySet[Job]:
-    """A whole id matches exactly; a shorter one (as copied from a log line) by prefix."""
-    try:
-        return jobs.filter(id=uuid.UUID(job_id))
-    except ValueError:
-        return jobs.filter(id__startswith=job_id.lower())
+def id_prefix_range(prefix: str) -> tuple[uuid.UUID, uuid.UUID | None]:
+    """[low, high) of the ids starting with these hex digits (dashes ignored): a range of the
+    primary key's index, the same on Postgres (uuid) and SQLite (32 hex characters), where a
+    LIKE on the id's text would read every row."""
+    digits = prefix.replace("-", "").lower()
+    low = uuid.UUID(digits.ljust(32, "0"))
+    following = int(digits, 16) + 1
+    if following >= 16 ** len(digits):  # all f: nothing comes after it
+        return low, None
+    return low, uuid.UUID(f"{following:0{len(digits)}x}".ljust(32, "0"))
+
+
+def _filter_by_id(jobs: QuerySet[Job], prefix: str) -> QuerySet[Job]:
+    """A whole id matches exactly; a shorter one (as copied from a log line or a list's short id)
+    by prefix."""
+    low, high = id_prefix_range(prefix)
+    jobs = jobs.filter(id__gte=low)
+    return jobs.filter(id__lt=high) if high else jobs
 
 
 def active_job_list(*, job_type: str | None = None, status: str | None = None, job_id: str = "") -> QuerySet[Job]:
@@ -168,13 +180,14 @@ def recent_failures(*, since: datetime, limit: int = 10) -> tuple[list[Job], int
     return list(failed.order_by("-finished_at", "id").only(*JOB_SUMMARY_FIELDS)[:limit]), failed.count()
 
 
-def job_by_exact_id(job_id: str) -> dict | None:
-    """{"id", "status"} of the job with exactly this id, if any (to point a search at it)."""
-    try:
-        job_id = uuid.UUID(job_id)
-    except ValueError:
-        return None
-    return Job.objects.filter(id=job_id).values("id", "status").first()
+MAX_ID_MATCHES = 10
+
+
+def jobs_by_id_prefix(prefix: str, *, limit: int = MAX_ID_MATCHES) -> list[dict]:
+    """[{"id", "job_type", "status"}] of up to `limit` jobs, in any status, whose id starts with
+    `prefix` (hex digits): to point a search at jobs outside the list searched."""
+    matching = _filter_by_id(Job.objects.all(), prefix).order_by("id")
+    return list(matching.values("id", "job_type", "status")[:limit])
 
 
 def active_jobs_page(

@@ -1,5 +1,6 @@
 """Real-time job status: active jobs (or recently finished ones), filtered, paginated, live."""
 
+from django.shortcuts import redirect
 from django.utils import timezone
 
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES
@@ -52,7 +53,12 @@ def job_list(request):
             # A type no longer registered here (renamed or removed by a deploy) stays selectable.
             context["job_types"] = [*context["job_types"], filters["job_type"]]
         if filters["q"] and not page.object_list:
-            context["searched"] = selectors.job_by_exact_id(filters["q"])
+            # Not in this list (finished, or not finished yet): look in every job.
+            matches = selectors.jobs_by_id_prefix(filters["q"])
+            if len(matches) == 1 and not request.htmx:  # never while the id is being typed or polled
+                return redirect("dashboard:job_detail", job_id=matches[0]["id"])
+            context["id_matches"] = matches
+            context["max_id_matches"] = selectors.MAX_ID_MATCHES
     else:
         status = 400
     return render_page(

@@ -1,5 +1,6 @@
 """The reads behind the dashboard's lists and overview."""
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -88,10 +89,30 @@ def test_recent_failures_are_the_jobs_that_failed_for_good_in_the_window():
     assert older not in failures
 
 
-def test_a_search_can_point_at_a_job_outside_the_list():
+def test_a_search_by_id_prefix_finds_jobs_in_any_status():
     job = JobFactory(completed=True)
-    assert selectors.job_by_exact_id(str(job.id)) == {"id": job.id, "status": "completed"}
-    assert selectors.job_by_exact_id(str(job.id)[:8]) is None
+    found = {"id": job.id, "job_type": job.job_type, "status": "completed"}
+    assert selectors.jobs_by_id_prefix(str(job.id)) == [found]
+    assert selectors.jobs_by_id_prefix(str(job.id)[:8]) == [found]
+    assert selectors.jobs_by_id_prefix(str(job.id).replace("-", "")[:13].upper()) == [found]
+
+
+def test_an_id_prefix_is_a_range_of_the_primary_key():
+    ids = ["0fffffff-ffff-4fff-bfff-ffffffffffff", "10000000-0000-4000-8000-000000000000",
+           "1fffffff-ffff-4fff-bfff-ffffffffffff", "20000000-0000-4000-8000-000000000000",
+           "ffffffff-ffff-4fff-bfff-ffffffffffff"]  # fmt: skip
+    for each in ids:
+        JobFactory(id=uuid.UUID(each))
+
+    def found(prefix):
+        return [str(job["id"]) for job in selectors.jobs_by_id_prefix(prefix)]
+
+    assert found("1") == ids[1:3]
+    assert found("1fffffff-ffff") == [ids[2]]
+    assert found("ff") == [ids[4]]  # nothing after the last prefix
+    assert found("2") == [ids[3]]
+    assert found("3") == []
+    assert selectors.id_prefix_range("0f") == (uuid.UUID(int=0x0F << 120), uuid.UUID(int=0x10 << 120))
 
 
 def test_job_alerts_are_the_jobs_own_newest_first():

@@ -1,5 +1,6 @@
 """The real-time job list: filters in the URL, a polled table body, paginated, bounded."""
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -142,8 +143,47 @@ def test_empty_states_say_what_to_do(alice_client):
 
 def test_searching_the_id_of_a_finished_job_among_active_ones_points_at_it(alice_client):
     job = JobFactory(completed=True)
-    page = alice_client.get(f"/jobs/?q={str(job.id).upper()}").content.decode()
-    assert f'job <a href="/jobs/{job.id}/">' in page and "completed" in page
+    page = alice_client.get(f"/jobs/?q={str(job.id).upper()}", headers=htmx("job-list")).content.decode()
+    assert f'<a href="/jobs/{job.id}/"><strong>{job.job_type}</strong> <code>{job.id}</code></a>' in page
+    assert "completed" in page
+
+
+def test_the_short_id_shown_everywhere_finds_a_job_whatever_its_status(alice_client):
+    finished = JobFactory(completed=True)
+    short = str(finished.id)[:8]
+
+    opened = alice_client.get(f"/jobs/?q={short}")  # a shared link, a reload, no JavaScript
+    typed = alice_client.get(f"/jobs/?q={short}", headers=htmx("job-list"))  # never leave while typing
+
+    assert opened.status_code == 302 and opened["Location"] == f"/jobs/{finished.id}/"
+    assert typed.status_code == 200
+    assert f'href="/jobs/{finished.id}/"' in typed.content.decode()
+
+
+def test_a_short_id_shared_by_several_jobs_lists_them_all(alice_client):
+    first = JobFactory(id=uuid.UUID("cffc97a2-0000-4000-8000-000000000001"), failed=True)
+    second = JobFactory(id=uuid.UUID("cffc97a2-0000-4000-8000-000000000002"), job_type="<b>odd</b>", completed=True)
+    JobFactory(id=uuid.UUID("cffc97a3-0000-4000-8000-000000000000"), completed=True)
+
+    response = alice_client.get("/jobs/?q=cffc97a2")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "but these jobs do:" in page
+    assert f'href="/jobs/{first.id}/"' in page and f'href="/jobs/{second.id}/"' in page
+    assert "cffc97a3" not in page
+    assert "&lt;b&gt;odd&lt;/b&gt;" in page and "<b>odd</b>" not in page
+
+
+def test_a_short_id_of_an_active_job_filters_the_list_as_before(alice_client):
+    running = JobFactory(running=True)
+    response = alice_client.get(f"/jobs/?q={str(running.id)[:8]}")
+    assert response.status_code == 200 and listed(response) == [running.id]
+
+
+def test_an_id_nobody_has_says_so(alice_client):
+    page = alice_client.get("/jobs/?q=0000000000").content.decode()
+    assert "No job has an id starting with <code>0000000000</code>." in page
 
 
 def test_long_lists_are_paginated_and_pages_keep_the_filters(alice_client):
