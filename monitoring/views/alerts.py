@@ -1,6 +1,9 @@
 """Alerts: the open ones and their history, one alert in full, and Resolve for operators allowed to."""
 
+from urllib.parse import urlsplit
+
 from django.contrib import messages
+from django.http import QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -16,6 +19,7 @@ from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS
 from monitoring.views.base import ListPage, dashboard_view, render_page
 
 MAX_REASON_CHARS = 2_000
+SEVERITIES = sorted(Severity.values, key=lambda s: -SEVERITY_RANK[s])  # the most severe first
 
 
 def _page(filters: dict) -> ListPage:
@@ -32,13 +36,31 @@ def _page(filters: dict) -> ListPage:
     )
 
 
+def _list_counts(filters: dict) -> dict:
+    """What the list's counts (alert_list_counts.html) show for these filters."""
+    return {
+        "page": _page(filters),
+        "open_counts": open_alert_counts(),
+        "include_resolved": filters["include_resolved"],
+        "filtered": bool(filters["severity"] or filters["alert_type"]),
+        "severities": SEVERITIES,
+    }
+
+
+def _counts_of_the_list_resolved_from(request) -> dict | None:
+    """The counts of the list the Resolve was clicked in (its URL is the form's `next`), to swap
+    in with the row: they would otherwise lag it until the next poll."""
+    form = AlertFilterForm(QueryDict(urlsplit(request.POST.get("next", "")).query))
+    return _list_counts(form.cleaned_data) if form.is_valid() else None
+
+
 @dashboard_view(VIEW_ALERTS)
 def alerts(request):
     form = AlertFilterForm(request.GET)
     context = {
         "now": timezone.now(),
         "form": form,
-        "severities": sorted(Severity.values, key=lambda s: -SEVERITY_RANK[s]),  # the most severe first
+        "severities": SEVERITIES,
         "alert_types": AlertType.values,
         "can_resolve": request.user.has_perm(RESOLVE_ALERTS),
         "page": None,
@@ -46,12 +68,7 @@ def alerts(request):
     status = 200
     if form.is_valid():
         filters = form.cleaned_data
-        context.update(
-            page=_page(filters),
-            open_counts=open_alert_counts(),
-            include_resolved=filters["include_resolved"],
-            filtered=bool(filters["severity"] or filters["alert_type"]),
-        )
+        context.update(_list_counts(filters))
         if filters["alert_type"] and filters["alert_type"] not in context["alert_types"]:
             context["alert_types"] = [*context["alert_types"], filters["alert_type"]]
     else:
@@ -129,6 +146,9 @@ def _respond(request, alert: AlertHistory, notice: str, *, status: int):
     level = "success" if status == 200 else "error"
     if request.htmx and request.htmx.target == f"alert-{alert.id}":
         context = {"now": timezone.now(), "alert": alert, "can_resolve": True, "notice": notice, "notice_level": level}
+        counts = _counts_of_the_list_resolved_from(request)
+        if counts:
+            context |= counts | {"with_list_counts": True}
         return render_page(request, "dashboard/partials/alert_row.html", context, status=status)
     context = _detail_context(request, alert) | {"notice": notice, "notice_level": level}
     template = "dashboard/partials/alert_live.html" if request.htmx else "dashboard/alert_detail.html"

@@ -171,6 +171,27 @@ def test_resolving_from_the_list_replaces_the_row(alice_client, alice):
     assert set(alert.deliveries.values_list("status", flat=True)) == {DeliveryStatus.CANCELLED}
 
 
+def test_resolving_from_the_list_also_updates_its_counts(alice_client, django_assert_max_num_queries):
+    """The header said "1–2 of 2 open alerts" next to a row saying "Resolved." until the next poll."""
+    alerts = [job_failure(JobFactory(job_type=name)) for name in ("ai_matching", "demo.fail")]
+    critical = health_alert()
+    shown = "/alerts/?severity=error"  # the list the Resolve is clicked in, with its filters
+    assert "1–2 of <strong>2</strong> open alerts" in alice_client.get(shown).content.decode()
+
+    with django_assert_max_num_queries(14):  # the resolve (11), then the list's count, page and open counts
+        response = alice_client.post(
+            f"/alerts/{alerts[0].id}/resolve/", {"next": shown}, headers=htmx(f"alert-{alerts[0].id}")
+        )
+
+    assert response.status_code == 200
+    part = response.content.decode()
+    assert part.lstrip().startswith(f'<tr id="alert-{alerts[0].id}"')  # the row, as before
+    counts = part.split('<span id="alert-list-counts" class="list-counts" hx-swap-oob="true">')[1]
+    assert "1–1 of <strong>1</strong> open alert\n" in counts
+    assert 'title="1 open error alert"' in counts and 'title="1 open critical alert"' in counts
+    assert critical.resolved_at is None
+
+
 def test_resolving_from_the_alerts_page_records_the_reason_and_stops_polling(alice_client):
     alert = job_failure(JobFactory())
 
