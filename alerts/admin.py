@@ -86,6 +86,12 @@ class AlertHistoryAdmin(admin.ModelAdmin):
     actions = ["resolve_selected"]
     inlines = [DeliveryInline]
     show_full_result_count = False  # no COUNT(*) over the whole history on every page
+
+    def view_on_site(self, obj):
+        # The dashboard's page, linked directly: admin's /r/ redirect would spell out this request's
+        # host and scheme (http behind a TLS-terminating proxy).
+        return obj.get_absolute_url()
+
     fieldsets = [
         (None, {"fields": ("title", "severity", "alert_type", "message", "job_link", "job_type", "error")}),
         ("Occurrences", {"fields": ("occurrences", "triggered_at", "last_seen_at", "fingerprint", "details")}),

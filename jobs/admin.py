@@ -34,6 +34,11 @@ class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     actions = ["cancel_jobs", "retry_jobs"]
     show_full_result_count = False  # no COUNT(*) over the whole history on every page
 
+    def view_on_site(self, obj):
+        # The dashboard's page, linked directly: admin's /r/ redirect would spell out this request's
+        # host and scheme (http behind a TLS-terminating proxy).
+        return obj.get_absolute_url()
+
     def _act(self, request, queryset, operation, verb):
         done = 0
         for job in queryset:

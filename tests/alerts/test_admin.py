@@ -52,6 +52,14 @@ def test_the_list_shows_occurrences_and_links_to_the_job(staff, alice):
     assert "Resolve selected alerts" in html
 
 
+def test_an_alerts_admin_page_links_its_dashboard_page(staff, alice):
+    alert = job_failure()
+    client = staff(alice)
+
+    page = client.get(reverse("admin:alerts_alerthistory_change", args=[alert.id])).content.decode()
+    assert f'<a href="/alerts/{alert.id}/" class="viewsitelink">View on dashboard</a>' in page
+
+
 def test_admin_pages_ask_for_no_favicon_the_server_does_not_have(staff, alice):
     html = staff(alice).get(CHANGELIST).content.decode()
 

@@ -41,3 +41,11 @@ def test_viewers_see_jobs_but_cannot_act(client):
     assert job.status == JobStatus.QUEUED
     detail = client.get(reverse("admin:jobs_job_change", args=[job.id])).content.decode()
     assert "<script>alert(1)</script>" not in detail and "&lt;script&gt;" in detail
+
+
+def test_a_jobs_admin_page_links_its_dashboard_page(client):
+    client.force_login(staff(username="viewer", permissions=["jobs.view_job"]))
+    job = JobFactory(completed=True)
+
+    page = client.get(reverse("admin:jobs_job_change", args=[job.id])).content.decode()
+    assert f'<a href="/jobs/{job.id}/" class="viewsitelink">View on dashboard</a>' in page
