@@ -94,10 +94,31 @@ def test_shows_health_open_alerts_by_severity_and_the_timeframes_success_rate(al
     assert '<a href="/alerts/?severity=info" class="muted" title="0 open info alerts">' in alerts
     assert "The last 24 hours" in page
     assert response.context["outcomes"]["success_rate"] == 0.6667  # rounded as performance_metrics rounds it
-    assert "66.7 %" in page and "2 completed, 1 failed for good" in page
+    assert "66.7 %" in page and "2 completed, 1 failure for good" in page
     assert 'href="/performance/?timeframe=24h"' in page and 'href="/errors/?timeframe=24h"' in page
     with time_machine.travel(NOW, tick=False):
         assert alice_client.get("/?timeframe=1h").context["outcomes"]["success_rate"] is None
+
+
+@time_machine.travel(NOW, tick=False)
+def test_failures_for_good_and_failed_jobs_are_told_apart(alice_client):
+    """Outcomes count each failure for good (as the performance page does); the failed-jobs card
+    counts the jobs still failed. A retry by hand makes them differ: they must not read as one figure."""
+    twice = JobFactory(failed=True, finished_at=NOW - timedelta(minutes=5))  # failed, retried by hand, failed
+    retried = JobFactory(status=JobStatus.QUEUED)  # failed, retried by hand, waiting to run
+    for job, minutes_ago in ((twice, 30), (twice, 5), (retried, 20)):
+        failure = {"event_type": "error", "status": "failed", "timestamp": NOW - timedelta(minutes=minutes_ago)}
+        JobExecutionLogFactory(job=job, **failure)
+    JobExecutionLogFactory(event_type="completed", status="completed", timestamp=NOW - timedelta(minutes=1))
+
+    response = alice_client.get("/")
+
+    assert response.context["outcomes"]["failed"] == 3 and response.context["failures_total"] == 1
+    cards = response.content.decode().split('<div class="columns">')[0]
+    success, failed_jobs = cards.split('<span class="card-label">Success rate</span>')[1].split("jobs</span>")[:2]
+    assert "1 completed, 3 failures for good" in success
+    assert '<span class="card-value">1</span>' in failed_jobs
+    assert "still failed: failed for good and not retried by hand since" in failed_jobs
 
 
 @time_machine.travel(NOW, tick=False)
