@@ -88,9 +88,10 @@ class AlertHistoryAdmin(admin.ModelAdmin):
     show_full_result_count = False  # no COUNT(*) over the whole history on every page
 
     def view_on_site(self, obj):
-        # The dashboard's page, linked directly: admin's /r/ redirect would spell out this request's
-        # host and scheme (http behind a TLS-terminating proxy).
-        return obj.get_absolute_url()
+        # The dashboard's page, linked directly. Not a get_absolute_url on the model: that would
+        # open admin's /r/ redirect to it, which spells out the request's host and scheme (http
+        # behind a TLS-terminating proxy) and answers staff without the permission.
+        return reverse("dashboard:alert_detail", args=[obj.id])
 
     fieldsets = [
         (None, {"fields": ("title", "severity", "alert_type", "message", "job_link", "job_type", "error")}),

@@ -1,7 +1,6 @@
 import uuid
 
 from django.db import models
-from django.urls import reverse
 from django.utils import timezone
 
 from alerts.fields import TextArrayField
@@ -49,10 +48,6 @@ class AlertHistory(models.Model):
 
     def __str__(self):
         return f"[{self.severity}] {self.title}"
-
-    def get_absolute_url(self) -> str:
-        """The alert's dashboard page (admin links it as "View on dashboard")."""
-        return reverse("dashboard:alert_detail", args=[self.id])
 
 
 class AlertType(models.TextChoices):

@@ -1,7 +1,6 @@
 import uuid
 
 from django.db import models
-from django.urls import reverse
 from django.utils import timezone
 
 from jobs.db import DbNow, GenRandomUUID
@@ -119,10 +118,6 @@ class Job(models.Model):
 
     def __str__(self):
         return f"{self.job_type} {self.id}"
-
-    def get_absolute_url(self) -> str:
-        """The job's dashboard page (admin links it as "View on dashboard")."""
-        return reverse("dashboard:job_detail", args=[self.id])
 
     @property
     def is_active(self) -> bool:

@@ -3,6 +3,7 @@
 from datetime import UTC
 from uuid import UUID
 
+from django.utils import timezone
 from ninja import Query, Router
 from ninja.errors import HttpError
 
@@ -12,6 +13,7 @@ from alerts.services import alert_resolve
 from jobs.manager import JobNotFound
 from monitoring.api_auth import requires
 from monitoring.api_errors import AUTH_ERRORS, error_responses, refuse_unknown_query_parameters
+from monitoring.forms import FINISHED_WINDOWS
 from monitoring.health import latest_health
 from monitoring.metrics import performance_metrics
 from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS, VIEW_HEALTH, VIEW_JOBS, VIEW_METRICS
@@ -19,6 +21,7 @@ from monitoring.schemas import (
     AlertListQuery,
     AlertPageOut,
     AlertResolveOut,
+    FinishedJobListQuery,
     HealthOut,
     JobDetailOut,
     JobListQuery,
@@ -26,7 +29,7 @@ from monitoring.schemas import (
     MetricsQuery,
     PerformanceMetricsOut,
 )
-from monitoring.selectors import active_jobs_page, job_alerts, job_detail, last_error_event, page
+from monitoring.selectors import active_jobs_page, finished_jobs, job_alerts, job_detail, last_error_event, page
 
 router = Router(tags=["monitoring"])
 
@@ -44,6 +47,27 @@ def get_active_jobs(request, filters: Query[JobListQuery]):
     items, next_offset = active_jobs_page(
         job_type=filters.job_type, status=filters.status, limit=filters.limit, offset=filters.offset
     )
+    return {"items": items, "limit": filters.limit, "offset": filters.offset, "next_offset": next_offset}
+
+
+@router.get(
+    "/jobs/finished",
+    response={200: JobPageOut, **AUTH_ERRORS, **error_responses(422)},
+    auth=requires(VIEW_JOBS),
+    summary="Recently finished jobs",
+)
+def get_finished_jobs(request, filters: Query[FinishedJobListQuery]):
+    """Completed, failed and cancelled jobs that finished within `window`, most recent first:
+    what failed in the last hour. Page with `limit` and `offset`: follow `next_offset`."""
+    refuse_unknown_query_parameters(request, FinishedJobListQuery)
+    items, more = finished_jobs(
+        since=timezone.now() - FINISHED_WINDOWS[filters.window],
+        job_type=filters.job_type,
+        status=filters.status,
+        offset=filters.offset,
+        limit=filters.limit,
+    )
+    next_offset = filters.offset + filters.limit if more else None
     return {"items": items, "limit": filters.limit, "offset": filters.offset, "next_offset": next_offset}
 
 

@@ -8,7 +8,8 @@ from ninja import Schema
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from alerts.models import Severity
-from jobs.models import ACTIVE_STATUSES, JobStatus, RetryStatus
+from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus, RetryStatus
+from monitoring.forms import FINISHED_WINDOWS
 from monitoring.metrics import TIMEFRAMES, UnknownTimeframe
 from monitoring.selectors import JobDetail
 
@@ -52,6 +53,21 @@ class JobListQuery(Schema):
     status: ActiveStatus | None = Field(default=None, description="Only jobs in this active status.")
     limit: int = Field(default=50, ge=1, le=MAX_PAGE_SIZE, description="Page size.")
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="Jobs to skip: the previous page's `next_offset`.")
+
+
+FinishedStatus = Literal[tuple(status.value for status in FINISHED_STATUSES)]
+# Each page of finished jobs reads the pages before it from the index, as the dashboard's.
+MAX_FINISHED_OFFSET = 1_000
+
+
+class FinishedJobListQuery(Schema):
+    window: Literal[tuple(FINISHED_WINDOWS)] = Field(default="1h", description="Finished within this long ago.")
+    job_type: JobTypeName | None = Field(default=None, description="Only jobs of this type.", examples=["ai_matching"])
+    status: FinishedStatus | None = Field(default=None, description="Only jobs that ended this way.")
+    limit: int = Field(default=50, ge=1, le=MAX_PAGE_SIZE, description="Page size.")
+    offset: int = Field(
+        default=0, ge=0, le=MAX_FINISHED_OFFSET, description="Jobs to skip: the previous page's `next_offset`."
+    )
 
 
 class JobSummaryOut(Out):
@@ -112,7 +128,9 @@ class AttemptOut(Out):
     started_at: datetime
     completed_at: datetime | None
     error_message: str | None
-    planned_delay_s: int | None = Field(description="The backoff delay planned before this attempt (none for the first).")
+    planned_delay_s: int | None = Field(
+        description="The backoff delay planned before this attempt (none for the first)."
+    )
     waited_s: float | None = Field(
         description="Seconds actually between the end of the previous attempt and the start of this one."
     )

@@ -81,6 +81,7 @@ def existing_ids(db):
 def test_every_operation_is_covered():
     assert OPERATIONS == [
         ("GET", "/api/monitoring/jobs"),
+        ("GET", "/api/monitoring/jobs/finished"),
         ("GET", "/api/monitoring/jobs/{job_id}"),
         ("GET", "/api/monitoring/health"),
         ("GET", "/api/monitoring/metrics"),

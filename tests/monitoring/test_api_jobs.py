@@ -4,6 +4,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.db import OperationalError
 
 from jobs.models import JobStatus, RetryStatus
@@ -137,6 +138,71 @@ def test_list_queries_stay_bounded_with_hundreds_of_jobs(client, alice, bearer, 
     assert response.json()["next_offset"] == 200
 
 
+# --- recently finished ------------------------------------------------------------------
+
+FINISHED = "/api/monitoring/jobs/finished"
+
+
+@time_machine.travel(NOW, tick=False)
+def test_what_failed_in_the_last_hour(as_viewer):
+    recent = JobFactory(failed=True, job_type="ai_matching", finished_at=minutes_ago(5))
+    latest = JobFactory(failed=True, job_type="ai_matching", finished_at=minutes_ago(1))
+    JobFactory(failed=True, job_type="demo.fail", finished_at=minutes_ago(2))  # another type
+    JobFactory(completed=True, job_type="ai_matching", finished_at=minutes_ago(1))  # did not fail
+    JobFactory(failed=True, job_type="ai_matching", finished_at=minutes_ago(61))  # before the window
+    JobFactory(running=True, job_type="ai_matching")  # not finished
+
+    body = as_viewer.get(FINISHED, {"status": "failed", "job_type": "ai_matching"}).json()
+
+    assert [item["id"] for item in body["items"]] == [str(latest.id), str(recent.id)]
+    assert body["items"][0]["status"] == "failed" and body["items"][0]["error_class"] == "transient"
+    assert (body["limit"], body["offset"], body["next_offset"]) == (50, 0, None)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_finished_jobs_of_every_outcome_page_by_next_offset_within_the_window(as_viewer):
+    statuses = [JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED]
+    jobs = [JobFactory(status=statuses[n % 3], finished_at=minutes_ago(n * 90)) for n in range(5)]  # 0h..6h ago
+
+    first = as_viewer.get(FINISHED, {"window": "24h", "limit": 3}).json()
+    second = as_viewer.get(FINISHED, {"window": "24h", "limit": 3, "offset": first["next_offset"]}).json()
+
+    assert [item["id"] for page in (first, second) for item in page["items"]] == [str(job.id) for job in jobs]
+    assert (first["next_offset"], second["next_offset"]) == (3, None)
+    assert [item["id"] for item in as_viewer.get(FINISHED).json()["items"]] == [str(jobs[0].id)]  # 1h by default
+
+
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"window": "2h"}, "window"),
+        ({"status": "running"}, "status"),
+        ({"offset": 1001}, "offset"),
+        ({"limit": 0}, "limit"),
+    ],
+)
+def test_finished_filters_are_checked(as_viewer, params, field):
+    response = as_viewer.get(FINISHED, params)
+
+    assert response.status_code == 422
+    assert [error["field"] for error in response.json()["errors"]] == [field]
+
+
+def test_finished_list_queries_stay_bounded(client, alice, bearer, django_assert_max_num_queries):
+    for n in range(150):
+        JobFactory(
+            status=[JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED][n % 3],
+            finished_at=NOW - timedelta(seconds=n),
+        )
+    headers = bearer(alice)
+
+    with time_machine.travel(NOW, tick=False), django_assert_max_num_queries(6):  # token+user, one per outcome
+        response = client.get(FINISHED, {"limit": 100}, headers=headers)
+
+    assert response.status_code == 200
+    assert len(response.json()["items"]) == 100
+
+
 # --- one job ----------------------------------------------------------------------------
 
 
@@ -221,7 +287,9 @@ def test_a_long_timeline_is_the_latest_events_and_says_so(as_viewer, django_asse
 
 
 def test_the_traceback_is_found_even_behind_a_long_timeline(as_viewer):
-    job = JobFactory(status=JobStatus.RETRYING, last_error={"type": "OSError", "message": "disk", "error_class": "system"})
+    job = JobFactory(
+        status=JobStatus.RETRYING, last_error={"type": "OSError", "message": "disk", "error_class": "system"}
+    )
     JobExecutionLogFactory(
         job=job, event_type=EventType.ERROR, error_details={"traceback": "the traceback"}, timestamp=minutes_ago(60)
     )
