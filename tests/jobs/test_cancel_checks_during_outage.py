@@ -5,7 +5,7 @@ from django.db import OperationalError, connection
 
 import tests.jobs.executors  # noqa: F401
 from jobs.manager import EnhancedJobManager, job_manager
-from jobs.models import Job, JobStatus
+from jobs.models import JobStatus
 from jobs.registry import job_executor
 from monitoring.controller import MonitoringController
 
