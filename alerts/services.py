@@ -156,12 +156,16 @@ def delivery_send(*, delivery_id: int) -> str | None:
     return _record_success(delivery, started)
 
 
-def deliveries_send_due(*, alert_id) -> list[str]:
-    """Attempt, here and now, each due delivery of one alert: how the cluster watchdog pages
-    when no django-q2 cluster runs to deliver them. delivery_send's claim sends each once,
-    whoever else (a second watchdog, a cluster back up) tries it too. The statuses reached."""
-    pending = NotificationDelivery.objects.filter(alert_id=alert_id, status=DeliveryStatus.PENDING)
-    ids = list(pending.order_by("id").values_list("id", flat=True))
+def deliveries_send_due(*, alert_id=None, limit: int = 200) -> list[str]:
+    """Attempt, here and now, the due deliveries of one alert (or of every alert): how the cluster
+    watchdog pages when no django-q2 cluster runs to deliver them. delivery_send's claim sends
+    each once, whoever else (a second watchdog, a cluster back up) tries it too. The statuses reached."""
+    pending = NotificationDelivery.objects.filter(
+        Q(attempts=0) | Q(next_attempt_at__lte=timezone.now()), status=DeliveryStatus.PENDING
+    )
+    if alert_id is not None:
+        pending = pending.filter(alert_id=alert_id)
+    ids = list(pending.order_by("next_attempt_at", "id").values_list("id", flat=True)[:limit])
     statuses = [delivery_send(delivery_id=delivery_id) for delivery_id in ids]
     return [status for status in statuses if status]
 

@@ -78,6 +78,26 @@ def test_no_worker_seen_raises_one_critical_alert_and_sends_it_without_a_cluster
     assert alert.notification_sent is True
 
 
+def test_while_no_cluster_runs_it_escalates_and_delivers_every_alert_not_only_its_own():
+    from alerts.manager import alert_manager
+
+    with time_machine.travel(NOW - timedelta(minutes=70), tick=False):
+        # Raised by the job rule just before the cluster died; its email never went out.
+        job_alert = alert_manager.process_alert_sync(
+            "job_failure", "error", {"title": "imports failed", "message": "m"}
+        )
+    workers_seen(NOW - timedelta(minutes=10))
+
+    assert watchdog(NOW)[0] == 1
+
+    sent = sorted((m.to[0], m.subject) for m in mail.outbox)
+    assert ("ops@example.com", "[ERROR] New alert: imports failed") in sent  # the stranded one
+    assert ("lead@example.com", "[ERROR] Escalated: unresolved for 70 min: imports failed") in sent  # due after 60
+    job_alert.refresh_from_db()
+    assert job_alert.escalated is True and job_alert.notification_sent is True
+    assert not NotificationDelivery.objects.filter(status=DeliveryStatus.PENDING).exists()
+
+
 def test_a_second_run_counts_into_the_open_alert_and_sends_nothing_again():
     workers_seen(NOW - timedelta(minutes=10))
 

@@ -3,7 +3,8 @@
 The health checks, the alert rules and the notification deliveries all run on the clusters:
 when every cluster is down nothing runs them. This command needs none of them: it judges
 from the database (monitoring.health.worker_liveness), raises or resolves the no-worker
-alert through the AlertManager and sends that alert's notifications itself.
+alert through the AlertManager and, while no cluster runs, escalates what is due and sends
+every due notification itself.
 """
 
 from django.core.management.base import BaseCommand, CommandError
@@ -30,7 +31,7 @@ class Command(BaseCommand):
     help = (
         "Check from the database that a django-q2 worker is alive (run it every minute from cron, a systemd "
         "timer or a Kubernetes CronJob). When none has been seen for HEALTH_STALE_AFTER_MINUTES, raise a critical "
-        "alert and send its notifications without django-q2; resolve it once one is seen. Exit 0 alive, 1 dead."
+        "alert and send every due notification without django-q2; resolve it once one is seen. Exit 0 alive, 1 dead."
     )
 
     def handle(self, **options):
@@ -42,11 +43,19 @@ class Command(BaseCommand):
         now = timezone.now()
         liveness = worker_liveness(now)
         alert = alert_manager.check_workers_sync(liveness)
+        # Committed by now: no network I/O inside a transaction.
+        if not liveness["alive"]:
+            # Nothing else escalates or delivers while no cluster runs: this command does, for
+            # every alert, not only its own.
+            alert_manager.escalate_due_alerts_sync()
+            sent = deliveries_send_due()
+        else:
+            sent = deliveries_send_due(alert_id=alert.id) if alert is not None else []
         if alert is not None:
-            # Committed by now: no network I/O inside a transaction.
-            sent = deliveries_send_due(alert_id=alert.id)
             state = "resolved" if alert.resolved_at else "open"
-            self.stdout.write(f"alert {alert.id} {state} ({alert.title}); deliveries: {', '.join(sent) or 'none due'}")
+            self.stdout.write(f"alert {alert.id} {state} ({alert.title})")
+        if sent:
+            self.stdout.write(f"deliveries attempted here: {', '.join(sent)}")
         if not liveness["alive"]:
             raise CommandError(f"no worker cluster is running: {describe(liveness, now)}", returncode=DEAD)
         self.stdout.write(f"alive: {describe(liveness, now)}")
