@@ -14,7 +14,7 @@ from jobs.manager import JobNotFound
 from monitoring.api_auth import requires
 from monitoring.api_errors import AUTH_ERRORS, error_responses, refuse_unknown_query_parameters
 from monitoring.forms import FINISHED_WINDOWS
-from monitoring.health import latest_health
+from monitoring.health import current_health
 from monitoring.metrics import performance_metrics
 from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS, VIEW_HEALTH, VIEW_JOBS, VIEW_METRICS
 from monitoring.schemas import (
@@ -99,9 +99,10 @@ def get_job_details(request, job_id: UUID):
 def get_system_health(request):
     """Each component's latest check (database, external services, resources, job queue) and
     the overall status, the worst of them. The checks run on a schedule; `checked_at` says
-    when they last did."""
+    when they last did. Once they stopped (`stale`) and no worker has been seen either
+    (`no_worker`), the overall status is critical: the stored results are old news."""
     refuse_unknown_query_parameters(request, None)
-    return latest_health()
+    return current_health(timezone.now())
 
 
 @router.get(

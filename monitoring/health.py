@@ -627,9 +627,9 @@ def worker_liveness(now) -> dict:
     }
 
 
-def health_for_dashboard(now) -> dict:
-    """latest_health() as the dashboard shows it at `now`, with "stale" (the checks stopped) and
-    "no_worker" (worker_liveness, when no worker has been seen either; else None).
+def current_health(now) -> dict:
+    """latest_health() as it stands at `now` (for the dashboard and the API), with "stale" (the
+    checks stopped) and "no_worker" (worker_liveness, when no worker has been seen either; else None).
 
     With no worker the stored statuses are old news: the overall status is critical and the
     stored cluster.workers reading is marked stale rather than shown as the workers it counted

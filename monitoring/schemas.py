@@ -264,6 +264,16 @@ class HealthComponentOut(Out):
         examples=[{"message": "SELECT 1 answered in 1.2 ms", "vendor": "postgresql"}],
     )
     timestamp: datetime = Field(description="When this component was last checked.")
+    stale: bool = Field(
+        default=False,
+        description="The stored cluster.workers reading while no worker runs: not current (status unknown).",
+    )
+
+
+class NoWorkerOut(Out):
+    last_seen_at: datetime | None = Field(description="When a worker was last seen alive; null: never.")
+    queued: int = Field(description="Jobs queued, waiting for a worker.")
+    oldest_queued_at: datetime | None
 
 
 class HealthOut(Out):
@@ -275,6 +285,11 @@ class HealthOut(Out):
         description="The latest run of the checks. Old means the checks stopped running: its results stay."
     )
     components: list[HealthComponentOut] = Field(description="Each component's latest result, by type and name.")
+    stale: bool = Field(description="The checks stopped: none for HEALTH_STALE_AFTER_MINUTES (3 by default).")
+    no_worker: NoWorkerOut | None = Field(
+        description="Set when the checks stopped and no worker has been seen either (a job's heartbeat counts): "
+        "no django-q2 cluster is running; the status is then critical."
+    )
 
 
 # --- performance metrics --------------------------------------------------------------------

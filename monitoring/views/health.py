@@ -6,7 +6,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from monitoring import charts
-from monitoring.health import health_for_dashboard, health_history
+from monitoring.health import current_health, health_history
 from monitoring.models import MetricType
 from monitoring.permissions import VIEW_HEALTH
 from monitoring.views.base import dashboard_view, render_page
@@ -58,7 +58,7 @@ def _component(row: dict, since) -> dict:
 @dashboard_view(VIEW_HEALTH)
 def health(request):
     now = timezone.now()
-    health = health_for_dashboard(now)
+    health = current_health(now)
     components = [_component(row, now - HISTORY_WINDOW) for row in health["components"]]
     # The worst first within each section (then by name), as run_health_checks prints them.
     components.sort(key=lambda c: (-STATUS_RANK.get(c["status"], 3), c["metric_name"]))

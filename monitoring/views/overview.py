@@ -6,7 +6,7 @@ from alerts.models import SEVERITY_RANK
 from alerts.selectors import open_alert_counts
 from monitoring import selectors
 from monitoring.forms import FINISHED_WINDOWS, TimeframeForm
-from monitoring.health import health_for_dashboard
+from monitoring.health import current_health
 from monitoring.metrics import TIMEFRAMES, outcome_summary
 from monitoring.permissions import VIEW_ALERTS, VIEW_HEALTH, VIEW_JOBS, VIEW_METRICS
 from monitoring.views.base import dashboard_view, render_page
@@ -43,7 +43,7 @@ def overview(request):
         failures_window=finished_window(timeframe),
         outcomes=outcome_summary(timeframe, now=now),
         # Figures from pages the user may not open are left out (and not queried).
-        health=health_for_dashboard(now) if user.has_perm(VIEW_HEALTH) else None,
+        health=current_health(now) if user.has_perm(VIEW_HEALTH) else None,
         open_alerts=_open_alerts() if user.has_perm(VIEW_ALERTS) else None,
         can_view_metrics=user.has_perm(VIEW_METRICS),
     )

@@ -1,13 +1,15 @@
 """GET /api/monitoring/health."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import pytest
+import time_machine
 from django.db import OperationalError
 
+from jobs.models import JobStatus
 from monitoring.models import HealthStatus, MetricType
-from tests.factories import health_result
+from tests.factories import JobFactory, health_result
 
 pytestmark = pytest.mark.django_db
 
@@ -18,13 +20,25 @@ HEALTH = "/api/monitoring/health"
 checked = partial(health_result, now=NOW)
 
 
+@pytest.fixture(autouse=True)
+def at_three_am():
+    with time_machine.travel(NOW, tick=False):
+        yield
+
+
 def test_before_the_first_check_health_is_unknown(client, viewer):
     client.force_login(viewer)
 
     response = client.get(HEALTH)
 
     assert response.status_code == 200
-    assert response.json() == {"status": "unknown", "checked_at": None, "components": []}
+    assert response.json() == {
+        "status": "unknown",
+        "checked_at": None,
+        "components": [],
+        "stale": False,
+        "no_worker": None,
+    }
 
 
 def test_each_components_latest_check_and_the_worst_status(client, viewer):
@@ -46,6 +60,7 @@ def test_each_components_latest_check_and_the_worst_status(client, viewer):
                 "status": "warning",
                 "details": {"message": "ai_matching is warning"},
                 "timestamp": "2026-11-29T02:59:00Z",
+                "stale": False,
             },
             {
                 "metric_type": "database",
@@ -54,8 +69,11 @@ def test_each_components_latest_check_and_the_worst_status(client, viewer):
                 "status": "healthy",
                 "details": {"message": "database.latency_ms is healthy"},
                 "timestamp": "2026-11-29T02:59:00Z",
+                "stale": False,
             },
         ],
+        "stale": False,
+        "no_worker": None,
     }
 
 
@@ -65,6 +83,36 @@ def test_one_critical_component_makes_the_whole_critical(client, viewer):
     client.force_login(viewer)
 
     assert client.get(HEALTH).json()["status"] == "critical"
+
+
+def test_when_the_checks_stopped_and_no_worker_is_seen_health_is_critical(client, viewer, settings):
+    settings.HEALTH = {**settings.HEALTH, "STALE_AFTER_MINUTES": 3}
+    checked("database.latency_ms", HealthStatus.HEALTHY, minutes_ago=10)
+    checked("cluster.workers", HealthStatus.HEALTHY, minutes_ago=10, value=2, metric_type=MetricType.JOB_QUEUE)
+    JobFactory(status=JobStatus.QUEUED, updated_at=NOW - timedelta(minutes=8))
+    client.force_login(viewer)
+
+    body = client.get(HEALTH).json()
+
+    assert (body["status"], body["stale"]) == ("critical", True)  # the stored statuses say healthy
+    assert body["no_worker"] == {
+        "last_seen_at": "2026-11-29T02:50:00Z",
+        "queued": 1,
+        "oldest_queued_at": "2026-11-29T02:52:00Z",
+    }
+    workers = next(c for c in body["components"] if c["metric_name"] == "cluster.workers")
+    assert (workers["status"], workers["stale"]) == ("unknown", True)
+
+
+def test_checks_stopped_while_workers_are_busy_with_long_jobs_is_stale_not_dead(client, viewer, settings):
+    settings.HEALTH = {**settings.HEALTH, "STALE_AFTER_MINUTES": 3}
+    checked("database.latency_ms", HealthStatus.HEALTHY, minutes_ago=10)
+    JobFactory(running=True, heartbeat_at=NOW - timedelta(seconds=5))
+    client.force_login(viewer)
+
+    body = client.get(HEALTH).json()
+
+    assert (body["status"], body["stale"], body["no_worker"]) == ("healthy", True, None)
 
 
 def test_queries_stay_bounded_however_long_the_history(client, alice, bearer, django_assert_max_num_queries):
@@ -102,10 +150,10 @@ def test_query_parameters_are_refused_not_ignored(client, viewer):
 def test_a_database_outage_is_503(client, viewer, monkeypatch):
     client.force_login(viewer)
 
-    def unavailable():
+    def unavailable(now):
         raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr("monitoring.api.latest_health", unavailable)
+    monkeypatch.setattr("monitoring.api.current_health", unavailable)
 
     response = client.get(HEALTH)
 
