@@ -18,7 +18,7 @@ from functools import partial
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import models, transaction
+from django.db import OperationalError, models, transaction
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_q.brokers import Broker
@@ -405,7 +405,11 @@ class EnhancedJobManager:
                 job_finished.send(sender=Job, job=job)
         except DATABASE_UNAVAILABLE:
             raise
-        except Exception:
+        except Exception as e:
+            if transaction.get_connection().needs_rollback:
+                # Undoing the receiver's writes failed as well (the connection broke): the outcome
+                # cannot commit now; keep it, receivers included, for later as in an outage.
+                raise OperationalError(f"could not undo a failed job_finished receiver for job {job_id}") from e
             logger.exception("a job_finished receiver failed for job %s; its writes were undone", job_id)
 
     # --- operator actions ------------------------------------------------------------

@@ -340,3 +340,42 @@ def test_the_progress_write_is_a_prepared_statement_on_postgres(postgres_only):
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%UPDATE jobs%%'")
         assert cursor.fetchone()[0] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_outcome_whose_failed_receiver_cannot_be_undone_is_kept_and_written_later(monkeypatch, fast_jobs):
+    """A job_finished receiver fails (a bug) just as the connection breaks, so undoing its writes
+    fails too: the outcome cannot commit then, and must be kept, not rolled back in silence."""
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    real_rollback = BaseDatabaseWrapper.savepoint_rollback
+    connection_breaks = []
+
+    def savepoint_rollback(self, sid):
+        if connection_breaks:
+            connection_breaks.clear()
+            raise OperationalError("server closed the connection unexpectedly")
+        return real_rollback(self, sid)
+
+    calls = []
+
+    def buggy_receiver(sender, job, **kwargs):
+        calls.append(job.id)
+        if len(calls) == 1:  # the connection breaks once; the bug stays
+            connection_breaks.append(True)
+        raise ValueError("receiver bug")
+
+    monkeypatch.setattr(BaseDatabaseWrapper, "savepoint_rollback", savepoint_rollback)
+    manager = EnhancedJobManager(monitoring=MonitoringController())
+    job = job_manager.submit_job("test.echo", {})
+    job_finished.connect(buggy_receiver, dispatch_uid="test-buggy-receiver")
+    try:
+        manager.execute_job_sync(job.id, 1)
+    finally:
+        job_finished.disconnect(dispatch_uid="test-buggy-receiver")
+
+    # Kept, then written at the end of the job: completed once (the receiver's second failure undone).
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETED and len(manager.monitoring.pending) == 0
+    assert JobExecutionLog.objects.filter(job=job, event_type=EventType.COMPLETED).count() == 1
+    assert len(calls) == 2
