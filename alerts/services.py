@@ -222,16 +222,22 @@ def _record_failure(delivery: NotificationDelivery, error: TransportError, start
     return fields["status"] if updated else delivery.status
 
 
-def dispatch_due_deliveries(*, limit: int = 200) -> int:
-    """The periodic sweep: take back attempts whose worker was lost, enqueue what is due."""
-    now = timezone.now()
-    stale_before = now - timedelta(seconds=_task_timeout() + 60)
+def take_back_lost_sends(*, limit: int = 200) -> None:
+    """Attempts claimed by a worker that stopped mid-send (killed with its cluster): failed,
+    so they are retried after their backoff like any other failed attempt."""
+    stale_before = timezone.now() - timedelta(seconds=_task_timeout() + 60)
     stale = NotificationDelivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=stale_before)
     for delivery in stale.order_by("claimed_at")[:limit]:
         lost = TransportError(
             f"interrupted: the worker stopped during the attempt claimed at {delivery.claimed_at:%H:%M:%S}"
         )
         _record_failure(delivery, lost, None, claimed_at=delivery.claimed_at)
+
+
+def dispatch_due_deliveries(*, limit: int = 200) -> int:
+    """The periodic sweep: take back attempts whose worker was lost, enqueue what is due."""
+    take_back_lost_sends(limit=limit)
+    now = timezone.now()
     due = NotificationDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
     ids = list(due.order_by("next_attempt_at").values_list("id", flat=True)[:limit])
     for delivery_id in ids:

@@ -173,3 +173,24 @@ def test_refuses_to_judge_when_staleness_is_off(settings):
     status, message = watchdog(NOW)
     assert status == 2 and "HEALTH_STALE_AFTER_MINUTES is 0" in message
     assert not AlertHistory.objects.exists()
+
+
+def test_a_send_cut_short_when_the_cluster_died_is_taken_back_and_sent_by_a_later_run():
+    from alerts.manager import alert_manager
+
+    with time_machine.travel(NOW - timedelta(minutes=12), tick=False):
+        alert = alert_manager.process_alert_sync("job_failure", "error", {"title": "imports failed", "message": "m"})
+    # Its worker claimed it, then died with the cluster mid-send.
+    NotificationDelivery.objects.filter(alert=alert).update(
+        status=DeliveryStatus.SENDING, attempts=1, claimed_at=NOW - timedelta(minutes=11)
+    )
+    workers_seen(NOW - timedelta(minutes=10))
+
+    assert watchdog(NOW)[0] == 1
+    delivery = NotificationDelivery.objects.get(alert=alert)
+    assert delivery.status == DeliveryStatus.PENDING and delivery.last_error.startswith("attempt 1: interrupted")
+
+    assert watchdog(NOW + timedelta(minutes=2))[0] == 1  # past its backoff
+    delivery.refresh_from_db()
+    assert delivery.status == DeliveryStatus.SENT
+    assert ("ops@example.com", "[ERROR] New alert: imports failed") in [(m.to[0], m.subject) for m in mail.outbox]

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from alerts.manager import alert_manager
-from alerts.services import deliveries_send_due
+from alerts.services import deliveries_send_due, take_back_lost_sends
 from monitoring.health import stale_after, worker_liveness
 
 DEAD = 1
@@ -48,6 +48,7 @@ class Command(BaseCommand):
             # Nothing else escalates or delivers while no cluster runs: this command does, for
             # every alert, not only its own.
             alert_manager.escalate_due_alerts_sync()
+            take_back_lost_sends()  # a send cut short when the cluster died
             sent = deliveries_send_due()
         else:
             sent = deliveries_send_due(alert_id=alert.id) if alert is not None else []
