@@ -331,9 +331,12 @@ class AlertManager:
                 except Exception:
                     logger.exception("could not raise the alert for %s", verdict.data["check"])
             else:
-                cleared[fingerprint(verdict.alert_type, verdict.data)] = (
-                    f"Auto-resolved: {verdict.data['error']} at {metric.timestamp:%Y-%m-%d %H:%M:%S} UTC."
-                )
+                reason = f"Auto-resolved: {verdict.data['error']} at {metric.timestamp:%Y-%m-%d %H:%M:%S} UTC."
+                cleared[fingerprint(verdict.alert_type, verdict.data)] = reason
+                if verdict.data.get("fingerprint"):
+                    # A resource alert raised before its fingerprint named the host has the
+                    # check's own: a healthy reading of the check clears it too.
+                    cleared[fingerprint(verdict.alert_type, {"check": verdict.data["check"]})] = reason
         self.resolve_cleared_sync(cleared)
 
     def check_performance_sync(self) -> int:

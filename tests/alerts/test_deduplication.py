@@ -62,7 +62,10 @@ def test_other_job_types_and_checks_get_alerts_of_their_own():
 @pytest.mark.django_db
 def test_a_new_error_class_in_the_same_job_type_is_an_alert_and_a_notification_of_its_own():
     fail()  # transient: timeouts all night
-    fail(error_class="configuration", last_error={"type": "KeyError", "message": "API_KEY", "error_class": "configuration"})
+    fail(
+        error_class="configuration",
+        last_error={"type": "KeyError", "message": "API_KEY", "error_class": "configuration"},
+    )
     fail()
     states = AlertState.objects.order_by("fingerprint")
     assert [(s.fingerprint, s.occurrences) for s in states] == [
@@ -277,3 +280,20 @@ def test_an_occurrence_waiting_on_a_resolution_opens_a_new_alert_once_it_commits
     assert outcome["alert"].id != first.id
     assert AlertState.objects.get(alert=first).occurrences == 1  # nothing counted into the resolved one
     assert AlertHistory.objects.get(resolved_at__isnull=True).id == outcome["alert"].id
+
+
+@pytest.mark.django_db
+def test_open_job_failure_alerts_raised_before_fingerprints_named_the_error_class_take_the_new_form():
+    import importlib
+
+    from django.apps import apps
+
+    old = fail()
+    AlertState.objects.update(fingerprint="job_failure:ai_matching")  # as raised before the change
+    importlib.import_module(
+        "alerts.migrations.0004_job_failure_fingerprints_name_the_error_class"
+    ).name_the_error_class(apps, None)
+    assert AlertState.objects.get().fingerprint == "job_failure:ai_matching/transient"
+    fail()  # the next failure of the same class counts into it
+    assert AlertHistory.objects.count() == 1 and AlertState.objects.get().occurrences == 2
+    assert old.id == AlertHistory.objects.get().job_id

@@ -40,3 +40,15 @@ def test_a_healthy_reading_of_the_same_host_still_clears_it():
     disk("node-a", HealthStatus.CRITICAL, 97)
     disk("node-a", HealthStatus.HEALTHY, 40)
     assert AlertHistory.objects.get().resolved_at is not None
+
+
+def test_a_resource_alert_raised_before_fingerprints_named_the_host_is_cleared_by_a_healthy_reading():
+    from alerts.manager import alert_manager
+
+    legacy = alert_manager.process_alert_sync(
+        "resource_utilization", "critical", {"title": "disk", "message": "97 %", "check": "resource/disk.percent"}
+    )
+    assert legacy.state.fingerprint == "resource_utilization:resource/disk.percent"
+    disk("node-a", HealthStatus.HEALTHY, 40)
+    legacy.refresh_from_db()
+    assert legacy.resolved_at is not None
