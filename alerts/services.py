@@ -125,13 +125,18 @@ def build_notification(delivery: NotificationDelivery) -> Notification:
     )
 
 
+def _due(now) -> Q:
+    # A first attempt is due the moment it is queued: judged by this node's clock it could look
+    # a few milliseconds early (another node raised it) and wait for the sweep, a minute late.
+    return Q(attempts=0) | Q(next_attempt_at__lte=now)
+
+
 def delivery_send(*, delivery_id: int) -> str | None:
     """One attempt of one delivery (the task). Returns its new status, None if not ours to send."""
     now = timezone.now()
-    # A first attempt is due the moment it is queued: judged by this node's clock it could look
-    # a few milliseconds early (another node raised it) and wait for the sweep, a minute late.
-    due = Q(attempts=0) | Q(next_attempt_at__lte=now)
-    claimed = NotificationDelivery.objects.filter(due, id=delivery_id, status=DeliveryStatus.PENDING).update(status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, claimed_at=now, updated_at=now)
+    claimed = NotificationDelivery.objects.filter(_due(now), id=delivery_id, status=DeliveryStatus.PENDING).update(
+        status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, claimed_at=now, updated_at=now
+    )
     if not claimed:  # a duplicate task, not due yet, or already done
         return None
     delivery = NotificationDelivery.objects.select_related("alert").get(id=delivery_id)
@@ -160,9 +165,7 @@ def deliveries_send_due(*, alert_id=None, limit: int = 200) -> list[str]:
     """Attempt, here and now, the due deliveries of one alert (or of every alert): how the cluster
     watchdog pages when no django-q2 cluster runs to deliver them. delivery_send's claim sends
     each once, whoever else (a second watchdog, a cluster back up) tries it too. The statuses reached."""
-    pending = NotificationDelivery.objects.filter(
-        Q(attempts=0) | Q(next_attempt_at__lte=timezone.now()), status=DeliveryStatus.PENDING
-    )
+    pending = NotificationDelivery.objects.filter(_due(timezone.now()), status=DeliveryStatus.PENDING)
     if alert_id is not None:
         pending = pending.filter(alert_id=alert_id)
     ids = list(pending.order_by("next_attempt_at", "id").values_list("id", flat=True)[:limit])

@@ -80,22 +80,22 @@ class JobContext:
         now = time.monotonic()
         if now - self._last_cancel_check >= self._monitoring.progress_interval:
             self._last_cancel_check = now
-            try:
-                check_stop_requested(self.job_id, self.attempt, self.stop)
-            except DATABASE_UNAVAILABLE as e:
-                # Monitoring never breaks the job: as a progress report would, carry on; the
-                # heartbeat thread keeps checking and stops the job once the database answers.
-                reset_broken_connection()
-                logger.warning("could not check job %s for a cancel, database unavailable: %s", self.job_id, e)
+            self._check_stop_requested()
             self._raise_if_stopped()
+
+    def _check_stop_requested(self) -> None:
+        try:
+            check_stop_requested(self.job_id, self.attempt, self.stop)
+        except DATABASE_UNAVAILABLE as e:
+            # Monitoring never breaks the job: as a progress report would, carry on; the
+            # heartbeat thread keeps checking and stops the job once the database answers.
+            reset_broken_connection()
+            logger.warning("could not check job %s for a cancel, database unavailable: %s", self.job_id, e)
 
     def _learn_why_stopped(self) -> None:
         # The progress write found the attempt no longer running or asked to cancel; the
         # outcome's message should say which, so an operator's cancel reads as one.
-        try:
-            check_stop_requested(self.job_id, self.attempt, self.stop)
-        except DATABASE_UNAVAILABLE:
-            reset_broken_connection()
+        self._check_stop_requested()
         if not self.stop.is_set():
             self.stop.set("cancelled by an operator, or taken over after missed heartbeats")
 
