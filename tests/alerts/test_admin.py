@@ -183,3 +183,13 @@ def test_the_delivery_log_is_browsable_and_read_only(staff, alice):
     assert response.status_code == 200
     assert len(response.context["cl"].result_list) == 1
     assert client.get(reverse("admin:alerts_notificationdelivery_add")).status_code == 403
+
+
+def test_admin_times_are_to_the_second_with_their_zone(staff, alice):
+    alert = job_failure()
+    AlertHistory.objects.filter(pk=alert.pk).update(triggered_at=datetime(2026, 11, 29, 3, 4, 5, tzinfo=UTC))
+    client = staff(alice)
+
+    assert "2026-11-29 03:04:05 UTC" in client.get(CHANGELIST).content.decode()
+    page = client.get(reverse("admin:alerts_alerthistory_change", args=[alert.id])).content.decode()
+    assert "2026-11-29 03:04:05 UTC" in page
