@@ -242,13 +242,39 @@ def no_worker_verdict(liveness: dict, now) -> Verdict | None:
         minutes = int((now - last_seen).total_seconds() // 60)
         silence = f"No worker cluster has run for {minutes} min"
         since = f"No django-q2 worker has been seen since {last_seen:%Y-%m-%d %H:%M:%S} UTC ({minutes} min)"
-    title = silence + (f"; {queued} job(s) waiting since {oldest:%H:%M} UTC" if queued else "")
+    cause, advice = _broker_diagnosis(liveness.get("broker"))
+    headline = silence + (f" ({cause})" if cause else "")
+    title = headline + (f"; {queued} job(s) waiting since {oldest:%H:%M} UTC" if queued else "")
     message = (
         f"{since}: no job starts, no health check runs, the cluster sends no notification; {waiting}."
-        " Start a cluster: python manage.py qcluster. (Raised by manage.py cluster_watchdog, which sends"
-        " its notifications itself.)"
+        f" {advice} (Raised by manage.py cluster_watchdog, which sends its notifications itself.)"
     )
-    error = f"{silence}; {waiting}"
+    error = f"{headline}; {waiting}"
     return Verdict(
         AlertType.SYSTEM_HEALTH, Severity.CRITICAL, {**data, "title": title, "message": message, "error": error}
+    )
+
+
+def _broker_diagnosis(reading: dict | None) -> tuple[str, str]:
+    """(the cause in a few words for the title, or ""; what to do) from
+    monitoring.health.broker_reading(): the clusters may be stopped, cut off from their broker,
+    or running but stuck."""
+    start = "Start a cluster: python manage.py qcluster."
+    if reading is None:
+        return "", start
+    broker = reading["broker"]
+    if not reading["reachable"]:
+        return "broker unreachable", (
+            f"The broker ({broker}) does not answer: {reading['error']}. Clusters that run cannot take jobs"
+            " or run the scheduled checks until it does: bring the broker back (or fix REDIS_URL)."
+        )
+    clusters = reading["clusters"]
+    if not clusters:
+        return "", f"No cluster is registered with the broker ({broker}). {start}"
+    hosts = ", ".join(sorted({c["host"] for c in clusters}))
+    workers = sum(c["workers"] for c in clusters)
+    return f"{len(clusters)} cluster(s) registered but silent", (
+        f"{len(clusters)} cluster(s) with {workers} worker(s) are registered with the broker ({broker}) on"
+        f" {hosts}, but none has run a scheduled health check or sent a job heartbeat: they may be stuck, or"
+        " their scheduler or database connection broken. Read their logs and restart them."
     )

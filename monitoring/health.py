@@ -499,26 +499,9 @@ class HealthService:
         )
 
     def _cluster(self) -> dict:
-        """django-q2 clusters alive: each one's monitor refreshes its status in the shared
-        cache every few seconds, so an entry here is a cluster seen moments ago."""
-        from django_q.conf import Conf
-        from django_q.status import Stat
-
         from jobs.queue import shared_broker
 
-        clusters = []
-        for stat in Stat.get_all(broker=shared_broker()):
-            if stat.status in (Conf.STOPPING, Conf.STOPPED):
-                continue
-            clusters.append(
-                {
-                    "cluster_id": str(stat.cluster_id),
-                    "host": str(stat.host),
-                    "status": str(stat.status),
-                    "workers": len(stat.workers),
-                    "pid": stat.pid,
-                }
-            )
+        clusters = registered_clusters(shared_broker())
         workers = sum(c["workers"] for c in clusters)
         if not clusters:
             status, message = HealthStatus.CRITICAL, "no django-q2 cluster is running: jobs will not start"
@@ -531,6 +514,57 @@ class HealthService:
 
 
 health_service = HealthService()
+
+
+def registered_clusters(broker) -> list[dict]:
+    """The django-q2 clusters running now, by the broker's stats: each one's monitor refreshes
+    its status there every few seconds, so an entry is a cluster seen moments ago."""
+    from django_q.conf import Conf
+    from django_q.status import Stat
+
+    clusters = []
+    for stat in Stat.get_all(broker=broker):
+        if stat.status in (Conf.STOPPING, Conf.STOPPED):
+            continue
+        clusters.append(
+            {
+                "cluster_id": str(stat.cluster_id),
+                "host": str(stat.host),
+                "status": str(stat.status),
+                "workers": len(stat.workers),
+                "pid": stat.pid,
+            }
+        )
+    return clusters
+
+
+def broker_reading(timeout: float) -> dict:
+    """What the broker says when no worker has been seen: does it answer, and which clusters
+    are registered with it? It tells a stopped cluster from a broker the clusters cannot
+    reach (they run, but take no job and run no scheduled check) and from clusters that run
+    but are stuck. {"broker", "reachable", "error", "clusters"}; a Redis broker gets `timeout`
+    to connect and to answer (a host dropping packets would otherwise hang a cron run).
+    """
+    import redis
+    from django_q.brokers import get_broker
+    from django_q.brokers.redis_broker import Redis
+    from django_q.conf import Conf
+
+    broker = get_broker()  # its own: the probe's timeouts stay off the process's shared broker
+    if isinstance(broker, Redis) and isinstance(Conf.REDIS, str):
+        parts = urlsplit(Conf.REDIS)
+        label = f"Redis at {parts.hostname}:{parts.port or 6379}"  # never the URL: it may hold a password
+        broker.connection = redis.from_url(Conf.REDIS, socket_connect_timeout=timeout, socket_timeout=timeout)
+    elif isinstance(broker, Redis):
+        label = "Redis"
+    else:
+        label = "the database (ORM broker)"
+    try:
+        broker.ping()
+        clusters = registered_clusters(broker)
+    except Exception as e:  # noqa: BLE001 - whatever the broker raises is its answer
+        return {"broker": label, "reachable": False, "error": f"{type(e).__name__}: {e}", "clusters": []}
+    return {"broker": label, "reachable": True, "error": "", "clusters": clusters}
 
 
 # --- reads -----------------------------------------------------------------------------------

@@ -1,6 +1,8 @@
 import time
+import uuid
 
 import pytest
+from django.core.cache import caches
 from django.db import connection
 
 from jobs.testing import running_cluster
@@ -98,3 +100,34 @@ def bearer(db):
         return {"Authorization": f"Bearer {raw}"}
 
     return headers_for
+
+
+@pytest.fixture
+def no_cluster():
+    """Forget any django-q2 cluster status a previous test's cluster left in the shared cache."""
+    from django_q.brokers.redis_broker import Redis
+    from django_q.conf import Conf
+
+    from jobs.queue import shared_broker
+
+    broker = shared_broker()
+    if isinstance(broker, Redis):  # REDIS_URL set: cluster statuses are Redis keys
+        for key in broker.connection.keys(f"{Conf.Q_STAT}:*"):
+            broker.connection.delete(key)
+    else:
+        caches[Conf.CACHE].delete(Conf.Q_STAT)
+
+
+def publish_cluster(*, workers: int, status: str = "Idle", host: str = "node-1"):
+    """What a running cluster's monitor writes in the shared cache every few seconds."""
+    from django_q.conf import Conf
+    from django_q.signing import SignedPackage
+    from django_q.status import Stat, Status
+
+    from jobs.queue import shared_broker
+
+    stat = Status(pid=4242, cluster_id=uuid.uuid4())
+    # django-q2's statuses are lazy translations, as the real monitor stores them.
+    status = {"Idle": Conf.IDLE, "Working": Conf.WORKING, "Stopping": Conf.STOPPING}[status]
+    stat.workers, stat.status, stat.host = list(range(1000, 1000 + workers)), status, host
+    shared_broker().set_stat(Stat.get_key(stat.cluster_id), SignedPackage.dumps(stat, True), 3)

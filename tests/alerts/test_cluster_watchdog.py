@@ -4,6 +4,7 @@ No cluster runs in these tests and no django-q2 task is executed: whatever is se
 watchdog sent itself.
 """
 
+import os
 from datetime import UTC, datetime, timedelta
 from io import StringIO
 
@@ -17,6 +18,7 @@ from alerts.models import AlertHistory, AlertState, DeliveryStatus, Notification
 from alerts.services import deliveries_send_due
 from jobs.models import JobStatus
 from monitoring.models import MetricType
+from tests.conftest import publish_cluster
 from tests.factories import JobFactory, SystemHealthMetricFactory
 
 pytestmark = pytest.mark.django_db
@@ -25,8 +27,17 @@ NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
-def stale_after_three_minutes(settings):
+def stale_after_three_minutes(settings, no_cluster):
     settings.HEALTH = {**settings.HEALTH, "STALE_AFTER_MINUTES": 3}
+
+
+@pytest.fixture
+def unreachable_redis_broker(monkeypatch):
+    """The clusters' broker is Redis, and nothing answers at its address (a real refused connection)."""
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "BROKER_CLASS", "jobs.brokers.RedisBroker")
+    monkeypatch.setattr(Conf, "REDIS", "redis://:s3cret@127.0.0.1:1/0")
 
 
 def workers_seen(at, status="healthy", workers=2):
@@ -194,3 +205,69 @@ def test_a_send_cut_short_when_the_cluster_died_is_taken_back_and_sent_by_a_late
     delivery.refresh_from_db()
     assert delivery.status == DeliveryStatus.SENT
     assert ("ops@example.com", "[ERROR] New alert: imports failed") in [(m.to[0], m.subject) for m in mail.outbox]
+
+
+# --- what the broker says: why no worker is seen ----------------------------------------
+
+
+def test_with_no_cluster_registered_with_the_broker_it_says_to_start_one():
+    workers_seen(NOW - timedelta(minutes=10))
+
+    status, output = watchdog(NOW)
+
+    assert status == 1 and output.endswith("; 0 cluster(s) registered with the broker (the database (ORM broker))")
+    alert = AlertHistory.objects.get()
+    assert alert.title == "No worker cluster has run for 10 min"
+    assert (
+        "No cluster is registered with the broker (the database (ORM broker)). "
+        "Start a cluster: python manage.py qcluster." in alert.message
+    )
+
+
+def test_clusters_registered_but_silent_are_named_as_probably_stuck():
+    workers_seen(NOW - timedelta(minutes=10))
+    publish_cluster(workers=2, host="vm-1")  # its monitor runs; its checks and jobs do not
+
+    assert watchdog(NOW)[0] == 1
+
+    alert = AlertHistory.objects.get()
+    assert alert.title == "No worker cluster has run for 10 min (1 cluster(s) registered but silent)"
+    assert "1 cluster(s) with 2 worker(s) are registered with the broker (the database (ORM broker)) on vm-1" in (
+        alert.message
+    )
+    assert "Read their logs and restart them." in alert.message
+    assert "Start a cluster" not in alert.message
+
+
+def test_a_redis_broker_that_answers_with_no_cluster_is_named_by_its_address(monkeypatch):
+    from django_q.conf import Conf
+
+    url = os.environ.get("REDIS_TEST_URL")
+    if not url:
+        pytest.skip("set REDIS_TEST_URL=redis://… to ask a real Redis broker too")
+    monkeypatch.setattr(Conf, "BROKER_CLASS", "jobs.brokers.RedisBroker")
+    monkeypatch.setattr(Conf, "REDIS", url)
+    workers_seen(NOW - timedelta(minutes=10))
+
+    assert watchdog(NOW)[0] == 1
+    host = url.split("@")[-1].split("//")[-1].split("/")[0]
+    assert f"No cluster is registered with the broker (Redis at {host})." in AlertHistory.objects.get().message
+
+
+def test_a_broker_that_does_not_answer_is_named_as_the_cause_without_its_password(unreachable_redis_broker):
+    workers_seen(NOW - timedelta(minutes=10))
+    queued_since(NOW - timedelta(minutes=8), count=1)
+
+    status, output = watchdog(NOW)
+
+    assert status == 1
+    assert "the broker (Redis at 127.0.0.1:1) does not answer: ConnectionError" in output
+    alert = AlertHistory.objects.get()
+    assert alert.title == "No worker cluster has run for 10 min (broker unreachable); 1 job(s) waiting since 02:52 UTC"
+    assert "The broker (Redis at 127.0.0.1:1) does not answer: ConnectionError: " in alert.message
+    assert "bring the broker back (or fix REDIS_URL)" in alert.message
+    assert AlertState.objects.get().error_summary.startswith(
+        "No worker cluster has run for 10 min (broker unreachable)"
+    )
+    assert "s3cret" not in alert.message + str(AlertState.objects.get().details) + output
+    assert len(mail.outbox) == 2  # still delivered: the watchdog needs no broker to send

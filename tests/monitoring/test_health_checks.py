@@ -14,7 +14,7 @@ from monitoring.models import EventType, SystemHealthMetric
 from monitoring.signals import health_checked
 from tests.conftest import running_cluster, wait_for
 from tests.factories import JobExecutionLogFactory, JobFactory
-from tests.monitoring.conftest import publish_cluster
+from tests.conftest import publish_cluster
 
 pytestmark = pytest.mark.django_db
 

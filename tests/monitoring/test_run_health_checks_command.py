@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from monitoring.models import SystemHealthMetric
-from tests.monitoring.conftest import publish_cluster
+from tests.conftest import publish_cluster
 
 pytestmark = pytest.mark.django_db
 

@@ -4,15 +4,18 @@ The health checks, the alert rules and the notification deliveries all run on th
 when every cluster is down nothing runs them. This command needs none of them: it judges
 from the database (monitoring.health.worker_liveness), raises or resolves the no-worker
 alert through the AlertManager and, while no cluster runs, escalates what is due and sends
-every due notification itself.
+every due notification itself. The alert names the likely cause from what the broker says
+(monitoring.health.broker_reading): no cluster registered, the broker unreachable, or
+clusters registered but silent.
 """
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from alerts.manager import alert_manager
 from alerts.services import deliveries_send_due, take_back_lost_sends
-from monitoring.health import stale_after, worker_liveness
+from monitoring.health import broker_reading, stale_after, worker_liveness
 
 DEAD = 1
 NOT_JUDGED = 2
@@ -23,8 +26,15 @@ def describe(liveness: dict, now) -> str:
     last_seen = liveness["last_seen_at"]
     seen = f"a worker was last seen {(now - last_seen).total_seconds():.0f}s ago" if last_seen else "no worker seen yet"
     if liveness["queued"]:
-        return f"{seen}; {liveness['queued']} job(s) queued since {liveness['oldest_queued_at']:%Y-%m-%d %H:%M:%S} UTC"
-    return f"{seen}; no job queued"
+        line = f"{seen}; {liveness['queued']} job(s) queued since {liveness['oldest_queued_at']:%Y-%m-%d %H:%M:%S} UTC"
+    else:
+        line = f"{seen}; no job queued"
+    broker = liveness.get("broker")
+    if broker is None:
+        return line
+    if not broker["reachable"]:
+        return f"{line}; the broker ({broker['broker']}) does not answer: {broker['error']}"
+    return f"{line}; {len(broker['clusters'])} cluster(s) registered with the broker ({broker['broker']})"
 
 
 class Command(BaseCommand):
@@ -42,6 +52,9 @@ class Command(BaseCommand):
             )
         now = timezone.now()
         liveness = worker_liveness(now)
+        if not liveness["alive"]:
+            # Why: stopped, cut off from the broker, or running but stuck (named in the alert).
+            liveness["broker"] = broker_reading(timeout=settings.HEALTH["CHECK_TIMEOUT"])
         alert = alert_manager.check_workers_sync(liveness)
         # Committed by now: no network I/O inside a transaction.
         if not liveness["alive"]:
