@@ -271,3 +271,14 @@ def test_a_broker_that_does_not_answer_is_named_as_the_cause_without_its_passwor
     )
     assert "s3cret" not in alert.message + str(AlertState.objects.get().details) + output
     assert len(mail.outbox) == 2  # still delivered: the watchdog needs no broker to send
+
+
+def test_a_database_that_does_not_answer_is_one_line_and_an_exit_status_of_its_own(postgres_only, transactional_db):
+    from tests.reliability.faults import database_unreachable
+
+    with database_unreachable():
+        status, message = watchdog(NOW)
+
+    assert status == 3
+    assert message.startswith("the database does not answer: ")
+    assert message.endswith("; nothing was judged or sent") and "\n" not in message

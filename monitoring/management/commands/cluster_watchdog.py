@@ -16,9 +16,11 @@ from django.utils import timezone
 from alerts.manager import alert_manager
 from alerts.services import deliveries_send_due, take_back_lost_sends
 from monitoring.health import broker_reading, stale_after, worker_liveness
+from monitoring.pending import DATABASE_UNAVAILABLE
 
 DEAD = 1
 NOT_JUDGED = 2
+DATABASE_DOWN = 3
 
 
 def describe(liveness: dict, now) -> str:
@@ -41,7 +43,8 @@ class Command(BaseCommand):
     help = (
         "Check from the database that a django-q2 worker is alive (run it every minute from cron, a systemd "
         "timer or a Kubernetes CronJob). When none has been seen for HEALTH_STALE_AFTER_MINUTES, raise a critical "
-        "alert and send every due notification without django-q2; resolve it once one is seen. Exit 0 alive, 1 dead."
+        "alert and send every due notification without django-q2; resolve it once one is seen. Exit 0 alive, 1 dead, "
+        "2 not judged (staleness off), 3 the database does not answer."
     )
 
     def handle(self, **options):
@@ -50,6 +53,17 @@ class Command(BaseCommand):
                 "HEALTH_STALE_AFTER_MINUTES is 0 (or the scheduled health checks are off): nothing to judge by",
                 returncode=NOT_JUDGED,
             )
+        try:
+            self.watch()
+        except DATABASE_UNAVAILABLE as e:
+            # Nothing to judge by and nowhere to record or send from; no cluster works either.
+            # One line for cron's mail or the timer's OnFailure, not a traceback.
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CommandError(
+                f"the database does not answer: {reason}; nothing was judged or sent", returncode=DATABASE_DOWN
+            ) from e
+
+    def watch(self) -> None:
         now = timezone.now()
         liveness = worker_liveness(now)
         if not liveness["alive"]:
