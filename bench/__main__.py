@@ -10,6 +10,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -74,6 +75,8 @@ class Bench:
         self.args = args
         self.url = db.database_url()
         db.checked_name(self.url)  # refuse before touching anything
+        self.memory_url = db.sibling_url(self.url, "_memory")  # figure 5's
+        self.created: list[str] = []  # dropped at the end
         self.redis_url = os.getenv("BENCH_REDIS_URL") or DEFAULT_REDIS_URL
         self.env = {
             **os.environ,
@@ -95,25 +98,22 @@ class Bench:
 
     def phase(self, name: str, kwargs: dict, **env) -> dict:
         """Run a phase in its own process; its rows (if it judges itself) join the table."""
-        with tempfile.NamedTemporaryFile(suffix=".json") as out:
-            subprocess.run(
-                [sys.executable, "-m", "bench.phase", name, json.dumps(kwargs), out.name],
-                cwd=ROOT,
-                env={**self.env, **env},
-                check=True,
-            )
-            found = json.loads(Path(out.name).read_text())
-        self.rows += [Row(**row) for row in found["rows"]]
-        return found["result"]
+        return self.start_phase(name, kwargs, **env).result()
+
+    def start_phase(self, name: str, kwargs: dict, **env) -> "RunningPhase":
+        """Start a phase in its own process and return at once: `.result()` waits for it."""
+        return RunningPhase(self, name, kwargs, {**self.env, **env})
 
     def step(self, message: str) -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
-    def setup_database(self) -> None:
-        self.step(f"creating {db.checked_name(self.url)} and migrating")
-        db.create_database(self.url)
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=self.env, check=True)
-        with db.connect(self.url, autocommit=True) as conn:
+    def setup_database(self, url: str) -> None:
+        self.step(f"creating {db.checked_name(url)} and migrating")
+        db.create_database(url)
+        self.created.append(url)
+        env = {**self.env, "DATABASE_URL": url}
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+        with db.connect(url, autocommit=True) as conn:
             self.server_version = conn.execute("SHOW server_version").fetchone()[0]
             # Periodic tasks (health checks, alert sweeps) would compete with what is measured.
             conn.execute("DELETE FROM django_q_schedule")
@@ -132,41 +132,44 @@ class Bench:
         else:
             brokers["Redis"] = ({"REDIS_URL": self.redis_url}, self.args.redis_reps)
         for label, (env, reps) in brokers.items():
+            # The documented baseline runs once (2,000 tasks at ~25/s with the ORM broker is the
+            # longest run of all); the project's runs alternate bare and monitored after it.
             documented = {"n": self.args.jobs, "reps": 1, "modes": ["bare"]}
-            # The documented baseline brackets the project's runs: one run before, one after.
             self.step(f"figure 1: {self.args.jobs} tasks, bare django-q2 as documented, {label} broker")
-            before = self.phase("overhead_documented", documented, DJANGO_SETTINGS_MODULE=DOCUMENTED_SETTINGS, **env)
+            baseline = self.phase("overhead_documented", documented, DJANGO_SETTINGS_MODULE=DOCUMENTED_SETTINGS, **env)
             self.step(f"figure 1: {self.args.jobs} jobs per run, bare and monitored on the project's settings")
             project = self.phase("overhead", {"n": self.args.jobs, "reps": reps}, **env)
-            self.step(f"figure 1: {self.args.jobs} tasks, bare django-q2 as documented, {label} broker, again")
-            after = self.phase("overhead_documented", documented, DJANGO_SETTINGS_MODULE=DOCUMENTED_SETTINGS, **env)
-            self.results[f"overhead_{label.lower()}"] = {"documented": [before, after], "project": project}
-            self.rows += throughput_rows([before, after], project)
+            self.results[f"overhead_{label.lower()}"] = {"documented": [baseline], "project": project}
+            self.rows += throughput_rows([baseline], project)
 
-    def memory(self) -> None:
+    def start_memory(self) -> "RunningPhase":
+        """Figure 5 in a database of its own: it measures memory, not time, so it can run while
+        the history is generated (which it would otherwise join)."""
         jobs = self.args.memory_jobs
         redis = {} if redis_problem(self.redis_url) else {"REDIS_URL": self.redis_url}
+        self.setup_database(self.memory_url)
         self.step(f"figure 5: {jobs} jobs through one worker ({'Redis' if redis else 'ORM'} broker)")
-        self.results["memory"] = self.phase("memory", {"jobs": jobs}, Q_WORKERS="1", Q_RECYCLE=str(jobs * 10), **redis)
+        env = {"DATABASE_URL": self.memory_url, "Q_WORKERS": "1", "Q_RECYCLE": str(jobs * 10), **redis}
+        return self.start_phase("memory", {"jobs": jobs}, **env)
 
     def history(self) -> None:
         sizes = [int(s) for s in self.args.sizes.split(",")]
         until = datetime.now(UTC)
+        metrics = {}
         with db.connect(self.url) as conn:
             conn.execute("TRUNCATE jobs, job_retry_history, job_execution_logs, alert_history CASCADE")
             conn.commit()
-            metrics = {}
             for number, size in enumerate(sizes, 1):
-                have = data.table_counts(conn)["job_execution_logs"]
-                jobs = max(0, round((size - have) / data.rows_per_job()))
-                self.step(f"generating history up to {size:,} event rows ({jobs:,} more jobs)")
-                started = time.perf_counter()
-                with conn.cursor() as cursor:
-                    data.generate_layer(cursor, tag=f"layer{number}", jobs=jobs, until=until, seed=self.args.seed)
-                conn.commit()
-                data.vacuum_analyze(conn)
-                counts = data.table_counts(conn)
-                self.step(f"  {counts} in {time.perf_counter() - started:.0f}s")
+                # The largest layer takes longest to generate: figure 5 runs meanwhile and is
+                # over before the next timed figure starts.
+                alongside = self.start_memory() if number == len(sizes) and 5 in self.figures else None
+                try:
+                    counts = self.add_layer(conn, number, size, until)
+                    if alongside is not None:
+                        self.results["memory"] = alongside.result()
+                finally:
+                    if alongside is not None:
+                        alongside.stop()  # a no-op unless the generation failed
                 if 3 in self.figures:
                     self.step(f"figure 3: metrics over {counts['job_execution_logs']:,} rows")
                     metrics[size] = self.phase("metrics", {}) | {"rows": counts}
@@ -175,6 +178,19 @@ class Bench:
                 self.rows += metrics_rows(metrics)
             if 4 in self.figures:
                 self.lists(conn, until)
+
+    def add_layer(self, conn, number: int, size: int, until: datetime) -> dict[str, int]:
+        have = data.table_counts(conn)["job_execution_logs"]
+        jobs = max(0, round((size - have) / data.rows_per_job()))
+        self.step(f"generating history up to {size:,} event rows ({jobs:,} more jobs)")
+        started = time.perf_counter()
+        with conn.cursor() as cursor:
+            data.generate_layer(cursor, tag=f"layer{number}", jobs=jobs, until=until, seed=self.args.seed)
+        conn.commit()
+        data.vacuum_analyze(conn)
+        counts = data.table_counts(conn)
+        self.step(f"  {counts} in {time.perf_counter() - started:.0f}s")
+        return counts
 
     def lists(self, conn, until) -> None:
         small, large = (int(s) for s in self.args.active.split(","))
@@ -192,21 +208,22 @@ class Bench:
     def run(self) -> int:
         started = time.perf_counter()
         load_before = os.getloadavg()
-        self.setup_database()
+        self.setup_database(self.url)
         try:
             if 2 in self.figures:
                 self.event_recording()
             if 1 in self.figures:
                 self.throughput()
-            if 5 in self.figures:
-                self.memory()
             if self.figures & {3, 4}:
-                self.history()
+                self.history()  # figure 5 alongside, when asked
+            elif 5 in self.figures:
+                self.results["memory"] = self.start_memory().result()
         finally:
-            if self.args.keep_db:
-                self.step(f"kept {db.checked_name(self.url)}")
-            else:
-                db.drop_database(self.url)
+            for url in self.created:
+                if self.args.keep_db:
+                    self.step(f"kept {db.checked_name(url)}")
+                else:
+                    db.drop_database(url)
         elapsed = time.perf_counter() - started
         print()
         print(f"Machine: {machine()}; PostgreSQL {self.server_version}; Python {platform.python_version()}")
@@ -221,6 +238,38 @@ class Bench:
         return 1 if any(r.passed is False for r in self.rows) else 0
 
 
+class RunningPhase:
+    """A phase running in its own process (`python -m bench.phase`)."""
+
+    def __init__(self, bench: Bench, name: str, kwargs: dict, env: dict):
+        self.bench = bench
+        self.out = tempfile.NamedTemporaryFile(suffix=".json")  # noqa: SIM115 - lives until stop()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.phase", name, json.dumps(kwargs), self.out.name], cwd=ROOT, env=env
+        )
+
+    def result(self) -> dict:
+        """Wait for the phase; its rows (if it judges itself) join the table."""
+        try:
+            if self.process.wait() != 0:
+                raise subprocess.CalledProcessError(self.process.returncode, self.process.args)
+            found = json.loads(Path(self.out.name).read_text())
+        finally:
+            self.stop()
+        self.bench.rows += [Row(**row) for row in found["rows"]]
+        return found["result"]
+
+    def stop(self) -> None:
+        """Interrupt the phase if it still runs (its cluster stops on the KeyboardInterrupt)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self.out.close()
+
+
 def _cpu_per_job(runs: list[dict]) -> dict[str, float]:
     return {part: median(r["cpu_ms_per_job"][part] for r in runs) for part in ("enqueue", "cluster", "postgres")}
 
@@ -228,8 +277,8 @@ def _cpu_per_job(runs: list[dict]) -> dict[str, float]:
 def throughput_rows(documented: list[dict], project: dict) -> list:
     """The judged row (monitored against documented bare django-q2) and what explains it.
 
-    `documented`: the documented-baseline phases' results (run before and after the
-    project's, so drift hits both); `project`: the project phase's, bare and monitored.
+    `documented`: the documented-baseline phases' results; `project`: the project phase's,
+    bare and monitored.
     """
     label = project["broker"]
     bare_documented = median(r["per_s"] for result in documented for r in result["runs"]["bare"])

@@ -36,6 +36,12 @@ def checked_name(url: str) -> str:
     return name
 
 
+def sibling_url(url: str, suffix: str) -> str:
+    """Another benchmark database on the same server: `url`'s name with `suffix` added."""
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/{checked_name(url)}{suffix}"))
+
+
 def maintenance_url(url: str) -> str:
     """The same server, its `postgres` database (where CREATE/DROP DATABASE run)."""
     parts = urlsplit(url)

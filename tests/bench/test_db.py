@@ -2,7 +2,7 @@
 
 import pytest
 
-from bench.db import NotABenchDatabase, checked_name, maintenance_url
+from bench.db import NotABenchDatabase, checked_name, maintenance_url, sibling_url
 
 
 @pytest.mark.parametrize("name", ["bench_jobmonitor", "bench_x"])
@@ -29,6 +29,14 @@ def test_any_other_database_is_refused(url):
 def test_sqlite_is_refused():
     with pytest.raises(NotABenchDatabase, match="Postgres only"):
         checked_name("sqlite:///var/bench_db.sqlite3")
+
+
+def test_figure_5s_database_is_a_bench_database_beside_the_main_one():
+    assert sibling_url("postgres://u:p@db:5433/bench_x?sslmode=require", "_memory") == (
+        "postgres://u:p@db:5433/bench_x_memory?sslmode=require"
+    )
+    with pytest.raises(NotABenchDatabase):
+        sibling_url("postgres://u:p@db:5433/jobmonitor", "_memory")
 
 
 def test_databases_are_created_and_dropped_from_the_servers_postgres_database():
