@@ -167,6 +167,7 @@ class Bench:
                     counts = self.add_layer(conn, number, size, until)
                     if alongside is not None:
                         self.results["memory"] = alongside.result()
+                        self.step("figure 5: done")
                 finally:
                     if alongside is not None:
                         alongside.stop()  # a no-op unless the generation failed
