@@ -564,6 +564,9 @@ def broker_reading(timeout: float) -> dict:
         clusters = registered_clusters(broker)
     except Exception as e:  # noqa: BLE001 - whatever the broker raises is its answer
         return {"broker": label, "reachable": False, "error": f"{type(e).__name__}: {e}", "clusters": []}
+    finally:
+        if isinstance(broker, Redis):
+            broker.connection.close()
     return {"broker": label, "reachable": True, "error": "", "clusters": clusters}
 
 
