@@ -26,6 +26,14 @@ def job_type_field() -> forms.CharField:
     )
 
 
+def list_view_of(params) -> str:
+    """The job list a query asks for: its `view`, else the finished list for a finished status
+    (`/jobs/?status=failed` lists failed jobs) and the active list otherwise."""
+    if params.get("view") in ("active", "finished"):
+        return params["view"]
+    return "finished" if params.get("status") in FINISHED_STATUSES else "active"
+
+
 class JobFilterForm(forms.Form):
     view = forms.ChoiceField(choices=[("active", "Active"), ("finished", "Recently finished")], required=False)
     job_type = job_type_field()
@@ -53,7 +61,7 @@ class JobFilterForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        data["view"] = data.get("view") or "active"
+        data["view"] = list_view_of(self.data)
         data["window"] = data.get("window") or "24h"
         allowed = ACTIVE_STATUSES if data["view"] == "active" else FINISHED_STATUSES
         if data.get("status") and data["status"] not in allowed:

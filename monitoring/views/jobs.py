@@ -6,7 +6,7 @@ from django.utils import timezone
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES
 from jobs.registry import registered_job_types
 from monitoring import selectors
-from monitoring.forms import FINISHED_WINDOWS, JobFilterForm
+from monitoring.forms import FINISHED_WINDOWS, JobFilterForm, list_view_of
 from monitoring.permissions import VIEW_JOBS
 from monitoring.views.base import FILTER_ERRORS, PAGE_SIZE, ListPage, dashboard_view, render_page
 
@@ -33,7 +33,7 @@ def _finished_page(filters: dict, now) -> ListPage:
 def job_list(request):
     now = timezone.now()
     form = JobFilterForm(request.GET)
-    view = request.GET.get("view") if request.GET.get("view") in ("active", "finished") else "active"
+    view = list_view_of(request.GET)
     context = {
         "now": now,
         "form": form,

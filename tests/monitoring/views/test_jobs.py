@@ -100,7 +100,7 @@ def test_recently_finished_jobs_within_the_chosen_window(alice_client):
 
 
 def test_bad_filters_are_a_400_naming_the_field(alice_client):
-    response = alice_client.get("/jobs/?q=<script>&status=completed&page=0")
+    response = alice_client.get("/jobs/?view=active&q=<script>&status=completed&page=0")
     assert response.status_code == 400
     page = response.content.decode()
     assert "<li><strong>q</strong>: a job id is hex digits and dashes" in page
@@ -219,3 +219,19 @@ def test_a_page_and_a_poll_take_a_bounded_number_of_queries(
         alice_client.get("/jobs/?view=finished&window=7d&page=3", headers=htmx("job-rows"))
     with django_assert_max_num_queries(login + 4):  # + the job the id points at
         alice_client.get(f"/jobs/?q={big_history.id}&status=queued")
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_finished_status_alone_lists_the_finished_jobs(alice_client):
+    """/jobs/?status=failed, typed or linked: the failed jobs, not an error about active statuses."""
+    failed = JobFactory(failed=True, finished_at=NOW - timedelta(minutes=5))
+    JobFactory(completed=True, finished_at=NOW - timedelta(minutes=5))
+    JobFactory(running=True)
+
+    response = alice_client.get("/jobs/?status=failed")
+
+    assert response.status_code == 200
+    assert listed(response) == [failed.id]
+    page = response.content.decode()
+    assert "<title>Recently finished jobs" in page
+    assert '<input type="hidden" name="view" value="finished">' in page
