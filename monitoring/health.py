@@ -558,7 +558,7 @@ def broker_reading(timeout: float) -> dict:
     elif isinstance(broker, Redis):
         label = "Redis"
     else:
-        label = "the database (ORM broker)"
+        label = "the database, ORM broker"
     try:
         broker.ping()
         clusters = registered_clusters(broker)

@@ -215,11 +215,11 @@ def test_with_no_cluster_registered_with_the_broker_it_says_to_start_one():
 
     status, output = watchdog(NOW)
 
-    assert status == 1 and output.endswith("; 0 cluster(s) registered with the broker (the database (ORM broker))")
+    assert status == 1 and output.endswith("; 0 cluster(s) registered with the broker (the database, ORM broker)")
     alert = AlertHistory.objects.get()
     assert alert.title == "No worker cluster has run for 10 min"
     assert (
-        "No cluster is registered with the broker (the database (ORM broker)). "
+        "No cluster is registered with the broker (the database, ORM broker). "
         "Start a cluster: python manage.py qcluster." in alert.message
     )
 
@@ -232,7 +232,7 @@ def test_clusters_registered_but_silent_are_named_as_probably_stuck():
 
     alert = AlertHistory.objects.get()
     assert alert.title == "No worker cluster has run for 10 min (1 cluster(s) registered but silent)"
-    assert "1 cluster(s) with 2 worker(s) are registered with the broker (the database (ORM broker)) on vm-1" in (
+    assert "1 cluster(s) with 2 worker(s) are registered with the broker (the database, ORM broker) on vm-1" in (
         alert.message
     )
     assert "Read their logs and restart them." in alert.message
