@@ -550,24 +550,44 @@ def broker_reading(timeout: float) -> dict:
     from django_q.brokers.redis_broker import Redis
     from django_q.conf import Conf
 
-    broker = get_broker()  # its own: the probe's timeouts stay off the process's shared broker
-    if isinstance(broker, Redis) and isinstance(Conf.REDIS, str):
-        parts = urlsplit(Conf.REDIS)
-        label = f"Redis at {parts.hostname}:{parts.port or 6379}"  # never the URL: it may hold a password
-        broker.connection = redis.from_url(Conf.REDIS, socket_connect_timeout=timeout, socket_timeout=timeout)
-    elif isinstance(broker, Redis):
-        label = "Redis"
-    else:
-        label = "the database, ORM broker"
+    redis_url = Conf.REDIS if isinstance(Conf.REDIS, str) else None
+    label = _redis_label(redis_url) if redis_url else "the broker"
+    broker = None
     try:
+        # Inside the try: a REDIS_URL that does not parse fails here, and the watchdog must
+        # still raise and send its alert (it needs no broker for that).
+        broker = get_broker()  # its own: the probe's timeouts stay off the process's shared broker
+        if isinstance(broker, Redis) and redis_url:
+            broker.connection = redis.from_url(redis_url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        elif isinstance(broker, Redis):
+            label = "Redis"
+        else:
+            label = "the database, ORM broker"
         broker.ping()
         clusters = registered_clusters(broker)
     except Exception as e:  # noqa: BLE001 - whatever the broker raises is its answer
-        return {"broker": label, "reachable": False, "error": f"{type(e).__name__}: {e}", "clusters": []}
+        if broker is None and redis_url:
+            # The URL's parser may quote part of it (urllib: "Port could not be cast to integer
+            # value as '<text before the @>'", i.e. part of a password): name the kind only.
+            error = f"{type(e).__name__} setting up the broker: is REDIS_URL a valid redis:// URL?"
+        else:
+            error = f"{type(e).__name__}: {e}"
+        return {"broker": label, "reachable": False, "error": error, "clusters": []}
     finally:
         if isinstance(broker, Redis):
             broker.connection.close()
     return {"broker": label, "reachable": True, "error": "", "clusters": clusters}
+
+
+def _redis_label(url: str) -> str:
+    """A Redis broker by host and port (or socket path), never its URL: it may hold a password."""
+    try:
+        parts = urlsplit(url)
+        if parts.scheme == "unix":
+            return f"Redis at {parts.path}"
+        return f"Redis at {parts.hostname}:{parts.port or 6379}"
+    except ValueError:
+        return "Redis (REDIS_URL does not parse)"
 
 
 # --- reads -----------------------------------------------------------------------------------

@@ -282,3 +282,30 @@ def test_a_database_that_does_not_answer_is_one_line_and_an_exit_status_of_its_o
     assert status == 3
     assert message.startswith("the database does not answer: ")
     assert message.endswith("; nothing was judged or sent") and "\n" not in message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:s3cret/x@127.0.0.1:6379/0",  # an unencoded '/': urllib reads 's3cret' as the port
+        "redis://:s3cret@127.0.0.1:notaport/0",
+        "http://:s3cret@127.0.0.1:6379/0",  # not a scheme redis-py takes
+    ],
+)
+def test_a_redis_url_that_does_not_parse_still_raises_and_sends_the_alert(monkeypatch, url):
+    """No cluster can start on such a URL, so the watchdog is the only one left to say so."""
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "BROKER_CLASS", "jobs.brokers.RedisBroker")
+    monkeypatch.setattr(Conf, "REDIS", url)
+    workers_seen(NOW - timedelta(minutes=10))
+    queued_since(NOW - timedelta(minutes=8), count=1)
+
+    status, output = watchdog(NOW)
+
+    assert status == 1
+    assert "does not answer: ValueError setting up the broker: is REDIS_URL a valid redis:// URL?" in output
+    alert = AlertHistory.objects.get()
+    assert alert.title.startswith("No worker cluster has run for 10 min (broker unreachable)")
+    assert "s3cret" not in alert.message + str(AlertState.objects.get().details) + output
+    assert len(mail.outbox) == 2
