@@ -20,6 +20,11 @@ def running_cluster(workers: int | None = None):
         Conf.WORKERS = workers
     connections.close_all()  # forked processes must open their own connections
     cluster = Cluster(get_broker())
+    # django-q2's Cluster takes SIGINT to stop the cluster and nothing else, so a process in
+    # this block would carry on (a benchmark phase waiting for tasks that no longer run, until
+    # bench.__main__ kills it 30 s later). Ctrl-C raises KeyboardInterrupt again: the cluster
+    # stops below and the process ends.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         cluster.start()
         yield cluster
