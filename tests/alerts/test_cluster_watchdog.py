@@ -7,8 +7,10 @@ watchdog sent itself.
 import os
 from datetime import UTC, datetime, timedelta
 from io import StringIO
+from urllib.parse import urlsplit
 
 import pytest
+import redis
 import time_machine
 from django.core import mail
 from django.core.management import call_command
@@ -247,11 +249,15 @@ def test_a_redis_broker_that_answers_with_no_cluster_is_named_by_its_address(mon
         pytest.skip("set REDIS_TEST_URL=redis://… to ask a real Redis broker too")
     monkeypatch.setattr(Conf, "BROKER_CLASS", "jobs.brokers.RedisBroker")
     monkeypatch.setattr(Conf, "REDIS", url)
+    stats = redis.from_url(url)
+    for key in stats.keys(f"{Conf.Q_STAT}:*"):  # a cluster another test ran on this Redis moments ago
+        stats.delete(key)
     workers_seen(NOW - timedelta(minutes=10))
 
     assert watchdog(NOW)[0] == 1
-    host = url.split("@")[-1].split("//")[-1].split("/")[0]
-    assert f"No cluster is registered with the broker (Redis at {host})." in AlertHistory.objects.get().message
+    parts = urlsplit(url)
+    expected = f"No cluster is registered with the broker (Redis at {parts.hostname}:{parts.port or 6379})."
+    assert expected in AlertHistory.objects.get().message
 
 
 def test_a_broker_that_does_not_answer_is_named_as_the_cause_without_its_password(unreachable_redis_broker):
@@ -280,8 +286,8 @@ def test_a_database_that_does_not_answer_is_one_line_and_an_exit_status_of_its_o
         status, message = watchdog(NOW)
 
     assert status == 3
-    assert message.startswith("the database does not answer: ")
-    assert message.endswith("; nothing was judged or sent") and "\n" not in message
+    assert message.startswith("database error, this run stopped there: OperationalError: ")
+    assert "\n" not in message
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,7 @@ class Command(BaseCommand):
         "Check from the database that a django-q2 worker is alive (run it every minute from cron, a systemd "
         "timer or a Kubernetes CronJob). When none has been seen for HEALTH_STALE_AFTER_MINUTES, raise a critical "
         "alert and send every due notification without django-q2; resolve it once one is seen. Exit 0 alive, 1 dead, "
-        "2 not judged (staleness off), 3 the database does not answer."
+        "2 not judged (staleness off), 3 a database error (unreachable, most likely)."
     )
 
     def handle(self, **options):
@@ -56,11 +56,13 @@ class Command(BaseCommand):
         try:
             self.watch()
         except DATABASE_UNAVAILABLE as e:
-            # Nothing to judge by and nowhere to record or send from; no cluster works either.
-            # One line for cron's mail or the timer's OnFailure, not a traceback.
+            # Unreachable, most likely (nothing to judge by, nowhere to record or send from, and
+            # no cluster works either); a statement that failed otherwise (a deadlock, say) stops
+            # the run the same way, maybe after part of it. One line for cron's mail or the
+            # timer's OnFailure, not a traceback.
             reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise CommandError(
-                f"the database does not answer: {reason}; nothing was judged or sent", returncode=DATABASE_DOWN
+                f"database error, this run stopped there: {type(e).__name__}: {reason}", returncode=DATABASE_DOWN
             ) from e
 
     def watch(self) -> None:
