@@ -11,9 +11,8 @@ from jobs.testing import running_cluster
 
 def test_sigint_inside_a_running_cluster_raises_keyboard_interrupt_and_stops_it(transactional_db):
     started = time.monotonic()
-    with pytest.raises(KeyboardInterrupt):
-        with running_cluster(workers=1) as cluster:
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(20)  # a phase waiting for its tasks: with django-q2's handler only, it sleeps on
+    with pytest.raises(KeyboardInterrupt), running_cluster(workers=1) as cluster:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(20)  # a phase waiting for its tasks: with django-q2's handler only, it sleeps on
     assert time.monotonic() - started < 15
     assert not cluster.sentinel.is_alive()
