@@ -34,12 +34,25 @@ def stale_after_three_minutes(settings, no_cluster):
 
 
 @pytest.fixture
-def unreachable_redis_broker(monkeypatch):
-    """The clusters' broker is Redis, and nothing answers at its address (a real refused connection)."""
+def redis_broker_at(monkeypatch):
+    """Make the clusters' broker Redis at the URL given (whatever answers there, or nothing)."""
     from django_q.conf import Conf
 
-    monkeypatch.setattr(Conf, "BROKER_CLASS", "jobs.brokers.RedisBroker")
-    monkeypatch.setattr(Conf, "REDIS", "redis://:s3cret@127.0.0.1:1/0")
+    def at(url: str) -> None:
+        monkeypatch.setattr(Conf, "BROKER_CLASS", "jobs.brokers.RedisBroker")
+        monkeypatch.setattr(Conf, "REDIS", url)
+
+    return at
+
+
+def assert_broker_unreachable_alert_sent_without_password(output: str, title_start: str) -> AlertHistory:
+    """The alert names the broker as the cause, keeps the URL's password out of every text the
+    watchdog writes, and still reaches its two recipients (sending needs no broker)."""
+    alert = AlertHistory.objects.get()
+    assert alert.title.startswith(title_start)
+    assert "s3cret" not in alert.message + str(AlertState.objects.get().details) + output
+    assert len(mail.outbox) == 2
+    return alert
 
 
 def workers_seen(at, status="healthy", workers=2):
@@ -241,14 +254,13 @@ def test_clusters_registered_but_silent_are_named_as_probably_stuck():
     assert "Start a cluster" not in alert.message
 
 
-def test_a_redis_broker_that_answers_with_no_cluster_is_named_by_its_address(monkeypatch):
+def test_a_redis_broker_that_answers_with_no_cluster_is_named_by_its_address(redis_broker_at):
     from django_q.conf import Conf
 
     url = os.environ.get("REDIS_TEST_URL")
     if not url:
         pytest.skip("set REDIS_TEST_URL=redis://… to ask a real Redis broker too")
-    monkeypatch.setattr(Conf, "BROKER_CLASS", "jobs.brokers.RedisBroker")
-    monkeypatch.setattr(Conf, "REDIS", url)
+    redis_broker_at(url)
     stats = redis.from_url(url)
     for key in stats.keys(f"{Conf.Q_STAT}:*"):  # a cluster another test ran on this Redis moments ago
         stats.delete(key)
@@ -260,7 +272,8 @@ def test_a_redis_broker_that_answers_with_no_cluster_is_named_by_its_address(mon
     assert expected in AlertHistory.objects.get().message
 
 
-def test_a_broker_that_does_not_answer_is_named_as_the_cause_without_its_password(unreachable_redis_broker):
+def test_a_broker_that_does_not_answer_is_named_as_the_cause_without_its_password(redis_broker_at):
+    redis_broker_at("redis://:s3cret@127.0.0.1:1/0")  # nothing listens: a real refused connection
     workers_seen(NOW - timedelta(minutes=10))
     queued_since(NOW - timedelta(minutes=8), count=1)
 
@@ -268,15 +281,13 @@ def test_a_broker_that_does_not_answer_is_named_as_the_cause_without_its_passwor
 
     assert status == 1
     assert "the broker (Redis at 127.0.0.1:1) does not answer: ConnectionError" in output
-    alert = AlertHistory.objects.get()
+    alert = assert_broker_unreachable_alert_sent_without_password(output, "No worker cluster has run for 10 min")
     assert alert.title == "No worker cluster has run for 10 min (broker unreachable); 1 job(s) waiting since 02:52 UTC"
     assert "The broker (Redis at 127.0.0.1:1) does not answer: ConnectionError: " in alert.message
     assert "bring the broker back (or fix REDIS_URL)" in alert.message
     assert AlertState.objects.get().error_summary.startswith(
         "No worker cluster has run for 10 min (broker unreachable)"
     )
-    assert "s3cret" not in alert.message + str(AlertState.objects.get().details) + output
-    assert len(mail.outbox) == 2  # still delivered: the watchdog needs no broker to send
 
 
 def test_a_database_that_does_not_answer_is_one_line_and_an_exit_status_of_its_own(postgres_only, transactional_db):
@@ -298,20 +309,15 @@ def test_a_database_that_does_not_answer_is_one_line_and_an_exit_status_of_its_o
         "http://:s3cret@127.0.0.1:6379/0",  # not a scheme redis-py takes
     ],
 )
-def test_a_redis_url_that_does_not_parse_still_raises_and_sends_the_alert(monkeypatch, url):
+def test_a_redis_url_that_does_not_parse_still_raises_and_sends_the_alert(redis_broker_at, url):
     """No cluster can start on such a URL, so the watchdog is the only one left to say so."""
-    from django_q.conf import Conf
-
-    monkeypatch.setattr(Conf, "BROKER_CLASS", "jobs.brokers.RedisBroker")
-    monkeypatch.setattr(Conf, "REDIS", url)
+    redis_broker_at(url)
     workers_seen(NOW - timedelta(minutes=10))
-    queued_since(NOW - timedelta(minutes=8), count=1)
 
     status, output = watchdog(NOW)
 
     assert status == 1
     assert "does not answer: ValueError setting up the broker: is REDIS_URL a valid redis:// URL?" in output
-    alert = AlertHistory.objects.get()
-    assert alert.title.startswith("No worker cluster has run for 10 min (broker unreachable)")
-    assert "s3cret" not in alert.message + str(AlertState.objects.get().details) + output
-    assert len(mail.outbox) == 2
+    assert_broker_unreachable_alert_sent_without_password(
+        output, "No worker cluster has run for 10 min (broker unreachable)"
+    )
