@@ -76,6 +76,13 @@ class JobDispatchMixin:
 
 
 class ORMBroker(JobDispatchMixin, ORM):
+    @staticmethod
+    def get_connection(list_key: str | None = None):
+        # Oldest task first. django-q2 takes the first rows Postgres returns, in no set order,
+        # so a task could wait behind later ones; the requeue sweep also relies on the order
+        # (EnhancedJobManager.requeue_lost_jobs).
+        return ORM.get_connection(list_key).order_by("id")
+
     def dequeue(self):
         try:
             return super().dequeue()

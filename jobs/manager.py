@@ -121,6 +121,7 @@ class EnhancedJobManager:
                 message="queued",
                 created_at=now,
                 updated_at=now,
+                queued_at=now,
             )
             self.monitoring.record_event_sync(
                 job.id,
@@ -483,6 +484,7 @@ class EnhancedJobManager:
             if not Job.objects.filter(id=job.id, status=job.status, attempts=job.attempts).update(
                 status=JobStatus.QUEUED,
                 updated_at=now,
+                queued_at=now,
                 progress=0,  # of the attempt to come, not the last one
                 finished_at=None,
                 next_attempt_at=None,
@@ -523,7 +525,11 @@ class EnhancedJobManager:
             next_attempt = attempts + 1
             with transaction.atomic():
                 if not Job.objects.filter(id=job_id, status=JobStatus.RETRYING, attempts=attempts).update(
-                    status=JobStatus.QUEUED, updated_at=now, progress=0, message=f"attempt {next_attempt} queued"
+                    status=JobStatus.QUEUED,
+                    updated_at=now,
+                    queued_at=now,
+                    progress=0,
+                    message=f"attempt {next_attempt} queued",
                 ):
                     continue  # another cluster dispatched it
                 failed_at = due_at - timedelta(seconds=delay or 0)
@@ -582,33 +588,45 @@ class EnhancedJobManager:
         return recovered
 
     def requeue_lost_jobs(self, *, now=None, limit: int = 100, broker: Broker | None = None) -> int:
-        """Enqueue again queued jobs whose task never reached a worker (an enqueue lost in a crash).
+        """Enqueue again queued jobs whose task will not reach a worker: lost between commit and
+        enqueue, or taken from the broker by a node that then died.
 
-        Only when the broker's queue is empty: otherwise the job is most likely just waiting
-        its turn. A duplicate task is harmless anyway (the claim refuses it).
+        A job counts as lost once it has waited JOBS["REQUEUE_AFTER"] and its task cannot still be
+        ahead in the queue: the broker's queue is empty, or a worker already runs an attempt queued
+        that long after it (the broker hands tasks out in the order they came; the margin covers
+        node clocks and enqueues held until a long transaction commits). Otherwise the job is most
+        likely waiting its turn behind a backlog. A duplicate task is harmless anyway (the claim
+        refuses it): at worst a task a live node prefetched runs elsewhere first.
         """
         from jobs.queue import shared_broker
 
         broker = broker or shared_broker()
-        if broker.queue_size():
-            return 0
         now = now or timezone.now()
-        older_than = now - timedelta(seconds=settings.JOBS["REQUEUE_AFTER"])
-        lost = Job.objects.filter(status=JobStatus.QUEUED, updated_at__lt=older_than).order_by("updated_at")
+        patience = timedelta(seconds=settings.JOBS["REQUEUE_AFTER"])
+        queued_before = now - patience
+        why = "the broker's queue is empty"
+        if broker.queue_size():
+            passed = Job.objects.filter(status=JobStatus.RUNNING).aggregate(newest=models.Max("queued_at"))["newest"]
+            if passed is None:
+                return 0
+            queued_before = min(queued_before, passed - patience)
+            why = "workers already run attempts queued after it"
+        # A queued job's updated_at is when it was queued: nothing else writes a queued row.
+        lost = Job.objects.filter(status=JobStatus.QUEUED, updated_at__lt=queued_before).order_by("updated_at")
         requeued = 0
         for job_id, job_type, attempts, updated_at in lost.values_list("id", "job_type", "attempts", "updated_at")[
             :limit
         ]:
             with transaction.atomic():
                 if not Job.objects.filter(id=job_id, status=JobStatus.QUEUED, updated_at=updated_at).update(
-                    updated_at=now
+                    updated_at=now, queued_at=now
                 ):
                     continue
                 self.monitoring.record_event_sync(
                     job_id,
                     EventType.QUEUED,
                     status=JobStatus.QUEUED,
-                    message=f"attempt {attempts + 1} enqueued again: no worker had picked it up",
+                    message=f"attempt {attempts + 1} enqueued again: its task was lost ({why})",
                     details={"attempt": attempts + 1, "requeued": True},
                     measure_memory=False,
                     timestamp=now,

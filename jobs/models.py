@@ -53,6 +53,9 @@ class Job(models.Model):
     attempt_started_at = models.DateTimeField(null=True, blank=True, help_text="Start of the current attempt.")
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Kept while the attempt runs: a running attempt queued after a job still waiting shows the
+    # workers have passed that job's task (EnhancedJobManager.requeue_lost_jobs).
+    queued_at = models.DateTimeField(null=True, blank=True, help_text="When the current attempt was queued.")
     worker = models.CharField(max_length=255, blank=True, default="", help_text="host:pid of the worker running it.")
 
     next_attempt_at = models.DateTimeField(null=True, blank=True)

@@ -11,6 +11,7 @@ import pytest
 from django.db import OperationalError, connection
 from django.utils import timezone
 from django_q.brokers.orm import ORM
+from django_q.models import OrmQ
 
 from jobs.brokers import ORMBroker
 from jobs.manager import job_manager
@@ -105,3 +106,12 @@ def test_the_sentinel_saves_its_status_again_once_the_database_is_back(postgres_
     broker.set_stat("django_q:tests:cluster:1", "working", 3)
 
     assert broker.get_stat("django_q:tests:cluster:1") == "working"
+
+
+def test_the_orm_broker_hands_out_the_oldest_task_first(db, broker):
+    """Postgres returns rows in storage order, which an UPDATE changes: django-q2's ORM broker would
+    then hand out later tasks first (and the requeue sweep relies on the order)."""
+    first, second, third = (broker.enqueue(f"task {n}") for n in (1, 2, 3))
+    OrmQ.objects.filter(id=first).update(payload="task 1")  # its new row version is stored last
+
+    assert [broker.dequeue()[0][0] for _ in range(3)] == [first, second, third]

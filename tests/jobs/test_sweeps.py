@@ -8,6 +8,7 @@ from django_q.models import OrmQ
 
 from jobs.manager import EnhancedJobManager, job_manager
 from jobs.models import Job, JobRetryHistory, JobStatus
+from jobs.queue import shared_broker
 from monitoring.models import EventType, JobExecutionLog
 from tests.factories import JobFactory, JobRetryHistoryFactory
 
@@ -138,6 +139,69 @@ def test_a_queued_job_nobody_picked_up_is_enqueued_again_when_the_queue_is_empty
     # With tasks waiting in the broker, a queued job is most likely just waiting its turn.
     Job.objects.filter(id=lost.id).update(updated_at=NOW - timedelta(minutes=20))
     assert job_manager.requeue_lost_jobs() == 0
+
+
+def broker_backlog(tasks: int = 3):
+    """Tasks of other jobs waiting in the (ORM) broker: its queue is not empty."""
+    broker = shared_broker()
+    for _ in range(tasks):
+        broker.enqueue("a task of another job")
+
+
+@time_machine.travel(NOW, tick=False)
+def test_behind_a_backlog_a_lost_task_is_enqueued_again_once_workers_run_jobs_queued_after_it(
+    jobs_settings, django_capture_on_commit_callbacks
+):
+    """A node died with tasks it had taken from the broker, and other nodes keep a backlog there:
+    the queue never empties, but workers running attempts queued well after a waiting job show
+    that its task is no longer ahead of them."""
+    broker_backlog()
+    passed = JobFactory(status=JobStatus.QUEUED, updated_at=NOW - timedelta(minutes=25))
+    JobFactory(running=True, queued_at=NOW - timedelta(minutes=14))  # taken by a worker just now
+    in_turn = JobFactory(status=JobStatus.QUEUED, updated_at=NOW - timedelta(minutes=20))  # 6 min before it
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert job_manager.requeue_lost_jobs() == 1
+
+    passed.refresh_from_db()
+    assert (passed.updated_at, passed.queued_at) == (NOW, NOW)
+    event = JobExecutionLog.objects.get(job=passed)
+    assert event.details == {"attempt": 1, "requeued": True}
+    assert event.message == "attempt 1 enqueued again: its task was lost (workers already run attempts queued after it)"
+    assert Job.objects.get(id=in_turn.id).updated_at == NOW - timedelta(minutes=20)
+    assert OrmQ.objects.count() == 3 + 1
+
+
+@time_machine.travel(NOW, tick=False)
+def test_behind_a_backlog_a_job_waits_its_turn_while_no_later_job_runs(jobs_settings):
+    broker_backlog()
+    JobFactory(status=JobStatus.QUEUED, updated_at=NOW - timedelta(minutes=25))
+    JobFactory(running=True, queued_at=NOW - timedelta(minutes=30))  # queued before it: no evidence
+    JobFactory(running=True, queued_at=None)  # claimed before queue times were recorded
+
+    assert job_manager.requeue_lost_jobs() == 0
+
+    Job.objects.filter(status=JobStatus.RUNNING).delete()  # nothing running at all: no evidence either
+    assert job_manager.requeue_lost_jobs() == 0
+
+
+@time_machine.travel(NOW, tick=False)
+def test_every_way_into_the_queue_records_when(jobs_settings, django_capture_on_commit_callbacks):
+    """queued_at is what the sweep compares: submitted, retried by hand and dispatched retries set it,
+    and a claimed attempt keeps it."""
+    with django_capture_on_commit_callbacks(execute=True):
+        submitted = job_manager.submit_job("demo.sleep", {"seconds": 1})
+    assert submitted.queued_at == NOW
+    job_manager._claim(submitted.id, 1)
+    assert Job.objects.get(id=submitted.id).queued_at == NOW
+
+    failed = JobFactory(failed=True, queued_at=NOW - timedelta(hours=1))
+    due = retrying_job(due_in=-1)
+    with time_machine.travel(NOW + timedelta(minutes=1), tick=False), django_capture_on_commit_callbacks(execute=True):
+        job_manager.retry_job_sync(failed.id)
+        job_manager.dispatch_due_retries()
+    assert Job.objects.get(id=failed.id).queued_at == NOW + timedelta(minutes=1)
+    assert Job.objects.get(id=due.id).queued_at == NOW + timedelta(minutes=1)
 
 
 def test_heartbeats_are_judged_by_the_database_clock_not_the_sweeping_nodes(jobs_settings):

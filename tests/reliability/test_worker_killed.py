@@ -3,6 +3,7 @@ on two `qcluster` nodes."""
 
 import os
 import signal
+import time
 
 import psutil
 import pytest
@@ -113,4 +114,44 @@ def test_a_whole_node_lost_its_running_and_prefetched_jobs_are_taken_over(cluste
     figures(
         f"{broker} broker: node-a killed with 2 jobs running and more prefetched; {taken_back} taken back by the "
         f"sweep, {requeued} enqueued again; all {len(jobs)} jobs completed once, {ledger.attempts} attempts"
+    )
+
+
+@pytest.mark.parametrize("broker", ["orm", "redis"])
+def test_a_node_lost_under_a_backlog_that_never_empties_has_its_prefetched_jobs_taken_over(
+    cluster_nodes, run_log, figures, broker
+):
+    """As above, but the broker's queue stays full: the jobs node-a had prefetched are enqueued again
+    once the surviving node runs jobs queued JOBS_REQUEUE_AFTER (2 s here) after them, while the
+    backlog is still there, instead of after the backlog is gone."""
+    lost, survivor = cluster_nodes(2, workers=2, broker=broker, JOBS_REQUEUE_AFTER="2")
+    # 1 s each: more than both nodes prefetch (up to 7 each), so the queue never empties.
+    first = [job_manager.submit_job("reliability.steps", {"steps": 10, "seconds": 0.1}) for _ in range(30)]
+    wait_for(
+        lambda: Job.objects.filter(status=JobStatus.RUNNING, progress__gt=0, worker__startswith="node-a:").count() == 2,
+        timeout=30,
+        message="node-a to run two jobs",
+    )
+    os.killpg(lost.pid, signal.SIGKILL)
+    time.sleep(2.5)  # more backlog, queued later than the prefetched jobs by more than JOBS_REQUEUE_AFTER
+    backlog = [job_manager.submit_job("reliability.steps", {"steps": 5, "seconds": 0.1}) for _ in range(40)]
+
+    wait_for(all_finished, timeout=120, message="every job to finish on the surviving node")
+    assert set(Job.objects.values_list("status", flat=True)) == {JobStatus.COMPLETED}
+    assert Ledger.read(run_log.runs()).problems() == []
+    requeues = JobExecutionLog.objects.filter(event_type=EventType.QUEUED, details__requeued=True)
+    assert requeues.exists()
+    assert {r.job_id for r in requeues} <= {job.id for job in first}
+    first_requeue = min(r.timestamp for r in requeues)
+    assert {r.message for r in requeues if r.timestamp == first_requeue} == {
+        "attempt 1 enqueued again: its task was lost (workers already run attempts queued after it)"
+    }
+    # A node holds at most 7 tasks taken from the broker (2 running, 5 waiting): with more backlog
+    # jobs started after the first requeue, some were still in the broker's queue when it happened.
+    started_after = Job.objects.filter(id__in=[job.id for job in backlog], started_at__gt=first_requeue).count()
+    assert started_after > 7
+    assert survivor.alive()
+    figures(
+        f"{broker} broker: node-a killed, then {len(backlog)} more jobs; its prefetched jobs first enqueued again "
+        f"while {started_after} of those still waited; all {len(first) + len(backlog)} completed once"
     )
