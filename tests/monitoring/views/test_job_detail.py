@@ -156,10 +156,13 @@ def test_a_long_timeline_is_bounded_in_queries_and_rows(alice_client, big_histor
         alice_client.get(f"/jobs/{big_history.id}/", headers=htmx("job-live"))
 
 
-def test_a_job_still_queued_explains_what_it_waits_for(alice_client):
-    job = JobFactory(status=JobStatus.QUEUED)
+@time_machine.travel(NOW, tick=False)
+def test_a_job_still_queued_explains_what_it_waits_for_and_since_when(alice_client):
+    job = JobFactory(status=JobStatus.QUEUED, created_at=at(-3600), queued_at=at(-250))
     page = alice_client.get(f"/jobs/{job.id}/").content.decode()
     assert "No attempt has started yet: the job is waiting for a worker." in page
+    assert '<dt>Waiting for a worker</dt><dd><time datetime="2026-11-29T02:55:50+00:00"' in page
+    assert ">4m 10s</time>" in page
 
 
 def test_a_job_retried_by_an_operator_shows_the_last_error_without_its_stale_advice(alice_client):
