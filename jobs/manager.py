@@ -618,8 +618,10 @@ class EnhancedJobManager:
             :limit
         ]:
             with transaction.atomic():
+                # queued_at stays: the job's first task may still be alive (prefetched by a busy node)
+                # and run; the sweep must not read a later queue time from it than its task had.
                 if not Job.objects.filter(id=job_id, status=JobStatus.QUEUED, updated_at=updated_at).update(
-                    updated_at=now, queued_at=now
+                    updated_at=now
                 ):
                     continue
                 self.monitoring.record_event_sync(

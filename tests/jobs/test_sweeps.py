@@ -164,7 +164,7 @@ def test_behind_a_backlog_a_lost_task_is_enqueued_again_once_workers_run_jobs_qu
         assert job_manager.requeue_lost_jobs() == 1
 
     passed.refresh_from_db()
-    assert (passed.updated_at, passed.queued_at) == (NOW, NOW)
+    assert passed.updated_at == NOW
     event = JobExecutionLog.objects.get(job=passed)
     assert event.details == {"attempt": 1, "requeued": True}
     assert event.message == "attempt 1 enqueued again: its task was lost (workers already run attempts queued after it)"
@@ -183,6 +183,41 @@ def test_behind_a_backlog_a_job_waits_its_turn_while_no_later_job_runs(jobs_sett
 
     Job.objects.filter(status=JobStatus.RUNNING).delete()  # nothing running at all: no evidence either
     assert job_manager.requeue_lost_jobs() == 0
+
+
+def test_a_duplicate_task_is_no_evidence_that_workers_passed_anything(
+    jobs_settings, django_capture_on_commit_callbacks
+):
+    """A job enqueued again while its first task was only held up (prefetched by a node busy with a
+    long job) may then run from that first task. Read with the time of the second enqueue, it would
+    make jobs still waiting their turn in the broker look passed, and so on down the queue."""
+    broker = shared_broker()
+
+    def at(minutes):
+        return time_machine.travel(NOW + timedelta(minutes=minutes), tick=False)
+
+    def submit(minutes):
+        with at(minutes), django_capture_on_commit_callbacks(execute=True):
+            return job_manager.submit_job("demo.sleep", {"seconds": 1})
+
+    def sweep(minutes):
+        with at(minutes), django_capture_on_commit_callbacks(execute=True):
+            return job_manager.requeue_lost_jobs()
+
+    held_up, later = submit(0), submit(11)
+    for minutes in (15, 20, 25, 31, 33):  # a backlog: each waits longer than REQUEUE_AFTER
+        submit(minutes)
+    with at(39):
+        broker.dequeue(), broker.dequeue()  # one node takes held_up's task and sits on it, another later's
+    with at(40):
+        job_manager._claim(later.id, 1)
+    assert sweep(40) == 1  # held_up: its task looks lost (a duplicate, refused if both run)
+
+    with at(45):
+        job_manager._claim(held_up.id, 1)  # from its first task after all
+    assert Job.objects.get(id=held_up.id).queued_at == NOW
+    assert sweep(45) == 0  # the jobs queued at 15, 20, 25 are still in the broker, in order
+    assert sweep(50) == 0
 
 
 @time_machine.travel(NOW, tick=False)
