@@ -611,7 +611,8 @@ class EnhancedJobManager:
                 return 0
             queued_before = min(queued_before, passed - patience)
             why = "workers already run attempts queued after it"
-        # A queued job's updated_at is when it was queued: nothing else writes a queued row.
+        # A queued job's updated_at is when it was last enqueued (queued, or by this sweep): nothing
+        # else writes a queued row. So a job enqueued again waits a whole JOBS_REQUEUE_AFTER once more.
         lost = Job.objects.filter(status=JobStatus.QUEUED, updated_at__lt=queued_before).order_by("updated_at")
         requeued = 0
         for job_id, job_type, attempts, updated_at in lost.values_list("id", "job_type", "attempts", "updated_at")[

@@ -26,6 +26,17 @@ def worker_pid(job: Job) -> int:
     return int(job.worker.rsplit(":", 1)[1])
 
 
+def kill_once_it_runs_two_jobs(node):
+    """SIGKILL to the node's whole process group (a machine lost) while two of its workers run jobs."""
+
+    def two_running():
+        running = Job.objects.filter(status=JobStatus.RUNNING, progress__gt=0, worker__startswith=f"{node.name}:")
+        return running.count() == 2
+
+    wait_for(two_running, timeout=30, message=f"{node.name} to run two jobs")
+    os.killpg(node.pid, signal.SIGKILL)
+
+
 def all_finished():
     return not Job.objects.exclude(status__in=[JobStatus.COMPLETED, JobStatus.FAILED]).exists()
 
@@ -94,13 +105,7 @@ def test_a_whole_node_lost_its_running_and_prefetched_jobs_are_taken_over(cluste
     lost, survivor = cluster_nodes(2, workers=2, broker=broker, JOBS_REQUEUE_AFTER="2")
     # 2 s each: none ends between the check below and the kill. node-a prefetches up to 7 of them.
     jobs = [job_manager.submit_job("reliability.steps", {"steps": 20, "seconds": 0.1}) for _ in range(10)]
-    wait_for(
-        lambda: Job.objects.filter(status=JobStatus.RUNNING, progress__gt=0, worker__startswith="node-a:").count() == 2,
-        timeout=30,
-        message="node-a to run two jobs",
-    )
-
-    os.killpg(lost.pid, signal.SIGKILL)
+    kill_once_it_runs_two_jobs(lost)
 
     wait_for(all_finished, timeout=90, message="every job to finish on the surviving node")
     assert set(Job.objects.values_list("status", flat=True)) == {JobStatus.COMPLETED}
@@ -127,12 +132,7 @@ def test_a_node_lost_under_a_backlog_that_never_empties_has_its_prefetched_jobs_
     lost, survivor = cluster_nodes(2, workers=2, broker=broker, JOBS_REQUEUE_AFTER="2")
     # 1 s each: more than both nodes prefetch (up to 7 each), so the queue never empties.
     first = [job_manager.submit_job("reliability.steps", {"steps": 10, "seconds": 0.1}) for _ in range(30)]
-    wait_for(
-        lambda: Job.objects.filter(status=JobStatus.RUNNING, progress__gt=0, worker__startswith="node-a:").count() == 2,
-        timeout=30,
-        message="node-a to run two jobs",
-    )
-    os.killpg(lost.pid, signal.SIGKILL)
+    kill_once_it_runs_two_jobs(lost)
     time.sleep(2.5)  # more backlog, queued later than the prefetched jobs by more than JOBS_REQUEUE_AFTER
     backlog = [job_manager.submit_job("reliability.steps", {"steps": 5, "seconds": 0.1}) for _ in range(40)]
 
