@@ -139,17 +139,15 @@ class AlertManager:
         if data.get("details"):
             changes["details"] = to_json_value(data["details"])
         # Lock the open state row (Postgres) so the notify-again decisions below are taken by
-        # one occurrence at a time. Locked without a join: after waiting for a resolution to
-        # commit, Postgres re-checks `is_open` on the row it locks, but not conditions on a
-        # joined table, so a join here could count into a state closed meanwhile.
-        state = (
-            AlertState.objects.select_for_update(of=("self",))
-            .select_related("alert")
-            .filter(fingerprint=key, is_open=True)
-            .first()
-        )
+        # one occurrence at a time. Locked alone: after waiting for a resolution to commit,
+        # Postgres re-checks `is_open` on the row it locks, but a row joined in the same
+        # statement comes back as it was before the wait.
+        state = AlertState.objects.select_for_update().filter(fingerprint=key, is_open=True).first()
         if state is None:
             return None
+        # Read after the lock: whoever held it (another occurrence raising the severity, an
+        # escalation adding recipients) has committed, and this read sees what they wrote.
+        state.alert = AlertHistory.objects.get(id=state.alert_id)
         if state.alert.resolved_at is not None:  # resolved without alert_resolve (a raw UPDATE)
             AlertState.objects.filter(pk=state.pk).update(is_open=False)
             return None
@@ -170,10 +168,14 @@ class AlertManager:
         return alert
 
     def _raise_severity(self, state: AlertState, severity: str, now) -> None:
-        """An occurrence worse than the alert so far (warning -> critical) is news: say so."""
+        """An occurrence worse than the alert so far (warning -> critical) is news: say so.
+
+        An alert already escalated is escalated at its new severity too: that severity's
+        escalation recipients are told now (escalation happens once, at the old severity's).
+        """
         alert = state.alert
-        added = [r for r in _recipients(severity) if r not in (alert.recipients or [])]
-        recipients = [*(alert.recipients or []), *added]
+        told = [*_recipients(severity), *(_recipients(severity, escalation=True) if alert.escalated else [])]
+        recipients = list(dict.fromkeys([*(alert.recipients or []), *told]))
         if not AlertHistory.objects.filter(id=alert.id, severity=alert.severity).update(
             severity=severity, recipients=recipients
         ):

@@ -82,6 +82,36 @@ def test_escalating_twice_at_once_notifies_once():
     assert len(escalations(alert)) == 1
 
 
+def test_an_escalated_alert_whose_severity_rises_tells_the_new_severitys_escalation_recipients_at_once():
+    alert = raise_alert("error")
+    assert sweep(timedelta(minutes=61)) == 1  # escalated as an error: the lead was told
+    with time_machine.travel(NOW + timedelta(minutes=70), tick=False):
+        alert_manager.process_alert_sync(
+            "job_failure", "critical", {"title": "ai_matching job failed", "message": "boom", "job_type": "ai_matching"}
+        )
+    alert.refresh_from_db()
+    assert alert.severity == "critical"
+    # Unresolved for 70 minutes, past critical's 15: the CTO hears it with the severity raise.
+    assert alert.recipients == ["ops@example.com", "lead@example.com", "oncall@example.com", "cto@example.com"]
+    raised = alert.deliveries.filter(kind=DeliveryKind.SEVERITY_RAISED).values_list("recipient", flat=True)
+    assert sorted(raised) == ["cto@example.com", "lead@example.com", "oncall@example.com", "ops@example.com"]
+    assert sweep(timedelta(minutes=90)) == 0  # still escalated once
+    assert len(escalations(alert)) == 1
+
+
+def test_a_severity_rise_before_escalation_leaves_the_escalation_to_the_sweep():
+    alert = raise_alert("error")
+    with time_machine.travel(NOW + timedelta(minutes=5), tick=False):
+        alert_manager.process_alert_sync(
+            "job_failure", "critical", {"title": "ai_matching job failed", "message": "boom", "job_type": "ai_matching"}
+        )
+    alert.refresh_from_db()
+    assert "cto@example.com" not in alert.recipients
+    assert sweep(timedelta(minutes=14)) == 0
+    assert sweep(timedelta(minutes=15)) == 1  # critical's 15 minutes, counted from when it was raised
+    assert escalations(alert) == [("cto@example.com", "Escalated: unresolved for 15 min")]
+
+
 def test_the_escalation_email_says_it_is_an_escalation(deliveries_run):
     alert = raise_alert("error")
     mail.outbox.clear()
