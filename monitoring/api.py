@@ -18,6 +18,8 @@ from monitoring.health import current_health
 from monitoring.metrics import performance_metrics
 from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS, VIEW_HEALTH, VIEW_JOBS, VIEW_METRICS
 from monitoring.schemas import (
+    MAX_FINISHED_OFFSET,
+    MAX_OFFSET,
     AlertListQuery,
     AlertPageOut,
     AlertResolveOut,
@@ -28,6 +30,7 @@ from monitoring.schemas import (
     JobPageOut,
     MetricsQuery,
     PerformanceMetricsOut,
+    page_out,
 )
 from monitoring.selectors import active_jobs_page, finished_jobs, job_alerts, job_detail, last_error_event, page
 
@@ -44,10 +47,10 @@ def get_active_jobs(request, filters: Query[JobListQuery]):
     """Queued, running and retrying jobs, newest activity first. Page with `limit` and `offset`:
     follow `next_offset` until it is null."""
     refuse_unknown_query_parameters(request, JobListQuery)
-    items, next_offset = active_jobs_page(
+    items, more = active_jobs_page(
         job_type=filters.job_type, status=filters.status, limit=filters.limit, offset=filters.offset
     )
-    return {"items": items, "limit": filters.limit, "offset": filters.offset, "next_offset": next_offset}
+    return page_out(items, more, limit=filters.limit, offset=filters.offset, max_offset=MAX_OFFSET)
 
 
 @router.get(
@@ -67,8 +70,7 @@ def get_finished_jobs(request, filters: Query[FinishedJobListQuery]):
         offset=filters.offset,
         limit=filters.limit,
     )
-    next_offset = filters.offset + filters.limit if more else None
-    return {"items": items, "limit": filters.limit, "offset": filters.offset, "next_offset": next_offset}
+    return page_out(items, more, limit=filters.limit, offset=filters.offset, max_offset=MAX_FINISHED_OFFSET)
 
 
 @router.get(
@@ -135,8 +137,8 @@ def get_active_alerts(request, filters: Query[AlertListQuery]):
     alerts = alert_list(
         include_resolved=filters.include_resolved, severity=filters.severity, alert_type=filters.alert_type
     )
-    items, next_offset = page(alerts, limit=filters.limit, offset=filters.offset)
-    return {"items": items, "limit": filters.limit, "offset": filters.offset, "next_offset": next_offset}
+    items, more = page(alerts, limit=filters.limit, offset=filters.offset)
+    return page_out(items, more, limit=filters.limit, offset=filters.offset, max_offset=MAX_OFFSET)
 
 
 def _alert(alert_id: UUID) -> AlertHistory:

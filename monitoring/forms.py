@@ -12,6 +12,7 @@ from monitoring.metrics import TIMEFRAMES
 FINISHED_WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 # Each page of finished jobs reads every page before it from the index: past this, narrow the filters.
 MAX_FINISHED_PAGES = 20
+MAX_ACTIVE_PAGES = 10_000
 
 
 def job_type_field() -> forms.CharField:
@@ -48,7 +49,7 @@ class JobFilterForm(forms.Form):
         validators=[RegexValidator(r"^[0-9a-fA-F-]+$", "a job id is hex digits and dashes, e.g. 3f2a9c1e")],
     )
     window = forms.ChoiceField(choices=[(w, w) for w in FINISHED_WINDOWS], required=False, label="Finished in")
-    page = forms.IntegerField(required=False, min_value=1, max_value=10_000)
+    page = forms.IntegerField(required=False, min_value=1, max_value=MAX_ACTIVE_PAGES)
 
     def clean_q(self):
         """The id's hex digits, lowercase: the dashes of a whole id are left out."""

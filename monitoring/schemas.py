@@ -96,6 +96,21 @@ class JobSummaryOut(Out):
         return value or None
 
 
+TRUNCATED_DESCRIPTION = (
+    "True when more rows follow but the next page would start past the deepest `offset` this list accepts: "
+    "`next_offset` is then null; narrow the filters to reach them."
+)
+
+
+def page_out(items: list, more: bool, *, limit: int, offset: int, max_offset: int) -> dict:
+    """A page of a list, with the offset of the next one: null on the last page, and where the next
+    page would start past `max_offset` (a list never hands out an offset it then refuses)."""
+    following = offset + limit
+    next_offset = following if more and following <= max_offset else None
+    truncated = more and next_offset is None
+    return {"items": items, "limit": limit, "offset": offset, "next_offset": next_offset, "truncated": truncated}
+
+
 class JobPageOut(Out):
     items: list[JobSummaryOut]
     limit: int
@@ -104,6 +119,7 @@ class JobPageOut(Out):
         description="The `offset` of the next page; null on the last page. There is no total: counting every "
         "active job on each poll would cost more than the page itself."
     )
+    truncated: bool = Field(description=TRUNCATED_DESCRIPTION)
 
 
 class EventOut(Out):
@@ -420,6 +436,7 @@ class AlertPageOut(Out):
         description="The `offset` of the next page; null on the last page. There is no total: counting the whole "
         "history on each poll would cost more than the page itself."
     )
+    truncated: bool = Field(description=TRUNCATED_DESCRIPTION)
 
 
 class AlertResolveOut(Out):

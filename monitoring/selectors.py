@@ -192,8 +192,8 @@ def jobs_by_id_prefix(prefix: str, *, limit: int = MAX_ID_MATCHES) -> list[dict]
 
 def active_jobs_page(
     *, job_type: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0
-) -> tuple[list[Job], int | None]:
-    """One page of active jobs and the offset of the next page (None on the last one).
+) -> tuple[list[Job], bool]:
+    """One page of active jobs, and whether more follow.
 
     One query: it reads a row past the page to know whether there is a next one, instead
     of counting every active job on each poll.
@@ -201,14 +201,14 @@ def active_jobs_page(
     return page(active_jobs_queryset(job_type=job_type, status=status), limit=limit, offset=offset)
 
 
-def page(rows: QuerySet, *, limit: int, offset: int) -> tuple[list, int | None]:
-    """`limit` rows from `offset`, and the offset of the next page (None on the last one).
+def page(rows: QuerySet, *, limit: int, offset: int) -> tuple[list, bool]:
+    """`limit` rows from `offset`, and whether more follow.
 
     Reads one row past the page to know whether there is a next one: a list polled every
     few seconds must not COUNT its whole history each time.
     """
     found = list(rows[offset : offset + limit + 1])
-    return found[:limit], (offset + limit if len(found) > limit else None)
+    return found[:limit], len(found) > limit
 
 
 def last_error_event(detail: JobDetail) -> JobExecutionLog | None:

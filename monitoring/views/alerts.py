@@ -14,7 +14,7 @@ from alerts.models import SEVERITY_RANK, AlertHistory, AlertType, Severity
 from alerts.selectors import alert_list, open_alert_counts
 from alerts.services import alert_resolve
 from monitoring import selectors
-from monitoring.forms import AlertFilterForm
+from monitoring.forms import MAX_ALERT_PAGES, AlertFilterForm
 from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS
 from monitoring.views.base import ListPage, dashboard_view, render_page
 
@@ -30,9 +30,9 @@ def _page(filters: dict) -> ListPage:
     )
     # Open alerts are a small set (partial index); the whole history is not counted.
     return (
-        ListPage.peeked(alerts, filters["page"])
+        ListPage.peeked(alerts, filters["page"], max_pages=MAX_ALERT_PAGES)
         if filters["include_resolved"]
-        else ListPage.counted(alerts, filters["page"])
+        else ListPage.counted(alerts, filters["page"], max_pages=MAX_ALERT_PAGES)
     )
 
 

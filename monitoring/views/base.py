@@ -53,13 +53,21 @@ def render_page(request, template: str, context: dict, *, partials: dict[str, st
 @dataclass
 class ListPage:
     """One page of a list. `total` is known for active jobs (a small set) and not counted for
-    finished ones (the window may hold millions)."""
+    finished ones (the window may hold millions). `truncated`: rows follow, but past the last
+    page the list serves (its filter form's page limit), so there is no next page to link to."""
 
     object_list: list
     number: int
     has_next: bool
     total: int | None = None
     per_page: int = PAGE_SIZE
+    truncated: bool = False
+
+    @classmethod
+    def within(cls, rows: list, number: int, *, more: bool, max_pages: int, total: int | None = None) -> "ListPage":
+        """A page that links to the next one only where the list serves it."""
+        has_next = more and number < max_pages
+        return cls(rows, number, has_next=has_next, total=total, truncated=more and not has_next)
 
     @property
     def start_index(self) -> int:
@@ -90,16 +98,17 @@ class ListPage:
         return None if self.total is None else max(1, math.ceil(self.total / self.per_page))
 
     @classmethod
-    def counted(cls, rows, number: int | None) -> "ListPage":
+    def counted(cls, rows, number: int | None, *, max_pages: int) -> "ListPage":
         """A page of a small set, counted; past the end is the last page (rows leave as the
         operator pages)."""
         total = rows.count()
-        number = min(number or 1, max(1, math.ceil(total / PAGE_SIZE)))
-        return cls(list(rows[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]), number, number * PAGE_SIZE < total, total)
+        number = min(number or 1, max(1, math.ceil(total / PAGE_SIZE)), max_pages)
+        found = list(rows[(number - 1) * PAGE_SIZE : number * PAGE_SIZE])
+        return cls.within(found, number, more=number * PAGE_SIZE < total, max_pages=max_pages, total=total)
 
     @classmethod
-    def peeked(cls, rows, number: int | None) -> "ListPage":
+    def peeked(cls, rows, number: int | None, *, max_pages: int) -> "ListPage":
         """A page of a set too big to count: one row past the page says whether there is another."""
         number = number or 1
         found = list(rows[(number - 1) * PAGE_SIZE : number * PAGE_SIZE + 1])
-        return cls(found[:PAGE_SIZE], number, has_next=len(found) > PAGE_SIZE)
+        return cls.within(found[:PAGE_SIZE], number, more=len(found) > PAGE_SIZE, max_pages=max_pages)

@@ -6,14 +6,14 @@ from django.utils import timezone
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES
 from jobs.registry import registered_job_types
 from monitoring import selectors
-from monitoring.forms import FINISHED_WINDOWS, JobFilterForm, list_view_of
+from monitoring.forms import FINISHED_WINDOWS, MAX_ACTIVE_PAGES, MAX_FINISHED_PAGES, JobFilterForm, list_view_of
 from monitoring.permissions import VIEW_JOBS
 from monitoring.views.base import FILTER_ERRORS, PAGE_SIZE, ListPage, dashboard_view, render_page
 
 
 def _active_page(filters: dict) -> ListPage:
     jobs = selectors.active_job_list(job_type=filters["job_type"], status=filters["status"], job_id=filters["q"])
-    return ListPage.counted(jobs, filters["page"])
+    return ListPage.counted(jobs, filters["page"], max_pages=MAX_ACTIVE_PAGES)
 
 
 def _finished_page(filters: dict, now) -> ListPage:
@@ -26,7 +26,7 @@ def _finished_page(filters: dict, now) -> ListPage:
         offset=(number - 1) * PAGE_SIZE,
         limit=PAGE_SIZE,
     )
-    return ListPage(rows, number, has_next=more)
+    return ListPage.within(rows, number, more=more, max_pages=MAX_FINISHED_PAGES)
 
 
 @dashboard_view(VIEW_JOBS)

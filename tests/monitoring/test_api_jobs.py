@@ -7,7 +7,7 @@ import pytest
 import time_machine
 from django.db import OperationalError
 
-from jobs.models import JobStatus, RetryStatus
+from jobs.models import Job, JobStatus, RetryStatus
 from monitoring.models import EventType
 from monitoring.selectors import MAX_TIMELINE_EVENTS
 from tests.factories import AlertHistoryFactory, JobExecutionLogFactory, JobFactory, JobRetryHistoryFactory
@@ -170,6 +170,25 @@ def test_finished_jobs_of_every_outcome_page_by_next_offset_within_the_window(as
     assert [item["id"] for page in (first, second) for item in page["items"]] == [str(job.id) for job in jobs]
     assert (first["next_offset"], second["next_offset"]) == (3, None)
     assert [item["id"] for item in as_viewer.get(FINISHED).json()["items"]] == [str(jobs[0].id)]  # 1h by default
+
+
+@time_machine.travel(NOW, tick=False)
+def test_following_next_offset_stops_at_the_deepest_page_the_list_serves_and_says_more_follow(as_viewer):
+    """Finished jobs accept offsets up to 1,000: with 200 a page, the page at 1,000 is the last."""
+    Job.objects.bulk_create(JobFactory.build_batch(1_250, failed=True, finished_at=minutes_ago(5)))
+    seen, offset, pages = set(), 0, []
+    while offset is not None:
+        response = as_viewer.get(FINISHED, {"status": "failed", "limit": 200, "offset": offset})
+        assert response.status_code == 200, response.json()
+        body = response.json()
+        seen.update(item["id"] for item in body["items"])
+        pages.append((body["offset"], body["next_offset"], body["truncated"]))
+        offset = body["next_offset"]
+
+    assert pages[-2:] == [(800, 1_000, False), (1_000, None, True)]
+    assert len(seen) == 1_200
+    narrowed = as_viewer.get(FINISHED, {"status": "failed", "limit": 200, "offset": 1_000, "job_type": "nope"})
+    assert (narrowed.json()["next_offset"], narrowed.json()["truncated"]) == (None, False)
 
 
 @pytest.mark.parametrize(

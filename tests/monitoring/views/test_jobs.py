@@ -7,7 +7,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from jobs.models import JobStatus
+from jobs.models import Job, JobStatus
 from tests.factories import JobFactory
 from tests.monitoring.views.conftest import htmx
 
@@ -206,6 +206,16 @@ def test_finished_jobs_page_without_counting_the_whole_window(alice_client):
     too_deep = alice_client.get("/jobs/?view=finished&page=21")
     assert too_deep.status_code == 400
     assert "<strong>page</strong>: at most 20 pages of finished jobs" in too_deep.content.decode()
+
+
+def test_the_last_finished_page_listed_says_more_follow_instead_of_linking_to_a_page_it_refuses(alice_client):
+    Job.objects.bulk_create(JobFactory.build_batch(20 * 50 + 1, completed=True, finished_at=datetime.now(UTC)))
+    page_19 = alice_client.get("/jobs/?view=finished&page=19").content.decode()
+    assert 'href="?view=finished&amp;page=20"' in page_19 and "narrow the filters" not in page_19
+    page_20 = alice_client.get("/jobs/?view=finished&page=20").content.decode()
+    assert len(listed(alice_client.get("/jobs/?view=finished&page=20"))) == 50
+    assert "page=21" not in page_20
+    assert "more past page 20, the last one listed: narrow the filters" in page_20
 
 
 def test_a_page_and_a_poll_take_a_bounded_number_of_queries(
