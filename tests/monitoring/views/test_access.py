@@ -129,6 +129,15 @@ def test_htmx_is_served_from_the_installed_package_with_debug_off(alice_client, 
         assert b"".join(response.streaming_content), url
 
 
+def test_with_debug_on_no_script_replaces_the_page_with_an_error_answer(alice_client, settings):
+    """django-htmx's debug script (added by {% htmx_script %} when DEBUG is on) would put a filter
+    error's 400 fragment in place of the whole page; `make run` runs with DEBUG on."""
+    settings.DEBUG = True
+    page = alice_client.get("/jobs/").content.decode()
+    assert static("django_htmx/htmx-2.min.js") in page
+    assert "django-htmx.js" not in page
+
+
 def test_htmx_requests_carry_the_csrf_token_and_partials_never_stand_in_for_pages(alice_client):
     response = alice_client.get("/")
     token = response.context["csrf_token"]
