@@ -1,5 +1,6 @@
 """`make run`: the web server and a django-q2 cluster, fed a steady mix of demo jobs."""
 
+import os
 import random
 import signal
 import subprocess
@@ -31,8 +32,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--addr", default="127.0.0.1:8000")
         parser.add_argument("--interval", type=float, default=2.5, help="seconds between demo jobs (0: none)")
+        parser.add_argument(
+            "--stop-grace", type=float, default=30, help="seconds running jobs get to finish on stop; then all is killed"
+        )
 
-    def handle(self, addr, interval, **options):
+    def handle(self, addr, interval, stop_grace, **options):
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         # Each child in its own session, so a Ctrl-C reaches only this process, which then sends
         # every child exactly one SIGTERM: django-q2's cluster deadlocks in its signal handler
@@ -56,8 +60,17 @@ class Command(BaseCommand):
         finally:
             for child in children:
                 child.terminate()
+            deadline = time.monotonic() + stop_grace
             for child in children:
                 try:
-                    child.wait(timeout=30)
+                    child.wait(timeout=max(0.0, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
-                    child.kill()
+                    pass
+            for child in children:
+                # Each child leads its own process group: end what it forked too (the cluster's
+                # sentinel and workers, still busy with a job), not only the child itself.
+                try:
+                    os.killpg(child.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                child.wait()

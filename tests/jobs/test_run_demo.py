@@ -1,0 +1,49 @@
+"""`make run`'s command (manage.py run_demo): stopping it leaves no process behind."""
+
+import signal
+import subprocess
+import sys
+
+import psutil
+import pytest
+
+from jobs.manager import job_manager
+from jobs.models import Job, JobStatus
+from tests.conftest import wait_for
+from tests.reliability.nodes import BASE_DIR, free_port, process_env
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def alive(pids: list[int]) -> list[int]:
+    return [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+
+
+def test_stopping_the_demo_while_a_job_runs_past_the_grace_period_ends_every_process_it_started(tmp_path):
+    log = open(tmp_path / "run_demo.log", "wb")
+    started = []
+    demo = subprocess.Popen(
+        [sys.executable, "manage.py", "run_demo", f"--addr=127.0.0.1:{free_port()}", "--interval=0", "--stop-grace=1"],
+        cwd=BASE_DIR,
+        env=process_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        job = job_manager.submit_job("demo.sleep", {"seconds": 120, "steps": 2})
+        wait_for(lambda: Job.objects.get(id=job.id).status == JobStatus.RUNNING, timeout=60, message="the job to start")
+        started += [p.pid for p in psutil.Process(demo.pid).children(recursive=True)]
+        assert len(started) >= 4  # runserver, qcluster and the cluster's own processes
+
+        demo.send_signal(signal.SIGTERM)
+        demo.wait(timeout=30)
+
+        # The cluster's worker was busy for two more minutes: it was killed, not waited for.
+        wait_for(lambda: not alive(started), timeout=10, message=f"{alive(started)} to end")
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+        for pid in alive(started):  # what a failing run left behind
+            psutil.Process(pid).kill()
+        log.close()
+        print((tmp_path / "run_demo.log").read_text(errors="replace")[-3000:])
