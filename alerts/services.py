@@ -21,7 +21,6 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from alerts.channels import Notification, TransportError, UnknownRecipient, transport_for
 from alerts.models import AlertHistory, AlertState, DeliveryKind, DeliveryStatus, NotificationDelivery
@@ -79,15 +78,15 @@ def _task_timeout() -> int:
 
 
 def enqueue_delivery(delivery_id: int) -> None:
-    """Hand a delivery to django-q2. If that fails, the periodic sweep enqueues it again."""
-    from jobs.queue import shared_broker
+    """Hand a delivery to django-q2, ahead of the jobs waiting in the queue. If that fails, the
+    periodic sweep enqueues it again."""
+    from jobs.queue import enqueue_urgent
 
     try:
-        async_task(
+        enqueue_urgent(
             "alerts.tasks.deliver",
             delivery_id,
             q_options={
-                "broker": shared_broker(),
                 "timeout": _task_timeout(),
                 "task_name": f"alert-delivery-{delivery_id}",
             },

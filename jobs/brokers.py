@@ -8,6 +8,12 @@ its due time (django-q2's own scheduler only ticks every 30 s), and every qclust
 does this work without an extra process to deploy. Several nodes doing it at once is
 safe: each change is a conditional UPDATE that only one of them wins.
 
+Each also keeps an urgent lane beside its queue: tasks enqueued with `enqueue_urgent` (alert
+deliveries, alerts/services.py) are handed out before any job waiting in the queue, oldest
+first, so a notification does not wait behind a backlog of jobs, which is when alerts fire.
+It can still wait for the tasks a node has already taken (up to Q_CLUSTER's queue_limit,
+workers², plus one per worker).
+
 The pusher and the sentinel live as long as their node, and django-q2 never drops their
 broken database connections by itself: after a database outage these brokers do, so the
 node carries on as soon as the database answers again.
@@ -17,6 +23,7 @@ import logging
 import time
 
 from django.conf import settings
+from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.brokers.redis_broker import Redis
 from django_q.conf import Conf
@@ -32,9 +39,9 @@ class JobDispatchMixin:
     _judge_heartbeats_from = 0.0
     clock = staticmethod(time.monotonic)
 
-    def dequeue(self):
-        self.dispatch_jobs()
-        return super().dequeue()
+    @property
+    def urgent_key(self) -> str:
+        return f"{self.list_key}:urgent"
 
     def dispatch_jobs(self) -> None:
         from jobs.manager import job_manager
@@ -83,9 +90,13 @@ class ORMBroker(JobDispatchMixin, ORM):
         # (EnhancedJobManager.requeue_lost_jobs).
         return ORM.get_connection(list_key).order_by("id")
 
+    def enqueue_urgent(self, task) -> int:
+        return self.get_connection().create(key=self.urgent_key, payload=task, lock=timezone.now()).pk
+
     def dequeue(self):
         try:
-            return super().dequeue()
+            self.dispatch_jobs()
+            return self._claim_urgent() or super().dequeue()
         except DATABASE_UNAVAILABLE as e:
             # django-q2's pusher takes any error here for a crashed broker: it sleeps 10 s and
             # exits to be restarted. Polling again resumes as soon as the database answers.
@@ -95,6 +106,30 @@ class ORMBroker(JobDispatchMixin, ORM):
             time.sleep(Conf.POLL)
             return None
 
+    def _claim_urgent(self) -> list[tuple]:
+        # As ORM.dequeue claims its tasks (a conditional UPDATE of the lock), without its sleep.
+        claimed = []
+        for task in self.get_connection().filter(key=self.urgent_key, lock__lt=timezone.now())[: Conf.BULK]:
+            if self.get_connection().filter(id=task.id, lock=task.lock).update(lock=self.timeout(task)):
+                claimed.append((task.pk, task.payload))
+        return claimed
+
+    def purge_queue(self):
+        return self.get_connection().filter(key__in=(self.list_key, self.urgent_key)).delete()
+
 
 class RedisBroker(JobDispatchMixin, Redis):
-    pass
+    def enqueue_urgent(self, task) -> int:
+        return self.connection.rpush(self.urgent_key, task)
+
+    def dequeue(self):
+        self.dispatch_jobs()
+        # BLPOP pops from the first of its lists that holds something: the urgent one first.
+        task = self.connection.blpop([self.urgent_key, self.list_key], 1)
+        if task:
+            return [(None, task[1])]
+        return None
+
+    def purge_queue(self):
+        self.connection.delete(self.urgent_key)
+        return super().purge_queue()

@@ -32,3 +32,21 @@ def enqueue_attempt(job_id, attempt: int, *, job_type: str, timeout: int, broker
             "task_name": f"{job_type}:{job_id}:{attempt}",
         },
     )
+
+
+class _UrgentLane:
+    """The shared broker as async_task sees it, enqueuing on the broker's urgent lane."""
+
+    def __init__(self, broker: Broker):
+        self.broker = broker
+        self.list_key = broker.urgent_key
+
+    def enqueue(self, task) -> int:
+        return self.broker.enqueue_urgent(task)
+
+
+def enqueue_urgent(func: str, *args, q_options: dict) -> str:
+    """async_task, ahead of every job waiting in the queue (jobs.brokers: the urgent lane)."""
+    broker = shared_broker()
+    lane = _UrgentLane(broker) if hasattr(broker, "enqueue_urgent") else broker  # django-q2's own brokers
+    return async_task(func, *args, q_options={**q_options, "broker": lane})

@@ -184,3 +184,26 @@ def test_a_recipient_that_names_no_channel_is_kept_as_a_failed_delivery(route_to
     delivery, _ = state_of()
     assert (delivery.status, delivery.channel) == (DeliveryStatus.FAILED, "unknown")
     assert "neither an email address, an http(s) URL nor slack:<URL>" in delivery.last_error
+
+
+def test_a_delivery_is_handed_to_a_worker_before_the_jobs_already_waiting(monkeypatch, django_capture_on_commit_callbacks):
+    """Alerts fire when jobs back up: their notifications must not queue behind those jobs."""
+    import jobs.queue
+    from django_q.signing import SignedPackage
+
+    from jobs.manager import job_manager
+
+    monkeypatch.setattr(jobs.queue, "_broker", None)
+    broker = jobs.queue.shared_broker()
+    broker.purge_queue()
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(3):
+            job_manager.submit_job("demo.sleep", {"seconds": 1, "steps": 1})
+    with django_capture_on_commit_callbacks(execute=True):
+        alert = alert_manager.process_alert_sync("system_health", "critical", {"title": "db down", "check": "database"})
+
+    handed_out = [SignedPackage.loads(broker.dequeue()[0][1]) for _ in range(alert.deliveries.count() + 1)]
+    assert [(task["func"], task["args"]) for task in handed_out[:-1]] == [
+        ("alerts.tasks.deliver", (delivery_id,)) for delivery_id in alert.deliveries.order_by("id").values_list("id", flat=True)
+    ]
+    assert handed_out[-1]["func"] == "jobs.tasks.run_job"

@@ -115,3 +115,35 @@ def test_the_orm_broker_hands_out_the_oldest_task_first(db, broker):
     OrmQ.objects.filter(id=first).update(payload="task 1")  # its new row version is stored last
 
     assert [broker.dequeue()[0][0] for _ in range(3)] == [first, second, third]
+
+
+def test_urgent_tasks_are_handed_out_before_the_queue_oldest_first(db, broker):
+    """Alert deliveries go on the urgent lane: they must not wait behind a backlog of jobs."""
+    jobs = [broker.enqueue(f"job {n}") for n in (1, 2)]
+    urgent = [broker.enqueue_urgent(f"delivery {n}") for n in (1, 2)]
+
+    assert [broker.dequeue()[0][0] for _ in range(4)] == [*urgent, *jobs]
+    assert broker.queue_size() == 0
+
+
+def test_the_redis_broker_has_the_same_urgent_lane(monkeypatch):
+    from django_q.conf import Conf
+
+    from jobs.brokers import RedisBroker
+    from tests.reliability.conftest import redis_test_url
+
+    monkeypatch.setattr(Conf, "REDIS", redis_test_url())
+    redis_broker = RedisBroker(list_key="test-urgent-lane")
+    redis_broker.purge_queue()
+    redis_broker.dispatch_jobs = lambda: None  # no database here: only the lane is under test
+    try:
+        for n in (1, 2):
+            redis_broker.enqueue(f"job {n}")
+        for n in (1, 2):
+            redis_broker.enqueue_urgent(f"delivery {n}")
+
+        handed_out = [redis_broker.dequeue()[0][1] for _ in range(4)]
+        assert handed_out == [b"delivery 1", b"delivery 2", b"job 1", b"job 2"]
+        assert redis_broker.dequeue() is None
+    finally:
+        redis_broker.purge_queue()
