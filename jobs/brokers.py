@@ -23,6 +23,7 @@ import logging
 import time
 
 from django.conf import settings
+from django.db.models import Case, When
 from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.brokers.redis_broker import Redis
@@ -83,20 +84,13 @@ class JobDispatchMixin:
 
 
 class ORMBroker(JobDispatchMixin, ORM):
-    @staticmethod
-    def get_connection(list_key: str | None = None):
-        # Oldest task first. django-q2 takes the first rows Postgres returns, in no set order,
-        # so a task could wait behind later ones; the requeue sweep also relies on the order
-        # (EnhancedJobManager.requeue_lost_jobs).
-        return ORM.get_connection(list_key).order_by("id")
-
     def enqueue_urgent(self, task) -> int:
         return self.get_connection().create(key=self.urgent_key, payload=task, lock=timezone.now()).pk
 
     def dequeue(self):
         try:
             self.dispatch_jobs()
-            return self._claim_urgent() or super().dequeue()
+            return self._claim_tasks()
         except DATABASE_UNAVAILABLE as e:
             # django-q2's pusher takes any error here for a crashed broker: it sleeps 10 s and
             # exits to be restarted. Polling again resumes as soon as the database answers.
@@ -106,13 +100,28 @@ class ORMBroker(JobDispatchMixin, ORM):
             time.sleep(Conf.POLL)
             return None
 
-    def _claim_urgent(self) -> list[tuple]:
-        # As ORM.dequeue claims its tasks (a conditional UPDATE of the lock), without its sleep.
-        claimed = []
-        for task in self.get_connection().filter(key=self.urgent_key, lock__lt=timezone.now())[: Conf.BULK]:
-            if self.get_connection().filter(id=task.id, lock=task.lock).update(lock=self.timeout(task)):
-                claimed.append((task.pk, task.payload))
-        return claimed
+    def _claim_tasks(self) -> list[tuple] | None:
+        """ORM.dequeue, with the urgent lane first, still in one query per poll.
+
+        Oldest task first: django-q2 takes the first rows Postgres returns, in no set order (an
+        UPDATE moves a row), so a task could wait behind later ones; the requeue sweep relies
+        on the order too (EnhancedJobManager.requeue_lost_jobs).
+        """
+        urgent_first = Case(When(key=self.urgent_key, then=0), default=1)
+        waiting = list(
+            self.get_connection()
+            .filter(key__in=(self.urgent_key, self.list_key), lock__lt=timezone.now())
+            .order_by(urgent_first, "id")[: Conf.BULK]
+        )
+        if not waiting:
+            time.sleep(Conf.POLL)  # an empty queue: spare the CPU, as django-q2 does
+            return None
+        # Each claimed by moving its lock forward, unless another cluster did first.
+        return [
+            (task.pk, task.payload)
+            for task in waiting
+            if self.get_connection().filter(id=task.id, lock=task.lock).update(lock=self.timeout(task))
+        ]
 
     def purge_queue(self):
         return self.get_connection().filter(key__in=(self.list_key, self.urgent_key)).delete()
