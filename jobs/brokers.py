@@ -23,7 +23,6 @@ import logging
 import time
 
 from django.conf import settings
-from django.db.models import Case, When
 from django.utils import timezone
 from django_q.brokers.orm import ORM
 from django_q.brokers.redis_broker import Redis
@@ -90,7 +89,10 @@ class ORMBroker(JobDispatchMixin, ORM):
     def dequeue(self):
         try:
             self.dispatch_jobs()
-            return self._claim_tasks()
+            tasks = self._claim(self.urgent_key) or self._claim(self.list_key)
+            if tasks is None:
+                time.sleep(Conf.POLL)  # both empty: spare the CPU, as django-q2 does
+            return tasks
         except DATABASE_UNAVAILABLE as e:
             # django-q2's pusher takes any error here for a crashed broker: it sleeps 10 s and
             # exits to be restarted. Polling again resumes as soon as the database answers.
@@ -100,21 +102,16 @@ class ORMBroker(JobDispatchMixin, ORM):
             time.sleep(Conf.POLL)
             return None
 
-    def _claim_tasks(self) -> list[tuple] | None:
-        """ORM.dequeue, with the urgent lane first, still in one query per poll.
+    def _claim(self, key: str) -> list[tuple] | None:
+        """ORM.dequeue's claim for one list, oldest task first; None when nothing waits in it.
 
-        Oldest task first: django-q2 takes the first rows Postgres returns, in no set order (an
+        Oldest first: django-q2 takes the first rows Postgres returns, in no set order (an
         UPDATE moves a row), so a task could wait behind later ones; the requeue sweep relies
-        on the order too (EnhancedJobManager.requeue_lost_jobs).
+        on the order too (EnhancedJobManager.requeue_lost_jobs). Served by the (key, id) index
+        (jobs/migrations/0006).
         """
-        urgent_first = Case(When(key=self.urgent_key, then=0), default=1)
-        waiting = list(
-            self.get_connection()
-            .filter(key__in=(self.urgent_key, self.list_key), lock__lt=timezone.now())
-            .order_by(urgent_first, "id")[: Conf.BULK]
-        )
+        waiting = list(self.get_connection().filter(key=key, lock__lt=timezone.now()).order_by("id")[: Conf.BULK])
         if not waiting:
-            time.sleep(Conf.POLL)  # an empty queue: spare the CPU, as django-q2 does
             return None
         # Each claimed by moving its lock forward, unless another cluster did first.
         return [
