@@ -1,8 +1,14 @@
 """Where operators work alerts: filter, search, read the history, resolve."""
 
 from django.contrib import admin, messages
-from django.urls import reverse
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
 from alerts.channels import display_recipient
 from alerts.models import AlertHistory, AlertType, NotificationDelivery
@@ -113,7 +119,8 @@ class AlertHistoryAdmin(admin.ModelAdmin):
             },
         ),
     ]
-    # History: nobody edits it; it changes only through the resolve action (alert_resolve).
+    # History: nobody edits it; it changes only through resolving (alert_resolve), from the list's
+    # action or the page's Resolve form (change_form.html here, resolve_view).
     readonly_fields = [
         "title", "severity", "alert_type", "message", "job_link", "job_type", "error", "occurrences", "triggered_at",
         "last_seen_at", "fingerprint", "details", "is_resolved", "resolved_at", "resolved_by", "resolution_reason",
@@ -126,11 +133,46 @@ class AlertHistoryAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # Records, read-only for everyone: no Save claiming a change that did not happen. Resolving
+        # has its own permission (the model's change permission, RESOLVE_ALERTS).
+        return False
+
     def has_delete_permission(self, request, obj=None):
         return False
 
     def has_resolve_permission(self, request):
         return request.user.has_perm(RESOLVE_ALERTS)
+
+    def get_urls(self):
+        resolve = self.admin_site.admin_view(require_POST(self.resolve_view))
+        name = f"{self.opts.app_label}_{self.opts.model_name}_resolve"
+        # Before admin's own: its <path:object_id>/ would take "<id>/resolve/" for an object id.
+        return [path("<path:object_id>/resolve/", resolve, name=name), *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "can_resolve": self.has_resolve_permission(request)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def resolve_view(self, request, object_id):
+        """The Resolve form of an open alert's page: alert_resolve, then back to the page."""
+        if not self.has_resolve_permission(request):
+            raise PermissionDenied
+        alert = self.get_object(request, unquote(object_id))
+        if alert is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        reason = request.POST.get("reason", "").strip() or "resolved in admin"
+        if alert_resolve(alert=alert, user=request.user, reason=reason):
+            self.message_user(request, f"The alert “{alert.title}” was resolved.", messages.SUCCESS)
+        else:
+            alert = self.get_object(request, unquote(object_id))  # as the winner left it
+            by = f"by {alert.resolved_by}" if alert.resolved_by else "automatically (its condition cleared)"
+            when = _when(alert.resolved_at)
+            message = f"The alert “{alert.title}” was already resolved at {when} {by}."
+            self.message_user(request, message, messages.INFO)
+        page = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[alert.pk])
+        context = {"preserved_filters": self.get_preserved_filters(request), "opts": self.opts}
+        return redirect(add_preserved_filters(context, page))  # after a POST, a GET (reload-safe)
 
     @admin.action(description="Resolve selected alerts", permissions=["resolve"])
     def resolve_selected(self, request, queryset):
@@ -205,6 +247,11 @@ class AlertHistoryAdmin(admin.ModelAdmin):
             return alert.state
         except AlertHistory.state.RelatedObjectDoesNotExist:
             return None
+
+
+def _when(value):
+    """A time as admin shows its own fields' (config/formats: 2026-11-29 03:04:05 UTC)."""
+    return formats.localize(timezone.template_localtime(value))
 
 
 @admin.register(NotificationDelivery)

@@ -3,11 +3,14 @@
 from datetime import UTC, datetime
 
 import pytest
+import time_machine
+from django.test import Client
 from django.urls import reverse
 
 from alerts.manager import alert_manager
 from alerts.models import AlertHistory, AlertState, DeliveryStatus
-from tests.factories import JobFactory
+from alerts.services import alert_resolve
+from tests.factories import JobFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -32,6 +35,14 @@ def job_failure(job_type="ai_matching", title=None):
     job = JobFactory(failed=True, job_type=job_type)
     data = {"title": title or f"{job_type} job failed", "message": f"Job {job.id} failed", "job_id": job.id}
     return alert_manager.process_alert_sync("job_failure", "error", {**data, "job_type": job_type, "error": "E: boom"})
+
+
+def change_page(alert):
+    return reverse("admin:alerts_alerthistory_change", args=[alert.id])
+
+
+def resolve_on_page(client, alert, reason=""):
+    return client.post(reverse("admin:alerts_alerthistory_resolve", args=[alert.id]), {"reason": reason}, follow=True)
 
 
 def resolve_action(client, *alerts):
@@ -64,7 +75,7 @@ def test_admin_pages_ask_for_no_favicon_the_server_does_not_have(staff, alice):
     html = staff(alice).get(CHANGELIST).content.decode()
 
     assert '<link rel="icon" href="data:,">' in html  # else the browser fetches /favicon.ico: a 404
-    assert "Select alert to change" in html  # still Django's admin page around it
+    assert "Select alert to view" in html  # still Django's admin page around it
 
 
 @pytest.mark.parametrize(
@@ -193,3 +204,85 @@ def test_admin_times_are_to_the_second_with_their_zone(staff, alice):
     assert "2026-11-29 03:04:05 UTC" in client.get(CHANGELIST).content.decode()
     page = client.get(reverse("admin:alerts_alerthistory_change", args=[alert.id])).content.decode()
     assert "2026-11-29 03:04:05 UTC" in page
+
+
+# --- resolving from the alert's page -------------------------------------------------------------
+
+
+def test_an_open_alerts_page_offers_resolve_and_no_save(staff, alice):
+    alert = job_failure()
+    client = staff(alice)
+    html = client.get(change_page(alert)).content.decode()
+
+    assert reverse("admin:alerts_alerthistory_resolve", args=[alert.id]) in html
+    assert 'name="reason"' in html and 'value="Resolve"' in html
+    # Its fields are records, never edited: a "Save" would only claim a change that did not happen.
+    assert 'name="_save"' not in html and 'name="_continue"' not in html
+    saved = client.post(change_page(alert), {"_save": "Save"})
+    assert saved.status_code == 403 and b"changed successfully" not in saved.content
+
+
+def test_an_operator_resolves_an_alert_from_its_page_with_a_reason(staff, alice):
+    alert = job_failure()
+    response = resolve_on_page(staff(alice), alert, reason="  restarted the matcher  ")
+
+    assert response.redirect_chain == [(change_page(alert), 302)]
+    assert f"The alert “{alert.title}” was resolved." in [str(m) for m in response.context["messages"]]
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None
+    state = AlertState.objects.get(alert=alert)
+    assert (state.resolved_by, state.resolution_reason) == ("alice", "restarted the matcher")
+    assert reverse("admin:alerts_alerthistory_resolve", args=[alert.id]) not in response.content.decode()
+
+
+def test_resolving_from_the_page_without_a_reason_says_it_was_in_admin(staff, alice):
+    alert = job_failure()
+    resolve_on_page(staff(alice), alert)
+
+    assert AlertState.objects.get(alert=alert).resolution_reason == "resolved in admin"
+
+
+def test_resolving_from_the_page_an_alert_resolved_meanwhile_says_when_and_by_whom(staff, alice):
+    alert = job_failure()
+    with time_machine.travel(datetime(2026, 11, 29, 3, 4, 5, 678_000, tzinfo=UTC), tick=False):
+        alert_resolve(alert=alert, user=UserFactory(username="bob"), reason="fixed")
+
+    response = resolve_on_page(staff(alice), alert, reason="me too")
+
+    messages = [str(m) for m in response.context["messages"]]
+    assert messages == [f"The alert “{alert.title}” was already resolved at 2026-11-29 03:04:05 UTC by bob."]
+    assert AlertState.objects.get(alert=alert).resolution_reason == "fixed"
+
+
+def test_a_resolved_alerts_page_offers_no_resolve(staff, alice):
+    alert = job_failure()
+    alert_resolve(alert=alert, user=alice, reason="fixed")
+
+    html = staff(alice).get(change_page(alert)).content.decode()
+    assert reverse("admin:alerts_alerthistory_resolve", args=[alert.id]) not in html
+    assert 'name="reason"' not in html
+
+
+def test_a_viewer_gets_no_resolve_on_the_page_and_cannot_post_one(staff, viewer):
+    alert = job_failure()
+    client = staff(viewer)
+
+    html = client.get(change_page(alert)).content.decode()
+    assert 'name="reason"' not in html
+    assert resolve_on_page(client, alert).status_code == 403
+    alert.refresh_from_db()
+    assert alert.resolved_at is None
+
+
+def test_resolving_from_the_page_takes_only_a_post_with_its_csrf_token(alice):
+    alert = job_failure()
+    alice.is_staff = True
+    alice.save()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    url = reverse("admin:alerts_alerthistory_resolve", args=[alert.id])
+
+    assert client.get(url).status_code == 405
+    assert client.post(url, {"reason": "forged"}).status_code == 403
+    alert.refresh_from_db()
+    assert alert.resolved_at is None
