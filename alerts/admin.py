@@ -14,6 +14,7 @@ from alerts.channels import display_recipient
 from alerts.models import AlertHistory, AlertType, NotificationDelivery
 from alerts.selectors import with_alert_state
 from alerts.services import alert_resolve
+from jobs.admin import JobIdSearchMixin
 from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS
 
 
@@ -65,7 +66,7 @@ class DeliveryInline(admin.TabularInline):
 
 
 @admin.register(AlertHistory)
-class AlertHistoryAdmin(admin.ModelAdmin):
+class AlertHistoryAdmin(JobIdSearchMixin, admin.ModelAdmin):
     list_display = (
         "title",
         "severity",

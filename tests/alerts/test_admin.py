@@ -1,5 +1,6 @@
 """Operators work alerts in Django admin: through its real views, with and without permission."""
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -10,7 +11,7 @@ from django.urls import reverse
 from alerts.manager import alert_manager
 from alerts.models import AlertHistory, AlertState, DeliveryStatus
 from alerts.services import alert_resolve
-from tests.factories import JobFactory, UserFactory
+from tests.factories import AlertHistoryFactory, JobFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -105,6 +106,15 @@ def test_search_finds_alerts_by_title_message_and_job_id(staff, alice):
     for term in ("ai_matching", str(wanted.job_id)):
         results = client.get(CHANGELIST, {"q": term}).context["cl"].result_list
         assert [a.id for a in results] == [wanted.id], term
+
+
+def test_search_finds_alerts_by_the_short_id_of_their_job(staff, alice):
+    # Their titles and messages do not spell the job's id out.
+    wanted = AlertHistoryFactory(job=JobFactory(id=uuid.UUID("63644131-0000-4000-8000-000000000001")))
+    AlertHistoryFactory(job=JobFactory(id=uuid.UUID("63644132-0000-4000-8000-000000000001")))
+
+    results = staff(alice).get(CHANGELIST, {"q": "63644131"}).context["cl"].result_list
+    assert [a.id for a in results] == [wanted.id]
 
 
 def test_the_list_runs_a_bounded_number_of_queries(staff, alice, django_assert_max_num_queries):
