@@ -18,6 +18,12 @@ from jobs.admin import JobIdSearchMixin
 from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS
 
 
+def _when(value):
+    """A time as admin shows its fields' (config/formats: 2026-11-29 03:04:05 UTC). On the change
+    page admin formats only fields: a method's datetime would read 2026-11-29 03:04:05.655533+00:00."""
+    return formats.localize(timezone.template_localtime(value))
+
+
 class ResolvedFilter(admin.SimpleListFilter):
     title = "resolved"
     parameter_name = "resolved"
@@ -199,7 +205,7 @@ class AlertHistoryAdmin(JobIdSearchMixin, admin.ModelAdmin):
 
     @admin.display(description="last seen", ordering="last_seen_at")
     def last_seen_at(self, alert):
-        return alert.last_seen_at
+        return _when(alert.last_seen_at)
 
     @admin.display(description="resolved", boolean=True, ordering="resolved_at")
     def is_resolved(self, alert):
@@ -227,7 +233,8 @@ class AlertHistoryAdmin(JobIdSearchMixin, admin.ModelAdmin):
 
     @admin.display(description="escalated at")
     def escalated_at(self, alert):
-        return getattr(self._state(alert), "escalated_at", None) or "-"
+        escalated_at = getattr(self._state(alert), "escalated_at", None)
+        return _when(escalated_at) if escalated_at else "-"
 
     @admin.display(description="what the rule saw")
     def details(self, alert):
@@ -248,11 +255,6 @@ class AlertHistoryAdmin(JobIdSearchMixin, admin.ModelAdmin):
             return alert.state
         except AlertHistory.state.RelatedObjectDoesNotExist:
             return None
-
-
-def _when(value):
-    """A time as admin shows its own fields' (config/formats: 2026-11-29 03:04:05 UTC)."""
-    return formats.localize(timezone.template_localtime(value))
 
 
 @admin.register(NotificationDelivery)

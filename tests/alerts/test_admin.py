@@ -296,3 +296,16 @@ def test_resolving_from_the_page_takes_only_a_post_with_its_csrf_token(alice):
     assert client.post(url, {"reason": "forged"}).status_code == 403
     alert.refresh_from_db()
     assert alert.resolved_at is None
+
+
+def test_every_time_on_the_alert_page_has_the_format_of_the_others(staff, alice):
+    alert = job_failure()
+    at = datetime(2026, 12, 2, 2, 37, 31, 655_533, tzinfo=UTC)
+    AlertHistory.objects.filter(pk=alert.pk).update(triggered_at=at, escalated=True)
+    AlertState.objects.filter(alert=alert).update(last_seen_at=at, escalated_at=at)
+    with time_machine.travel(at, tick=False):
+        alert_resolve(alert=alert, user=alice, reason="fixed")
+
+    page = staff(alice).get(change_page(alert)).content.decode()
+    assert page.count("2026-12-02 02:37:31 UTC") == 4  # triggered, last seen, escalated, resolved
+    assert "655533" not in page and "+00:00" not in page
