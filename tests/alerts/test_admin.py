@@ -79,6 +79,38 @@ def test_admin_pages_ask_for_no_favicon_the_server_does_not_have(staff, alice):
     assert "Select alert to view" in html  # still Django's admin page around it
 
 
+def test_the_list_shows_open_alerts_by_default_with_all_one_click_away(staff, alice):
+    open_alert, resolved = job_failure("a"), job_failure("b")
+    alert_resolve(alert=resolved, user=alice, reason="fixed")
+    client = staff(alice)
+
+    def listed(query=""):
+        response = client.get(f"{CHANGELIST}{query}")
+        return response, {a.id for a in response.context["cl"].result_list}
+
+    response, ids = listed()
+    assert ids == {open_alert.id}
+    assert '<a href="?resolved=all">All</a>' in response.content.decode()
+    assert listed("?resolved=all")[1] == {open_alert.id, resolved.id}
+    assert listed("?resolved=yes")[1] == {resolved.id}
+    assert listed("?resolved=no")[1] == {open_alert.id}
+    with_counts = client.get(f"{CHANGELIST}?_facets=True").content.decode()  # admin's "Show counts"
+    assert "Open (1)" in with_counts and "Resolved (1)" in with_counts and "All (2)" in with_counts
+
+
+def test_the_list_shows_each_alerts_status_in_one_short_column(staff, alice):
+    escalated, quiet, resolved = job_failure("a"), job_failure("b"), job_failure("c")
+    AlertHistory.objects.filter(id=escalated.id).update(escalated=True, notification_sent=True)
+    alert_resolve(alert=resolved, user=alice, reason="fixed")
+    html = staff(alice).get(CHANGELIST, {"resolved": "all"}).content.decode()
+
+    assert '<td class="field-status">open, escalated</td>' in html
+    assert '<td class="field-status">open, not notified</td>' in html
+    assert '<td class="field-status">resolved, not notified</td>' in html
+    for column in ("column-is_resolved", "column-escalated", "column-notification_sent", "column-alert_type"):
+        assert column not in html  # each was a column of its own, too wide for the window together
+
+
 @pytest.mark.parametrize(
     "query",
     [
@@ -86,6 +118,7 @@ def test_admin_pages_ask_for_no_favicon_the_server_does_not_have(staff, alice):
         "severity=error",
         "resolved=no",
         "resolved=yes",
+        "resolved=all",
         "escalated__exact=0",
         "notification_sent__exact=0",
         "triggered_at__gte=2000-01-01+00:00:00%2B00:00",
@@ -148,6 +181,20 @@ def test_resolving_an_already_resolved_alert_keeps_its_first_resolution(staff, a
     response = resolve_action(client, alert)
     assert "1 were already resolved." in response.content.decode()
     assert AlertHistory.objects.get(id=alert.id).resolved_at == first
+
+
+def test_resolving_every_alert_of_the_list_counts_only_what_it_listed(staff, alice):
+    first, second, resolved = job_failure("a"), job_failure("b"), job_failure("c")
+    alert_resolve(alert=resolved, user=alice, reason="fixed")
+    response = staff(alice).post(
+        CHANGELIST,
+        {"action": "resolve_selected", "_selected_action": [str(first.id)], "select_across": "1"},
+        follow=True,
+    )
+
+    messages = [str(m) for m in response.context["messages"]]
+    assert messages == ["Resolved 2 alert(s)."]  # the open ones the list showed, not the history
+    assert AlertHistory.objects.filter(resolved_at__isnull=True).count() == 0
 
 
 def test_a_viewer_sees_alerts_but_cannot_resolve_them(staff, viewer):
