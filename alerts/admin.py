@@ -1,26 +1,57 @@
 """Where operators work alerts: filter, search, read the history, resolve."""
 
 from django.contrib import admin, messages
-from django.urls import reverse
+from django.contrib.admin import helpers
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+from django.urls import path, reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
 from alerts.channels import display_recipient
 from alerts.models import AlertHistory, AlertType, NotificationDelivery
 from alerts.selectors import with_alert_state
 from alerts.services import alert_resolve
+from jobs.admin import JobIdSearchMixin
 from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS
 
 
+def _when(value):
+    """A time as admin shows its fields' (config/formats: 2026-11-29 03:04:05 UTC). On the change
+    page admin formats only fields: a method's datetime would read 2026-11-29 03:04:05.655533+00:00."""
+    return formats.localize(timezone.template_localtime(value))
+
+
 class ResolvedFilter(admin.SimpleListFilter):
-    title = "resolved"
+    """Open alerts unless asked otherwise, as on the dashboard; "All" is one click away."""
+
+    title = "status"
     parameter_name = "resolved"
 
     def lookups(self, request, model_admin):
-        return [("no", "Open"), ("yes", "Resolved")]
+        return [("all", "All"), ("no", "Open"), ("yes", "Resolved")]
+
+    def value(self):
+        return super().value() or "no"
+
+    def choices(self, changelist):
+        # Admin's own "All" drops the parameter, which here means open: "All" is ?resolved=all.
+        counts = self.get_facet_queryset(changelist) if changelist.add_facets else None  # "Show counts"
+        for i, (lookup, title) in enumerate(self.lookup_choices):
+            if counts is not None:
+                title = f"{title} ({counts.get(f'{i}__c', '-')})"
+            yield {
+                "selected": self.value() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
 
     def queryset(self, request, queryset):
         if self.value() == "no":
-            return queryset.filter(resolved_at__isnull=True)
+            return queryset.filter(resolved_at__isnull=True)  # the partial index alert_open_idx
         if self.value() == "yes":
             return queryset.filter(resolved_at__isnull=False)
         return queryset
@@ -59,19 +90,10 @@ class DeliveryInline(admin.TabularInline):
 
 
 @admin.register(AlertHistory)
-class AlertHistoryAdmin(admin.ModelAdmin):
-    list_display = (
-        "title",
-        "severity",
-        "alert_type",
-        "job_link",
-        "occurrences",
-        "triggered_at",
-        "last_seen_at",
-        "is_resolved",
-        "escalated",
-        "notification_sent",
-    )
+class AlertHistoryAdmin(JobIdSearchMixin, admin.ModelAdmin):
+    # Few, narrow columns: beside admin's sidebar and the filters, a 1400 px window leaves the list
+    # about 740 px; the three status flags as columns of their own were scrolled out of sight.
+    list_display = ("title", "status", "severity", "job_link", "occurrences", "triggered", "last_seen_at")
     list_filter = (
         AlertTypeFilter,
         "severity",
@@ -113,7 +135,8 @@ class AlertHistoryAdmin(admin.ModelAdmin):
             },
         ),
     ]
-    # History: nobody edits it; it changes only through the resolve action (alert_resolve).
+    # History: nobody edits it; it changes only through resolving (alert_resolve), from the list's
+    # action or the page's Resolve form (change_form.html here, resolve_view).
     readonly_fields = [
         "title", "severity", "alert_type", "message", "job_link", "job_type", "error", "occurrences", "triggered_at",
         "last_seen_at", "fingerprint", "details", "is_resolved", "resolved_at", "resolved_by", "resolution_reason",
@@ -126,19 +149,58 @@ class AlertHistoryAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
+    def has_change_permission(self, request, obj=None):
+        # Records, read-only for everyone: no Save claiming a change that did not happen. Resolving
+        # has its own permission (the model's change permission, RESOLVE_ALERTS).
+        return False
+
     def has_delete_permission(self, request, obj=None):
         return False
 
     def has_resolve_permission(self, request):
         return request.user.has_perm(RESOLVE_ALERTS)
 
+    def get_urls(self):
+        resolve = self.admin_site.admin_view(require_POST(self.resolve_view))
+        name = f"{self.opts.app_label}_{self.opts.model_name}_resolve"
+        # Before admin's own: its <path:object_id>/ would take "<id>/resolve/" for an object id.
+        return [path("<path:object_id>/resolve/", resolve, name=name), *super().get_urls()]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "can_resolve": self.has_resolve_permission(request)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def resolve_view(self, request, object_id):
+        """The Resolve form of an open alert's page: alert_resolve, then back to the page."""
+        if not self.has_resolve_permission(request):
+            raise PermissionDenied
+        alert = self.get_object(request, unquote(object_id))
+        if alert is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        reason = request.POST.get("reason", "").strip() or "resolved in admin"
+        if alert_resolve(alert=alert, user=request.user, reason=reason):
+            self.message_user(request, f"The alert “{alert.title}” was resolved.", messages.SUCCESS)
+        else:
+            alert = self.get_object(request, unquote(object_id))  # as the winner left it
+            by = f"by {alert.resolved_by}" if alert.resolved_by else "automatically (its condition cleared)"
+            when = _when(alert.resolved_at)
+            message = f"The alert “{alert.title}” was already resolved at {when} {by}."
+            self.message_user(request, message, messages.INFO)
+        page = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[alert.pk])
+        context = {"preserved_filters": self.get_preserved_filters(request), "opts": self.opts}
+        return redirect(add_preserved_filters(context, page))  # after a POST, a GET (reload-safe)
+
     @admin.action(description="Resolve selected alerts", permissions=["resolve"])
     def resolve_selected(self, request, queryset):
+        # Counted from the ticks: the list shows open alerts by default, so one resolved since the
+        # operator loaded it is no longer in `queryset` (all of them: counted before resolving).
+        across = request.POST.get("select_across") == "1"
+        ticked = queryset.count() if across else len(set(request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)))
         resolved = sum(
             alert_resolve(alert=alert, user=request.user, reason="resolved in admin")
             for alert in queryset.filter(resolved_at__isnull=True)
         )
-        skipped = queryset.count() - resolved
+        skipped = ticked - resolved
         self.message_user(request, f"Resolved {resolved} alert(s).", messages.SUCCESS)
         if skipped:
             self.message_user(request, f"{skipped} were already resolved.", messages.INFO)
@@ -150,13 +212,27 @@ class AlertHistoryAdmin(admin.ModelAdmin):
         url = reverse("admin:jobs_job_change", args=[alert.job_id])
         return format_html('<a href="{}">{} {}</a>', url, alert.job_type, str(alert.job_id)[:8])
 
-    @admin.display(description="occurrences", ordering="occurrences")
+    @admin.display(description="count", ordering="occurrences")
     def occurrences(self, alert):
         return alert.occurrences
 
+    @admin.display(description="triggered", ordering="triggered_at")
+    def triggered(self, alert):
+        # Text, not the datetime: admin keeps a datetime's cell on one line; admin.css lets it wrap.
+        return _when(alert.triggered_at)
+
     @admin.display(description="last seen", ordering="last_seen_at")
     def last_seen_at(self, alert):
-        return alert.last_seen_at
+        return _when(alert.last_seen_at)
+
+    @admin.display(description="status", ordering="resolved_at")
+    def status(self, alert):
+        flags = ["resolved" if alert.resolved_at else "open"]
+        if alert.escalated:
+            flags.append("escalated")
+        if alert.notification_sent is False:  # None: raised by other code, unknown
+            flags.append("not notified")
+        return ", ".join(flags)
 
     @admin.display(description="resolved", boolean=True, ordering="resolved_at")
     def is_resolved(self, alert):
@@ -184,7 +260,8 @@ class AlertHistoryAdmin(admin.ModelAdmin):
 
     @admin.display(description="escalated at")
     def escalated_at(self, alert):
-        return getattr(self._state(alert), "escalated_at", None) or "-"
+        escalated_at = getattr(self._state(alert), "escalated_at", None)
+        return _when(escalated_at) if escalated_at else "-"
 
     @admin.display(description="what the rule saw")
     def details(self, alert):

@@ -1,8 +1,14 @@
+import re
+
 from django.contrib import admin, messages
 from django.urls import reverse
 
 from jobs.manager import JobStateConflict, job_manager
 from jobs.models import Job, JobRetryHistory
+from monitoring.selectors import filter_by_id_prefix
+
+ID_PREFIX = re.compile(r"[0-9a-fA-F-]+")
+MIN_ID_PREFIX_DIGITS = 4  # fewer are more likely a word searched as text ("add", "bad") than an id
 
 
 class ReadOnlyAdminMixin:
@@ -18,6 +24,21 @@ class ReadOnlyAdminMixin:
         return False
 
 
+class JobIdSearchMixin:
+    """A search for hex digits and dashes also finds the rows whose job id starts with them: the
+    short id the dashboard shows (its first 8 digits) finds its job, as the dashboard's search does."""
+
+    job_id_field = "job_id"
+
+    def get_search_results(self, request, queryset, search_term):
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        term = search_term.strip()
+        digits = term.replace("-", "")
+        if ID_PREFIX.fullmatch(term) and MIN_ID_PREFIX_DIGITS <= len(digits) <= 32:
+            found |= filter_by_id_prefix(queryset, digits, field=self.job_id_field)
+        return found, may_have_duplicates
+
+
 class AttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = JobRetryHistory
     fields = ("attempt_number", "status", "started_at", "completed_at", "retry_delay_seconds", "error_message")
@@ -26,7 +47,8 @@ class AttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Job)
-class JobAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class JobAdmin(JobIdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    job_id_field = "id"
     list_display = ("id", "job_type", "status", "progress", "attempts", "error_class", "updated_at", "worker")
     list_filter = ("status", "job_type", "error_class")
     search_fields = ("=id", "job_type", "message")

@@ -1,12 +1,12 @@
 from django.contrib import admin, messages
 
-from jobs.admin import ReadOnlyAdminMixin
+from jobs.admin import JobIdSearchMixin, ReadOnlyAdminMixin
 from monitoring.models import ApiToken, JobExecutionLog, SystemHealthMetric
 from monitoring.tokens import api_tokens_revoke
 
 
 @admin.register(JobExecutionLog)
-class JobExecutionLogAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class JobExecutionLogAdmin(JobIdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ("timestamp", "job", "event_type", "status", "progress", "message", "execution_time_ms")
     list_filter = ("event_type", "status")
     search_fields = ("=job__id", "message")

@@ -102,12 +102,12 @@ def id_prefix_range(prefix: str) -> tuple[uuid.UUID, uuid.UUID | None]:
     return low, uuid.UUID(f"{following:0{len(digits)}x}".ljust(32, "0"))
 
 
-def _filter_by_id(jobs: QuerySet[Job], prefix: str) -> QuerySet[Job]:
+def filter_by_id_prefix(rows: QuerySet, prefix: str, *, field: str = "id") -> QuerySet:
     """A whole id matches exactly; a shorter one (as copied from a log line or a list's short id)
-    by prefix."""
+    by prefix. `field` is the id's column: a job's own, or a row's job_id."""
     low, high = id_prefix_range(prefix)
-    jobs = jobs.filter(id__gte=low)
-    return jobs.filter(id__lt=high) if high else jobs
+    rows = rows.filter(**{f"{field}__gte": low})
+    return rows.filter(**{f"{field}__lt": high}) if high else rows
 
 
 def active_job_list(*, job_type: str | None = None, status: str | None = None, job_id: str = "") -> QuerySet[Job]:
@@ -118,7 +118,7 @@ def active_job_list(*, job_type: str | None = None, status: str | None = None, j
     """
     jobs = active_jobs_queryset(job_type=job_type, status=status)
     if job_id:
-        jobs = _filter_by_id(jobs, job_id)
+        jobs = filter_by_id_prefix(jobs, job_id)
     # The order of the jobs_active_list_idx index: a page is read from it, not sorted.
     return jobs.order_by(ACTIVE_LIST_RANK, "-created_at", "id")
 
@@ -147,7 +147,7 @@ def finished_jobs(
         if job_type:
             jobs = jobs.filter(job_type=job_type)
         if job_id:
-            jobs = _filter_by_id(jobs, job_id)
+            jobs = filter_by_id_prefix(jobs, job_id)
         found.extend(jobs.order_by("-finished_at", "id").only(*JOB_SUMMARY_FIELDS)[:wanted])
     found.sort(key=lambda job: (-job.finished_at.timestamp(), str(job.id)))
     return found[offset : offset + limit], len(found) > offset + limit
@@ -186,7 +186,7 @@ MAX_ID_MATCHES = 10
 def jobs_by_id_prefix(prefix: str, *, limit: int = MAX_ID_MATCHES) -> list[dict]:
     """[{"id", "job_type", "status"}] of up to `limit` jobs, in any status, whose id starts with
     `prefix` (hex digits): to point a search at jobs outside the list searched."""
-    matching = _filter_by_id(Job.objects.all(), prefix).order_by("id")
+    matching = filter_by_id_prefix(Job.objects.all(), prefix).order_by("id")
     return list(matching.values("id", "job_type", "status")[:limit])
 
 

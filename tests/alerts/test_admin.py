@@ -1,13 +1,17 @@
 """Operators work alerts in Django admin: through its real views, with and without permission."""
 
+import uuid
 from datetime import UTC, datetime
 
 import pytest
+import time_machine
+from django.test import Client
 from django.urls import reverse
 
 from alerts.manager import alert_manager
 from alerts.models import AlertHistory, AlertState, DeliveryStatus
-from tests.factories import JobFactory
+from alerts.services import alert_resolve
+from tests.factories import AlertHistoryFactory, JobFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -32,6 +36,14 @@ def job_failure(job_type="ai_matching", title=None):
     job = JobFactory(failed=True, job_type=job_type)
     data = {"title": title or f"{job_type} job failed", "message": f"Job {job.id} failed", "job_id": job.id}
     return alert_manager.process_alert_sync("job_failure", "error", {**data, "job_type": job_type, "error": "E: boom"})
+
+
+def change_page(alert):
+    return reverse("admin:alerts_alerthistory_change", args=[alert.id])
+
+
+def resolve_on_page(client, alert, reason=""):
+    return client.post(reverse("admin:alerts_alerthistory_resolve", args=[alert.id]), {"reason": reason}, follow=True)
 
 
 def resolve_action(client, *alerts):
@@ -64,7 +76,39 @@ def test_admin_pages_ask_for_no_favicon_the_server_does_not_have(staff, alice):
     html = staff(alice).get(CHANGELIST).content.decode()
 
     assert '<link rel="icon" href="data:,">' in html  # else the browser fetches /favicon.ico: a 404
-    assert "Select alert to change" in html  # still Django's admin page around it
+    assert "Select alert to view" in html  # still Django's admin page around it
+
+
+def test_the_list_shows_open_alerts_by_default_with_all_one_click_away(staff, alice):
+    open_alert, resolved = job_failure("a"), job_failure("b")
+    alert_resolve(alert=resolved, user=alice, reason="fixed")
+    client = staff(alice)
+
+    def listed(query=""):
+        response = client.get(f"{CHANGELIST}{query}")
+        return response, {a.id for a in response.context["cl"].result_list}
+
+    response, ids = listed()
+    assert ids == {open_alert.id}
+    assert '<a href="?resolved=all">All</a>' in response.content.decode()
+    assert listed("?resolved=all")[1] == {open_alert.id, resolved.id}
+    assert listed("?resolved=yes")[1] == {resolved.id}
+    assert listed("?resolved=no")[1] == {open_alert.id}
+    with_counts = client.get(f"{CHANGELIST}?_facets=True").content.decode()  # admin's "Show counts"
+    assert "Open (1)" in with_counts and "Resolved (1)" in with_counts and "All (2)" in with_counts
+
+
+def test_the_list_shows_each_alerts_status_in_one_short_column(staff, alice):
+    escalated, quiet, resolved = job_failure("a"), job_failure("b"), job_failure("c")
+    AlertHistory.objects.filter(id=escalated.id).update(escalated=True, notification_sent=True)
+    alert_resolve(alert=resolved, user=alice, reason="fixed")
+    html = staff(alice).get(CHANGELIST, {"resolved": "all"}).content.decode()
+
+    assert '<td class="field-status">open, escalated</td>' in html
+    assert '<td class="field-status">open, not notified</td>' in html
+    assert '<td class="field-status">resolved, not notified</td>' in html
+    for column in ("column-is_resolved", "column-escalated", "column-notification_sent", "column-alert_type"):
+        assert column not in html  # each was a column of its own, too wide for the window together
 
 
 @pytest.mark.parametrize(
@@ -74,6 +118,7 @@ def test_admin_pages_ask_for_no_favicon_the_server_does_not_have(staff, alice):
         "severity=error",
         "resolved=no",
         "resolved=yes",
+        "resolved=all",
         "escalated__exact=0",
         "notification_sent__exact=0",
         "triggered_at__gte=2000-01-01+00:00:00%2B00:00",
@@ -94,6 +139,15 @@ def test_search_finds_alerts_by_title_message_and_job_id(staff, alice):
     for term in ("ai_matching", str(wanted.job_id)):
         results = client.get(CHANGELIST, {"q": term}).context["cl"].result_list
         assert [a.id for a in results] == [wanted.id], term
+
+
+def test_search_finds_alerts_by_the_short_id_of_their_job(staff, alice):
+    # Their titles and messages do not spell the job's id out.
+    wanted = AlertHistoryFactory(job=JobFactory(id=uuid.UUID("63644131-0000-4000-8000-000000000001")))
+    AlertHistoryFactory(job=JobFactory(id=uuid.UUID("63644132-0000-4000-8000-000000000001")))
+
+    results = staff(alice).get(CHANGELIST, {"q": "63644131"}).context["cl"].result_list
+    assert [a.id for a in results] == [wanted.id]
 
 
 def test_the_list_runs_a_bounded_number_of_queries(staff, alice, django_assert_max_num_queries):
@@ -127,6 +181,20 @@ def test_resolving_an_already_resolved_alert_keeps_its_first_resolution(staff, a
     response = resolve_action(client, alert)
     assert "1 were already resolved." in response.content.decode()
     assert AlertHistory.objects.get(id=alert.id).resolved_at == first
+
+
+def test_resolving_every_alert_of_the_list_counts_only_what_it_listed(staff, alice):
+    first, second, resolved = job_failure("a"), job_failure("b"), job_failure("c")
+    alert_resolve(alert=resolved, user=alice, reason="fixed")
+    response = staff(alice).post(
+        CHANGELIST,
+        {"action": "resolve_selected", "_selected_action": [str(first.id)], "select_across": "1"},
+        follow=True,
+    )
+
+    messages = [str(m) for m in response.context["messages"]]
+    assert messages == ["Resolved 2 alert(s)."]  # the open ones the list showed, not the history
+    assert AlertHistory.objects.filter(resolved_at__isnull=True).count() == 0
 
 
 def test_a_viewer_sees_alerts_but_cannot_resolve_them(staff, viewer):
@@ -193,3 +261,98 @@ def test_admin_times_are_to_the_second_with_their_zone(staff, alice):
     assert "2026-11-29 03:04:05 UTC" in client.get(CHANGELIST).content.decode()
     page = client.get(reverse("admin:alerts_alerthistory_change", args=[alert.id])).content.decode()
     assert "2026-11-29 03:04:05 UTC" in page
+
+
+# --- resolving from the alert's page -------------------------------------------------------------
+
+
+def test_an_open_alerts_page_offers_resolve_and_no_save(staff, alice):
+    alert = job_failure()
+    client = staff(alice)
+    html = client.get(change_page(alert)).content.decode()
+
+    assert reverse("admin:alerts_alerthistory_resolve", args=[alert.id]) in html
+    assert 'name="reason"' in html and 'value="Resolve"' in html
+    # Its fields are records, never edited: a "Save" would only claim a change that did not happen.
+    assert 'name="_save"' not in html and 'name="_continue"' not in html
+    saved = client.post(change_page(alert), {"_save": "Save"})
+    assert saved.status_code == 403 and b"changed successfully" not in saved.content
+
+
+def test_an_operator_resolves_an_alert_from_its_page_with_a_reason(staff, alice):
+    alert = job_failure()
+    response = resolve_on_page(staff(alice), alert, reason="  restarted the matcher  ")
+
+    assert response.redirect_chain == [(change_page(alert), 302)]
+    assert f"The alert “{alert.title}” was resolved." in [str(m) for m in response.context["messages"]]
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None
+    state = AlertState.objects.get(alert=alert)
+    assert (state.resolved_by, state.resolution_reason) == ("alice", "restarted the matcher")
+    assert reverse("admin:alerts_alerthistory_resolve", args=[alert.id]) not in response.content.decode()
+
+
+def test_resolving_from_the_page_without_a_reason_says_it_was_in_admin(staff, alice):
+    alert = job_failure()
+    resolve_on_page(staff(alice), alert)
+
+    assert AlertState.objects.get(alert=alert).resolution_reason == "resolved in admin"
+
+
+def test_resolving_from_the_page_an_alert_resolved_meanwhile_says_when_and_by_whom(staff, alice):
+    alert = job_failure()
+    with time_machine.travel(datetime(2026, 11, 29, 3, 4, 5, 678_000, tzinfo=UTC), tick=False):
+        alert_resolve(alert=alert, user=UserFactory(username="bob"), reason="fixed")
+
+    response = resolve_on_page(staff(alice), alert, reason="me too")
+
+    messages = [str(m) for m in response.context["messages"]]
+    assert messages == [f"The alert “{alert.title}” was already resolved at 2026-11-29 03:04:05 UTC by bob."]
+    assert AlertState.objects.get(alert=alert).resolution_reason == "fixed"
+
+
+def test_a_resolved_alerts_page_offers_no_resolve(staff, alice):
+    alert = job_failure()
+    alert_resolve(alert=alert, user=alice, reason="fixed")
+
+    html = staff(alice).get(change_page(alert)).content.decode()
+    assert reverse("admin:alerts_alerthistory_resolve", args=[alert.id]) not in html
+    assert 'name="reason"' not in html
+
+
+def test_a_viewer_gets_no_resolve_on_the_page_and_cannot_post_one(staff, viewer):
+    alert = job_failure()
+    client = staff(viewer)
+
+    html = client.get(change_page(alert)).content.decode()
+    assert 'name="reason"' not in html
+    assert resolve_on_page(client, alert).status_code == 403
+    alert.refresh_from_db()
+    assert alert.resolved_at is None
+
+
+def test_resolving_from_the_page_takes_only_a_post_with_its_csrf_token(alice):
+    alert = job_failure()
+    alice.is_staff = True
+    alice.save()
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    url = reverse("admin:alerts_alerthistory_resolve", args=[alert.id])
+
+    assert client.get(url).status_code == 405
+    assert client.post(url, {"reason": "forged"}).status_code == 403
+    alert.refresh_from_db()
+    assert alert.resolved_at is None
+
+
+def test_every_time_on_the_alert_page_has_the_format_of_the_others(staff, alice):
+    alert = job_failure()
+    at = datetime(2026, 12, 2, 2, 37, 31, 655_533, tzinfo=UTC)
+    AlertHistory.objects.filter(pk=alert.pk).update(triggered_at=at, escalated=True)
+    AlertState.objects.filter(alert=alert).update(last_seen_at=at, escalated_at=at)
+    with time_machine.travel(at, tick=False):
+        alert_resolve(alert=alert, user=alice, reason="fixed")
+
+    page = staff(alice).get(change_page(alert)).content.decode()
+    assert page.count("2026-12-02 02:37:31 UTC") == 4  # triggered, last seen, escalated, resolved
+    assert "655533" not in page and "+00:00" not in page

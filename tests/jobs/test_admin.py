@@ -1,3 +1,5 @@
+import uuid
+
 import pytest
 from django.urls import reverse
 
@@ -49,3 +51,21 @@ def test_a_jobs_admin_page_links_its_dashboard_page(client):
 
     page = client.get(reverse("admin:jobs_job_change", args=[job.id])).content.decode()
     assert f'<a href="/jobs/{job.id}/" class="viewsitelink">View on dashboard</a>' in page
+
+
+def test_admin_search_finds_a_job_by_the_short_id_the_dashboard_shows(client):
+    client.force_login(staff(username="viewer", permissions=["jobs.view_job"]))
+    wanted = JobFactory(id=uuid.UUID("63644131-0000-4000-8000-000000000001"), completed=True)
+    JobFactory(id=uuid.UUID("63644132-0000-4000-8000-000000000001"), job_type="imports.candidates")
+    JobFactory(id=uuid.UUID("ab644131-0000-4000-8000-000000000001"))
+
+    def found(term):
+        response = client.get(reverse("admin:jobs_job_changelist"), {"q": term})
+        return sorted(str(job.id) for job in response.context["cl"].result_list)
+
+    for term in ("63644131", "6364-4131", "63644131-0000", " 63644131 ", "63644131".upper(), str(wanted.id)):
+        assert found(term) == [str(wanted.id)], term
+    assert len(found("6364")) == 2  # four hex digits are a prefix too
+    assert found("636") == []  # fewer are not: "636" is searched as text only
+    assert len(found("imports.candidates")) == 1  # the other search fields still work
+    assert found("63644131-zz") == []

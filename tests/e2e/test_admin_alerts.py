@@ -1,0 +1,73 @@
+"""The alert admin in a real browser, at the window size operators use: status in view, resolve on the page."""
+
+import pytest
+
+from alerts.manager import alert_manager
+from alerts.models import AlertHistory
+from tests.e2e.conftest import log_in
+from tests.factories import JobFactory
+
+pytestmark = pytest.mark.e2e
+
+WINDOW = {"width": 1400, "height": 900}
+
+
+@pytest.fixture
+def operator(alice):
+    alice.is_staff = True
+    alice.save(update_fields=["is_staff"])
+    return alice
+
+
+def raise_alerts():
+    """As the demo raises them: job failures, a health check, a resource alert."""
+    for job_type in ("ai_matching", "imports.candidates", "demo.fail"):
+        job = JobFactory(failed=True, job_type=job_type)
+        data = {"title": f"{job_type} job failed", "message": "E: boom", "job_id": job.id, "job_type": job_type}
+        alert_manager.process_alert_sync("job_failure", "error", data)
+    alert_manager.process_alert_sync(
+        "system_health", "warning", {"title": "Health check job_queue/jobs.failure_rate_pct is warning", "message": "x"}
+    )
+    alert_manager.process_alert_sync(
+        "resource_utilization",
+        "critical",
+        {"title": "Resource utilization resource/cpu.percent on vm is critical", "message": "x"},
+    )
+    AlertHistory.objects.update(notification_sent=True)  # as if delivered (no recipients are set here)
+    AlertHistory.objects.filter(alert_type="resource_utilization").update(escalated=True)
+
+
+def test_the_alert_list_shows_every_alerts_status_without_scrolling(page, operator):
+    raise_alerts()
+    page.set_viewport_size(WINDOW)
+
+    log_in(page, "alice")
+    page.goto("/admin/alerts/alerthistory/")
+
+    results = page.locator("#changelist-form .results")
+    assert results.evaluate("e => e.scrollWidth <= e.clientWidth")  # no horizontal scrolling
+    statuses = page.locator("#result_list td.field-status")
+    assert statuses.count() == 5
+    for i in range(5):
+        box = statuses.nth(i).bounding_box()
+        assert box["x"] + box["width"] <= WINDOW["width"]
+    assert "open, escalated" in statuses.all_inner_texts()
+
+
+def test_an_operator_resolves_an_alert_on_its_admin_page(page, operator):
+    raise_alerts()
+    alert = AlertHistory.objects.get(alert_type="system_health")
+    page.set_viewport_size(WINDOW)
+
+    log_in(page, "alice")
+    page.goto(f"/admin/alerts/alerthistory/{alert.id}/change/")
+    page.fill("#resolve-form input[name=reason]", "queue drained")
+    page.click("#resolve-form input[type=submit]")
+
+    page.wait_for_selector("ul.messagelist")
+    assert "was resolved." in page.locator("ul.messagelist").inner_text()
+    assert page.locator("#resolve-form").count() == 0
+    assert page.locator("input[name=_save]").count() == 0
+    alert.refresh_from_db()
+    assert alert.resolved_at is not None
+    assert alert.state.resolution_reason == "queue drained"
