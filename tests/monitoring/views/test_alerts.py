@@ -124,6 +124,16 @@ def test_long_lists_are_paginated(alice_client):
     assert len(rows(history)) == 1 and history.context["page"].total is None  # the history is not counted
 
 
+def test_a_history_page_past_the_end_says_so_and_links_to_the_first(alice_client):
+    AlertHistoryFactory.create_batch(2)
+    response = alice_client.get("/alerts/?include_resolved=1&page=5")
+    page = response.content.decode()
+    assert response.status_code == 200 and rows(response) == []
+    assert "Page 5 is past the end of this list." in page
+    assert '<a href="?include_resolved=1">Go to page 1</a>' in page
+    assert "No alert has been raised yet" not in page
+
+
 def test_alert_titles_messages_and_types_are_escaped(alice_client):
     alert = AlertHistoryFactory(title=SCRIPT, message=SCRIPT, alert_type="x")
     delivery = {"kind": "alert", "severity": "error", "recipient": "a@b.c", "channel": "email"}

@@ -218,6 +218,21 @@ def test_the_last_finished_page_listed_says_more_follow_instead_of_linking_to_a_
     assert "more past page 20, the last one listed: narrow the filters" in page_20
 
 
+def test_a_page_past_the_end_says_so_and_links_to_the_first(alice_client):
+    """Jobs finished in the window, but fewer than page 20 needs: not "No job finished"."""
+    JobFactory.create_batch(3, completed=True, finished_at=datetime.now(UTC))
+
+    for response in (
+        alice_client.get("/jobs/?view=finished&page=20"),
+        alice_client.get("/jobs/?view=finished&page=20", headers=htmx("job-rows")),  # its poll
+    ):
+        page = response.content.decode()
+        assert response.status_code == 200 and listed(response) == []
+        assert "Page 20 is past the end of this list." in page
+        assert '<a href="?view=finished">Go to page 1</a>' in page
+        assert "No job finished" not in page and "No finished jobs" not in page
+
+
 def test_a_page_and_a_poll_take_a_bounded_number_of_queries(
     alice_client, big_history, is_postgres, django_assert_max_num_queries
 ):
