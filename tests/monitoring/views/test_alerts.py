@@ -202,6 +202,16 @@ def test_resolving_from_the_list_also_updates_its_counts(alice_client, django_as
     assert critical.resolved_at is None
 
 
+def test_the_severity_menu_has_no_counts_to_go_stale_the_list_has_them(alice_client):
+    """The filter form is outside the polled list: "error (4 open)" stayed after a Resolve from the
+    list. The counts beside the list change with the row (above)."""
+    job_failure(JobFactory())
+    page = alice_client.get("/alerts/").content.decode()
+    menu = page.split('<select name="severity">')[1].split("</select>")[0]
+    assert '<option value="error">error</option>' in menu and "open)" not in menu
+    assert 'title="1 open error alert"' in page.split('id="alert-list-counts"')[1]
+
+
 def test_resolving_from_the_alerts_page_records_the_reason_and_stops_polling(alice_client):
     alert = job_failure(JobFactory())
 
