@@ -84,6 +84,29 @@ def test_lists_open_alerts_with_severity_count_times_flags_and_delivery_errors(a
     assert counts.index("badge-critical") < counts.index("badge-error") < counts.index("badge-warning")  # worst first
 
 
+def test_open_alerts_of_one_job_type_tell_their_error_class_apart(alice_client):
+    """Three rows read "demo.fail job failed": their error class (the rule's fingerprint) tells them apart."""
+    alerts = {
+        error_class: job_failure(
+            JobFactory(job_type="demo.fail"),
+            fingerprint=f"demo.fail/{error_class}",  # as alerts.rules.job_failure_verdict raises it
+            details={"error_class": error_class},
+        )
+        for error_class in ("transient", "data", "configuration")
+    }
+    database = health_alert()
+
+    page = alice_client.get("/alerts/").content.decode()
+
+    def row(alert):
+        return page.split(f'<tr id="alert-{alert.id}"')[1].split("</tr>")[0]
+
+    for error_class, alert in alerts.items():
+        assert "demo.fail job failed" in row(alert)
+        assert f'<span class="badge badge-{error_class}">' in row(alert)  # a symbol and the word
+    assert "<code>system_health</code> · <code>database/connect</code>" in row(database)  # the check's name
+
+
 def test_filters_live_in_the_query_string(alice_client):
     critical = health_alert()
     error = job_failure(JobFactory())
