@@ -21,8 +21,9 @@ MAX_ATTEMPT_DIGITS = 10
 def _context(request, detail) -> dict:
     job = detail.job
     error_event = detail.last_error_event
+    now = timezone.now()
     return {
-        "now": timezone.now(),
+        "now": now,
         "job": job,
         "detail": detail,
         "timeline": timeline_rows(detail.events),
@@ -35,6 +36,7 @@ def _context(request, detail) -> dict:
         "can_cancel": job.status not in FINISHED_STATUSES,
         "can_retry": job.status in RETRYABLE_STATUSES,
         "next_attempt": job.attempts + 1,
+        "queue": selectors.queue_wait(job, now) if job.status == JobStatus.QUEUED else None,
     }
 
 
