@@ -11,7 +11,7 @@ from jobs.manager import JobNotFound, JobStateConflict, job_manager
 from jobs.models import FINISHED_STATUSES, JobStatus
 from monitoring import selectors
 from monitoring.permissions import CONTROL_JOBS, VIEW_ALERTS, VIEW_JOBS
-from monitoring.timeline import attempt_rows, timeline_rows
+from monitoring.timeline import attempt_clock, attempt_rows, timeline_rows
 from monitoring.views.base import dashboard_view, render_page
 
 RETRYABLE_STATUSES = (JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.RETRYING)
@@ -37,6 +37,7 @@ def _context(request, detail) -> dict:
         "can_retry": job.status in RETRYABLE_STATUSES,
         "next_attempt": job.attempts + 1,
         "queue": selectors.queue_wait(job, now) if job.status == JobStatus.QUEUED else None,
+        "clock": attempt_clock(job, now),
     }
 
 

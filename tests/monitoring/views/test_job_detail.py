@@ -225,6 +225,25 @@ def test_a_queued_job_page_and_its_poll_take_a_bounded_number_of_queries(
         alice_client.get(f"/jobs/{queued.id}/", headers=htmx("job-live"))
 
 
+@time_machine.travel(NOW, tick=False)
+def test_a_running_job_shows_its_timeout_and_the_time_left(alice_client):
+    job = JobFactory(job_type="ai_matching", running=True, progress=40, started_at=at(-90), updated_at=at(-2))
+    page = alice_client.get(f"/jobs/{job.id}/", headers=htmx("job-live")).content.decode()
+    assert "<dt>Timeout</dt><dd>10m 00s · 8m 30s left</dd>" in page
+    assert "⚠" not in page
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_running_job_stuck_near_its_timeout_warns_in_words(alice_client):
+    """At 0 % for 8 minutes, 2 minutes before JobTimeoutError: it looked like any healthy job."""
+    job = JobFactory(job_type="ai_matching", running=True, progress=0, started_at=at(-480), updated_at=at(-480))
+    page = alice_client.get(f"/jobs/{job.id}/").content.decode()
+    assert "<dt>Timeout</dt><dd>10m 00s · 2m 00s left</dd>" in page
+    warning = page.split('class="notice notice-warning attempt-warning"')[1].split("</p>")[0]
+    assert "⚠ No progress report for 8m 00s." in warning
+    assert "⚠ 80 % of its 10m 00s timeout used: unless it finishes, it fails with JobTimeoutError in 2m 00s." in warning
+
+
 def test_a_job_retried_by_an_operator_shows_the_last_error_without_its_stale_advice(alice_client):
     job = JobFactory(
         status=JobStatus.QUEUED,
