@@ -204,6 +204,18 @@ def test_resolving_from_the_list_replaces_the_row(alice_client, alice):
     assert set(alert.deliveries.values_list("status", flat=True)) == {DeliveryStatus.CANCELLED}
 
 
+def test_after_resolving_from_the_list_focus_goes_to_the_rows_message(alice_client):
+    """The row swap removed the focused Resolve button: the next Tab went to the logo."""
+    alert = job_failure(JobFactory())
+    listed = alice_client.get("/alerts/").content.decode()
+    assert f'<button type="submit" id="resolve-{alert.id}"' in listed  # polls give its focus back
+
+    row = alice_client.post(f"/alerts/{alert.id}/resolve/", headers=htmx(f"alert-{alert.id}")).content.decode()
+
+    notice = row.split('<p class="notice notice-success row-notice"')[1].split(">")[0]
+    assert 'tabindex="-1" autofocus' in notice
+
+
 def test_resolving_from_the_list_also_updates_its_counts(alice_client, django_assert_max_num_queries):
     """The header said "1–2 of 2 open alerts" next to a row saying "Resolved." until the next poll."""
     alerts = [job_failure(JobFactory(job_type=name)) for name in ("ai_matching", "demo.fail")]

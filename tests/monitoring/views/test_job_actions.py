@@ -51,6 +51,20 @@ def test_cancelling_with_htmx_swaps_in_the_updated_job_and_a_notice(alice_client
     assert Job.objects.get(id=job.id).cancel_requested_at is not None
 
 
+def test_after_an_action_focus_goes_to_its_outcome_not_to_the_page(alice_client):
+    """The swap removed the focused button: the next Tab went to the logo. htmx focuses an
+    [autofocus] element it swaps in; tabindex -1 makes the message focusable."""
+    job = JobFactory(failed=True)
+    retried = alice_client.post(f"/jobs/{job.id}/retry/", {"attempt": "4"}, headers=htmx("job-live")).content.decode()
+    again = alice_client.post(f"/jobs/{job.id}/retry/", {"attempt": "4"}, headers=htmx("job-live")).content.decode()
+
+    for part in (retried, again):
+        notice = part.split('<div id="job-notice" hx-swap-oob="true"')[1]
+        assert '<p class="notice' in notice and 'tabindex="-1" autofocus' in notice.split("</p>")[0]
+    # Polls replace the buttons too: an id lets htmx give the focus back to the new one.
+    assert '<button type="submit" id="cancel-job"' in retried
+
+
 def test_cancelling_a_finished_job_is_a_409_explained_on_the_page(alice_client):
     job = JobFactory(completed=True)
 
