@@ -28,6 +28,19 @@ def with_alert_state(alerts: QuerySet[AlertHistory]) -> QuerySet[AlertHistory]:
     )
 
 
+def alert_subject(alert: AlertHistory) -> str:
+    """What tells an alert from the others of its type and job type, read from its fingerprint
+    (one open alert per fingerprint, alerts.manager.fingerprint): a job failure's error class
+    ("job_failure:demo.fail/data" → "data"), a health check's name ("database/connect"), a
+    host's resource ("resource/disk.percent@node-1"). "" when its job type says it all. Needs
+    the annotations of with_alert_state."""
+    subject = (getattr(alert, "fingerprint", "") or "").removeprefix(f"{alert.alert_type}:")
+    job_type = getattr(alert, "job_type", "") or ""
+    if job_type and subject.startswith(f"{job_type}/"):
+        return subject.removeprefix(f"{job_type}/")
+    return "" if subject == job_type else subject
+
+
 def alert_list(
     *, include_resolved: bool = False, severity: str | None = None, alert_type: str | None = None
 ) -> QuerySet[AlertHistory]:

@@ -15,6 +15,13 @@ MAX_FINISHED_PAGES = 20
 MAX_ACTIVE_PAGES = 10_000
 
 
+def finished_window(timeframe: str) -> str:
+    """The finished-jobs list's window for a metrics timeframe, so a link shows the same period:
+    the shortest that covers it (15m → 1h), else the longest (30d → 7d). Links say so when it differs."""
+    covering = [w for w, span in FINISHED_WINDOWS.items() if span >= TIMEFRAMES[timeframe]]
+    return min(covering, key=FINISHED_WINDOWS.get) if covering else max(FINISHED_WINDOWS, key=FINISHED_WINDOWS.get)
+
+
 def job_type_field() -> forms.CharField:
     """Any job type, registered in this process or not: old rows and jobs queued before a deploy
     that renamed or removed their type keep their names, and must still be listed."""

@@ -87,6 +87,29 @@ def job_detail(job_id) -> JobDetail | None:
     return JobDetail(job=job, events=latest[::-1], events_total=total, attempts=attempts)
 
 
+@dataclass
+class QueueWait:
+    """Why a queued job has not started yet."""
+
+    ahead: int | None  # jobs queued before it and still queued; None: its queue time is unknown
+    worker_alive: bool
+    worker_seen_at: datetime | None
+
+
+def queue_wait(job: Job, now: datetime) -> QueueWait:
+    """How many jobs queued before this one still wait (the broker hands out the oldest task
+    first), and whether a worker is alive as the health page and cluster_watchdog judge it
+    (monitoring.health.worker_liveness). Three queries."""
+    from monitoring.health import worker_liveness  # the health checks' module: httpx, psutil...
+
+    ahead = None
+    if job.queued_at is not None:
+        # An index-only count of the jobs ahead (jobs_queued_at_idx), however long the backlog.
+        ahead = Job.objects.filter(status=JobStatus.QUEUED, queued_at__lt=job.queued_at).count()
+    liveness = worker_liveness(now)
+    return QueueWait(ahead=ahead, worker_alive=liveness["alive"], worker_seen_at=liveness["last_seen_at"])
+
+
 # --- the dashboard's lists ----------------------------------------------------------------
 
 

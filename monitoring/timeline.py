@@ -3,7 +3,8 @@
 from dataclasses import dataclass
 from datetime import datetime
 
-from jobs.models import JobRetryHistory
+from jobs.models import Job, JobRetryHistory, JobStatus
+from jobs.registry import timeout_for
 from monitoring.models import EventType, JobExecutionLog
 
 
@@ -102,3 +103,59 @@ def attempt_rows(attempts: list[JobRetryHistory]) -> list[AttemptRow]:
         rows.append(AttemptRow(attempt, duration, attempt.retry_delay_seconds, waited))
         previous = attempt
     return rows
+
+
+# A running attempt is flagged when it has used this share of its timeout (past it, the worker
+# stops it with JobTimeoutError)...
+NEAR_TIMEOUT_SHARE = 0.8
+# ... or has sent no progress report (Job.updated_at) for this share of its timeout, and at least
+# MIN_SILENCE_SECONDS: a job that reports nothing for long is likely stuck and bound to time out.
+SILENCE_SHARE = 0.25
+MIN_SILENCE_SECONDS = 60
+
+
+@dataclass
+class AttemptClock:
+    """A running attempt against its job type's timeout (jobs.registry.timeout_for)."""
+
+    timeout: int  # seconds the attempt may run
+    elapsed: float  # seconds since the attempt started
+    silent: float  # seconds since its last progress report (or its start)
+
+    @property
+    def left(self) -> float:
+        return self.timeout - self.elapsed
+
+    @property
+    def overdue(self) -> float:
+        return -self.left
+
+    @property
+    def used(self) -> float:
+        return self.elapsed / self.timeout if self.timeout else 0.0
+
+    @property
+    def near_timeout(self) -> bool:
+        return self.used >= NEAR_TIMEOUT_SHARE
+
+    @property
+    def too_quiet(self) -> bool:
+        return self.silent >= max(MIN_SILENCE_SECONDS, SILENCE_SHARE * self.timeout)
+
+    @property
+    def warning(self) -> bool:
+        return self.near_timeout or self.too_quiet
+
+
+def attempt_clock(job: Job, now: datetime) -> AttemptClock | None:
+    """How a running attempt stands against its timeout; None for a job not running. No query:
+    the fields are the lists' (selectors.JOB_SUMMARY_FIELDS), the timeout is the registry's."""
+    if job.status != JobStatus.RUNNING or job.attempt_started_at is None:
+        return None
+    # Every progress report sets updated_at; heartbeats do not (they set heartbeat_at).
+    last_report = max(job.updated_at, job.attempt_started_at)
+    return AttemptClock(
+        timeout=timeout_for(job.job_type),
+        elapsed=(now - job.attempt_started_at).total_seconds(),
+        silent=(now - last_report).total_seconds(),
+    )

@@ -160,3 +160,11 @@ def recipient(value: str) -> str:
     from alerts.channels import display_recipient
 
     return display_recipient(value)
+
+
+@register.filter
+def alert_subject(alert) -> str:
+    """{{ alert|alert_subject }}: what tells this alert from others with the same title."""
+    from alerts.selectors import alert_subject as subject
+
+    return subject(alert)

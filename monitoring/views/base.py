@@ -78,6 +78,12 @@ class ListPage:
         return (self.number - 1) * self.per_page + len(self.object_list)
 
     @property
+    def past_end(self) -> bool:
+        """An empty page after the first: the list has rows, just fewer than this page needs (a
+        list read without counting cannot clamp the number to its last page)."""
+        return not self.object_list and self.number > 1
+
+    @property
     def has_previous(self) -> bool:
         return self.number > 1
 

@@ -1,6 +1,7 @@
 """Error analysis over a timeframe: how often jobs fail, with what, and the same errors grouped."""
 
 from monitoring import charts, selectors
+from monitoring.forms import finished_window
 from monitoring.permissions import VIEW_ALERTS, VIEW_METRICS
 from monitoring.views.base import FILTER_ERRORS, dashboard_view, render_page
 from monitoring.views.performance import metrics_context
@@ -60,6 +61,7 @@ def errors(request):
             top_errors=metrics["top_errors"],
             can_view_alerts=request.user.has_perm(VIEW_ALERTS),
             retried_failures=total - metrics["overall"]["failed"],
+            failed_jobs_window=finished_window(context["timeframe"]),
         )
         if context["can_view_alerts"]:
             _attach_alerts(metrics)

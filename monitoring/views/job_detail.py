@@ -1,5 +1,7 @@
 """One job in full, live while it runs, with Cancel and Retry for operators allowed to act."""
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -9,7 +11,7 @@ from jobs.manager import JobNotFound, JobStateConflict, job_manager
 from jobs.models import FINISHED_STATUSES, JobStatus
 from monitoring import selectors
 from monitoring.permissions import CONTROL_JOBS, VIEW_ALERTS, VIEW_JOBS
-from monitoring.timeline import attempt_rows, timeline_rows
+from monitoring.timeline import attempt_clock, attempt_rows, timeline_rows
 from monitoring.views.base import dashboard_view, render_page
 
 RETRYABLE_STATUSES = (JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.RETRYING)
@@ -19,8 +21,9 @@ MAX_ATTEMPT_DIGITS = 10
 def _context(request, detail) -> dict:
     job = detail.job
     error_event = detail.last_error_event
+    now = timezone.now()
     return {
-        "now": timezone.now(),
+        "now": now,
         "job": job,
         "detail": detail,
         "timeline": timeline_rows(detail.events),
@@ -33,6 +36,8 @@ def _context(request, detail) -> dict:
         "can_cancel": job.status not in FINISHED_STATUSES,
         "can_retry": job.status in RETRYABLE_STATUSES,
         "next_attempt": job.attempts + 1,
+        "queue": selectors.queue_wait(job, now) if job.status == JobStatus.QUEUED else None,
+        "clock": attempt_clock(job, now),
     }
 
 
@@ -53,14 +58,16 @@ def job_detail(request, job_id):
     )
 
 
-def _act(request, job_id, action, done: str):
-    """Run an operator action; the outcome (or why it was refused) is shown on the job's page."""
+def _act(request, job_id, action, outcome: Callable[[], str]):
+    """Run an operator action; what it did (`outcome()`, read after it) or why it was refused is
+    shown on the job's page."""
     try:
         action()
     except JobNotFound:
         return _not_found(request, job_id)
     except JobStateConflict as conflict:
         return _respond(request, job_id, str(conflict), status=409)
+    done = outcome()
     if not request.htmx:
         messages.success(request, done)
         return redirect("dashboard:job_detail", job_id=job_id)  # after a POST, a GET (reload-safe)
@@ -80,7 +87,16 @@ def _respond(request, job_id, notice: str, *, status: int):
 @dashboard_view(CONTROL_JOBS)
 def cancel_job(request, job_id):
     by = request.user.get_username()
-    return _act(request, job_id, lambda: job_manager.cancel_job_sync(job_id, by=by), "Cancel requested.")
+    return _act(request, job_id, lambda: job_manager.cancel_job_sync(job_id, by=by), lambda: _cancel_outcome(job_id))
+
+
+def _cancel_outcome(job_id) -> str:
+    """cancel_job_sync answers True both for a job cancelled at once (queued or waiting to retry)
+    and for a running one asked to stop: its status afterwards tells which."""
+    job = selectors.job_summary(job_id)
+    if job is not None and job.status == JobStatus.CANCELLED:
+        return "Cancelled."
+    return "Cancel requested: it stops at its next progress report."
 
 
 @require_POST
@@ -94,4 +110,4 @@ def retry_job(request, job_id):
         return _respond(request, job_id, message, status=400)
     attempt = int(attempt) if attempt else None
     retry = lambda: job_manager.retry_job_sync(job_id, attempt, by=by)  # noqa: E731
-    return _act(request, job_id, retry, "Retry queued: a new attempt will run.")
+    return _act(request, job_id, retry, lambda: "Retry queued: a new attempt will run.")

@@ -8,6 +8,7 @@ from jobs.registry import registered_job_types
 from monitoring import selectors
 from monitoring.forms import FINISHED_WINDOWS, MAX_ACTIVE_PAGES, MAX_FINISHED_PAGES, JobFilterForm, list_view_of
 from monitoring.permissions import VIEW_JOBS
+from monitoring.timeline import attempt_clock
 from monitoring.views.base import FILTER_ERRORS, PAGE_SIZE, ListPage, dashboard_view, render_page
 
 
@@ -48,6 +49,7 @@ def job_list(request):
         filters = form.cleaned_data
         page = _finished_page(filters, now) if form.finished else _active_page(filters)
         context["page"] = page
+        context["clocks"] = {job.id: attempt_clock(job, now) for job in page.object_list}
         context["filtered"] = any(filters[f] for f in ("job_type", "status", "q"))
         if filters["job_type"] and filters["job_type"] not in context["job_types"]:
             # A type no longer registered here (renamed or removed by a deploy) stays selectable.

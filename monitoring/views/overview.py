@@ -5,17 +5,11 @@ from django.utils import timezone
 from alerts.models import SEVERITY_RANK
 from alerts.selectors import open_alert_counts
 from monitoring import selectors
-from monitoring.forms import FINISHED_WINDOWS, TimeframeForm
+from monitoring.forms import TimeframeForm, finished_window
 from monitoring.health import current_health
 from monitoring.metrics import TIMEFRAMES, outcome_summary
 from monitoring.permissions import VIEW_ALERTS, VIEW_HEALTH, VIEW_JOBS, VIEW_METRICS
 from monitoring.views.base import dashboard_view, render_page
-
-
-def finished_window(timeframe: str) -> str:
-    """The job list's window that covers `timeframe` (its longest when none does)."""
-    covering = [w for w, span in FINISHED_WINDOWS.items() if span >= TIMEFRAMES[timeframe]]
-    return min(covering, key=FINISHED_WINDOWS.get) if covering else max(FINISHED_WINDOWS, key=FINISHED_WINDOWS.get)
 
 
 def _open_alerts() -> dict:

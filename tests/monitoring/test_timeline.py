@@ -2,9 +2,9 @@
 
 from datetime import UTC, datetime, timedelta
 
-from jobs.models import JobRetryHistory
+from jobs.models import Job, JobRetryHistory, JobStatus
 from monitoring.models import JobExecutionLog
-from monitoring.timeline import attempt_rows, timeline_rows
+from monitoring.timeline import attempt_clock, attempt_rows, timeline_rows
 
 T0 = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 
@@ -68,3 +68,22 @@ def test_attempts_show_how_long_they_ran_and_how_long_the_retry_waited():
     )
     rows = attempt_rows([first, second])
     assert [(r.duration, r.planned_delay, r.waited) for r in rows] == [(2.0, None, None), (None, 2, 3.0)]
+
+
+def running_for(seconds: float, *, silent: float, job_type: str = "ai_matching", status=JobStatus.RUNNING):
+    """attempt_clock of an attempt started `seconds` ago whose last report was `silent` seconds ago."""
+    now = T0 + timedelta(seconds=seconds)
+    job = Job(job_type=job_type, status=status, attempt_started_at=T0, updated_at=now - timedelta(seconds=silent))
+    return attempt_clock(job, now)
+
+
+def test_an_attempt_is_flagged_from_80_percent_of_its_timeout_or_a_quarter_of_it_without_a_report(settings):
+    settings.JOBS = {**settings.JOBS, "TYPES": {"short": {"timeout": 100}}}
+    assert running_for(90, silent=1).left == 510  # ai_matching: 600 s
+    assert not running_for(479, silent=149).warning
+    assert running_for(480, silent=1).near_timeout and not running_for(480, silent=1).too_quiet
+    assert running_for(200, silent=150).too_quiet and not running_for(200, silent=150).near_timeout
+    # A short timeout: a minute's silence at least, not a quarter of it.
+    assert not running_for(59, silent=59, job_type="short").too_quiet
+    assert running_for(60, silent=60, job_type="short").too_quiet
+    assert running_for(5, silent=0, status=JobStatus.QUEUED) is None

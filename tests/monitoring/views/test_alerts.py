@@ -84,6 +84,29 @@ def test_lists_open_alerts_with_severity_count_times_flags_and_delivery_errors(a
     assert counts.index("badge-critical") < counts.index("badge-error") < counts.index("badge-warning")  # worst first
 
 
+def test_open_alerts_of_one_job_type_tell_their_error_class_apart(alice_client):
+    """Three rows read "demo.fail job failed": their error class (the rule's fingerprint) tells them apart."""
+    alerts = {
+        error_class: job_failure(
+            JobFactory(job_type="demo.fail"),
+            fingerprint=f"demo.fail/{error_class}",  # as alerts.rules.job_failure_verdict raises it
+            details={"error_class": error_class},
+        )
+        for error_class in ("transient", "data", "configuration")
+    }
+    database = health_alert()
+
+    page = alice_client.get("/alerts/").content.decode()
+
+    def row(alert):
+        return page.split(f'<tr id="alert-{alert.id}"')[1].split("</tr>")[0]
+
+    for error_class, alert in alerts.items():
+        assert "demo.fail job failed" in row(alert)
+        assert f'<span class="badge badge-{error_class}">' in row(alert)  # a symbol and the word
+    assert "<code>system_health</code> · <code>database/connect</code>" in row(database)  # the check's name
+
+
 def test_filters_live_in_the_query_string(alice_client):
     critical = health_alert()
     error = job_failure(JobFactory())
@@ -122,6 +145,16 @@ def test_long_lists_are_paginated(alice_client):
     assert len(rows(alice_client.get("/alerts/?page=2"))) == 1
     history = alice_client.get("/alerts/?include_resolved=1&page=2")
     assert len(rows(history)) == 1 and history.context["page"].total is None  # the history is not counted
+
+
+def test_a_history_page_past_the_end_says_so_and_links_to_the_first(alice_client):
+    AlertHistoryFactory.create_batch(2)
+    response = alice_client.get("/alerts/?include_resolved=1&page=5")
+    page = response.content.decode()
+    assert response.status_code == 200 and rows(response) == []
+    assert "Page 5 is past the end of this list." in page
+    assert '<a href="?include_resolved=1">Go to page 1</a>' in page
+    assert "No alert has been raised yet" not in page
 
 
 def test_alert_titles_messages_and_types_are_escaped(alice_client):
@@ -171,6 +204,18 @@ def test_resolving_from_the_list_replaces_the_row(alice_client, alice):
     assert set(alert.deliveries.values_list("status", flat=True)) == {DeliveryStatus.CANCELLED}
 
 
+def test_after_resolving_from_the_list_focus_goes_to_the_rows_message(alice_client):
+    """The row swap removed the focused Resolve button: the next Tab went to the logo."""
+    alert = job_failure(JobFactory())
+    listed = alice_client.get("/alerts/").content.decode()
+    assert f'<button type="submit" id="resolve-{alert.id}"' in listed  # polls give its focus back
+
+    row = alice_client.post(f"/alerts/{alert.id}/resolve/", headers=htmx(f"alert-{alert.id}")).content.decode()
+
+    notice = row.split('<p class="notice notice-success row-notice"')[1].split(">")[0]
+    assert 'tabindex="-1" autofocus' in notice
+
+
 def test_resolving_from_the_list_also_updates_its_counts(alice_client, django_assert_max_num_queries):
     """The header said "1–2 of 2 open alerts" next to a row saying "Resolved." until the next poll."""
     alerts = [job_failure(JobFactory(job_type=name)) for name in ("ai_matching", "demo.fail")]
@@ -190,6 +235,16 @@ def test_resolving_from_the_list_also_updates_its_counts(alice_client, django_as
     assert "1–1 of <strong>1</strong> open alert\n" in counts
     assert 'title="1 open error alert"' in counts and 'title="1 open critical alert"' in counts
     assert critical.resolved_at is None
+
+
+def test_the_severity_menu_has_no_counts_to_go_stale_the_list_has_them(alice_client):
+    """The filter form is outside the polled list: "error (4 open)" stayed after a Resolve from the
+    list. The counts beside the list change with the row (above)."""
+    job_failure(JobFactory())
+    page = alice_client.get("/alerts/").content.decode()
+    menu = page.split('<select name="severity">')[1].split("</select>")[0]
+    assert '<option value="error">error</option>' in menu and "open)" not in menu
+    assert 'title="1 open error alert"' in page.split('id="alert-list-counts"')[1]
 
 
 def test_resolving_from_the_alerts_page_records_the_reason_and_stops_polling(alice_client):

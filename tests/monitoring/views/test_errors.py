@@ -123,6 +123,18 @@ def test_a_quiet_timeframe_says_so_and_where_to_look(alice_client):
     assert "The same errors, grouped" not in page
 
 
+@pytest.mark.parametrize(
+    ("timeframe", "window", "differs"),
+    [("15m", "1h", True), ("1h", "1h", False), ("6h", "24h", True), ("24h", "24h", False), ("30d", "7d", True)],
+)
+def test_the_failed_jobs_link_lists_the_same_period_or_says_which_one(alice_client, timeframe, window, differs):
+    """The finished-jobs list has fewer windows: the shortest covering the timeframe, named when it differs."""
+    page = alice_client.get(f"/errors/?timeframe={timeframe}&job_type=ai_matching").content.decode()
+    card = page.split("jobs failed for good")[0].rsplit("<a ", 1)[1]
+    assert f'href="/jobs/?view=finished&amp;status=failed&amp;window={window}&amp;job_type=ai_matching"' in card
+    assert ("(the list shows the last" in page) is differs
+
+
 def test_bad_filters_are_a_400_naming_the_field(alice_client):
     response = alice_client.get("/errors/?timeframe=1y")
     assert response.status_code == 400

@@ -24,7 +24,17 @@ def test_cancelling_a_queued_job_redirects_to_it_with_a_message(alice_client):
     assert response.status_code == 302 and response["Location"] == f"/jobs/{job.id}/"
     assert status_of(job) == JobStatus.CANCELLED
     assert Job.objects.get(id=job.id).message == "cancelled by alice"
-    assert "Cancel requested." in alice_client.get(response["Location"]).content.decode()
+    page = alice_client.get(response["Location"]).content.decode()
+    assert "Cancelled." in page and "Cancel requested" not in page  # it is, at once
+
+
+def test_cancelling_a_queued_job_with_htmx_says_it_is_cancelled(alice_client):
+    job = JobFactory(status=JobStatus.QUEUED)
+
+    response = alice_client.post(f"/jobs/{job.id}/cancel/", headers=htmx("job-live"))
+
+    notice = response.content.decode().split('<div id="job-notice"')[1]
+    assert "Cancelled." in notice and "Cancel requested" not in notice
 
 
 def test_cancelling_with_htmx_swaps_in_the_updated_job_and_a_notice(alice_client):
@@ -36,8 +46,23 @@ def test_cancelling_with_htmx_swaps_in_the_updated_job_and_a_notice(alice_client
     page = response.content.decode()
     assert page.lstrip().startswith('<div id="job-live"')
     assert "cancel requested" in page and "Cancel job" not in page  # asked once is enough
-    assert '<div id="job-notice" hx-swap-oob="true"' in page and "Cancel requested." in page
+    assert '<div id="job-notice" hx-swap-oob="true"' in page
+    assert "Cancel requested: it stops at its next progress report." in page  # it runs until then
     assert Job.objects.get(id=job.id).cancel_requested_at is not None
+
+
+def test_after_an_action_focus_goes_to_its_outcome_not_to_the_page(alice_client):
+    """The swap removed the focused button: the next Tab went to the logo. htmx focuses an
+    [autofocus] element it swaps in; tabindex -1 makes the message focusable."""
+    job = JobFactory(failed=True)
+    retried = alice_client.post(f"/jobs/{job.id}/retry/", {"attempt": "4"}, headers=htmx("job-live")).content.decode()
+    again = alice_client.post(f"/jobs/{job.id}/retry/", {"attempt": "4"}, headers=htmx("job-live")).content.decode()
+
+    for part in (retried, again):
+        notice = part.split('<div id="job-notice" hx-swap-oob="true"')[1]
+        assert '<p class="notice' in notice and 'tabindex="-1" autofocus' in notice.split("</p>")[0]
+    # Polls replace the buttons too: an id lets htmx give the focus back to the new one.
+    assert '<button type="submit" id="cancel-job"' in retried
 
 
 def test_cancelling_a_finished_job_is_a_409_explained_on_the_page(alice_client):

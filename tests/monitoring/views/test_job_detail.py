@@ -4,14 +4,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.utils import timezone
 
 from jobs.models import JobStatus
-from monitoring.models import EventType
+from monitoring.models import EventType, SystemHealthMetric
 from tests.factories import (
     AlertHistoryFactory,
     JobExecutionLogFactory,
     JobFactory,
     JobRetryHistoryFactory,
+    health_result,
 )
 from tests.monitoring.views.conftest import htmx
 
@@ -160,9 +162,86 @@ def test_a_long_timeline_is_bounded_in_queries_and_rows(alice_client, big_histor
 def test_a_job_still_queued_explains_what_it_waits_for_and_since_when(alice_client):
     job = JobFactory(status=JobStatus.QUEUED, created_at=at(-3600), queued_at=at(-250))
     page = alice_client.get(f"/jobs/{job.id}/").content.decode()
-    assert "No attempt has started yet: the job is waiting for a worker." in page
+    assert "No attempt has started yet." in page
     assert '<dt>Waiting for a worker</dt><dd><time datetime="2026-11-29T02:55:50+00:00"' in page
     assert ">4m 10s</time>" in page
+
+
+def workers_seen(minutes_ago: float):
+    """A healthy cluster.workers check: what the health page and cluster_watchdog take for a live worker."""
+    health_result("cluster.workers", "healthy", now=NOW, minutes_ago=minutes_ago, value=2, metric_type="job_queue")
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_queued_job_says_how_many_jobs_wait_before_it_while_workers_run(alice_client):
+    """Health said 2 workers and 43 jobs queued; the job said "Is a cluster running?"."""
+    workers_seen(minutes_ago=1)
+    job = JobFactory(status=JobStatus.QUEUED, queued_at=at(-60))
+    for seconds in (-300, -200, -61):
+        JobFactory(status=JobStatus.QUEUED, queued_at=at(seconds))
+    JobFactory(status=JobStatus.QUEUED, queued_at=at(-10))  # after it
+    JobFactory(running=True, queued_at=at(-400), started_at=at(-90))  # taken by a worker already
+
+    page = alice_client.get(f"/jobs/{job.id}/").content.decode()
+
+    assert "3 jobs queued before it are still waiting (workers take the oldest first)" in page
+    assert "a worker was seen 1m 00s ago" in page
+    assert "Is a cluster running" not in page
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_first_job_in_the_queue_is_next_in_line(alice_client):
+    workers_seen(minutes_ago=2)
+    job = JobFactory(status=JobStatus.QUEUED, queued_at=at(-5))
+    page = alice_client.get(f"/jobs/{job.id}/", headers=htmx("job-live")).content.decode()
+    assert "It is next in line; a worker was seen 2m 00s ago." in page
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_queued_job_asks_whether_a_cluster_runs_only_when_no_worker_was_seen(alice_client, settings):
+    settings.HEALTH = {**settings.HEALTH, "STALE_AFTER_MINUTES": 15}
+    workers_seen(minutes_ago=40)  # as health and cluster_watchdog judge it: no worker alive
+    job = JobFactory(status=JobStatus.QUEUED, queued_at=at(-600))
+    JobFactory(status=JobStatus.QUEUED, queued_at=at(-700))
+
+    page = alice_client.get(f"/jobs/{job.id}/").content.decode()
+
+    assert "1 job queued before it is still waiting" in page
+    assert "No worker has been seen for 40m 00s. Is a cluster running (<code>python manage.py qcluster</code>)?" in page
+    never = JobFactory(status=JobStatus.QUEUED, queued_at=at(-1))
+    SystemHealthMetric.objects.all().delete()
+    never_seen = alice_client.get(f"/jobs/{never.id}/").content.decode()
+    assert "No worker has ever been seen. Is a cluster running" in never_seen
+
+
+def test_a_queued_job_page_and_its_poll_take_a_bounded_number_of_queries(
+    alice_client, big_history, django_assert_max_num_queries
+):
+    queued = JobFactory(status=JobStatus.QUEUED, queued_at=timezone.now())  # behind the history's queued jobs
+    # session, user, permissions, job, events, attempts, alerts; jobs before it, worker_liveness' 2
+    with django_assert_max_num_queries(10):
+        alice_client.get(f"/jobs/{queued.id}/")
+    with django_assert_max_num_queries(10):
+        alice_client.get(f"/jobs/{queued.id}/", headers=htmx("job-live"))
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_running_job_shows_its_timeout_and_the_time_left(alice_client):
+    job = JobFactory(job_type="ai_matching", running=True, progress=40, started_at=at(-90), updated_at=at(-2))
+    page = alice_client.get(f"/jobs/{job.id}/", headers=htmx("job-live")).content.decode()
+    assert "<dt>Timeout</dt><dd>10m 00s · 8m 30s left</dd>" in page
+    assert "⚠" not in page
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_running_job_stuck_near_its_timeout_warns_in_words(alice_client):
+    """At 0 % for 8 minutes, 2 minutes before JobTimeoutError: it looked like any healthy job."""
+    job = JobFactory(job_type="ai_matching", running=True, progress=0, started_at=at(-480), updated_at=at(-480))
+    page = alice_client.get(f"/jobs/{job.id}/").content.decode()
+    assert "<dt>Timeout</dt><dd>10m 00s · 2m 00s left</dd>" in page
+    warning = page.split('class="notice notice-warning attempt-warning"')[1].split("</p>")[0]
+    assert "⚠ No progress report for 8m 00s." in warning
+    assert "⚠ 80 % of its 10m 00s timeout used: unless it finishes, it fails with JobTimeoutError in 2m 00s." in warning
 
 
 def test_a_job_retried_by_an_operator_shows_the_last_error_without_its_stale_advice(alice_client):

@@ -52,6 +52,33 @@ def test_a_waiting_retry_says_when_its_next_attempt_is(alice_client):
     assert "next attempt in 30 s" in alice_client.get("/jobs/").content.decode()
 
 
+@time_machine.travel(NOW, tick=False)
+def test_a_running_attempt_near_its_timeout_or_long_silent_is_flagged_in_words(
+    alice_client, is_postgres, django_assert_max_num_queries
+):
+    """A job at 0 % for 8 minutes looked like any healthy one until it timed out at 600 s."""
+
+    def running(started_ago: timedelta, reported_ago: timedelta):
+        started = NOW - started_ago
+        return JobFactory(job_type="ai_matching", running=True, started_at=started, updated_at=NOW - reported_ago)
+
+    stuck = running(timedelta(minutes=8), timedelta(minutes=8))  # ai_matching: a 600 s timeout
+    busy = running(timedelta(minutes=8, seconds=30), timedelta(seconds=2))
+    quiet = running(timedelta(minutes=3), timedelta(minutes=3))
+    fine = running(timedelta(minutes=1), timedelta(seconds=5))
+
+    with django_assert_max_num_queries((2 if is_postgres else 3) + 2):  # login, count, rows: as before
+        page = alice_client.get("/jobs/").content.decode()
+
+    def row(job):
+        return page.split(f'href="/jobs/{job.id}/"')[1].split("</tr>")[0]
+
+    assert "⚠ 80 % of its 10m 00s timeout used" in row(stuck) and "⚠ no progress report for 8m 00s" in row(stuck)
+    assert "⚠ 85 % of its 10m 00s timeout used" in row(busy) and "no progress report" not in row(busy)
+    assert "⚠ no progress report for 3m 00s" in row(quiet) and "timeout used" not in row(quiet)
+    assert "⚠" not in row(fine)
+
+
 def test_filters_by_type_status_and_id_and_keeps_them_in_the_polling_url(alice_client):
     wanted = JobFactory(job_type="ai_matching", running=True)
     JobFactory(job_type="ai_matching")
@@ -216,6 +243,21 @@ def test_the_last_finished_page_listed_says_more_follow_instead_of_linking_to_a_
     assert len(listed(alice_client.get("/jobs/?view=finished&page=20"))) == 50
     assert "page=21" not in page_20
     assert "more past page 20, the last one listed: narrow the filters" in page_20
+
+
+def test_a_page_past_the_end_says_so_and_links_to_the_first(alice_client):
+    """Jobs finished in the window, but fewer than page 20 needs: not "No job finished"."""
+    JobFactory.create_batch(3, completed=True, finished_at=datetime.now(UTC))
+
+    for response in (
+        alice_client.get("/jobs/?view=finished&page=20"),
+        alice_client.get("/jobs/?view=finished&page=20", headers=htmx("job-rows")),  # its poll
+    ):
+        page = response.content.decode()
+        assert response.status_code == 200 and listed(response) == []
+        assert "Page 20 is past the end of this list." in page
+        assert '<a href="?view=finished">Go to page 1</a>' in page
+        assert "No job finished" not in page and "No finished jobs" not in page
 
 
 def test_a_page_and_a_poll_take_a_bounded_number_of_queries(

@@ -82,6 +82,14 @@ def test_the_timeframe_and_job_type_live_in_the_query_string_and_polls_keep_them
     assert "<strong>demo.sleep</strong> jobs only" in page
 
 
+def test_the_error_analysis_link_shows_the_same_timeframe_and_job_type(alice_client):
+    """The error page's own default is 24h: a link without the timeframe showed another period."""
+    default = alice_client.get("/performance/").content.decode()
+    assert 'href="/errors/?timeframe=1h"' in default
+    one_type = alice_client.get("/performance/?timeframe=6h&job_type=demo.sleep", headers=htmx("metrics-live"))
+    assert 'href="/errors/?timeframe=6h&amp;job_type=demo.sleep"' in one_type.content.decode()
+
+
 def test_a_job_type_no_longer_registered_can_still_be_looked_at(alice_client):
     page = alice_client.get("/performance/?job_type=imports.legacy").content.decode()
     assert '<option value="imports.legacy" selected>' in page
