@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('jobs', '0005_job_queued_at'),
+        ('jobs', '0006_ormq_key_id_index'),
     ]
 
     operations = [
