@@ -4,11 +4,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django_q.signing import SignedPackage
 
+import jobs.queue
 from alerts.manager import alert_manager
 from alerts.models import AlertHistory, DeliveryStatus, NotificationDelivery
 from alerts.services import dispatch_due_deliveries
 from alerts.tasks import deliver
+from jobs.manager import job_manager
 
 pytestmark = pytest.mark.django_db
 
@@ -188,11 +191,6 @@ def test_a_recipient_that_names_no_channel_is_kept_as_a_failed_delivery(route_to
 
 def test_a_delivery_is_handed_to_a_worker_before_the_jobs_already_waiting(monkeypatch, django_capture_on_commit_callbacks):
     """Alerts fire when jobs back up: their notifications must not queue behind those jobs."""
-    import jobs.queue
-    from django_q.signing import SignedPackage
-
-    from jobs.manager import job_manager
-
     monkeypatch.setattr(jobs.queue, "_broker", None)
     broker = jobs.queue.shared_broker()
     broker.purge_queue()
