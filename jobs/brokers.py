@@ -12,7 +12,7 @@ Each also keeps an urgent lane beside its queue: tasks enqueued with `enqueue_ur
 deliveries, alerts/services.py) are handed out before any job waiting in the queue, oldest
 first, so a notification does not wait behind a backlog of jobs, which is when alerts fire.
 It can still wait for the tasks a node has already taken (up to Q_CLUSTER's queue_limit,
-workers², plus one per worker).
+workers², plus one per worker), and on the ORM broker up to one poll interval (0.2 s) more.
 
 The pusher and the sentinel live as long as their node, and django-q2 never drops their
 broken database connections by itself: after a database outage these brokers do, so the
@@ -83,13 +83,15 @@ class JobDispatchMixin:
 
 
 class ORMBroker(JobDispatchMixin, ORM):
+    _next_urgent_check = 0.0
+
     def enqueue_urgent(self, task) -> int:
         return self.get_connection().create(key=self.urgent_key, payload=task, lock=timezone.now()).pk
 
     def dequeue(self):
         try:
             self.dispatch_jobs()
-            tasks = self._claim(self.urgent_key) or self._claim(self.list_key)
+            tasks = self._claim_urgent() or self._claim(self.list_key)
             if tasks is None:
                 time.sleep(Conf.POLL)  # both empty: spare the CPU, as django-q2 does
             return tasks
@@ -101,6 +103,17 @@ class ORMBroker(JobDispatchMixin, ORM):
             logger.warning("could not poll the task queue, database unavailable: %s", e)
             time.sleep(Conf.POLL)
             return None
+
+    def _claim_urgent(self) -> list[tuple] | None:
+        """The urgent lane's tasks; an empty lane is looked at again a poll interval later, not
+        for every task the pusher takes (a query per task cost the pusher a quarter more time)."""
+        now = self.clock()
+        if now < self._next_urgent_check:
+            return None
+        tasks = self._claim(self.urgent_key)
+        if not tasks:
+            self._next_urgent_check = now + Conf.POLL
+        return tasks
 
     def _claim(self, key: str) -> list[tuple] | None:
         """ORM.dequeue's claim for one list, oldest task first; None when nothing waits in it.

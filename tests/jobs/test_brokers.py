@@ -126,6 +126,19 @@ def test_urgent_tasks_are_handed_out_before_the_queue_oldest_first(db, broker):
     assert broker.queue_size() == 0
 
 
+def test_the_orm_broker_looks_at_an_empty_urgent_lane_once_per_poll_interval(db, broker):
+    """Not once per task: with hundreds of tasks a second that query would cost the pusher."""
+    from django_q.conf import Conf
+
+    jobs = [broker.enqueue(f"job {n}") for n in (1, 2, 3)]
+    assert broker.dequeue()[0][0] == jobs[0]  # the urgent lane was empty
+    urgent = broker.enqueue_urgent("delivery")
+    assert broker.dequeue()[0][0] == jobs[1]  # not looked at again yet
+    broker.clock.now += Conf.POLL
+    assert broker.dequeue()[0][0] == urgent
+    assert broker.dequeue()[0][0] == jobs[2]
+
+
 def test_the_redis_broker_has_the_same_urgent_lane(monkeypatch):
     from django_q.conf import Conf
 
