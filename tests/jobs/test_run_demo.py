@@ -3,6 +3,8 @@
 import signal
 import subprocess
 import sys
+import time
+from contextlib import contextmanager
 
 import psutil
 import pytest
@@ -19,27 +21,21 @@ def alive(pids: list[int]) -> list[int]:
     return [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
 
 
-def test_stopping_the_demo_while_a_job_runs_past_the_grace_period_ends_every_process_it_started(tmp_path):
+@contextmanager
+def demo_with_a_long_job_running(tmp_path, stop_grace: float):
+    """run_demo started, a two-minute job running in its cluster: yields (run_demo, every process it started)."""
     log = open(tmp_path / "run_demo.log", "wb")
     started = []
+    args = [sys.executable, "manage.py", "run_demo", f"--addr=127.0.0.1:{free_port()}", "--interval=0"]
     demo = subprocess.Popen(
-        [sys.executable, "manage.py", "run_demo", f"--addr=127.0.0.1:{free_port()}", "--interval=0", "--stop-grace=1"],
-        cwd=BASE_DIR,
-        env=process_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        [*args, f"--stop-grace={stop_grace}"], cwd=BASE_DIR, env=process_env(), stdout=log, stderr=subprocess.STDOUT
     )
     try:
         job = job_manager.submit_job("demo.sleep", {"seconds": 120, "steps": 2})
         wait_for(lambda: Job.objects.get(id=job.id).status == JobStatus.RUNNING, timeout=60, message="the job to start")
         started += [p.pid for p in psutil.Process(demo.pid).children(recursive=True)]
         assert len(started) >= 4  # runserver, qcluster and the cluster's own processes
-
-        demo.send_signal(signal.SIGTERM)
-        demo.wait(timeout=30)
-
-        # The cluster's worker was busy for two more minutes: it was killed, not waited for.
-        wait_for(lambda: not alive(started), timeout=10, message=f"{alive(started)} to end")
+        yield demo, started
     finally:
         if demo.poll() is None:
             demo.kill()
@@ -47,3 +43,22 @@ def test_stopping_the_demo_while_a_job_runs_past_the_grace_period_ends_every_pro
             psutil.Process(pid).kill()
         log.close()
         print((tmp_path / "run_demo.log").read_text(errors="replace")[-3000:])
+
+
+def test_stopping_the_demo_while_a_job_runs_past_the_grace_period_ends_every_process_it_started(tmp_path):
+    with demo_with_a_long_job_running(tmp_path, stop_grace=1) as (demo, started):
+        demo.send_signal(signal.SIGTERM)
+        demo.wait(timeout=30)
+
+        # The cluster's worker was busy for two more minutes: it was killed, not waited for.
+        wait_for(lambda: not alive(started), timeout=10, message=f"{alive(started)} to end")
+
+
+def test_a_second_ctrl_c_during_the_grace_period_stops_everything_at_once(tmp_path):
+    with demo_with_a_long_job_running(tmp_path, stop_grace=60) as (demo, started):
+        demo.send_signal(signal.SIGINT)
+        time.sleep(1)  # waiting for the running job, up to a minute
+        demo.send_signal(signal.SIGINT)
+        demo.wait(timeout=15)
+
+        wait_for(lambda: not alive(started), timeout=10, message=f"{alive(started)} to end")

@@ -61,16 +61,21 @@ class Command(BaseCommand):
             for child in children:
                 child.terminate()
             deadline = time.monotonic() + stop_grace
-            for child in children:
-                try:
-                    child.wait(timeout=max(0.0, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    pass
+            try:
+                for child in children:
+                    try:
+                        child.wait(timeout=max(0.0, deadline - time.monotonic()))
+                    except subprocess.TimeoutExpired:
+                        pass
+            except (KeyboardInterrupt, SystemExit):
+                pass  # a second Ctrl-C or SIGTERM while running jobs finish: stop waiting
+            for received in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(received, signal.SIG_IGN)  # nothing may interrupt the cleanup
             for child in children:
                 # Each child leads its own process group: end what it forked too (the cluster's
                 # sentinel and workers, still busy with a job), not only the child itself.
                 try:
                     os.killpg(child.pid, signal.SIGKILL)
-                except ProcessLookupError:
+                except (ProcessLookupError, PermissionError):
                     pass
                 child.wait()
