@@ -107,6 +107,7 @@ MIDDLEWARE = [
     # A database outage is a 503 (Retry-After) on every page, like the API's.
     "monitoring.middleware.DatabaseUnavailableMiddleware",
     "monitoring.middleware.ApiMethodNotAllowedMiddleware",
+    "monitoring.middleware.ApiHeadMiddleware",
     # A filter value the database cannot take (a NUL, a malformed array) in an admin list: 400, not 500.
     "monitoring.middleware.AdminFilterValueMiddleware",
 ]

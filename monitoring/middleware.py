@@ -41,6 +41,23 @@ class DatabaseUnavailableMiddleware:
         return response
 
 
+class ApiHeadMiddleware:
+    """The API answers HEAD as GET, as Django's own views do (uptime monitors check with HEAD;
+    django-ninja knows only the methods an operation declares). The server drops the body."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method != "HEAD" or not request.path.startswith("/api/"):
+            return self.get_response(request)
+        request.method = "GET"
+        try:
+            return self.get_response(request)
+        finally:
+            request.method = "HEAD"  # what the server and the logs see
+
+
 class ApiMethodNotAllowedMiddleware:
     """django-ninja answers a method an API path does not have with a plain-text 405; clients
     of the API expect its JSON errors, saying which methods the path has."""

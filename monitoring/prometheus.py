@@ -13,7 +13,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.http import HttpResponse
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeHistogramMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
@@ -144,7 +144,7 @@ def _denied(request) -> HttpResponse | None:
     return _unauthorized("send Authorization: Bearer <METRICS_TOKEN>, or log in")
 
 
-@require_GET
+@require_safe
 def metrics_view(request):
     denied = _denied(request)
     if denied is not None:

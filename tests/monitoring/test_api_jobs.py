@@ -356,6 +356,35 @@ def test_a_method_a_path_does_not_have_is_a_json_405_naming_the_allowed_ones(as_
     assert response.json() == {"detail": "method DELETE not allowed here; allowed: GET", "errors": []}
 
 
+@pytest.mark.parametrize(
+    "path", [LIST, "/api/monitoring/health", "/api/monitoring/metrics?timeframe=1h", "/api/monitoring/alerts"]
+)
+def test_head_answers_like_get_for_uptime_monitors(client, viewer, bearer, path):
+    # Uptime monitors (UptimeRobot's default) check a URL with HEAD: a 405 would read as "down".
+    headers = bearer(viewer)
+
+    get, head = client.get(path, headers=headers), client.head(path, headers=headers)
+
+    assert get.status_code == 200
+    assert (head.status_code, head["Content-Type"]) == (get.status_code, get["Content-Type"])
+    assert head.content == b""
+
+
+def test_head_needs_the_same_credentials_as_get(client):
+    response = client.head(LIST)
+
+    assert response.status_code == 401
+
+
+def test_head_on_a_path_that_only_acts_is_405(client, alice, bearer):
+    job = JobFactory(running=True)
+
+    response = client.head(f"/api/jobs/{job.id}/cancel", headers=bearer(alice))
+
+    assert (response.status_code, response["Allow"]) == (405, "POST")
+    assert Job.objects.get(id=job.id).status == JobStatus.RUNNING
+
+
 def test_a_request_django_refuses_before_the_api_is_a_json_400(as_viewer):
     too_many = "&".join(f"a{i}=1" for i in range(1_200))  # DATA_UPLOAD_MAX_NUMBER_FIELDS is 1,000
 

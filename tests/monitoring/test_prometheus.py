@@ -190,5 +190,6 @@ def test_a_logged_in_user_without_the_permission_is_403(client, nobody):
     assert client.get("/metrics").status_code == 403
 
 
-def test_only_get(client, token):
+def test_only_get_and_head(client, token):
+    assert client.head("/metrics", **token).status_code == 200
     assert client.post("/metrics", **token).status_code == 405
