@@ -447,9 +447,11 @@ class EnhancedJobManager:
                 if job.cancel_requested_at is not None:
                     return True
                 with transaction.atomic():
+                    # The job's message and updated_at stay its last report's: a stuck job stays flagged
+                    # as silent, and the lists show the request beside what the job last said.
                     if Job.objects.filter(
                         id=job.id, status=JobStatus.RUNNING, attempts=job.attempts, cancel_requested_at__isnull=True
-                    ).update(cancel_requested_at=now, updated_at=now, message=f"cancel requested{who}"):
+                    ).update(cancel_requested_at=now):
                         self.monitoring.record_event_sync(
                             job.id,
                             EventType.CANCEL_REQUESTED,

@@ -1,11 +1,15 @@
 """Operators' actions: cancel and retry (the API, the dashboard and admin call these)."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
+import time_machine
 from django_q.models import OrmQ
 
 from jobs.manager import JobNotFound, JobStateConflict, job_manager
 from jobs.models import Job, JobStatus
 from monitoring.models import EventType
+from monitoring.timeline import attempt_clock
 from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
@@ -27,6 +31,22 @@ def test_a_running_job_is_asked_to_stop_once():
     job.refresh_from_db()
     assert job.status == JobStatus.RUNNING and job.cancel_requested_at is not None
     assert list(job.logs.values_list("event_type", flat=True)) == [EventType.CANCEL_REQUESTED]
+
+
+def test_asking_a_silent_job_to_stop_does_not_hide_its_silence():
+    # The request is not a report from the job: a stuck job stays flagged as silent, and the
+    # operator sees the request has not been taken up.
+    now = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
+    started = now - timedelta(minutes=5)
+    job = JobFactory(running=True, job_type="demo.sleep", started_at=started, updated_at=started, message="step 2/5")
+
+    with time_machine.travel(now, tick=False):
+        job_manager.cancel_job_sync(job.id, by="alice")
+
+    job = Job.objects.get(id=job.id)
+    assert (job.cancel_requested_at, job.message, job.updated_at) == (now, "step 2/5", started)
+    clock = attempt_clock(job, now)
+    assert clock.silent == 300 and clock.too_quiet
 
 
 @pytest.mark.parametrize("trait", ["completed", "failed"])

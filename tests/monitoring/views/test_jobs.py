@@ -79,6 +79,25 @@ def test_a_running_attempt_near_its_timeout_or_long_silent_is_flagged_in_words(
     assert "⚠" not in row(fine)
 
 
+@time_machine.travel(NOW, tick=False)
+def test_a_cancel_request_shows_its_age_beside_what_the_job_last_said(alice_client):
+    # A stuck job does not take the request up: the row keeps showing its silence.
+    JobFactory(
+        job_type="ai_matching",
+        running=True,
+        started_at=NOW - timedelta(minutes=4),
+        updated_at=NOW - timedelta(minutes=4),
+        message="scored 10/100 candidates",
+        cancel_requested_at=NOW - timedelta(minutes=2),
+    )
+
+    row = alice_client.get("/jobs/").content.decode().split('<tbody id="job-rows"')[1]
+
+    assert "cancel requested 2m 00s ago" in row
+    assert "scored 10/100 candidates" in row and "4m 00s ago" in row
+    assert "⚠ no progress report for 4m 00s" in row
+
+
 def test_filters_by_type_status_and_id_and_keeps_them_in_the_polling_url(alice_client):
     wanted = JobFactory(job_type="ai_matching", running=True)
     JobFactory(job_type="ai_matching")
