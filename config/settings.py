@@ -51,6 +51,11 @@ def envjson(name: str, default):
         raise ImproperlyConfigured(f"{name} must be JSON: {e}")
 
 
+def envstr(name: str, default: str) -> str:
+    """The variable, or `default` when it is unset or empty (`NAME=` as .env.example writes it)."""
+    return os.getenv(name) or default
+
+
 def envlist(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.getenv(name, default).split(",") if item.strip()]
 
@@ -133,7 +138,7 @@ TEMPLATES = [
 
 # --- Database ---------------------------------------------------------------------------
 # SQLite under var/ by default; any Postgres URL otherwise (Supabase: see README).
-DATABASE_URL = os.getenv("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+DATABASE_URL = envstr("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
 _db = dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60), conn_health_checks=True)
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["OPTIONS"] = {
@@ -225,7 +230,7 @@ JOBS = {
     "DISPATCH_INTERVAL": envfloat("JOBS_DISPATCH_INTERVAL", 0.5),
     "SWEEP_INTERVAL": envfloat("JOBS_SWEEP_INTERVAL", 5.0),
 }
-WORKER_HOSTNAME = os.getenv("WORKER_HOSTNAME", socket.gethostname())
+WORKER_HOSTNAME = envstr("WORKER_HOSTNAME", socket.gethostname())
 
 # Periodic work run by django-q2's scheduler: name -> function and interval in minutes
 # (0 turns a task off). Synced into django-q2's Schedule table after every migrate.
@@ -291,7 +296,7 @@ AI_MATCHING_TIMEOUT = envfloat("AI_MATCHING_TIMEOUT", 10.0)
 DEMO_MODE = envbool("DEMO_MODE", "false")
 DEMO_AI_FAILURE_RATE = envfloat("DEMO_AI_FAILURE_RATE", 0.1)
 # The key the simulated service accepts (the client sends AI_MATCHING_API_KEY).
-DEMO_AI_SERVICE_KEY = os.getenv("DEMO_AI_SERVICE_KEY", AI_MATCHING_API_KEY)
+DEMO_AI_SERVICE_KEY = envstr("DEMO_AI_SERVICE_KEY", AI_MATCHING_API_KEY)
 
 # --- Health checks, /metrics, retention (docs/health-and-metrics.md) -------------------------
 

@@ -9,7 +9,7 @@ their dotted path), empty when no particular field is.
 import json
 import logging
 
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -122,6 +122,12 @@ def install_error_handlers(api: NinjaAPI) -> None:
     api.add_exception_handler(
         RequestDataTooBig, lambda request, exc: error_response(api, request, 413, "request body too large")
     )
+    # Django turns these into its 400 (config.urls.handler400) only when ninja passes them on,
+    # which it does with DEBUG off; with DEBUG on it answered a 500 traceback instead.
+    for exc_class in (TooManyFieldsSent, TooManyFilesSent):
+        api.add_exception_handler(
+            exc_class, lambda request, exc: error_response(api, request, 400, f"bad request: {exc}")
+        )
     for exc_class in DATABASE_UNAVAILABLE:
         api.add_exception_handler(exc_class, on_database_unavailable)
 

@@ -385,7 +385,9 @@ def test_head_on_a_path_that_only_acts_is_405(client, alice, bearer):
     assert Job.objects.get(id=job.id).status == JobStatus.RUNNING
 
 
-def test_a_request_django_refuses_before_the_api_is_a_json_400(as_viewer):
+@pytest.mark.parametrize("debug", [False, True])
+def test_a_request_django_refuses_is_a_json_400_with_debug_on_or_off(as_viewer, settings, debug):
+    settings.DEBUG = debug  # as `make run` sets it: ninja then answered a 500 with a traceback
     too_many = "&".join(f"a{i}=1" for i in range(1_200))  # DATA_UPLOAD_MAX_NUMBER_FIELDS is 1,000
 
     response = as_viewer.get(f"{LIST}?{too_many}")

@@ -1,0 +1,38 @@
+""".env.example, loaded as it is (`set -a; . ./.env; set +a`), gives the defaults it documents."""
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOW = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "print(s.DATABASES['default']['ENGINE'], s.WORKER_HOSTNAME, s.DEMO_AI_SERVICE_KEY or '-')"
+)
+
+
+def env_example() -> dict[str, str]:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+
+
+def settings_from_env_example(tmp_path, **env) -> list[str]:
+    example = env_example()
+    environ = {name: value for name, value in os.environ.items() if name not in example}
+    environ |= {**example, "DJANGO_SETTINGS_MODULE": "config.settings", "SECRET_KEY": "x" * 60}
+    environ |= {"VAR_DIR": str(tmp_path), "STATIC_ROOT": str(tmp_path / "static"), **env}
+    done = subprocess.run([sys.executable, "-c", SHOW], env=environ, cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.split()
+
+
+def test_empty_values_mean_the_documented_defaults(tmp_path):
+    # DATABASE_URL= is SQLite under VAR_DIR, WORKER_HOSTNAME= the host name (an empty DATABASE_URL
+    # stopped every command with dj_database_url's UnknownSchemeError).
+    assert settings_from_env_example(tmp_path) == ["django.db.backends.sqlite3", socket.gethostname(), "-"]
+
+
+def test_the_simulated_service_key_defaults_to_the_api_key(tmp_path):
+    assert settings_from_env_example(tmp_path, AI_MATCHING_API_KEY="demo-key")[2] == "demo-key"
