@@ -71,6 +71,20 @@ def test_a_second_delivery_of_the_same_attempt_does_not_run_it_again():
     assert JobRetryHistory.objects.filter(job=job).count() == 1
 
 
+def test_an_attempt_taken_back_as_lost_cannot_record_its_outcome_over_the_next_attempt():
+    """The sweep gave attempt 1 up and attempt 2 runs elsewhere: attempt 1's late result is
+    ignored, or the job would read completed while attempt 2 still runs."""
+    job = job_manager.submit_job("test.outlived_by_its_retry", {})
+
+    run_job(str(job.id), 1)
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.result) == (JobStatus.RUNNING, 2, None)
+    assert not job.logs.filter(event_type=EventType.COMPLETED).exists()
+    attempts = dict(JobRetryHistory.objects.filter(job=job).values_list("attempt_number", "status"))
+    assert attempts == {1: RetryStatus.FAILED, 2: RetryStatus.RUNNING}
+
+
 def test_an_attempt_that_is_not_next_is_refused():
     job = job_manager.submit_job("test.echo", {})
     assert run_job(str(job.id), 2)["ran"] is False
