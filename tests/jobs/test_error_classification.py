@@ -3,7 +3,7 @@ import errno
 import httpx
 import pytest
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import IntegrityError, OperationalError
+from django.db import DataError, IntegrityError, OperationalError
 from django_q.exceptions import TimeoutException
 
 from jobs.errors import (
@@ -69,6 +69,7 @@ def test_configuration(error):
         ValueError("invalid literal"),
         KeyError("candidate_ids"),
         IntegrityError("duplicate key value violates unique constraint"),
+        DataError("value too long for type character varying(100)"),
         http_error(422),
         DataJobError("explicit"),
     ],
