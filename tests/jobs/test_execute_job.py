@@ -314,6 +314,17 @@ def test_an_attempt_after_a_retry_records_the_delay_it_waited_for():
     assert (attempt.status, attempt.retry_delay_seconds) == (RetryStatus.SUCCESS, 2)
 
 
+def test_a_jobs_started_at_stays_when_its_first_attempt_started():
+    first_started = timezone.now() - timedelta(minutes=5)
+    job = JobFactory(job_type="test.echo", status=JobStatus.QUEUED, attempts=1, started_at=first_started)
+
+    run_job(str(job.id), 2)
+
+    job.refresh_from_db()
+    assert job.started_at == first_started
+    assert job.attempt_started_at > first_started
+
+
 def outcome_write_fails(monkeypatch, *, times: int) -> list:
     """The attempt's outcome write fails `times` times, as during a database restart, then
     succeeds. Returns the moments it failed (filled in as it happens)."""
