@@ -21,3 +21,14 @@ class FlakyEmailBackend(LocmemBackend):
 class RefusingEmailBackend(LocmemBackend):
     def send_messages(self, messages):
         raise smtplib.SMTPRecipientsRefused({"nobody@example.com": (550, b"5.1.1 User unknown")})
+
+
+class ResolvedWhileSendingEmailBackend(LocmemBackend):
+    """An operator resolves the alert while this send is in flight; then the server goes away."""
+
+    def send_messages(self, messages):
+        from alerts.models import AlertHistory
+        from alerts.services import alert_resolve
+
+        alert_resolve(alert=AlertHistory.objects.get(id=messages[0].extra_headers["X-Alert-Id"]))
+        raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")

@@ -4,7 +4,7 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from alerts.manager import alert_manager
-from alerts.models import AlertHistory, DeliveryKind
+from alerts.models import AlertHistory, DeliveryKind, NotificationDelivery
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,3 +32,19 @@ def test_alert_types_without_a_rule_are_raised_and_deduplicated_too():
     again = alert_manager.process_alert_sync("queue_backlog", "warning", {"title": "backlog", "check": "job_queue"})
     assert first.id == again.id
     assert AlertHistory.objects.get().state.occurrences == 2
+
+
+def test_a_recipient_named_twice_in_the_routing_is_notified_once(alert_settings):
+    alert_settings["RECIPIENTS"]["critical"] = ["ops@example.com", " ops@example.com ", "oncall@example.com"]
+
+    alert = alert_manager.process_alert_sync("job_failure", "critical", DATA)
+
+    recipients = NotificationDelivery.objects.filter(alert=alert).values_list("recipient", flat=True)
+    assert sorted(recipients) == ["oncall@example.com", "ops@example.com"]
+
+
+def test_a_rule_switched_off_raises_nothing_whoever_calls(alert_settings):
+    alert_settings["RULES"] = {"job_failure": {"enabled": False}}
+
+    assert alert_manager.process_alert_sync("job_failure", "error", DATA) is None
+    assert not AlertHistory.objects.exists()

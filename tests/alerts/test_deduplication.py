@@ -14,6 +14,7 @@ from alerts.models import AlertHistory, AlertState, DeliveryKind, NotificationDe
 from alerts.selectors import alerts_for_job
 from alerts.services import alert_resolve
 from jobs.signals import job_finished
+from monitoring.selectors import alert_jobs
 from tests.factories import JobFactory
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
@@ -43,6 +44,16 @@ def test_a_repeat_is_counted_into_the_open_alert_without_a_new_notification():
     assert state.error_summary == "httpx.ReadTimeout: read timed out (transient)"
     assert NotificationDelivery.objects.count() == 1
     assert [a.id for a in alerts_for_job(second.id)] == [alert.id]
+
+
+@pytest.mark.django_db
+def test_the_alert_lists_every_job_counted_into_it_the_first_included():
+    with time_machine.travel(NOW, tick=False):
+        first = fail()
+        second = fail()
+
+    alert = AlertHistory.objects.get()
+    assert [row["job_id"] for row in alert_jobs(alert.id)] == [second.id, first.id]
 
 
 @pytest.mark.django_db

@@ -134,6 +134,24 @@ def test_resolving_the_alert_cancels_deliveries_still_waiting(deliveries_run, fl
     assert mail.outbox == []
 
 
+def test_a_send_that_fails_after_its_alert_was_resolved_is_not_retried(deliveries_run, settings):
+    """Resolving cancels the deliveries waiting, not one in flight; if that one fails, its retry
+    must not page anyone about an alert already resolved."""
+    settings.EMAIL_BACKEND = "tests.alerts.backends.ResolvedWhileSendingEmailBackend"
+    with time_machine.travel(NOW, tick=False), deliveries_run():
+        fail()
+    delivery = NotificationDelivery.objects.get()
+    assert delivery.status == DeliveryStatus.PENDING  # failed in flight: a retry is planned
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    with time_machine.travel(NOW + timedelta(hours=1), tick=False), deliveries_run():
+        dispatch_due_deliveries()
+
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.last_error) == (DeliveryStatus.CANCELLED, "alert resolved before delivery")
+    assert mail.outbox == []
+
+
 def test_an_alert_raised_by_other_code_is_delivered_too_even_with_odd_text(deliveries_run):
     from alerts.manager import alert_manager
     from tests.factories import AlertHistoryFactory

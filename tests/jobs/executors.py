@@ -71,3 +71,20 @@ def cancelled_then_fails(params, ctx):
 
     job_manager.cancel_job_sync(ctx.job_id, by="bob")  # as if an operator clicked Cancel right now
     raise ConnectionResetError("connection reset by peer")  # transient: would be retried
+
+
+@job_executor("test.outlived_by_its_retry")
+def outlived_by_its_retry(params, ctx):
+    """Goes silent so long (a paused VM, a network partition) that the sweep takes its attempt
+    back and the next attempt starts on another worker; then returns as if nothing happened."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from jobs.manager import job_manager
+
+    an_hour_later = timezone.now() + timedelta(hours=1)
+    job_manager.recover_stale_jobs(now=an_hour_later)
+    job_manager.dispatch_due_retries(now=an_hour_later + timedelta(minutes=10))
+    job_manager._claim(ctx.job_id, ctx.attempt + 1)  # another worker takes the next attempt
+    return {"late": True}

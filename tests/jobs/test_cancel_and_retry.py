@@ -4,10 +4,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.utils import timezone
 from django_q.models import OrmQ
 
 from jobs.manager import JobNotFound, JobStateConflict, job_manager
 from jobs.models import Job, JobStatus
+from jobs.tasks import run_job
 from monitoring.models import EventType
 from monitoring.timeline import attempt_clock
 from tests.factories import JobFactory
@@ -65,6 +67,26 @@ def test_a_failed_job_is_retried_with_a_fresh_budget(django_capture_on_commit_ca
     retry = job.logs.get(event_type=EventType.RETRY)
     assert retry.details == {"attempt": 4, "manual": True, "by": "alice"}
     assert OrmQ.objects.count() == 1
+
+
+def test_a_job_cancelled_while_running_and_then_retried_runs_to_the_end():
+    """The cancel request was for the attempt it stopped, not for the one an operator asks for next."""
+    stopped = timezone.now()
+    job = JobFactory(
+        job_type="test.progress",
+        parameters={"reports": [50]},
+        status=JobStatus.CANCELLED,
+        attempts=1,
+        cancel_requested_at=stopped,
+        finished_at=stopped,
+    )
+    job_manager.retry_job_sync(job.id, by="alice")
+
+    run_job(str(job.id), 2)
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.result) == (JobStatus.COMPLETED, 2, {"done": True})
+    assert job.cancel_requested_at is None
 
 
 def test_retry_refuses_running_jobs_and_stale_attempt_numbers():

@@ -3,7 +3,7 @@ import errno
 import httpx
 import pytest
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import IntegrityError, OperationalError
+from django.db import DataError, IntegrityError, OperationalError
 from django_q.exceptions import TimeoutException
 
 from jobs.errors import (
@@ -29,10 +29,13 @@ def http_error(status: int) -> httpx.HTTPStatusError:
         httpx.ConnectTimeout("timed out"),
         httpx.ReadTimeout("timed out"),
         httpx.ConnectError("refused"),
+        http_error(408),
         http_error(429),
+        http_error(500),
         http_error(502),
         http_error(503),
         http_error(504),
+        http_error(507),  # any 5xx: the service's trouble, not our request's
         OperationalError("server closed the connection unexpectedly"),
         ConnectionRefusedError(errno.ECONNREFUSED, "refused"),
         TimeoutError("timed out"),
@@ -50,6 +53,7 @@ def test_transient(error):
         ImproperlyConfigured("AI_MATCHING_API_KEY is not set"),
         http_error(401),
         http_error(403),
+        http_error(407),
         httpx.UnsupportedProtocol("no scheme"),
         ConfigurationJobError("explicit"),
     ],
@@ -65,6 +69,7 @@ def test_configuration(error):
         ValueError("invalid literal"),
         KeyError("candidate_ids"),
         IntegrityError("duplicate key value violates unique constraint"),
+        DataError("value too long for type character varying(100)"),
         http_error(422),
         DataJobError("explicit"),
     ],

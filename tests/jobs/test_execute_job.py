@@ -8,12 +8,15 @@ from django.db import OperationalError
 from django.utils import timezone
 from django_q.exceptions import TimeoutException
 
+from jobs.context import JobContext, StopSignal
+from jobs.errors import JobCancelled
 from jobs.manager import EnhancedJobManager, job_manager
 from jobs.models import Job, JobRetryHistory, JobStatus, RetryStatus
 from jobs.signals import job_finished
 from jobs.tasks import run_job
 from monitoring.controller import MonitoringController
 from monitoring.models import EventType, JobExecutionLog
+from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -69,6 +72,20 @@ def test_a_second_delivery_of_the_same_attempt_does_not_run_it_again():
     assert run_job(str(job.id), 1)["ran"] is False
     assert job.logs.filter(event_type=EventType.STARTED).count() == 1
     assert JobRetryHistory.objects.filter(job=job).count() == 1
+
+
+def test_an_attempt_taken_back_as_lost_cannot_record_its_outcome_over_the_next_attempt():
+    """The sweep gave attempt 1 up and attempt 2 runs elsewhere: attempt 1's late result is
+    ignored, or the job would read completed while attempt 2 still runs."""
+    job = job_manager.submit_job("test.outlived_by_its_retry", {})
+
+    run_job(str(job.id), 1)
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.result) == (JobStatus.RUNNING, 2, None)
+    assert not job.logs.filter(event_type=EventType.COMPLETED).exists()
+    attempts = dict(JobRetryHistory.objects.filter(job=job).values_list("attempt_number", "status"))
+    assert attempts == {1: RetryStatus.FAILED, 2: RetryStatus.RUNNING}
 
 
 def test_an_attempt_that_is_not_next_is_refused():
@@ -274,6 +291,38 @@ def test_a_progress_report_tells_the_job_to_stop_once_it_is_no_longer_its_own():
     assert list(job.logs.filter(event_type=EventType.PROGRESS).values_list("progress", flat=True)) == [10]
     job.refresh_from_db()
     assert job.progress == 10
+
+
+def test_a_cancellation_check_stops_an_attempt_that_is_no_longer_the_one_running():
+    """An executor that never reports progress still learns, at ctx.check_cancelled() or from its
+    heartbeat, that its attempt was taken back: it must stop rather than run beside the next one."""
+    job = job_manager.submit_job("test.echo", {})
+    job = job_manager._claim(job.id, 1)
+    ctx = JobContext(job, 1, MonitoringController(progress_interval=0), StopSignal())
+    Job.objects.filter(id=job.id).update(attempts=2)  # taken back; attempt 2 now runs elsewhere
+
+    with pytest.raises(JobCancelled, match="no longer running this attempt"):
+        ctx.check_cancelled()
+
+
+def test_an_attempt_after_a_retry_records_the_delay_it_waited_for():
+    job = JobFactory(job_type="test.echo", status=JobStatus.QUEUED, attempts=1, retry_delay=2.4)
+
+    run_job(str(job.id), 2)
+
+    attempt = JobRetryHistory.objects.get(job=job, attempt_number=2)
+    assert (attempt.status, attempt.retry_delay_seconds) == (RetryStatus.SUCCESS, 2)
+
+
+def test_a_jobs_started_at_stays_when_its_first_attempt_started():
+    first_started = timezone.now() - timedelta(minutes=5)
+    job = JobFactory(job_type="test.echo", status=JobStatus.QUEUED, attempts=1, started_at=first_started)
+
+    run_job(str(job.id), 2)
+
+    job.refresh_from_db()
+    assert job.started_at == first_started
+    assert job.attempt_started_at > first_started
 
 
 def outcome_write_fails(monkeypatch, *, times: int) -> list:

@@ -123,6 +123,22 @@ def test_a_heartbeat_arriving_during_the_sweep_wins(jobs_settings, monkeypatch):
 
 
 @time_machine.travel(NOW, tick=False)
+def test_a_heartbeat_arriving_during_the_sweep_wins_for_a_job_asked_to_cancel_too(jobs_settings, monkeypatch):
+    """Its worker is alive and stopping: the cancellation it records itself stands."""
+    job = stale_running_job(heartbeat_seconds_ago=40, cancel_requested_at=NOW - timedelta(seconds=50))
+    real_transition = EnhancedJobManager._transition
+
+    def heartbeat_lands_first(self, job_id, attempt, **kwargs):
+        Job.objects.filter(id=job_id).update(heartbeat_at=NOW)
+        return real_transition(self, job_id, attempt, **kwargs)
+
+    monkeypatch.setattr(EnhancedJobManager, "_transition", heartbeat_lands_first)
+    job_manager.recover_stale_jobs(now=NOW)
+    assert Job.objects.get(id=job.id).status == JobStatus.RUNNING
+    assert not JobExecutionLog.objects.filter(job=job).exists()
+
+
+@time_machine.travel(NOW, tick=False)
 def test_a_queued_job_nobody_picked_up_is_enqueued_again_when_the_queue_is_empty(
     jobs_settings, django_capture_on_commit_callbacks
 ):

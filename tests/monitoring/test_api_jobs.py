@@ -124,6 +124,16 @@ def test_pages_follow_next_offset_until_null(as_viewer):
     assert (first["next_offset"], second["next_offset"], last["next_offset"]) == (2, 4, None)
 
 
+def test_a_last_page_that_is_exactly_full_has_no_next_offset(as_viewer):
+    """Otherwise a client following next_offset would ask for one more page, always empty."""
+    for n in range(4):
+        JobFactory(updated_at=minutes_ago(n))
+
+    second = as_viewer.get(LIST, {"limit": 2, "offset": 2}).json()
+
+    assert (len(second["items"]), second["next_offset"], second["truncated"]) == (2, None, False)
+
+
 def test_list_queries_stay_bounded_with_hundreds_of_jobs(client, alice, bearer, django_assert_max_num_queries):
     for n in range(300):
         JobFactory(status=[JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RETRYING][n % 3], updated_at=minutes_ago(n))
@@ -170,6 +180,16 @@ def test_finished_jobs_of_every_outcome_page_by_next_offset_within_the_window(as
     assert [item["id"] for page in (first, second) for item in page["items"]] == [str(job.id) for job in jobs]
     assert (first["next_offset"], second["next_offset"]) == (3, None)
     assert [item["id"] for item in as_viewer.get(FINISHED).json()["items"]] == [str(jobs[0].id)]  # 1h by default
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_last_page_of_finished_jobs_that_is_exactly_full_has_no_next_offset(as_viewer):
+    for n in range(4):
+        JobFactory(completed=True, finished_at=minutes_ago(n + 1))
+
+    second = as_viewer.get(FINISHED, {"limit": 2, "offset": 2}).json()
+
+    assert (len(second["items"]), second["next_offset"], second["truncated"]) == (2, None, False)
 
 
 @time_machine.travel(NOW, tick=False)

@@ -160,6 +160,18 @@ def test_errors_by_class_by_type_and_grouped_by_fingerprint(history):
     assert (value_error["fingerprint"], value_error["count"], value_error["job_types"]) == ("bbb", 1, ["ai_matching"])
 
 
+def test_past_ten_error_groups_the_rarest_are_left_out_not_the_most_frequent():
+    job = JobFactory(job_type="ai_matching")
+    for n in range(1, 12):  # fingerprint f01 failed once, f02 twice, ... f11 eleven times
+        for second in range(n):
+            at_second = f"02:{n:02d}:{second:02d}"
+            failed(job, at_second, 10, retried=True, kind="RuntimeError", error_class="system", fingerprint=f"f{n:02d}")
+
+    top = performance_metrics("1h", now=NOW)["top_errors"]
+
+    assert [(group["fingerprint"], group["count"]) for group in top] == [(f"f{n:02d}", n) for n in range(11, 1, -1)]
+
+
 def test_series_has_every_bucket_of_the_window(history):
     metrics = performance_metrics("1h", now=NOW)
     series = {point["bucket_start"]: point for point in metrics["series"]}
