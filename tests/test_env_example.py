@@ -23,7 +23,9 @@ def settings_from_env_example(tmp_path, **env) -> list[str]:
     environ = {name: value for name, value in os.environ.items() if name not in example}
     environ |= {**example, "DJANGO_SETTINGS_MODULE": "config.settings", "SECRET_KEY": "x" * 60}
     environ |= {"VAR_DIR": str(tmp_path), "STATIC_ROOT": str(tmp_path / "static"), **env}
-    done = subprocess.run([sys.executable, "-c", SHOW], env=environ, cwd=ROOT, capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", SHOW], env=environ, cwd=ROOT, capture_output=True, text=True, check=False
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout.split()
 
