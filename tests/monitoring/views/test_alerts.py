@@ -237,6 +237,20 @@ def test_resolving_from_the_list_also_updates_its_counts(alice_client, django_as
     assert critical.resolved_at is None
 
 
+def test_a_malformed_next_still_resolves_from_the_list_without_counts(alice_client):
+    """`next` (the list's URL, whose counts come with the row) is from the form; a hand-made one
+    that is no URL at all ("http://[", an unclosed IPv6 host) was a 500 after the alert was resolved."""
+    alert = job_failure(JobFactory())
+
+    not_a_url = {"next": "http://["}
+    response = alice_client.post(f"/alerts/{alert.id}/resolve/", not_a_url, headers=htmx(f"alert-{alert.id}"))
+
+    assert response.status_code == 200
+    part = response.content.decode()
+    assert part.lstrip().startswith(f'<tr id="alert-{alert.id}"') and "Resolved." in part
+    assert 'id="alert-list-counts"' not in part  # no list to count
+
+
 def test_the_severity_menu_has_no_counts_to_go_stale_the_list_has_them(alice_client):
     """The filter form is outside the polled list: "error (4 open)" stayed after a Resolve from the
     list. The counts beside the list change with the row (above)."""
