@@ -74,7 +74,8 @@ class AdminFilterValueMiddleware:
     those of `list_filter`) to the database as it is. On Postgres a NUL in a text value, or a
     value an array column cannot parse, is a DataError: a 500 for a mistyped URL. Here it is a 400
     naming the parameter: NULs are refused before the view, anything else the database refuses
-    in a GET is answered from the exception (the message's first line only: no SQL)."""
+    in a GET is answered from the exception (the message's first line only: no SQL). So is an
+    integer too big for Python's C types: a date hierarchy's year (a datetime), an id on SQLite."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -93,7 +94,8 @@ class AdminFilterValueMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if request.method != "GET" or not isinstance(exception, DataError) or not self._is_admin(request):
+        refused = isinstance(exception, (DataError, OverflowError))
+        if request.method != "GET" or not refused or not self._is_admin(request):
             return None
         filters = sorted(key for key in request.GET if key not in ADMIN_RESERVED_PARAMETERS)
         if not filters:
