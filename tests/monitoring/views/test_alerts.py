@@ -352,6 +352,20 @@ def test_one_alerts_page_shows_its_message_jobs_notifications_and_a_resolve_form
     assert 'hx-get="/alerts/' in page and "every 10s" in page
 
 
+def test_a_recipient_stored_with_a_port_past_65535_still_shows_with_its_secret_hidden(alice_client):
+    """Django's URLValidator let such a webhook through the configuration check; the alert's page
+    then was a 500 (urlsplit's port raises ValueError)."""
+    webhook = "https://hooks.example.com:99999/T0/SECRET"
+    alert = AlertHistoryFactory(recipients=[webhook])
+    NotificationDelivery.objects.create(alert=alert, recipient=webhook, kind="alert", channel="webhook")
+
+    response = alice_client.get(f"/alerts/{alert.id}/")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "https://hooks.example.com:99999/…" in page and "SECRET" not in page
+
+
 def test_the_job_detail_page_lists_the_alerts_its_failure_was_counted_into(alice_client):
     first, second = JobFactory(job_type="ai_matching", failed=True), JobFactory(job_type="ai_matching", failed=True)
     alert = job_failure(first)
