@@ -105,7 +105,7 @@ def external_services() -> list[dict]:
         name, url, timeout = entry.get("name"), entry.get("url"), entry.get("timeout", default_timeout)
         if not isinstance(name, str) or not 0 < len(name) <= 100:
             raise ImproperlyConfigured(f"{where}.name must be a text of 1 to 100 characters")
-        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
+        if not isinstance(url, str) or not _is_http_url(url):
             raise ImproperlyConfigured(f"{where}.url must be an http(s) URL")
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 300:
             raise ImproperlyConfigured(f"{where}.timeout must be a number of seconds between 0 and 300")
@@ -113,6 +113,15 @@ def external_services() -> list[dict]:
             raise ImproperlyConfigured(f"{where}.name {name!r} is used twice")
         services.append({"name": name, "url": url, "timeout": float(timeout)})
     return services
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # raises ValueError past 65535
+    except ValueError:  # also an unclosed IPv6 host ("http://[")
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _origin(url: str) -> str:

@@ -7,6 +7,8 @@ static: rendering a template could need the database again (the user, the sessio
 
 import logging
 
+from django.contrib.admin import helpers
+from django.core.exceptions import ValidationError
 from django.db import DataError
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.urls import reverse
@@ -91,7 +93,9 @@ class AdminFilterValueMiddleware:
     those of `list_filter`) to the database as it is. On Postgres a NUL in a text value, or a
     value an array column cannot parse, is a DataError: a 500 for a mistyped URL. Here it is a 400
     naming the parameter: NULs are refused before the view, anything else the database refuses
-    in a GET is answered from the exception (the message's first line only: no SQL)."""
+    in a GET is answered from the exception (the message's first line only: no SQL). So is an
+    integer too big for Python's C types: a date hierarchy's year (a datetime), an id on SQLite.
+    An action's POST whose ticked rows are not ids of the list's model is a 400 too."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -110,7 +114,10 @@ class AdminFilterValueMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if request.method != "GET" or not isinstance(exception, DataError) or not self._is_admin(request):
+        if request.method == "POST" and self._is_admin(request):
+            return _bad_selection(request)
+        refused = isinstance(exception, (DataError, OverflowError))
+        if request.method != "GET" or not refused or not self._is_admin(request):
             return None
         filters = sorted(key for key in request.GET if key not in ADMIN_RESERVED_PARAMETERS)
         if not filters:
@@ -120,9 +127,29 @@ class AdminFilterValueMiddleware:
         return _bad_filter(f"{', '.join(_printable(key) for key in filters)}: a value does not fit its field ({reason})")
 
 
+def _bad_selection(request) -> HttpResponse | None:
+    """A 400 when an action's ticked rows (`_selected_action`) hold a value that is no id of the
+    list's model: admin filters `pk__in` by them as they come, and the checkboxes can be hand-made."""
+    model_admin = getattr(request.resolver_match.func, "model_admin", None) if request.resolver_match else None
+    if model_admin is None:
+        return None
+    pk = model_admin.model._meta.pk
+    for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME):
+        try:
+            pk.run_validators(pk.to_python(value))
+        except ValidationError:
+            message = f"{_printable(value)!r} is no id of a {model_admin.model._meta.verbose_name}"
+            return _bad_request(f"Invalid selection: {helpers.ACTION_CHECKBOX_NAME}: {message}")
+    return None  # every value is an id: a real error
+
+
 def _printable(text: str) -> str:
     return text.encode("unicode_escape").decode("ascii")[:100]
 
 
 def _bad_filter(message: str) -> HttpResponse:
-    return HttpResponseBadRequest(f"Invalid filter: {message}\n", content_type="text/plain; charset=utf-8")
+    return _bad_request(f"Invalid filter: {message}")
+
+
+def _bad_request(text: str) -> HttpResponse:
+    return HttpResponseBadRequest(f"{text}\n", content_type="text/plain; charset=utf-8")

@@ -26,11 +26,9 @@ def transport_for(recipient: str) -> Transport:
     recipient = recipient.strip()
     try:
         if recipient.startswith("slack:"):
-            URLValidator(schemes=["http", "https"])(recipient.removeprefix("slack:"))
-            return SlackTransport(recipient.removeprefix("slack:"))
+            return SlackTransport(_checked_url(recipient.removeprefix("slack:")))
         if recipient.startswith(("http://", "https://")):
-            URLValidator(schemes=["http", "https"])(recipient)
-            return WebhookTransport(recipient)
+            return WebhookTransport(_checked_url(recipient))
         address = recipient.removeprefix("mailto:")
         validate_email(address)
         return EmailTransport(address)
@@ -40,12 +38,26 @@ def transport_for(recipient: str) -> Transport:
         ) from None
 
 
+def _checked_url(url: str) -> str:
+    URLValidator(schemes=["http", "https"])(url)
+    try:
+        urlsplit(url).port  # URLValidator takes any port of up to 5 digits
+    except ValueError as e:
+        raise ValidationError(str(e)) from None
+    return url
+
+
 def display_recipient(recipient: str) -> str:
-    """A recipient safe to show: webhook URLs carry their secret in the path, so it is hidden."""
+    """A recipient safe to show: webhook URLs carry their secret in the path, so it is hidden.
+    Never raises: rows may hold recipients stored before they were refused."""
     prefix = "slack:" if recipient.startswith("slack:") else ""
     url = recipient.removeprefix(prefix)
     if not url.startswith(("http://", "https://")):
         return recipient
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # no URL at all ("http://["): none of it is shown
+        return f"{prefix}{url.split('://')[0]}://…"
+    host = parts.netloc.rpartition("@")[2]  # never a user:password
     hidden = "/…" if (parts.path not in ("", "/") or parts.query) else ""
-    return f"{prefix}{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}{hidden}"
+    return f"{prefix}{parts.scheme}://{host}{hidden}"

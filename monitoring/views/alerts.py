@@ -50,7 +50,11 @@ def _list_counts(filters: dict) -> dict:
 def _counts_of_the_list_resolved_from(request) -> dict | None:
     """The counts of the list the Resolve was clicked in (its URL is the form's `next`), to swap
     in with the row: they would otherwise lag it until the next poll."""
-    form = AlertFilterForm(QueryDict(urlsplit(request.POST.get("next", "")).query))
+    try:
+        query = urlsplit(request.POST.get("next", "")).query
+    except ValueError:  # not a URL at all ("http://["): no list to count
+        return None
+    form = AlertFilterForm(QueryDict(query))
     return _list_counts(form.cleaned_data) if form.is_valid() else None
 
 

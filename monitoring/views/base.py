@@ -26,7 +26,7 @@ def dashboard_view(permission: str):
         def wrapper(request, *args, **kwargs):
             if not request.user.is_authenticated:
                 if request.htmx:
-                    next_url = request.htmx.current_url_abs_path or request.get_full_path()
+                    next_url = _htmx_page(request) or request.get_full_path()
                     return HttpResponseClientRedirect(redirect_to_login(next_url).url)
                 return redirect_to_login(request.get_full_path())
             if not request.user.has_perm(permission):
@@ -36,6 +36,14 @@ def dashboard_view(permission: str):
         return wrapper
 
     return decorator
+
+
+def _htmx_page(request) -> str | None:
+    """The page an htmx request came from (HX-Current-URL), if it is on this site."""
+    try:
+        return request.htmx.current_url_abs_path
+    except ValueError:  # a hand-made header that is no URL at all ("http://[")
+        return None
 
 
 def render_page(request, template: str, context: dict, *, partials: dict[str, str] | None = None, status: int = 200):

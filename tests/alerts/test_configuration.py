@@ -56,7 +56,18 @@ def test_a_recipient_string_names_its_channel(recipient, channel, target):
     assert (transport.channel, transport.target) == (channel, target)
 
 
-@pytest.mark.parametrize("recipient", ["oncall", "slack:ops@example.com", "ftp://example.com/x", ""])
+@pytest.mark.parametrize(
+    "recipient",
+    [
+        "oncall",
+        "slack:ops@example.com",
+        "ftp://example.com/x",
+        "",
+        "https://hooks.example.com:99999/x",  # Django's URLValidator takes any 5-digit port
+        "http://[x/T0/SECRET",  # an unclosed IPv6 host: was a ValueError out of `manage.py check`
+        "slack:http://[::1/x",
+    ],
+)
 def test_anything_else_is_refused(recipient):
     with pytest.raises(UnknownRecipient):
         transport_for(recipient)
@@ -69,6 +80,11 @@ def test_anything_else_is_refused(recipient):
         ("https://hooks.example.com/T0/SECRET?token=x", "https://hooks.example.com/…"),
         ("slack:https://hooks.slack.com/services/T0/B0/SECRET", "slack:https://hooks.slack.com/…"),
         ("http://127.0.0.1:8080/", "http://127.0.0.1:8080"),
+        ("https://user:password@hooks.example.com/x", "https://hooks.example.com/…"),
+        ("https://[::1]:8080/x", "https://[::1]:8080/…"),
+        # Stored before they were refused: pages showing them were a 500 (ValueError).
+        ("https://hooks.example.com:99999/T0/SECRET", "https://hooks.example.com:99999/…"),
+        ("slack:http://[x/T0/SECRET", "slack:http://…"),
     ],
 )
 def test_webhook_secrets_are_hidden_when_a_recipient_is_shown(recipient, shown):

@@ -137,6 +137,8 @@ def test_one_dead_service_does_not_hide_the_others_in_a_full_run(settings, http_
         (["https://example.com"], r"HEALTH_EXTERNAL_SERVICES\[0\] must be an object"),
         ([{"url": "https://example.com"}], r"HEALTH_EXTERNAL_SERVICES\[0\]\.name"),
         ([{"name": "x", "url": "ftp://example.com"}], r"HEALTH_EXTERNAL_SERVICES\[0\]\.url must be an http"),
+        ([{"name": "x", "url": "http://[x/health"}], r"\[0\]\.url must be an http"),  # was a ValueError
+        ([{"name": "x", "url": "https://example.com:99999/"}], r"\[0\]\.url must be an http"),  # the probe's ValueError
         ([{"name": "x", "url": "https://example.com", "timeout": "2"}], r"\[0\]\.timeout must be a number"),
         ([{"name": "x", "url": "https://a.com"}, {"name": "x", "url": "https://b.com"}], r"\[1\]\.name 'x' is used"),
     ],

@@ -75,3 +75,71 @@ def test_an_admin_filter_value_the_database_refuses_is_a_400_naming_it(url, name
     body = response.content.decode()
     assert body.startswith(f"Invalid filter: {named}") and "SELECT" not in body and "LINE" not in body
     assert root.get(url.split("?")[0]).status_code == 200  # the list itself still works
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_admin_date_filter_past_the_calendar_is_a_400_naming_it():
+    """Admin's date hierarchy turns ?triggered_at__year= into a datetime: a year too big for one
+    raised OverflowError (which Django does not catch, as it does the ValueError of year 10000): a 500."""
+    from tests.factories import UserFactory
+
+    root = Client(raise_request_exception=False)
+    root.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+
+    response = root.get("/admin/alerts/alerthistory/?triggered_at__year=99999999999999999999")
+
+    assert response.status_code == 400
+    assert response.content.decode().startswith("Invalid filter: triggered_at__year: a value does not fit")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_admin_filter_on_a_related_id_past_any_integer_is_never_a_500():
+    """Postgres compares it and finds nothing; SQLite cannot even bind it (OverflowError, a 500): a
+    400 naming it there."""
+    from django.db import connection
+
+    from tests.factories import UserFactory
+
+    root = Client(raise_request_exception=False)
+    root.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+
+    response = root.get("/admin/monitoring/apitoken/?user=99999999999999999999")
+
+    if connection.vendor == "postgresql":
+        assert response.status_code == 200 and response.context["cl"].result_count == 0
+    else:
+        assert response.status_code == 400
+        assert response.content.decode().startswith("Invalid filter: user: a value does not fit its field")
+
+
+# --- admin actions: ticked rows by an id that is none ------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "url, action, ticked",
+    [
+        ("/admin/jobs/job/", "cancel_jobs", "not-a-uuid"),
+        ("/admin/jobs/job/", "retry_jobs", ""),
+        ("/admin/alerts/alerthistory/", "resolve_selected", "a\x00b"),
+        ("/admin/monitoring/apitoken/", "revoke", "x"),
+        ("/admin/monitoring/apitoken/", "revoke", "99999999999999999999"),  # past a bigint
+        ("/admin/auth/user/", "delete_selected", "-"),
+    ],
+)
+def test_an_admin_action_on_a_row_id_that_is_none_is_a_400_and_does_nothing(url, action, ticked):
+    """The list's checkboxes send the rows' ids; admin hands whatever comes to the database
+    (`pk__in`): a hand-made value was a 500 (ValidationError, ValueError, or the database's own)."""
+    from jobs.models import JobStatus
+    from tests.factories import JobFactory, UserFactory
+
+    root = Client(raise_request_exception=False)
+    root.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    job = JobFactory()
+
+    response = root.post(url, {"action": action, "_selected_action": [str(job.id), ticked]})
+
+    assert response.status_code == 400
+    assert response.content.decode().startswith("Invalid selection: _selected_action: ")
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED

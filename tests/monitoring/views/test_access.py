@@ -33,6 +33,14 @@ def test_an_expired_session_sends_the_whole_page_to_login_instead_of_swapping_it
     assert response["HX-Redirect"] == "/accounts/login/?next=/jobs/%3Fstatus%3Drunning"
 
 
+def test_an_expired_session_whose_htmx_page_is_no_url_goes_to_login_for_the_request_itself(client):
+    """HX-Current-URL comes from the browser; a hand-made one that is no URL at all ("http://[",
+    an unclosed IPv6 host) was a 500 for anyone, logged in or not."""
+    response = client.get("/jobs/?status=running", headers={**htmx("job-rows"), "HX-Current-URL": "http://["})
+    assert response.status_code == 200
+    assert response["HX-Redirect"] == "/accounts/login/?next=/jobs/%3Fstatus%3Drunning"
+
+
 def test_a_user_without_the_view_permission_gets_a_403_page_naming_it(client, nobody, pages):
     client.force_login(nobody)
     for url in pages:

@@ -237,6 +237,20 @@ def test_resolving_from_the_list_also_updates_its_counts(alice_client, django_as
     assert critical.resolved_at is None
 
 
+def test_a_malformed_next_still_resolves_from_the_list_without_counts(alice_client):
+    """`next` (the list's URL, whose counts come with the row) is from the form; a hand-made one
+    that is no URL at all ("http://[", an unclosed IPv6 host) was a 500 after the alert was resolved."""
+    alert = job_failure(JobFactory())
+
+    not_a_url = {"next": "http://["}
+    response = alice_client.post(f"/alerts/{alert.id}/resolve/", not_a_url, headers=htmx(f"alert-{alert.id}"))
+
+    assert response.status_code == 200
+    part = response.content.decode()
+    assert part.lstrip().startswith(f'<tr id="alert-{alert.id}"') and "Resolved." in part
+    assert 'id="alert-list-counts"' not in part  # no list to count
+
+
 def test_the_severity_menu_has_no_counts_to_go_stale_the_list_has_them(alice_client):
     """The filter form is outside the polled list: "error (4 open)" stayed after a Resolve from the
     list. The counts beside the list change with the row (above)."""
@@ -336,6 +350,20 @@ def test_one_alerts_page_shows_its_message_jobs_notifications_and_a_resolve_form
     assert "HTTP 503" in page
     assert 'id="resolve-form" hx-preserve="true"' in page  # a poll keeps a reason being typed
     assert 'hx-get="/alerts/' in page and "every 10s" in page
+
+
+def test_a_recipient_stored_with_a_port_past_65535_still_shows_with_its_secret_hidden(alice_client):
+    """Django's URLValidator let such a webhook through the configuration check; the alert's page
+    then was a 500 (urlsplit's port raises ValueError)."""
+    webhook = "https://hooks.example.com:99999/T0/SECRET"
+    alert = AlertHistoryFactory(recipients=[webhook])
+    NotificationDelivery.objects.create(alert=alert, recipient=webhook, kind="alert", channel="webhook")
+
+    response = alice_client.get(f"/alerts/{alert.id}/")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "https://hooks.example.com:99999/…" in page and "SECRET" not in page
 
 
 def test_the_job_detail_page_lists_the_alerts_its_failure_was_counted_into(alice_client):
