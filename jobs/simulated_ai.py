@@ -5,6 +5,7 @@ and then answers 503, so the demo shows transient failures being retried.
 """
 
 import hashlib
+import hmac
 import json
 import random
 import time
@@ -18,7 +19,8 @@ MAX_BATCH = 500
 
 
 def _score(job_posting_id, candidate_id) -> float:
-    digest = hashlib.sha256(f"{job_posting_id}:{candidate_id}".encode()).digest()
+    # surrogatepass: JSON may carry a lone surrogate (\ud800), which UTF-8 cannot encode.
+    digest = hashlib.sha256(f"{job_posting_id}:{candidate_id}".encode("utf-8", "surrogatepass")).digest()
     return round(int.from_bytes(digest[:4]) / 2**32, 4)
 
 
@@ -38,7 +40,8 @@ def health(request):
 def match(request):
     _require_demo_mode()
     key = settings.DEMO_AI_SERVICE_KEY
-    if not key or request.headers.get("Authorization") != f"Bearer {key}":
+    sent = request.headers.get("Authorization", "").encode("utf-8", "surrogatepass")
+    if not key or not hmac.compare_digest(sent, f"Bearer {key}".encode("utf-8", "surrogatepass")):
         return JsonResponse({"error": "invalid or missing API key"}, status=401)
     try:
         body = json.loads(request.body)

@@ -90,3 +90,16 @@ def test_async_executors_report_progress_too(settings):
     job = run("test.async", {})
     assert job.status == JobStatus.COMPLETED and job.result == {"async": True}
     assert list(job.logs.filter(event_type="progress").values_list("progress", flat=True)) == [50, 100]
+
+
+def test_the_simulated_service_scores_any_json_text_it_is_sent(client, settings):
+    # A lone surrogate ("\ud800" in the JSON) is valid JSON but cannot be UTF-8: it answered a 500.
+    settings.DEMO_MODE, settings.DEMO_AI_FAILURE_RATE, settings.DEMO_AI_SERVICE_KEY = True, 0.0, "test-key"
+    body = '{"job_posting_id": "p\\ud800", "candidate_ids": ["c\\udfff", 2]}'
+
+    response = client.post(
+        "/demo/ai-matching/match", body, content_type="application/json", headers={"Authorization": "Bearer test-key"}
+    )
+
+    assert response.status_code == 200
+    assert [match["candidate_id"] for match in response.json()["matches"]] == ["c\udfff", 2]
