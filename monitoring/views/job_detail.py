@@ -11,6 +11,7 @@ from jobs.manager import JobNotFound, JobStateConflict, job_manager
 from jobs.models import FINISHED_STATUSES, JobStatus
 from monitoring import selectors
 from monitoring.permissions import CONTROL_JOBS, VIEW_ALERTS, VIEW_JOBS
+from monitoring.templatetags.dashboard import duration
 from monitoring.timeline import attempt_clock, attempt_rows, timeline_rows
 from monitoring.views.base import dashboard_view, render_page
 
@@ -96,7 +97,15 @@ def _cancel_outcome(job_id) -> str:
     job = selectors.job_summary(job_id)
     if job is not None and job.status == JobStatus.CANCELLED:
         return "Cancelled."
-    return "Cancel requested: it stops at its next progress report."
+    # The heartbeat passes the request on within seconds, so a job that checks (ctx.sleep,
+    # ctx.check_cancelled, a progress report) stops soon; a stuck one that never checks stops
+    # at its timeout, also recorded as cancelled. Saying only "at its next progress report"
+    # told the operator of a silent job that it might never stop.
+    stopping = "Cancel requested: it stops at its next progress report or cancellation check"
+    clock = attempt_clock(job, timezone.now()) if job is not None else None
+    if clock is not None and clock.left > 0:
+        stopping += f", at the latest at its timeout in {duration(clock.left)}"
+    return stopping + "; it is not retried."
 
 
 @require_POST

@@ -50,7 +50,7 @@ def test_an_operator_watches_a_job_progress_opens_it_and_cancels_it(page, alice,
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("text=Cancel job")
     # (or "Cancelled.", if the worker stopped between the cancel and the page's reading of it)
-    stopping = r"Cancel requested: it stops at its next progress report\.|Cancelled\."
+    stopping = r"Cancel requested: it stops at its next progress report or cancellation check.*; it is not retried\.|Cancelled\."
     page.wait_for_selector(f"#job-notice >> text=/^({stopping})$/")
     # The worker stops at its next progress report; the page shows it without a reload.
     page.wait_for_selector("#job-live h1 .badge-cancelled")

@@ -1,9 +1,12 @@
 """Cancel and Retry from the dashboard: POST with CSRF, the permission, conflicts explained."""
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.test import Client
+from django.utils import timezone
 
 from jobs.models import Job, JobStatus
 from tests.factories import JobFactory
@@ -47,8 +50,24 @@ def test_cancelling_with_htmx_swaps_in_the_updated_job_and_a_notice(alice_client
     assert page.lstrip().startswith('<div id="job-live"')
     assert "cancel requested" in page and "Cancel job" not in page  # asked once is enough
     assert '<div id="job-notice" hx-swap-oob="true"' in page
-    assert "Cancel requested: it stops at its next progress report." in page  # it runs until then
+    assert "Cancel requested: it stops at its next progress report or cancellation check" in page  # it runs until then
     assert Job.objects.get(id=job.id).cancel_requested_at is not None
+
+
+@time_machine.travel(datetime(2026, 12, 6, 3, 0, tzinfo=UTC), tick=False)
+def test_cancelling_a_silent_running_job_says_it_stops_at_its_timeout_at_the_latest(alice_client):
+    """Drill: a job silent for 3 minutes was told "it stops at its next progress report",
+    which a stuck job never sends. It stops at its timeout at the latest, and is not retried."""
+    started = timezone.now() - timedelta(minutes=3)
+    job = JobFactory(running=True, started_at=started, updated_at=started)  # demo.sleep: 10 min timeout
+
+    response = alice_client.post(f"/jobs/{job.id}/cancel/", headers=htmx("job-live"))
+
+    notice = response.content.decode().split('<div id="job-notice"')[1].split("</p>")[0]
+    assert (
+        "Cancel requested: it stops at its next progress report or cancellation check, "
+        "at the latest at its timeout in 7m 00s; it is not retried."
+    ) in notice
 
 
 def test_after_an_action_focus_goes_to_its_outcome_not_to_the_page(alice_client):
