@@ -99,7 +99,7 @@ def _cancel_outcome(job_id) -> str:
         return "Cancelled."
     # The heartbeat passes the request on within seconds, so a job that checks (ctx.sleep,
     # ctx.check_cancelled, a progress report) stops soon; a stuck one that never checks stops
-    # at its timeout, also recorded as cancelled. Saying only "at its next progress report"
+    # at its timeout, and is not retried either way. Saying only "at its next progress report"
     # told the operator of a silent job that it might never stop.
     stopping = "Cancel requested: it stops at its next progress report or cancellation check"
     clock = attempt_clock(job, timezone.now()) if job is not None else None
