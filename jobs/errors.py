@@ -131,10 +131,29 @@ def error_fingerprint(error_type_name: str, message: str) -> str:
     return hashlib.sha1(f"{error_type_name}:{normalized}".encode()).hexdigest()[:16]
 
 
+def _request_of(error: BaseException) -> str:
+    """The request an httpx transport error was about, as "POST http://host:port/path"; "" if none.
+    Query, fragment and credentials stay out: they may carry secrets."""
+    if not isinstance(error, httpx.RequestError):
+        return ""
+    try:
+        request = error.request  # a RuntimeError when the error was raised without one
+    except RuntimeError:
+        return ""
+    url = request.url.copy_with(query=None, fragment=None, username=None, password=None)
+    return f"{request.method} {url}"
+
+
 def error_details(error: BaseException, error_type: ErrorType, *, retryable: bool) -> dict:
     """What an operator needs about a failure, bounded in size."""
     type_name = f"{type(error).__module__}.{type(error).__qualname__}".removeprefix("builtins.")
     message = str(error) or type(error).__name__
+    # httpx's connection errors do not say where to ("[Errno 111] Connection refused"): a drill
+    # found the error analysis unable to name the dependency that was down. HTTPStatusError
+    # names its url already.
+    request = _request_of(error)
+    if request and request not in message:
+        message = f"{message} ({request})"
     tb = "".join(traceback.format_exception(error))
     return {
         "type": type_name,

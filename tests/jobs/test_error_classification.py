@@ -111,3 +111,23 @@ def test_error_details_carry_type_message_traceback_and_a_stable_fingerprint():
         "httpx.ConnectTimeout", "connect to 10.0.0.9:443 timed out after 7.5s"
     )
     assert details["fingerprint"] != error_fingerprint("httpx.ConnectTimeout", "name resolution failed")
+
+
+def test_a_connection_error_names_the_request_it_was_about():
+    """Drill: with the AI service down, every failure read "[Errno 111] Connection refused",
+    naming no service. The request's method and url (no query: it may hold a key) say which."""
+    request = httpx.Request("POST", "http://user:pw@10.0.0.7:8199/match?api_key=secret")
+    refused = httpx.ConnectError("[Errno 111] Connection refused", request=request)
+    details = error_details(refused, ErrorType.TRANSIENT, retryable=True)
+
+    assert details["message"] == "[Errno 111] Connection refused (POST http://10.0.0.7:8199/match)"
+    assert "secret" not in details["message"] and "pw" not in details["message"]
+    # Another service refusing is another group in the error analysis.
+    crm = httpx.Request("GET", "http://10.0.0.7:8199/crm")
+    other = httpx.ConnectError("[Errno 111] Connection refused", request=crm)
+    assert error_details(other, ErrorType.TRANSIENT, retryable=True)["fingerprint"] != details["fingerprint"]
+
+
+def test_an_error_without_a_request_keeps_its_message():
+    details = error_details(httpx.ConnectError("refused"), ErrorType.TRANSIENT, retryable=True)
+    assert details["message"] == "refused"
