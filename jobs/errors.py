@@ -132,15 +132,15 @@ def error_fingerprint(error_type_name: str, message: str) -> str:
 
 
 def _request_of(error: BaseException) -> str:
-    """The request an httpx transport error was about, as "POST http://host:port/path"; "" if none.
-    Query, fragment and credentials stay out: they may carry secrets."""
+    """The request an httpx transport error was about, as "POST http://host:port/"; "" if none.
+    Only the origin: paths (webhooks), queries and credentials may carry secrets."""
     if not isinstance(error, httpx.RequestError):
         return ""
     try:
         request = error.request  # a RuntimeError when the error was raised without one
     except RuntimeError:
         return ""
-    url = request.url.copy_with(query=None, fragment=None, username=None, password=None)
+    url = request.url.copy_with(path="/", query=None, fragment=None, username=None, password=None)
     return f"{request.method} {url}"
 
 

@@ -115,15 +115,15 @@ def test_error_details_carry_type_message_traceback_and_a_stable_fingerprint():
 
 def test_a_connection_error_names_the_request_it_was_about():
     """Drill: with the AI service down, every failure read "[Errno 111] Connection refused",
-    naming no service. The request's method and url (no query: it may hold a key) say which."""
-    request = httpx.Request("POST", "http://user:pw@10.0.0.7:8199/match?api_key=secret")
+    naming no service. The request's method and origin say which (not its path, query or
+    credentials: a webhook's path is its secret)."""
+    request = httpx.Request("POST", "http://user:pw@ai.internal:8199/hooks/T000/SECRET?api_key=key")
     refused = httpx.ConnectError("[Errno 111] Connection refused", request=request)
     details = error_details(refused, ErrorType.TRANSIENT, retryable=True)
 
-    assert details["message"] == "[Errno 111] Connection refused (POST http://10.0.0.7:8199/match)"
-    assert "secret" not in details["message"] and "pw" not in details["message"]
+    assert details["message"] == "[Errno 111] Connection refused (POST http://ai.internal:8199/)"
     # Another service refusing is another group in the error analysis.
-    crm = httpx.Request("GET", "http://10.0.0.7:8199/crm")
+    crm = httpx.Request("GET", "http://crm.internal:8199/contacts")
     other = httpx.ConnectError("[Errno 111] Connection refused", request=crm)
     assert error_details(other, ErrorType.TRANSIENT, retryable=True)["fingerprint"] != details["fingerprint"]
 
