@@ -42,6 +42,9 @@ def lock_state(alert_id) -> None:
     list(AlertState.objects.select_for_update().filter(alert_id=alert_id).values_list("pk"))
 
 
+MAX_REASON_CHARS = 2_000
+
+
 def alert_resolve(*, alert: AlertHistory, user=None, reason: str = "") -> bool:
     """Resolve an open alert: sets resolved_at, records who and why.
 
@@ -55,7 +58,11 @@ def alert_resolve(*, alert: AlertHistory, user=None, reason: str = "") -> bool:
         lock_state(alert.id)
         if not AlertHistory.objects.filter(id=alert.id, resolved_at__isnull=True).update(resolved_at=now):
             return False
-        state_fields = {"is_open": False, "resolved_by": clip(who, 150), "resolution_reason": clip(reason, 2_000)}
+        state_fields = {
+            "is_open": False,
+            "resolved_by": clip(who, 150),
+            "resolution_reason": clip(reason, MAX_REASON_CHARS),
+        }
         if not AlertState.objects.filter(alert_id=alert.id).update(**state_fields):
             # An alert raised by other code has no state row yet; its fingerprint is its own.
             fingerprint = f"{alert.alert_type}:{alert.id}"

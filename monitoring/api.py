@@ -5,7 +5,8 @@ from uuid import UUID
 
 from django.utils import timezone
 from ninja import Query, Router
-from ninja.errors import HttpError
+from ninja.errors import HttpError, ValidationError
+from pydantic import ValidationError as SchemaValidationError
 
 from alerts.models import AlertHistory
 from alerts.selectors import alert_list
@@ -22,6 +23,7 @@ from monitoring.schemas import (
     MAX_OFFSET,
     AlertListQuery,
     AlertPageOut,
+    AlertResolveIn,
     AlertResolveOut,
     FinishedJobListQuery,
     HealthOut,
@@ -148,11 +150,29 @@ def _alert(alert_id: UUID) -> AlertHistory:
     return alert
 
 
+def _resolve_reason(request) -> str:
+    """The reason of the optional JSON body. Read here rather than as a ninja body parameter:
+    that reads request.body, which a session's CSRF check has already consumed for a form post."""
+    if request.content_type != "application/json" or not request.body:
+        return ""
+    try:
+        return AlertResolveIn.model_validate_json(request.body).reason.strip()
+    except SchemaValidationError as e:
+        errors = [{"loc": ("body", "payload", *error["loc"]), "msg": error["msg"]} for error in e.errors()]
+        raise ValidationError(errors) from None
+
+
 @router.post(
     "/alerts/{alert_id}/resolve",
     response={200: AlertResolveOut, **AUTH_ERRORS, **error_responses(404, 422)},
     auth=requires(RESOLVE_ALERTS),
     summary="Resolve an alert",
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": AlertResolveIn.model_json_schema()}},
+        }
+    },
 )
 def resolve_alert(request, alert_id: UUID):
     """Mark the alert resolved, recording who did it; notifications still waiting to be sent
@@ -160,7 +180,8 @@ def resolve_alert(request, alert_id: UUID):
     (still 200) says when and by whom it was resolved."""
     refuse_unknown_query_parameters(request, None)
     token = getattr(request, "api_token", None)
-    reason = f"resolved through the API with token {token.name!r}" if token else "resolved through the API"
+    default = f"resolved through the API with token {token.name!r}" if token else "resolved through the API"
+    reason = _resolve_reason(request) or default
     resolved = alert_resolve(alert=_alert(alert_id), user=request.user, reason=reason)
     alert = _alert(alert_id)  # as it is now, whoever resolved it
     if resolved:

@@ -8,6 +8,7 @@ from ninja import Schema
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from alerts.models import Severity
+from alerts.services import MAX_REASON_CHARS
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus, RetryStatus
 from monitoring.forms import FINISHED_WINDOWS
 from monitoring.metrics import TIMEFRAMES, UnknownTimeframe
@@ -437,6 +438,18 @@ class AlertPageOut(Out):
         "history on each poll would cost more than the page itself."
     )
     truncated: bool = Field(description=TRUNCATED_DESCRIPTION)
+
+
+class AlertResolveIn(BaseModel):
+    """The optional JSON body of a resolve."""
+
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(
+        "",
+        max_length=MAX_REASON_CHARS,
+        description="Why it is resolved, kept with the alert. Default: who resolved it through the API.",
+        examples=["AI service back after the 03:10 deploy"],
+    )
 
 
 class AlertResolveOut(Out):

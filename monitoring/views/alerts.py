@@ -12,13 +12,12 @@ from django.views.decorators.http import require_POST
 from alerts.channels import display_recipient
 from alerts.models import SEVERITY_RANK, AlertHistory, AlertType, Severity
 from alerts.selectors import alert_list, open_alert_counts
-from alerts.services import alert_resolve
+from alerts.services import MAX_REASON_CHARS, alert_resolve
 from monitoring import selectors
 from monitoring.forms import MAX_ALERT_PAGES, AlertFilterForm
 from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS
 from monitoring.views.base import ListPage, dashboard_view, render_page
 
-MAX_REASON_CHARS = 2_000
 SEVERITIES = sorted(Severity.values, key=lambda s: -SEVERITY_RANK[s])  # the most severe first
 
 

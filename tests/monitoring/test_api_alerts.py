@@ -295,6 +295,42 @@ def test_a_token_resolution_names_the_token(client, alice):
     )
 
 
+def test_a_reason_sent_as_json_is_recorded(client, alice, bearer):
+    # A drill sent {"reason": …} and saw it dropped without a word.
+    alert = job_failure(JobFactory())
+
+    response = client.post(
+        resolve_url(alert.id),
+        {"reason": "  AI service back after the deploy  "},
+        content_type="application/json",
+        headers=bearer(alice),
+    )
+
+    assert response.status_code == 200
+    assert response.json()["alert"]["resolution_reason"] == "AI service back after the deploy"
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ('{"reason": 5}', "reason", "Input should be a valid string"),
+        ('{"reason": "' + "x" * 2_001 + '"}', "reason", "String should have at most 2000 characters"),
+        ('{"why": "x"}', "why", "Extra inputs are not permitted"),
+        ('{"reason": ', "body", "Invalid JSON"),
+    ],
+)
+def test_a_bad_body_is_422_naming_the_field_and_resolves_nothing(client, alice, bearer, body, field, message):
+    alert = job_failure(JobFactory())
+
+    response = client.post(resolve_url(alert.id), body, content_type="application/json", headers=bearer(alice))
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == field
+    assert response.json()["errors"][0]["message"].startswith(message)
+    alert.refresh_from_db()
+    assert alert.resolved_at is None
+
+
 def test_an_unknown_alert_is_404_and_a_malformed_id_422(as_alice):
     missing = uuid.uuid4()
 
