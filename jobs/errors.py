@@ -15,6 +15,8 @@ from django.db import DataError as DatabaseDataError
 from django.db import models
 from django_q.exceptions import TimeoutException
 
+from jobs.payloads import url_origin
+
 try:  # pydantic comes with django-ninja
     from pydantic import ValidationError as PydanticValidationError
 except ImportError:  # pragma: no cover
@@ -132,16 +134,14 @@ def error_fingerprint(error_type_name: str, message: str) -> str:
 
 
 def _request_of(error: BaseException) -> str:
-    """The request an httpx transport error was about, as "POST http://host:port/"; "" if none.
-    Only the origin: paths (webhooks), queries and credentials may carry secrets."""
+    """The request an httpx transport error was about, as "POST http://host:port"; "" if none."""
     if not isinstance(error, httpx.RequestError):
         return ""
     try:
         request = error.request  # a RuntimeError when the error was raised without one
     except RuntimeError:
         return ""
-    url = request.url.copy_with(path="/", query=None, fragment=None, username=None, password=None)
-    return f"{request.method} {url}"
+    return f"{request.method} {url_origin(str(request.url))}"
 
 
 def error_details(error: BaseException, error_type: ErrorType, *, retryable: bool) -> dict:

@@ -5,6 +5,7 @@ two are replaced by U+FFFD; everything else is stored as given, up to the limits
 """
 
 import json
+from urllib.parse import urlsplit
 
 from django.core.serializers.json import DjangoJSONEncoder
 
@@ -16,6 +17,13 @@ MAX_MESSAGE_CHARS = 2_000  # an event's or a job's message: clipped
 
 class PayloadError(ValueError):
     pass
+
+
+def url_origin(url: str) -> str:
+    """scheme://host[:port] of `url`, as written: its path, query and user:password stay out
+    (webhook and API URLs carry their secrets there). ValueError for no URL at all ("http://[")."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def clean_text(text: str) -> str:

@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from jobs.db import heartbeats_stale_before
 from jobs.models import ACTIVE_STATUSES, Job, JobStatus
-from jobs.payloads import to_json_value
+from jobs.payloads import to_json_value, url_origin
 from monitoring.models import EventType, HealthStatus, JobExecutionLog, MetricType, SystemHealthMetric
 from monitoring.pending import DATABASE_UNAVAILABLE, reset_broken_connection
 from monitoring.schema import schema_problems
@@ -122,12 +122,6 @@ def _is_http_url(url: str) -> bool:
     except ValueError:  # also an unclosed IPv6 host ("http://[")
         return False
     return parts.scheme in ("http", "https") and bool(parts.hostname)
-
-
-def _origin(url: str) -> str:
-    """scheme://host[:port] only: webhook URLs often carry their secret in the path or query."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")
 
 
 @contextmanager
@@ -337,7 +331,7 @@ class HealthService:
 
     async def _probe(self, client: httpx.AsyncClient, service: dict) -> dict:
         name, url, timeout = service["name"], service["url"], service["timeout"]
-        details = {"url": _origin(url), "timeout_s": timeout}
+        details = {"url": url_origin(url), "timeout_s": timeout}
         started = time.perf_counter()
         try:
             response = await asyncio.wait_for(client.get(url, timeout=timeout), timeout)

@@ -13,6 +13,7 @@ from django.core.validators import URLValidator, validate_email
 from alerts.channels.base import Notification, Transport, TransportError
 from alerts.channels.email import EmailTransport
 from alerts.channels.webhook import SlackTransport, WebhookTransport
+from jobs.payloads import url_origin
 
 __all__ = ["Notification", "Transport", "TransportError", "UnknownRecipient", "display_recipient", "transport_for"]
 
@@ -55,9 +56,8 @@ def display_recipient(recipient: str) -> str:
     if not url.startswith(("http://", "https://")):
         return recipient
     try:
-        parts = urlsplit(url)
+        origin, parts = url_origin(url), urlsplit(url)
     except ValueError:  # no URL at all ("http://["): none of it is shown
         return f"{prefix}{url.split('://')[0]}://…"
-    host = parts.netloc.rpartition("@")[2]  # never a user:password
     hidden = "/…" if (parts.path not in ("", "/") or parts.query) else ""
-    return f"{prefix}{parts.scheme}://{host}{hidden}"
+    return f"{prefix}{origin}{hidden}"

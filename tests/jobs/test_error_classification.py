@@ -121,7 +121,7 @@ def test_a_connection_error_names_the_request_it_was_about():
     refused = httpx.ConnectError("[Errno 111] Connection refused", request=request)
     details = error_details(refused, ErrorType.TRANSIENT, retryable=True)
 
-    assert details["message"] == "[Errno 111] Connection refused (POST http://ai.internal:8199/)"
+    assert details["message"] == "[Errno 111] Connection refused (POST http://ai.internal:8199)"
     # Another service refusing is another group in the error analysis.
     crm = httpx.Request("GET", "http://crm.internal:8199/contacts")
     other = httpx.ConnectError("[Errno 111] Connection refused", request=crm)
