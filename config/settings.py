@@ -111,8 +111,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # A database outage is a 503 (Retry-After) on every page, like the API's.
     "monitoring.middleware.DatabaseUnavailableMiddleware",
-    "monitoring.middleware.ApiMethodNotAllowedMiddleware",
-    "monitoring.middleware.ApiHeadMiddleware",
+    "monitoring.middleware.ApiMethodsMiddleware",
     # A filter value the database cannot take (a NUL, a malformed array) in an admin list: 400, not 500.
     "monitoring.middleware.AdminFilterValueMiddleware",
 ]

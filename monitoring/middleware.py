@@ -43,33 +43,26 @@ class DatabaseUnavailableMiddleware:
         return response
 
 
-class ApiHeadMiddleware:
-    """The API answers HEAD as GET, as Django's own views do (uptime monitors check with HEAD;
-    django-ninja knows only the methods an operation declares). The server drops the body."""
+class ApiMethodsMiddleware:
+    """django-ninja knows only the methods an operation declares. The API answers HEAD as GET,
+    as Django's own views do (uptime monitors check with HEAD; the server drops the body), and
+    a method a path does not have with a JSON 405 naming those it has, not ninja's plain text."""
 
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
-        if request.method != "HEAD" or not request.path.startswith("/api/"):
+        if not request.path.startswith("/api/"):
             return self.get_response(request)
-        request.method = "GET"
-        try:
-            return self.get_response(request)
-        finally:
-            request.method = "HEAD"  # what the server and the logs see
-
-
-class ApiMethodNotAllowedMiddleware:
-    """django-ninja answers a method an API path does not have with a plain-text 405; clients
-    of the API expect its JSON errors, saying which methods the path has."""
-
-    def __init__(self, get_response):
-        self.get_response = get_response
-
-    def __call__(self, request):
-        response = self.get_response(request)
-        if response.status_code == 405 and request.path.startswith("/api/") and response.has_header("Allow"):
+        if request.method == "HEAD":
+            request.method = "GET"
+            try:
+                response = self.get_response(request)
+            finally:
+                request.method = "HEAD"  # what the server and the logs see
+        else:
+            response = self.get_response(request)
+        if response.status_code == 405 and response.has_header("Allow"):
             allowed = response["Allow"]
             response = json_error(405, f"method {request.method} not allowed here; allowed: {allowed}")
             response["Allow"] = allowed
