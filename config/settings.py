@@ -319,6 +319,7 @@ HEALTH = {
         "jobs.queued": envthresholds("QUEUED_JOBS", 100, 1000),
         "jobs.oldest_queued_age_s": envthresholds("QUEUE_AGE_S", 300, 900),
         "jobs.stale": envthresholds("STALE_JOBS", 1, 5),
+        "jobs.silent": envthresholds("SILENT_JOBS", 1, 5),
         "jobs.failure_rate_pct": envthresholds("FAILURE_RATE_PCT", 25, 50),
     },
     # Attempt failure rate over this many minutes, once at least MIN_ATTEMPTS ended in it.

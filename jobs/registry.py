@@ -116,3 +116,12 @@ def timeout_for(job_type: str) -> int:
     if executor:
         return executor.timeout_seconds
     return int(settings.JOBS["TYPES"].get(job_type, {}).get("timeout") or settings.JOBS["DEFAULT_TIMEOUT"])
+
+
+def job_types_by_timeout() -> tuple[dict[int, list[str]], int]:
+    """({timeout: [job types]} of every type registered or configured, the default timeout of
+    any other): timeout_for() of all job types at once, for queries that compare with it."""
+    grouped: dict[int, list[str]] = {}
+    for job_type in sorted(set(_registry) | set(settings.JOBS["TYPES"])):
+        grouped.setdefault(timeout_for(job_type), []).append(job_type)
+    return grouped, int(settings.JOBS["DEFAULT_TIMEOUT"])

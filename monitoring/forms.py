@@ -56,7 +56,12 @@ class JobFilterForm(forms.Form):
         validators=[RegexValidator(r"^[0-9a-fA-F-]+$", "a job id is hex digits and dashes, e.g. 3f2a9c1e")],
     )
     window = forms.ChoiceField(choices=[(w, w) for w in FINISHED_WINDOWS], required=False, label="Finished in")
+    # ?attention=1: only the running jobs the list flags (too quiet, near their timeout, heartbeat late).
+    attention = forms.ChoiceField(choices=[("", "no"), ("0", "no"), ("1", "yes")], required=False)
     page = forms.IntegerField(required=False, min_value=1, max_value=MAX_ACTIVE_PAGES)
+
+    def clean_attention(self):
+        return self.cleaned_data["attention"] == "1"
 
     def clean_q(self):
         """The id's hex digits, lowercase: the dashes of a whole id are left out."""
@@ -74,6 +79,8 @@ class JobFilterForm(forms.Form):
         allowed = ACTIVE_STATUSES if data["view"] == "active" else FINISHED_STATUSES
         if data.get("status") and data["status"] not in allowed:
             self.add_error("status", f"{data['status']!r} is not one of the {data['view']} statuses")
+        if data["view"] == "finished" and data.get("attention"):
+            self.add_error("attention", "only running jobs need attention: it applies to the active list")
         if data["view"] == "finished" and (data.get("page") or 1) > MAX_FINISHED_PAGES:
             self.add_error("page", f"at most {MAX_FINISHED_PAGES} pages of finished jobs: narrow the window or filters")
         return data

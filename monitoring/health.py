@@ -27,6 +27,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.db.models import Count, F, Max, Min, Q, Window
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from jobs.db import heartbeats_stale_before
@@ -36,12 +37,17 @@ from monitoring.models import EventType, HealthStatus, JobExecutionLog, MetricTy
 from monitoring.pending import DATABASE_UNAVAILABLE, reset_broken_connection
 from monitoring.schema import schema_problems
 from monitoring.signals import health_checked
+from monitoring.templatetags.dashboard import duration
+from monitoring.timeline import attempt_clock, too_quiet_q
 
 logger = logging.getLogger(__name__)
 
 UNKNOWN = "unknown"
 _SEVERITY = {HealthStatus.HEALTHY: 0, HealthStatus.WARNING: 1, HealthStatus.CRITICAL: 2}
 MAX_METRIC_VALUE = 99_999_999.99  # DECIMAL(10, 2)
+MAX_SILENT_LISTED = 5
+# What attempt_clock() reads of a job.
+SILENT_JOB_FIELDS = ("id", "job_type", "status", "updated_at", "attempt_started_at", "heartbeat_at", "worker")
 
 
 def worst(statuses) -> str:
@@ -413,9 +419,9 @@ class HealthService:
         return await sync_to_async(self.check_job_queue_sync)()
 
     def check_job_queue_sync(self) -> dict:
-        """Queued jobs and the oldest one's wait, running and stale jobs, django-q2 workers
-        alive, and the attempts' failure rate over the last few minutes. Two queries and a
-        cache read."""
+        """Queued jobs and the oldest one's wait, running, stale and silent jobs, django-q2
+        workers alive, and the attempts' failure rate over the last few minutes. Two queries
+        (three with silent jobs to name) and a cache read."""
         now = timezone.now()
         stale_before = heartbeats_stale_before()
         window = settings.HEALTH["FAILURE_RATE_WINDOW_MINUTES"]
@@ -426,6 +432,7 @@ class HealthService:
                 running=Count("id", filter=Q(status=JobStatus.RUNNING)),
                 retrying=Count("id", filter=Q(status=JobStatus.RETRYING)),
                 stale=Count("id", filter=Q(status=JobStatus.RUNNING, heartbeat_at__lt=stale_before)),
+                silent=Count("id", filter=too_quiet_q(now)),
                 oldest_queued=Min("updated_at", filter=Q(status=JobStatus.QUEUED)),
             )
             # Served by the partial index on outcome events.
@@ -468,6 +475,7 @@ class HealthService:
                     f"{active['stale']} running job(s) without a heartbeat for {settings.JOBS['STALE_AFTER']:g}s",
                     stale_after_s=settings.JOBS["STALE_AFTER"],
                 ),
+                self._silent_jobs(active["silent"], now),
                 self._failure_rate(outcomes["ended"], outcomes["failed"], window),
                 self._cluster(),
             ]
@@ -479,9 +487,43 @@ class HealthService:
             "jobs.oldest_queued_age_s",
             "jobs.running",
             "jobs.stale",
+            "jobs.silent",
             "jobs.failure_rate_pct",
             "cluster.workers",
         ]
+
+    def _silent_jobs(self, count: int, now) -> dict:
+        """Running jobs with no progress report for a quarter of their timeout: likely stuck (a
+        call that never returns), and nothing else says so until they time out, which may be
+        an hour away. The alert it raises names the longest silent (one more query, only then)."""
+        silent = []
+        if count:
+            last_report = Greatest("updated_at", "attempt_started_at")  # as attempt_clock() reads it
+            longest = Job.objects.filter(too_quiet_q(now)).order_by(last_report, "id").only(*SILENT_JOB_FIELDS)
+            silent = [
+                {
+                    "id": str(job.id),
+                    "job_type": job.job_type,
+                    "silent_s": round(attempt_clock(job, now).silent),
+                    "worker": job.worker,
+                }
+                for job in longest[:MAX_SILENT_LISTED]
+            ]
+        listed = ", ".join(f"{job['job_type']} {job['id'][:8]} ({duration(job['silent_s'])})" for job in silent)
+        more = f" and {count - len(silent)} more" if count > len(silent) else ""
+        message = (
+            f"{count} running job(s) sent no progress report for a quarter of their timeout: {listed}{more}"
+            if count
+            else "every running job reported progress within a quarter of its timeout"
+        )
+        return component(
+            MetricType.JOB_QUEUE,
+            "jobs.silent",
+            count,
+            grade(count, _thresholds("jobs.silent")),
+            message,
+            jobs=silent,
+        )
 
     def _failure_rate(self, ended: int, failed: int, window: int) -> dict:
         percent = 100 * failed / ended if ended else 0.0

@@ -14,6 +14,7 @@ from alerts.models import AlertHistory, AlertOccurrence, NotificationDelivery
 from alerts.selectors import alerts_for_job, with_alert_state
 from jobs.models import ACTIVE_LIST_RANK, ACTIVE_STATUSES, FINISHED_STATUSES, Job, JobRetryHistory, JobStatus
 from monitoring.models import EventType, JobExecutionLog
+from monitoring.timeline import needs_attention_q
 
 JOB_SUMMARY_FIELDS = (
     "id",
@@ -30,6 +31,7 @@ JOB_SUMMARY_FIELDS = (
     "finished_at",
     "next_attempt_at",
     "cancel_requested_at",
+    "heartbeat_at",
     "worker",
     "error_class",
 )
@@ -133,15 +135,20 @@ def filter_by_id_prefix(rows: QuerySet, prefix: str, *, field: str = "id") -> Qu
     return rows.filter(**{f"{field}__lt": high}) if high else rows
 
 
-def active_job_list(*, job_type: str | None = None, status: str | None = None, job_id: str = "") -> QuerySet[Job]:
+def active_job_list(
+    *, job_type: str | None = None, status: str | None = None, job_id: str = "", attention_at: datetime | None = None
+) -> QuerySet[Job]:
     """Active jobs for the dashboard's list, in a stable order: running, then retrying, then
     queued, newest first within each. Ordering by updated_at would reshuffle the rows on every
     progress report while an operator reads them. Sorting stays within the (partially indexed)
-    set of active jobs, however long the history.
+    set of active jobs, however long the history. `attention_at`: only the running jobs that
+    need attention at that moment (timeline.needs_attention_q).
     """
     jobs = active_jobs_queryset(job_type=job_type, status=status)
     if job_id:
         jobs = filter_by_id_prefix(jobs, job_id)
+    if attention_at is not None:
+        jobs = jobs.filter(needs_attention_q(attention_at))
     # The order of the jobs_active_list_idx index: a page is read from it, not sorted.
     return jobs.order_by(ACTIVE_LIST_RANK, "-created_at", "id")
 
@@ -195,6 +202,12 @@ def active_job_counts() -> dict:
         "by_status": by_status,
         "by_type": sorted(by_type.values(), key=lambda entry: (-entry["total"], entry["job_type"])),
     }
+
+
+def needs_attention_count(now: datetime) -> int:
+    """Running jobs flagged by the lists (too quiet, near their timeout, heartbeat late): one
+    COUNT over the running jobs' partial index."""
+    return Job.objects.filter(needs_attention_q(now)).count()
 
 
 def recent_failures(*, since: datetime, limit: int = 10) -> tuple[list[Job], int]:

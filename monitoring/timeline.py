@@ -1,10 +1,14 @@
 """A job's events and attempts shaped for reading: what happened, when, and how long it took."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
 
 from jobs.models import Job, JobRetryHistory, JobStatus
-from jobs.registry import timeout_for
+from jobs.registry import job_types_by_timeout, timeout_for
 from monitoring.models import EventType, JobExecutionLog
 
 
@@ -109,9 +113,20 @@ def attempt_rows(attempts: list[JobRetryHistory]) -> list[AttemptRow]:
 # stops it with JobTimeoutError)...
 NEAR_TIMEOUT_SHARE = 0.8
 # ... or has sent no progress report (Job.updated_at) for this share of its timeout, and at least
-# MIN_SILENCE_SECONDS: a job that reports nothing for long is likely stuck and bound to time out.
+# MIN_SILENCE_SECONDS: a job that reports nothing for long is likely stuck and bound to time out...
 SILENCE_SHARE = 0.25
 MIN_SILENCE_SECONDS = 60
+# ... or its worker missed this many heartbeats in a row: it may have died or lost the database
+# (the attempt is taken back once the heartbeat is JOBS_STALE_AFTER old; this says so before).
+MISSED_HEARTBEATS = 3
+
+
+def silence_limit(timeout: float) -> float:
+    return max(MIN_SILENCE_SECONDS, SILENCE_SHARE * timeout)
+
+
+def heartbeat_late_after() -> float:
+    return MISSED_HEARTBEATS * settings.JOBS["HEARTBEAT_INTERVAL"]
 
 
 @dataclass
@@ -121,6 +136,7 @@ class AttemptClock:
     timeout: int  # seconds the attempt may run
     elapsed: float  # seconds since the attempt started
     silent: float  # seconds since its last progress report (or its start)
+    heartbeat_age: float | None = None  # seconds since its worker's last heartbeat
 
     @property
     def left(self) -> float:
@@ -140,11 +156,19 @@ class AttemptClock:
 
     @property
     def too_quiet(self) -> bool:
-        return self.silent >= max(MIN_SILENCE_SECONDS, SILENCE_SHARE * self.timeout)
+        return self.silent >= silence_limit(self.timeout)
+
+    @property
+    def heartbeat_late(self) -> bool:
+        return self.heartbeat_age is not None and self.heartbeat_age >= heartbeat_late_after()
+
+    @property
+    def stale_after(self) -> float:
+        return settings.JOBS["STALE_AFTER"]
 
     @property
     def warning(self) -> bool:
-        return self.near_timeout or self.too_quiet
+        return self.near_timeout or self.too_quiet or self.heartbeat_late
 
 
 def attempt_clock(job: Job, now: datetime) -> AttemptClock | None:
@@ -158,4 +182,45 @@ def attempt_clock(job: Job, now: datetime) -> AttemptClock | None:
         timeout=timeout_for(job.job_type),
         elapsed=(now - job.attempt_started_at).total_seconds(),
         silent=(now - last_report).total_seconds(),
+        heartbeat_age=(now - job.heartbeat_at).total_seconds() if job.heartbeat_at else None,
+    )
+
+
+# The same judgements as filters, for counting and listing flagged jobs in the database. Each
+# compares with the job type's timeout: one condition per distinct timeout, and the default for
+# any type neither registered nor configured.
+
+
+def _per_timeout(condition: Callable[[float], Q]) -> Q:
+    grouped, default = job_types_by_timeout()
+    known = [job_type for job_types in grouped.values() for job_type in job_types]
+    matches = ~Q(job_type__in=known) & condition(default)
+    for timeout, job_types in grouped.items():
+        matches |= Q(job_type__in=job_types) & condition(timeout)
+    return Q(status=JobStatus.RUNNING, attempt_started_at__isnull=False) & matches
+
+
+def too_quiet_q(now: datetime) -> Q:
+    """Running attempts that AttemptClock.too_quiet flags."""
+
+    def silent_since(timeout: float) -> Q:
+        before = now - timedelta(seconds=silence_limit(timeout))
+        return Q(updated_at__lte=before, attempt_started_at__lte=before)
+
+    return _per_timeout(silent_since)
+
+
+def needs_attention_q(now: datetime) -> Q:
+    """Running attempts that AttemptClock.warning flags: too quiet, near their timeout, or
+    their worker's heartbeat late."""
+
+    def flagged(timeout: float) -> Q:
+        quiet_before = now - timedelta(seconds=silence_limit(timeout))
+        return Q(updated_at__lte=quiet_before, attempt_started_at__lte=quiet_before) | Q(
+            attempt_started_at__lte=now - timedelta(seconds=NEAR_TIMEOUT_SHARE * timeout)
+        )
+
+    late_before = now - timedelta(seconds=heartbeat_late_after())
+    return _per_timeout(flagged) | Q(
+        status=JobStatus.RUNNING, attempt_started_at__isnull=False, heartbeat_at__lte=late_before
     )

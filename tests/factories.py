@@ -44,7 +44,8 @@ class JobFactory(factory.django.DjangoModelFactory):
             attempts=1,
             started_at=factory.LazyFunction(timezone.now),
             attempt_started_at=factory.SelfAttribute("started_at"),
-            heartbeat_at=factory.SelfAttribute("started_at"),
+            # A live worker's heartbeat is seconds old, however long the attempt has run.
+            heartbeat_at=factory.LazyFunction(timezone.now),
             worker="worker-1:1234",
         )
         completed = factory.Trait(

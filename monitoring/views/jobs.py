@@ -12,8 +12,13 @@ from monitoring.timeline import attempt_clock
 from monitoring.views.base import FILTER_ERRORS, PAGE_SIZE, ListPage, dashboard_view, render_page
 
 
-def _active_page(filters: dict) -> ListPage:
-    jobs = selectors.active_job_list(job_type=filters["job_type"], status=filters["status"], job_id=filters["q"])
+def _active_page(filters: dict, now) -> ListPage:
+    jobs = selectors.active_job_list(
+        job_type=filters["job_type"],
+        status=filters["status"],
+        job_id=filters["q"],
+        attention_at=now if filters["attention"] else None,
+    )
     return ListPage.counted(jobs, filters["page"], max_pages=MAX_ACTIVE_PAGES)
 
 
@@ -47,10 +52,10 @@ def job_list(request):
     status = 200
     if form.is_valid():
         filters = form.cleaned_data
-        page = _finished_page(filters, now) if form.finished else _active_page(filters)
+        page = _finished_page(filters, now) if form.finished else _active_page(filters, now)
         context["page"] = page
         context["clocks"] = {job.id: attempt_clock(job, now) for job in page.object_list}
-        context["filtered"] = any(filters[f] for f in ("job_type", "status", "q"))
+        context["filtered"] = any(filters[f] for f in ("job_type", "status", "q", "attention"))
         if filters["job_type"] and filters["job_type"] not in context["job_types"]:
             # A type no longer registered here (renamed or removed by a deploy) stays selectable.
             context["job_types"] = [*context["job_types"], filters["job_type"]]

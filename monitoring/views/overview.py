@@ -32,6 +32,7 @@ def overview(request):
     context.update(
         timeframe=timeframe,
         counts=selectors.active_job_counts(),
+        attention=selectors.needs_attention_count(now),
         failures=failures,
         failures_total=failures_total,
         failures_window=finished_window(timeframe),

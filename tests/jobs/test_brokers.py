@@ -59,7 +59,8 @@ def drop_connection():
 
 def test_after_an_outage_the_sweep_gives_workers_time_to_beat_before_judging_them(db, broker, fast_jobs, monkeypatch):
     # Its heartbeat is old only because nobody could write one during the outage.
-    job = JobFactory(running=True, started_at=timezone.now() - timedelta(minutes=1))
+    minute_ago = timezone.now() - timedelta(minutes=1)
+    job = JobFactory(running=True, started_at=minute_ago, heartbeat_at=minute_ago)
     fail_once(monkeypatch, job_manager, "dispatch_due_retries")
 
     broker.dispatch_jobs()  # the database is unavailable
@@ -73,7 +74,8 @@ def test_after_an_outage_the_sweep_gives_workers_time_to_beat_before_judging_the
 
 
 def test_without_an_outage_a_silent_worker_is_judged_at_the_first_sweep(db, broker):
-    job = JobFactory(running=True, started_at=timezone.now() - timedelta(minutes=1))
+    minute_ago = timezone.now() - timedelta(minutes=1)
+    job = JobFactory(running=True, started_at=minute_ago, heartbeat_at=minute_ago)
     broker.dispatch_jobs()
     assert Job.objects.get(id=job.id).status == JobStatus.RETRYING
 

@@ -8,6 +8,7 @@ import time_machine
 from django.db import OperationalError, connection
 from django.utils import timezone
 
+from alerts.models import AlertHistory
 from jobs.models import JobStatus
 from monitoring.health import HealthService, health_service
 from monitoring.models import EventType, SystemHealthMetric
@@ -40,6 +41,7 @@ def test_a_run_stores_one_row_per_component_all_with_the_run_time(machine, no_cl
     names = set(by_name(result))
     expected = {"database.latency_ms", "database.schema", "cpu.percent", "memory.percent", "disk.percent"}
     expected |= {"jobs.queued", "jobs.oldest_queued_age_s", "jobs.running", "jobs.stale", "jobs.failure_rate_pct"}
+    expected |= {"jobs.silent"}
     expected |= {"cluster.workers"} | ({"database.connections"} if connection.vendor == "postgresql" else set())
     assert names == expected
     rows = SystemHealthMetric.objects.all()
@@ -211,6 +213,60 @@ def test_running_jobs_without_a_recent_heartbeat_are_stale(settings):
     assert components["jobs.stale"]["status"] == "warning"
 
 
+def silent_job(silent: timedelta, *, job_type: str = "ai_matching"):
+    """A job running for longer than `silent`, whose last progress report was `silent` ago."""
+    started = NOW - silent - timedelta(minutes=1)
+    return JobFactory(job_type=job_type, running=True, started_at=started, updated_at=NOW - silent)
+
+
+def test_running_jobs_without_a_progress_report_for_a_quarter_of_their_timeout_are_named(settings):
+    """A job stuck in a call that never returns was flagged in the list only, and raised no
+    alert until it timed out."""
+    thresholds(settings, **{"jobs.silent": (1, 3)})
+    longest = silent_job(timedelta(minutes=9))  # ai_matching: a 600 s timeout, silent from 150 s on
+    shorter = silent_job(timedelta(minutes=3))
+    silent_job(timedelta(seconds=140))  # not yet
+    JobFactory(job_type="ai_matching", running=True, started_at=NOW - timedelta(minutes=9), updated_at=NOW)
+    JobFactory(status=JobStatus.QUEUED, updated_at=NOW - timedelta(hours=1))  # waiting, not silent
+
+    silent = queue_check_at(NOW)["jobs.silent"]
+
+    assert (silent["metric_value"], silent["status"]) == (2, "warning")
+    assert silent["details"]["message"] == (
+        "2 running job(s) sent no progress report for a quarter of their timeout: "
+        f"ai_matching {str(longest.id)[:8]} (9m 00s), ai_matching {str(shorter.id)[:8]} (3m 00s)"
+    )
+    assert silent["details"]["jobs"][0] == {
+        "id": str(longest.id),
+        "job_type": "ai_matching",
+        "silent_s": 540,
+        "worker": "worker-1:1234",
+    }
+
+
+def test_many_silent_jobs_are_critical_and_the_longest_silent_are_listed(settings, monkeypatch):
+    thresholds(settings, **{"jobs.silent": (1, 3)})
+    monkeypatch.setattr("monitoring.health.MAX_SILENT_LISTED", 2)
+    for minutes in (4, 8, 6):
+        silent_job(timedelta(minutes=minutes))
+
+    silent = queue_check_at(NOW)["jobs.silent"]
+
+    assert (silent["metric_value"], silent["status"]) == (3, "critical")
+    assert [job["silent_s"] for job in silent["details"]["jobs"]] == [480, 360]
+    assert silent["details"]["message"].endswith("(6m 00s) and 1 more")
+
+
+def test_a_silent_job_raises_a_health_alert_that_names_it(machine, no_cluster):
+    stuck = silent_job(timedelta(minutes=5))
+    with time_machine.travel(NOW, tick=False):
+        health_service.run_health_checks_sync()
+
+    alert = AlertHistory.objects.get(title__contains="jobs.silent")
+    assert alert.severity == "warning"
+    assert f"ai_matching {str(stuck.id)[:8]} (5m 00s)" in alert.message
+
+
 def outcomes(completed: int, failed: int, *, at: datetime):
     for _ in range(completed):
         JobExecutionLogFactory(event_type=EventType.COMPLETED, status=JobStatus.COMPLETED, timestamp=at)
@@ -281,6 +337,11 @@ def test_the_job_queue_check_runs_a_bounded_number_of_queries(no_cluster, django
     # and on Postgres the statement timeout, its savepoint and its release.
     with django_assert_max_num_queries(6):
         health_service.check_job_queue_sync()
+    # Silent jobs are counted with the rest; the longest silent are listed in one more query.
+    for _ in range(20):
+        silent_job(timedelta(minutes=5))
+    with django_assert_max_num_queries(7), time_machine.travel(NOW, tick=False):
+        assert by_name(health_service.check_job_queue_sync())["jobs.silent"]["metric_value"] == 20
 
 
 def test_thresholds_come_from_the_environment(monkeypatch):

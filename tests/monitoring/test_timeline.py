@@ -2,9 +2,11 @@
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from jobs.models import Job, JobRetryHistory, JobStatus
 from monitoring.models import JobExecutionLog
-from monitoring.timeline import attempt_clock, attempt_rows, timeline_rows
+from monitoring.timeline import AttemptClock, attempt_clock, attempt_rows, needs_attention_q, timeline_rows, too_quiet_q
 
 T0 = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 
@@ -87,3 +89,65 @@ def test_an_attempt_is_flagged_from_80_percent_of_its_timeout_or_a_quarter_of_it
     assert not running_for(59, silent=59, job_type="short").too_quiet
     assert running_for(60, silent=60, job_type="short").too_quiet
     assert running_for(5, silent=0, status=JobStatus.QUEUED) is None
+
+
+def test_a_worker_that_missed_three_heartbeats_is_flagged_before_its_attempt_is_taken_back(settings):
+    """A killed worker's job looked alive for the 30 s before the sweep took it back."""
+    settings.JOBS = {**settings.JOBS, "HEARTBEAT_INTERVAL": 5.0, "STALE_AFTER": 30.0}
+
+    def beaten(seconds_ago: float | None) -> AttemptClock:
+        now = T0 + timedelta(seconds=20)
+        heartbeat = None if seconds_ago is None else now - timedelta(seconds=seconds_ago)
+        job = Job(job_type="ai_matching", status=JobStatus.RUNNING, attempt_started_at=T0, updated_at=now)
+        job.heartbeat_at = heartbeat
+        return attempt_clock(job, now)
+
+    assert not beaten(14.9).heartbeat_late and not beaten(14.9).warning
+    assert beaten(15).heartbeat_late and beaten(15).warning and not beaten(15).too_quiet
+    assert beaten(15).heartbeat_age == 15 and beaten(15).stale_after == 30
+    assert not beaten(None).heartbeat_late  # not written yet: nothing to judge
+
+
+@pytest.mark.django_db
+def test_the_database_filters_flag_exactly_the_attempts_the_clock_flags(settings):
+    """The overview counts, the list filters and the health check lists flagged jobs in the
+    database; the rows flag them with attempt_clock. Both must agree, limits included."""
+    settings.JOBS = {
+        **settings.JOBS,
+        "HEARTBEAT_INTERVAL": 5.0,
+        "DEFAULT_TIMEOUT": 1200,
+        "TYPES": {"short": {"timeout": 100}},
+    }
+    now = T0 + timedelta(hours=1)
+    # ai_matching: 600 s registered; short: 100 s configured; gone.type: neither, the default.
+    jobs = [
+        Job(
+            job_type=job_type,
+            parameters={},
+            status=JobStatus.RUNNING,
+            attempt_started_at=now - timedelta(seconds=started),
+            updated_at=now - timedelta(seconds=min(silent, started)),
+            heartbeat_at=now - timedelta(seconds=beat),
+        )
+        for job_type in ("ai_matching", "short", "gone.type")
+        for started in (30, 59, 60, 79, 80, 149, 150, 299, 300, 480, 959, 960, 2000)
+        for silent in (0, 59, 60, 149, 150, 299, 300)
+        for beat in (1, 15)
+    ]
+    jobs += [
+        Job(job_type="short", parameters={}, status=JobStatus.QUEUED, updated_at=now - timedelta(hours=1)),
+        Job(job_type="short", parameters={}, status=JobStatus.RUNNING, updated_at=now - timedelta(hours=1)),
+    ]
+    Job.objects.bulk_create(jobs)
+    saved = list(Job.objects.all())
+
+    def clocked(flag: str) -> set:
+        return {job.id for job in saved if (clock := attempt_clock(job, now)) and getattr(clock, flag)}
+
+    def filtered(q) -> set:
+        return set(Job.objects.filter(q).values_list("id", flat=True))
+
+    assert filtered(too_quiet_q(now)) == clocked("too_quiet")
+    assert filtered(needs_attention_q(now)) == clocked("warning")
+    # Neither everything nor nothing: the limits fall inside the grid.
+    assert 0 < len(clocked("too_quiet")) < len(clocked("warning")) < len(saved)

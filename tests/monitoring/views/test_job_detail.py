@@ -180,7 +180,8 @@ def test_a_queued_job_says_how_many_jobs_wait_before_it_while_workers_run(alice_
     for seconds in (-300, -200, -61):
         JobFactory(status=JobStatus.QUEUED, queued_at=at(seconds))
     JobFactory(status=JobStatus.QUEUED, queued_at=at(-10))  # after it
-    JobFactory(running=True, queued_at=at(-400), started_at=at(-90))  # taken by a worker already
+    # Taken by a worker already (whose last heartbeat is older than the last health check's).
+    JobFactory(running=True, queued_at=at(-400), started_at=at(-90), heartbeat_at=at(-90))
 
     page = alice_client.get(f"/jobs/{job.id}/").content.decode()
 
@@ -242,6 +243,17 @@ def test_a_running_job_stuck_near_its_timeout_warns_in_words(alice_client):
     warning = page.split('class="notice notice-warning attempt-warning"')[1].split("</p>")[0]
     assert "⚠ No progress report for 8m 00s." in warning
     assert "⚠ 80 % of its 10m 00s timeout used: unless it finishes, it fails with JobTimeoutError in 2m 00s." in warning
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_running_job_whose_worker_stopped_beating_says_what_happens_next(alice_client, settings):
+    settings.JOBS = {**settings.JOBS, "HEARTBEAT_INTERVAL": 5.0, "STALE_AFTER": 30.0}
+    job = JobFactory(job_type="ai_matching", running=True, started_at=at(-60), updated_at=at(-20), heartbeat_at=at(-20))
+    page = alice_client.get(f"/jobs/{job.id}/", headers=htmx("job-live")).content.decode()
+    warning = page.split('class="notice notice-warning attempt-warning"')[1].split("</p>")[0]
+    assert "⚠ No heartbeat from its worker for 20 s: the worker may have died or lost the database" in warning
+    assert "taken back and retried once the last heartbeat is 30 s old." in warning
+    assert "No progress report" not in warning
 
 
 def test_a_job_retried_by_an_operator_shows_the_last_error_without_its_stale_advice(alice_client):

@@ -98,6 +98,57 @@ def test_a_cancel_request_shows_its_age_beside_what_the_job_last_said(alice_clie
     assert "⚠ no progress report for 4m 00s" in row
 
 
+@time_machine.travel(NOW, tick=False)
+def test_a_worker_late_with_its_heartbeats_is_flagged_before_the_sweep_takes_the_job_back(alice_client, settings):
+    """A worker killed mid-job: for the 30 s before the sweep, its job looked as alive as any."""
+    settings.JOBS = {**settings.JOBS, "HEARTBEAT_INTERVAL": 5.0, "STALE_AFTER": 30.0}
+    orphan = JobFactory(running=True, started_at=NOW - timedelta(minutes=1), updated_at=NOW - timedelta(seconds=20))
+    orphan.heartbeat_at = NOW - timedelta(seconds=18)
+    orphan.save()
+    alive = JobFactory(running=True, started_at=NOW - timedelta(minutes=1), updated_at=NOW - timedelta(seconds=20))
+
+    page = alice_client.get("/jobs/").content.decode()
+
+    def row(job):
+        return page.split(f'href="/jobs/{job.id}/"')[1].split("</tr>")[0]
+
+    assert "⚠ no heartbeat for 18 s" in row(orphan)
+    assert "taken back and retried once the last heartbeat is 30 s old" in row(orphan)
+    assert "⚠" not in row(alive)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_needing_attention_lists_only_the_running_jobs_the_list_flags(alice_client, django_assert_max_num_queries):
+    """Flagged jobs are the least recently updated: among 200 running they were on the last page."""
+    stuck = JobFactory(
+        job_type="ai_matching", running=True, started_at=NOW - timedelta(minutes=5), updated_at=NOW - timedelta(minutes=5)
+    )
+    JobFactory.create_batch(3, running=True, started_at=NOW - timedelta(minutes=5), updated_at=NOW)
+    JobFactory(status=JobStatus.QUEUED, updated_at=NOW - timedelta(hours=1))
+
+    with django_assert_max_num_queries(5):  # login (2), count, rows
+        response = alice_client.get("/jobs/?attention=1")
+
+    assert listed(response) == [stuck.id]
+    page = response.content.decode()
+    assert "1–1 of <strong>1</strong> running job needing attention" in page
+    assert '<input type="checkbox" name="attention" value="1" checked>' in page
+    assert 'hx-get="/jobs/?attention=1"' in page  # the poll keeps the filter
+
+
+def test_when_no_job_needs_attention_the_list_says_so(alice_client):
+    JobFactory(running=True)
+    page = alice_client.get("/jobs/?attention=1").content.decode()
+    assert "No running job needs attention: each has reported progress recently" in page
+
+
+def test_attention_applies_to_the_active_list_only(alice_client):
+    response = alice_client.get("/jobs/?view=finished&attention=1")
+    assert response.status_code == 400
+    assert "<li><strong>attention</strong>: only running jobs need attention" in response.content.decode()
+    assert alice_client.get("/jobs/?attention=yes").status_code == 400
+
+
 def test_filters_by_type_status_and_id_and_keeps_them_in_the_polling_url(alice_client):
     wanted = JobFactory(job_type="ai_matching", running=True)
     JobFactory(job_type="ai_matching")

@@ -40,6 +40,25 @@ def test_shows_active_jobs_by_status_and_type_and_the_last_hours_failures(alice_
     assert 'href="/jobs/?view=finished&amp;status=failed&amp;window=1h"' in page
 
 
+@time_machine.travel(NOW, tick=False)
+def test_running_jobs_needing_attention_are_counted_with_a_link_to_them(alice_client):
+    JobFactory(job_type="ai_matching", running=True, started_at=NOW - timedelta(minutes=9), updated_at=NOW)  # 90 %
+    JobFactory(running=True, started_at=NOW - timedelta(minutes=4), updated_at=NOW - timedelta(minutes=4))  # silent
+    JobFactory(running=True, started_at=NOW - timedelta(minutes=4), updated_at=NOW)
+
+    page = alice_client.get("/").content.decode()
+
+    assert '<a class="card-note text-warn" href="/jobs/?attention=1"' in page
+    assert "⚠ 2 need attention →" in page
+
+
+@time_machine.travel(NOW, tick=False)
+def test_no_attention_note_while_every_running_job_is_fine(alice_client):
+    JobFactory(running=True, started_at=NOW - timedelta(minutes=4), updated_at=NOW)
+    page = alice_client.get("/").content.decode()
+    assert "need attention" not in page and "card-warn" not in page.split("card-running")[1].split("</div>")[0]
+
+
 def test_an_empty_system_says_how_to_start_a_job(alice_client):
     page = alice_client.get("/").content.decode()
     assert "No active jobs. Submit one with <code>python manage.py submit_job demo.sleep</code>" in page
@@ -66,8 +85,8 @@ def test_failure_messages_are_escaped(alice_client):
 def test_renders_in_a_bounded_number_of_queries(alice_client, big_history, django_assert_max_num_queries):
     SystemHealthMetricFactory.create_batch(50)
     AlertHistoryFactory.create_batch(50)
-    # session, user, 2 for permissions, counts, failures, their count, outcomes, health 2, open alerts
-    with django_assert_max_num_queries(11):
+    # session, user, 2 for permissions, counts, attention, failures, their count, outcomes, health 2, open alerts
+    with django_assert_max_num_queries(12):
         response = alice_client.get("/", headers=htmx("overview-live"))
     assert response.context["counts"]["total"] == 240
     assert response.context["open_alerts"]["total"] == 50
