@@ -38,6 +38,19 @@ def job_failure(job_type="ai_matching", title=None):
     return alert_manager.process_alert_sync("job_failure", "error", {**data, "job_type": job_type, "error": "E: boom"})
 
 
+def failed_for(error_class, job_type="ai_matching", error="httpx.ConnectTimeout: timed out"):
+    """A job failure alert as its rule raises it: the class in the state's details and fingerprint."""
+    error_type, _, message = error.partition(": ")
+    last_error = {"type": error_type, "message": message, "error_class": error_class, "fingerprint": "0123456789abcdef"}
+    job = JobFactory(failed=True, job_type=job_type, error_class=error_class, last_error=last_error)
+    return alert_manager.handle_job_finished(job)
+
+
+def title_cell(html, alert):
+    """The list's first cell of an alert's row: its title, and under it its error."""
+    return html.split(f'href="{change_page(alert)}')[1].split("</th>")[0]
+
+
 def change_page(alert):
     return reverse("admin:alerts_alerthistory_change", args=[alert.id])
 
@@ -115,6 +128,8 @@ def test_the_list_shows_each_alerts_status_in_one_short_column(staff, alice):
     "query",
     [
         "alert_type=job_failure",
+        "error_class=configuration",
+        "error_class=not-a-class",
         "severity=error",
         "resolved=no",
         "resolved=yes",
@@ -130,6 +145,54 @@ def test_every_filter_and_search_works(staff, alice, query):
     job_failure()
     response = staff(alice).get(f"{CHANGELIST}?{query}")
     assert response.status_code == 200
+
+
+def test_the_list_tells_a_job_failures_error_class_and_latest_error_under_its_title(staff, alice):
+    timeouts = failed_for("transient", error="httpx.ConnectTimeout: timed out")
+    missing_key = failed_for("configuration", error="django.core.exceptions.ImproperlyConfigured: API key unset")
+    html = staff(alice).get(CHANGELIST).content.decode()
+
+    assert timeouts.title == missing_key.title == "ai_matching job failed"
+    assert title_cell(html, timeouts) == (
+        '">ai_matching job failed<span class="alert-error" title="httpx.ConnectTimeout: timed out (transient)">'
+        "<b>transient</b> · ConnectTimeout: timed out</span></a>"
+    )
+    assert "<b>configuration</b> · ImproperlyConfigured: API key unset</span>" in title_cell(html, missing_key)
+
+
+def test_the_list_shows_the_latest_error_of_an_alert_without_error_class(staff, alice):
+    other = job_failure()  # raised with an error and no class
+    html = staff(alice).get(CHANGELIST).content.decode()
+
+    assert title_cell(html, other).endswith('<span class="alert-error" title="E: boom">E: boom</span></a>')
+
+
+def test_the_list_cuts_a_long_error_short_and_escapes_it(staff, alice):
+    alert = failed_for("data", error="ValueError: <script>alert(1)</script> " + "x" * 300)
+    cell = title_cell(staff(alice).get(CHANGELIST).content.decode(), alert)
+
+    assert "<script>" not in cell
+    assert "ValueError: &lt;script&gt;alert(1)&lt;/script&gt; " + "x" * 300 + ' (data)">' in cell  # in full on hover
+    shown = cell.split('">', 2)[2]
+    assert shown.startswith("<b>data</b> · ValueError: &lt;script&gt;") and shown.endswith("x…</span></a>")
+    assert len(shown) < 200
+
+
+def test_the_list_filters_by_error_class(staff, alice):
+    timeouts, missing_key = failed_for("transient"), failed_for("configuration")
+    client = staff(alice)
+
+    def listed(error_class):
+        response = client.get(CHANGELIST, {"error_class": error_class})
+        assert response.status_code == 200
+        return [a.id for a in response.context["cl"].result_list]
+
+    assert listed("transient") == [timeouts.id]
+    assert listed("configuration") == [missing_key.id]
+    assert listed("data") == []
+    assert listed("no-such-class") == []  # not a 500: nothing has it
+    html = client.get(CHANGELIST, {"_facets": "True"}).content.decode()  # admin's "Show counts"
+    assert "Transient (1)" in html and "Configuration (1)" in html and "System (0)" in html
 
 
 def test_search_finds_alerts_by_title_message_and_job_id(staff, alice):
@@ -152,11 +215,15 @@ def test_search_finds_alerts_by_the_short_id_of_their_job(staff, alice):
 
 def test_the_list_runs_a_bounded_number_of_queries(staff, alice, django_assert_max_num_queries):
     for n in range(40):
-        job_failure(f"type{n}")
+        failed_for("transient", job_type=f"type{n}")
     client = staff(alice)
     with django_assert_max_num_queries(12):
         response = client.get(CHANGELIST)
     assert len(response.context["cl"].result_list) == 40
+    assert response.content.decode().count("<b>transient</b> · ConnectTimeout: timed out") == 40  # from the join
+    with django_assert_max_num_queries(12):
+        filtered = client.get(CHANGELIST, {"error_class": "transient"})
+    assert len(filtered.context["cl"].result_list) == 40
 
 
 def test_an_operator_with_the_permission_resolves_selected_alerts(staff, alice):

@@ -54,6 +54,34 @@ def test_the_alert_list_shows_every_alerts_status_without_scrolling(page, operat
     assert "open, escalated" in statuses.all_inner_texts()
 
 
+def test_the_alert_list_tells_error_classes_apart_in_the_titles_cell(page, operator):
+    """Two "ai_matching job failed": a night of timeouts and a missing key, each error cut to three
+    short lines under its title (in full on hover), the list no wider for it, even for one long token."""
+    errors = {
+        "transient": ("httpx.ConnectTimeout", "timed out " + "x" * 400),
+        "configuration": ("django.core.exceptions.ImproperlyConfigured", "AI_MATCHING_API_KEY is not set"),
+    }
+    for error_class, (error_type, message) in errors.items():
+        last_error = {"type": error_type, "message": message, "error_class": error_class}
+        alert_manager.handle_job_finished(
+            JobFactory(failed=True, job_type="ai_matching", error_class=error_class, last_error=last_error)
+        )
+    page.set_viewport_size(WINDOW)
+
+    log_in(page, "alice")
+    page.goto("/admin/alerts/alerthistory/")
+
+    results = page.locator("#changelist-form .results")
+    assert results.evaluate("e => e.scrollWidth <= e.clientWidth")  # no horizontal scrolling
+    lines = page.locator("#result_list th.field-title_and_error .alert-error")
+    assert sorted(lines.locator("b").all_inner_texts()) == ["configuration", "transient"]
+    assert "ImproperlyConfigured: AI_MATCHING_API_KEY is not set" in lines.all_inner_texts()[0]
+    long_one = page.locator(".alert-error", has_text="ConnectTimeout")
+    assert long_one.get_attribute("title").startswith("httpx.ConnectTimeout: timed out xxx")
+    font_size = float(long_one.evaluate("e => getComputedStyle(e).fontSize").removesuffix("px"))
+    assert long_one.bounding_box()["height"] <= 3 * 1.6 * font_size  # clamped to three lines
+
+
 def test_an_operator_resolves_an_alert_on_its_admin_page(page, operator):
     raise_alerts()
     alert = AlertHistory.objects.get(alert_type="system_health")
