@@ -13,7 +13,7 @@ from alerts.selectors import alert_list
 from alerts.services import alert_resolve
 from jobs.manager import JobNotFound
 from monitoring.api_auth import requires
-from monitoring.api_errors import AUTH_ERRORS, error_responses, refuse_unknown_query_parameters
+from monitoring.api_errors import AUTH_ERRORS, AmbiguousJobIdOut, error_responses, refuse_unknown_query_parameters
 from monitoring.forms import FINISHED_WINDOWS
 from monitoring.health import current_health
 from monitoring.metrics import performance_metrics
@@ -28,13 +28,21 @@ from monitoring.schemas import (
     FinishedJobListQuery,
     HealthOut,
     JobDetailOut,
+    JobIdOrPrefix,
     JobListQuery,
     JobPageOut,
     MetricsQuery,
     PerformanceMetricsOut,
     page_out,
 )
-from monitoring.selectors import active_jobs_page, finished_jobs, job_alerts, job_detail, last_error_event, page
+from monitoring.selectors import (
+    active_jobs_page,
+    finished_jobs,
+    job_alerts,
+    job_detail_by_id_or_prefix,
+    last_error_event,
+    page,
+)
 
 router = Router(tags=["monitoring"])
 
@@ -77,20 +85,24 @@ def get_finished_jobs(request, filters: Query[FinishedJobListQuery]):
 
 @router.get(
     "/jobs/{job_id}",
-    response={200: JobDetailOut, **AUTH_ERRORS, **error_responses(404, 422)},
+    response={200: JobDetailOut, **AUTH_ERRORS, **error_responses(404), 409: AmbiguousJobIdOut, **error_responses(422)},
     auth=requires(VIEW_JOBS),
-    summary="One job in full",
+    summary="One job in full, by its id or its short id",
 )
-def get_job_details(request, job_id: UUID):
+def get_job_details(request, job_id: JobIdOrPrefix):
     """Parameters, status, progress, attempts and timings, the event timeline, the retry
     history with planned and actual waits, the last error with its class, hint and traceback,
-    and the job's alerts."""
+    and the job's alerts.
+
+    `job_id` is the job's id, or its first 8 hex digits or more (the short id of alerts and of
+    the dashboard; any case, with or without the id's dashes). A prefix of several jobs' ids is
+    a 409 listing them (the first 10, in `matches`): send more of the id."""
     refuse_unknown_query_parameters(request, None)
-    detail = job_detail(job_id)
+    detail = job_detail_by_id_or_prefix(job_id)
     if detail is None:
-        raise JobNotFound(f"job {job_id} not found")
+        raise JobNotFound(f"job {job_id} not found" if isinstance(job_id, UUID) else f"no job id starts with {job_id}")
     # Alerts have their own permission: without it, the list is empty (as GET /alerts is a 403).
-    alerts = job_alerts(job_id) if request.user.has_perm(VIEW_ALERTS) else []
+    alerts = job_alerts(detail.job.id) if request.user.has_perm(VIEW_ALERTS) else []
     return JobDetailOut.build(detail, error_event=last_error_event(detail), alerts=alerts)
 
 

@@ -8,6 +8,7 @@ their dotted path), empty when no particular field is.
 
 import json
 import logging
+from uuid import UUID
 
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.http import Http404, HttpRequest, HttpResponse
@@ -19,6 +20,7 @@ from jobs.manager import JobNotFound, JobStateConflict
 from jobs.registry import InvalidJobParameters, UnknownJobType, registered_job_types
 from monitoring.pending import DATABASE_UNAVAILABLE
 from monitoring.schemas import Out
+from monitoring.selectors import AmbiguousJobId
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +42,17 @@ class SubmitErrorOut(ErrorOut):
     known_job_types: list[str] | None = Field(
         default=None, description="Present when the job type is unknown: the job types that exist."
     )
+
+
+class JobMatchOut(Out):
+    id: UUID
+    job_type: str
+    status: str
+
+
+class AmbiguousJobIdOut(ErrorOut):
+    matches: list[JobMatchOut] = Field(description="The first 10 jobs whose id starts with the prefix, by id.")
+    match_count: int = Field(description="How many jobs' ids start with it.", examples=[2])
 
 
 def error_responses(*statuses: int) -> dict:
@@ -105,6 +118,10 @@ def install_error_handlers(api: NinjaAPI) -> None:
     def on_invalid_parameters(request, exc: InvalidJobParameters):
         return error_response(api, request, 422, str(exc), exc.errors)
 
+    def on_ambiguous_job_id(request, exc: AmbiguousJobId):
+        field = {"field": "job_id", "message": f"the id of {exc.count} jobs starts with it; give more of the id"}
+        return error_response(api, request, 409, str(exc), [field], matches=exc.matches, match_count=exc.count)
+
     def on_database_unavailable(request, exc):
         logger.warning("API request failed, database unavailable: %s", exc)
         response = error_response(api, request, 503, "database unavailable; try again shortly")
@@ -117,6 +134,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
     api.add_exception_handler(Http404, lambda request, exc: error_response(api, request, 404, "not found"))
     api.add_exception_handler(JobNotFound, lambda request, exc: error_response(api, request, 404, str(exc)))
     api.add_exception_handler(JobStateConflict, lambda request, exc: error_response(api, request, 409, str(exc)))
+    api.add_exception_handler(AmbiguousJobId, on_ambiguous_job_id)
     api.add_exception_handler(UnknownJobType, on_unknown_job_type)
     api.add_exception_handler(InvalidJobParameters, on_invalid_parameters)
     api.add_exception_handler(

@@ -1,11 +1,23 @@
 """What the monitoring API answers: typed, documented, built from the selectors' results."""
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from ninja import Schema
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    TypeAdapter,
+    WithJsonSchema,
+    field_validator,
+)
+from pydantic import ValidationError as SchemaValidationError
+from pydantic_core import PydanticCustomError
 
 from alerts.models import Severity
 from alerts.services import MAX_REASON_CHARS
@@ -46,6 +58,40 @@ JobTypeName = Annotated[
     # The pattern documents what _printable checks (whose message is friendlier than a regex's).
     Field(min_length=1, max_length=100, json_schema_extra={"pattern": "^[^\\x00-\\x1f]*$"}),
     AfterValidator(_printable),
+]
+
+
+# A job's whole id, or its first 8 hex digits or more (the short id shown everywhere), with the
+# dashes of a whole id where it has them or none. Fewer than 8 would often name several jobs.
+JOB_ID_PATTERN = "^[0-9a-fA-F]{8}(?:-?[0-9a-fA-F]{4}){0,3}(?:-?[0-9a-fA-F]{0,12})?$"
+_JOB_ID_PREFIX = re.compile(JOB_ID_PATTERN)
+_WHOLE_ID = TypeAdapter(UUID)
+
+
+def _job_id_or_prefix(value: Any) -> UUID | str:
+    try:
+        return _WHOLE_ID.validate_python(value)  # a whole id in every form taken before (no dashes, braces, urn:)
+    except SchemaValidationError:
+        pass
+    if isinstance(value, str) and _JOB_ID_PREFIX.fullmatch(value):
+        return value
+    raise PydanticCustomError(
+        "job_id", "expected a job id, or its first 8 or more hex digits (e.g. 3f2a1b4c or 3f2a1b4c-9d0e)"
+    )
+
+
+JobIdOrPrefix = Annotated[
+    UUID | str,
+    PlainValidator(_job_id_or_prefix),
+    # The pattern documents what _job_id_or_prefix checks (whose message is friendlier than a regex's).
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": JOB_ID_PATTERN,
+            "description": "The job's id, or its first 8 hex digits or more (its short id).",
+            "examples": ["3f2a1b4c-9d0e-4f6a-8b1c-2d3e4f5a6b7c", "3f2a1b4c"],
+        }
+    ),
 ]
 
 

@@ -226,6 +226,34 @@ def jobs_by_id_prefix(prefix: str, *, limit: int = MAX_ID_MATCHES) -> list[dict]
     return list(matching.values("id", "job_type", "status")[:limit])
 
 
+class AmbiguousJobId(Exception):
+    """Several jobs' ids start with the prefix given: the first MAX_ID_MATCHES of them, and how many."""
+
+    def __init__(self, prefix: str, matches: list[dict], count: int):
+        listed = ", ".join(f"{job['id']} ({job['job_type']}, {job['status']})" for job in matches)
+        more = f", and {count - len(matches)} more" if count > len(matches) else ""
+        super().__init__(f"{count} jobs have an id starting with {prefix}: {listed}{more}; give more of the id")
+        self.prefix, self.matches, self.count = prefix, matches, count
+
+
+def job_detail_by_id_or_prefix(job_id: uuid.UUID | str) -> JobDetail | None:
+    """job_detail() of a whole id, or of the one job whose id starts with `job_id` (hex digits, as
+    an operator copies a short id from an alert): None when no job's does, AmbiguousJobId when
+    several do. A prefix costs one query more than a whole id, a range of the primary key's index
+    (a second, counting the range, only when it holds MAX_ID_MATCHES jobs or more)."""
+    if isinstance(job_id, str):
+        matches = jobs_by_id_prefix(job_id)
+        if len(matches) > 1:
+            count = len(matches)
+            if count == MAX_ID_MATCHES:
+                count = filter_by_id_prefix(Job.objects.all(), job_id).count()
+            raise AmbiguousJobId(job_id, matches, count)
+        if not matches:
+            return None
+        job_id = matches[0]["id"]
+    return job_detail(job_id)
+
+
 def active_jobs_page(
     *, job_type: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0
 ) -> tuple[list[Job], bool]:

@@ -48,7 +48,8 @@ def wsgi_app():
 
 @pytest.fixture
 def existing_ids(db):
-    """{path parameter: ids of rows that exist}: jobs in every state, alerts open and resolved."""
+    """{path parameter: ids of rows that exist}: jobs in every state, alerts open and resolved;
+    and short ids (prefixes) of one job, and of two."""
     jobs = [
         JobFactory(status=JobStatus.QUEUED),
         JobFactory(running=True),
@@ -75,7 +76,13 @@ def existing_ids(db):
         AlertHistoryFactory(job=jobs[3], notification_sent=None, escalated=None),
         AlertHistoryFactory(alert_type="system_health", job=None, severity="critical", resolved_at=timezone.now()),
     ]
-    return {"job_id": [str(job.id) for job in jobs], "alert_id": [str(alert.id) for alert in alerts]}
+    twins = [JobFactory(id=f"3f2a1b4c-0000-4000-8000-00000000000{n}") for n in (1, 2)]  # one short id, two jobs
+    short_ids = [str(jobs[3].id)[:8], str(jobs[1].id)[:13].upper(), str(twins[0].id)[:8]]
+    return {
+        "job_id": [str(job.id) for job in jobs],
+        "alert_id": [str(alert.id) for alert in alerts],
+        "short_job_id": short_ids,
+    }
 
 
 def test_every_operation_is_covered():
@@ -106,7 +113,11 @@ def fuzz(wsgi_app, headers: dict, existing_ids: dict, method: str, path: str, mo
     if mode == GenerationMode.NEGATIVE and not parameters and not list(operation.body):
         pytest.skip("no parameter and no body: nothing a client could send wrong")
     strategy = operation.as_strategy(mode)
-    for name, ids in existing_ids.items():
+    samples = dict(existing_ids)
+    if (method, path) == ("GET", "/api/monitoring/jobs/{job_id}"):
+        # It also takes a short id: of one job (200), of two (409).
+        samples["job_id"] = samples["job_id"] + samples["short_job_id"]
+    for name, ids in samples.items():
         if f"{{{name}}}" in path:
             # Half of the time a row that exists (in whatever state the run has brought it to).
             real = st.sampled_from(ids).map(lambda id, name=name: {name: id})

@@ -361,6 +361,136 @@ def test_unknown_job_is_404_and_malformed_id_is_422(as_viewer):
     assert response.json()["errors"][0]["field"] == "job_id"
 
 
+# --- one job by its short id -----------------------------------------------------------------
+
+SHORT_ID_REFUSED = "expected a job id, or its first 8 or more hex digits (e.g. 3f2a1b4c or 3f2a1b4c-9d0e)"
+
+
+def job_with_id(id: str, **fields) -> Job:
+    return JobFactory(id=uuid.UUID(id), **fields)
+
+
+@pytest.mark.parametrize(
+    "short_id",
+    [
+        pytest.param("3f2a1b4c", id="the 8 digits shown everywhere"),
+        pytest.param("3F2A1B4C", id="in capitals"),
+        pytest.param("3f2a1b4c-9d0e", id="with the id's dash"),
+        pytest.param("3f2a1b4c9d0e4f6a", id="16 digits without dashes"),
+    ],
+)
+def test_a_short_id_answers_what_the_whole_id_does(as_viewer, short_id):
+    job = job_with_id("3f2a1b4c-9d0e-4f6a-8b1c-2d3e4f5a6b7c", failed=True)
+    JobExecutionLogFactory(job=job, event_type=EventType.ERROR, error_details={"traceback": "the traceback"})
+    AlertHistoryFactory(job=job)
+    job_with_id("3f2a1b4d-0000-4000-8000-000000000000")  # the next short id: not a match
+
+    whole = as_viewer.get(f"{LIST}/{job.id}")
+    response = as_viewer.get(f"{LIST}/{short_id}")
+
+    assert (whole.status_code, response.status_code) == (200, 200)
+    assert response.json()["id"] == "3f2a1b4c-9d0e-4f6a-8b1c-2d3e4f5a6b7c"
+    assert len(response.json()["alerts"]) == 1
+    assert response.json() == whole.json()
+
+
+def test_a_short_id_costs_one_query_more_than_the_whole_id(client, alice, bearer, django_assert_max_num_queries):
+    job = job_with_id("3f2a1b4c-9d0e-4f6a-8b1c-2d3e4f5a6b7c", running=True)
+    JobExecutionLogFactory.create_batch(MAX_TIMELINE_EVENTS + 3, job=job)
+    headers = bearer(alice)
+    client.get(f"{LIST}/{job.id}", headers=headers)  # records the token's last use, once a minute
+
+    # the token and its user, their permissions (a subquery on Postgres), the job, its latest events
+    # and their count, its attempts, its alerts
+    with django_assert_max_num_queries(7) as whole_queries:
+        whole = client.get(f"{LIST}/{job.id}", headers=headers)
+    # and first the ids starting with it: a range of the primary key's index
+    with django_assert_max_num_queries(8) as short_queries:
+        short = client.get(f"{LIST}/3f2a1b4c", headers=headers)
+
+    assert len(short_queries) == len(whole_queries) + 1
+    assert short.status_code == 200
+    assert short.json() == whole.json()
+
+
+def test_a_short_id_of_several_jobs_is_a_409_listing_them(as_viewer):
+    failed = job_with_id("3f2a1b4c-0000-4000-8000-000000000001", job_type="ai_matching", failed=True)
+    running = job_with_id("3f2a1b4c-9d0e-4000-8000-000000000002", running=True)
+    job_with_id("3f2a1b4d-0000-4000-8000-000000000003")
+
+    response = as_viewer.get(f"{LIST}/3f2a1b4c")
+
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": (
+            "2 jobs have an id starting with 3f2a1b4c: 3f2a1b4c-0000-4000-8000-000000000001 (ai_matching, failed), "
+            "3f2a1b4c-9d0e-4000-8000-000000000002 (demo.sleep, running); give more of the id"
+        ),
+        "errors": [{"field": "job_id", "message": "the id of 2 jobs starts with it; give more of the id"}],
+        "matches": [
+            {"id": str(failed.id), "job_type": "ai_matching", "status": "failed"},
+            {"id": str(running.id), "job_type": "demo.sleep", "status": "running"},
+        ],
+        "match_count": 2,
+    }
+    # More of the id picks one.
+    assert as_viewer.get(f"{LIST}/3f2a1b4c-9d0e").json()["id"] == str(running.id)
+
+
+def test_a_409_lists_ten_jobs_and_counts_them_all(client, alice, bearer, django_assert_max_num_queries):
+    for n in range(12):
+        job_with_id(f"3f2a1b4c-0000-4000-8000-{n:012x}")
+    headers = bearer(alice)
+
+    # the token and its user, its last_used_at, their permissions; ten of the ids, and how many there are
+    with django_assert_max_num_queries(5):
+        response = client.get(f"{LIST}/3f2a1b4c", headers=headers)
+
+    assert response.status_code == 409
+    body = response.json()
+    assert (len(body["matches"]), body["match_count"]) == (10, 12)
+    assert body["matches"][0]["id"] == "3f2a1b4c-0000-4000-8000-000000000000"
+    assert body["detail"].startswith("12 jobs have an id starting with 3f2a1b4c: 3f2a1b4c-0000-4000-8000-000000000000")
+    assert body["detail"].endswith("-000000000009 (demo.sleep, queued), and 2 more; give more of the id")
+
+
+def test_a_short_id_of_no_job_is_a_404_naming_it(as_viewer):
+    job_with_id("3f2a1b4c-9d0e-4f6a-8b1c-2d3e4f5a6b7c")
+
+    response = as_viewer.get(f"{LIST}/3f2a1b4d")
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "no job id starts with 3f2a1b4d", "errors": []}
+
+
+@pytest.mark.parametrize(
+    "job_id",
+    [
+        pytest.param("3f2a1b4", id="7 digits"),
+        pytest.param("3f2a1b4z", id="not hex"),
+        pytest.param("3f2a-1b4c", id="a dash where an id has none"),
+        pytest.param("3f2a1b4c--9d0e", id="two dashes"),
+        pytest.param("3f2a1b4c-9d0e-4f6a-8b1c-2d3e4f5a6b7c0", id="longer than an id"),
+    ],
+)
+def test_less_than_a_short_id_is_a_422_saying_what_is_accepted(as_viewer, job_id):
+    job_with_id("3f2a1b4c-9d0e-4f6a-8b1c-2d3e4f5a6b7c")
+
+    response = as_viewer.get(f"{LIST}/{job_id}")
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "job_id", "message": SHORT_ID_REFUSED}]
+
+
+def test_a_short_id_needs_the_same_credentials_as_the_whole_id(client, nobody, viewer, bearer):
+    job = job_with_id("3f2a1b4c-9d0e-4f6a-8b1c-2d3e4f5a6b7c")
+    path = f"{LIST}/3f2a1b4c"
+
+    assert client.get(path).status_code == 401
+    assert client.get(path, headers=bearer(nobody)).status_code == 403
+    assert client.get(path, headers=bearer(viewer)).json()["id"] == str(job.id)
+
+
 def test_unknown_api_paths_answer_json_404(as_viewer):
     response = as_viewer.get("/api/monitoring/nothing-here")
 
