@@ -58,7 +58,11 @@ def get_active_jobs(request, filters: Query[JobListQuery]):
     follow `next_offset` until it is null."""
     refuse_unknown_query_parameters(request, JobListQuery)
     items, more = active_jobs_page(
-        job_type=filters.job_type, status=filters.status, limit=filters.limit, offset=filters.offset
+        job_type=filters.job_type,
+        status=filters.status,
+        attention_at=timezone.now() if filters.attention else None,
+        limit=filters.limit,
+        offset=filters.offset,
     )
     return page_out(items, more, limit=filters.limit, offset=filters.offset, max_offset=MAX_OFFSET)
 

@@ -98,6 +98,11 @@ JobIdOrPrefix = Annotated[
 class JobListQuery(Schema):
     job_type: JobTypeName | None = Field(default=None, description="Only jobs of this type.", examples=["ai_matching"])
     status: ActiveStatus | None = Field(default=None, description="Only jobs in this active status.")
+    attention: bool = Field(
+        default=False,
+        description="Only running jobs that need attention, as the dashboard flags them: no progress report for a "
+        "quarter of their timeout (a minute at least), 80 % of their timeout used, or three heartbeats missed.",
+    )
     limit: int = Field(default=50, ge=1, le=MAX_PAGE_SIZE, description="Page size.")
     offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="Jobs to skip: the previous page's `next_offset`.")
 
@@ -136,6 +141,9 @@ class JobSummaryOut(Out):
     finished_at: datetime | None
     next_attempt_at: datetime | None = Field(description="When a retrying job's next attempt is due.")
     cancel_requested_at: datetime | None
+    heartbeat_at: datetime | None = Field(
+        description="Last heartbeat of the worker running it (every JOBS_HEARTBEAT_INTERVAL seconds while it runs)."
+    )
 
     @field_validator("error_class", mode="before")
     @classmethod
@@ -237,14 +245,13 @@ class AlertOut(Out):
     )
 
 
-JOB_DETAIL_FIELDS = (*JobSummaryOut.model_fields, "parameters", "result", "submitted_by", "heartbeat_at", "retry_delay")
+JOB_DETAIL_FIELDS = (*JobSummaryOut.model_fields, "parameters", "result", "submitted_by", "retry_delay")
 
 
 class JobDetailOut(JobSummaryOut):
     parameters: dict[str, Any]
     result: Any = Field(default=None, description="What the job returned (when completed).")
     submitted_by: str
-    heartbeat_at: datetime | None = Field(description="Last sign of life of the worker running it.")
     retry_delay: float | None = Field(description="Seconds planned before the next attempt (retrying jobs).")
     duration_ms: int | None = Field(description="From the start of the first attempt to the end (finished jobs).")
     error: JobErrorOut | None = Field(description="The last failure, classified, with a hint and its traceback.")

@@ -255,14 +255,23 @@ def job_detail_by_id_or_prefix(job_id: uuid.UUID | str) -> JobDetail | None:
 
 
 def active_jobs_page(
-    *, job_type: str | None = None, status: str | None = None, limit: int = 50, offset: int = 0
+    *,
+    job_type: str | None = None,
+    status: str | None = None,
+    attention_at: datetime | None = None,
+    limit: int = 50,
+    offset: int = 0,
 ) -> tuple[list[Job], bool]:
-    """One page of active jobs, and whether more follow.
+    """One page of active jobs, and whether more follow. `attention_at`: only the running jobs
+    that need attention at that moment (timeline.needs_attention_q).
 
     One query: it reads a row past the page to know whether there is a next one, instead
     of counting every active job on each poll.
     """
-    return page(active_jobs_queryset(job_type=job_type, status=status), limit=limit, offset=offset)
+    jobs = active_jobs_queryset(job_type=job_type, status=status)
+    if attention_at is not None:
+        jobs = jobs.filter(needs_attention_q(attention_at))
+    return page(jobs, limit=limit, offset=offset)
 
 
 def page(rows: QuerySet, *, limit: int, offset: int) -> tuple[list, bool]:

@@ -40,6 +40,7 @@ def test_lists_active_jobs_newest_activity_first(as_viewer):
         created_at=minutes_ago(5),
         started_at=minutes_ago(4),
         updated_at=minutes_ago(3),
+        heartbeat_at=minutes_ago(2),
     )
     newer = JobFactory(job_type="demo.sleep", updated_at=minutes_ago(1))
     JobFactory(completed=True, updated_at=NOW)  # finished: not listed
@@ -67,6 +68,7 @@ def test_lists_active_jobs_newest_activity_first(as_viewer):
         "finished_at": None,
         "next_attempt_at": None,
         "cancel_requested_at": None,
+        "heartbeat_at": "2026-11-29T02:58:00Z",
     }
 
 
@@ -79,6 +81,22 @@ def test_filters_by_job_type_and_status(as_viewer):
 
     assert [item["id"] for item in body["items"]] == [str(matching.id)]
     assert body["items"][0]["error_class"] == "transient"
+
+
+@time_machine.travel(NOW, tick=False)
+def test_attention_lists_the_running_jobs_the_dashboard_flags(as_viewer):
+    """Flagged jobs are the least recently updated: the last pages of a list of 200 running."""
+    silent = JobFactory(job_type="ai_matching", running=True, started_at=minutes_ago(5), updated_at=minutes_ago(5))
+    JobFactory.create_batch(2, job_type="ai_matching", running=True, started_at=minutes_ago(5), updated_at=NOW)
+    JobFactory(status=JobStatus.QUEUED, updated_at=minutes_ago(60))
+
+    body = as_viewer.get(LIST, {"attention": "true"}).json()
+
+    assert [item["id"] for item in body["items"]] == [str(silent.id)]
+    assert body["items"][0]["heartbeat_at"] == "2026-11-29T03:00:00Z"  # its worker is alive: the job is stuck
+    assert len(as_viewer.get(LIST).json()["items"]) == 4
+    refused = as_viewer.get(LIST, {"attention": "maybe"})
+    assert refused.status_code == 422 and "attention" in refused.content.decode()
 
 
 @pytest.mark.parametrize("status", ["completed", "failed", "sleeping", ""])
@@ -558,7 +576,7 @@ def test_an_unknown_query_parameter_is_refused_not_ignored(as_viewer):
 
     assert response.status_code == 422
     assert response.json()["errors"] == [
-        {"field": "staus", "message": "unknown query parameter; known: job_type, status, limit, offset"}
+        {"field": "staus", "message": "unknown query parameter; known: job_type, status, attention, limit, offset"}
     ]
 
 
