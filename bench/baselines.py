@@ -77,9 +77,10 @@ SELECT
 # Grouping set of each row: 1 = per job type, 2 = per bucket, 3 = overall (GROUPING() bits).
 PER_TYPE, PER_BUCKET, OVERALL = 1, 2, 3
 
+# The columns the lists read (monitoring.selectors.JOB_SUMMARY_FIELDS; a test keeps them equal).
 JOB_COLUMNS = (
     "id, job_type, status, progress, message, attempts, max_attempts, created_at, updated_at, started_at, "
-    "attempt_started_at, finished_at, next_attempt_at, cancel_requested_at, worker, error_class"
+    "attempt_started_at, finished_at, next_attempt_at, cancel_requested_at, heartbeat_at, worker, error_class"
 )
 ACTIVE = "status IN ('queued', 'running', 'retrying')"
 

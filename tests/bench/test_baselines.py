@@ -78,3 +78,10 @@ def test_an_empty_window_agrees_too(history):
         raw = baselines.summarize_raw(cursor.fetchone())
     assert raw == baselines.summarize_metrics(performance_metrics("1h", now=later))
     assert raw["overall"]["succeeded"] == 0
+
+
+def test_the_job_list_baselines_fetch_the_columns_the_lists_read():
+    """A baseline page reading fewer columns than the endpoint would flatter the baseline."""
+    from monitoring.selectors import JOB_SUMMARY_FIELDS
+
+    assert baselines.JOB_COLUMNS.split(", ") == list(JOB_SUMMARY_FIELDS)
