@@ -256,6 +256,28 @@ def test_a_running_job_whose_worker_stopped_beating_says_what_happens_next(alice
     assert "No progress report" not in warning
 
 
+@time_machine.travel(NOW, tick=False)
+def test_a_late_heartbeat_says_the_sweep_cancels_or_fails_the_job_when_it_will_not_be_retried(alice_client, settings):
+    """The sweep retries an abandoned attempt only if another is left and no cancel was asked
+    (EnhancedJobManager.recover_stale_jobs): "retried" told the operator of the others otherwise."""
+    settings.JOBS = {**settings.JOBS, "HEARTBEAT_INTERVAL": 5.0, "STALE_AFTER": 30.0}
+
+    def warning(**fields):
+        job = JobFactory(
+            job_type="ai_matching", running=True, started_at=at(-60), updated_at=at(-20), heartbeat_at=at(-20), **fields
+        )
+        page = alice_client.get(f"/jobs/{job.id}/", headers=htmx("job-live")).content.decode()
+        return page.split('class="notice notice-warning attempt-warning"')[1].split("</p>")[0]
+
+    cancelled = warning(cancel_requested_at=at(-25))
+    assert "retried" not in cancelled
+    assert "taken back and the job cancelled once the last heartbeat is 30 s old." in cancelled
+    last = warning(attempts=3, max_attempts=3)
+    assert "retried" not in last
+    assert "taken back and the job fails (it was its last attempt) once the last heartbeat is 30 s old." in last
+    assert "taken back and retried once" in warning(attempts=2, max_attempts=3)
+
+
 def test_a_job_retried_by_an_operator_shows_the_last_error_without_its_stale_advice(alice_client):
     job = JobFactory(
         status=JobStatus.QUEUED,

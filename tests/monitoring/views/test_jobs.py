@@ -118,6 +118,23 @@ def test_a_worker_late_with_its_heartbeats_is_flagged_before_the_sweep_takes_the
 
 
 @time_machine.travel(NOW, tick=False)
+def test_a_late_heartbeat_in_the_list_says_when_the_sweep_will_not_retry_the_job(alice_client, settings):
+    settings.JOBS = {**settings.JOBS, "HEARTBEAT_INTERVAL": 5.0, "STALE_AFTER": 30.0}
+    late = {"running": True, "started_at": NOW - timedelta(minutes=1), "updated_at": NOW - timedelta(seconds=20)}
+    cancelled = JobFactory(**late, heartbeat_at=NOW - timedelta(seconds=18), cancel_requested_at=NOW)
+    last = JobFactory(**late, heartbeat_at=NOW - timedelta(seconds=18), attempts=3, max_attempts=3)
+
+    page = alice_client.get("/jobs/").content.decode()
+
+    def row(job):
+        return page.split(f'href="/jobs/{job.id}/"')[1].split("</tr>")[0]
+
+    assert "taken back and the job cancelled once the last heartbeat is 30 s old" in row(cancelled)
+    assert "taken back and the job fails (it was its last attempt) once the last heartbeat is 30 s old" in row(last)
+    assert "retried" not in row(cancelled) + row(last)
+
+
+@time_machine.travel(NOW, tick=False)
 def test_needing_attention_lists_only_the_running_jobs_the_list_flags(alice_client, django_assert_max_num_queries):
     """Flagged jobs are the least recently updated: among 200 running they were on the last page."""
     stuck = JobFactory(
