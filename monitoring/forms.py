@@ -34,6 +34,16 @@ def job_type_field() -> forms.CharField:
     )
 
 
+def flag_field() -> forms.TypedChoiceField:
+    """?name=1 on, absent, empty or 0 off (a checkbox sends 1 or nothing); anything else is an error."""
+    return forms.TypedChoiceField(
+        choices=[("", "no"), ("0", "no"), ("1", "yes")],
+        coerce=lambda value: value == "1",
+        empty_value=False,
+        required=False,
+    )
+
+
 def list_view_of(params) -> str:
     """The job list a query asks for: its `view`, else the finished list for a finished status
     (`/jobs/?status=failed` lists failed jobs) and the active list otherwise."""
@@ -57,11 +67,8 @@ class JobFilterForm(forms.Form):
     )
     window = forms.ChoiceField(choices=[(w, w) for w in FINISHED_WINDOWS], required=False, label="Finished in")
     # ?attention=1: only the running jobs the list flags (too quiet, near their timeout, heartbeat late).
-    attention = forms.ChoiceField(choices=[("", "no"), ("0", "no"), ("1", "yes")], required=False)
+    attention = flag_field()
     page = forms.IntegerField(required=False, min_value=1, max_value=MAX_ACTIVE_PAGES)
-
-    def clean_attention(self):
-        return self.cleaned_data["attention"] == "1"
 
     def clean_q(self):
         """The id's hex digits, lowercase: the dashes of a whole id are left out."""
@@ -126,8 +133,5 @@ class AlertFilterForm(forms.Form):
         label="Type",
         validators=[RegexValidator(r"^[\w.:-]+$", "an alert type is letters, digits and . _ : -, e.g. job_failure")],
     )
-    include_resolved = forms.ChoiceField(choices=[("", "no"), ("0", "no"), ("1", "yes")], required=False)
+    include_resolved = flag_field()
     page = forms.IntegerField(required=False, min_value=1, max_value=MAX_ALERT_PAGES)
-
-    def clean_include_resolved(self):
-        return self.cleaned_data["include_resolved"] == "1"
