@@ -9,7 +9,7 @@ from django.db.models import Q
 
 from jobs.models import Job, JobRetryHistory, JobStatus
 from jobs.registry import job_types_by_timeout, timeout_for
-from monitoring.models import EventType, JobExecutionLog
+from monitoring.models import TERMINAL_EVENT_TYPES, EventType, JobExecutionLog
 
 
 @dataclass
@@ -95,13 +95,21 @@ class AttemptRow:
     waited: float | None  # seconds from the previous attempt's end to this one's start
 
 
-def attempt_rows(attempts: list[JobRetryHistory]) -> list[AttemptRow]:
+def attempt_rows(attempts: list[JobRetryHistory], events: list[JobExecutionLog] = ()) -> list[AttemptRow]:
+    """`events`: the job's events at hand. An attempt's outcome event says how long it ran, as the
+    timeline shows it; an attempt taken back from a lost worker ran until its last heartbeat, not
+    until the sweep ended it (its completed_at, from which the retry's wait is measured)."""
+    measured = {
+        _attempt_of(event): event.execution_time_ms / 1000
+        for event in events
+        if event.event_type in TERMINAL_EVENT_TYPES and event.execution_time_ms is not None
+    }
     rows = []
     previous = None
     for attempt in attempts:
         duration = waited = None
         if attempt.completed_at and attempt.started_at:
-            duration = (attempt.completed_at - attempt.started_at).total_seconds()
+            duration = measured.get(attempt.attempt_number, (attempt.completed_at - attempt.started_at).total_seconds())
         if previous is not None and previous.completed_at and attempt.started_at:
             waited = (attempt.started_at - previous.completed_at).total_seconds()
         rows.append(AttemptRow(attempt, duration, attempt.retry_delay_seconds, waited))

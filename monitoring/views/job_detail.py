@@ -28,7 +28,7 @@ def _context(request, detail) -> dict:
         "job": job,
         "detail": detail,
         "timeline": timeline_rows(detail.events),
-        "attempts": attempt_rows(detail.attempts),
+        "attempts": attempt_rows(detail.attempts, detail.events),
         "error": job.last_error if isinstance(job.last_error, dict) else None,
         "traceback": (error_event.error_details or {}).get("traceback") if error_event else None,
         # Alerts have their own permission, as on their own pages (and the overview, the error page).

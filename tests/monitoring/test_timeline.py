@@ -72,6 +72,32 @@ def test_attempts_show_how_long_they_ran_and_how_long_the_retry_waited():
     assert [(r.duration, r.planned_delay, r.waited) for r in rows] == [(2.0, None, None), (None, 2, 3.0)]
 
 
+def test_an_attempt_taken_back_from_a_lost_worker_ran_until_its_last_heartbeat_not_until_the_sweep():
+    # The worker's last heartbeat came 15 s in; the sweep took the attempt back 30 s later. The
+    # error event says it ran 15 s: the attempts table must say the same, and the retry waited from
+    # the take-back.
+    lost = JobRetryHistory(attempt_number=1, started_at=T0, completed_at=T0 + timedelta(seconds=45), status="failed")
+    retried = JobRetryHistory(
+        attempt_number=2,
+        started_at=T0 + timedelta(seconds=47),
+        completed_at=None,
+        status="running",
+        retry_delay_seconds=2,
+    )
+    taken_back = event(45, "error", attempt=1)
+    taken_back.execution_time_ms = 15_000
+    rows = attempt_rows([lost, retried], [event(0, "started"), taken_back, event(47, "started", attempt=2)])
+    assert [(r.duration, r.waited) for r in rows] == [(15.0, None), (None, 2.0)]
+
+
+def test_an_attempt_whose_outcome_event_is_not_at_hand_ran_from_its_start_to_its_end():
+    # e.g. beyond the last events shown on a long job's page
+    only = JobRetryHistory(attempt_number=1, started_at=T0, completed_at=T0 + timedelta(seconds=3), status="completed")
+    unmeasured = event(3, "completed", 100, attempt=1)
+    assert attempt_rows([only], [unmeasured])[0].duration == 3.0
+    assert attempt_rows([only], [])[0].duration == 3.0
+
+
 def running_for(seconds: float, *, silent: float, job_type: str = "ai_matching", status=JobStatus.RUNNING):
     """attempt_clock of an attempt started `seconds` ago whose last report was `silent` seconds ago."""
     now = T0 + timedelta(seconds=seconds)

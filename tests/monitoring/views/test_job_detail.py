@@ -6,6 +6,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from jobs.manager import job_manager
 from jobs.models import JobStatus
 from monitoring.models import EventType, SystemHealthMetric
 from tests.factories import (
@@ -65,7 +66,8 @@ def failed_job():
             message=message,
             details=details,
             timestamp=at(seconds),
-            execution_time_ms=1500 if event_type == EventType.ERROR else None,
+            # what each attempt's worker measured: from its start (1 s, 6 s) to its error
+            execution_time_ms={3: 2000, 10: 4000}.get(seconds),
             error_details={"type": "httpx.ConnectTimeout", "traceback": "Traceback (most recent call last):\n  boom"}
             if event_type == EventType.ERROR
             else None,
@@ -232,6 +234,25 @@ def test_a_running_job_shows_its_timeout_and_the_time_left(alice_client):
     page = alice_client.get(f"/jobs/{job.id}/", headers=htmx("job-live")).content.decode()
     assert "<dt>Timeout</dt><dd>10m 00s · 8m 30s left</dd>" in page
     assert "⚠" not in page
+
+
+def test_an_attempt_taken_back_from_a_lost_worker_ran_as_long_in_the_attempts_table_as_in_the_timeline(
+    alice_client, settings
+):
+    """The drill: the timeline said the lost attempt ran 15 s (to its last heartbeat), the attempts
+    table 46 s (to the sweep, 31 s later)."""
+    settings.JOBS = {**settings.JOBS, "STALE_AFTER": 30.0}
+    job = JobFactory(job_type="ai_matching", running=True, started_at=at(-46), heartbeat_at=at(-31))
+    JobRetryHistoryFactory(job=job, attempt_number=1, started_at=at(-46), status="running")
+    with time_machine.travel(NOW, tick=False):
+        assert job_manager.recover_stale_jobs(now=NOW) == 1
+        page = alice_client.get(f"/jobs/{job.id}/").content.decode()
+    timeline = page.split("<h2>Timeline</h2>")[1].split("</table>")[0]
+    attempts = page.split("<h2>Attempts</h2>")[1].split("</table>")[0]
+    lost_event = timeline.split('class="event-error"')[1].split("</tr>")[0]
+    lost_attempt = attempts.split('<td class="num">1</td>')[1].split("</tr>")[0]
+    assert '<td class="num">15 s</td>' in lost_event
+    assert '<td class="num">15 s</td>' in lost_attempt
 
 
 @time_machine.travel(NOW, tick=False)
