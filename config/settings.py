@@ -321,6 +321,10 @@ HEALTH = {
         "jobs.stale": envthresholds("STALE_JOBS", 1, 5),
         "jobs.silent": envthresholds("SILENT_JOBS", 1, 5),
         "jobs.failure_rate_pct": envthresholds("FAILURE_RATE_PCT", 25, 50),
+        # Job calls to an external service that failed within SERVICE_FAILED_CALLS_WINDOW_MINUTES.
+        # One is a blip the retries absorb; three in a few minutes are a pattern worth a look;
+        # ten mean the service is failing the work while its health URL may still answer 200.
+        "api.failed_calls": envthresholds("API_FAILED_CALLS", 3, 10),
     },
     # Attempt failure rate over this many minutes, once at least MIN_ATTEMPTS ended in it.
     "FAILURE_RATE_WINDOW_MINUTES": envint("HEALTH_FAILURE_RATE_WINDOW_MINUTES", 15),
@@ -331,6 +335,9 @@ HEALTH = {
     # [{"name": "webhook", "url": "https://…/health", "timeout": 2}]
     "EXTERNAL_SERVICES": envjson("HEALTH_EXTERNAL_SERVICES", []),
     "SERVICE_TIMEOUT": envfloat("HEALTH_SERVICE_TIMEOUT", 5.0),
+    # Each service's failed job calls are counted over this many minutes (a recent window: a
+    # failure an hour ago says little about the service now).
+    "SERVICE_FAILED_CALLS_WINDOW_MINUTES": envint("HEALTH_SERVICE_FAILED_CALLS_WINDOW_MINUTES", 5),
     # A component not reported for this long (a removed service) leaves the overall status.
     "FORGET_AFTER_MINUTES": envint("HEALTH_FORGET_AFTER_MINUTES", 15),
     # No worker seen this long (three missed scheduled checks by default): the dashboard says the

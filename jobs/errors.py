@@ -133,15 +133,35 @@ def error_fingerprint(error_type_name: str, message: str) -> str:
     return hashlib.sha1(f"{error_type_name}:{normalized}".encode()).hexdigest()[:16]
 
 
+def _httpx_request(error: BaseException) -> httpx.Request | None:
+    """The request an httpx error was about (an error status or a transport error); None if none."""
+    if not isinstance(error, httpx.RequestError | httpx.HTTPStatusError):
+        return None
+    try:
+        return error.request  # a RuntimeError when the error was raised without one
+    except RuntimeError:
+        return None
+
+
 def _request_of(error: BaseException) -> str:
     """The request an httpx transport error was about, as "POST http://host:port"; "" if none."""
-    if not isinstance(error, httpx.RequestError):
-        return ""
-    try:
-        request = error.request  # a RuntimeError when the error was raised without one
-    except RuntimeError:
+    request = _httpx_request(error) if isinstance(error, httpx.RequestError) else None
+    if request is None:
         return ""
     return f"{request.method} {url_origin(str(request.url))}"
+
+
+def _service_called(error: BaseException) -> dict:
+    """{"service_origin", "http_status"} of a failed call to an HTTP service, as far as known: the
+    health check counts a service's failed job calls by its origin (never the path: it may hold a
+    secret). Empty for any other error."""
+    request = _httpx_request(error)
+    if request is None:
+        return {}
+    called = {"service_origin": url_origin(str(request.url))}
+    if isinstance(error, httpx.HTTPStatusError):
+        called["http_status"] = error.response.status_code
+    return called
 
 
 def error_details(error: BaseException, error_type: ErrorType, *, retryable: bool) -> dict:
@@ -162,6 +182,7 @@ def error_details(error: BaseException, error_type: ErrorType, *, retryable: boo
         "retryable": retryable,
         "traceback": tb[-MAX_TRACEBACK_CHARS:],
         "fingerprint": error_fingerprint(type_name, message),
+        **_service_called(error),
     }
 
 

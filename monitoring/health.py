@@ -25,14 +25,15 @@ import psutil
 from asgiref.sync import async_to_sync, sync_to_async
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, F, Max, Min, Q, Window
-from django.db.models.functions import Greatest
+from django.db.models.fields.json import KT
+from django.db.models.functions import Greatest, Left, RowNumber
 from django.utils import timezone
 
 from jobs.db import heartbeats_stale_before
 from jobs.models import ACTIVE_STATUSES, Job, JobStatus
-from jobs.payloads import to_json_value, url_origin
+from jobs.payloads import clip, to_json_value, url_origin
 from monitoring.models import EventType, HealthStatus, JobExecutionLog, MetricType, SystemHealthMetric
 from monitoring.pending import DATABASE_UNAVAILABLE, reset_broken_connection
 from monitoring.schema import schema_problems
@@ -119,6 +120,63 @@ def external_services() -> list[dict]:
             raise ImproperlyConfigured(f"{where}.name {name!r} is used twice")
         services.append({"name": name, "url": url, "timeout": float(timeout)})
     return services
+
+
+def origin_as_called(url: str) -> str:
+    """The origin a failed job call to `url` is recorded under (jobs.errors): httpx's writing of
+    the URL (host in lower case), so a service configured as written still matches."""
+    try:
+        return url_origin(str(httpx.URL(url)))
+    except httpx.InvalidURL:
+        return url_origin(url)
+
+
+MAX_LATEST_ERROR_CHARS = 200
+
+
+def failed_calls_by_origin(origins, *, since: datetime, until: datetime) -> dict[str, dict]:
+    """Job attempts that failed calling each of these service origins between `since` and `until`:
+    {origin: {"failed": count, "error_type", "error_message", "http_status"}}, the last three of
+    the newest failure; an origin with none is left out.
+
+    One query, counted in the database: each origin's failures numbered newest first, keeping the
+    first, with the count over them all. It reads the window's error events only, over the
+    partial index on error events (job_logs_error_time_idx).
+    """
+    if not origins:
+        return {}
+    rows = (
+        JobExecutionLog.objects.filter(
+            event_type=EventType.ERROR,
+            timestamp__gte=since,
+            timestamp__lte=until,
+            # The JSON key lookup, not KT: on SQLite, KT IN (...) reads the values as JSON ("malformed JSON").
+            error_details__service_origin__in=list(origins),
+        )
+        .annotate(origin=KT("error_details__service_origin"))
+        .annotate(
+            failed=Window(Count("id"), partition_by=[F("origin")]),
+            newest=Window(RowNumber(), partition_by=[F("origin")], order_by=[F("timestamp").desc(), F("id").desc()]),
+        )
+        .filter(newest=1)
+        .values(
+            "origin",
+            "failed",
+            error_type=KT("error_details__type"),
+            error_message=Left(KT("error_details__message"), MAX_LATEST_ERROR_CHARS),
+            http_status=KT("error_details__http_status"),
+        )
+        .order_by()
+    )
+    return {row.pop("origin"): row for row in rows}
+
+
+def describe_failed_call(call: dict) -> str:
+    """The newest failed call in a few words: "HTTP 503", or "ReadTimeout: timed out" (bounded)."""
+    if call["http_status"] is not None:
+        return f"HTTP {call['http_status']}"  # the message names the full URL: left out
+    error_type = (call["error_type"] or "error").rpartition(".")[2]
+    return clip(f"{error_type}: {call['error_message']}", MAX_LATEST_ERROR_CHARS)
 
 
 def _is_http_url(url: str) -> bool:
@@ -326,14 +384,57 @@ class HealthService:
         return [service["name"] for service in self._services()]
 
     async def check_external_services(self) -> dict:
-        """Each configured HTTP service, probed concurrently, each within its own timeout."""
+        """Each configured HTTP service, probed concurrently, each within its own timeout, and
+        judged by the job calls to it that failed lately too: a drill found a service answering
+        its health URL while failing every real call. One query counts them for all services."""
         services = self._services()
+        window = settings.HEALTH["SERVICE_FAILED_CALLS_WINDOW_MINUTES"]
+        origins = [origin_as_called(service["url"]) for service in services]
         async with httpx.AsyncClient(follow_redirects=False) as client:
-            components = await asyncio.gather(*(self._probe(client, service) for service in services))
-        return _result(list(components))
+            probes = asyncio.gather(*(self._probe(client, service) for service in services))
+            # On the database thread (as the other checks), while the probes wait on the network.
+            counted = sync_to_async(self._failed_calls_sync)(origins, window)
+            probed, failed_calls = await asyncio.gather(probes, counted)
+        return _result(
+            [
+                self._with_failed_calls(probe, failed_calls, origin, window)
+                for probe, origin in zip(probed, origins, strict=True)
+            ]
+        )
 
     def check_external_services_sync(self) -> dict:
         return async_to_sync(self.check_external_services)()
+
+    def _failed_calls_sync(self, origins: list[str], window: int) -> dict[str, dict] | DatabaseError:
+        """failed_calls_by_origin() over the last `window` minutes; the error if the database
+        failed it, so the probes' results still stand (the database has its own components)."""
+        now = timezone.now()
+        try:
+            with self._timeout():
+                return failed_calls_by_origin(origins, since=now - timedelta(minutes=window), until=now)
+        except DatabaseError as e:
+            logger.exception("failed job calls could not be counted")
+            if isinstance(e, DATABASE_UNAVAILABLE):
+                reset_broken_connection()
+            return e
+
+    def _with_failed_calls(self, probe: dict, failed_calls, origin: str, window: int) -> dict:
+        """The probe's component, graded by the service's failed job calls too (the worse decides)."""
+        details = dict(probe["details"])
+        if isinstance(failed_calls, DatabaseError):
+            details["message"] += f"; failed job calls not counted: {type(failed_calls).__name__}"
+            return {**probe, "details": details}
+        call = failed_calls.get(origin)
+        count = call["failed"] if call else 0
+        details.update(failed_calls=count, window_minutes=window)
+        if call:
+            details["latest_error"] = describe_failed_call(call)
+            calls = "job call" if count == 1 else "job calls"
+            details["message"] += (
+                f"; {count} {calls} failed in the last {window} min (latest: {details['latest_error']})"
+            )
+        status = worst([probe["status"], grade(count, _thresholds("api.failed_calls"))])
+        return {**probe, "status": status, "details": details}
 
     async def _probe(self, client: httpx.AsyncClient, service: dict) -> dict:
         name, url, timeout = service["name"], service["url"], service["timeout"]

@@ -34,7 +34,8 @@ class JobExecutionLog(models.Model):
     progress = models.IntegerField(null=True, default=0, db_default=0)
     message = models.TextField(null=True, blank=True)
     details = models.JSONField(null=True, blank=True)
-    # {"type", "message", "traceback", "error_class", "retryable", "fingerprint"}
+    # {"type", "message", "traceback", "error_class", "retryable", "fingerprint"}, and for a failed
+    # call to an HTTP service "service_origin" (scheme://host:port) and "http_status" if it answered.
     error_details = models.JSONField(null=True, blank=True)
     execution_time_ms = models.IntegerField(null=True, blank=True)
     memory_usage_mb = models.IntegerField(null=True, blank=True)

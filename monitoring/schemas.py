@@ -330,8 +330,21 @@ class HealthComponentOut(Out):
     metric_value: float = Field(description="What was measured, in the unit its name says.", examples=[1.25])
     status: str = Field(description="healthy, warning or critical.", examples=["healthy"])
     details: dict[str, Any] | None = Field(
-        description="Always a one-line human `message`; then what the check saw (e.g. `host`, `url`, `clusters`).",
-        examples=[{"message": "SELECT 1 answered in 1.2 ms", "vendor": "postgresql"}],
+        description="Always a one-line human `message`; then what the check saw (e.g. `host`, `url`, `clusters`; "
+        "an api component's `failed_calls`: job calls to the service that failed in the last `window_minutes`, "
+        "and the newest one's `latest_error`).",
+        examples=[
+            {"message": "SELECT 1 answered in 1.2 ms", "vendor": "postgresql"},
+            {
+                "message": "HTTP 200 in 4 ms; 12 job calls failed in the last 5 min (latest: HTTP 503)",
+                "url": "http://ai.internal:8080",
+                "timeout_s": 5.0,
+                "status_code": 200,
+                "failed_calls": 12,
+                "window_minutes": 5,
+                "latest_error": "HTTP 503",
+            },
+        ],
     )
     timestamp: datetime = Field(description="When this component was last checked.")
     stale: bool = Field(

@@ -131,3 +131,29 @@ def test_a_connection_error_names_the_request_it_was_about():
 def test_an_error_without_a_request_keeps_its_message():
     details = error_details(httpx.ConnectError("refused"), ErrorType.TRANSIENT, retryable=True)
     assert details["message"] == "refused"
+
+
+def test_an_error_status_records_the_service_called_and_its_status():
+    """Drill: the AI service answered its health URL while every job call got 503. The health
+    check counts failed job calls per service by these two keys (origin only: no path, no secret)."""
+    request = httpx.Request("POST", "http://user:pw@ai.internal:8199/match?api_key=key")
+    response = httpx.Response(503, request=request)
+    error = httpx.HTTPStatusError("Server error '503 Service Unavailable'", request=request, response=response)
+
+    details = error_details(error, ErrorType.TRANSIENT, retryable=True)
+
+    assert (details["service_origin"], details["http_status"]) == ("http://ai.internal:8199", 503)
+    assert details["message"] == "Server error '503 Service Unavailable'"  # as before
+
+
+def test_a_transport_error_records_the_service_it_could_not_reach():
+    request = httpx.Request("POST", "http://ai.internal:8199/match")
+    details = error_details(httpx.ReadTimeout("timed out", request=request), ErrorType.TRANSIENT, retryable=True)
+    assert details["service_origin"] == "http://ai.internal:8199"
+    assert "http_status" not in details
+
+
+def test_an_error_with_no_request_records_no_service():
+    for error in (httpx.ConnectError("refused"), ValueError("bad input")):
+        details = error_details(error, ErrorType.TRANSIENT, retryable=True)
+        assert "service_origin" not in details and "http_status" not in details

@@ -3,15 +3,25 @@
 import socket
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
+import time_machine
 from django.core.checks import run_checks
 from django.core.exceptions import ImproperlyConfigured
 
+from alerts.models import AlertHistory
+from jobs.errors import ErrorType, error_details
+from jobs.models import JobStatus
 from monitoring.health import external_services, health_service
+from monitoring.models import EventType
+from tests.factories import JobExecutionLogFactory
 
 pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -156,3 +166,174 @@ def test_a_wrong_services_setting_makes_the_api_component_critical_not_the_run_f
     api = [c for c in result["components"] if c["metric_type"] == "api"]
     assert [(c["metric_name"], c["status"]) for c in api] == [("check_external_services", "critical")]
     assert "HEALTH_EXTERNAL_SERVICES[0].url" in api[0]["details"]["message"]
+
+
+# --- failed job calls: a service may answer its health URL and fail the real work ---------------
+
+
+def failed_call(url: str, *, minutes_ago: float = 1, status: int | None = 503, error=None):
+    """The error event a job attempt leaves when its call to `url` fails (as the job manager records it)."""
+    request = httpx.Request("POST", url)
+    if error is None:
+        response = httpx.Response(status, request=request)
+        error = httpx.HTTPStatusError(f"Server error '{status}' for url '{url}'", request=request, response=response)
+    details = error_details(error, ErrorType.TRANSIENT, retryable=True)
+    return JobExecutionLogFactory(
+        event_type=EventType.ERROR,
+        status=JobStatus.RETRYING,
+        timestamp=NOW - timedelta(minutes=minutes_ago),
+        message=f"{details['type']}: {details['message']}",
+        error_details=details,
+    )
+
+
+def probe_at_now(settings, *entries) -> dict:
+    with time_machine.travel(NOW, tick=False):
+        return probe(settings, *entries)
+
+
+def test_a_service_that_answers_its_health_url_but_fails_the_jobs_calls_is_critical(settings, http_server):
+    """Drill: the AI service answered /health 200 while every job call got 503."""
+    settings.AI_MATCHING_URL = f"{http_server}/ai"
+    for _ in range(12):
+        failed_call(f"{http_server}/ai/match")
+
+    result = probe_at_now(settings)["ai_matching"]
+
+    assert result["status"] == "critical"
+    assert result["details"]["status_code"] == 200  # the probe itself went fine
+    assert result["details"]["message"].startswith("HTTP 200 in ")
+    assert result["details"]["message"].endswith("; 12 job calls failed in the last 5 min (latest: HTTP 503)")
+    assert {k: result["details"][k] for k in ("failed_calls", "window_minutes", "latest_error")} == {
+        "failed_calls": 12,
+        "window_minutes": 5,
+        "latest_error": "HTTP 503",
+    }
+
+
+@pytest.mark.parametrize(
+    "count, status", [(0, "healthy"), (2, "healthy"), (3, "warning"), (9, "warning"), (10, "critical")]
+)
+def test_failed_calls_are_graded_by_the_thresholds(settings, http_server, count, status):
+    for _ in range(count):
+        failed_call(f"{http_server}/match")
+    result = probe_at_now(settings, {"name": "crm", "url": f"{http_server}/ok", "timeout": 2})["crm"]
+    assert (result["status"], result["details"]["failed_calls"]) == (status, count)
+
+
+def test_with_no_failed_call_the_message_is_the_probes_alone(settings, http_server):
+    result = probe_at_now(settings, {"name": "crm", "url": f"{http_server}/ok", "timeout": 2})["crm"]
+    assert result["details"]["message"].startswith("HTTP 200 in ")
+    assert "job calls" not in result["details"]["message"]
+    assert "latest_error" not in result["details"]
+
+
+def test_only_the_services_own_failed_calls_within_the_window_count(settings, http_server, closed_port):
+    failed_call(f"{http_server}/match", minutes_ago=4.9)  # counts
+    failed_call(f"{http_server}/match", minutes_ago=5.1)  # before the window
+    failed_call(f"http://127.0.0.1:{closed_port}/match")  # another service
+    JobExecutionLogFactory(event_type=EventType.ERROR, timestamp=NOW, error_details={"message": "no service"})
+    JobExecutionLogFactory(event_type=EventType.COMPLETED, timestamp=NOW, error_details=None)
+
+    result = probe_at_now(settings, {"name": "crm", "url": f"{http_server}/ok", "timeout": 2})["crm"]
+
+    assert result["details"]["failed_calls"] == 1
+
+
+def test_the_window_and_thresholds_are_settings(settings, http_server):
+    settings.HEALTH = {**settings.HEALTH, "SERVICE_FAILED_CALLS_WINDOW_MINUTES": 15}
+    settings.HEALTH["THRESHOLDS"] = {**settings.HEALTH["THRESHOLDS"], "api.failed_calls": (1, 50)}
+    failed_call(f"{http_server}/match", minutes_ago=10)
+
+    result = probe_at_now(settings, {"name": "crm", "url": f"{http_server}/ok", "timeout": 2})["crm"]
+
+    assert result["status"] == "warning"
+    assert result["details"]["message"].endswith("; 1 job call failed in the last 15 min (latest: HTTP 503)")
+
+
+def test_the_worse_of_the_probe_and_the_calls_decides(settings, http_server):
+    for _ in range(3):  # a warning by themselves
+        failed_call(f"{http_server}/match")
+    result = probe_at_now(settings, {"name": "crm", "url": f"{http_server}/error", "timeout": 2})["crm"]
+    assert result["status"] == "critical"
+    assert result["details"]["message"].startswith("answered HTTP 500 in ")
+    assert result["details"]["message"].endswith("; 3 job calls failed in the last 5 min (latest: HTTP 503)")
+
+
+def test_the_latest_failure_is_named_and_bounded(settings, http_server):
+    failed_call(f"{http_server}/match", minutes_ago=3)
+    request = httpx.Request("POST", f"{http_server}/match")
+    failed_call(f"{http_server}/match", minutes_ago=2, error=httpx.ReadTimeout("timed out " * 100, request=request))
+
+    details = probe_at_now(settings, {"name": "crm", "url": f"{http_server}/ok", "timeout": 2})["crm"]["details"]
+
+    assert details["latest_error"].startswith("ReadTimeout: timed out timed out")
+    assert len(details["latest_error"]) <= 200
+
+
+def test_the_failed_calls_of_every_service_are_counted_in_one_query(
+    settings, http_server, closed_port, django_assert_max_num_queries
+):
+    for _ in range(3):
+        failed_call(f"{http_server}/match")
+    failed_call(f"http://127.0.0.1:{closed_port}/match")
+    services(
+        settings,
+        {"name": "a", "url": f"{http_server}/ok", "timeout": 2},
+        {"name": "b", "url": f"http://127.0.0.1:{closed_port}/health", "timeout": 2},
+        {"name": "c", "url": "http://127.0.0.1:9/health", "timeout": 0.5},
+    )
+    # The count, and on Postgres the statement timeout, its savepoint and its release.
+    with django_assert_max_num_queries(4), time_machine.travel(NOW, tick=False):
+        result = health_service.check_external_services_sync()
+    assert [c["details"]["failed_calls"] for c in result["components"]] == [3, 1, 0]
+
+
+def test_a_service_failing_the_jobs_calls_raises_a_system_health_alert(settings, http_server, machine, no_cluster):
+    settings.AI_MATCHING_URL = f"{http_server}/ai"
+    for _ in range(12):
+        failed_call(f"{http_server}/ai/match")
+
+    with time_machine.travel(NOW, tick=False):
+        health_service.run_health_checks_sync()  # the system_health rule hears of it through health_checked
+
+    alert = AlertHistory.objects.get(title__contains="api/ai_matching")
+    assert (alert.alert_type, alert.severity) == ("system_health", "critical")
+    assert alert.title == "Health check api/ai_matching is critical"
+    assert "12 job calls failed in the last 5 min (latest: HTTP 503)" in alert.message
+
+
+def test_the_health_page_and_api_show_the_failed_calls_escaped(
+    settings, http_server, client, alice, machine, no_cluster
+):
+    settings.AI_MATCHING_URL = f"{http_server}/ai"
+    request = httpx.Request("POST", f"{http_server}/ai/match")
+    script = "<script>alert('pwned')</script>"
+    for _ in range(3):
+        failed_call(f"{http_server}/ai/match", error=httpx.RemoteProtocolError(script, request=request))
+    with time_machine.travel(NOW, tick=False):
+        health_service.run_health_checks_sync()
+    client.force_login(alice)
+
+    with time_machine.travel(NOW + timedelta(seconds=5), tick=False):
+        page = client.get("/health/").content.decode()
+        api = client.get("/api/monitoring/health").json()
+
+    assert "3 job calls failed in the last 5 min (latest: RemoteProtocolError: &lt;script&gt;" in page
+    assert script not in page
+    ai = next(c for c in api["components"] if c["metric_name"] == "ai_matching")
+    assert ai["status"] == "warning"
+    assert (ai["details"]["failed_calls"], ai["details"]["window_minutes"]) == (3, 5)
+    assert ai["details"]["latest_error"].startswith(f"RemoteProtocolError: {script}")
+
+
+def test_when_the_database_cannot_count_the_calls_the_probes_still_stand(settings, http_server, monkeypatch):
+    from django.db import OperationalError
+
+    def database_down(*args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr("monitoring.health.failed_calls_by_origin", database_down)
+    result = probe_at_now(settings, {"name": "crm", "url": f"{http_server}/ok", "timeout": 2})["crm"]
+    assert result["status"] == "healthy"
+    assert result["details"]["message"].endswith("; failed job calls not counted: OperationalError")
