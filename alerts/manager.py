@@ -156,7 +156,7 @@ class AlertManager:
         alert = state.alert
         self._record_job(alert.id, data, now)
         if SEVERITY_RANK.get(severity, 0) > SEVERITY_RANK.get(alert.severity, 0):
-            self._raise_severity(state, severity, now)
+            self._raise_severity(state, severity, data, now)
         elif self._repeat_due(state, alert_type, now) and self._claim_notification(state, now):
             self.send_notification_sync(
                 alert.recipients or [],
@@ -167,20 +167,23 @@ class AlertManager:
             )
         return alert
 
-    def _raise_severity(self, state: AlertState, severity: str, now) -> None:
+    def _raise_severity(self, state: AlertState, severity: str, data: dict, now) -> None:
         """An occurrence worse than the alert so far (warning -> critical) is news: say so.
 
+        The alert takes that occurrence's title: a health check's says its status ("… is
+        critical"), which read "… is warning" under a critical badge otherwise.
         An alert already escalated is escalated at its new severity too: that severity's
         escalation recipients are told now (escalation happens once, at the old severity's).
         """
         alert = state.alert
         told = [*_recipients(severity), *(_recipients(severity, escalation=True) if alert.escalated else [])]
         recipients = list(dict.fromkeys([*(alert.recipients or []), *told]))
+        title = clip(data["title"], 200) if data.get("title") else alert.title
         if not AlertHistory.objects.filter(id=alert.id, severity=alert.severity).update(
-            severity=severity, recipients=recipients
+            severity=severity, recipients=recipients, title=title
         ):
             return
-        previous, alert.severity, alert.recipients = alert.severity, severity, recipients
+        previous, alert.severity, alert.recipients, alert.title = alert.severity, severity, recipients, title
         AlertState.objects.filter(pk=state.pk).update(last_notified_at=now)
         headline = f"Severity raised from {previous} to {severity}"
         self.send_notification_sync(recipients, headline, severity, alert=alert, kind=DeliveryKind.SEVERITY_RAISED)

@@ -62,6 +62,20 @@ def test_every_check_while_still_bad_is_counted_into_the_same_alert():
     assert AlertHistory.objects.get().state.occurrences == 3
 
 
+def test_a_check_going_from_warning_to_critical_retitles_its_alert():
+    """A drill: the alert read "… is warning" under a critical badge (and in the mail saying the
+    severity was raised: its body is rendered from the alert)."""
+    checked(db_latency(HealthStatus.WARNING, 850))
+    checked(db_latency(HealthStatus.CRITICAL, 1500))
+    alert = AlertHistory.objects.get()
+    assert (alert.severity, alert.title) == ("critical", "Health check database/latency_ms is critical")
+    assert alert.deliveries.filter(kind=DeliveryKind.SEVERITY_RAISED).exists()
+    # Better again is just another occurrence: the alert stays as bad as it got.
+    checked(db_latency(HealthStatus.WARNING, 900))
+    alert.refresh_from_db()
+    assert (alert.severity, alert.title) == ("critical", "Health check database/latency_ms is critical")
+
+
 def test_a_check_back_to_healthy_resolves_its_alert_and_says_so():
     with time_machine.travel(NOW, tick=False):
         checked(db_latency(HealthStatus.CRITICAL, 5000))
