@@ -170,8 +170,8 @@ class AlertManager:
     def _raise_severity(self, state: AlertState, severity: str, data: dict, now) -> None:
         """An occurrence worse than the alert so far (warning -> critical) is news: say so.
 
-        The alert takes that occurrence's title: a health check's says its status ("… is
-        critical"), which read "… is warning" under a critical badge otherwise.
+        The alert takes that occurrence's title and message: a health check's say its status and
+        reading ("… is critical"), which read "… is warning" under a critical badge otherwise.
         An alert already escalated is escalated at its new severity too: that severity's
         escalation recipients are told now (escalation happens once, at the old severity's).
         """
@@ -179,11 +179,13 @@ class AlertManager:
         told = [*_recipients(severity), *(_recipients(severity, escalation=True) if alert.escalated else [])]
         recipients = list(dict.fromkeys([*(alert.recipients or []), *told]))
         title = clip(data["title"], 200) if data.get("title") else alert.title
+        message = clip(data["message"], 10_000) if data.get("message") else alert.message
         if not AlertHistory.objects.filter(id=alert.id, severity=alert.severity).update(
-            severity=severity, recipients=recipients, title=title
+            severity=severity, recipients=recipients, title=title, message=message
         ):
             return
-        previous, alert.severity, alert.recipients, alert.title = alert.severity, severity, recipients, title
+        previous, alert.severity, alert.recipients = alert.severity, severity, recipients
+        alert.title, alert.message = title, message
         AlertState.objects.filter(pk=state.pk).update(last_notified_at=now)
         headline = f"Severity raised from {previous} to {severity}"
         self.send_notification_sync(recipients, headline, severity, alert=alert, kind=DeliveryKind.SEVERITY_RAISED)

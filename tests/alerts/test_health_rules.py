@@ -69,6 +69,7 @@ def test_a_check_going_from_warning_to_critical_retitles_its_alert():
     checked(db_latency(HealthStatus.CRITICAL, 1500))
     alert = AlertHistory.objects.get()
     assert (alert.severity, alert.title) == ("critical", "Health check database/latency_ms is critical")
+    assert alert.message == "database/latency_ms = 1500 (critical)."
     assert alert.deliveries.filter(kind=DeliveryKind.SEVERITY_RAISED).exists()
     # Better again is just another occurrence: the alert stays as bad as it got.
     checked(db_latency(HealthStatus.WARNING, 900))
