@@ -321,10 +321,10 @@ HEALTH = {
         "jobs.stale": envthresholds("STALE_JOBS", 1, 5),
         "jobs.silent": envthresholds("SILENT_JOBS", 1, 5),
         "jobs.failure_rate_pct": envthresholds("FAILURE_RATE_PCT", 25, 50),
-        # Job calls to an external service that failed within SERVICE_FAILED_CALLS_WINDOW_MINUTES.
-        # One is a blip the retries absorb; three in a few minutes are a pattern worth a look;
-        # ten mean the service is failing the work while its health URL may still answer 200.
-        "api.failed_calls": envthresholds("API_FAILED_CALLS", 3, 10),
+        # % of the job attempts calling an external service (those of the job types that failed
+        # calling it) that failed on it within SERVICE_FAILED_CALLS_WINDOW_MINUTES, once at least
+        # FAILURE_RATE_MIN_ATTEMPTS ended: as the attempts' failure rate above.
+        "api.failed_calls_pct": envthresholds("API_FAILED_CALLS_PCT", 25, 50),
     },
     # Attempt failure rate over this many minutes, once at least MIN_ATTEMPTS ended in it.
     "FAILURE_RATE_WINDOW_MINUTES": envint("HEALTH_FAILURE_RATE_WINDOW_MINUTES", 15),

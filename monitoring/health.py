@@ -34,7 +34,14 @@ from django.utils import timezone
 from jobs.db import heartbeats_stale_before
 from jobs.models import ACTIVE_STATUSES, Job, JobStatus
 from jobs.payloads import clip, to_json_value, url_origin
-from monitoring.models import EventType, HealthStatus, JobExecutionLog, MetricType, SystemHealthMetric
+from monitoring.models import (
+    TERMINAL_EVENT_TYPES,
+    EventType,
+    HealthStatus,
+    JobExecutionLog,
+    MetricType,
+    SystemHealthMetric,
+)
 from monitoring.pending import DATABASE_UNAVAILABLE, reset_broken_connection
 from monitoring.schema import schema_problems
 from monitoring.signals import health_checked
@@ -136,15 +143,16 @@ MAX_LATEST_ERROR_CHARS = 200
 
 def failed_calls_by_origin(origins, *, since: datetime, until: datetime) -> dict[str, dict]:
     """Job attempts that failed calling each of these service origins between `since` and `until`:
-    {origin: {"failed": count, "error_type", "error_message", "http_status"}}, the last three of
-    the newest failure; an origin with none is left out.
+    {origin: {"failed": count, "job_types": [...], "error_type", "error_message", "http_status"}},
+    the last three of the newest failure; an origin with none is left out.
 
-    One query, counted in the database: each origin's failures numbered newest first, keeping the
-    first, with the count over them all. It reads the window's error events only, over the
-    partial index on error events (job_logs_error_time_idx).
+    One query, counted in the database: the failures of each origin and job type numbered newest
+    first, keeping the first, with the count over them all. It reads the window's error events
+    only, over the partial index on error events (job_logs_error_time_idx).
     """
     if not origins:
         return {}
+    origin, job_type = F("origin"), F("job__job_type")
     rows = (
         JobExecutionLog.objects.filter(
             event_type=EventType.ERROR,
@@ -155,20 +163,48 @@ def failed_calls_by_origin(origins, *, since: datetime, until: datetime) -> dict
         )
         .annotate(origin=KT("error_details__service_origin"))
         .annotate(
-            failed=Window(Count("id"), partition_by=[F("origin")]),
-            newest=Window(RowNumber(), partition_by=[F("origin")], order_by=[F("timestamp").desc(), F("id").desc()]),
+            failed=Window(Count("id"), partition_by=[origin, job_type]),
+            newest=Window(
+                RowNumber(), partition_by=[origin, job_type], order_by=[F("timestamp").desc(), F("id").desc()]
+            ),
         )
         .filter(newest=1)
         .values(
             "origin",
             "failed",
+            "timestamp",
+            job_type=job_type,
             error_type=KT("error_details__type"),
             error_message=Left(KT("error_details__message"), MAX_LATEST_ERROR_CHARS),
             http_status=KT("error_details__http_status"),
         )
+        .order_by("timestamp")
+    )
+    calls: dict[str, dict] = {}
+    for row in rows:  # oldest first: each origin keeps its newest failure's fields
+        origin_calls = calls.setdefault(row["origin"], {"failed": 0, "job_types": []})
+        origin_calls["failed"] += row["failed"]
+        origin_calls["job_types"].append(row["job_type"])
+        origin_calls.update(error_type=row["error_type"], error_message=row["error_message"])
+        origin_calls["http_status"] = row["http_status"]
+    for origin_calls in calls.values():
+        origin_calls["job_types"].sort()
+    return calls
+
+
+def attempts_ended_by_job_type(job_types, *, since: datetime, until: datetime) -> dict[str, int]:
+    """{job type: attempts of it that ended between `since` and `until`}, over the outcomes' index."""
+    if not job_types:
+        return {}
+    ended = (
+        JobExecutionLog.objects.filter(
+            event_type__in=TERMINAL_EVENT_TYPES, timestamp__gte=since, timestamp__lte=until, job__job_type__in=job_types
+        )
+        .values_list("job__job_type")
+        .annotate(ended=Count("id"))
         .order_by()
     )
-    return {row.pop("origin"): row for row in rows}
+    return dict(ended)
 
 
 def describe_failed_call(call: dict) -> str:
@@ -406,35 +442,55 @@ class HealthService:
         return async_to_sync(self.check_external_services)()
 
     def _failed_calls_sync(self, origins: list[str], window: int) -> dict[str, dict] | DatabaseError:
-        """failed_calls_by_origin() over the last `window` minutes; the error if the database
+        """failed_calls_by_origin() over the last `window` minutes, each with the attempts that
+        ended in it of the job types that failed calling it (`ended`); the error if the database
         failed it, so the probes' results still stand (the database has its own components)."""
         now = timezone.now()
+        since = now - timedelta(minutes=window)
         try:
             with self._timeout():
-                return failed_calls_by_origin(origins, since=now - timedelta(minutes=window), until=now)
+                calls = failed_calls_by_origin(origins, since=since, until=now)
+                job_types = {job_type for call in calls.values() for job_type in call["job_types"]}
+                ended = attempts_ended_by_job_type(job_types, since=since, until=now)
         except DatabaseError as e:
             logger.exception("failed job calls could not be counted")
             if isinstance(e, DATABASE_UNAVAILABLE):
                 reset_broken_connection()
             return e
+        for call in calls.values():
+            # At least its own failures: an outcome written after `now` was read in the first query.
+            call["ended"] = max(call["failed"], sum(ended.get(job_type, 0) for job_type in call["job_types"]))
+        return calls
 
     def _with_failed_calls(self, probe: dict, failed_calls, origin: str, window: int) -> dict:
-        """The probe's component, graded by the service's failed job calls too (the worse decides)."""
+        """The probe's component, graded by the share of the job attempts calling the service that
+        failed on it (a rate, not a count: ten failures in five minutes are an outage for one
+        service and noise for another); the worse of the two decides."""
         details = dict(probe["details"])
         if isinstance(failed_calls, DatabaseError):
             details["message"] += f"; failed job calls not counted: {type(failed_calls).__name__}"
             return {**probe, "details": details}
         call = failed_calls.get(origin)
-        count = call["failed"] if call else 0
-        details.update(failed_calls=count, window_minutes=window)
-        if call:
-            details["latest_error"] = describe_failed_call(call)
-            calls = "job call" if count == 1 else "job calls"
-            details["message"] += (
-                f"; {count} {calls} failed in the last {window} min (latest: {details['latest_error']})"
-            )
-        status = worst([probe["status"], grade(count, _thresholds("api.failed_calls"))])
-        return {**probe, "status": status, "details": details}
+        details.update(failed_calls=call["failed"] if call else 0, window_minutes=window)
+        if not call:
+            return {**probe, "details": details}
+        failed, ended, minimum = call["failed"], call["ended"], settings.HEALTH["FAILURE_RATE_MIN_ATTEMPTS"]
+        percent = 100 * failed / ended
+        if ended < minimum:
+            calls_status, judged = HealthStatus.HEALTHY, f"fewer than {minimum} attempts: not judged"
+        else:
+            calls_status, judged = grade(percent, _thresholds("api.failed_calls_pct")), f"{percent:.0f} %"
+        details.update(
+            attempts=ended,
+            failed_calls_pct=round(percent, 1),
+            job_types=call["job_types"],
+            latest_error=describe_failed_call(call),
+        )
+        details["message"] += (
+            f"; {failed} of {ended} {', '.join(call['job_types'])} attempts failed calling it in the last "
+            f"{window} min: {judged} (latest: {details['latest_error']})"
+        )
+        return {**probe, "status": worst([probe["status"], calls_status]), "details": details}
 
     async def _probe(self, client: httpx.AsyncClient, service: dict) -> dict:
         name, url, timeout = service["name"], service["url"], service["timeout"]

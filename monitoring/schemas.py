@@ -331,16 +331,21 @@ class HealthComponentOut(Out):
     status: str = Field(description="healthy, warning or critical.", examples=["healthy"])
     details: dict[str, Any] | None = Field(
         description="Always a one-line human `message`; then what the check saw (e.g. `host`, `url`, `clusters`; "
-        "an api component's `failed_calls`: job calls to the service that failed in the last `window_minutes`, "
-        "and the newest one's `latest_error`).",
+        "an api component's `failed_calls`: job attempts that failed calling the service in the last "
+        "`window_minutes`, out of `attempts` of their `job_types` (`failed_calls_pct`), and the newest one's "
+        "`latest_error`).",
         examples=[
             {"message": "SELECT 1 answered in 1.2 ms", "vendor": "postgresql"},
             {
-                "message": "HTTP 200 in 4 ms; 12 job calls failed in the last 5 min (latest: HTTP 503)",
+                "message": "HTTP 200 in 4 ms; 17 of 47 ai_matching attempts failed calling it in the last 5 min: "
+                "36 % (latest: HTTP 503)",
                 "url": "http://ai.internal:8080",
                 "timeout_s": 5.0,
                 "status_code": 200,
-                "failed_calls": 12,
+                "failed_calls": 17,
+                "attempts": 47,
+                "failed_calls_pct": 36.2,
+                "job_types": ["ai_matching"],
                 "window_minutes": 5,
                 "latest_error": "HTTP 503",
             },

@@ -171,7 +171,7 @@ def test_a_wrong_services_setting_makes_the_api_component_critical_not_the_run_f
 # --- failed job calls: a service may answer its health URL and fail the real work ---------------
 
 
-def failed_call(url: str, *, minutes_ago: float = 1, status: int | None = 503, error=None):
+def failed_call(url: str, *, minutes_ago: float = 1, status: int | None = 503, error=None, job_type="ai_matching"):
     """The error event a job attempt leaves when its call to `url` fails (as the job manager records it)."""
     request = httpx.Request("POST", url)
     if error is None:
@@ -179,6 +179,7 @@ def failed_call(url: str, *, minutes_ago: float = 1, status: int | None = 503, e
         error = httpx.HTTPStatusError(f"Server error '{status}' for url '{url}'", request=request, response=response)
     details = error_details(error, ErrorType.TRANSIENT, retryable=True)
     return JobExecutionLogFactory(
+        job__job_type=job_type,
         event_type=EventType.ERROR,
         status=JobStatus.RETRYING,
         timestamp=NOW - timedelta(minutes=minutes_ago),
@@ -187,9 +188,22 @@ def failed_call(url: str, *, minutes_ago: float = 1, status: int | None = 503, e
     )
 
 
+def completed_attempt(*, minutes_ago: float = 1, job_type="ai_matching"):
+    return JobExecutionLogFactory(
+        job__job_type=job_type,
+        event_type=EventType.COMPLETED,
+        status=JobStatus.COMPLETED,
+        timestamp=NOW - timedelta(minutes=minutes_ago),
+    )
+
+
 def probe_at_now(settings, *entries) -> dict:
     with time_machine.travel(NOW, tick=False):
         return probe(settings, *entries)
+
+
+def crm_at_now(settings, http_server, path="/ok") -> dict:
+    return probe_at_now(settings, {"name": "crm", "url": f"{http_server}{path}", "timeout": 2})["crm"]
 
 
 def test_a_service_that_answers_its_health_url_but_fails_the_jobs_calls_is_critical(settings, http_server):
@@ -203,90 +217,143 @@ def test_a_service_that_answers_its_health_url_but_fails_the_jobs_calls_is_criti
     assert result["status"] == "critical"
     assert result["details"]["status_code"] == 200  # the probe itself went fine
     assert result["details"]["message"].startswith("HTTP 200 in ")
-    assert result["details"]["message"].endswith("; 12 job calls failed in the last 5 min (latest: HTTP 503)")
-    assert {k: result["details"][k] for k in ("failed_calls", "window_minutes", "latest_error")} == {
+    assert result["details"]["message"].endswith(
+        "; 12 of 12 ai_matching attempts failed calling it in the last 5 min: 100 % (latest: HTTP 503)"
+    )
+    assert {k: result["details"][k] for k in ("failed_calls", "attempts", "failed_calls_pct", "window_minutes")} == {
         "failed_calls": 12,
+        "attempts": 12,
+        "failed_calls_pct": 100.0,
         "window_minutes": 5,
-        "latest_error": "HTTP 503",
     }
+    assert (result["details"]["latest_error"], result["details"]["job_types"]) == ("HTTP 503", ["ai_matching"])
 
 
 @pytest.mark.parametrize(
-    "count, status", [(0, "healthy"), (2, "healthy"), (3, "warning"), (9, "warning"), (10, "critical")]
+    "failed, completed, status",
+    [
+        (0, 10, "healthy"),
+        (2, 8, "healthy"),  # 20 %
+        (3, 7, "warning"),  # 30 %
+        (5, 6, "warning"),  # 45 %
+        (5, 5, "critical"),  # 50 %
+        (4, 0, "healthy"),  # 4 attempts: too few to judge
+    ],
 )
-def test_failed_calls_are_graded_by_the_thresholds(settings, http_server, count, status):
-    for _ in range(count):
+def test_the_share_of_attempts_failing_on_the_service_is_graded(settings, http_server, failed, completed, status):
+    """A rate, not a count: at thousands of calls a minute ten failures are noise; for a service
+    called a few times they are an outage."""
+    for _ in range(failed):
         failed_call(f"{http_server}/match")
-    result = probe_at_now(settings, {"name": "crm", "url": f"{http_server}/ok", "timeout": 2})["crm"]
-    assert (result["status"], result["details"]["failed_calls"]) == (status, count)
+    for _ in range(completed):
+        completed_attempt()
+    result = crm_at_now(settings, http_server)
+    assert (result["status"], result["details"]["failed_calls"]) == (status, failed)
+
+
+def test_too_few_attempts_are_reported_but_not_judged(settings, http_server):
+    for _ in range(4):
+        failed_call(f"{http_server}/match")
+    result = crm_at_now(settings, http_server)
+    assert result["status"] == "healthy"
+    assert result["details"]["message"].endswith(
+        "; 4 of 4 ai_matching attempts failed calling it in the last 5 min: fewer than 5 attempts: not judged "
+        "(latest: HTTP 503)"
+    )
 
 
 def test_with_no_failed_call_the_message_is_the_probes_alone(settings, http_server):
-    result = probe_at_now(settings, {"name": "crm", "url": f"{http_server}/ok", "timeout": 2})["crm"]
+    completed_attempt()
+    result = crm_at_now(settings, http_server)
     assert result["details"]["message"].startswith("HTTP 200 in ")
-    assert "job calls" not in result["details"]["message"]
+    assert "attempts" not in result["details"]["message"]
+    assert result["details"]["failed_calls"] == 0
     assert "latest_error" not in result["details"]
 
 
-def test_only_the_services_own_failed_calls_within_the_window_count(settings, http_server, closed_port):
+def test_only_the_services_own_failed_calls_and_its_job_types_attempts_within_the_window_count(
+    settings, http_server, closed_port
+):
     failed_call(f"{http_server}/match", minutes_ago=4.9)  # counts
     failed_call(f"{http_server}/match", minutes_ago=5.1)  # before the window
     failed_call(f"http://127.0.0.1:{closed_port}/match")  # another service
+    failed_call(f"{http_server}/match", job_type="import_candidates")  # counts, with its job type
     JobExecutionLogFactory(event_type=EventType.ERROR, timestamp=NOW, error_details={"message": "no service"})
-    JobExecutionLogFactory(event_type=EventType.COMPLETED, timestamp=NOW, error_details=None)
+    for _ in range(3):
+        completed_attempt()  # ai_matching: counts
+    completed_attempt(job_type="import_candidates")  # counts
+    completed_attempt(minutes_ago=6)  # before the window
+    completed_attempt(job_type="outreach")  # never failed calling it: not counted
 
-    result = probe_at_now(settings, {"name": "crm", "url": f"{http_server}/ok", "timeout": 2})["crm"]
+    details = crm_at_now(settings, http_server)["details"]
 
-    assert result["details"]["failed_calls"] == 1
+    assert (details["failed_calls"], details["attempts"]) == (2, 2 + 1 + 3 + 1)
+    assert details["job_types"] == ["ai_matching", "import_candidates"]
+    assert "; 2 of 7 ai_matching, import_candidates attempts failed calling it" in details["message"]
 
 
 def test_the_window_and_thresholds_are_settings(settings, http_server):
     settings.HEALTH = {**settings.HEALTH, "SERVICE_FAILED_CALLS_WINDOW_MINUTES": 15}
-    settings.HEALTH["THRESHOLDS"] = {**settings.HEALTH["THRESHOLDS"], "api.failed_calls": (1, 50)}
+    settings.HEALTH["THRESHOLDS"] = {**settings.HEALTH["THRESHOLDS"], "api.failed_calls_pct": (10, 90)}
     failed_call(f"{http_server}/match", minutes_ago=10)
+    for _ in range(5):
+        completed_attempt(minutes_ago=12)
 
-    result = probe_at_now(settings, {"name": "crm", "url": f"{http_server}/ok", "timeout": 2})["crm"]
+    result = crm_at_now(settings, http_server)
 
     assert result["status"] == "warning"
-    assert result["details"]["message"].endswith("; 1 job call failed in the last 15 min (latest: HTTP 503)")
+    assert result["details"]["message"].endswith(
+        "; 1 of 6 ai_matching attempts failed calling it in the last 15 min: 17 % (latest: HTTP 503)"
+    )
 
 
 def test_the_worse_of_the_probe_and_the_calls_decides(settings, http_server):
-    for _ in range(3):  # a warning by themselves
+    for _ in range(3):  # 30 %: a warning by themselves
         failed_call(f"{http_server}/match")
-    result = probe_at_now(settings, {"name": "crm", "url": f"{http_server}/error", "timeout": 2})["crm"]
+    for _ in range(7):
+        completed_attempt()
+    result = crm_at_now(settings, http_server, "/error")
     assert result["status"] == "critical"
     assert result["details"]["message"].startswith("answered HTTP 500 in ")
-    assert result["details"]["message"].endswith("; 3 job calls failed in the last 5 min (latest: HTTP 503)")
+    assert result["details"]["message"].endswith(
+        "; 3 of 10 ai_matching attempts failed calling it in the last 5 min: 30 % (latest: HTTP 503)"
+    )
 
 
 def test_the_latest_failure_is_named_and_bounded(settings, http_server):
-    failed_call(f"{http_server}/match", minutes_ago=3)
+    failed_call(f"{http_server}/match", minutes_ago=3, job_type="import_candidates")
     request = httpx.Request("POST", f"{http_server}/match")
     failed_call(f"{http_server}/match", minutes_ago=2, error=httpx.ReadTimeout("timed out " * 100, request=request))
+    failed_call(f"{http_server}/match", minutes_ago=4)
 
-    details = probe_at_now(settings, {"name": "crm", "url": f"{http_server}/ok", "timeout": 2})["crm"]["details"]
+    details = crm_at_now(settings, http_server)["details"]
 
     assert details["latest_error"].startswith("ReadTimeout: timed out timed out")
     assert len(details["latest_error"]) <= 200
 
 
-def test_the_failed_calls_of_every_service_are_counted_in_one_query(
+def test_the_failed_calls_of_every_service_are_judged_in_two_queries(
     settings, http_server, closed_port, django_assert_max_num_queries
 ):
     for _ in range(3):
         failed_call(f"{http_server}/match")
-    failed_call(f"http://127.0.0.1:{closed_port}/match")
+    failed_call(f"http://127.0.0.1:{closed_port}/match", job_type="outreach")
+    completed_attempt()
     services(
         settings,
         {"name": "a", "url": f"{http_server}/ok", "timeout": 2},
         {"name": "b", "url": f"http://127.0.0.1:{closed_port}/health", "timeout": 2},
         {"name": "c", "url": "http://127.0.0.1:9/health", "timeout": 0.5},
     )
-    # The count, and on Postgres the statement timeout, its savepoint and its release.
-    with django_assert_max_num_queries(4), time_machine.travel(NOW, tick=False):
+    # The failures, the attempts of their job types, and on Postgres the statement timeout, its
+    # savepoint and its release.
+    with django_assert_max_num_queries(5), time_machine.travel(NOW, tick=False):
         result = health_service.check_external_services_sync()
-    assert [c["details"]["failed_calls"] for c in result["components"]] == [3, 1, 0]
+    assert [(c["details"]["failed_calls"], c["details"].get("attempts")) for c in result["components"]] == [
+        (3, 4),
+        (1, 1),
+        (0, None),
+    ]
 
 
 def test_a_service_failing_the_jobs_calls_raises_a_system_health_alert(settings, http_server, machine, no_cluster):
@@ -300,7 +367,9 @@ def test_a_service_failing_the_jobs_calls_raises_a_system_health_alert(settings,
     alert = AlertHistory.objects.get(title__contains="api/ai_matching")
     assert (alert.alert_type, alert.severity) == ("system_health", "critical")
     assert alert.title == "Health check api/ai_matching is critical"
-    assert "12 job calls failed in the last 5 min (latest: HTTP 503)" in alert.message
+    assert (
+        "12 of 12 ai_matching attempts failed calling it in the last 5 min: 100 % (latest: HTTP 503)" in alert.message
+    )
 
 
 def test_the_health_page_and_api_show_the_failed_calls_escaped(
@@ -311,6 +380,8 @@ def test_the_health_page_and_api_show_the_failed_calls_escaped(
     script = "<script>alert('pwned')</script>"
     for _ in range(3):
         failed_call(f"{http_server}/ai/match", error=httpx.RemoteProtocolError(script, request=request))
+    for _ in range(7):
+        completed_attempt()
     with time_machine.travel(NOW, tick=False):
         health_service.run_health_checks_sync()
     client.force_login(alice)
@@ -319,11 +390,14 @@ def test_the_health_page_and_api_show_the_failed_calls_escaped(
         page = client.get("/health/").content.decode()
         api = client.get("/api/monitoring/health").json()
 
-    assert "3 job calls failed in the last 5 min (latest: RemoteProtocolError: &lt;script&gt;" in page
+    assert (
+        "3 of 10 ai_matching attempts failed calling it in the last 5 min: 30 % (latest: RemoteProtocolError: &lt;script&gt;"
+        in page
+    )
     assert script not in page
     ai = next(c for c in api["components"] if c["metric_name"] == "ai_matching")
     assert ai["status"] == "warning"
-    assert (ai["details"]["failed_calls"], ai["details"]["window_minutes"]) == (3, 5)
+    assert (ai["details"]["failed_calls"], ai["details"]["attempts"], ai["details"]["window_minutes"]) == (3, 10, 5)
     assert ai["details"]["latest_error"].startswith(f"RemoteProtocolError: {script}")
 
 
@@ -334,6 +408,6 @@ def test_when_the_database_cannot_count_the_calls_the_probes_still_stand(setting
         raise OperationalError("connection refused")
 
     monkeypatch.setattr("monitoring.health.failed_calls_by_origin", database_down)
-    result = probe_at_now(settings, {"name": "crm", "url": f"{http_server}/ok", "timeout": 2})["crm"]
+    result = crm_at_now(settings, http_server)
     assert result["status"] == "healthy"
     assert result["details"]["message"].endswith("; failed job calls not counted: OperationalError")
