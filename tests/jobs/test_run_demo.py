@@ -22,11 +22,18 @@ def alive(pids: list[int]) -> list[int]:
 
 
 @contextmanager
-def demo_with_a_long_job_running(tmp_path, stop_grace: float):
+def demo_with_a_long_job_running(tmp_path, stop_grace: float, watchdog_interval: float = 0):
     """run_demo started, a two-minute job running in its cluster: yields (run_demo, every process it started)."""
     log = open(tmp_path / "run_demo.log", "wb")
     started = []
-    args = [sys.executable, "manage.py", "run_demo", f"--addr=127.0.0.1:{free_port()}", "--interval=0"]
+    args = [
+        sys.executable,
+        "manage.py",
+        "run_demo",
+        f"--addr=127.0.0.1:{free_port()}",
+        "--interval=0",
+        f"--watchdog-interval={watchdog_interval}",
+    ]
     demo = subprocess.Popen(
         [*args, f"--stop-grace={stop_grace}"], cwd=BASE_DIR, env=process_env(), stdout=log, stderr=subprocess.STDOUT
     )
@@ -61,4 +68,19 @@ def test_a_second_ctrl_c_during_the_grace_period_stops_everything_at_once(tmp_pa
         demo.send_signal(signal.SIGINT)
         demo.wait(timeout=15)
 
+        wait_for(lambda: not alive(started), timeout=10, message=f"{alive(started)} to end")
+
+
+def test_the_demo_runs_the_cluster_watchdog_as_cron_would(tmp_path):
+    """A reviewer froze the demo's cluster for three minutes and no alert came: `make run` had no
+    cron to run `cluster_watchdog`. The demo runs it every minute (every second here)."""
+    with demo_with_a_long_job_running(tmp_path, stop_grace=1, watchdog_interval=1) as (demo, started):
+        # The running job's heartbeat shows a worker alive.
+        wait_for(
+            lambda: b"alive: a worker was last seen" in (tmp_path / "run_demo.log").read_bytes(),
+            timeout=30,
+            message="cluster_watchdog to report in the demo's log",
+        )
+        demo.send_signal(signal.SIGTERM)
+        demo.wait(timeout=30)
         wait_for(lambda: not alive(started), timeout=10, message=f"{alive(started)} to end")

@@ -33,10 +33,19 @@ class Command(BaseCommand):
         parser.add_argument("--addr", default="127.0.0.1:8000")
         parser.add_argument("--interval", type=float, default=2.5, help="seconds between demo jobs (0: none)")
         parser.add_argument(
-            "--stop-grace", type=float, default=30, help="seconds running jobs get to finish on stop; then all is killed"
+            "--stop-grace",
+            type=float,
+            default=30,
+            help="seconds running jobs get to finish on stop; then all is killed",
+        )
+        parser.add_argument(
+            "--watchdog-interval",
+            type=float,
+            default=60,
+            help="seconds between runs of cluster_watchdog, as cron runs it in production (0: none)",
         )
 
-    def handle(self, addr, interval, stop_grace, **options):
+    def handle(self, addr, interval, stop_grace, watchdog_interval, **options):
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         # Each child in its own session, so a Ctrl-C reaches only this process, which then sends
         # every child exactly one SIGTERM: django-q2's cluster deadlocks in its signal handler
@@ -49,15 +58,25 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         self.stdout.write(self.style.SUCCESS(f"Dashboard: http://{addr}/   (Ctrl-C stops everything)"))
         rng = random.Random()
+        # The dead man's switch, in its own process as cron would start it: a cluster that hangs
+        # or dies in the demo raises its alert too.
+        watchdog, next_watch = None, time.monotonic() + watchdog_interval
         try:
             while all(child.poll() is None for child in children):
                 if interval:
                     job_type, parameters = random_demo_job(rng)
                     job_manager.submit_job(job_type, parameters, submitted_by="demo")
+                if watchdog_interval and time.monotonic() >= next_watch:
+                    next_watch += watchdog_interval
+                    if watchdog is None or watchdog.poll() is not None:  # the last run is over
+                        watchdog = subprocess.Popen([*manage, "cluster_watchdog"])
                 time.sleep(interval or 1)
         except KeyboardInterrupt:
             pass
         finally:
+            if watchdog is not None and watchdog.poll() is None:
+                watchdog.kill()  # it holds no job; it may be waiting on a broker that does not answer
+                watchdog.wait()
             for child in children:
                 child.terminate()
             deadline = time.monotonic() + stop_grace
