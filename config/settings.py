@@ -111,7 +111,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # A database outage is a 503 (Retry-After) on every page, like the API's.
     "monitoring.middleware.DatabaseUnavailableMiddleware",
-    "monitoring.middleware.ApiMethodsMiddleware",
+    "monitoring.middleware.ApiMiddleware",
     # A filter value the database cannot take (a NUL, a malformed array) in an admin list: 400, not 500.
     "monitoring.middleware.AdminFilterValueMiddleware",
 ]

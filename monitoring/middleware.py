@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import DataError
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.views.defaults import bad_request
 
 from monitoring.api_errors import json_error
@@ -43,10 +44,11 @@ class DatabaseUnavailableMiddleware:
         return response
 
 
-class ApiMethodsMiddleware:
+class ApiMiddleware:
     """django-ninja knows only the methods an operation declares. The API answers HEAD as GET,
     as Django's own views do (uptime monitors check with HEAD; the server drops the body), and
-    a method a path does not have with a JSON 405 naming those it has, not ninja's plain text."""
+    a method a path does not have with a JSON 405 naming those it has, not ninja's plain text.
+    No answer may be cached, as the dashboard's pages: they carry job data and change by the second."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -66,6 +68,7 @@ class ApiMethodsMiddleware:
             allowed = response["Allow"]
             response = json_error(405, f"method {request.method} not allowed here; allowed: {allowed}")
             response["Allow"] = allowed
+        add_never_cache_headers(response)
         return response
 
 

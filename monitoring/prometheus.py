@@ -140,7 +140,7 @@ def _denied(request) -> HttpResponse | None:
     if request.user.is_authenticated:
         if request.user.has_perm(VIEW_METRICS):
             return None
-        return HttpResponse("you are not allowed to view metrics\n", status=403, content_type="text/plain")
+        return HttpResponse(f"permission required: {VIEW_METRICS}\n", status=403, content_type="text/plain")
     return _unauthorized("send Authorization: Bearer <METRICS_TOKEN>, or log in")
 
 

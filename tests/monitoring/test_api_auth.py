@@ -23,6 +23,14 @@ def submit(client, **kwargs):
     return client.post("/api/jobs", body, content_type="application/json", **kwargs)
 
 
+def test_api_answers_are_never_cached(client, alice):
+    """They carry job parameters and errors, and change by the second: no browser or proxy cache
+    may keep them (a reviewer found the dashboard's pages marked so and the API's not)."""
+    client.force_login(alice)
+    for response in (client.get(LIST), client.get("/api/monitoring/jobs/nope"), Client().get(LIST)):
+        assert "no-store" in response["Cache-Control"], response.status_code
+
+
 # --- no credentials: 401 --------------------------------------------------------------
 
 

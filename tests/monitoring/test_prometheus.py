@@ -187,7 +187,8 @@ def test_a_logged_in_user_allowed_to_view_metrics_may_read_it(client, alice):
 
 def test_a_logged_in_user_without_the_permission_is_403(client, nobody):
     client.force_login(nobody)
-    assert client.get("/metrics").status_code == 403
+    response = client.get("/metrics")
+    assert (response.status_code, response.content) == (403, b"permission required: monitoring.view_jobexecutionlog\n")
 
 
 def test_only_get_and_head(client, token):
