@@ -15,7 +15,7 @@ from jobs.api import document_job_types
 from jobs.api import router as jobs_router
 from monitoring.api import router as monitoring_router
 from monitoring.api_auth import ApiToken, requires
-from monitoring.api_errors import install_error_handlers, json_error
+from monitoring.api_errors import install_error_handlers, json_error, refuse_repeated_query_parameters
 
 
 def docs_access(view):
@@ -41,9 +41,8 @@ def docs_access(view):
 
 class StrictQueryParser(Parser):
     def parse_querydict(self, data, list_fields, request):
-        # A single-valued parameter given twice is a 422 (not "the last one wins"): passing
-        # the values on as a list makes validation name the parameter.
-        return {key: data.getlist(key) if key in list_fields or len(data.getlist(key)) > 1 else data[key] for key in data}
+        refuse_repeated_query_parameters(data, list_fields)  # not "the last one wins"
+        return super().parse_querydict(data, list_fields, request)
 
 
 class JobMonitorAPI(NinjaAPI):

@@ -36,6 +36,14 @@ def clean_text(text: str) -> str:
     return text
 
 
+def printable(text: str) -> str:
+    """`text` unchanged, or ValueError if it has control characters (names and filters: a
+    newline or NUL in one is a mistake or an attack, and Postgres refuses NUL)."""
+    if any(ord(ch) < 32 for ch in text):
+        raise ValueError("must not contain control characters")
+    return text
+
+
 def clip(text, limit: int = MAX_MESSAGE_CHARS) -> str:
     text = clean_text("" if text is None else str(text))
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -7,15 +7,27 @@
 """
 
 import inspect
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Annotated
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel, Field
 from pydantic import ValidationError as PydanticValidationError
 
+from jobs.payloads import printable
 from jobs.retry import RetryManager
+
+# A job type's name: any printable text (a type registered in another process, or renamed or
+# removed since, keeps its name). The one rule of the API's and the dashboard's job type filters.
+JobTypeName = Annotated[
+    str,
+    # The pattern documents what printable() checks (whose message is friendlier than a regex's).
+    Field(min_length=1, max_length=100, json_schema_extra={"pattern": "^[^\\x00-\\x1f]*$"}),
+    AfterValidator(printable),
+]
 
 
 class UnknownJobType(LookupError):
@@ -62,20 +74,73 @@ class JobExecutor:
         parameters = {} if parameters is None else parameters
         if not isinstance(parameters, dict):
             raise InvalidJobParameters(self.job_type, [{"field": "parameters", "message": "must be a JSON object"}])
+        # Before the job type's checks: of NaN, "less than or equal to 3600" would be their answer.
+        if not_finite := _non_finite_numbers(parameters):
+            errors = [{"field": field, "message": "must be a finite number"} for field in not_finite]
+            raise InvalidJobParameters(self.job_type, errors)
         if self.params is None:
             return parameters
         try:
             return self.params.model_validate(parameters).model_dump(mode="json")
         except PydanticValidationError as e:
-            errors = [
-                {"field": ".".join(["parameters", *map(str, err["loc"])]), "message": err["msg"]} for err in e.errors()
-            ]
-            raise InvalidJobParameters(self.job_type, errors) from None
+            raise InvalidJobParameters(self.job_type, _field_errors(e.errors(), parameters)) from None
 
     def run(self, parameters: dict, ctx) -> object:
         if inspect.iscoroutinefunction(self.func):
             return async_to_sync(self.func)(parameters, ctx)
         return self.func(parameters, ctx)
+
+
+def _non_finite_numbers(parameters: dict) -> list[str]:
+    """The dotted paths of NaN and ±Infinity in the parameters (Python's json reads them, and
+    1e400 as Infinity; they are no JSON numbers and jsonb refuses them). Walked without
+    recursion: nesting is only bounded later."""
+    found, pending = [], [("parameters", parameters)]
+    while pending:
+        path, value = pending.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            found.append(path)
+        elif isinstance(value, dict):
+            pending.extend((f"{path}.{key}", item) for key, item in value.items())
+        elif isinstance(value, list):
+            pending.extend((f"{path}.{index}", item) for index, item in enumerate(value))
+    return sorted(found)
+
+
+# How a union's types are named in pydantic's messages; others keep pydantic's message.
+_TYPE_NAMES = {"int": "an integer", "str": "a string", "float": "a number", "bool": "true or false", "none": "null"}
+
+
+def _field_errors(errors: list[dict], parameters: dict) -> list[dict]:
+    """pydantic's errors as {field, message}, one per field. Pydantic puts the type it tried of a
+    union (`int | str`) in the location (job_posting_id.int, job_posting_id.str): no field of the
+    parameters, so it is left out, and "must be an integer or a string" sums up the types tried."""
+    by_field: dict[str, list[tuple[str | None, str]]] = {}
+    for error in errors:
+        path, union_types = _path_in(parameters, error)
+        tried = (union_types[-1] if union_types else None, error["msg"])
+        by_field.setdefault(".".join(["parameters", *path]), []).append(tried)
+    return [{"field": field, "message": _message(tried)} for field, tried in by_field.items()]
+
+
+def _path_in(value, error: dict) -> tuple[list[str], list[str]]:
+    """(the parts of the error's location that are fields of the parameters, the union types in it)."""
+    path, union_types = [], []
+    for index, part in enumerate(error["loc"]):
+        if isinstance(value, dict) and part in value or isinstance(value, list) and isinstance(part, int):
+            value = value[part]
+            path.append(str(part))
+        elif error["type"] == "missing" and index == len(error["loc"]) - 1:
+            path.append(str(part))  # a field the parameters lack
+        else:
+            union_types.append(str(part))
+    return path, union_types
+
+
+def _message(tried: list[tuple[str | None, str]]) -> str:
+    if len(tried) > 1 and all(union_type in _TYPE_NAMES for union_type, _ in tried):
+        return "must be " + " or ".join(dict.fromkeys(_TYPE_NAMES[union_type] for union_type, _ in tried))
+    return "; ".join(dict.fromkeys(message for _, message in tried))
 
 
 _registry: dict[str, JobExecutor] = {}

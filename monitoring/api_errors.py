@@ -18,6 +18,7 @@ from pydantic import Field
 
 from jobs.manager import JobNotFound, JobStateConflict
 from jobs.registry import InvalidJobParameters, UnknownJobType, registered_job_types
+from monitoring.forms import repeated_parameters
 from monitoring.pending import DATABASE_UNAVAILABLE
 from monitoring.schemas import Out
 from monitoring.selectors import AmbiguousJobId
@@ -77,6 +78,15 @@ def refuse_unknown_query_parameters(request: HttpRequest, schema: type[Schema] |
     if unknown:
         message = f"unknown query parameter; known: {', '.join(known)}" if known else "takes no query parameters"
         raise ValidationError([{"loc": ("query", name), "msg": message} for name in unknown])
+
+
+def refuse_repeated_query_parameters(data, list_fields) -> None:
+    """A 422 for a query parameter that takes one value given more than once: neither the last
+    one winning nor validation blaming the value's type ("Input should be a valid integer").
+    Run by the API's query parser, before validation; a list parameter may repeat."""
+    repeated = repeated_parameters(data, [name for name in data if name not in list_fields])
+    if repeated:
+        raise ValidationError([{"loc": ("query", name), "msg": message} for name, message in repeated.items()])
 
 
 def _field_name(loc) -> str:

@@ -4,9 +4,13 @@ from datetime import timedelta
 
 from django import forms
 from django.core.validators import RegexValidator
+from django.utils.datastructures import MultiValueDict
+from pydantic import TypeAdapter
+from pydantic import ValidationError as SchemaValidationError
 
 from alerts.models import Severity
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES
+from jobs.registry import JobTypeName
 from monitoring.metrics import TIMEFRAMES
 
 FINISHED_WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
@@ -22,16 +26,40 @@ def finished_window(timeframe: str) -> str:
     return min(covering, key=FINISHED_WINDOWS.get) if covering else max(FINISHED_WINDOWS, key=FINISHED_WINDOWS.get)
 
 
+_JOB_TYPE_NAME = TypeAdapter(JobTypeName)
+
+
+def _job_type_name(value: str) -> None:
+    """The API's rule (jobs.registry.JobTypeName), with its message."""
+    try:
+        _JOB_TYPE_NAME.validate_python(value)
+    except SchemaValidationError as e:
+        raise forms.ValidationError([error["msg"] for error in e.errors()]) from None
+
+
 def job_type_field() -> forms.CharField:
     """Any job type, registered in this process or not: old rows and jobs queued before a deploy
-    that renamed or removed their type keep their names, and must still be listed."""
-    return forms.CharField(
-        required=False,
-        max_length=100,
-        strip=True,
-        label="Type",
-        validators=[RegexValidator(r"^[\w.:-]+$", "a job type is letters, digits and . _ : -, e.g. ai_matching")],
-    )
+    that renamed or removed their type keep their names, and must still be listed. Not stripped:
+    a name is taken as the API takes it."""
+    return forms.CharField(required=False, strip=False, label="Type", validators=[_job_type_name])
+
+
+def repeated_parameters(data: MultiValueDict, names) -> dict[str, str]:
+    """{name: message} for each of `names` given more than once: a parameter that takes one
+    value given two is a mistake to point out, not a choice to make for the user (API and dashboard)."""
+    counts = {name: len(data.getlist(name)) for name in names}
+    return {name: f"given {count} times; give it once" for name, count in counts.items() if count > 1}
+
+
+class FilterForm(forms.Form):
+    """A dashboard list's filters, from the query string: each given once."""
+
+    def clean(self):
+        data = super().clean()
+        if isinstance(self.data, MultiValueDict):  # a query string; a plain dict cannot repeat
+            for name, message in repeated_parameters(self.data, self.fields).items():
+                self.add_error(name, message)
+        return data
 
 
 def flag_field() -> forms.TypedChoiceField:
@@ -52,7 +80,7 @@ def list_view_of(params) -> str:
     return "finished" if params.get("status") in FINISHED_STATUSES else "active"
 
 
-class JobFilterForm(forms.Form):
+class JobFilterForm(FilterForm):
     view = forms.ChoiceField(choices=[("active", "Active"), ("finished", "Recently finished")], required=False)
     job_type = job_type_field()
     status = forms.ChoiceField(
@@ -97,7 +125,7 @@ class JobFilterForm(forms.Form):
         return self.cleaned_data["view"] == "finished"
 
 
-class TimeframeForm(forms.Form):
+class TimeframeForm(FilterForm):
     """?timeframe=24h: one of monitoring.metrics.TIMEFRAMES, `default_timeframe` when absent."""
 
     timeframe = forms.ChoiceField(required=False)
@@ -121,7 +149,7 @@ class MetricsFilterForm(TimeframeForm):
 MAX_ALERT_PAGES = 100
 
 
-class AlertFilterForm(forms.Form):
+class AlertFilterForm(FilterForm):
     """The alerts list's filters: ?severity=critical&alert_type=job_failure&include_resolved=1&page=2."""
 
     severity = forms.ChoiceField(choices=[("", "any")] + Severity.choices, required=False)

@@ -22,6 +22,8 @@ from pydantic_core import PydanticCustomError
 from alerts.models import Severity
 from alerts.services import MAX_REASON_CHARS
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus, RetryStatus
+from jobs.payloads import printable
+from jobs.registry import JobTypeName
 from monitoring.forms import FINISHED_WINDOWS
 from monitoring.metrics import TIMEFRAMES, UnknownTimeframe
 from monitoring.selectors import JobDetail
@@ -45,20 +47,6 @@ class Out(BaseModel):
 
 
 ActiveStatus = Literal[tuple(status.value for status in ACTIVE_STATUSES)]
-
-
-def _printable(value: str) -> str:
-    if any(ord(ch) < 32 for ch in value):
-        raise ValueError("must not contain control characters")
-    return value
-
-
-JobTypeName = Annotated[
-    str,
-    # The pattern documents what _printable checks (whose message is friendlier than a regex's).
-    Field(min_length=1, max_length=100, json_schema_extra={"pattern": "^[^\\x00-\\x1f]*$"}),
-    AfterValidator(_printable),
-]
 
 
 # A job's whole id, or its first 8 hex digits or more (the short id shown everywhere), with the
@@ -481,7 +469,7 @@ AlertTypeName = Annotated[
     str,
     # As long as alert_history.alert_type can hold: a longer one cannot match anything.
     Field(min_length=1, max_length=50, json_schema_extra={"pattern": "^[^\\x00-\\x1f]*$"}),
-    AfterValidator(_printable),
+    AfterValidator(printable),
 ]
 
 

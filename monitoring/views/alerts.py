@@ -132,7 +132,8 @@ def resolve_alert(request, alert_id):
     reason = request.POST.get("reason", "").strip()
     if len(reason) > MAX_REASON_CHARS:
         return _respond(request, alert, f"reason: at most {MAX_REASON_CHARS} characters", status=400)
-    if not alert_resolve(alert=alert, user=request.user, reason=reason):
+    # As the API and admin do: where it was resolved, when no reason is typed.
+    if not alert_resolve(alert=alert, user=request.user, reason=reason or "resolved on the dashboard"):
         alert = _alert(alert_id)
         who = f" by {alert.resolved_by}" if alert.resolved_by else ""
         return _respond(request, alert, f"This alert was already resolved{who}.", status=409)

@@ -580,6 +580,22 @@ def test_an_unknown_query_parameter_is_refused_not_ignored(as_viewer):
     ]
 
 
+@pytest.mark.parametrize(
+    "url, field",
+    [
+        (f"{LIST}/finished?window=1h&window=1h", "window"),
+        (f"{LIST}?limit=1&limit=2", "limit"),
+        (f"{LIST}?job_type=a&job_type=b", "job_type"),
+        ("/api/monitoring/metrics?timeframe=1h&timeframe=1h", "timeframe"),
+    ],
+)
+def test_a_parameter_given_twice_is_refused_naming_it_not_its_type(as_viewer, url, field):
+    response = as_viewer.get(url)
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": field, "message": "given 2 times; give it once"}]
+
+
 def test_a_database_outage_is_503_with_retry_after(as_viewer, monkeypatch):
     def unavailable(**filters):
         raise OperationalError("server closed the connection unexpectedly")

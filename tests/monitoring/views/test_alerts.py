@@ -216,6 +216,19 @@ def test_after_resolving_from_the_list_focus_goes_to_the_rows_message(alice_clie
     assert 'tabindex="-1" autofocus' in notice
 
 
+@pytest.mark.parametrize("target", ["alert-row", "alert-live"])
+def test_resolving_without_a_reason_records_that_it_was_done_on_the_dashboard(alice_client, target):
+    """As the API and admin record where a reason-less Resolve came from, from the list or the alert's page."""
+    alert = job_failure(JobFactory())
+    target = f"alert-{alert.id}" if target == "alert-row" else target
+
+    response = alice_client.post(f"/alerts/{alert.id}/resolve/", {"reason": "  "}, headers=htmx(target))
+
+    assert response.status_code == 200
+    alert.refresh_from_db()
+    assert (alert.state.resolved_by, alert.state.resolution_reason) == ("alice", "resolved on the dashboard")
+
+
 def test_resolving_from_the_list_also_updates_its_counts(alice_client, django_assert_max_num_queries):
     """The header said "1–2 of 2 open alerts" next to a row saying "Resolved." until the next poll."""
     alerts = [job_failure(JobFactory(job_type=name)) for name in ("ai_matching", "demo.fail")]
