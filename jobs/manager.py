@@ -508,6 +508,19 @@ class EnhancedJobManager:
             self._enqueue_on_commit(job.id, next_attempt, job.job_type)
         return True
 
+    def retry_jobs_sync(self, jobs: list[Job], *, by: str = "") -> tuple[int, int]:
+        """retry_job_sync for each of `jobs` as they were read, at their next attempt: one retried
+        or changed since (by another operator, a worker) is left as it is. Each in its own
+        transaction. (retried, left)."""
+        retried = 0
+        for job in jobs:
+            try:
+                self.retry_job_sync(job.id, job.attempts + 1, by=by)
+                retried += 1
+            except (JobNotFound, JobStateConflict):
+                pass
+        return retried, len(jobs) - retried
+
     def _get(self, job_id) -> Job:
         try:
             return Job.objects.get(id=job_id)

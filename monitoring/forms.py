@@ -125,6 +125,21 @@ class JobFilterForm(FilterForm):
         return self.cleaned_data["view"] == "finished"
 
 
+# Finished jobs the list's "Retry these" may queue again (retrying jobs have their own Retry now).
+RETRYABLE_FINISHED_STATUSES = ("failed", "cancelled")
+
+
+class BulkRetryForm(JobFilterForm):
+    """The finished list's filters, sent back by its "Retry these" button: failed or cancelled
+    jobs of the window, of a type and id prefix if given."""
+
+    def clean(self):
+        data = super().clean()
+        if data.get("status") not in RETRYABLE_FINISHED_STATUSES:
+            self.add_error("status", "only failed or cancelled jobs can be retried: filter on one of them")
+        return data
+
+
 class TimeframeForm(FilterForm):
     """?timeframe=24h: one of monitoring.metrics.TIMEFRAMES, `default_timeframe` when absent."""
 

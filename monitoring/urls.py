@@ -7,6 +7,7 @@ app_name = "dashboard"
 urlpatterns = [
     path("", overview.overview, name="overview"),
     path("jobs/", jobs.job_list, name="jobs"),
+    path("jobs/retry/", jobs.retry_jobs, name="retry_jobs"),
     path("jobs/<uuid:job_id>/", job_detail.job_detail, name="job_detail"),
     path("jobs/<uuid:job_id>/cancel/", job_detail.cancel_job, name="cancel_job"),
     path("jobs/<uuid:job_id>/retry/", job_detail.retry_job, name="retry_job"),

@@ -1,13 +1,28 @@
 """Real-time job status: active jobs (or recently finished ones), filtered, paginated, live."""
 
-from django.shortcuts import redirect
-from django.utils import timezone
+from urllib.parse import urlencode
 
+from django.contrib import messages
+from django.shortcuts import redirect
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from jobs.manager import job_manager
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES
 from jobs.registry import registered_job_types
 from monitoring import selectors
-from monitoring.forms import FINISHED_WINDOWS, MAX_ACTIVE_PAGES, MAX_FINISHED_PAGES, JobFilterForm, list_view_of
-from monitoring.permissions import VIEW_JOBS
+from monitoring.forms import (
+    FINISHED_WINDOWS,
+    MAX_ACTIVE_PAGES,
+    MAX_FINISHED_PAGES,
+    RETRYABLE_FINISHED_STATUSES,
+    BulkRetryForm,
+    JobFilterForm,
+    list_view_of,
+)
+from monitoring.permissions import CONTROL_JOBS, VIEW_JOBS
 from monitoring.timeline import attempt_clock
 from monitoring.views.base import FILTER_ERRORS, PAGE_SIZE, ListPage, dashboard_view, render_page
 
@@ -37,9 +52,14 @@ def _finished_page(filters: dict, now) -> ListPage:
 
 @dashboard_view(VIEW_JOBS)
 def job_list(request):
+    return _list_page(request, request.GET)
+
+
+def _list_page(request, params, *, notice: str = "", notice_level: str = "success", status: int = 200):
+    """The list the query `params` ask for; `notice`: what an action on it did."""
     now = timezone.now()
-    form = JobFilterForm(request.GET)
-    view = list_view_of(request.GET)
+    form = JobFilterForm(params)
+    view = list_view_of(params)
     context = {
         "now": now,
         "form": form,
@@ -48,8 +68,12 @@ def job_list(request):
         "status_choices": FINISHED_STATUSES if view == "finished" else ACTIVE_STATUSES,
         "windows": list(FINISHED_WINDOWS),
         "page": None,
+        "can_control": request.user.has_perm(CONTROL_JOBS),
+        "retryable_statuses": RETRYABLE_FINISHED_STATUSES,
+        "max_bulk_retry": MAX_BULK_RETRY,
+        "notice": notice,
+        "notice_level": notice_level,
     }
-    status = 200
     if form.is_valid():
         filters = form.cleaned_data
         page = _finished_page(filters, now) if form.finished else _active_page(filters, now)
@@ -78,3 +102,48 @@ def job_list(request):
         },
         status=status,
     )
+
+
+# Jobs queued again by one click: each is its own transaction (about six queries); the rest
+# match again on the next click, since those retried are no longer failed or cancelled.
+MAX_BULK_RETRY = 100
+
+
+@require_POST
+@dashboard_view(CONTROL_JOBS)
+def retry_jobs(request):
+    """The finished list's "Retry these": its failed (or cancelled) jobs, as filtered, queued again."""
+    form = BulkRetryForm(request.POST)
+    filters = {name: request.POST[name] for name in LIST_FILTERS if request.POST.get(name)}
+    if not form.is_valid():
+        refused = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items())
+        return _list_page(request, filters, notice=f"Nothing retried: {refused}", notice_level="error", status=400)
+    chosen = form.cleaned_data
+    jobs, more = selectors.finished_jobs(
+        since=timezone.now() - FINISHED_WINDOWS[chosen["window"]],
+        job_type=chosen["job_type"],
+        status=chosen["status"],
+        job_id=chosen["q"],
+        limit=MAX_BULK_RETRY,
+    )
+    retried, left = job_manager.retry_jobs_sync(jobs, by=request.user.get_username())
+    notice = bulk_retry_outcome(chosen["status"], retried, left, more)
+    if not request.htmx:
+        messages.success(request, notice)
+        return redirect(f"{reverse('dashboard:jobs')}?{urlencode(filters)}")  # after a POST, a GET
+    return _list_page(request, filters, notice=notice)
+
+
+# The finished list's filters, as its "Retry these" form sends them back.
+LIST_FILTERS = ("view", "job_type", "status", "window", "q")
+
+
+def bulk_retry_outcome(status: str, retried: int, left: int, more: bool) -> str:
+    if not retried and not left:
+        return f"No {status} job matches these filters any more: nothing retried."
+    outcome = f"Queued again {retried} {status} job{pluralize(retried)}: they are on the Active list"
+    if left:
+        outcome += f"; {left} had changed since (retried or running again) and were left as they are"
+    if more:
+        outcome += f". More match: only the {MAX_BULK_RETRY} most recent were retried; retry again for the rest"
+    return outcome + "."
