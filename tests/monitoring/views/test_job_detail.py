@@ -328,3 +328,26 @@ def test_started_says_how_long_ago_with_the_full_date_in_its_tooltip(alice_clien
     queued = JobFactory(status=JobStatus.QUEUED)
     not_yet = alice_client.get(f"/jobs/{queued.id}/").content.decode()
     assert '<dt>Started</dt><dd><span class="muted">not yet</span>' in not_yet
+
+
+@pytest.mark.parametrize("status", [JobStatus.FAILED, JobStatus.CANCELLED])
+def test_a_failed_or_cancelled_job_polls_slowly_and_shows_a_retry_made_elsewhere(alice_client, status):
+    """Drill: a failed job's page, retried through the API, kept showing "✕ failed" and Retry:
+    it stopped polling once the job finished, but failed and cancelled jobs can still be retried."""
+    job = JobFactory(status=status, finished_at=timezone.now(), attempts=1)
+
+    page = alice_client.get(f"/jobs/{job.id}/").content.decode()
+    assert f'<div id="job-live" class="status-{status}" hx-get="/jobs/{job.id}/"' in page
+    assert "every 15s [document.visibilityState === 'visible'], every 60s" in page  # the slowest poll
+    assert "every 2s" not in page
+
+    job_manager.retry_job_sync(job.id, by="the API")  # as the API and the admin do
+    poll = alice_client.get(f"/jobs/{job.id}/", headers=htmx("job-live")).content.decode()
+    assert "queued" in poll.split("</h1>")[0] and "Retry job" not in poll
+    assert "every 2s" in poll  # active again: the usual poll
+
+
+def test_a_completed_job_does_not_poll(alice_client):
+    job = JobFactory(completed=True)
+    page = alice_client.get(f"/jobs/{job.id}/").content.decode()
+    assert "hx-trigger" not in page.split('<div id="job-live"')[1].split(">")[0]
