@@ -51,6 +51,7 @@ def _context(request, detail) -> dict:
         "can_retry": job.status in RETRYABLE_STATUSES,
         "next_attempt": job.attempts + 1,
         "queue": selectors.queue_wait(job, now) if job.status == JobStatus.QUEUED else None,
+        "retry_late": selectors.retry_late(job, now),
         "clock": attempt_clock(job, now),
         "poll": job_poll(job),
     }

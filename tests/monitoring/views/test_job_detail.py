@@ -351,3 +351,35 @@ def test_a_completed_job_does_not_poll(alice_client):
     job = JobFactory(completed=True)
     page = alice_client.get(f"/jobs/{job.id}/").content.decode()
     assert "hx-trigger" not in page.split('<div id="job-live"')[1].split(">")[0]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_an_overdue_retry_says_how_late_it_is_and_whether_a_worker_was_seen(alice_client, settings):
+    """Drill: the cluster paused (SIGSTOP) while the job waited to retry; 2.5 minutes later the page
+    said "Next attempt in 0.0 s (planned wait 2.4 s)" and went on saying it."""
+    settings.HEALTH = {**settings.HEALTH, "STALE_AFTER_MINUTES": 15}
+    workers_seen(minutes_ago=3)
+    job = JobFactory(
+        status=JobStatus.RETRYING, attempts=1, retry_delay=2.4, next_attempt_at=at(-150), finished_at=None
+    )
+
+    page = alice_client.get(f"/jobs/{job.id}/").content.decode()
+
+    assert "<dt>Next attempt</dt><dd>overdue by 2m 30s <span class=\"muted\">(planned wait 2.4 s)</span>" in page
+    assert "in 0.0 s" not in page
+    assert "a running cluster queues a retry within about a second of its due time" in page
+    assert "A worker was seen 3m 00s ago: is its cluster stuck?" in page
+
+    workers_seen(minutes_ago=40)
+    SystemHealthMetric.objects.filter(timestamp__gt=at(-40 * 60)).delete()
+    late = alice_client.get(f"/jobs/{job.id}/", headers=htmx("job-live")).content.decode()
+    assert "No worker has been seen for 40m 00s. Is a cluster running (<code>python manage.py qcluster</code>)?" in late
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_retry_on_time_asks_nothing_and_reads_no_worker_liveness(alice_client, django_assert_max_num_queries):
+    job = JobFactory(status=JobStatus.RETRYING, attempts=1, retry_delay=30, next_attempt_at=at(12))
+    with django_assert_max_num_queries(7):  # session, user, permissions, job, events, attempts, alerts
+        page = alice_client.get(f"/jobs/{job.id}/").content.decode()
+    assert "<dt>Next attempt</dt><dd>in 12 s" in page
+    assert "overdue" not in page and "qcluster" not in page
