@@ -70,6 +70,8 @@ if not SECRET_KEY:
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
+# Django's page, except to the dashboard's htmx actions: a short reason its script can show.
+CSRF_FAILURE_VIEW = "monitoring.views.base.csrf_failure"
 # Base URL used in notifications to link back to the dashboard.
 SITE_URL = os.getenv("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 

@@ -14,7 +14,7 @@ from alerts.models import AlertHistory, AlertOccurrence, NotificationDelivery
 from alerts.selectors import alerts_for_job, with_alert_state
 from jobs.models import ACTIVE_LIST_RANK, ACTIVE_STATUSES, FINISHED_STATUSES, Job, JobRetryHistory, JobStatus
 from monitoring.models import EventType, JobExecutionLog
-from monitoring.timeline import needs_attention_q
+from monitoring.timeline import needs_attention_q, retry_overdue
 
 JOB_SUMMARY_FIELDS = (
     "id",
@@ -110,6 +110,27 @@ def queue_wait(job: Job, now: datetime) -> QueueWait:
         ahead = Job.objects.filter(status=JobStatus.QUEUED, queued_at__lt=job.queued_at).count()
     liveness = worker_liveness(now)
     return QueueWait(ahead=ahead, worker_alive=liveness["alive"], worker_seen_at=liveness["last_seen_at"])
+
+
+@dataclass
+class RetryLate:
+    """Why a retry past its due time has not started: the cluster that dispatches it is not running."""
+
+    overdue: float  # seconds past its due time
+    worker_alive: bool
+    worker_seen_at: datetime | None
+
+
+def retry_late(job: Job, now: datetime) -> RetryLate | None:
+    """A waiting retry no running cluster has dispatched (monitoring.timeline.retry_overdue), and
+    whether a worker is alive as for a queued job (worker_liveness). Two queries, only when late."""
+    from monitoring.health import worker_liveness  # the health checks' module: httpx, psutil...
+
+    overdue = retry_overdue(job, now)
+    if overdue is None:
+        return None
+    liveness = worker_liveness(now)
+    return RetryLate(overdue=overdue, worker_alive=liveness["alive"], worker_seen_at=liveness["last_seen_at"])
 
 
 # --- the dashboard's lists ----------------------------------------------------------------

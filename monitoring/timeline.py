@@ -179,6 +179,20 @@ class AttemptClock:
         return self.near_timeout or self.too_quiet or self.heartbeat_late
 
 
+# A running cluster queues a due retry within JOBS["DISPATCH_INTERVAL"] (half a second, jobs/brokers.py);
+# one due for longer than this is not being dispatched: no cluster runs, or it is stuck.
+RETRY_DISPATCH_GRACE = timedelta(seconds=10)
+
+
+def retry_overdue(job: Job, now: datetime) -> float | None:
+    """Seconds a waiting retry is past its due time, once no dispatcher can be on its way to it;
+    None while it is on time. No query: the fields are the lists'."""
+    if job.status != JobStatus.RETRYING or job.next_attempt_at is None:
+        return None
+    late = now - job.next_attempt_at
+    return late.total_seconds() if late > RETRY_DISPATCH_GRACE else None
+
+
 def attempt_clock(job: Job, now: datetime) -> AttemptClock | None:
     """How a running attempt stands against its timeout; None for a job not running. No query:
     the fields are the lists' (selectors.JOB_SUMMARY_FIELDS), the timeout is the registry's."""

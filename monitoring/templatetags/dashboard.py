@@ -5,6 +5,8 @@ import json
 from django import template
 from django.utils.html import format_html
 
+from monitoring import timeline
+
 register = template.Library()
 
 # Every status and event shows a symbol and a word, so nothing depends on colour alone.
@@ -74,6 +76,12 @@ def until(moment, now) -> str:
     if not moment or not now:
         return "–"
     return duration((moment - now).total_seconds())
+
+
+@register.filter
+def retry_overdue(job, now) -> float | None:
+    """{{ job|retry_overdue:now }}: seconds a waiting retry is past due, once it should have been dispatched."""
+    return timeline.retry_overdue(job, now)
 
 
 @register.filter

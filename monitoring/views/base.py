@@ -5,13 +5,18 @@ from dataclasses import dataclass
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
+from django.http import HttpResponseForbidden
 from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
+from django.views.csrf import csrf_failure as django_csrf_failure
 from django_htmx.http import HttpResponseClientRedirect
 
 # What a live partial is replaced by when the request's filters are invalid (hand-made URLs).
 FILTER_ERRORS = "dashboard/partials/filter_errors.html"
 PAGE_SIZE = 50
+# What a refused htmx action with a stale CSRF token is told: logging in again (in another tab)
+# rotates the token, so every form of a page rendered before is refused until it is reloaded.
+PAGE_OUT_OF_DATE = "The page is out of date (you logged in again elsewhere?): reload it and try again."
 
 
 def dashboard_view(permission: str):
@@ -30,12 +35,42 @@ def dashboard_view(permission: str):
                     return HttpResponseClientRedirect(redirect_to_login(next_url).url)
                 return redirect_to_login(request.get_full_path())
             if not request.user.has_perm(permission):
-                return render(request, "dashboard/forbidden.html", {"permission": permission}, status=403)
+                return _forbidden(request, permission)
             return view(request, *args, **kwargs)
 
         return wrapper
 
     return decorator
+
+
+def _forbidden(request, permission: str):
+    """The 403 page naming the missing permission; to htmx, the same in a short text to show."""
+    if _wants_text(request):
+        return refusal(
+            f"You are logged in as {request.user.get_username()}, without the permission this action needs "
+            f"({permission}). Ask an administrator to grant it."
+        )
+    return render(request, "dashboard/forbidden.html", {"permission": permission}, status=403)
+
+
+def csrf_failure(request, reason: str = ""):
+    """settings.CSRF_FAILURE_VIEW: Django's page, but to htmx a reason dashboard.js can show."""
+    if not _wants_text(request):
+        return django_csrf_failure(request, reason)
+    if "CSRF" in reason:  # a token missing or not this session's (Origin and Referer failures name no token)
+        return refusal(PAGE_OUT_OF_DATE)
+    return refusal(f"Refused as a possible cross-site request: {reason}")
+
+
+def refusal(text: str) -> HttpResponseForbidden:
+    """A 403 in plain text: dashboard.js shows it as it is, as text (never as HTML)."""
+    return HttpResponseForbidden(text, content_type="text/plain; charset=utf-8")
+
+
+def _wants_text(request) -> bool:
+    """An htmx action or poll, which swaps nothing on a 403; a boosted link or form wants a page."""
+    htmx = getattr(request, "htmx", None)  # unset if HtmxMiddleware did not run
+    return bool(htmx) and not htmx.boosted
 
 
 def _htmx_page(request) -> str | None:

@@ -19,6 +19,19 @@ RETRYABLE_STATUSES = (JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.RETRYING)
 MAX_ATTEMPT_DIGITS = 10
 
 
+def job_poll(job) -> dict | None:
+    """How often the job page polls its live part (while the tab is visible, and hidden).
+
+    An active job every 2 s. A failed or cancelled one can still be retried elsewhere (the API,
+    the admin, another tab), so it keeps polling at the dashboard's slowest pace (the health
+    page's); a completed job never changes again and stops."""
+    if job.is_active:
+        return {"seconds": 2, "hidden_seconds": 30}
+    if job.status in RETRYABLE_STATUSES:
+        return {"seconds": 15, "hidden_seconds": 60}
+    return None
+
+
 def _context(request, detail) -> dict:
     job = detail.job
     error_event = detail.last_error_event
@@ -38,7 +51,9 @@ def _context(request, detail) -> dict:
         "can_retry": job.status in RETRYABLE_STATUSES,
         "next_attempt": job.attempts + 1,
         "queue": selectors.queue_wait(job, now) if job.status == JobStatus.QUEUED else None,
+        "retry_late": selectors.retry_late(job, now),
         "clock": attempt_clock(job, now),
+        "poll": job_poll(job),
     }
 
 

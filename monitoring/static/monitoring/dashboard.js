@@ -20,12 +20,20 @@
     markReached();
   });
 
-  // A refused action (403, 500...) is not swapped into the page: tell the operator.
+  // A refused action (403, 500...) is not swapped into the page: tell the operator why. To htmx the
+  // server gives its reason for a 403 (a missing permission, a page out of date) as plain text.
+  function refusalReason(xhr) {
+    var type = xhr.getResponseHeader("Content-Type") || "";
+    if (xhr.status !== 403 || type.indexOf("text/plain") !== 0) return "";
+    return (xhr.responseText || "").trim().slice(0, 500); // shown by alert(): text, never HTML
+  }
   document.addEventListener("htmx:responseError", function (event) {
     var xhr = event.detail.xhr;
     var verb = (event.detail.requestConfig && event.detail.requestConfig.verb) || "get";
     if (verb === "get") return; // polls: the banner above covers an unreachable server
-    window.alert("The server refused this action (" + xhr.status + " " + xhr.statusText + ").");
+    window.alert(
+      refusalReason(xhr) || "The server refused this action (" + xhr.status + " " + xhr.statusText + ")."
+    );
   });
 
   // Filter forms marked data-autosubmit apply a choice at once (without JavaScript: their button).

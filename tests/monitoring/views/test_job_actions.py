@@ -143,6 +143,24 @@ def test_a_viewer_is_refused_with_403_and_nothing_changes(viewer_client):
     assert status_of(failed) == JobStatus.FAILED
 
 
+def test_a_refused_htmx_action_says_which_permission_is_missing_in_plain_text(viewer_client):
+    """dashboard.js shows this text as it is: a short reason, no page to parse, nothing to inject."""
+    failed = JobFactory(failed=True)
+
+    response = viewer_client.post(f"/jobs/{failed.id}/retry/", headers=htmx("job-live"))
+
+    assert response.status_code == 403
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.content.decode() == (
+        "You are logged in as victor, without the permission this action needs (jobs.change_job). "
+        "Ask an administrator to grant it."
+    )
+    # Without htmx (a plain form post, a page opened by hand): the page that says the same.
+    page = viewer_client.post(f"/jobs/{failed.id}/retry/")
+    assert page.status_code == 403 and page["Content-Type"].startswith("text/html")
+    assert "without the permission this page needs" in page.content.decode()
+
+
 def test_anonymous_posts_go_to_login_and_gets_are_refused(client):
     job = JobFactory(running=True)
     assert client.post(f"/jobs/{job.id}/cancel/")["Location"].startswith("/accounts/login/")
@@ -164,3 +182,31 @@ def test_csrf_holds(alice):
     response = browser.post(f"/jobs/{job.id}/cancel/", headers={**htmx("job-live"), "X-CSRFToken": token})
     assert response.status_code == 200
     assert Job.objects.get(id=job.id).cancel_requested_at is not None
+
+
+def test_an_htmx_action_with_the_token_of_an_older_login_is_told_to_reload(alice):
+    """Drill: logged in again in another tab (which rotates the CSRF token), Retry in the old tab
+    said only "The server refused this action (403 Forbidden)"."""
+    job = JobFactory(failed=True)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(alice)
+    page = browser.get(f"/jobs/{job.id}/").content.decode()
+    old_token = re.search(r'"X-CSRFToken": "([^"]+)"', page).group(1)
+    # Another tab logs out and in again through the form: a new login rotates the token.
+    assert browser.post("/accounts/logout/", {"csrfmiddlewaretoken": old_token}).status_code == 302
+    form = browser.get("/accounts/login/").content.decode()
+    login_token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', form).group(1)
+    credentials = {"username": "alice", "password": "correct horse battery staple"}
+    assert browser.post("/accounts/login/", {**credentials, "csrfmiddlewaretoken": login_token}).status_code == 302
+
+    response = browser.post(f"/jobs/{job.id}/retry/", headers={**htmx("job-live"), "X-CSRFToken": old_token})
+
+    assert response.status_code == 403
+    assert response["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.content.decode() == (
+        "The page is out of date (you logged in again elsewhere?): reload it and try again."
+    )
+    assert status_of(job) == JobStatus.FAILED
+    # A plain form post gets Django's own explanation, as before.
+    plain = browser.post(f"/jobs/{job.id}/retry/", {"csrfmiddlewaretoken": old_token})
+    assert plain.status_code == 403 and b"CSRF verification failed" in plain.content

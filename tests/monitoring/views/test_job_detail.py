@@ -314,3 +314,71 @@ def test_a_job_retried_by_an_operator_shows_the_last_error_without_its_stale_adv
     job.status = JobStatus.RUNNING
     job.save()
     assert "<dt>Worker</dt>" in alice_client.get(f"/jobs/{job.id}/").content.decode()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_started_says_how_long_ago_with_the_full_date_in_its_tooltip(alice_client):
+    """Drill: a job started 2 days ago said "Started 04:12:24 UTC", no date, beside "Submitted 2d 3h ago"."""
+    job = JobFactory(completed=True, created_at=at(-(2 * 86400 + 3 * 3600)), started_at=at(-(2 * 86400 + 600)))
+    page = alice_client.get(f"/jobs/{job.id}/").content.decode()
+    when = 'datetime="2026-11-27T02:50:00+00:00" title="2026-11-27 02:50:00 UTC"'
+    started = f"<dt>Started</dt><dd><time {when}>2d 0h ago</time>"
+    assert started in page
+    queued = JobFactory(status=JobStatus.QUEUED)
+    not_yet = alice_client.get(f"/jobs/{queued.id}/").content.decode()
+    assert '<dt>Started</dt><dd><span class="muted">not yet</span>' in not_yet
+
+
+@pytest.mark.parametrize("status", [JobStatus.FAILED, JobStatus.CANCELLED])
+def test_a_failed_or_cancelled_job_polls_slowly_and_shows_a_retry_made_elsewhere(alice_client, status):
+    """Drill: a failed job's page, retried through the API, kept showing "✕ failed" and Retry:
+    it stopped polling once the job finished, but failed and cancelled jobs can still be retried."""
+    job = JobFactory(status=status, finished_at=timezone.now(), attempts=1)
+
+    page = alice_client.get(f"/jobs/{job.id}/").content.decode()
+    assert f'<div id="job-live" class="status-{status}" hx-get="/jobs/{job.id}/"' in page
+    assert "every 15s [document.visibilityState === 'visible'], every 60s" in page  # the slowest poll
+    assert "every 2s" not in page
+
+    job_manager.retry_job_sync(job.id, by="the API")  # as the API and the admin do
+    poll = alice_client.get(f"/jobs/{job.id}/", headers=htmx("job-live")).content.decode()
+    assert "queued" in poll.split("</h1>")[0] and "Retry job" not in poll
+    assert "every 2s" in poll  # active again: the usual poll
+
+
+def test_a_completed_job_does_not_poll(alice_client):
+    job = JobFactory(completed=True)
+    page = alice_client.get(f"/jobs/{job.id}/").content.decode()
+    assert "hx-trigger" not in page.split('<div id="job-live"')[1].split(">")[0]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_an_overdue_retry_says_how_late_it_is_and_whether_a_worker_was_seen(alice_client, settings):
+    """Drill: the cluster paused (SIGSTOP) while the job waited to retry; 2.5 minutes later the page
+    said "Next attempt in 0.0 s (planned wait 2.4 s)" and went on saying it."""
+    settings.HEALTH = {**settings.HEALTH, "STALE_AFTER_MINUTES": 15}
+    workers_seen(minutes_ago=3)
+    job = JobFactory(
+        status=JobStatus.RETRYING, attempts=1, retry_delay=2.4, next_attempt_at=at(-150), finished_at=None
+    )
+
+    page = alice_client.get(f"/jobs/{job.id}/").content.decode()
+
+    assert "<dt>Next attempt</dt><dd>overdue by 2m 30s <span class=\"muted\">(planned wait 2.4 s)</span>" in page
+    assert "in 0.0 s" not in page
+    assert "a running cluster queues a retry within about a second of its due time" in page
+    assert "A worker was seen 3m 00s ago: is its cluster stuck?" in page
+
+    workers_seen(minutes_ago=40)
+    SystemHealthMetric.objects.filter(timestamp__gt=at(-40 * 60)).delete()
+    late = alice_client.get(f"/jobs/{job.id}/", headers=htmx("job-live")).content.decode()
+    assert "No worker has been seen for 40m 00s. Is a cluster running (<code>python manage.py qcluster</code>)?" in late
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_retry_on_time_asks_nothing_and_reads_no_worker_liveness(alice_client, django_assert_max_num_queries):
+    job = JobFactory(status=JobStatus.RETRYING, attempts=1, retry_delay=30, next_attempt_at=at(12))
+    with django_assert_max_num_queries(7):  # session, user, permissions, job, events, attempts, alerts
+        page = alice_client.get(f"/jobs/{job.id}/").content.decode()
+    assert "<dt>Next attempt</dt><dd>in 12 s" in page
+    assert "overdue" not in page and "qcluster" not in page

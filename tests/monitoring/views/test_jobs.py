@@ -53,6 +53,24 @@ def test_a_waiting_retry_says_when_its_next_attempt_is(alice_client):
 
 
 @time_machine.travel(NOW, tick=False)
+def test_an_overdue_retry_says_how_late_it_is_and_asks_whether_a_cluster_runs(
+    alice_client, is_postgres, django_assert_max_num_queries
+):
+    """Drill: the cluster paused while a job waited to retry; 2.5 minutes later the list said
+    "next attempt in 0.0 s" and went on saying it."""
+    JobFactory(status=JobStatus.RETRYING, attempts=1, next_attempt_at=NOW - timedelta(minutes=2, seconds=30))
+    JobFactory(status=JobStatus.RETRYING, attempts=1, next_attempt_at=NOW - timedelta(seconds=1))  # being dispatched
+
+    with django_assert_max_num_queries((2 if is_postgres else 3) + 2):  # login, count, rows: no more
+        page = alice_client.get("/jobs/?status=retrying").content.decode()
+
+    assert "⚠ next attempt overdue by 2m 30s" in page
+    assert "python manage.py qcluster" in page.split("⚠ next attempt overdue")[0].rsplit("<span", 1)[1]  # its title
+    assert "next attempt due now" in page
+    assert "in 0.0 s" not in page
+
+
+@time_machine.travel(NOW, tick=False)
 def test_a_running_attempt_near_its_timeout_or_long_silent_is_flagged_in_words(
     alice_client, is_postgres, django_assert_max_num_queries
 ):
