@@ -79,6 +79,12 @@ def until(moment, now) -> str:
 
 
 @register.filter
+def seconds_past(moment, now) -> float:
+    """{{ due|seconds_past:now }}: seconds since `moment`, negative while it is still to come."""
+    return (now - moment).total_seconds()
+
+
+@register.filter
 def retry_overdue(job, now) -> float | None:
     """{{ job|retry_overdue:now }}: seconds a waiting retry is past due, once it should have been dispatched."""
     return timeline.retry_overdue(job, now)
@@ -152,7 +158,7 @@ TIMEFRAME_NAMES = {
 
 @register.filter
 def timeframe_name(timeframe: str) -> str:
-    """"1h" → "hour", "7d" → "7 days": for "in the last …"."""
+    """ "1h" → "hour", "7d" → "7 days": for "in the last …"."""
     return TIMEFRAME_NAMES.get(timeframe, timeframe)
 
 

@@ -379,6 +379,25 @@ def test_a_recipient_stored_with_a_port_past_65535_still_shows_with_its_secret_h
     assert "https://hooks.example.com:99999/…" in page and "SECRET" not in page
 
 
+@time_machine.travel(NOW, tick=False)
+def test_a_notification_waiting_past_its_due_time_says_how_long_not_in_0_s(alice_client):
+    """A reviewer's frozen cluster: a delivery due minutes ago read "next try in 0.0 s"."""
+    alert = AlertHistoryFactory()
+    pending = {"alert": alert, "kind": "alert", "channel": "email", "status": DeliveryStatus.PENDING}
+    NotificationDelivery.objects.create(
+        recipient="late@example.com", next_attempt_at=NOW - timedelta(minutes=3), **pending
+    )
+    NotificationDelivery.objects.create(
+        recipient="soon@example.com", next_attempt_at=NOW + timedelta(seconds=30), **pending
+    )
+
+    page = alice_client.get(f"/alerts/{alert.id}/").content.decode()
+
+    late = page.split("late@example.com")[1].split("</tr>")[0]
+    assert "due 3m 00s ago: is a cluster running (or cluster_watchdog, which sends while none does)?" in late
+    assert "next try in 30 s" in page.split("soon@example.com")[1].split("</tr>")[0]
+
+
 def test_the_job_detail_page_lists_the_alerts_its_failure_was_counted_into(alice_client):
     first, second = JobFactory(job_type="ai_matching", failed=True), JobFactory(job_type="ai_matching", failed=True)
     alert = job_failure(first)
