@@ -1,9 +1,11 @@
 """The dashboard on a phone: 390 px wide, every link in reach without panning the page sideways."""
 
 import pytest
+from django.utils import timezone
 
+from monitoring.models import EventType
 from tests.e2e.conftest import log_in
-from tests.factories import JobFactory
+from tests.factories import AlertHistoryFactory, JobExecutionLogFactory, JobFactory, SystemHealthMetricFactory
 
 pytestmark = pytest.mark.e2e
 
@@ -21,14 +23,35 @@ def assert_fits_the_phone(page):
         assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], names[i]
 
 
-@pytest.mark.parametrize("url", ["/", "/jobs/?view=finished"])
+def assert_no_table_squeezed(page):
+    # A table squeezed to the screen's width wraps its message column a letter per line: the
+    # health page's rows were 1,800 px tall. Wide tables scroll in their box instead.
+    tallest = page.evaluate(
+        "Math.max(0, ...Array.from(document.querySelectorAll('table tbody tr')).map(r => r.offsetHeight))"
+    )
+    assert 0 < tallest <= 300
+
+
+@pytest.mark.parametrize("url", ["/", "/jobs/?view=finished", "/errors/?timeframe=24h", "/health/", "/alerts/"])
 def test_every_nav_link_and_log_out_are_in_reach_at_390_px(page, alice, url):
     """Drill: at 390 px the page was 722-738 px wide; Errors, Health, Alerts and Log out sat at
-    x=405..672, reachable only by panning the whole page."""
-    JobFactory(failed=True, message="ValueError: " + "a long message " * 20)
+    x=405..672, reachable only by panning the whole page. Then the errors page was still 539 px
+    wide and the health page's tables squeezed to rows 1,800 px tall."""
+    long_message = "ValueError: " + "a long message " * 20
+    failed = JobFactory(failed=True, message=long_message)
+    JobExecutionLogFactory(
+        job=failed,
+        event_type=EventType.ERROR,
+        timestamp=timezone.now(),
+        message=long_message,
+        error_details={"type": "ValueError", "message": long_message, "error_class": "data", "fingerprint": "f" * 16},
+    )
     JobFactory(running=True, progress=40)
+    SystemHealthMetricFactory(timestamp=timezone.now(), details={"message": "SELECT 1 answered in 0.2 ms " * 4})
+    AlertHistoryFactory(title="Health check api/ai_matching is critical", message=long_message)
     page.set_viewport_size(PHONE)
 
     log_in(page, "alice", next_url=url)
 
     assert_fits_the_phone(page)
+    assert_no_table_squeezed(page)
