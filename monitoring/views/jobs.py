@@ -107,6 +107,8 @@ def _list_page(request, params, *, notice: str = "", notice_level: str = "succes
 # Jobs queued again by one click: each is its own transaction (about six queries); the rest
 # match again on the next click, since those retried are no longer failed or cancelled.
 MAX_BULK_RETRY = 100
+# The finished list's filters, as its "Retry these" form sends them back.
+LIST_FILTERS = ("view", "job_type", "status", "window", "q")
 
 
 @require_POST
@@ -132,10 +134,6 @@ def retry_jobs(request):
         messages.success(request, notice)
         return redirect(f"{reverse('dashboard:jobs')}?{urlencode(filters)}")  # after a POST, a GET
     return _list_page(request, filters, notice=notice)
-
-
-# The finished list's filters, as its "Retry these" form sends them back.
-LIST_FILTERS = ("view", "job_type", "status", "window", "q")
 
 
 def bulk_retry_outcome(status: str, retried: int, left: int, more: bool) -> str:

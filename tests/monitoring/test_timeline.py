@@ -59,15 +59,19 @@ def test_the_date_is_shown_on_the_first_row_and_when_it_changes():
     assert [r.new_day for r in rows] == [True, False, True]
 
 
-def test_attempts_show_how_long_they_ran_and_how_long_the_retry_waited():
-    first = JobRetryHistory(attempt_number=1, started_at=T0, completed_at=T0 + timedelta(seconds=2), status="failed")
-    second = JobRetryHistory(
-        attempt_number=2,
-        started_at=T0 + timedelta(seconds=5),
-        completed_at=None,
-        status="running",
-        retry_delay_seconds=2,
+def attempt(number: int, started: float, ended: float | None, status: str, delay: int | None = None):
+    """Attempt `number`, from `started` to `ended` seconds after T0 (None: still running)."""
+    return JobRetryHistory(
+        attempt_number=number,
+        started_at=T0 + timedelta(seconds=started),
+        completed_at=None if ended is None else T0 + timedelta(seconds=ended),
+        status=status,
+        retry_delay_seconds=delay,
     )
+
+
+def test_attempts_show_how_long_they_ran_and_how_long_the_retry_waited():
+    first, second = attempt(1, 0, 2, "failed"), attempt(2, 5, None, "running", delay=2)
     rows = attempt_rows([first, second])
     assert [(r.duration, r.planned_delay, r.waited) for r in rows] == [(2.0, None, None), (None, 2, 3.0)]
 
@@ -76,14 +80,7 @@ def test_an_attempt_taken_back_from_a_lost_worker_ran_until_its_last_heartbeat_n
     # The worker's last heartbeat came 15 s in; the sweep took the attempt back 30 s later. The
     # error event says it ran 15 s: the attempts table must say the same, and the retry waited from
     # the take-back.
-    lost = JobRetryHistory(attempt_number=1, started_at=T0, completed_at=T0 + timedelta(seconds=45), status="failed")
-    retried = JobRetryHistory(
-        attempt_number=2,
-        started_at=T0 + timedelta(seconds=47),
-        completed_at=None,
-        status="running",
-        retry_delay_seconds=2,
-    )
+    lost, retried = attempt(1, 0, 45, "failed"), attempt(2, 47, None, "running", delay=2)
     taken_back = event(45, "error", attempt=1)
     taken_back.execution_time_ms = 15_000
     rows = attempt_rows([lost, retried], [event(0, "started"), taken_back, event(47, "started", attempt=2)])
@@ -92,7 +89,7 @@ def test_an_attempt_taken_back_from_a_lost_worker_ran_until_its_last_heartbeat_n
 
 def test_an_attempt_whose_outcome_event_is_not_at_hand_ran_from_its_start_to_its_end():
     # e.g. beyond the last events shown on a long job's page
-    only = JobRetryHistory(attempt_number=1, started_at=T0, completed_at=T0 + timedelta(seconds=3), status="completed")
+    only = attempt(1, 0, 3, "completed")
     unmeasured = event(3, "completed", 100, attempt=1)
     assert attempt_rows([only], [unmeasured])[0].duration == 3.0
     assert attempt_rows([only], [])[0].duration == 3.0
