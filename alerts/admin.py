@@ -2,6 +2,7 @@
 
 import re
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
@@ -17,7 +18,7 @@ from django.views.decorators.http import require_POST
 from alerts.channels import display_recipient
 from alerts.models import AlertHistory, AlertType, NotificationDelivery
 from alerts.selectors import with_alert_state
-from alerts.services import alert_resolve
+from alerts.services import acknowledged, alert_acknowledge, alert_resolve
 from jobs.admin import JobIdSearchMixin
 from jobs.errors import ErrorType
 from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS
@@ -127,7 +128,7 @@ class AlertHistoryAdmin(JobIdSearchMixin, admin.ModelAdmin):
     search_fields = ("title", "message", "=job__id")
     date_hierarchy = "triggered_at"
     ordering = ("-triggered_at",)
-    actions = ["resolve_selected"]
+    actions = ["acknowledge_selected", "resolve_selected"]
     inlines = [DeliveryInline]
     show_full_result_count = False  # no COUNT(*) over the whole history on every page
 
@@ -148,6 +149,7 @@ class AlertHistoryAdmin(JobIdSearchMixin, admin.ModelAdmin):
                     "resolved_at",
                     "resolved_by",
                     "resolution_reason",
+                    "acknowledgement",
                     "escalated",
                     "escalated_at",
                     "notification_sent",
@@ -162,7 +164,7 @@ class AlertHistoryAdmin(JobIdSearchMixin, admin.ModelAdmin):
     readonly_fields = [
         "title", "severity", "alert_type", "message", "job_link", "job_type", "error", "occurrences", "triggered_at",
         "last_seen_at", "fingerprint", "details", "is_resolved", "resolved_at", "resolved_by", "resolution_reason",
-        "escalated", "escalated_at", "notification_sent", "recipient_list", "last_delivery_error",
+        "acknowledgement", "escalated", "escalated_at", "notification_sent", "recipient_list", "last_delivery_error",
     ]  # fmt: skip
 
     def get_queryset(self, request):
@@ -227,6 +229,15 @@ class AlertHistoryAdmin(JobIdSearchMixin, admin.ModelAdmin):
         if skipped:
             self.message_user(request, f"{skipped} were already resolved.", messages.INFO)
 
+    @admin.action(description="Acknowledge selected alerts (hold escalation and repeats)", permissions=["resolve"])
+    def acknowledge_selected(self, request, queryset):
+        acknowledged_now = sum(
+            alert_acknowledge(alert=alert, user=request.user) for alert in queryset.filter(resolved_at__isnull=True)
+        )
+        minutes = settings.ALERTS["ACKNOWLEDGE_MINUTES"]
+        message = f"Acknowledged {acknowledged_now} alert(s) for {minutes} min: no escalation or repeat until then."
+        self.message_user(request, message, messages.SUCCESS)
+
     @admin.display(description="title", ordering="title")
     def title_and_error(self, alert):
         """The title over a quiet line: the error class, if any, and the latest error, cut short
@@ -274,6 +285,8 @@ class AlertHistoryAdmin(JobIdSearchMixin, admin.ModelAdmin):
     @admin.display(description="status", ordering="resolved_at")
     def status(self, alert):
         flags = ["resolved" if alert.resolved_at else "open"]
+        if not alert.resolved_at and acknowledged(self._state(alert), timezone.now()):
+            flags.append(f"acknowledged by {alert.acknowledged_by or 'someone'}")
         if alert.escalated:
             flags.append("escalated")
         if alert.notification_sent is False:  # None: raised by other code, unknown
@@ -303,6 +316,13 @@ class AlertHistoryAdmin(JobIdSearchMixin, admin.ModelAdmin):
     @admin.display(description="resolution")
     def resolution_reason(self, alert):
         return getattr(self._state(alert), "resolution_reason", "") or "-"
+
+    @admin.display(description="acknowledged")
+    def acknowledgement(self, alert):
+        if not alert.acknowledged_at:
+            return "-"
+        by = alert.acknowledged_by or "someone"
+        return f"by {by} at {_when(alert.acknowledged_at)}, holding escalation until {_when(alert.acknowledged_until)}"
 
     @admin.display(description="escalated at")
     def escalated_at(self, alert):

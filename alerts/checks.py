@@ -21,4 +21,8 @@ def check_alert_settings(app_configs=None, **kwargs):
                 except UnknownRecipient as e:
                     variable = f"ALERTS_{'ESCALATION_' if key.startswith('ESC') else ''}RECIPIENTS_{severity.upper()}"
                     problems.append(checks.Error(f"{variable}: {e}", id="alerts.E003"))
+    if settings.ALERTS["ACKNOWLEDGE_MINUTES"] < 1:
+        # An acknowledgement that never lapses would hold an unresolved alert's escalation forever.
+        minutes = settings.ALERTS["ACKNOWLEDGE_MINUTES"]
+        problems.append(checks.Error(f"ALERTS_ACKNOWLEDGE_MINUTES: at least 1, not {minutes}", id="alerts.E004"))
     return problems

@@ -30,7 +30,7 @@ from alerts.models import (
     NotificationDelivery,
     Severity,
 )
-from alerts.services import alert_resolve, enqueue_delivery, lock_state
+from alerts.services import acknowledged, alert_resolve, enqueue_delivery, lock_state
 from jobs.payloads import clip, to_json_value
 from monitoring.metrics import execution_time_stats
 
@@ -174,6 +174,7 @@ class AlertManager:
         reading ("… is critical"), which read "… is warning" under a critical badge otherwise.
         An alert already escalated is escalated at its new severity too: that severity's
         escalation recipients are told now (escalation happens once, at the old severity's).
+        An acknowledgement ends here: it was given for what the alert was.
         """
         alert = state.alert
         told = [*_recipients(severity), *(_recipients(severity, escalation=True) if alert.escalated else [])]
@@ -186,13 +187,16 @@ class AlertManager:
             return
         previous, alert.severity, alert.recipients = alert.severity, severity, recipients
         alert.title, alert.message = title, message
-        AlertState.objects.filter(pk=state.pk).update(last_notified_at=now)
+        ended = {"acknowledged_until": now} if acknowledged(state, now) else {}
+        AlertState.objects.filter(pk=state.pk).update(last_notified_at=now, **ended)
         headline = f"Severity raised from {previous} to {severity}"
+        if ended:
+            headline += f" (acknowledged by {state.acknowledged_by or 'someone'}: acknowledge again)"
         self.send_notification_sync(recipients, headline, severity, alert=alert, kind=DeliveryKind.SEVERITY_RAISED)
 
     def _repeat_due(self, state: AlertState, alert_type: str, now) -> bool:
         minutes = rules.repeat_after_minutes(alert_type)
-        if minutes <= 0 or state.last_notified_at is None:
+        if minutes <= 0 or state.last_notified_at is None or acknowledged(state, now):
             return False
         return state.last_notified_at <= now - timedelta(minutes=minutes)
 
@@ -253,14 +257,18 @@ class AlertManager:
 
     # --- escalation ----------------------------------------------------------------------
 
-    def escalate_alert_sync(self, alert_id) -> bool:
+    def escalate_alert_sync(self, alert_id, *, unless_acknowledged: bool = False) -> bool:
         """Mark an open alert escalated and notify its severity's escalation recipients, once.
 
-        False (and nothing sent) when it is resolved or already escalated.
+        False (and nothing sent) when it is resolved or already escalated, or, with
+        unless_acknowledged (the periodic sweep), while an acknowledgement holds it.
         """
         now = timezone.now()
         with transaction.atomic():
             lock_state(alert_id)
+            state = AlertState.objects.filter(alert_id=alert_id).first()
+            if unless_acknowledged and acknowledged(state, now):
+                return False
             if not AlertHistory.objects.filter(_not_escalated(), id=alert_id, resolved_at__isnull=True).update(
                 escalated=True
             ):
@@ -274,6 +282,8 @@ class AlertManager:
             AlertState.objects.filter(alert_id=alert_id).update(escalated_at=now)
             minutes = int((now - alert.triggered_at).total_seconds() // 60)
             headline = f"Escalated: unresolved for {minutes} min"
+            if state is not None and state.acknowledged_at:
+                headline += f", acknowledged by {state.acknowledged_by or 'someone'} {state.acknowledged_at:%H:%M} UTC"
             self.send_notification_sync(extra, headline, alert.severity, alert=alert, kind=DeliveryKind.ESCALATION)
         return True
 
@@ -288,10 +298,11 @@ class AlertManager:
             return 0
         candidates = (
             AlertHistory.objects.filter(_not_escalated(), due, resolved_at__isnull=True)
+            .exclude(state__acknowledged_until__gt=now)
             .order_by("triggered_at")
             .values_list("id", flat=True)[:limit]
         )
-        return sum(self.escalate_alert_sync(alert_id) for alert_id in list(candidates))
+        return sum(self.escalate_alert_sync(alert_id, unless_acknowledged=True) for alert_id in list(candidates))
 
     # --- conditions that clear by themselves ------------------------------------------------
 

@@ -84,6 +84,11 @@ class AlertState(models.Model):
     # When notifications were last queued: a repeat waits REPEAT_AFTER_MINUTES after it.
     last_notified_at = models.DateTimeField(null=True, blank=True)
     escalated_at = models.DateTimeField(null=True, blank=True)
+    # "Someone is on it": while acknowledged_until is ahead, the alert is neither escalated nor
+    # notified again as it keeps occurring (alerts.services.alert_acknowledge).
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.CharField(max_length=150, blank=True, default="")
+    acknowledged_until = models.DateTimeField(null=True, blank=True)
     resolved_by = models.CharField(max_length=150, blank=True, default="")
     resolution_reason = models.TextField(blank=True, default="")
     # What the rule saw (metric values, baselines, thresholds), for the operator.

@@ -8,7 +8,7 @@ from alerts.models import AlertHistory, AlertOccurrence, DeliveryStatus, Notific
 
 def with_alert_state(alerts: QuerySet[AlertHistory]) -> QuerySet[AlertHistory]:
     """Annotate occurrences, last_seen_at, resolved_by, resolution_reason, last_delivery_error,
-    fingerprint and job_type from the alert's state (a LEFT JOIN: alerts raised by other code
+    fingerprint, job_type and acknowledged_at/_by/_until from the alert's state (a LEFT JOIN: alerts raised by other code
     have none)."""
     undelivered_error = (
         NotificationDelivery.objects.filter(alert_id=OuterRef("pk"))
@@ -23,6 +23,9 @@ def with_alert_state(alerts: QuerySet[AlertHistory]) -> QuerySet[AlertHistory]:
         resolved_by=Coalesce(F("state__resolved_by"), Value("")),
         resolution_reason=Coalesce(F("state__resolution_reason"), Value(""), output_field=TextField()),
         fingerprint=Coalesce(F("state__fingerprint"), Value("")),
+        acknowledged_at=F("state__acknowledged_at"),
+        acknowledged_by=Coalesce(F("state__acknowledged_by"), Value("")),
+        acknowledged_until=F("state__acknowledged_until"),
         job_type=Coalesce(F("job__job_type"), F("state__job_type"), Value("")),
         last_delivery_error=Coalesce(Subquery(undelivered_error), Value(""), output_field=TextField()),
     )

@@ -76,6 +76,40 @@ def alert_resolve(*, alert: AlertHistory, user=None, reason: str = "") -> bool:
     return True
 
 
+def alert_acknowledge(*, alert: AlertHistory, user=None) -> bool:
+    """Acknowledge an open alert: someone is on it. For ALERTS["ACKNOWLEDGE_MINUTES"] it is not
+    escalated and not notified again as it keeps occurring; if it is still open then, both
+    resume. Acknowledging an acknowledged alert renews it (who, from now). A worse occurrence
+    ends it (alerts.manager: the severity raised is notified, and needs acknowledging again).
+
+    Returns False and changes nothing when the alert is resolved: nothing left to hold.
+    """
+    now = timezone.now()
+    fields = {
+        "acknowledged_at": now,
+        "acknowledged_by": clip(user.get_username() if user is not None else "", 150),
+        "acknowledged_until": now + timedelta(minutes=settings.ALERTS["ACKNOWLEDGE_MINUTES"]),
+    }
+    with transaction.atomic():
+        lock_state(alert.id)  # as escalation does: it then sees this acknowledgement, or came first
+        if not AlertHistory.objects.filter(id=alert.id, resolved_at__isnull=True).exists():
+            return False
+        if not AlertState.objects.filter(alert_id=alert.id).update(**fields):
+            AlertState.objects.create(
+                alert_id=alert.id,
+                fingerprint=f"{alert.alert_type}:{alert.id}",
+                last_seen_at=alert.triggered_at,
+                **fields,
+            )
+    return True
+
+
+def acknowledged(state: AlertState | None, now) -> bool:
+    """Whether an acknowledgement holds the alert's escalation and repeats at `now`."""
+    until = getattr(state, "acknowledged_until", None)
+    return until is not None and until > now
+
+
 # --- delivery ------------------------------------------------------------------------------
 
 

@@ -261,6 +261,9 @@ ALERTS = {
     },
     # An unresolved alert that keeps occurring notifies again after this many minutes (0: never).
     "REPEAT_AFTER_MINUTES": envint("ALERTS_REPEAT_AFTER_MINUTES", 60),
+    # An acknowledged alert ("someone is on it") is neither escalated nor notified again for
+    # this many minutes; unresolved after that, it escalates (if due) and repeats as before.
+    "ACKNOWLEDGE_MINUTES": envint("ALERTS_ACKNOWLEDGE_MINUTES", 60),
     # Per rule overrides of the defaults in alerts/rules.py, e.g. {"job_failure": {"severity": "critical"}}.
     "RULES": envjson("ALERTS_RULES", {}),
     # Each delivery attempt (SMTP or HTTP) gives up after DELIVERY_TIMEOUT seconds; failed

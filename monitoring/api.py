@@ -10,7 +10,7 @@ from pydantic import ValidationError as SchemaValidationError
 
 from alerts.models import AlertHistory
 from alerts.selectors import alert_list
-from alerts.services import alert_resolve
+from alerts.services import alert_acknowledge, alert_resolve
 from jobs.manager import JobNotFound
 from monitoring.api_auth import requires
 from monitoring.api_errors import AUTH_ERRORS, AmbiguousJobIdOut, error_responses, refuse_unknown_query_parameters
@@ -21,6 +21,7 @@ from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS, VIEW_HEALTH, VIE
 from monitoring.schemas import (
     MAX_FINISHED_OFFSET,
     MAX_OFFSET,
+    AlertAcknowledgeOut,
     AlertListQuery,
     AlertPageOut,
     AlertResolveIn,
@@ -159,6 +160,10 @@ def get_active_alerts(request, filters: Query[AlertListQuery]):
     return page_out(items, more, limit=filters.limit, offset=filters.offset, max_offset=MAX_OFFSET)
 
 
+def _utc(moment) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def _alert(alert_id: UUID) -> AlertHistory:
     alert = alert_list(include_resolved=True).filter(id=alert_id).first()
     if alert is None:
@@ -204,6 +209,25 @@ def resolve_alert(request, alert_id: UUID):
         detail = f"alert {alert_id} resolved"
     else:
         by = f"by {alert.resolved_by}" if alert.resolved_by else "automatically (its condition cleared)"
-        when = alert.resolved_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-        detail = f"alert {alert_id} was already resolved at {when} {by}"
+        detail = f"alert {alert_id} was already resolved at {_utc(alert.resolved_at)} {by}"
     return {"detail": detail, "already_resolved": not resolved, "alert": alert}
+
+
+@router.post(
+    "/alerts/{alert_id}/acknowledge",
+    response={200: AlertAcknowledgeOut, **AUTH_ERRORS, **error_responses(404, 409, 422)},
+    auth=requires(RESOLVE_ALERTS),
+    summary="Acknowledge an alert",
+)
+def acknowledge_alert(request, alert_id: UUID):
+    """Say someone is on it: for `ALERTS_ACKNOWLEDGE_MINUTES` (60) the alert is neither escalated
+    nor notified again as it keeps occurring; still open after that, both resume. Acknowledging
+    again renews it from now. A worse occurrence (severity raised) ends it. A resolved alert is
+    a 409: nothing is left to hold."""
+    refuse_unknown_query_parameters(request, None)
+    alert = _alert(alert_id)
+    if not alert_acknowledge(alert=alert, user=request.user):
+        alert = _alert(alert_id)
+        raise HttpError(409, f"alert {alert_id} was resolved at {_utc(alert.resolved_at)}: nothing to acknowledge")
+    alert = _alert(alert_id)
+    return {"detail": f"alert {alert_id} acknowledged until {_utc(alert.acknowledged_until)}", "alert": alert}

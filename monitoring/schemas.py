@@ -227,6 +227,11 @@ class AlertOut(Out):
     resolution_reason: str = Field(examples=["resolved through the API", "Auto-resolved: database healthy again."])
     notification_sent: bool | None = Field(description="Whether a notification about it was delivered.")
     escalated: bool | None = Field(description="Whether it went unresolved long enough to be escalated.")
+    acknowledged_at: datetime | None = Field(description="When someone last acknowledged it (null: never).")
+    acknowledged_by: str = Field(description="Who acknowledged it; empty if nobody did.")
+    acknowledged_until: datetime | None = Field(
+        description="Until then (if still ahead) it is neither escalated nor notified again as it keeps occurring."
+    )
     last_delivery_error: str = Field(
         description="The last error of a notification not delivered (yet, or for good); empty if none.",
         examples=["attempt 2: HTTP 503"],
@@ -509,6 +514,11 @@ class AlertResolveIn(BaseModel):
         description="Why it is resolved, kept with the alert. Default: who resolved it through the API.",
         examples=["AI service back after the 03:10 deploy"],
     )
+
+
+class AlertAcknowledgeOut(Out):
+    detail: str = Field(examples=["alert 0b6f… acknowledged until 2026-11-29T04:12:00Z"])
+    alert: AlertOut = Field(description="The alert as it is now: who acknowledged it, and until when.")
 
 
 class AlertResolveOut(Out):

@@ -17,4 +17,5 @@ urlpatterns = [
     path("alerts/", alerts.alerts, name="alerts"),
     path("alerts/<uuid:alert_id>/", alerts.alert_detail, name="alert_detail"),
     path("alerts/<uuid:alert_id>/resolve/", alerts.resolve_alert, name="resolve_alert"),
+    path("alerts/<uuid:alert_id>/acknowledge/", alerts.acknowledge_alert, name="acknowledge_alert"),
 ]

@@ -94,6 +94,7 @@ def test_every_operation_is_covered():
         ("GET", "/api/monitoring/metrics"),
         ("GET", "/api/monitoring/alerts"),
         ("POST", "/api/monitoring/alerts/{alert_id}/resolve"),
+        ("POST", "/api/monitoring/alerts/{alert_id}/acknowledge"),
         ("POST", "/api/jobs"),
         ("POST", "/api/jobs/{job_id}/cancel"),
         ("POST", "/api/jobs/{job_id}/retry"),

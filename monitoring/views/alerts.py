@@ -1,4 +1,5 @@
-"""Alerts: the open ones and their history, one alert in full, and Resolve for operators allowed to."""
+"""Alerts: the open ones and their history, one alert in full, and Acknowledge and Resolve for
+operators allowed to."""
 
 from urllib.parse import urlsplit
 
@@ -12,7 +13,7 @@ from django.views.decorators.http import require_POST
 from alerts.channels import display_recipient
 from alerts.models import SEVERITY_RANK, AlertHistory, AlertType, Severity
 from alerts.selectors import alert_list, open_alert_counts
-from alerts.services import MAX_REASON_CHARS, alert_resolve
+from alerts.services import MAX_REASON_CHARS, alert_acknowledge, alert_resolve
 from monitoring import selectors
 from monitoring.forms import MAX_ALERT_PAGES, AlertFilterForm
 from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS
@@ -139,17 +140,44 @@ def resolve_alert(request, alert_id):
         return _respond(request, alert, f"This alert was already resolved{who}.", status=409)
     if not request.htmx:
         messages.success(request, f"Resolved: {alert.title}")
-        back = request.POST.get("next", "")
-        if url_has_allowed_host_and_scheme(back, {request.get_host()}, require_https=request.is_secure()):
-            return redirect(back)
-        return redirect("dashboard:alert_detail", alert_id=alert_id)  # after a POST, a GET (reload-safe)
+        return _back(request, alert_id)
     return _respond(request, _alert(alert_id), "Resolved.", status=200)
+
+
+@require_POST
+@dashboard_view(RESOLVE_ALERTS)
+def acknowledge_alert(request, alert_id):
+    """Acknowledge through alerts.services.alert_acknowledge; answered as a Resolve is."""
+    alert = _alert(alert_id)
+    if alert is None:
+        return _not_found(request, alert_id)
+    if not alert_acknowledge(alert=alert, user=request.user):
+        alert = _alert(alert_id)
+        who = f" by {alert.resolved_by}" if alert.resolved_by else ""
+        return _respond(request, alert, f"This alert was resolved{who}: nothing to acknowledge.", status=409)
+    alert = _alert(alert_id)
+    until = timezone.localtime(alert.acknowledged_until)
+    notice = f"Acknowledged until {until:%H:%M %Z}: no escalation or repeat notification until then."
+    if not request.htmx:
+        messages.success(request, f"{alert.title}: {notice}")
+        return _back(request, alert_id)
+    return _respond(request, alert, notice, status=200)
+
+
+def _back(request, alert_id):
+    """Without htmx, after a POST a GET (reload-safe): of the list the form was in, or the alert's page."""
+    back = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(back, {request.get_host()}, require_https=request.is_secure()):
+        return redirect(back)
+    return redirect("dashboard:alert_detail", alert_id=alert_id)
 
 
 def _respond(request, alert: AlertHistory, notice: str, *, status: int):
     level = "success" if status == 200 else "error"
     if request.htmx and request.htmx.target == f"alert-{alert.id}":
         context = {"now": timezone.now(), "alert": alert, "can_resolve": True, "notice": notice, "notice_level": level}
+        # The row's forms post from the list it is in, not from this action's URL.
+        context["list_url"] = request.POST.get("next", "")
         counts = _counts_of_the_list_resolved_from(request)
         if counts:
             context |= counts | {"with_list_counts": True}

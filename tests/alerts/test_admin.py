@@ -240,6 +240,30 @@ def test_an_operator_with_the_permission_resolves_selected_alerts(staff, alice):
     assert untouched.resolved_at is None
 
 
+@time_machine.travel(NOW, tick=False)
+def test_an_operator_acknowledges_selected_alerts_and_the_list_and_page_say_by_whom(staff, alice, viewer):
+    first, resolved, untouched = job_failure("a"), job_failure("b"), job_failure("c")
+    alert_resolve(alert=resolved, user=alice)
+    client = staff(alice)
+
+    selected = {"action": "acknowledge_selected", "_selected_action": [str(first.id), str(resolved.id)]}
+    response = client.post(CHANGELIST, selected, follow=True)
+
+    assert "Acknowledged 1 alert(s) for 60 min: no escalation or repeat until then." in response.content.decode()
+    assert AlertState.objects.get(alert=first).acknowledged_by == "alice"
+    assert AlertState.objects.get(alert=resolved).acknowledged_at is None
+    assert AlertState.objects.get(alert=untouched).acknowledged_at is None
+    html = client.get(CHANGELIST).content.decode()
+    assert '<td class="field-status">open, acknowledged by alice, not notified</td>' in html
+    page = client.get(change_page(first)).content.decode()
+    assert "by alice at 2026-11-29 03:00:00 UTC, holding escalation until 2026-11-29 04:00:00 UTC" in page
+
+    viewing = staff(viewer)
+    assert "Acknowledge selected alerts" not in viewing.get(CHANGELIST).content.decode()
+    viewing.post(CHANGELIST, {**selected, "_selected_action": [str(untouched.id)]})
+    assert AlertState.objects.get(alert=untouched).acknowledged_at is None
+
+
 def test_resolving_an_already_resolved_alert_keeps_its_first_resolution(staff, alice):
     alert = job_failure()
     client = staff(alice)

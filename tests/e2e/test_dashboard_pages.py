@@ -1,4 +1,5 @@
-"""Performance, errors, health and alerts in a real browser: charts drawn, filters kept, an alert resolved."""
+"""Performance, errors, health and alerts in a real browser: charts drawn, filters kept, an alert
+acknowledged and resolved."""
 
 import re
 
@@ -80,6 +81,30 @@ def test_an_operator_resolves_an_alert_raised_by_a_failing_job(page, alice, q_cl
     page.click(f"a[href='/jobs/{job.id}/']")
     page.wait_for_selector("#job-live h1 .badge-failed")
     assert "demo.fail job failed" in page.locator(".alert-list").inner_text()
+
+
+def test_an_operator_acknowledges_an_alert_then_resolves_it_from_the_same_row(page, alice):
+    with time_machine.travel(timezone.now(), tick=False):
+        alert = alert_manager.process_alert_sync(
+            "system_health", "critical", {"title": "redis is down", "message": "refused", "check": "redis/ping"}
+        )
+    log_in(page, "alice", next_url="/alerts/?severity=critical")
+    row = page.locator(f"#alert-{alert.id}")
+    page.evaluate("window.notReloaded = true")
+
+    row.locator("button", has_text="Acknowledge").click()
+    page.wait_for_selector(f"#alert-{alert.id} >> text=✓ acknowledged")
+    assert "by alice" in row.inner_text() and "holds escalation and repeats for" in row.inner_text()
+    assert row.locator("button", has_text="Renew ack").is_visible()
+    alert.refresh_from_db()
+    assert alert.state.acknowledged_by == "alice"
+
+    row.locator("button", has_text="Resolve").click()  # the swapped row's own form
+    page.wait_for_selector(f"#alert-{alert.id}.is-resolved >> text=by alice")
+    assert page.evaluate("window.notReloaded") is True
+    # The counts beside the list come with the row (not the next poll, seconds later), counted for
+    # the list it was in (severity=critical): its URL was kept across both swaps.
+    page.wait_for_selector("#alert-list-counts >> text=No open alerts match these filters", timeout=3_000)
 
 
 def test_resolving_from_an_alerts_page_keeps_the_reason_typed_while_it_polls(page, alice):

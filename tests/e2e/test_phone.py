@@ -55,3 +55,16 @@ def test_every_nav_link_and_log_out_are_in_reach_at_390_px(page, alice, url):
 
     assert_fits_the_phone(page)
     assert_no_table_squeezed(page)
+
+
+def test_an_alerts_acknowledge_and_resolve_are_on_the_screen_at_390_px(page, alice):
+    """With Acknowledge beside it, the reason field pushed Resolve past the right edge (clipped)."""
+    alert = AlertHistoryFactory(title="Health check api/ai_matching is critical")
+    page.set_viewport_size(PHONE)
+
+    log_in(page, "alice", next_url=f"/alerts/{alert.id}/")
+
+    assert_fits_the_phone(page)
+    for button in ("#alert-live button:has-text('Acknowledge')", "#resolve-form button"):
+        box = page.locator(button).bounding_box()
+        assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], button

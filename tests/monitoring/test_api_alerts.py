@@ -1,4 +1,4 @@
-"""GET /api/monitoring/alerts and POST /api/monitoring/alerts/{alert_id}/resolve."""
+"""GET /api/monitoring/alerts, POST /api/monitoring/alerts/{alert_id}/resolve and …/acknowledge."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -8,7 +8,7 @@ import time_machine
 from django.test import Client
 
 from alerts.manager import alert_manager
-from alerts.models import AlertHistory, DeliveryKind, DeliveryStatus, NotificationDelivery
+from alerts.models import AlertHistory, AlertState, DeliveryKind, DeliveryStatus, NotificationDelivery
 from alerts.services import alert_resolve
 from tests.factories import AlertHistoryFactory, JobFactory, UserFactory
 
@@ -111,6 +111,9 @@ def test_lists_open_alerts_newest_first_with_their_state(as_viewer):
         "resolution_reason": "",
         "notification_sent": False,
         "escalated": False,
+        "acknowledged_at": None,
+        "acknowledged_by": "",
+        "acknowledged_until": None,
         "last_delivery_error": "attempt 2: HTTP 503: Service Unavailable",
     }
     assert (body["items"][0]["job_id"], body["items"][0]["job_type"]) == (None, "")
@@ -380,6 +383,63 @@ def test_a_session_needs_the_csrf_token_to_resolve(alice):
     assert response.status_code == 200
     alert.refresh_from_db()
     assert alert.resolved_at is not None
+
+
+# --- acknowledge -------------------------------------------------------------------------
+
+
+def acknowledge_url(alert_id) -> str:
+    return f"{ALERTS}/{alert_id}/acknowledge"
+
+
+def test_acknowledging_an_open_alert_holds_it_for_an_hour(as_alice):
+    alert = job_failure(JobFactory(job_type="ai_matching"), minutes_ago=5)
+
+    with time_machine.travel(NOW, tick=False):
+        response = as_alice.post(acknowledge_url(alert.id))
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["detail"] == f"alert {alert.id} acknowledged until 2026-11-29T04:00:00Z"
+    acknowledged = {key: body["alert"][key] for key in ("acknowledged_at", "acknowledged_by", "acknowledged_until")}
+    assert acknowledged == {
+        "acknowledged_at": "2026-11-29T03:00:00Z",
+        "acknowledged_by": "alice",
+        "acknowledged_until": "2026-11-29T04:00:00Z",
+    }
+    listed = as_alice.get(ALERTS).json()["items"][0]
+    assert (listed["acknowledged_by"], listed["acknowledged_until"]) == ("alice", "2026-11-29T04:00:00Z")
+
+
+def test_acknowledging_a_resolved_alert_is_a_409_that_says_when(as_alice):
+    alert = health_alert("jobs.stale", minutes_ago=30)
+    with time_machine.travel(NOW - timedelta(minutes=10), tick=False):
+        alert_resolve(alert=alert)
+
+    response = as_alice.post(acknowledge_url(alert.id))
+
+    assert response.status_code == 409
+    assert response.json() == {
+        "detail": f"alert {alert.id} was resolved at 2026-11-29T02:50:00Z: nothing to acknowledge",
+        "errors": [],
+    }
+
+
+def test_acknowledging_needs_the_resolve_permission_a_known_alert_and_the_csrf_token(client, viewer, alice, bearer):
+    alert = job_failure(JobFactory())
+    assert client.post(acknowledge_url(alert.id)).status_code == 401
+    refused = client.post(acknowledge_url(alert.id), headers=bearer(viewer))
+    assert (refused.status_code, refused.json()["detail"]) == (403, "permission required: alerts.change_alerthistory")
+    missing = uuid.uuid4()
+    response = client.post(acknowledge_url(missing), headers=bearer(alice))
+    assert (response.status_code, response.json()["detail"]) == (404, f"alert {missing} not found")
+    assert client.post(acknowledge_url("nope"), headers=bearer(alice)).json()["errors"][0]["field"] == "alert_id"
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(alice)
+    assert browser.post(acknowledge_url(alert.id)).status_code == 403
+    assert not AlertState.objects.filter(alert=alert, acknowledged_at__isnull=False).exists()  # none of the above
+    assert client.post(acknowledge_url(alert.id), headers=bearer(alice)).status_code == 200
 
 
 # --- a job's alerts ---------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Alerts: open ones and their history, filters, one alert in full, and Resolve for those allowed to."""
+"""Alerts: open ones and their history, filters, one alert in full, and Acknowledge and Resolve for
+those allowed to."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -8,7 +9,7 @@ from django.test import Client
 
 from alerts.manager import alert_manager
 from alerts.models import AlertHistory, AlertOccurrence, DeliveryStatus, NotificationDelivery
-from alerts.services import alert_resolve
+from alerts.services import alert_acknowledge, alert_resolve
 from tests.factories import AlertHistoryFactory, JobFactory, UserFactory
 from tests.monitoring.views.conftest import htmx
 
@@ -338,6 +339,92 @@ def test_an_unknown_alert_is_a_404(alice_client):
     missing = "00000000-0000-0000-0000-000000000000"
     assert alice_client.get(f"/alerts/{missing}/").status_code == 404
     assert alice_client.post(f"/alerts/{missing}/resolve/").status_code == 404
+
+
+# --- Acknowledge -----------------------------------------------------------------------------
+
+
+def test_acknowledging_from_the_list_replaces_the_row_with_who_and_for_how_long(alice_client):
+    alert = job_failure(JobFactory())
+    listed = alice_client.get("/alerts/").content.decode()
+    assert f'<button type="submit" id="acknowledge-{alert.id}" class="button button-small"' in listed
+    assert ">Acknowledge</button>" in listed
+
+    with time_machine.travel(NOW + timedelta(minutes=1), tick=False):
+        response = alice_client.post(
+            f"/alerts/{alert.id}/acknowledge/", {"next": "/alerts/?severity=error"}, headers=htmx(f"alert-{alert.id}")
+        )
+
+    assert response.status_code == 200
+    row = response.content.decode()
+    assert row.lstrip().startswith(f'<tr id="alert-{alert.id}" class="alert-row">')
+    assert "Acknowledged until 04:01 UTC: no escalation or repeat notification until then." in row
+    assert "✓ acknowledged</span>" in row and "by alice 0.0 s ago, holds escalation and repeats for 1h 00m" in row
+    assert ">Renew ack</button>" in row and ">Resolve</button>" in row  # still open: both stay
+    # Its forms still post from the list (a Resolve then updates that list's counts), not from here.
+    assert row.count('<input type="hidden" name="next" value="/alerts/?severity=error">') == 2
+    alert.refresh_from_db()
+    assert alert.state.acknowledged_until == NOW + timedelta(minutes=61)
+
+
+@time_machine.travel(NOW + timedelta(minutes=90), tick=False)
+def test_a_lapsed_acknowledgement_says_so_and_offers_acknowledge_again(alice_client, alice):
+    alert = job_failure(JobFactory())
+    with time_machine.travel(NOW, tick=False):
+        alert_acknowledge(alert=alert, user=alice)
+
+    for page in (alice_client.get("/alerts/"), alice_client.get(f"/alerts/{alert.id}/")):
+        text = page.content.decode()
+        assert "by alice 1h 30m ago, lapsed 30m 00s ago" in text and "✓ acknowledged" not in text
+        assert ">Acknowledge</button>" in text
+
+
+def test_acknowledging_from_the_alerts_page_shows_it_among_the_facts(alice_client):
+    alert = job_failure(JobFactory())
+
+    with time_machine.travel(NOW, tick=False):
+        response = alice_client.post(f"/alerts/{alert.id}/acknowledge/", headers=htmx("alert-live"))
+
+    part = response.content.decode()
+    assert part.lstrip().startswith('<div id="alert-live"')
+    assert "<dt>Acknowledged</dt>" in part and "by alice" in part
+    assert '<div id="alert-notice" hx-swap-oob="true"' in part and "Acknowledged until 04:00 UTC" in part
+    assert 'id="resolve-form"' in part  # acknowledged is not resolved
+
+
+def test_acknowledging_a_resolved_alert_is_a_409_that_says_who_resolved_it(alice_client):
+    alert = job_failure(JobFactory())
+    alert_resolve(alert=alert, user=UserFactory(username="bob"))
+
+    response = alice_client.post(f"/alerts/{alert.id}/acknowledge/", headers=htmx(f"alert-{alert.id}"))
+
+    assert response.status_code == 409
+    assert "This alert was resolved by bob: nothing to acknowledge." in response.content.decode()
+
+
+def test_without_javascript_acknowledge_is_a_post_then_a_redirect_back(alice_client):
+    alert = job_failure(JobFactory())
+    response = alice_client.post(f"/alerts/{alert.id}/acknowledge/", {"next": "/alerts/?severity=error"})
+    assert response.status_code == 302 and response["Location"] == "/alerts/?severity=error"
+    assert "demo.sleep job failed: Acknowledged until" in alice_client.get("/alerts/").content.decode()
+
+
+def test_acknowledge_is_refused_without_the_permission_a_post_or_the_csrf_token(client, viewer, alice):
+    alert = job_failure(JobFactory())
+    client.force_login(viewer)
+    assert "Acknowledge" not in client.get("/alerts/").content.decode()
+    refused = client.post(f"/alerts/{alert.id}/acknowledge/")
+    assert refused.status_code == 403 and b"alerts.change_alerthistory" in refused.content
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(alice)
+    assert strict.post(f"/alerts/{alert.id}/acknowledge/").status_code == 403
+    assert Client().post(f"/alerts/{alert.id}/acknowledge/").status_code == 302  # to the login page
+    client.force_login(alice)
+    assert client.get(f"/alerts/{alert.id}/acknowledge/").status_code == 405
+    assert client.post("/alerts/00000000-0000-0000-0000-000000000000/acknowledge/").status_code == 404
+    alert.refresh_from_db()
+    assert alert.state.acknowledged_at is None
 
 
 # --- one alert ---------------------------------------------------------------------------
