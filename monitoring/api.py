@@ -82,6 +82,7 @@ def get_finished_jobs(request, filters: Query[FinishedJobListQuery]):
         since=timezone.now() - FINISHED_WINDOWS[filters.window],
         job_type=filters.job_type,
         status=filters.status,
+        error=filters.error or "",
         offset=filters.offset,
         limit=filters.limit,
     )

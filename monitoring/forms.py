@@ -51,6 +51,9 @@ def repeated_parameters(data: MultiValueDict, names) -> dict[str, str]:
     return {name: f"given {count} times; give it once" for name, count in counts.items() if count > 1}
 
 
+ERROR_FINGERPRINT_MESSAGE = "an error fingerprint is 16 hex digits, as the Errors page and top_errors give it"
+
+
 class FilterForm(forms.Form):
     """A dashboard list's filters, from the query string: each given once."""
 
@@ -94,9 +97,19 @@ class JobFilterForm(FilterForm):
         validators=[RegexValidator(r"^[0-9a-fA-F-]+$", "a job id is hex digits and dashes, e.g. 3f2a9c1e")],
     )
     window = forms.ChoiceField(choices=[(w, w) for w in FINISHED_WINDOWS], required=False, label="Finished in")
+    # ?error=<fingerprint>: jobs whose last error is that one (the Errors page links its groups here).
+    error = forms.CharField(
+        required=False,
+        strip=True,
+        max_length=16,
+        validators=[RegexValidator(r"^[0-9a-fA-F]{16}$", ERROR_FINGERPRINT_MESSAGE)],
+    )
     # ?attention=1: only the running jobs the list flags (too quiet, near their timeout, heartbeat late).
     attention = flag_field()
     page = forms.IntegerField(required=False, min_value=1, max_value=MAX_ACTIVE_PAGES)
+
+    def clean_error(self):
+        return self.cleaned_data["error"].lower()
 
     def clean_q(self):
         """The id's hex digits, lowercase: the dashes of a whole id are left out."""
@@ -114,6 +127,9 @@ class JobFilterForm(FilterForm):
         allowed = ACTIVE_STATUSES if data["view"] == "active" else FINISHED_STATUSES
         if data.get("status") and data["status"] not in allowed:
             self.add_error("status", f"{data['status']!r} is not one of the {data['view']} statuses")
+        if data["view"] == "active" and data.get("error"):
+            message = "only finished jobs are filtered by their last error: it applies to the finished list"
+            self.add_error("error", message)
         if data["view"] == "finished" and data.get("attention"):
             self.add_error("attention", "only running jobs need attention: it applies to the active list")
         if data["view"] == "finished" and (data.get("page") or 1) > MAX_FINISHED_PAGES:

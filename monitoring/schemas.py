@@ -24,7 +24,7 @@ from alerts.services import MAX_REASON_CHARS
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus, RetryStatus
 from jobs.payloads import printable
 from jobs.registry import JobTypeName
-from monitoring.forms import FINISHED_WINDOWS
+from monitoring.forms import ERROR_FINGERPRINT_MESSAGE, FINISHED_WINDOWS
 from monitoring.metrics import TIMEFRAMES, UnknownTimeframe
 from monitoring.selectors import JobDetail
 
@@ -83,6 +83,23 @@ JobIdOrPrefix = Annotated[
 ]
 
 
+ERROR_FINGERPRINT_PATTERN = "^[0-9a-fA-F]{16}$"
+_ERROR_FINGERPRINT = re.compile(ERROR_FINGERPRINT_PATTERN)
+
+
+def _error_fingerprint(value: Any) -> str:
+    if isinstance(value, str) and _ERROR_FINGERPRINT.fullmatch(value):
+        return value.lower()
+    raise PydanticCustomError("error_fingerprint", ERROR_FINGERPRINT_MESSAGE)
+
+
+ErrorFingerprint = Annotated[
+    str,
+    PlainValidator(_error_fingerprint),
+    WithJsonSchema({"type": "string", "pattern": ERROR_FINGERPRINT_PATTERN, "examples": ["3f2a9c1e0b7d4a65"]}),
+]
+
+
 class JobListQuery(Schema):
     job_type: JobTypeName | None = Field(default=None, description="Only jobs of this type.", examples=["ai_matching"])
     status: ActiveStatus | None = Field(default=None, description="Only jobs in this active status.")
@@ -104,6 +121,11 @@ class FinishedJobListQuery(Schema):
     window: Literal[tuple(FINISHED_WINDOWS)] = Field(default="1h", description="Finished within this long ago.")
     job_type: JobTypeName | None = Field(default=None, description="Only jobs of this type.", examples=["ai_matching"])
     status: FinishedStatus | None = Field(default=None, description="Only jobs that ended this way.")
+    error: ErrorFingerprint | None = Field(
+        default=None,
+        description="Only jobs whose last error has this fingerprint (16 hex digits): the same exception type and "
+        "message, numbers, ids and quoted values aside, as the metrics' `top_errors` group them.",
+    )
     limit: int = Field(default=50, ge=1, le=MAX_PAGE_SIZE, description="Page size.")
     offset: int = Field(
         default=0, ge=0, le=MAX_FINISHED_OFFSET, description="Jobs to skip: the previous page's `next_offset`."

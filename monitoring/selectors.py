@@ -180,11 +180,12 @@ def finished_jobs(
     job_type: str | None = None,
     status: str | None = None,
     job_id: str = "",
+    error: str = "",
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[Job], bool]:
     """Jobs finished since `since`, newest first: `limit` of them from `offset`, and whether
-    there are more.
+    there are more. `error`: only those whose last error has that fingerprint.
 
     One range scan of the (status, finished_at) index per finished status, each stopping after
     offset + limit + 1 rows, merged here: no COUNT and no sort of the whole window, so a page
@@ -199,6 +200,9 @@ def finished_jobs(
             jobs = jobs.filter(job_type=job_type)
         if job_id:
             jobs = filter_by_id_prefix(jobs, job_id)
+        if error:
+            # A filter on the rows of the window's range scan: at most the window's jobs of that status.
+            jobs = jobs.filter(last_error__fingerprint=error)
         found.extend(jobs.order_by("-finished_at", "id").only(*JOB_SUMMARY_FIELDS)[:wanted])
     found.sort(key=lambda job: (-job.finished_at.timestamp(), str(job.id)))
     return found[offset : offset + limit], len(found) > offset + limit

@@ -44,6 +44,7 @@ def _finished_page(filters: dict, now) -> ListPage:
         job_type=filters["job_type"],
         status=filters["status"],
         job_id=filters["q"],
+        error=filters["error"],
         offset=(number - 1) * PAGE_SIZE,
         limit=PAGE_SIZE,
     )
@@ -79,7 +80,7 @@ def _list_page(request, params, *, notice: str = "", notice_level: str = "succes
         page = _finished_page(filters, now) if form.finished else _active_page(filters, now)
         context["page"] = page
         context["clocks"] = {job.id: attempt_clock(job, now) for job in page.object_list}
-        context["filtered"] = any(filters[f] for f in ("job_type", "status", "q", "attention"))
+        context["filtered"] = any(filters[f] for f in ("job_type", "status", "q", "attention", "error"))
         if filters["job_type"] and filters["job_type"] not in context["job_types"]:
             # A type no longer registered here (renamed or removed by a deploy) stays selectable.
             context["job_types"] = [*context["job_types"], filters["job_type"]]
@@ -108,7 +109,7 @@ def _list_page(request, params, *, notice: str = "", notice_level: str = "succes
 # match again on the next click, since those retried are no longer failed or cancelled.
 MAX_BULK_RETRY = 100
 # The finished list's filters, as its "Retry these" form sends them back.
-LIST_FILTERS = ("view", "job_type", "status", "window", "q")
+LIST_FILTERS = ("view", "job_type", "status", "window", "q", "error")
 
 
 @require_POST
@@ -126,6 +127,7 @@ def retry_jobs(request):
         job_type=chosen["job_type"],
         status=chosen["status"],
         job_id=chosen["q"],
+        error=chosen["error"],
         limit=MAX_BULK_RETRY,
     )
     retried, left = job_manager.retry_jobs_sync(jobs, by=request.user.get_username())

@@ -1,0 +1,140 @@
+"""From an error group to its jobs: the Errors page links each group to the finished jobs whose
+last error it is (`/jobs/?view=finished&error=<fingerprint>`), where "Retry these" queues exactly
+those again once the cause is fixed. The API's finished list takes the same filter."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.test import Client
+
+from jobs.errors import classify_error, error_details
+from jobs.models import Job, JobStatus
+from monitoring.models import EventType
+from tests.factories import JobExecutionLogFactory, JobFactory
+from tests.monitoring.views.conftest import htmx
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+
+
+def raised(error: Exception) -> dict:
+    try:
+        raise error
+    except Exception as e:
+        return error_details(e, classify_error(e), retryable=False)
+
+
+TIMEOUT = raised(TimeoutError("AI service timed out after 30 s"))
+BAD_RECORD = raised(ValueError("candidate record 17 is malformed"))
+
+
+def failed_with(details: dict, *, job_type="ai_matching", hours_ago=1.0) -> Job:
+    """A job that failed for good with this error, and the error event its last attempt recorded."""
+    finished = NOW - timedelta(hours=hours_ago)
+    last_error = {key: value for key, value in details.items() if key != "traceback"}
+    job = JobFactory(job_type=job_type, failed=True, finished_at=finished, last_error=last_error)
+    JobExecutionLogFactory(job=job, event_type=EventType.ERROR, timestamp=finished, error_details=details)
+    return job
+
+
+def listed(response) -> set:
+    return {job.id for job in response.context["page"].object_list}
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_finished_list_shows_only_the_jobs_whose_last_error_has_that_fingerprint(alice_client):
+    timeouts = [failed_with(TIMEOUT), failed_with(TIMEOUT, hours_ago=5, job_type="demo.fail")]
+    bad_record = failed_with(BAD_RECORD)
+    JobFactory(status=JobStatus.COMPLETED, finished_at=NOW - timedelta(hours=1))
+
+    response = alice_client.get(f"/jobs/?view=finished&error={TIMEOUT['fingerprint']}")
+
+    assert response.status_code == 200
+    assert listed(response) == {job.id for job in timeouts}
+    page = response.content.decode()
+    # The filter stays visible and removable, and travels with the other filters.
+    assert f'<input type="hidden" name="error" value="{TIMEOUT["fingerprint"]}">' in page
+    assert f'Last error <code>{TIMEOUT["fingerprint"]}</code> <a href="?view=finished"' in page
+    assert bad_record.id not in listed(alice_client.get(f"/jobs/?view=finished&error={TIMEOUT['fingerprint']}"))
+    typed = alice_client.get(f"/jobs/?view=finished&job_type=demo.fail&error={TIMEOUT['fingerprint'].upper()}")
+    assert listed(typed) == {timeouts[1].id}
+
+
+def test_a_malformed_fingerprint_or_the_active_list_is_a_400_naming_error(alice_client):
+    for query, message in [
+        ("view=finished&error=<b>x</b>", "an error fingerprint is 16 hex digits"),
+        ("view=finished&error=0123456789abcdef0", "Ensure this value has at most 16 characters"),
+        (f"error={TIMEOUT['fingerprint']}", "only finished jobs are filtered by their last error"),
+    ]:
+        response = alice_client.get(f"/jobs/?{query}")
+        assert response.status_code == 400, query
+        page = response.content.decode()
+        assert "<li><strong>error</strong>: " in page and message in page, query
+        assert "<b>x</b>" not in page
+
+
+@time_machine.travel(NOW, tick=False)
+def test_retry_these_queues_again_only_the_jobs_that_failed_with_that_error(alice_client):
+    timeouts = [failed_with(TIMEOUT), failed_with(TIMEOUT, hours_ago=3)]
+    bad_record = failed_with(BAD_RECORD)
+    filters = {"view": "finished", "status": "failed", "window": "24h", "error": TIMEOUT["fingerprint"]}
+
+    listed_page = alice_client.get("/jobs/", filters).content.decode()
+    assert f'<input type="hidden" name="error" value="{TIMEOUT["fingerprint"]}">' in listed_page.split("bulk-retry")[1]
+    assert f"whose last error is {TIMEOUT['fingerprint']}?" in listed_page  # the confirm names it
+
+    response = alice_client.post("/jobs/retry/", filters, headers=htmx("job-list"))
+
+    assert "Queued again 2 failed jobs" in response.content.decode()
+    assert [Job.objects.get(id=job.id).status for job in timeouts] == [JobStatus.QUEUED] * 2
+    assert Job.objects.get(id=bad_record.id).status == JobStatus.FAILED
+
+    refused = alice_client.post("/jobs/retry/", {**filters, "error": "nope"}, headers=htmx("job-list"))
+    assert refused.status_code == 400 and "Nothing retried: error: an error fingerprint" in refused.content.decode()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_each_error_group_on_the_errors_page_links_its_failed_jobs(alice_client):
+    failed_with(TIMEOUT)
+    failed_with(TIMEOUT, hours_ago=2)
+
+    page = alice_client.get("/errors/?timeframe=24h&job_type=ai_matching").content.decode()
+
+    link = (
+        f'href="/jobs/?view=finished&amp;status=failed&amp;window=24h&amp;error={TIMEOUT["fingerprint"]}'
+        '&amp;job_type=ai_matching"'
+    )
+    assert link in page and "failed with it →" in page
+    followed = alice_client.get(
+        f"/jobs/?view=finished&status=failed&window=24h&error={TIMEOUT['fingerprint']}&job_type=ai_matching"
+    )
+    assert len(followed.context["page"].object_list) == 2
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_api_finished_list_takes_the_same_filter(client, alice, bearer, django_assert_max_num_queries):
+    timeout = failed_with(TIMEOUT)
+    failed_with(BAD_RECORD)
+
+    with django_assert_max_num_queries(6):  # token and user, permissions, last use, one scan per finished status
+        response = client.get(
+            f"/api/monitoring/jobs/finished?window=24h&error={TIMEOUT['fingerprint']}", headers=bearer(alice)
+        )
+
+    assert response.status_code == 200
+    assert [item["id"] for item in response.json()["items"]] == [str(timeout.id)]
+    refused = client.get("/api/monitoring/jobs/finished?error=xyz", headers=bearer(alice))
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == [
+        {
+            "field": "error",
+            "message": "an error fingerprint is 16 hex digits, as the Errors page and top_errors give it",
+        }
+    ]
+
+
+def test_anonymous_visitors_get_the_login_page_not_the_list():
+    response = Client().get(f"/jobs/?view=finished&error={TIMEOUT['fingerprint']}")
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
