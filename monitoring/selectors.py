@@ -5,9 +5,9 @@ Every function here runs a bounded number of queries whatever the size of the hi
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import Count, F, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 
 from alerts.models import AlertHistory, AlertOccurrence, NotificationDelivery
@@ -239,6 +239,71 @@ def recent_failures(*, since: datetime, limit: int = 10) -> tuple[list[Job], int
     """Jobs that failed for good since `since`, newest first, and how many there were."""
     failed = Job.objects.filter(status=JobStatus.FAILED, finished_at__gte=since)
     return list(failed.order_by("-finished_at", "id").only(*JOB_SUMMARY_FIELDS)[:limit]), failed.count()
+
+
+WORKER_WINDOW = timedelta(hours=1)
+# A host is flagged when its latest attempts failed at least this often (and this many of them),
+# and at least twice as often as the other hosts' together: a node whose environment is broken
+# fails every job it takes while the others succeed.
+SUSPECT_HOST_FAILURE_SHARE = 0.5
+SUSPECT_HOST_MIN_FAILURES = 5
+
+
+def worker_hosts(now: datetime, *, window: timedelta = WORKER_WINDOW) -> list[dict]:
+    """The hosts that ran jobs lately, from each job's `worker` (host:pid of the worker running its
+    latest attempt): their worker processes, the jobs running there now, and how the latest
+    attempts that ended there within `window` went (`failed` counts jobs failed for good and jobs
+    waiting to be retried; a job that failed on one host and succeeded on another counts for the
+    second). Hosts in name order; `suspect` when a host fails far more than the others.
+
+    One query: over the active jobs' partial indexes and the (status, finished_at) index.
+    """
+    since = now - window
+    running = Q(status=JobStatus.RUNNING)
+    failed = Q(status=JobStatus.FAILED) | Q(status=JobStatus.RETRYING)
+    ended_lately = Q(status__in=FINISHED_STATUSES, finished_at__gte=since) | Q(
+        status=JobStatus.RETRYING, updated_at__gte=since
+    )
+    rows = (
+        Job.objects.filter(running | ended_lately)
+        .exclude(worker="")
+        .values("worker")
+        .annotate(
+            running=Count("id", filter=running),
+            succeeded=Count("id", filter=Q(status=JobStatus.COMPLETED)),
+            failed=Count("id", filter=failed),
+            last_heartbeat=Max("heartbeat_at"),
+            last_change=Max("updated_at"),
+        )
+        .order_by()
+    )
+    hosts: dict[str, dict] = {}
+    for row in rows:
+        host_name, _, pid = row["worker"].rpartition(":")
+        host = hosts.setdefault(
+            host_name or row["worker"],
+            {"host": host_name or row["worker"], "processes": [], "running": 0, "succeeded": 0, "failed": 0},
+        )
+        host["processes"].append(pid if host_name else row["worker"])
+        for key in ("running", "succeeded", "failed"):
+            host[key] += row[key]
+        seen = max(filter(None, (row["last_heartbeat"], row["last_change"])), default=None)
+        host["last_seen"] = max(filter(None, (host.get("last_seen"), seen)), default=None)
+    total_failed = sum(host["failed"] for host in hosts.values())
+    total_ended = sum(host["failed"] + host["succeeded"] for host in hosts.values())
+    for host in hosts.values():
+        ended = host["failed"] + host["succeeded"]
+        host["failure_share"] = host["failed"] / ended if ended else None
+        others_ended = total_ended - ended
+        host["others_failure_share"] = (total_failed - host["failed"]) / others_ended if others_ended else None
+        host["suspect"] = (
+            host["failed"] >= SUSPECT_HOST_MIN_FAILURES
+            and host["failure_share"] >= SUSPECT_HOST_FAILURE_SHARE
+            and host["others_failure_share"] is not None
+            and host["failure_share"] >= 2 * host["others_failure_share"]
+        )
+        host["processes"].sort(key=lambda pid: (len(pid), pid))
+    return sorted(hosts.values(), key=lambda host: host["host"])
 
 
 MAX_ID_MATCHES = 10

@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from monitoring import charts
+from monitoring import charts, selectors
 from monitoring.health import current_health, health_history
 from monitoring.models import MetricType
 from monitoring.permissions import VIEW_HEALTH
@@ -77,6 +77,8 @@ def health(request):
         "sections": [section for section in sections if section["components"]],
         "interval_minutes": interval,
         "stale": health["stale"],
+        "worker_hosts": selectors.worker_hosts(now),
+        "worker_window_minutes": int(selectors.WORKER_WINDOW.total_seconds() // 60),
     }
     return render_page(
         request, "dashboard/health.html", context, partials={"health-live": "dashboard/partials/health_live.html"}

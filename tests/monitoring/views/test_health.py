@@ -143,8 +143,8 @@ def test_with_no_worker_the_overview_says_so_instead_of_the_last_status(alice_cl
 
 def test_with_no_worker_the_pages_stay_within_their_queries(alice_client, no_worker, django_assert_max_num_queries):
     with time_machine.travel(NOW, tick=False):
-        # session, user, permissions, latest health 2, worker seen 2, one history per component (3)
-        with django_assert_max_num_queries(10):
+        # session, user, permissions, latest health 2, worker seen 2, one history per component (3), hosts
+        with django_assert_max_num_queries(11):
             assert "No worker is running" in alice_client.get("/health/", headers=htmx("health-live")).content.decode()
         # the overview's 11 (test_overview.py) and worker seen 2
         with django_assert_max_num_queries(13):
@@ -189,6 +189,99 @@ def test_renders_in_a_bounded_number_of_queries(alice_client, django_assert_max_
         for i in range(2880)
         for kind, name in names
     )
-    with django_assert_max_num_queries(9):  # session, user, permissions, latest 2, one history per component
+    # session, user, permissions, latest 2, one history per component, the workers by host
+    with django_assert_max_num_queries(10):
         response = alice_client.get("/health/")
     assert all(c["checks"] == 120 for s in response.context["sections"] for c in s["components"])
+
+
+# --- workers, by host -------------------------------------------------------------------------
+
+
+def ran_on(worker: str, status: str, *, minutes_ago: float = 5, **fields):
+    moment = NOW - timedelta(minutes=minutes_ago)
+    if status == JobStatus.RUNNING:
+        return JobFactory(running=True, worker=worker, heartbeat_at=moment, updated_at=moment, **fields)
+    if status == JobStatus.RETRYING:
+        return JobFactory(status=status, worker=worker, updated_at=moment, **fields)
+    trait = {"completed": True} if status == JobStatus.COMPLETED else {"failed": True}
+    return JobFactory(worker=worker, started_at=moment, finished_at=moment, updated_at=moment, **trait, **fields)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_each_host_shows_its_processes_running_jobs_and_latest_attempts(alice_client):
+    ran_on("node-a:101", JobStatus.RUNNING, minutes_ago=0.2)
+    ran_on("node-a:102", JobStatus.COMPLETED)
+    ran_on("node-a:102", JobStatus.COMPLETED, minutes_ago=90)  # before the hour: not counted
+    ran_on("node-b:7", JobStatus.FAILED)
+    ran_on("node-b:7", JobStatus.RETRYING)  # its attempt there failed; waiting for the next
+    ran_on("node-b:7", JobStatus.COMPLETED, minutes_ago=30)
+    JobFactory(status=JobStatus.QUEUED)  # on no worker yet
+
+    response = alice_client.get("/health/")
+
+    hosts = {h["host"]: h for h in response.context["worker_hosts"]}
+    assert list(hosts) == ["node-a", "node-b"]
+    assert (hosts["node-a"]["processes"], hosts["node-a"]["running"], hosts["node-a"]["succeeded"]) == (
+        ["101", "102"],
+        1,
+        1,
+    )
+    assert (hosts["node-b"]["succeeded"], hosts["node-b"]["failed"], hosts["node-b"]["suspect"]) == (1, 2, False)
+    assert hosts["node-a"]["last_seen"] == NOW - timedelta(minutes=0.2)  # the running job's heartbeat
+    page = response.content.decode()
+    row = page.split("<code>node-b</code>")[1].split("</tr>")[0]
+    assert '1: <span class="muted">pid 7</span>' in row and "<strong>2</strong>" in row and "67 %" in row
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_host_failing_far_more_than_the_others_is_flagged(alice_client):
+    for _ in range(5):
+        ran_on("node-bad:1", JobStatus.FAILED)
+    ran_on("node-bad:1", JobStatus.COMPLETED)
+    for _ in range(9):
+        ran_on("node-ok:1", JobStatus.COMPLETED)
+    ran_on("node-ok:1", JobStatus.FAILED)
+
+    page = alice_client.get("/health/").content.decode()
+
+    bad = page.split("<code>node-bad</code>")[1].split("</th>")[0]
+    assert "⚠ fails 83 % of its jobs, the other hosts 10 %: is this host's environment broken?" in bad
+    assert "⚠ fails" not in page.split("<code>node-ok</code>")[1].split("</tr>")[0]
+
+
+@pytest.mark.parametrize(
+    "bad_failed, bad_succeeded, others_failed, flagged",
+    [
+        (5, 5, 0, True),  # half, and the others fine
+        (4, 0, 0, False),  # all failed, but too few to tell a host from bad luck
+        (5, 6, 0, False),  # under half
+        (5, 3, 6, False),  # the others fail half the time too: the jobs, not the host
+    ],
+)
+@time_machine.travel(NOW, tick=False)
+def test_the_flag_needs_enough_failures_a_high_share_and_others_doing_better(
+    bad_failed, bad_succeeded, others_failed, flagged
+):
+    from monitoring.selectors import worker_hosts
+
+    for status, n, worker in [
+        (JobStatus.FAILED, bad_failed, "bad:1"),
+        (JobStatus.COMPLETED, bad_succeeded, "bad:1"),
+        (JobStatus.FAILED, others_failed, "good:1"),
+        (JobStatus.COMPLETED, 6, "good:1"),
+    ]:
+        for _ in range(n):
+            ran_on(worker, status)
+    assert {h["host"]: h["suspect"] for h in worker_hosts(NOW)}["bad"] is flagged
+
+
+def test_with_no_job_run_lately_it_says_so(alice_client):
+    assert "No job ran on any worker in the last 60 min." in alice_client.get("/health/").content.decode()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_worker_names_are_escaped(alice_client):
+    ran_on(f"{SCRIPT}:1", JobStatus.COMPLETED)
+    page = alice_client.get("/health/").content.decode()
+    assert SCRIPT not in page and "&lt;script&gt;" in page

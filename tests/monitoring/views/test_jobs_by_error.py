@@ -118,14 +118,15 @@ def test_the_api_finished_list_takes_the_same_filter(client, alice, bearer, djan
     timeout = failed_with(TIMEOUT)
     failed_with(BAD_RECORD)
 
+    headers = bearer(alice)
     with django_assert_max_num_queries(6):  # token and user, permissions, last use, one scan per finished status
         response = client.get(
-            f"/api/monitoring/jobs/finished?window=24h&error={TIMEOUT['fingerprint']}", headers=bearer(alice)
+            f"/api/monitoring/jobs/finished?window=24h&error={TIMEOUT['fingerprint']}", headers=headers
         )
 
     assert response.status_code == 200
     assert [item["id"] for item in response.json()["items"]] == [str(timeout.id)]
-    refused = client.get("/api/monitoring/jobs/finished?error=xyz", headers=bearer(alice))
+    refused = client.get("/api/monitoring/jobs/finished?error=xyz", headers=headers)
     assert refused.status_code == 422
     assert refused.json()["errors"] == [
         {
