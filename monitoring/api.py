@@ -43,6 +43,7 @@ from monitoring.selectors import (
     job_detail_by_id_or_prefix,
     last_error_event,
     page,
+    worker_hosts,
 )
 
 router = Router(tags=["monitoring"])
@@ -122,9 +123,11 @@ def get_system_health(request):
     """Each component's latest check (database, external services, resources, job queue) and
     the overall status, the worst of them. The checks run on a schedule; `checked_at` says
     when they last did. Once they stopped (`stale`) and no worker has been seen either
-    (`no_worker`), the overall status is critical: the stored results are old news."""
+    (`no_worker`), the overall status is critical: the stored results are old news. `workers`:
+    the hosts that ran jobs in the last hour, a host failing far more than the others flagged."""
     refuse_unknown_query_parameters(request, None)
-    return current_health(timezone.now())
+    now = timezone.now()
+    return {**current_health(now), "workers": worker_hosts(now)}
 
 
 @router.get(

@@ -379,6 +379,25 @@ class NoWorkerOut(Out):
     oldest_queued_at: datetime | None
 
 
+class WorkerHostOut(Out):
+    """A host that ran jobs lately (monitoring.selectors.worker_hosts)."""
+
+    host: str = Field(examples=["node-1"])
+    processes: list[str] = Field(description="The pids of its workers seen running jobs in the window.")
+    running: int = Field(description="Jobs running there now.")
+    succeeded: int = Field(description="Latest attempts that ended there in the window and succeeded.")
+    failed: int = Field(
+        description="Latest attempts that ended there in the window and failed (waiting for a retry too)."
+    )
+    failure_share: float | None = Field(description="failed / (succeeded + failed); null if none ended.")
+    others_failure_share: float | None = Field(description="The same over the other hosts together.")
+    suspect: bool = Field(
+        description="It failed at least 5 jobs, half of its jobs or more, and twice the other hosts' share or more: "
+        "its environment may be broken."
+    )
+    last_seen: datetime | None = Field(description="Its latest heartbeat or job change.")
+
+
 class HealthOut(Out):
     status: str = Field(
         description="The worst component's status: healthy, warning or critical; unknown before the first check.",
@@ -392,6 +411,10 @@ class HealthOut(Out):
     no_worker: NoWorkerOut | None = Field(
         description="Set when the checks stopped and no worker has been seen either (a job's heartbeat counts): "
         "no django-q2 cluster is running; the status is then critical."
+    )
+    workers: list[WorkerHostOut] = Field(
+        description="The hosts that ran jobs in the last hour, in name order: their workers, jobs running now, and "
+        "how the latest attempts that ended there went."
     )
 
 

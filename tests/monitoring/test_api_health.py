@@ -38,6 +38,7 @@ def test_before_the_first_check_health_is_unknown(client, viewer):
         "components": [],
         "stale": False,
         "no_worker": None,
+        "workers": [],
     }
 
 
@@ -74,6 +75,7 @@ def test_each_components_latest_check_and_the_worst_status(client, viewer):
         ],
         "stale": False,
         "no_worker": None,
+        "workers": [],
     }
 
 
@@ -121,12 +123,47 @@ def test_queries_stay_bounded_however_long_the_history(client, alice, bearer, dj
             checked(name, HealthStatus.HEALTHY, minutes_ago=run)
     headers = bearer(alice)
 
-    # token lookup, its last_used_at, user and group permissions; the latest run, its rows
-    with django_assert_max_num_queries(6):
+    # token lookup, its last_used_at, user and group permissions; the latest run, its rows; the hosts
+    with django_assert_max_num_queries(7):
         response = client.get(HEALTH, headers=headers)
 
     assert response.status_code == 200
     assert len(response.json()["components"]) == 3
+
+
+def test_the_hosts_that_ran_jobs_lately_come_with_the_health(client, viewer):
+    for _ in range(5):
+        JobFactory(failed=True, worker="node-bad:7", finished_at=NOW - timedelta(minutes=3))
+    JobFactory(running=True, worker="node-ok:1", heartbeat_at=NOW, updated_at=NOW)
+    JobFactory(completed=True, worker="node-ok:2", finished_at=NOW - timedelta(minutes=2), updated_at=NOW)
+    client.force_login(viewer)
+
+    workers = client.get(HEALTH).json()["workers"]
+
+    assert workers == [
+        {
+            "host": "node-bad",
+            "processes": ["7"],
+            "running": 0,
+            "succeeded": 0,
+            "failed": 5,
+            "failure_share": 1.0,
+            "others_failure_share": 0.0,
+            "suspect": True,
+            "last_seen": "2026-11-29T03:00:00Z",  # the rows were written at NOW
+        },
+        {
+            "host": "node-ok",
+            "processes": ["1", "2"],
+            "running": 1,
+            "succeeded": 1,
+            "failed": 0,
+            "failure_share": 0.0,
+            "others_failure_share": 1.0,
+            "suspect": False,
+            "last_seen": "2026-11-29T03:00:00Z",
+        },
+    ]
 
 
 def test_needs_credentials_and_the_health_permission(client, nobody, bearer):
