@@ -8,8 +8,8 @@ from alerts.models import AlertHistory, AlertOccurrence, DeliveryStatus, Notific
 
 def with_alert_state(alerts: QuerySet[AlertHistory]) -> QuerySet[AlertHistory]:
     """Annotate occurrences, last_seen_at, resolved_by, resolution_reason, last_delivery_error,
-    fingerprint, job_type and acknowledged_at/_by/_until from the alert's state (a LEFT JOIN: alerts raised by other code
-    have none)."""
+    fingerprint, job_type and acknowledged_at/_by/_until from the alert's state (a LEFT JOIN:
+    alerts raised by other code have none)."""
     undelivered_error = (
         NotificationDelivery.objects.filter(alert_id=OuterRef("pk"))
         .exclude(status__in=[DeliveryStatus.SENT, DeliveryStatus.CANCELLED])
