@@ -18,7 +18,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -95,12 +95,17 @@ def alert_acknowledge(*, alert: AlertHistory, user=None) -> bool:
         if not AlertHistory.objects.filter(id=alert.id, resolved_at__isnull=True).exists():
             return False
         if not AlertState.objects.filter(alert_id=alert.id).update(**fields):
-            AlertState.objects.create(
-                alert_id=alert.id,
-                fingerprint=f"{alert.alert_type}:{alert.id}",
-                last_seen_at=alert.triggered_at,
-                **fields,
-            )
+            # An alert raised by other code has no state row (so no lock above) until now.
+            try:
+                with transaction.atomic():
+                    AlertState.objects.create(
+                        alert_id=alert.id,
+                        fingerprint=f"{alert.alert_type}:{alert.id}",
+                        last_seen_at=alert.triggered_at,
+                        **fields,
+                    )
+            except IntegrityError:  # a second click created it a moment ago
+                AlertState.objects.filter(alert_id=alert.id).update(**fields)
     return True
 
 

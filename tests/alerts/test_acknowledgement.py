@@ -1,14 +1,16 @@
 """Acknowledging an alert: someone is on it, so for ALERTS["ACKNOWLEDGE_MINUTES"] (60 here) it is
 neither escalated nor notified again; still open after that, both resume."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.db import connections
 
 from alerts.checks import check_alert_settings
 from alerts.manager import alert_manager
-from alerts.models import AlertState, DeliveryKind
+from alerts.models import AlertHistory, AlertState, DeliveryKind
 from alerts.services import alert_acknowledge, alert_resolve
 from alerts.tasks import escalate_due_alerts
 from tests.factories import AlertHistoryFactory, UserFactory
@@ -138,6 +140,30 @@ def test_an_alert_raised_by_other_code_without_state_can_be_acknowledged(alice):
     assert AlertState.objects.get(alert=alert).acknowledged_by == "alice"
     assert sweep(61) == 0
     assert sweep(71) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_acknowledging_at_once_an_alert_without_state_acknowledges_it_once_and_errs_nowhere(alice):
+    """No state row to lock yet: the clicks race to create it (a double click, two operators)."""
+    alert = AlertHistoryFactory(job=None)
+    outcomes, errors, start = [], [], threading.Barrier(4)
+
+    def click():
+        try:
+            start.wait(timeout=10)
+            outcomes.append(alert_acknowledge(alert=AlertHistory.objects.get(id=alert.id), user=alice))
+        except Exception as e:  # noqa: BLE001 - the test is that there is none
+            errors.append(e)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=click) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert (errors, outcomes) == ([], [True] * 4)
+    assert AlertState.objects.get(alert=alert).acknowledged_by == "alice"
 
 
 def test_an_acknowledgement_that_never_lapses_is_refused_at_startup(alert_settings):
