@@ -66,12 +66,14 @@ class FilterForm(forms.Form):
 
 
 def flag_field() -> forms.TypedChoiceField:
-    """?name=1 on, absent, empty or 0 off (a checkbox sends 1 or nothing); anything else is an error."""
+    """?name=1 on, absent, empty or 0 off (a checkbox sends 1 or nothing); true and false too, as
+    the API spells its flags, so a query copied from one works on the other. Anything else is an error."""
     return forms.TypedChoiceField(
-        choices=[("", "no"), ("0", "no"), ("1", "yes")],
-        coerce=lambda value: value == "1",
+        choices=[("", "no"), ("0", "no"), ("false", "no"), ("1", "yes"), ("true", "yes")],
+        coerce=lambda value: value in ("1", "true"),
         empty_value=False,
         required=False,
+        error_messages={"invalid_choice": "%(value)s is neither on (1 or true) nor off (0, false or nothing)"},
     )
 
 

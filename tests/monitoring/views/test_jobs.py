@@ -181,7 +181,23 @@ def test_attention_applies_to_the_active_list_only(alice_client):
     response = alice_client.get("/jobs/?view=finished&attention=1")
     assert response.status_code == 400
     assert "<li><strong>attention</strong>: only running jobs need attention" in response.content.decode()
-    assert alice_client.get("/jobs/?attention=yes").status_code == 400
+    refused = alice_client.get("/jobs/?attention=yes")
+    assert refused.status_code == 400
+    assert "<strong>attention</strong>: yes is neither on (1 or true) nor off (0, false or nothing)" in (
+        refused.content.decode()
+    )
+
+
+def test_flags_are_spelled_as_the_api_spells_them_too(alice_client):
+    """`?attention=true` (the API's spelling) was a 400 on the dashboard, which wanted 1."""
+    flagged = JobFactory(running=True, heartbeat_at=timezone.now() - timedelta(minutes=5))
+    JobFactory(running=True)
+    for on in ("1", "true"):
+        assert [job.id for job in alice_client.get(f"/jobs/?attention={on}").context["page"].object_list] == [
+            flagged.id
+        ]
+    for off in ("0", "false", ""):
+        assert len(alice_client.get(f"/jobs/?attention={off}").context["page"].object_list) == 2
 
 
 def test_filters_by_type_status_and_id_and_keeps_them_in_the_polling_url(alice_client):
