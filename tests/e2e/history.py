@@ -43,6 +43,7 @@ def seed_job_history(now, *, jobs: int = 1500, hours: int = 24) -> None:
             updated_at=finished,
             started_at=finished - timedelta(milliseconds=ms),
             finished_at=finished,
+            worker=f"vm-1:{4101 + len(rows) % 4}",  # the four workers of the seeded cluster.workers
         )
         rows.append(job)
         first = JobRetryHistory(job=job, attempt_number=1, status="failed" if fails else "success")
