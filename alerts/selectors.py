@@ -67,6 +67,11 @@ def open_alert_counts() -> dict[str, int]:
     return counts
 
 
+def acknowledged_open_alerts(now) -> int:
+    """Unresolved alerts an acknowledgement holds at `now` (someone is on them). One query."""
+    return AlertHistory.objects.filter(resolved_at__isnull=True, state__acknowledged_until__gt=now).count()
+
+
 def alerts_for_job(job_id, *, limit: int | None = None) -> list[AlertHistory]:
     """Alerts raised for a job, and those its failure was counted into, newest first (the
     latest `limit` of them, if given). One query."""

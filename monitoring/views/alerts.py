@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from alerts.channels import display_recipient
 from alerts.models import SEVERITY_RANK, AlertHistory, AlertType, Severity
-from alerts.selectors import alert_list, open_alert_counts
+from alerts.selectors import acknowledged_open_alerts, alert_list, open_alert_counts
 from alerts.services import MAX_REASON_CHARS, alert_acknowledge, alert_resolve
 from monitoring import selectors
 from monitoring.forms import MAX_ALERT_PAGES, AlertFilterForm
@@ -38,9 +38,11 @@ def _page(filters: dict) -> ListPage:
 
 def _list_counts(filters: dict) -> dict:
     """What the list's counts (alert_list_counts.html) show for these filters."""
+    open_counts = open_alert_counts()
     return {
         "page": _page(filters),
-        "open_counts": open_alert_counts(),
+        "open_counts": open_counts,
+        "acknowledged": acknowledged_open_alerts(timezone.now()) if any(open_counts.values()) else 0,
         "include_resolved": filters["include_resolved"],
         "filtered": bool(filters["severity"] or filters["alert_type"]),
         "severities": SEVERITIES,

@@ -3,7 +3,7 @@
 from django.utils import timezone
 
 from alerts.models import SEVERITY_RANK
-from alerts.selectors import open_alert_counts
+from alerts.selectors import acknowledged_open_alerts, open_alert_counts
 from monitoring import selectors
 from monitoring.forms import TimeframeForm, finished_window
 from monitoring.health import current_health
@@ -12,11 +12,13 @@ from monitoring.permissions import VIEW_ALERTS, VIEW_HEALTH, VIEW_JOBS, VIEW_MET
 from monitoring.views.base import dashboard_view, render_page
 
 
-def _open_alerts() -> dict:
-    """{"total", "by_severity": [(severity, n), ...]}, the most severe first."""
+def _open_alerts(now) -> dict:
+    """{"total", "by_severity": [(severity, n), ...], "unacknowledged"}, the most severe first."""
     counts = open_alert_counts()
     ordered = sorted(counts.items(), key=lambda item: -SEVERITY_RANK.get(item[0], -1))
-    return {"total": sum(counts.values()), "by_severity": ordered, **counts}
+    total = sum(counts.values())
+    acknowledged = acknowledged_open_alerts(now) if total else 0
+    return {"total": total, "by_severity": ordered, "unacknowledged": total - acknowledged, **counts}
 
 
 @dashboard_view(VIEW_JOBS)
@@ -39,7 +41,7 @@ def overview(request):
         outcomes=outcome_summary(timeframe, now=now),
         # Figures from pages the user may not open are left out (and not queried).
         health=current_health(now) if user.has_perm(VIEW_HEALTH) else None,
-        open_alerts=_open_alerts() if user.has_perm(VIEW_ALERTS) else None,
+        open_alerts=_open_alerts(now) if user.has_perm(VIEW_ALERTS) else None,
         can_view_metrics=user.has_perm(VIEW_METRICS),
     )
     return render_page(

@@ -505,7 +505,7 @@ def test_pages_render_in_a_bounded_number_of_queries(alice_client, django_assert
         delivery = {"kind": "alert", "severity": "error", "recipient": "a@b.c", "channel": "email"}
         NotificationDelivery.objects.create(alert=each, headline="New", last_error="x", **delivery)
 
-    with django_assert_max_num_queries(6):  # session, user, permissions, open counts, count, rows
+    with django_assert_max_num_queries(6):  # session, user, open counts, acknowledged ones, count, rows
         alice_client.get("/alerts/")
     with django_assert_max_num_queries(6):  # ... no count of the history
         alice_client.get("/alerts/?include_resolved=1&page=2", headers=htmx("alert-list"))

@@ -93,6 +93,27 @@ def test_renders_in_a_bounded_number_of_queries(alice_client, big_history, djang
 
 
 @time_machine.travel(NOW, tick=False)
+def test_the_open_alerts_card_says_whether_someone_is_on_them(alice_client, alice):
+    from alerts.services import alert_acknowledge
+
+    first, second = AlertHistoryFactory.create_batch(2, severity="critical")
+    with time_machine.travel(NOW - timedelta(minutes=90), tick=False):
+        alert_acknowledge(alert=second, user=alice)  # lapsed an hour later: held no more
+
+    def note():
+        card = alice_client.get("/").content.decode().split("Open alerts →")[1].split("</div>")[0]
+        return card.split('<span class="card-note">')[1].split("</span>")[0]
+
+    assert note() == "none acknowledged yet"
+    alert_acknowledge(alert=first, user=alice)
+    assert note() == "1 not acknowledged yet"
+    alert_acknowledge(alert=second, user=alice)
+    assert note() == "✓ all acknowledged"
+    listed = alice_client.get("/alerts/").content.decode().split('id="alert-list-counts"')[1]
+    assert "· ✓ 2 acknowledged</span>" in listed
+
+
+@time_machine.travel(NOW, tick=False)
 def test_shows_health_open_alerts_by_severity_and_the_timeframes_success_rate(alice_client):
     SystemHealthMetricFactory(timestamp=NOW, status="warning", metric_name="cpu.percent", metric_type="resource")
     AlertHistoryFactory.create_batch(2, severity="critical")
@@ -111,6 +132,7 @@ def test_shows_health_open_alerts_by_severity_and_the_timeframes_success_rate(al
     assert '<span class="card-value">3</span>' in alerts
     assert '<a href="/alerts/?severity=critical" title="2 open critical alerts">' in alerts
     assert '<a href="/alerts/?severity=info" class="muted" title="0 open info alerts">' in alerts
+    assert '<span class="card-note">none acknowledged yet</span>' in alerts
     assert "The last 24 hours" in page
     assert response.context["outcomes"]["success_rate"] == 0.6667  # rounded as performance_metrics rounds it
     assert "66.7 %" in page and "2 completed, 1 failure for good" in page
