@@ -231,12 +231,20 @@ class AlertHistoryAdmin(JobIdSearchMixin, admin.ModelAdmin):
 
     @admin.action(description="Acknowledge selected alerts (hold escalation and repeats)", permissions=["resolve"])
     def acknowledge_selected(self, request, queryset):
+        # Counted from the ticks, as resolve_selected does: resolved ones are left, and said so.
+        across = request.POST.get("select_across") == "1"
+        ticked = queryset.count() if across else len(set(request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)))
         acknowledged_now = sum(
             alert_acknowledge(alert=alert, user=request.user) for alert in queryset.filter(resolved_at__isnull=True)
         )
         minutes = settings.ALERTS["ACKNOWLEDGE_MINUTES"]
-        message = f"Acknowledged {acknowledged_now} alert(s) for {minutes} min: no escalation or repeat until then."
-        self.message_user(request, message, messages.SUCCESS)
+        if acknowledged_now:
+            message = f"Acknowledged {acknowledged_now} alert(s) for {minutes} min: no escalation or repeat until then."
+            self.message_user(request, message, messages.SUCCESS)
+        if ticked - acknowledged_now:
+            self.message_user(
+                request, f"{ticked - acknowledged_now} were resolved: nothing to acknowledge.", messages.WARNING
+            )
 
     @admin.display(description="title", ordering="title")
     def title_and_error(self, alert):

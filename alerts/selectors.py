@@ -38,6 +38,8 @@ def alert_subject(alert: AlertHistory) -> str:
     host's resource ("resource/disk.percent@node-1"). "" when its job type says it all. Needs
     the annotations of with_alert_state."""
     subject = (getattr(alert, "fingerprint", "") or "").removeprefix(f"{alert.alert_type}:")
+    if subject == str(alert.id):  # the fingerprint given to an alert raised by other code: nothing to tell
+        return ""
     job_type = getattr(alert, "job_type", "") or ""
     if job_type and subject.startswith(f"{job_type}/"):
         return subject.removeprefix(f"{job_type}/")

@@ -569,7 +569,9 @@ class EnhancedJobManager:
         stale = Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=stale_before).order_by("heartbeat_at")
         recovered = 0
         for job in stale[:limit]:
-            ran_ms = int((job.heartbeat_at - job.attempt_started_at).total_seconds() * 1000)
+            # A row written by other code may lack its attempt's start: one such row must not stop the sweep.
+            started = job.attempt_started_at or job.heartbeat_at
+            ran_ms = int((job.heartbeat_at - started).total_seconds() * 1000)
             timeout = timeout_for(job.job_type)
             if job.cancel_requested_at is not None:
                 self._finish_cancelled(
@@ -581,7 +583,7 @@ class EnhancedJobManager:
                     expected_heartbeat=job.heartbeat_at,
                 )
             else:
-                if (now - job.attempt_started_at).total_seconds() > timeout:
+                if (now - started).total_seconds() > timeout:
                     error = JobTimeoutError(
                         f"attempt {job.attempts} ran past its {timeout}s timeout; worker {job.worker} was stopped"
                     )

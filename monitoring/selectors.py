@@ -284,7 +284,8 @@ def worker_hosts(now: datetime, *, window: timedelta = WORKER_WINDOW) -> list[di
             host_name or row["worker"],
             {"host": host_name or row["worker"], "processes": [], "running": 0, "succeeded": 0, "failed": 0},
         )
-        host["processes"].append(pid if host_name else row["worker"])
+        if host_name:  # "host:pid", as jobs.manager.worker_id writes it
+            host["processes"].append(pid)
         for key in ("running", "succeeded", "failed"):
             host[key] += row[key]
         seen = max(filter(None, (row["last_heartbeat"], row["last_change"])), default=None)

@@ -81,6 +81,9 @@ def _list_page(request, params, *, notice: str = "", notice_level: str = "succes
         context["page"] = page
         context["clocks"] = {job.id: attempt_clock(job, now) for job in page.object_list}
         context["filtered"] = any(filters[f] for f in ("job_type", "status", "q", "attention", "error"))
+        if filters["error"]:
+            kept = {name: params[name] for name in LIST_FILTERS if name != "error" and params.get(name)}
+            context["any_error_url"] = f"{reverse('dashboard:jobs')}?{urlencode(kept)}"
         if filters["job_type"] and filters["job_type"] not in context["job_types"]:
             # A type no longer registered here (renamed or removed by a deploy) stays selectable.
             context["job_types"] = [*context["job_types"], filters["job_type"]]
@@ -119,7 +122,7 @@ def retry_jobs(request):
     form = BulkRetryForm(request.POST)
     filters = {name: request.POST[name] for name in LIST_FILTERS if request.POST.get(name)}
     if not form.is_valid():
-        refused = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items())
+        refused = "; ".join(f"{field}: {'; '.join(errors)}" for field, errors in form.errors.items())
         return _list_page(request, filters, notice=f"Nothing retried: {refused}", notice_level="error", status=400)
     chosen = form.cleaned_data
     jobs, more = selectors.finished_jobs(

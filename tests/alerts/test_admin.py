@@ -258,6 +258,10 @@ def test_an_operator_acknowledges_selected_alerts_and_the_list_and_page_say_by_w
     page = client.get(change_page(first)).content.decode()
     assert "by alice at 2026-11-29 03:00:00 UTC, holding escalation until 2026-11-29 04:00:00 UTC" in page
 
+    only_resolved = client.post(CHANGELIST, {**selected, "_selected_action": [str(resolved.id)]}, follow=True)
+    said = [str(m) for m in only_resolved.context["messages"]]
+    assert said == ["1 were resolved: nothing to acknowledge."]  # no "Acknowledged 0" success
+
     viewing = staff(viewer)
     assert "Acknowledge selected alerts" not in viewing.get(CHANGELIST).content.decode()
     viewing.post(CHANGELIST, {**selected, "_selected_action": [str(untouched.id)]})

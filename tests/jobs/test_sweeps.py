@@ -82,6 +82,19 @@ def test_a_job_whose_worker_went_silent_is_failed_as_a_system_error_and_retried(
 
 
 @time_machine.travel(NOW, tick=False)
+def test_a_running_row_without_its_attempts_start_does_not_stop_the_sweep(jobs_settings):
+    """A drill inserted such a row by hand: every sweep then raised a TypeError, and the other lost
+    jobs were never taken back."""
+    odd = stale_running_job(heartbeat_seconds_ago=40)
+    Job.objects.filter(id=odd.id).update(attempt_started_at=None)
+    lost = stale_running_job(heartbeat_seconds_ago=50)
+
+    assert job_manager.recover_stale_jobs(now=NOW) == 2
+
+    assert {Job.objects.get(id=job.id).status for job in (odd, lost)} == {JobStatus.RETRYING}
+
+
+@time_machine.travel(NOW, tick=False)
 def test_a_silent_job_past_its_timeout_is_recorded_as_timed_out(jobs_settings):
     job = stale_running_job(heartbeat_seconds_ago=40, started_seconds_ago=700)  # demo.sleep: 600 s
     job_manager.recover_stale_jobs(now=NOW)

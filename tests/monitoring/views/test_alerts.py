@@ -409,6 +409,16 @@ def test_without_javascript_acknowledge_is_a_post_then_a_redirect_back(alice_cli
     assert "demo.sleep job failed: Acknowledged until" in alice_client.get("/alerts/").content.decode()
 
 
+def test_acknowledging_an_alert_raised_by_other_code_leaves_its_row_as_it_was(alice_client):
+    """Its new state row's fingerprint is its own id: the row grew a " · <uuid>" subtitle."""
+    alert = AlertHistoryFactory(alert_type="custom", job=None)
+
+    row = alice_client.post(f"/alerts/{alert.id}/acknowledge/", headers=htmx(f"alert-{alert.id}")).content.decode()
+
+    assert "✓ acknowledged" in row
+    assert '<div class="muted small"><code>custom</code></div>' in row and f"<code>{alert.id}</code>" not in row
+
+
 def test_acknowledge_is_refused_without_the_permission_a_post_or_the_csrf_token(client, viewer, alice):
     alert = job_failure(JobFactory())
     client.force_login(viewer)

@@ -285,3 +285,11 @@ def test_worker_names_are_escaped(alice_client):
     ran_on(f"{SCRIPT}:1", JobStatus.COMPLETED)
     page = alice_client.get("/health/").content.decode()
     assert SCRIPT not in page and "&lt;script&gt;" in page
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_worker_value_without_a_pid_is_its_own_host_with_no_process_listed(alice_client):
+    ran_on("nocolon", JobStatus.COMPLETED)
+    page = alice_client.get("/health/").content.decode()
+    row = page.split("<code>nocolon</code>")[1].split("</tr>")[0]
+    assert '<td class="small">–</td>' in row and "pid" not in row

@@ -198,6 +198,10 @@ def test_flags_are_spelled_as_the_api_spells_them_too(alice_client):
         ]
     for off in ("0", "false", ""):
         assert len(alice_client.get(f"/jobs/?attention={off}").context["page"].object_list) == 2
+    # The checkbox says so too, so the next filter change keeps it (it was unticked for "true").
+    assert '<input type="checkbox" name="attention" value="1" checked>' in alice_client.get(
+        "/jobs/?attention=true"
+    ).content.decode()
 
 
 def test_filters_by_type_status_and_id_and_keeps_them_in_the_polling_url(alice_client):

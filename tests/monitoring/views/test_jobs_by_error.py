@@ -34,7 +34,8 @@ def failed_with(details: dict, *, job_type="ai_matching", hours_ago=1.0) -> Job:
     """A job that failed for good with this error, and the error event its last attempt recorded."""
     finished = NOW - timedelta(hours=hours_ago)
     last_error = {key: value for key, value in details.items() if key != "traceback"}
-    job = JobFactory(job_type=job_type, failed=True, finished_at=finished, last_error=last_error)
+    summary = f"{details['type']}: {details['message']}"
+    job = JobFactory(job_type=job_type, failed=True, finished_at=finished, last_error=last_error, message=summary)
     JobExecutionLogFactory(job=job, event_type=EventType.ERROR, timestamp=finished, error_details=details)
     return job
 
@@ -56,10 +57,27 @@ def test_the_finished_list_shows_only_the_jobs_whose_last_error_has_that_fingerp
     page = response.content.decode()
     # The filter stays visible and removable, and travels with the other filters.
     assert f'<input type="hidden" name="error" value="{TIMEOUT["fingerprint"]}">' in page
-    assert f'Last error <code>{TIMEOUT["fingerprint"]}</code> <a href="?view=finished"' in page
+    chip = page.split('<span class="filter-chip">')[1].split("</span></span>")[0]
+    assert f'Last error <code>{TIMEOUT["fingerprint"]}</code> <span class="muted"' in chip
+    assert "TimeoutError: AI service timed out after 30 s" in chip  # what the hex stands for
+    assert '<a href="/jobs/?view=finished" title="Any error"' in page
     assert bad_record.id not in listed(alice_client.get(f"/jobs/?view=finished&error={TIMEOUT['fingerprint']}"))
     typed = alice_client.get(f"/jobs/?view=finished&job_type=demo.fail&error={TIMEOUT['fingerprint'].upper()}")
     assert listed(typed) == {timeouts[1].id}
+    assert f"<code>{TIMEOUT['fingerprint']}</code>" in typed.content.decode()  # as it was matched: lowercase
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_chips_any_error_link_keeps_the_filters_as_they_are_now(alice_client):
+    """The chip stood in the filter form, outside the swapped list: after the window was changed
+    (an htmx swap of the list alone) its link still led back to the window it was opened with."""
+    failed_with(TIMEOUT, hours_ago=30)
+    swapped = alice_client.get(
+        "/jobs/",
+        {"view": "finished", "window": "7d", "job_type": "ai_matching", "error": TIMEOUT["fingerprint"]},
+        headers=htmx("job-list"),
+    ).content.decode()
+    assert '<a href="/jobs/?view=finished&amp;job_type=ai_matching&amp;window=7d" title="Any error"' in swapped
 
 
 def test_a_malformed_fingerprint_or_the_active_list_is_a_400_naming_error(alice_client):
@@ -93,6 +111,9 @@ def test_retry_these_queues_again_only_the_jobs_that_failed_with_that_error(alic
 
     refused = alice_client.post("/jobs/retry/", {**filters, "error": "nope"}, headers=htmx("job-list"))
     assert refused.status_code == 400 and "Nothing retried: error: an error fingerprint" in refused.content.decode()
+    # Two refusals of one field read as two (they ran together: "… active statuses only failed …").
+    both = alice_client.post("/jobs/retry/", {**filters, "view": "active"}, headers=htmx("job-list"))
+    assert "status: &#x27;failed&#x27; is not one of the active statuses; only" in both.content.decode()
 
 
 @time_machine.travel(NOW, tick=False)
