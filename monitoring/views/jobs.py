@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from jobs.manager import job_manager
-from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES
+from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus
 from jobs.registry import registered_job_types
 from monitoring import selectors
 from monitoring.forms import (
@@ -84,6 +84,9 @@ def _list_page(request, params, *, notice: str = "", notice_level: str = "succes
         if filters["error"]:
             kept = {name: params[name] for name in LIST_FILTERS if name != "error" and params.get(name)}
             context["any_error_url"] = f"{reverse('dashboard:jobs')}?{urlencode(kept)}"
+            # What the fingerprint stands for: a failed job's message is its error (a completed one's is not).
+            failed = (job for job in page.object_list if job.status == JobStatus.FAILED)
+            context["error_text"] = next((job.message for job in failed), "")
         if filters["job_type"] and filters["job_type"] not in context["job_types"]:
             # A type no longer registered here (renamed or removed by a deploy) stays selectable.
             context["job_types"] = [*context["job_types"], filters["job_type"]]

@@ -68,6 +68,19 @@ def test_the_finished_list_shows_only_the_jobs_whose_last_error_has_that_fingerp
 
 
 @time_machine.travel(NOW, tick=False)
+def test_the_chip_takes_the_errors_text_from_a_failed_job_only(alice_client):
+    """A job that failed so, then succeeded on a retry, keeps that last error; its message says "completed"."""
+    recovered = JobFactory(
+        status=JobStatus.COMPLETED, finished_at=NOW - timedelta(minutes=5), message="completed", last_error=TIMEOUT
+    )
+
+    alone = alice_client.get(f"/jobs/?view=finished&error={TIMEOUT['fingerprint']}")
+
+    assert listed(alone) == {recovered.id}
+    assert f"<code>{TIMEOUT['fingerprint']}</code> <a href=" in alone.content.decode()  # no text, not "completed"
+
+
+@time_machine.travel(NOW, tick=False)
 def test_the_chips_any_error_link_keeps_the_filters_as_they_are_now(alice_client):
     """The chip stood in the filter form, outside the swapped list: after the window was changed
     (an htmx swap of the list alone) its link still led back to the window it was opened with."""
