@@ -237,7 +237,8 @@ def test_resolving_from_the_list_also_updates_its_counts(alice_client, django_as
     shown = "/alerts/?severity=error"  # the list the Resolve is clicked in, with its filters
     assert "1–2 of <strong>2</strong> open alerts" in alice_client.get(shown).content.decode()
 
-    with django_assert_max_num_queries(14):  # the resolve (11), then the list's count, page and open counts
+    # the resolve (11), then the list's count, page, open and acknowledged counts
+    with django_assert_max_num_queries(15):
         response = alice_client.post(
             f"/alerts/{alerts[0].id}/resolve/", {"next": shown}, headers=htmx(f"alert-{alerts[0].id}")
         )
@@ -515,9 +516,10 @@ def test_pages_render_in_a_bounded_number_of_queries(alice_client, django_assert
         delivery = {"kind": "alert", "severity": "error", "recipient": "a@b.c", "channel": "email"}
         NotificationDelivery.objects.create(alert=each, headline="New", last_error="x", **delivery)
 
-    with django_assert_max_num_queries(6):  # session, user, open counts, acknowledged ones, count, rows
+    # session, user, permissions, open counts, acknowledged ones, count, rows
+    with django_assert_max_num_queries(7):
         alice_client.get("/alerts/")
-    with django_assert_max_num_queries(6):  # ... no count of the history
+    with django_assert_max_num_queries(7):  # ... no count of the history
         alice_client.get("/alerts/?include_resolved=1&page=2", headers=htmx("alert-list"))
     with django_assert_max_num_queries(6):  # session, user, permissions, alert, deliveries, jobs
         response = alice_client.get(f"/alerts/{alert.id}/")
