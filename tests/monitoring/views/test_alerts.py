@@ -181,10 +181,12 @@ def test_polls_get_only_the_list_or_the_alerts_live_part(alice_client):
     assert 'id="alert-notice"' not in live  # nothing out of band on a plain poll
 
 
-def test_a_viewer_sees_alerts_but_no_resolve_button(viewer_client):
+def test_a_viewer_sees_alerts_but_no_acknowledge_or_resolve_button(viewer_client):
     alert = job_failure(JobFactory())
-    assert "Resolve" not in viewer_client.get("/alerts/").content.decode()
-    assert 'id="resolve-form"' not in viewer_client.get(f"/alerts/{alert.id}/").content.decode()
+    listed = viewer_client.get("/alerts/").content.decode()
+    assert "Resolve" not in listed and "Acknowledge" not in listed
+    page = viewer_client.get(f"/alerts/{alert.id}/").content.decode()
+    assert 'id="resolve-form"' not in page and f'id="acknowledge-{alert.id}"' not in page
 
 
 # --- Resolve ---------------------------------------------------------------------------------
@@ -312,20 +314,21 @@ def test_without_javascript_resolve_is_a_post_then_a_redirect_back(alice_client)
     assert response["Location"] == f"/alerts/{other.id}/"  # never off-site
 
 
-def test_resolve_is_refused_without_the_permission_a_post_or_the_csrf_token(client, viewer, alice):
+@pytest.mark.parametrize("action", ["resolve", "acknowledge"])
+def test_actions_are_refused_without_the_permission_a_post_or_the_csrf_token(client, viewer, alice, action):
     alert = job_failure(JobFactory())
     client.force_login(viewer)
-    refused = client.post(f"/alerts/{alert.id}/resolve/")
+    refused = client.post(f"/alerts/{alert.id}/{action}/")
     assert refused.status_code == 403 and b"alerts.change_alerthistory" in refused.content
 
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(alice)
-    assert strict.post(f"/alerts/{alert.id}/resolve/").status_code == 403
-    assert Client().post(f"/alerts/{alert.id}/resolve/").status_code == 302  # to the login page
+    assert strict.post(f"/alerts/{alert.id}/{action}/").status_code == 403
+    assert Client().post(f"/alerts/{alert.id}/{action}/").status_code == 302  # to the login page
     client.force_login(alice)
-    assert client.get(f"/alerts/{alert.id}/resolve/").status_code == 405
+    assert client.get(f"/alerts/{alert.id}/{action}/").status_code == 405
     alert.refresh_from_db()
-    assert alert.resolved_at is None
+    assert (alert.resolved_at, alert.state.acknowledged_at) == (None, None)  # neither happened
 
 
 def test_a_too_long_reason_is_a_400_naming_the_field(alice_client):
@@ -340,6 +343,7 @@ def test_an_unknown_alert_is_a_404(alice_client):
     missing = "00000000-0000-0000-0000-000000000000"
     assert alice_client.get(f"/alerts/{missing}/").status_code == 404
     assert alice_client.post(f"/alerts/{missing}/resolve/").status_code == 404
+    assert alice_client.post(f"/alerts/{missing}/acknowledge/").status_code == 404
 
 
 # --- Acknowledge -----------------------------------------------------------------------------
@@ -418,24 +422,6 @@ def test_acknowledging_an_alert_raised_by_other_code_leaves_its_row_as_it_was(al
 
     assert "✓ acknowledged" in row
     assert '<div class="muted small"><code>custom</code></div>' in row and f"<code>{alert.id}</code>" not in row
-
-
-def test_acknowledge_is_refused_without_the_permission_a_post_or_the_csrf_token(client, viewer, alice):
-    alert = job_failure(JobFactory())
-    client.force_login(viewer)
-    assert "Acknowledge" not in client.get("/alerts/").content.decode()
-    refused = client.post(f"/alerts/{alert.id}/acknowledge/")
-    assert refused.status_code == 403 and b"alerts.change_alerthistory" in refused.content
-
-    strict = Client(enforce_csrf_checks=True)
-    strict.force_login(alice)
-    assert strict.post(f"/alerts/{alert.id}/acknowledge/").status_code == 403
-    assert Client().post(f"/alerts/{alert.id}/acknowledge/").status_code == 302  # to the login page
-    client.force_login(alice)
-    assert client.get(f"/alerts/{alert.id}/acknowledge/").status_code == 405
-    assert client.post("/alerts/00000000-0000-0000-0000-000000000000/acknowledge/").status_code == 404
-    alert.refresh_from_db()
-    assert alert.state.acknowledged_at is None
 
 
 # --- one alert ---------------------------------------------------------------------------
