@@ -140,12 +140,16 @@ def test_a_node_lost_under_a_backlog_that_never_empties_has_its_prefetched_jobs_
     assert set(Job.objects.values_list("status", flat=True)) == {JobStatus.COMPLETED}
     assert Ledger.read(run_log.runs()).problems() == []
     requeues = JobExecutionLog.objects.filter(event_type=EventType.QUEUED, details__requeued=True)
-    assert requeues.exists()
-    assert {r.job_id for r in requeues} <= {job.id for job in first}
+    behind_the_backlog = [r for r in requeues if r.message.endswith("(workers already run attempts queued after it)")]
+    assert behind_the_backlog
+    assert {r.job_id for r in behind_the_backlog} <= {job.id for job in first}
     first_requeue = min(r.timestamp for r in requeues)
     assert {r.message for r in requeues if r.timestamp == first_requeue} == {
         "attempt 1 enqueued again: its task was lost (workers already run attempts queued after it)"
     }
+    # Once the broker's queue is empty, the last backlog jobs the survivor prefetched may wait in it
+    # longer than 2 s on loaded cores and be enqueued again too ("the broker's queue is empty"): a
+    # harmless duplicate the claim refuses, which the ledger above would show if it ran twice.
     # A node holds at most 7 tasks taken from the broker (2 running, 5 waiting): with more backlog
     # jobs started after the first requeue, some were still in the broker's queue when it happened.
     started_after = Job.objects.filter(id__in=[job.id for job in backlog], started_at__gt=first_requeue).count()
