@@ -1,6 +1,6 @@
 """Reads of alerts for the API, the dashboard and admin: one query per list, whatever its length."""
 
-from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery, TextField, Value
+from django.db.models import Count, F, IntegerField, OuterRef, Q, QuerySet, Subquery, TextField, Value
 from django.db.models.functions import Coalesce
 
 from alerts.models import AlertHistory, AlertOccurrence, DeliveryStatus, NotificationDelivery, Severity
@@ -47,12 +47,22 @@ def alert_subject(alert: AlertHistory) -> str:
 
 
 def alert_list(
-    *, include_resolved: bool = False, severity: str | None = None, alert_type: str | None = None
+    *,
+    include_resolved: bool = False,
+    severity: str | None = None,
+    alert_type: str | None = None,
+    unacknowledged_at=None,
 ) -> QuerySet[AlertHistory]:
-    """Alerts newest first; open ones only unless include_resolved."""
+    """Alerts newest first; open ones only unless include_resolved. Given a moment as
+    `unacknowledged_at`, only the open ones no acknowledgement holds then: nobody is on them."""
     alerts = AlertHistory.objects.all()
-    if not include_resolved:
+    if not include_resolved or unacknowledged_at is not None:
         alerts = alerts.filter(resolved_at__isnull=True)  # the partial index alert_open_idx
+    if unacknowledged_at is not None:
+        # A LEFT JOIN: an alert raised by other code may have no state row, so no acknowledgement.
+        alerts = alerts.filter(
+            Q(state__acknowledged_until__isnull=True) | Q(state__acknowledged_until__lte=unacknowledged_at)
+        )
     if severity:
         alerts = alerts.filter(severity=severity)
     if alert_type:

@@ -152,13 +152,17 @@ def get_performance_metrics(request, query: Query[MetricsQuery]):
     summary="Active alerts",
 )
 def get_active_alerts(request, filters: Query[AlertListQuery]):
-    """Unresolved alerts, newest first (`include_resolved=true`: all of them), each with its
-    occurrences, when it was last seen, whether it was notified or escalated, who resolved it,
-    its job and the last notification error. Page with `limit` and `offset`: follow
+    """Unresolved alerts, newest first (`include_resolved=true`: all of them; `unacknowledged=true`:
+    the unresolved ones nobody acknowledged), each with its occurrences, when it was last seen,
+    whether it was notified or escalated, who acknowledged or resolved it, its job and the last
+    notification error. Page with `limit` and `offset`: follow
     `next_offset` until it is null."""
     refuse_unknown_query_parameters(request, AlertListQuery)
     alerts = alert_list(
-        include_resolved=filters.include_resolved, severity=filters.severity, alert_type=filters.alert_type
+        include_resolved=filters.include_resolved,
+        severity=filters.severity,
+        alert_type=filters.alert_type,
+        unacknowledged_at=timezone.now() if filters.unacknowledged else None,
     )
     items, more = page(alerts, limit=filters.limit, offset=filters.offset)
     return page_out(items, more, limit=filters.limit, offset=filters.offset, max_offset=MAX_OFFSET)

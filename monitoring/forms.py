@@ -183,7 +183,8 @@ MAX_ALERT_PAGES = 100
 
 
 class AlertFilterForm(FilterForm):
-    """The alerts list's filters: ?severity=critical&alert_type=job_failure&include_resolved=1&page=2."""
+    """The alerts list's filters: ?severity=critical&alert_type=job_failure&include_resolved=1&page=2,
+    or ?unacknowledged=1 for the open alerts nobody is on."""
 
     severity = forms.ChoiceField(choices=[("", "any")] + Severity.choices, required=False)
     # The design's four types, or any other a piece of code raised (old rows keep old names).
@@ -195,4 +196,13 @@ class AlertFilterForm(FilterForm):
         validators=[RegexValidator(r"^[\w.:-]+$", "an alert type is letters, digits and . _ : -, e.g. job_failure")],
     )
     include_resolved = flag_field()
+    unacknowledged = flag_field()
     page = forms.IntegerField(required=False, min_value=1, max_value=MAX_ALERT_PAGES)
+
+    def clean(self):
+        data = super().clean()
+        # The filters narrow each other: alerts nobody is on are open ones (alert_list), so the
+        # page is the Open tab's, as the API answers the same query.
+        if data.get("unacknowledged"):
+            data["include_resolved"] = False
+        return data

@@ -525,6 +525,11 @@ AlertTypeName = Annotated[
 
 class AlertListQuery(Schema):
     include_resolved: bool = Field(default=False, description="Resolved alerts too (all of history).")
+    unacknowledged: bool = Field(
+        default=False,
+        description="Only the unresolved alerts no acknowledgement holds now: nobody said they are on them "
+        "(`include_resolved` adds nothing to it).",
+    )
     severity: SeverityName | None = Field(default=None, description="Only alerts of this severity.")
     alert_type: AlertTypeName | None = Field(
         default=None,

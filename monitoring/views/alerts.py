@@ -27,6 +27,7 @@ def _page(filters: dict) -> ListPage:
         include_resolved=filters["include_resolved"],
         severity=filters["severity"] or None,
         alert_type=filters["alert_type"] or None,
+        unacknowledged_at=timezone.now() if filters["unacknowledged"] else None,
     )
     # Open alerts are a small set (partial index); the whole history is not counted.
     return (
@@ -39,12 +40,15 @@ def _page(filters: dict) -> ListPage:
 def _list_counts(filters: dict) -> dict:
     """What the list's counts (alert_list_counts.html) show for these filters."""
     open_counts = open_alert_counts()
+    open_total = sum(open_counts.values())
     return {
         "page": _page(filters),
         "open_counts": open_counts,
-        "acknowledged": acknowledged_open_alerts(timezone.now()) if any(open_counts.values()) else 0,
+        "open_total": open_total,
+        "acknowledged": acknowledged_open_alerts(timezone.now()) if open_total else 0,
         "include_resolved": filters["include_resolved"],
-        "filtered": bool(filters["severity"] or filters["alert_type"]),
+        "unacknowledged": filters["unacknowledged"],
+        "filtered": bool(filters["severity"] or filters["alert_type"] or filters["unacknowledged"]),
         "severities": SEVERITIES,
     }
 

@@ -8,7 +8,7 @@ import time_machine
 from alerts.manager import alert_manager
 from alerts.models import DeliveryStatus
 from alerts.selectors import alert_list, alerts_for_job, open_alert_counts
-from alerts.services import alert_resolve
+from alerts.services import alert_acknowledge, alert_resolve
 from tests.factories import AlertHistoryFactory, JobFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -65,6 +65,26 @@ def test_alerts_raised_by_other_code_have_default_attributes():
     assert (listed.id, listed.occurrences, listed.last_seen_at) == (alert.id, 1, alert.triggered_at)
     assert listed.resolved_by == ""
     assert (listed.fingerprint, listed.job_type, listed.last_delivery_error) == ("", "reports.build", "")
+
+
+def test_unacknowledged_alerts_are_the_open_ones_no_acknowledgement_holds_now(django_assert_max_num_queries):
+    alice = UserFactory(username="alice")
+    held, lapsed, never, resolved = (job_failure(JobFactory(job_type=t), minutes=-120) for t in ("a", "b", "c", "d"))
+    raised_by_other_code = AlertHistoryFactory(triggered_at=NOW - timedelta(hours=2))  # no state row at all
+    with time_machine.travel(NOW - timedelta(minutes=61), tick=False):
+        alert_acknowledge(alert=lapsed, user=alice)  # for 60 minutes: lapsed a minute ago
+    with time_machine.travel(NOW, tick=False):
+        alert_acknowledge(alert=held, user=alice)
+        alert_acknowledge(alert=resolved, user=alice)
+    alert_resolve(alert=resolved)
+
+    with django_assert_max_num_queries(1):
+        nobody_on_it = {a.id for a in alert_list(unacknowledged_at=NOW)}
+
+    assert nobody_on_it == {lapsed.id, never.id, raised_by_other_code.id}
+    # An hour later nothing holds any of them; a resolved alert is never listed, history or not.
+    later = {a.id for a in alert_list(unacknowledged_at=NOW + timedelta(hours=1), include_resolved=True)}
+    assert later == {held.id, lapsed.id, never.id, raised_by_other_code.id}
 
 
 def test_alert_list_is_one_query_however_many_alerts(django_assert_max_num_queries):

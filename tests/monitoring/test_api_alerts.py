@@ -9,7 +9,7 @@ from django.test import Client
 
 from alerts.manager import alert_manager
 from alerts.models import AlertHistory, AlertState, DeliveryKind, DeliveryStatus, NotificationDelivery
-from alerts.services import alert_resolve
+from alerts.services import alert_acknowledge, alert_resolve
 from tests.factories import AlertHistoryFactory, JobFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -157,6 +157,28 @@ def test_filters_by_severity_and_type(as_viewer):
     assert listed(alert_type="performance_degradation") == set()
 
 
+def test_unacknowledged_lists_the_open_alerts_nobody_is_on(as_viewer, alice):
+    held = job_failure(JobFactory(job_type="ai_matching"), minutes_ago=30)
+    lapsed = health_alert("database.latency_ms", minutes_ago=90)
+    nobody = health_alert("cpu.percent", minutes_ago=10, severity="warning")
+    with time_machine.travel(NOW - timedelta(minutes=80), tick=False):
+        alert_acknowledge(alert=lapsed, user=alice)  # held until 20 minutes ago
+    with time_machine.travel(NOW - timedelta(minutes=5), tick=False):
+        alert_acknowledge(alert=held, user=alice)
+
+    with time_machine.travel(NOW, tick=False):
+        items = as_viewer.get(ALERTS, {"unacknowledged": "true"}).json()["items"]
+        critical = as_viewer.get(ALERTS, {"unacknowledged": "true", "severity": "critical"}).json()["items"]
+        alert_resolve(alert=nobody)
+        # Filters narrow each other: those nobody is on are unresolved, history asked for or not.
+        resolved_too = as_viewer.get(ALERTS, {"unacknowledged": "true", "include_resolved": "true"}).json()["items"]
+
+    assert [item["id"] for item in items] == [str(nobody.id), str(lapsed.id)]
+    assert items[1]["acknowledged_by"] == "alice"  # who had it, until it lapsed
+    assert [item["id"] for item in critical] == [str(lapsed.id)]
+    assert [item["id"] for item in resolved_too] == [str(lapsed.id)]
+
+
 @pytest.mark.parametrize(
     "params, field, message",
     [
@@ -175,7 +197,7 @@ def test_filters_by_severity_and_type(as_viewer):
         (
             {"resolved": "true"},
             "resolved",
-            "unknown query parameter; known: include_resolved, severity, alert_type, limit, offset",
+            "unknown query parameter; known: include_resolved, unacknowledged, severity, alert_type, limit, offset",
         ),
     ],
 )

@@ -123,6 +123,43 @@ def test_filters_live_in_the_query_string(alice_client):
     assert "badge-resolved" in page and "by " not in page.split(f'id="alert-{resolved.id}"')[1].split("</tr>")[0]
 
 
+def test_not_acknowledged_only_lists_the_open_alerts_nobody_is_on(alice_client, alice):
+    critical, error = health_alert(), job_failure(JobFactory())
+    with time_machine.travel(NOW, tick=False):
+        alert_acknowledge(alert=critical, user=alice)
+
+    with time_machine.travel(NOW + timedelta(minutes=5), tick=False):
+        response = alice_client.get("/alerts/?unacknowledged=1")
+        assert rows(response) == [error.id]
+        page = response.content.decode()
+        assert '<input type="checkbox" name="unacknowledged" value="1" checked> not acknowledged only' in page
+        assert "1–1 of <strong>1</strong> open alert not acknowledged" in page
+        assert 'hx-get="/alerts/?unacknowledged=1"' in page  # polls keep it
+        assert rows(alice_client.get("/alerts/?unacknowledged=true&severity=critical")) == []
+
+        alert_acknowledge(alert=error, user=alice)
+        page = alice_client.get("/alerts/?unacknowledged=1").content.decode()
+        assert "Every open alert is acknowledged: someone is on each." in page
+
+    # An hour after it, the critical one's acknowledgement has lapsed: nobody is on it any more.
+    with time_machine.travel(NOW + timedelta(minutes=61), tick=False):
+        assert rows(alice_client.get("/alerts/?unacknowledged=1")) == [critical.id]
+    # The history tab has no such filter: resolved alerts are neither.
+    assert 'name="unacknowledged"' not in alice_client.get("/alerts/?include_resolved=1").content.decode()
+
+
+def test_not_acknowledged_only_narrows_the_history_to_the_open_tab_as_the_api_does(alice_client):
+    error, resolved = job_failure(JobFactory()), job_failure(JobFactory(job_type="ai_matching"))
+    alert_resolve(alert=resolved)
+
+    response = alice_client.get("/alerts/?unacknowledged=1&include_resolved=1")
+
+    assert rows(response) == [error.id]
+    page = response.content.decode()
+    assert '<a href="/alerts/" aria-current="page">Open</a>' in page
+    assert '<input type="checkbox" name="unacknowledged" value="1" checked>' in page
+
+
 def test_bad_filters_are_a_400_naming_the_field(alice_client):
     response = alice_client.get("/alerts/?severity=panic&alert_type=<b>&include_resolved=maybe&page=0")
     assert response.status_code == 400

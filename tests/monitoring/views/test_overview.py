@@ -104,9 +104,11 @@ def test_the_open_alerts_card_says_whether_someone_is_on_them(alice_client, alic
         card = alice_client.get("/").content.decode().split("Open alerts →")[1].split("</div>")[0]
         return card.split('<span class="card-note">')[1].split("</span>")[0]
 
-    assert note() == "none acknowledged yet"
+    # Until all are, the note leads to the ones nobody is on.
+    to_them = '<a href="/alerts/?unacknowledged=1" title="The open alerts nobody said they are on">'
+    assert note() == f"{to_them}none acknowledged yet →</a>"
     alert_acknowledge(alert=first, user=alice)
-    assert note() == "1 not acknowledged yet"
+    assert note() == f"{to_them}1 not acknowledged yet →</a>"
     alert_acknowledge(alert=second, user=alice)
     assert note() == "✓ all acknowledged"
     listed = alice_client.get("/alerts/").content.decode().split('id="alert-list-counts"')[1]
@@ -132,7 +134,7 @@ def test_shows_health_open_alerts_by_severity_and_the_timeframes_success_rate(al
     assert '<span class="card-value">3</span>' in alerts
     assert '<a href="/alerts/?severity=critical" title="2 open critical alerts">' in alerts
     assert '<a href="/alerts/?severity=info" class="muted" title="0 open info alerts">' in alerts
-    assert '<span class="card-note">none acknowledged yet</span>' in alerts
+    assert ">none acknowledged yet →</a></span>" in alerts
     assert "The last 24 hours" in page
     assert response.context["outcomes"]["success_rate"] == 0.6667  # rounded as performance_metrics rounds it
     assert "66.7 %" in page and "2 completed, 1 failure for good" in page
