@@ -9,7 +9,6 @@ again", "escalate" and "resolve" (only one process wins each).
 
 import logging
 from datetime import timedelta
-from functools import partial
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -18,7 +17,6 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from alerts import rules
-from alerts.channels import UnknownRecipient, transport_for
 from alerts.models import (
     SEVERITY_RANK,
     AlertHistory,
@@ -26,11 +24,10 @@ from alerts.models import (
     AlertState,
     AlertType,
     DeliveryKind,
-    DeliveryStatus,
     NotificationDelivery,
     Severity,
 )
-from alerts.services import acknowledged, alert_resolve, enqueue_delivery, lock_state
+from alerts.services import acknowledged, alert_resolve, lock_state, queue_notifications
 from jobs.payloads import clip, to_json_value
 from monitoring.metrics import execution_time_stats
 
@@ -228,32 +225,7 @@ class AlertManager:
         `priority` is the severity it is sent at. Never sends anything itself: no network I/O
         may happen inside a transaction or in the job's path.
         """
-        now = timezone.now()
-        deliveries = []
-        for recipient in dict.fromkeys(r.strip() for r in recipients if r.strip()):
-            delivery = NotificationDelivery(
-                alert=alert,
-                kind=kind,
-                headline=clip(message, 200),
-                severity=priority,
-                recipient=recipient,
-                next_attempt_at=now,
-                created_at=now,
-                updated_at=now,
-            )
-            try:
-                delivery.channel = transport_for(recipient).channel
-            except UnknownRecipient as e:
-                # Kept, failed, where an operator sees it, rather than dropped silently.
-                delivery.channel, delivery.status, delivery.last_error = "unknown", DeliveryStatus.FAILED, str(e)
-            deliveries.append(delivery)
-        NotificationDelivery.objects.bulk_create(deliveries)
-        for delivery in deliveries:
-            if delivery.status == DeliveryStatus.PENDING:
-                transaction.on_commit(partial(enqueue_delivery, delivery.id))
-        if not deliveries:
-            logger.warning("alert %s (%s): nobody to notify for %s (%s)", alert.id, alert.title, kind, priority)
-        return deliveries
+        return queue_notifications(recipients, message, priority, alert=alert, kind=kind)
 
     # --- escalation ----------------------------------------------------------------------
 
@@ -307,19 +279,8 @@ class AlertManager:
     # --- conditions that clear by themselves ------------------------------------------------
 
     def auto_resolve_sync(self, alert: AlertHistory, reason: str) -> bool:
-        """Resolve an alert whose condition cleared, and tell whoever was told it was raised."""
-        with transaction.atomic():
-            if not alert_resolve(alert=alert, user=None, reason=reason):
-                return False
-            alert.refresh_from_db(fields=["notification_sent", "recipients"])
-            # Told, or being told right now (a delivery in flight is not cancelled by the
-            # resolution): either way they must also hear that it cleared.
-            in_flight = NotificationDelivery.objects.filter(alert_id=alert.id, status=DeliveryStatus.SENDING)
-            if alert.notification_sent or in_flight.exists():
-                self.send_notification_sync(
-                    alert.recipients or [], "Resolved", alert.severity, alert=alert, kind=DeliveryKind.RESOLVED
-                )
-        return True
+        """Resolve an alert whose condition cleared (whoever was told it was raised hears it)."""
+        return alert_resolve(alert=alert, user=None, reason=reason)
 
     def resolve_cleared_sync(self, keys: dict[str, str]) -> int:
         """Auto-resolve the open alerts among `keys` ({fingerprint: reason}). One query to find them."""

@@ -129,7 +129,8 @@ class DeliveryKind(models.TextChoices):
     REPEAT = "repeat"  # it keeps occurring, past the repeat interval
     SEVERITY_RAISED = "severity_raised"  # an occurrence was worse than the alert so far
     ESCALATION = "escalation"  # unresolved past its severity's escalation time
-    RESOLVED = "resolved"  # its condition cleared by itself
+    RESOLVED = "resolved"  # resolved: its condition cleared, or someone resolved it
+    ACKNOWLEDGED = "acknowledged"  # someone said they are on it
 
 
 class DeliveryStatus(models.TextChoices):

@@ -1,4 +1,4 @@
-"""Writes: resolving alerts, and delivering their notifications.
+"""Writes: acknowledging and resolving alerts, and queueing and delivering their notifications.
 
 Delivery is its own small state machine on NotificationDelivery rows, run by django-q2
 tasks (alerts.tasks.deliver) and a periodic sweep, rather than as jobs of our own job
@@ -15,11 +15,12 @@ several clusters are harmless:
 
 import logging
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from alerts.channels import Notification, TransportError, UnknownRecipient, transport_for
@@ -72,6 +73,8 @@ def alert_resolve(*, alert: AlertHistory, user=None, reason: str = "") -> bool:
         NotificationDelivery.objects.filter(alert_id=alert.id, status=DeliveryStatus.PENDING).exclude(
             kind=DeliveryKind.RESOLVED
         ).update(status=DeliveryStatus.CANCELLED, last_error="alert resolved before delivery", updated_at=now)
+        # Whoever was paged stops working on it; by whom says it was not the condition clearing.
+        tell_those_told(alert, f"Resolved by {who}" if who else "Resolved", kind=DeliveryKind.RESOLVED)
     alert.resolved_at = now
     return True
 
@@ -82,18 +85,24 @@ def alert_acknowledge(*, alert: AlertHistory, user=None) -> bool:
     resume. Acknowledging an acknowledged alert renews it (who, from now). A worse occurrence
     ends it (alerts.manager: the severity raised is notified, and needs acknowledging again).
 
+    Whoever was told about the alert hears who is on it, so nobody else starts on it too (not
+    again when the same person renews it while it holds).
+
     Returns False and changes nothing when the alert is resolved: nothing left to hold.
     """
     now = timezone.now()
+    who = clip(user.get_username() if user is not None else "", 150)
     fields = {
         "acknowledged_at": now,
-        "acknowledged_by": clip(user.get_username() if user is not None else "", 150),
+        "acknowledged_by": who,
         "acknowledged_until": now + timedelta(minutes=settings.ALERTS["ACKNOWLEDGE_MINUTES"]),
     }
     with transaction.atomic():
         lock_state(alert.id)  # as escalation does: it then sees this acknowledgement, or came first
         if not AlertHistory.objects.filter(id=alert.id, resolved_at__isnull=True).exists():
             return False
+        before = AlertState.objects.filter(alert_id=alert.id).first()
+        renewal = acknowledged(before, now) and before.acknowledged_by == who
         if not AlertState.objects.filter(alert_id=alert.id).update(**fields):
             # An alert raised by other code has no state row (so no lock above) until now.
             try:
@@ -106,6 +115,10 @@ def alert_acknowledge(*, alert: AlertHistory, user=None) -> bool:
                     )
             except IntegrityError:  # a second click created it a moment ago
                 AlertState.objects.filter(alert_id=alert.id).update(**fields)
+        if not renewal:
+            until = fields["acknowledged_until"].astimezone(UTC)
+            headline = f"Acknowledged by {who or 'someone'} until {until:%H:%M} UTC"
+            tell_those_told(alert, headline, kind=DeliveryKind.ACKNOWLEDGED)
     return True
 
 
@@ -113,6 +126,58 @@ def acknowledged(state: AlertState | None, now) -> bool:
     """Whether an acknowledgement holds the alert's escalation and repeats at `now`."""
     until = getattr(state, "acknowledged_until", None)
     return until is not None and until > now
+
+
+# --- notification ----------------------------------------------------------------------------
+
+
+def queue_notifications(
+    recipients: list[str], headline: str, severity: str, *, alert: AlertHistory, kind: str
+) -> list[NotificationDelivery]:
+    """One delivery per recipient (AlertManager.send_notification), sent by django-q2 once this
+    transaction commits: no network I/O inside a transaction or in a job's path. The body is
+    rendered from the alert when it is sent, so a delivery retried later carries the current count."""
+    now = timezone.now()
+    deliveries = []
+    for recipient in dict.fromkeys(r.strip() for r in recipients if r.strip()):
+        delivery = NotificationDelivery(
+            alert=alert,
+            kind=kind,
+            headline=clip(headline, 200),
+            severity=severity,
+            recipient=recipient,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        try:
+            delivery.channel = transport_for(recipient).channel
+        except UnknownRecipient as e:
+            # Kept, failed, where an operator sees it, rather than dropped silently.
+            delivery.channel, delivery.status, delivery.last_error = "unknown", DeliveryStatus.FAILED, str(e)
+        deliveries.append(delivery)
+    NotificationDelivery.objects.bulk_create(deliveries)
+    for delivery in deliveries:
+        if delivery.status == DeliveryStatus.PENDING:
+            transaction.on_commit(partial(enqueue_delivery, delivery.id))
+    if not deliveries:
+        logger.warning("alert %s (%s): nobody to notify for %s (%s)", alert.id, alert.title, kind, severity)
+    return deliveries
+
+
+def tell_those_told(alert: AlertHistory, headline: str, *, kind: str) -> list[NotificationDelivery]:
+    """Notify what became of the alert to each recipient who was told about it: sent a
+    notification, or being sent one right now (a delivery in flight is not cancelled by a
+    resolution). Nobody hears about an alert they never heard of (an escalation still waiting,
+    cancelled by the resolution, told the lead nothing). One query."""
+    told = (
+        NotificationDelivery.objects.filter(alert_id=alert.id, status__in=[DeliveryStatus.SENT, DeliveryStatus.SENDING])
+        .values("recipient")
+        .annotate(first=Min("id"))
+        .order_by("first")
+    )
+    recipients = [row["recipient"] for row in told]
+    return queue_notifications(recipients, headline, alert.severity, alert=alert, kind=kind) if recipients else []
 
 
 # --- delivery ------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from django.db import connections
 
 from alerts.checks import check_alert_settings
 from alerts.manager import alert_manager
-from alerts.models import AlertHistory, AlertState, DeliveryKind
+from alerts.models import AlertHistory, AlertState, DeliveryKind, DeliveryStatus
 from alerts.services import alert_acknowledge, alert_resolve
 from alerts.tasks import escalate_due_alerts
 from tests.factories import AlertHistoryFactory, UserFactory
@@ -125,6 +125,32 @@ def test_acknowledging_again_renews_it_from_now_for_whoever_did(alice):
     state = AlertState.objects.get(alert=alert)
     assert (state.acknowledged_by, state.acknowledged_until) == ("bob", NOW + timedelta(minutes=110))
     assert sweep(100) == 0
+
+
+def test_whoever_was_told_hears_who_is_on_it_once_per_person(alice):
+    alert = occur("critical")
+    alert.deliveries.update(status=DeliveryStatus.SENT)  # ops and on-call were paged
+
+    acknowledge(alert, alice, minutes=5)
+    acknowledge(alert, alice, minutes=20)  # renewed while it holds: nothing new to tell
+    acknowledge(alert, UserFactory(username="bob"), minutes=30)  # someone else took it over
+
+    acknowledgements = alert.deliveries.filter(kind=DeliveryKind.ACKNOWLEDGED).order_by("id")
+    assert [(d.headline, d.recipient, d.severity) for d in acknowledgements] == [
+        ("Acknowledged by alice until 04:05 UTC", "ops@example.com", "critical"),
+        ("Acknowledged by alice until 04:05 UTC", "oncall@example.com", "critical"),
+        ("Acknowledged by bob until 04:30 UTC", "ops@example.com", "critical"),
+        ("Acknowledged by bob until 04:30 UTC", "oncall@example.com", "critical"),
+    ]
+    # Lapsed, it is news again that alice is back on it.
+    acknowledge(alert, alice, minutes=100)
+    assert sent(alert, DeliveryKind.ACKNOWLEDGED)[-1] == "Acknowledged by alice until 05:40 UTC"
+
+
+def test_nobody_hears_of_the_acknowledgement_of_an_alert_they_were_never_told_of(alice):
+    alert = occur()  # its notification still waits for its first attempt
+    acknowledge(alert, alice, minutes=1)
+    assert sent(alert, DeliveryKind.ACKNOWLEDGED) == []
 
 
 def test_a_resolved_alert_cannot_be_acknowledged(alice):

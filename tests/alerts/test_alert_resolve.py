@@ -7,17 +7,17 @@ import pytest
 import time_machine
 from django.db import connections
 
-from alerts.models import AlertHistory, AlertState, DeliveryStatus
+from alerts.models import AlertHistory, AlertState, DeliveryKind, DeliveryStatus
 from alerts.services import alert_resolve
 from tests.factories import AlertHistoryFactory, JobFactory
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 
 
-def raise_alert():
+def raise_alert(job_type="x"):
     from alerts.manager import alert_manager
 
-    return alert_manager.process_alert_sync("job_failure", "error", {"title": "t", "message": "m", "job_type": "x"})
+    return alert_manager.process_alert_sync("job_failure", "error", {"title": "t", "message": "m", "job_type": job_type})
 
 
 @pytest.mark.django_db
@@ -57,7 +57,36 @@ def test_pending_deliveries_are_cancelled_but_sent_ones_kept():
 
     alert_manager.send_notification_sync(["ops@example.com"], "Still occurring", "error", alert=alert, kind="repeat")
     alert_resolve(alert=alert)
-    assert sorted(alert.deliveries.values_list("status", flat=True)) == [DeliveryStatus.CANCELLED, DeliveryStatus.SENT]
+    assert sorted(alert.deliveries.values_list("kind", "status")) == [
+        ("alert", DeliveryStatus.SENT),
+        ("repeat", DeliveryStatus.CANCELLED),
+        ("resolved", DeliveryStatus.PENDING),  # told it was raised, so told it is over
+    ]
+
+
+@pytest.mark.django_db
+def test_whoever_was_told_hears_who_resolved_it_escalation_included(alice):
+    from alerts.manager import alert_manager
+
+    told, untold, escalation_waits = raise_alert(), raise_alert("y"), raise_alert("z")
+    for alert in (told, escalation_waits):
+        alert.deliveries.update(status=DeliveryStatus.SENT)  # ops were told
+        alert_manager.escalate_alert_sync(alert.id)
+    told.deliveries.filter(kind=DeliveryKind.ESCALATION).update(status=DeliveryStatus.SENT)  # so was the lead
+
+    for alert in (told, untold, escalation_waits):
+        alert_resolve(alert=alert, user=alice)
+
+    resolved = told.deliveries.filter(kind=DeliveryKind.RESOLVED, status=DeliveryStatus.PENDING)
+    assert sorted(resolved.values_list("headline", "recipient")) == [
+        ("Resolved by alice", "lead@example.com"),
+        ("Resolved by alice", "ops@example.com"),
+    ]
+    assert not untold.deliveries.filter(kind=DeliveryKind.RESOLVED).exists()
+    # The lead's escalation was still waiting (cancelled by the resolution): nothing to follow up.
+    assert list(escalation_waits.deliveries.filter(kind=DeliveryKind.RESOLVED).values_list("recipient", flat=True)) == [
+        "ops@example.com"
+    ]
 
 
 @pytest.mark.django_db(transaction=True)
