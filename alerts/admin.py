@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 
 from alerts.channels import display_recipient
 from alerts.models import AlertHistory, AlertType, NotificationDelivery
-from alerts.selectors import with_alert_state
+from alerts.selectors import nobody_on_it, with_alert_state
 from alerts.services import acknowledged, alert_acknowledge, alert_resolve
 from jobs.admin import JobIdSearchMixin
 from jobs.errors import ErrorType
@@ -40,7 +40,7 @@ class ResolvedFilter(admin.SimpleListFilter):
     parameter_name = "resolved"
 
     def lookups(self, request, model_admin):
-        return [("all", "All"), ("no", "Open"), ("yes", "Resolved")]
+        return [("all", "All"), ("no", "Open"), ("unacknowledged", "Open, not acknowledged"), ("yes", "Resolved")]
 
     def value(self):
         return super().value() or "no"
@@ -60,6 +60,8 @@ class ResolvedFilter(admin.SimpleListFilter):
     def queryset(self, request, queryset):
         if self.value() == "no":
             return queryset.filter(resolved_at__isnull=True)  # the partial index alert_open_idx
+        if self.value() == "unacknowledged":
+            return queryset.filter(nobody_on_it(timezone.now()))
         if self.value() == "yes":
             return queryset.filter(resolved_at__isnull=False)
         return queryset

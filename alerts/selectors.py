@@ -56,18 +56,22 @@ def alert_list(
     """Alerts newest first; open ones only unless include_resolved. Given a moment as
     `unacknowledged_at`, only the open ones no acknowledgement holds then: nobody is on them."""
     alerts = AlertHistory.objects.all()
-    if not include_resolved or unacknowledged_at is not None:
-        alerts = alerts.filter(resolved_at__isnull=True)  # the partial index alert_open_idx
     if unacknowledged_at is not None:
-        # A LEFT JOIN: an alert raised by other code may have no state row, so no acknowledgement.
-        alerts = alerts.filter(
-            Q(state__acknowledged_until__isnull=True) | Q(state__acknowledged_until__lte=unacknowledged_at)
-        )
+        alerts = alerts.filter(nobody_on_it(unacknowledged_at))
+    elif not include_resolved:
+        alerts = alerts.filter(resolved_at__isnull=True)  # the partial index alert_open_idx
     if severity:
         alerts = alerts.filter(severity=severity)
     if alert_type:
         alerts = alerts.filter(alert_type=alert_type)
     return with_alert_state(alerts).order_by("-triggered_at", "-id")
+
+
+def nobody_on_it(now) -> Q:
+    """Open alerts no acknowledgement holds at `now`: nobody said they are on them."""
+    # A LEFT JOIN: an alert raised by other code may have no state row, so no acknowledgement.
+    not_held = Q(state__acknowledged_until__isnull=True) | Q(state__acknowledged_until__lte=now)
+    return Q(resolved_at__isnull=True) & not_held  # the partial index alert_open_idx
 
 
 def open_alert_counts() -> dict[str, int]:

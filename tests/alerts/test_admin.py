@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from alerts.manager import alert_manager
 from alerts.models import AlertHistory, AlertState, DeliveryStatus
-from alerts.services import alert_resolve
+from alerts.services import alert_acknowledge, alert_resolve
 from tests.factories import AlertHistoryFactory, JobFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -107,8 +107,12 @@ def test_the_list_shows_open_alerts_by_default_with_all_one_click_away(staff, al
     assert listed("?resolved=all")[1] == {open_alert.id, resolved.id}
     assert listed("?resolved=yes")[1] == {resolved.id}
     assert listed("?resolved=no")[1] == {open_alert.id}
+    assert listed("?resolved=unacknowledged")[1] == {open_alert.id}
+    alert_acknowledge(alert=open_alert, user=alice)
+    assert listed("?resolved=unacknowledged")[1] == set()  # someone is on it
     with_counts = client.get(f"{CHANGELIST}?_facets=True").content.decode()  # admin's "Show counts"
     assert "Open (1)" in with_counts and "Resolved (1)" in with_counts and "All (2)" in with_counts
+    assert "Open, not acknowledged (0)" in with_counts
 
 
 def test_the_list_shows_each_alerts_status_in_one_short_column(staff, alice):
@@ -132,6 +136,7 @@ def test_the_list_shows_each_alerts_status_in_one_short_column(staff, alice):
         "error_class=not-a-class",
         "severity=error",
         "resolved=no",
+        "resolved=unacknowledged",
         "resolved=yes",
         "resolved=all",
         "escalated__exact=0",
