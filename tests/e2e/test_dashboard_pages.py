@@ -107,6 +107,32 @@ def test_an_operator_acknowledges_an_alert_then_resolves_it_from_the_same_row(pa
     page.wait_for_selector("#alert-list-counts >> text=No open alerts match these filters", timeout=3_000)
 
 
+def test_from_the_overview_to_the_alerts_nobody_is_on_which_an_acknowledgement_leaves(page, alice):
+    with time_machine.travel(timezone.now(), tick=False):
+        alerts = [
+            alert_manager.process_alert_sync(
+                "system_health", "critical", {"title": f"{name} is down", "message": "refused", "check": f"{name}/ping"}
+            )
+            for name in ("redis", "smtp")
+        ]
+    log_in(page, "alice")
+    page.click("text=none acknowledged yet →")
+    page.wait_for_url("**/alerts/?unacknowledged=1")
+    assert page.locator("input[name=unacknowledged]").is_checked()
+    page.wait_for_selector("#alert-list-counts >> text=of 2 open alerts not acknowledged")
+
+    page.locator(f"#alert-{alerts[0].id}").locator("button", has_text="Acknowledge").click()
+    page.wait_for_selector(f"#alert-{alerts[0].id} >> text=✓ acknowledged")
+    page.wait_for_selector("#alert-list-counts >> text=of 1 open alert not acknowledged")  # with the row
+    # The next poll (10 s) leaves it out of the list: someone is on it.
+    page.wait_for_selector(f"#alert-{alerts[0].id}", state="detached", timeout=15_000)
+    assert page.locator(f"#alert-{alerts[1].id}").is_visible()
+
+    page.locator("input[name=unacknowledged]").uncheck()  # the filters submit themselves
+    page.wait_for_url(lambda url: "/alerts/" in url and "unacknowledged" not in url)
+    page.wait_for_selector(f"#alert-{alerts[0].id} >> text=✓ acknowledged")
+
+
 def test_resolving_from_an_alerts_page_keeps_the_reason_typed_while_it_polls(page, alice):
     with time_machine.travel(timezone.now(), tick=False):
         alert = alert_manager.process_alert_sync(
