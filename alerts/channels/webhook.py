@@ -52,6 +52,8 @@ def _slack_escape(text: str) -> str:
 
 
 SLACK_EMOJI = {"info": ":information_source:", "warning": ":warning:", "error": ":x:", "critical": ":rotating_light:"}
+# What became of an alert reads at a glance as news, not as the alarm again.
+SLACK_EMOJI_OF_KIND = {"acknowledged": ":eyes:", "resolved": ":white_check_mark:"}
 
 
 class SlackTransport(WebhookTransport):
@@ -62,6 +64,7 @@ class SlackTransport(WebhookTransport):
     def payload(self, notification: Notification) -> dict:
         n = notification
         e = _slack_escape
+        emoji = SLACK_EMOJI_OF_KIND.get(n.kind) or SLACK_EMOJI.get(n.severity, "")
         job = f"{e(n.job_type) or '-'} / " + (f"<{n.job_url}|{n.job_id}>" if n.job_url else "-")
         fields = [
             f"*Severity*\n{e(n.severity)}",
@@ -76,7 +79,7 @@ class SlackTransport(WebhookTransport):
                     "type": "section",
                     "text": {
                         "type": "mrkdwn",
-                        "text": f"{SLACK_EMOJI.get(n.severity, '')} *{e(n.headline)}*\n<{n.url}|{e(n.title)}>",
+                        "text": f"{emoji} *{e(n.headline)}*\n<{n.url}|{e(n.title)}>",
                     },
                 },
                 {"type": "section", "fields": [{"type": "mrkdwn", "text": field} for field in fields]},

@@ -9,7 +9,7 @@ from django_q.signing import SignedPackage
 import jobs.queue
 from alerts.manager import alert_manager
 from alerts.models import AlertHistory, DeliveryStatus, NotificationDelivery
-from alerts.services import dispatch_due_deliveries
+from alerts.services import alert_acknowledge, alert_resolve, dispatch_due_deliveries
 from alerts.tasks import deliver
 from jobs.manager import job_manager
 
@@ -91,6 +91,24 @@ def test_slack_gets_blocks_with_user_text_escaped(webhook_server, route_to, deli
     assert fields[2].startswith("*Occurrences*\n1 (last ")
     assert payload["blocks"][2]["text"]["text"] == "*Error*\nhttpx.ConnectTimeout: timed out (transient)"
     assert state_of()[0].channel == "slack"
+
+
+def test_slack_hears_who_took_the_alert_and_who_resolved_it(webhook_server, route_to, deliveries_run, alice):
+    route_to(f"slack:{webhook_server.url}/services/T000/B000/XXXX")
+    with time_machine.travel(NOW, tick=False):
+        with deliveries_run():
+            alert = raise_alert()
+        with deliveries_run():
+            alert_acknowledge(alert=alert, user=alice)
+        with deliveries_run():
+            alert_resolve(alert=alert, user=alice)
+
+    said = [request["json"]["blocks"][0]["text"]["text"].split("\n")[0] for request in webhook_server.requests]
+    assert said == [
+        ":x: *New alert*",
+        ":eyes: *Acknowledged by alice until 04:00 UTC*",
+        ":white_check_mark: *Resolved by alice*",
+    ]
 
 
 @pytest.mark.parametrize(
