@@ -215,6 +215,7 @@ def build_notification(delivery: NotificationDelivery) -> Notification:
     if not job_type and alert.job_id:
         job_type = alert.job.job_type
     last_seen = state.last_seen_at if state else alert.triggered_at
+    held = acknowledged(state, timezone.now())
     site = settings.SITE_URL
     return Notification(
         kind=delivery.kind,
@@ -232,6 +233,8 @@ def build_notification(delivery: NotificationDelivery) -> Notification:
         last_seen_at=last_seen.isoformat(timespec="seconds"),
         url=f"{site}/alerts/{alert.id}/",
         job_url=f"{site}/jobs/{job_id}/" if job_id else "",
+        acknowledged_by=state.acknowledged_by if held else "",
+        acknowledged_until=state.acknowledged_until.isoformat(timespec="seconds") if held else "",
     )
 
 

@@ -1,6 +1,7 @@
 """What every channel gets (a Notification) and how it says it failed (TransportError)."""
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 
 class TransportError(Exception):
@@ -31,11 +32,24 @@ class Notification:
     last_seen_at: str
     url: str  # the alert's page on the dashboard
     job_url: str  # "" when no job
+    # Who is on it, when an acknowledgement holds as this is sent ("" otherwise): a notification
+    # queued before it (an escalation, a retried one) must not send a second person to work on it.
+    acknowledged_by: str = ""
+    acknowledged_until: str = ""  # ISO 8601
+
+    @property
+    def acknowledgement(self) -> str:
+        """ "acknowledged by alice until 04:00 UTC", when one holds and this is not its own news."""
+        if not self.acknowledged_until or self.kind in ("acknowledged", "resolved"):
+            return ""
+        until = datetime.fromisoformat(self.acknowledged_until).astimezone(UTC)
+        return f"acknowledged by {self.acknowledged_by or 'someone'} until {until:%H:%M} UTC"
 
     @property
     def subject(self) -> str:
         # One line: a newline in a title must not break (or inject into) an email header.
-        return " ".join(f"[{self.severity.upper()}] {self.headline}: {self.title}".split())
+        held = f" ({self.acknowledgement})" if self.acknowledgement else ""
+        return " ".join(f"[{self.severity.upper()}] {self.headline}: {self.title}{held}".split())
 
     def text(self) -> str:
         """The plain-text body (email, and the fallback text of chat messages)."""
@@ -45,6 +59,7 @@ class Notification:
             "",
             f"Alert:       {self.title}",
             f"Severity:    {self.severity}",
+            *([f"Now:         {self.acknowledgement}"] if self.acknowledgement else []),
             f"Type:        {self.alert_type}",
             f"Job:         {job}",
             f"Error:       {self.error or '-'}",

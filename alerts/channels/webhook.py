@@ -29,6 +29,11 @@ class WebhookTransport(Transport):
                 "last_seen_at": notification.last_seen_at,
                 "url": notification.url,
                 "job_url": notification.job_url or None,
+                "acknowledged": (
+                    {"by": notification.acknowledged_by, "until": notification.acknowledged_until}
+                    if notification.acknowledged_until
+                    else None
+                ),
             },
         }
 
@@ -79,7 +84,8 @@ class SlackTransport(WebhookTransport):
                     "type": "section",
                     "text": {
                         "type": "mrkdwn",
-                        "text": f"{emoji} *{e(n.headline)}*\n<{n.url}|{e(n.title)}>",
+                        "text": f"{emoji} *{e(n.headline)}*\n<{n.url}|{e(n.title)}>"
+                        + (f"\n:eyes: _{e(n.acknowledgement)}_" if n.acknowledgement else ""),
                     },
                 },
                 {"type": "section", "fields": [{"type": "mrkdwn", "text": field} for field in fields]},

@@ -7,7 +7,7 @@ import time_machine
 from django.core import mail
 
 from alerts.models import AlertHistory, DeliveryKind, DeliveryStatus, NotificationDelivery
-from alerts.services import alert_resolve, delivery_send, dispatch_due_deliveries
+from alerts.services import alert_acknowledge, alert_resolve, delivery_send, dispatch_due_deliveries
 from jobs.signals import job_finished
 from tests.alerts.backends import FlakyEmailBackend
 from tests.factories import JobFactory
@@ -59,6 +59,38 @@ def test_the_email_says_what_an_operator_needs_to_act(deliveries_run):
     assert alert.notification_sent is True
     delivery = NotificationDelivery.objects.get()
     assert (delivery.status, delivery.attempts, delivery.last_error) == (DeliveryStatus.SENT, 1, "")
+
+
+def test_a_notification_sent_while_an_acknowledgement_holds_says_who_is_on_it(deliveries_run, flaky_email, alice):
+    """The lead's escalation failed once and waits for its retry when alice acknowledges: when it
+    goes out, the lead must not start on it too. Nor must the first notification's late retry."""
+    from alerts.manager import alert_manager
+
+    flaky_email(0)
+    with time_machine.travel(NOW, tick=False), deliveries_run():
+        fail()
+    alert = AlertHistory.objects.get()
+    FlakyEmailBackend.calls = 0
+    flaky_email(1)
+    with time_machine.travel(NOW + timedelta(minutes=61), tick=False), deliveries_run():
+        alert_manager.escalate_alert_sync(alert.id)  # to the lead; its first attempt fails
+    with time_machine.travel(NOW + timedelta(minutes=62), tick=False):
+        alert_acknowledge(alert=alert, user=alice)  # ops (told) hears it; the lead was told nothing yet
+
+    with time_machine.travel(NOW + timedelta(minutes=65), tick=False), deliveries_run():
+        dispatch_due_deliveries()
+
+    by_subject = {email.subject: email for email in mail.outbox}
+    assert set(by_subject) == {
+        "[ERROR] New alert: ai_matching job failed",  # before the acknowledgement
+        "[ERROR] Acknowledged by alice until 05:02 UTC: ai_matching job failed",
+        "[ERROR] Escalated: unresolved for 61 min: ai_matching job failed (acknowledged by alice until 05:02 UTC)",
+    }
+    escalation = by_subject[
+        "[ERROR] Escalated: unresolved for 61 min: ai_matching job failed (acknowledged by alice until 05:02 UTC)"
+    ]
+    assert escalation.to == ["lead@example.com"]
+    assert "Now:         acknowledged by alice until 05:02 UTC" in escalation.body
 
 
 def test_a_failed_send_is_retried_with_backoff_and_notification_sent_waits_for_success(deliveries_run, flaky_email):

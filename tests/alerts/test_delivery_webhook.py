@@ -69,6 +69,7 @@ def test_a_generic_webhook_gets_the_alert_as_json(webhook_server, route_to, deli
             "last_seen_at": "2026-11-29T03:00:00+00:00",
             "url": f"https://monitor.example.com/alerts/{alert.id}/",
             "job_url": None,
+            "acknowledged": None,  # {"by": "alice", "until": "…"} while an acknowledgement holds
         },
     }
     delivery, alert = state_of()
@@ -94,21 +95,27 @@ def test_slack_gets_blocks_with_user_text_escaped(webhook_server, route_to, deli
 
 
 def test_slack_hears_who_took_the_alert_and_who_resolved_it(webhook_server, route_to, deliveries_run, alice):
-    route_to(f"slack:{webhook_server.url}/services/T000/B000/XXXX")
+    slack = f"slack:{webhook_server.url}/services/T000/B000/XXXX"
+    route_to(slack)
     with time_machine.travel(NOW, tick=False):
         with deliveries_run():
             alert = raise_alert()
         with deliveries_run():
             alert_acknowledge(alert=alert, user=alice)
+        with deliveries_run():  # anything sent meanwhile says who is on it
+            alert_manager.send_notification_sync([slack], "Still occurring", "error", alert=alert, kind="repeat")
         with deliveries_run():
             alert_resolve(alert=alert, user=alice)
 
-    said = [request["json"]["blocks"][0]["text"]["text"].split("\n")[0] for request in webhook_server.requests]
-    assert said == [
+    said = [request["json"]["blocks"][0]["text"]["text"].split("\n") for request in webhook_server.requests]
+    assert [lines[0] for lines in said] == [
         ":x: *New alert*",
         ":eyes: *Acknowledged by alice until 04:00 UTC*",
+        ":x: *Still occurring*",
         ":white_check_mark: *Resolved by alice*",
     ]
+    assert said[2][-1] == ":eyes: _acknowledged by alice until 04:00 UTC_"
+    assert webhook_server.requests[2]["json"]["text"].endswith("(acknowledged by alice until 04:00 UTC)")
 
 
 @pytest.mark.parametrize(
