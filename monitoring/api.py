@@ -6,6 +6,7 @@ from uuid import UUID
 from django.utils import timezone
 from ninja import Query, Router
 from ninja.errors import HttpError, ValidationError
+from pydantic import BaseModel
 from pydantic import ValidationError as SchemaValidationError
 
 from alerts.models import AlertHistory
@@ -21,6 +22,7 @@ from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS, VIEW_HEALTH, VIE
 from monitoring.schemas import (
     MAX_FINISHED_OFFSET,
     MAX_OFFSET,
+    AlertAcknowledgeIn,
     AlertAcknowledgeOut,
     AlertListQuery,
     AlertPageOut,
@@ -179,13 +181,14 @@ def _alert(alert_id: UUID) -> AlertHistory:
     return alert
 
 
-def _resolve_reason(request) -> str:
-    """The reason of the optional JSON body. Read here rather than as a ninja body parameter:
-    that reads request.body, which a session's CSRF check has already consumed for a form post."""
+def _optional_body(request, schema: type[BaseModel]) -> BaseModel:
+    """The optional JSON body, validated (a 422 naming each field at fault, unknown ones too).
+    Read here rather than as a ninja body parameter: that reads request.body, which a session's
+    CSRF check has already consumed for a form post."""
     if request.content_type != "application/json" or not request.body:
-        return ""
+        return schema()
     try:
-        return AlertResolveIn.model_validate_json(request.body).reason.strip()
+        return schema.model_validate_json(request.body)
     except SchemaValidationError as e:
         errors = [{"loc": ("body", "payload", *error["loc"]), "msg": error["msg"]} for error in e.errors()]
         raise ValidationError(errors) from None
@@ -210,7 +213,7 @@ def resolve_alert(request, alert_id: UUID):
     refuse_unknown_query_parameters(request, None)
     token = getattr(request, "api_token", None)
     default = f"resolved through the API with token {token.name!r}" if token else "resolved through the API"
-    reason = _resolve_reason(request) or default
+    reason = _optional_body(request, AlertResolveIn).reason.strip() or default
     resolved = alert_resolve(alert=_alert(alert_id), user=request.user, reason=reason)
     alert = _alert(alert_id)  # as it is now, whoever resolved it
     if resolved:
@@ -226,13 +229,20 @@ def resolve_alert(request, alert_id: UUID):
     response={200: AlertAcknowledgeOut, **AUTH_ERRORS, **error_responses(404, 409, 422)},
     auth=requires(RESOLVE_ALERTS),
     summary="Acknowledge an alert",
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": AlertAcknowledgeIn.model_json_schema()}},
+        }
+    },
 )
 def acknowledge_alert(request, alert_id: UUID):
     """Say someone is on it: for `ALERTS_ACKNOWLEDGE_MINUTES` (60) the alert is neither escalated
     nor notified again as it keeps occurring; still open after that, both resume. Acknowledging
     again renews it from now. A worse occurrence (severity raised) ends it. A resolved alert is
-    a 409: nothing is left to hold."""
+    a 409: nothing is left to hold. No body, or `{}`: how long it holds is the setting's."""
     refuse_unknown_query_parameters(request, None)
+    _optional_body(request, AlertAcknowledgeIn)
     alert = _alert(alert_id)
     if not alert_acknowledge(alert=alert, user=request.user):
         alert = _alert(alert_id)

@@ -566,6 +566,13 @@ class AlertResolveIn(BaseModel):
     )
 
 
+class AlertAcknowledgeIn(BaseModel):
+    """The acknowledge takes no fields: a body, if any, is `{}` (anything else is a 422 naming it,
+    rather than a `minutes` silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class AlertAcknowledgeOut(Out):
     detail: str = Field(examples=["alert 0b6f… acknowledged until 2026-11-29T04:12:00Z"])
     alert: AlertOut = Field(description="The alert as it is now: who acknowledged it, and until when.")

@@ -433,6 +433,17 @@ def test_acknowledging_an_open_alert_holds_it_for_an_hour(as_alice):
     assert (listed["acknowledged_by"], listed["acknowledged_until"]) == ("alice", "2026-11-29T04:00:00Z")
 
 
+def test_acknowledging_takes_no_fields_and_says_so_rather_than_ignoring_them(as_alice):
+    alert = job_failure(JobFactory(job_type="ai_matching"))
+
+    response = as_alice.post(acknowledge_url(alert.id), {"minutes": 5}, content_type="application/json")
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "minutes", "message": "Extra inputs are not permitted"}]
+    assert AlertState.objects.get(alert=alert).acknowledged_at is None
+    assert as_alice.post(acknowledge_url(alert.id), {}, content_type="application/json").status_code == 200
+
+
 def test_acknowledging_a_resolved_alert_is_a_409_that_says_when(as_alice):
     alert = health_alert("jobs.stale", minutes_ago=30)
     with time_machine.travel(NOW - timedelta(minutes=10), tick=False):
