@@ -48,6 +48,8 @@ def _list_counts(filters: dict) -> dict:
         "acknowledged": acknowledged_open_alerts(timezone.now()) if open_total else 0,
         "include_resolved": filters["include_resolved"],
         "unacknowledged": filters["unacknowledged"],
+        # Only that filter: its empty list means everyone is on something, said as such.
+        "unacknowledged_only": filters["unacknowledged"] and not (filters["severity"] or filters["alert_type"]),
         "filtered": bool(filters["severity"] or filters["alert_type"] or filters["unacknowledged"]),
         "severities": SEVERITIES,
     }
