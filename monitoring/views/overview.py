@@ -1,5 +1,6 @@
 """The overview: health, what runs now, how the chosen timeframe went, each figure a link to its page."""
 
+from django.shortcuts import redirect
 from django.utils import timezone
 
 from alerts.models import SEVERITY_RANK
@@ -21,8 +22,26 @@ def _open_alerts(now) -> dict:
     return {"total": total, "by_severity": ordered, "unacknowledged": total - acknowledged, **counts}
 
 
-@dashboard_view(VIEW_JOBS)
+# The pages "/" leads to instead, in the navigation's order, for a user who may not see jobs: an
+# on-call login allowed only alerts landed on a 403 right after logging in.
+LANDING_PAGES = [
+    (VIEW_METRICS, "dashboard:performance"),
+    (VIEW_HEALTH, "dashboard:health"),
+    (VIEW_ALERTS, "dashboard:alerts"),
+]
+
+
 def overview(request):
+    user = request.user
+    if user.is_authenticated and not user.has_perm(VIEW_JOBS) and not request.htmx:
+        for permission, page in LANDING_PAGES:
+            if user.has_perm(permission):
+                return redirect(page)
+    return _overview(request)  # or the login page, or the 403 naming jobs.view_job
+
+
+@dashboard_view(VIEW_JOBS)
+def _overview(request):
     now = timezone.now()
     form = TimeframeForm(request.GET, default_timeframe="1h")
     context = {"now": now, "form": form, "timeframes": list(TIMEFRAMES), "timeframe": "1h"}

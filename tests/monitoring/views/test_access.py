@@ -99,6 +99,15 @@ def test_the_navigation_shows_the_pages_a_user_may_open(client, alice, viewer):
     assert 'href="/health/"' in nav and 'href="/jobs/"' not in nav and 'href="/alerts/"' not in nav
 
 
+def test_a_user_who_may_not_see_jobs_lands_on_the_first_page_they_may_open(client):
+    """Not on a 403 right after logging in: an on-call login allowed only alerts, say."""
+    client.force_login(UserFactory(username="oncall", permissions=["alerts.view_alerthistory"]))
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"] == "/alerts/"
+    client.force_login(UserFactory(permissions=["alerts.view_alerthistory", "monitoring.view_systemhealthmetric"]))
+    assert client.get("/")["Location"] == "/health/"
+
+
 def test_logging_in_lands_on_the_page_asked_for(client, alice):
     page = client.get("/accounts/login/?next=/jobs/")
     assert page.status_code == 200
