@@ -365,7 +365,7 @@ class NotificationDeliveryAdmin(admin.ModelAdmin):
     """Every notification and its fate: a channel that is down shows here first."""
 
     list_display = (
-        "created_at", "alert", "kind", "channel", "to", "status", "attempts", "next_attempt_at", "last_error",
+        "created_at", "alert", "headline", "channel", "to", "status", "attempts", "next_attempt_at", "last_error",
     )  # fmt: skip
     list_filter = ("status", "channel", "kind")
     search_fields = ("=alert__id", "alert__title", "last_error")

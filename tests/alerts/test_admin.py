@@ -350,6 +350,7 @@ def test_the_delivery_log_is_browsable_and_read_only(staff, alice):
     response = client.get(reverse("admin:alerts_notificationdelivery_changelist") + "?status=pending")
     assert response.status_code == 200
     assert len(response.context["cl"].result_list) == 1
+    assert '<td class="field-headline">New alert</td>' in response.content.decode()  # why it was sent
     assert client.get(reverse("admin:alerts_notificationdelivery_add")).status_code == 403
 
 

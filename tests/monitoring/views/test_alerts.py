@@ -459,6 +459,20 @@ def test_without_javascript_acknowledge_is_a_post_then_a_redirect_back(alice_cli
     assert "demo.sleep job failed: Acknowledged until" in alice_client.get("/alerts/").content.decode()
 
 
+@pytest.mark.parametrize(
+    "alert_type, why",
+    [
+        ("system_health", ": it is about the system's health, not one job."),
+        ("performance_degradation", ": it is about a job type's speed, not one job."),
+        ("reports.overdue", "."),  # raised by other code: nothing to presume
+    ],
+)
+def test_an_alert_without_a_job_says_what_it_is_about_only_when_its_type_tells(alice_client, alert_type, why):
+    alert = AlertHistoryFactory(alert_type=alert_type, job=None)
+    page = alice_client.get(f"/alerts/{alert.id}/").content.decode()
+    assert f'<p class="empty">No job is linked to this alert{why}</p>' in page
+
+
 def test_acknowledging_an_alert_raised_by_other_code_leaves_its_row_as_it_was(alice_client):
     """Its new state row's fingerprint is its own id: the row grew a " · <uuid>" subtitle."""
     alert = AlertHistoryFactory(alert_type="custom", job=None)
