@@ -29,6 +29,8 @@ run: export EMAIL_BACKEND ?= django.core.mail.backends.filebased.EmailBackend
 run: export ALERTS_RECIPIENTS_WARNING ?= oncall@example.com
 run: export ALERTS_RECIPIENTS_ERROR ?= oncall@example.com
 run: export ALERTS_RECIPIENTS_CRITICAL ?= oncall@example.com
+# A dead man's switch the demo keeps healthy: an ai_matching job completes every few seconds.
+run: export HEALTH_EXPECTED_JOBS ?= {"ai_matching": 10}
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_demo_admin

@@ -343,6 +343,9 @@ HEALTH = {
     # Each service's failed job calls are counted over this many minutes (a recent window: a
     # failure an hour ago says little about the service now).
     "SERVICE_FAILED_CALLS_WINDOW_MINUTES": envint("HEALTH_SERVICE_FAILED_CALLS_WINDOW_MINUTES", 5),
+    # Job types that must complete regularly, as a dead man's switch: {"imports.candidates": 1440}
+    # is late (warning) when none completed for 1440 minutes, missed (critical) past twice that.
+    "EXPECTED_JOBS": envjson("HEALTH_EXPECTED_JOBS", {}),
     # A component not reported for this long (a removed service) leaves the overall status.
     "FORGET_AFTER_MINUTES": envint("HEALTH_FORGET_AFTER_MINUTES", 15),
     # No worker seen this long (three missed scheduled checks by default): the dashboard says the

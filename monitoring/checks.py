@@ -6,10 +6,12 @@ from django.core.exceptions import ImproperlyConfigured
 
 @register()
 def health_settings(app_configs, **kwargs):
-    from monitoring.health import external_services
+    from monitoring.health import expected_jobs, external_services
 
-    try:
-        external_services()
-    except ImproperlyConfigured as e:
-        return [Error(str(e), id="monitoring.E001")]
-    return []
+    errors = []
+    for read, error_id in ((external_services, "monitoring.E001"), (expected_jobs, "monitoring.E002")):
+        try:
+            read()
+        except ImproperlyConfigured as e:
+            errors.append(Error(str(e), id=error_id))
+    return errors

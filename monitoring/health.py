@@ -129,6 +129,33 @@ def external_services() -> list[dict]:
     return services
 
 
+def expected_job_component(job_type: str) -> str:
+    """jobs.imports.candidates.last_completed_age_s: seconds since one last completed."""
+    return f"jobs.{job_type}.last_completed_age_s"
+
+
+# A component's name is a metric_name of at most 100 characters.
+MAX_EXPECTED_JOB_TYPE = 100 - len(expected_job_component(""))
+
+
+def expected_jobs() -> dict[str, float]:
+    """{job type: minutes} from HEALTH["EXPECTED_JOBS"]: each job type must complete at least
+    that often. Raises ImproperlyConfigured naming the entry that is wrong (`manage.py check`)."""
+    configured = settings.HEALTH["EXPECTED_JOBS"]
+    if configured is None:
+        return {}
+    if not isinstance(configured, dict):
+        raise ImproperlyConfigured('HEALTH_EXPECTED_JOBS must be a JSON object {"job type": minutes}')
+    for job_type, minutes in configured.items():
+        where = f"HEALTH_EXPECTED_JOBS[{job_type!r}]"
+        if not job_type or len(job_type) > MAX_EXPECTED_JOB_TYPE or not job_type.isprintable():
+            limit = MAX_EXPECTED_JOB_TYPE
+            raise ImproperlyConfigured(f"{where}: a job type name is 1 to {limit} printable characters here")
+        if isinstance(minutes, bool) or not isinstance(minutes, int | float) or not 0 < minutes <= 527_040:
+            raise ImproperlyConfigured(f"{where} must be a number of minutes above 0, at most 527040 (a year)")
+    return {job_type: float(minutes) for job_type, minutes in configured.items()}
+
+
 def origin_as_called(url: str) -> str:
     """The origin a failed job call to `url` is recorded under (jobs.errors): httpx's writing of
     the URL (host in lower case), so a service configured as written still matches."""
@@ -261,6 +288,7 @@ class HealthService:
             ("check_external_services", MetricType.API, self._service_components),
             ("check_system_resources", MetricType.RESOURCE, self._resource_components),
             ("check_job_queue", MetricType.JOB_QUEUE, self._job_queue_components),
+            ("check_expected_jobs", MetricType.JOB_QUEUE, self._expected_job_components),
         ]
         results = await asyncio.gather(*(self._contained(*check) for check in checks))
         components = [c for result in results for c in result["components"]]
@@ -637,6 +665,60 @@ class HealthService:
                 self._cluster(),
             ]
         )
+
+    async def check_expected_jobs(self) -> dict:
+        return await sync_to_async(self.check_expected_jobs_sync)()
+
+    def check_expected_jobs_sync(self) -> dict:
+        """For each job type of HEALTH["EXPECTED_JOBS"], how long since one last completed: a
+        nightly import that stopped running fails nothing and raises nothing else (the dead
+        man's switch of healthchecks.io). Late (warning) past its period, missed (critical) past
+        twice it; warning too when none ever completed. One query per job type, each the head
+        of jobs_type_finished_idx."""
+        now = timezone.now()
+        components = []
+        with self._timeout():
+            for job_type, minutes in expected_jobs().items():
+                last = (
+                    Job.objects.filter(job_type=job_type, status=JobStatus.COMPLETED, finished_at__isnull=False)
+                    .order_by("-finished_at")
+                    .values("id", "finished_at")
+                    .first()
+                )
+                components.append(self._expected_job(job_type, minutes, last, now))
+        return _result(components)
+
+    def _expected_job(self, job_type: str, minutes: float, last: dict | None, now) -> dict:
+        period = duration(minutes * 60)
+        name = expected_job_component(job_type)
+        if last is None:
+            message = f"no {job_type} job has completed yet; one is expected every {period}"
+            return component(
+                MetricType.JOB_QUEUE, name, 0, HealthStatus.WARNING, message, job_type=job_type, every_minutes=minutes
+            )
+        age = max(0.0, (now - last["finished_at"]).total_seconds())
+        ago = f"the last {job_type} job completed {duration(age)} ago"
+        if age <= minutes * 60:
+            status, message = HealthStatus.HEALTHY, f"{ago} (expected every {period})"
+        elif age <= 2 * minutes * 60:
+            status, message = HealthStatus.WARNING, f"late: {ago}, expected every {period}"
+        else:
+            status = HealthStatus.CRITICAL
+            message = f"missed: {ago}, expected every {period}; is it still scheduled, and do its runs fail?"
+        return component(
+            MetricType.JOB_QUEUE,
+            name,
+            age,
+            status,
+            message,
+            job_type=job_type,
+            every_minutes=minutes,
+            last_job_id=str(last["id"]),
+            last_completed_at=last["finished_at"].isoformat(),
+        )
+
+    def _expected_job_components(self) -> list[str]:
+        return [expected_job_component(job_type) for job_type in expected_jobs()]
 
     def _job_queue_components(self) -> list[str]:
         return [

@@ -47,6 +47,9 @@ def _component(row: dict, since) -> dict:
         "value": unit.format(row["metric_value"]),
         "message": details.get("message", ""),
         "host": details.get("host", ""),
+        # An expected job type's (HEALTH_EXPECTED_JOBS): its runs, and the last that completed.
+        "expected_job_type": details.get("job_type", "") if "every_minutes" in details else "",
+        "last_job_id": details.get("last_job_id", ""),
         "sparkline": charts.sparkline(points, unit=unit, label=row["metric_name"]),
         "not_healthy": sum(1 for _, _, status in points if status != "healthy"),
         "checks": len(points),
