@@ -1,19 +1,22 @@
-"""The job manager's operations over HTTP: submit, cancel, retry (under /api/jobs)."""
+"""The job manager's operations over HTTP: submit, cancel, retry, pause and resume a job type
+(under /api/jobs)."""
 
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
 from ninja import Query, Router, Schema, Status
+from ninja.errors import HttpError
 from pydantic import BeforeValidator, ConfigDict, Field
 
 from jobs.manager import MAX_ATTEMPTS_LIMIT, JobNotFound, job_manager
-from jobs.models import Job
+from jobs.models import MAX_PAUSE_REASON_CHARS, Job
 from jobs.registry import get_job_executor, registered_job_types
 from monitoring.api_auth import requires
 from monitoring.api_errors import AUTH_ERRORS, SubmitErrorOut, error_responses, refuse_unknown_query_parameters
-from monitoring.permissions import CONTROL_JOBS, SUBMIT_JOBS
-from monitoring.schemas import JobSummaryOut, JobTypeName
-from monitoring.selectors import job_summary
+from monitoring.permissions import CONTROL_JOBS, SUBMIT_JOBS, VIEW_JOBS
+from monitoring.schemas import JobSummaryOut, JobTypeName, Out
+from monitoring.selectors import job_summary, paused_job_types
 
 router = Router(tags=["jobs"])
 
@@ -37,6 +40,40 @@ class JobSubmitIn(Schema):
     max_attempts: Annotated[int, Field(ge=1, le=MAX_ATTEMPTS_LIMIT), BeforeValidator(_json_integer)] | None = Field(
         default=None, description="Attempts before giving up (default: the job type's)."
     )
+
+
+class PauseIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    job_type: JobTypeName = Field(description="The job type, registered or not.", examples=["ai_matching"])
+    reason: str = Field(
+        default="", max_length=MAX_PAUSE_REASON_CHARS, description="Why (shown beside the pause).", examples=["AI down"]
+    )
+
+
+class ResumeIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    job_type: JobTypeName = Field(examples=["ai_matching"])
+
+
+class PausedJobTypeOut(Out):
+    job_type: str
+    paused_at: datetime
+    paused_by: str
+    reason: str
+    held: int = Field(description="Its queued jobs, waiting for the resume.")
+
+
+class PauseOut(Out):
+    detail: str
+    already_paused: bool = Field(description="True when it was paused before this request, which changed nothing.")
+    paused: list[PausedJobTypeOut] = Field(description="Every paused job type, this one included.")
+
+
+class ResumeOut(Out):
+    detail: str
+    enqueued: int = Field(description="The held jobs queued again.")
 
 
 class RetryQuery(Schema):
@@ -130,3 +167,46 @@ def retry_job(request, job_id: UUID, query: Query[RetryQuery]):
     refuse_unknown_query_parameters(request, RetryQuery)
     job_manager.retry_job_sync(job_id, query.attempt, by=_actor(request))
     return _summary(job_id)
+
+
+@router.get(
+    "/paused",
+    response={200: list[PausedJobTypeOut], **AUTH_ERRORS, **error_responses(422)},
+    auth=requires(VIEW_JOBS),
+    summary="Paused job types",
+)
+def get_paused_job_types(request):
+    """The paused job types, the oldest pause first, each with how many queued jobs it holds."""
+    refuse_unknown_query_parameters(request, None)
+    return paused_job_types()
+
+
+@router.post(
+    "/pause",
+    response={200: PauseOut, **AUTH_ERRORS, **error_responses(400, 413, 422)},
+    auth=requires(CONTROL_JOBS),
+    summary="Pause a job type",
+)
+def pause_job_type(request, payload: PauseIn):
+    """No job of the type starts until it is resumed: queued jobs, retries coming due and jobs
+    submitted meanwhile wait queued; attempts running now finish. Idempotent: pausing a paused
+    type changes nothing (`already_paused`)."""
+    refuse_unknown_query_parameters(request, None)
+    paused = job_manager.pause_job_type_sync(payload.job_type, by=_actor(request), reason=payload.reason)
+    detail = f"{payload.job_type} paused" if paused else f"{payload.job_type} was already paused"
+    return {"detail": detail, "already_paused": not paused, "paused": paused_job_types()}
+
+
+@router.post(
+    "/resume",
+    response={200: ResumeOut, **AUTH_ERRORS, **error_responses(400, 409, 413, 422)},
+    auth=requires(CONTROL_JOBS),
+    summary="Resume a paused job type",
+)
+def resume_job_type(request, payload: ResumeIn):
+    """Each job the pause held is queued again at once. A type that is not paused is a 409."""
+    refuse_unknown_query_parameters(request, None)
+    enqueued = job_manager.resume_job_type_sync(payload.job_type, by=_actor(request))
+    if enqueued is None:
+        raise HttpError(409, f"{payload.job_type} is not paused")
+    return {"detail": f"{payload.job_type} resumed: {enqueued} held job(s) queued again", "enqueued": enqueued}

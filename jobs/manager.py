@@ -34,7 +34,7 @@ from jobs.errors import (
     WorkerLostError,
     error_details,
 )
-from jobs.models import Job, JobRetryHistory, JobStatus, RetryStatus
+from jobs.models import MAX_PAUSE_REASON_CHARS, Job, JobRetryHistory, JobStatus, JobTypePause, RetryStatus
 from jobs.payloads import MAX_PARAMETERS_BYTES, PayloadError, checked_json, clip, to_json_value
 from jobs.queue import enqueue_attempt
 from jobs.registry import (
@@ -207,7 +207,12 @@ class EnhancedJobManager:
     def _claim_once(self, job_id, attempt: int) -> Job | None:
         now = timezone.now()
         with transaction.atomic():
-            claimed = Job.objects.filter(id=job_id, status=JobStatus.QUEUED, attempts=attempt - 1).update(
+            # A paused job type's jobs stay queued: the pause is checked in the claim itself, so
+            # no attempt starts once it is committed, whichever worker holds the task.
+            claimable = Job.objects.filter(id=job_id, status=JobStatus.QUEUED, attempts=attempt - 1).exclude(
+                models.Exists(JobTypePause.objects.filter(job_type=models.OuterRef("job_type")))
+            )
+            claimed = claimable.update(
                 status=JobStatus.RUNNING,
                 attempts=attempt,
                 started_at=Coalesce("started_at", models.Value(now, output_field=models.DateTimeField())),
@@ -220,7 +225,11 @@ class EnhancedJobManager:
                 message=f"attempt {attempt} running",
             )
             if not claimed:
-                logger.info("job %s attempt %s not run: duplicate delivery, cancelled or taken", job_id, attempt)
+                if JobTypePause.objects.filter(job_type__in=Job.objects.filter(id=job_id).values("job_type")).exists():
+                    # Its task is spent; resume_job_type_sync enqueues the job again.
+                    logger.info("job %s attempt %s held: its job type is paused", job_id, attempt)
+                else:
+                    logger.info("job %s attempt %s not run: duplicate delivery, cancelled or taken", job_id, attempt)
                 return None
             job = Job.objects.get(id=job_id)
             JobRetryHistory.objects.create(
@@ -521,6 +530,48 @@ class EnhancedJobManager:
                 pass
         return retried, len(jobs) - retried
 
+    def pause_job_type_sync(self, job_type: str, *, by: str = "", reason: str = "") -> bool:
+        """Stop starting jobs of `job_type` (a service they call is down, a bad deploy): its queued
+        jobs wait, retries coming due wait, new ones are accepted and wait; attempts already
+        running finish. False, changing nothing, when it was already paused."""
+        _, created = JobTypePause.objects.get_or_create(
+            job_type=job_type, defaults={"paused_by": clip(by, 150), "reason": clip(reason, MAX_PAUSE_REASON_CHARS)}
+        )
+        if created:
+            logger.warning("job type %s paused%s", job_type, f" by {by}" if by else "")
+        return created
+
+    def resume_job_type_sync(self, job_type: str, *, by: str = "") -> int | None:
+        """Start jobs of `job_type` again: each job the pause held is enqueued again at once (a
+        QUEUED event says so). None when it was not paused; else how many were enqueued."""
+        now = timezone.now()
+        who = f" by {by}" if by else ""
+        with transaction.atomic():
+            deleted, _ = JobTypePause.objects.filter(job_type=job_type).delete()
+            if not deleted:
+                return None  # not paused, or another operator resumed it a moment ago
+            held = Job.objects.filter(job_type=job_type, status=JobStatus.QUEUED)
+            rows = list(held.values_list("id", "attempts"))
+            # Their wait for the lost-job sweep starts again from now (updated_at: last enqueued).
+            held.update(updated_at=now)
+            self.monitoring.record_events_sync(
+                [
+                    {
+                        "job_id": job_id,
+                        "event_type": EventType.QUEUED,
+                        "status": JobStatus.QUEUED,
+                        "message": f"attempt {attempts + 1} enqueued again: {job_type} resumed{who}",
+                        "details": {"attempt": attempts + 1, "resumed": True, "by": by},
+                        "timestamp": now,
+                    }
+                    for job_id, attempts in rows
+                ]
+            )
+            for job_id, attempts in rows:
+                self._enqueue_on_commit(job_id, attempts + 1, job_type)
+        logger.warning("job type %s resumed%s: %d held jobs enqueued again", job_type, who, len(rows))
+        return len(rows)
+
     def _get(self, job_id) -> Job:
         try:
             return Job.objects.get(id=job_id)
@@ -630,7 +681,11 @@ class EnhancedJobManager:
             why = "workers already run attempts queued after it"
         # A queued job's updated_at is when it was last enqueued (queued, or by this sweep): nothing
         # else writes a queued row. So a job enqueued again waits a whole JOBS_REQUEUE_AFTER once more.
-        lost = Job.objects.filter(status=JobStatus.QUEUED, updated_at__lt=queued_before).order_by("updated_at")
+        lost = (
+            Job.objects.filter(status=JobStatus.QUEUED, updated_at__lt=queued_before)
+            .exclude(job_type__in=JobTypePause.objects.values("job_type"))  # held, not lost
+            .order_by("updated_at")
+        )
         requeued = 0
         for job_id, job_type, attempts, updated_at in lost.values_list("id", "job_type", "attempts", "updated_at")[
             :limit

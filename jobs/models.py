@@ -183,3 +183,24 @@ class JobRetryHistory(models.Model):
 
     def __str__(self):
         return f"{self.job_id} attempt {self.attempt_number}"
+
+
+MAX_PAUSE_REASON_CHARS = 500
+
+
+class JobTypePause(models.Model):
+    """A job type an operator paused: its queued jobs wait, none starts, until it is resumed
+    (EnhancedJobManager.pause_job_type_sync / resume_job_type_sync). Attempts already running
+    finish. One row per paused type: the database, not a worker's memory, says what is paused."""
+
+    job_type = models.CharField(max_length=100, primary_key=True)
+    paused_at = models.DateTimeField(default=timezone.now)
+    paused_by = models.CharField(max_length=150, blank=True, default="")
+    reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        db_table = "job_type_pauses"
+        ordering = ["job_type"]
+
+    def __str__(self):
+        return f"{self.job_type} paused"

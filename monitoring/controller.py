@@ -78,7 +78,18 @@ class MonitoringController:
 
     # --- writing events ----------------------------------------------------------------
 
-    def record_event_sync(
+    def record_event_sync(self, job_id, event_type: str, **fields) -> JobExecutionLog:
+        """Insert one event. Database errors propagate: callers decide how to stay durable."""
+        event = self._event(job_id, event_type, **fields)
+        event.save(force_insert=True)
+        return event
+
+    def record_events_sync(self, events: list[dict]) -> list[JobExecutionLog]:
+        """Insert many events in one statement, each given as record_event_sync's arguments
+        (job_id, event_type and the rest); no memory reading (these are not a worker's)."""
+        return JobExecutionLog.objects.bulk_create([self._event(**event, measure_memory=False) for event in events])
+
+    def _event(
         self,
         job_id,
         event_type: str,
@@ -92,8 +103,7 @@ class MonitoringController:
         measure_memory: bool = True,
         timestamp=None,
     ) -> JobExecutionLog:
-        """Insert one event. Database errors propagate: callers decide how to stay durable."""
-        return JobExecutionLog.objects.create(
+        return JobExecutionLog(
             job_id=job_id,
             event_type=event_type,
             timestamp=timestamp or timezone.now(),

@@ -9,7 +9,7 @@ from pydantic import TypeAdapter
 from pydantic import ValidationError as SchemaValidationError
 
 from alerts.models import Severity
-from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES
+from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, MAX_PAUSE_REASON_CHARS
 from jobs.registry import JobTypeName
 from monitoring.metrics import TIMEFRAMES
 
@@ -34,7 +34,8 @@ def _job_type_name(value: str) -> None:
     try:
         _JOB_TYPE_NAME.validate_python(value)
     except SchemaValidationError as e:
-        raise forms.ValidationError([error["msg"] for error in e.errors()]) from None
+        # Without pydantic's "Value error, " before the rule's own words.
+        raise forms.ValidationError([error["msg"].removeprefix("Value error, ") for error in e.errors()]) from None
 
 
 def job_type_field() -> forms.CharField:
@@ -156,6 +157,13 @@ class BulkRetryForm(JobFilterForm):
         if data.get("status") not in RETRYABLE_FINISHED_STATUSES:
             self.add_error("status", "only failed or cancelled jobs can be retried: filter on one of them")
         return data
+
+
+class PauseForm(forms.Form):
+    """Pause (or resume) a job type: its name, as the API takes it, and why (optional)."""
+
+    job_type = forms.CharField(strip=False, validators=[_job_type_name])
+    reason = forms.CharField(required=False, max_length=MAX_PAUSE_REASON_CHARS)
 
 
 class TimeframeForm(FilterForm):

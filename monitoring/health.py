@@ -32,7 +32,7 @@ from django.db.models.functions import Greatest, Left, RowNumber
 from django.utils import timezone
 
 from jobs.db import heartbeats_stale_before
-from jobs.models import ACTIVE_STATUSES, Job, JobStatus
+from jobs.models import ACTIVE_STATUSES, Job, JobStatus, JobTypePause
 from jobs.payloads import clip, to_json_value, url_origin
 from monitoring.models import (
     TERMINAL_EVENT_TYPES,
@@ -610,15 +610,19 @@ class HealthService:
         now = timezone.now()
         stale_before = heartbeats_stale_before()
         window = settings.HEALTH["FAILURE_RATE_WINDOW_MINUTES"]
+        # Jobs of a paused type wait on purpose: counted apart, not judged as a queue that is stuck.
+        held = Q(status=JobStatus.QUEUED, job_type__in=JobTypePause.objects.values("job_type"))
+        waiting = Q(status=JobStatus.QUEUED) & ~held
         with self._timeout():
             # Served by the partial indexes on active jobs.
             active = Job.objects.filter(status__in=ACTIVE_STATUSES).aggregate(
-                queued=Count("id", filter=Q(status=JobStatus.QUEUED)),
+                queued=Count("id", filter=waiting),
+                held=Count("id", filter=held),
                 running=Count("id", filter=Q(status=JobStatus.RUNNING)),
                 retrying=Count("id", filter=Q(status=JobStatus.RETRYING)),
                 stale=Count("id", filter=Q(status=JobStatus.RUNNING, heartbeat_at__lt=stale_before)),
                 silent=Count("id", filter=too_quiet_q(now)),
-                oldest_queued=Min("updated_at", filter=Q(status=JobStatus.QUEUED)),
+                oldest_queued=Min("updated_at", filter=waiting),
             )
             # Served by the partial index on outcome events.
             outcomes = JobExecutionLog.objects.filter(
@@ -635,8 +639,10 @@ class HealthService:
                     "jobs.queued",
                     active["queued"],
                     grade(active["queued"], _thresholds("jobs.queued")),
-                    f"{active['queued']} queued, {active['retrying']} waiting to retry",
+                    f"{active['queued']} queued, {active['retrying']} waiting to retry"
+                    + (f", {active['held']} held by paused job types" if active["held"] else ""),
                     retrying=active["retrying"],
+                    held=active["held"],
                 ),
                 component(
                     MetricType.JOB_QUEUE,

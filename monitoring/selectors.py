@@ -7,12 +7,21 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, F, Max, Q, QuerySet
+from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Coalesce
 
 from alerts.models import AlertHistory, AlertOccurrence, NotificationDelivery
 from alerts.selectors import alerts_for_job, with_alert_state
-from jobs.models import ACTIVE_LIST_RANK, ACTIVE_STATUSES, FINISHED_STATUSES, Job, JobRetryHistory, JobStatus
+from jobs.models import (
+    ACTIVE_LIST_RANK,
+    ACTIVE_STATUSES,
+    FINISHED_STATUSES,
+    Job,
+    JobRetryHistory,
+    JobStatus,
+    JobTypePause,
+)
 from monitoring.models import EventType, JobExecutionLog
 from monitoring.timeline import needs_attention_q, retry_overdue
 
@@ -96,12 +105,13 @@ class QueueWait:
     ahead: int | None  # jobs queued before it and still queued; None: its queue time is unknown
     worker_alive: bool
     worker_seen_at: datetime | None
+    paused: JobTypePause | None = None  # its job type is paused: it waits for the resume
 
 
 def queue_wait(job: Job, now: datetime) -> QueueWait:
     """How many jobs queued before this one still wait (the broker hands out the oldest task
     first), and whether a worker is alive as the health page and cluster_watchdog judge it
-    (monitoring.health.worker_liveness). Three queries."""
+    (monitoring.health.worker_liveness), unless its job type is paused. Four queries."""
     from monitoring.health import worker_liveness  # the health checks' module: httpx, psutil...
 
     ahead = None
@@ -109,7 +119,10 @@ def queue_wait(job: Job, now: datetime) -> QueueWait:
         # An index-only count of the jobs ahead (jobs_queued_at_idx), however long the backlog.
         ahead = Job.objects.filter(status=JobStatus.QUEUED, queued_at__lt=job.queued_at).count()
     liveness = worker_liveness(now)
-    return QueueWait(ahead=ahead, worker_alive=liveness["alive"], worker_seen_at=liveness["last_seen_at"])
+    paused = JobTypePause.objects.filter(job_type=job.job_type).first()
+    return QueueWait(
+        ahead=ahead, worker_alive=liveness["alive"], worker_seen_at=liveness["last_seen_at"], paused=paused
+    )
 
 
 @dataclass
@@ -227,6 +240,19 @@ def active_job_counts() -> dict:
         "by_status": by_status,
         "by_type": sorted(by_type.values(), key=lambda entry: (-entry["total"], entry["job_type"])),
     }
+
+
+def paused_job_types() -> list[JobTypePause]:
+    """The paused job types, each with `held`: its queued jobs waiting for the resume. One
+    query (a count per type over the active jobs' partial index)."""
+    held = (
+        Job.objects.filter(job_type=OuterRef("job_type"), status=JobStatus.QUEUED)
+        .order_by()
+        .values("job_type")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    return list(JobTypePause.objects.annotate(held=Coalesce(Subquery(held), 0)).order_by("paused_at", "job_type"))
 
 
 def needs_attention_count(now: datetime) -> int:

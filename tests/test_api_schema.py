@@ -23,7 +23,7 @@ from schemathesis.specs.openapi.checks import negative_data_rejection
 from config.api import api
 from alerts.manager import alert_manager
 from alerts.models import AlertHistory
-from jobs.models import Job, JobStatus
+from jobs.models import Job, JobStatus, JobTypePause
 from tests.factories import AlertHistoryFactory, JobExecutionLogFactory, JobFactory, SystemHealthMetricFactory
 
 # Generated requests per operation and mode: enough to hit the shapes that break things (odd
@@ -98,6 +98,9 @@ def test_every_operation_is_covered():
         ("POST", "/api/jobs"),
         ("POST", "/api/jobs/{job_id}/cancel"),
         ("POST", "/api/jobs/{job_id}/retry"),
+        ("GET", "/api/jobs/paused"),
+        ("POST", "/api/jobs/pause"),
+        ("POST", "/api/jobs/resume"),
     ]
 
 
@@ -163,17 +166,19 @@ def sends_a_python_repr(query) -> bool:
 
 
 def _state() -> tuple:
-    """What an action could change: every job's status and cancel request, every alert's resolution."""
+    """What an action could change: every job's status and cancel request, every alert's resolution,
+    the paused job types."""
     jobs = sorted(map(str, Job.objects.values_list("id", "status", "cancel_requested_at")))
     alerts = sorted(map(str, AlertHistory.objects.values_list("id", "resolved_at")))
-    return jobs, alerts
+    return jobs, alerts, sorted(JobTypePause.objects.values_list("job_type", flat=True))
 
 
 @pytest.mark.parametrize("method, path", OPERATIONS)
 def test_every_operation_refuses_a_query_parameter_it_does_not_have(client, alice, bearer, existing_ids, method, path):
     # A typo such as ?staus=failed must not be silently ignored, on reads and on actions alike.
     url = path.replace("{job_id}", existing_ids["job_id"][3]).replace("{alert_id}", existing_ids["alert_id"][0])
-    body = {"job_type": "test.echo", "parameters": {}} if path == "/api/jobs" else {}
+    bodies = {"/api/jobs": {"job_type": "test.echo", "parameters": {}}, "/api/jobs/pause": {"job_type": "test.echo"}}
+    body = bodies.get(path.replace("/resume", "/pause"), {})
     before = _state()
 
     response = client.generic(

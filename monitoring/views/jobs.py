@@ -7,10 +7,11 @@ from django.shortcuts import redirect
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_POST
 
 from jobs.manager import job_manager
-from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus
+from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, MAX_PAUSE_REASON_CHARS, JobStatus
 from jobs.registry import registered_job_types
 from monitoring import selectors
 from monitoring.forms import (
@@ -20,6 +21,7 @@ from monitoring.forms import (
     RETRYABLE_FINISHED_STATUSES,
     BulkRetryForm,
     JobFilterForm,
+    PauseForm,
     list_view_of,
 )
 from monitoring.permissions import CONTROL_JOBS, VIEW_JOBS
@@ -74,6 +76,9 @@ def _list_page(request, params, *, notice: str = "", notice_level: str = "succes
         "max_bulk_retry": MAX_BULK_RETRY,
         "notice": notice,
         "notice_level": notice_level,
+        # Read only where shown (the page, the list), not by each poll of the rows.
+        "paused": SimpleLazyObject(selectors.paused_job_types),
+        "max_pause_reason": MAX_PAUSE_REASON_CHARS,
     }
     if form.is_valid():
         filters = form.cleaned_data
@@ -142,6 +147,39 @@ def retry_jobs(request):
         messages.success(request, notice)
         return redirect(f"{reverse('dashboard:jobs')}?{urlencode(filters)}")  # after a POST, a GET
     return _list_page(request, filters, notice=notice)
+
+
+@require_POST
+@dashboard_view(CONTROL_JOBS)
+def pause_job_type(request):
+    """Pause a job type: none of its jobs starts until it is resumed (jobs.manager)."""
+    form = PauseForm(request.POST)
+    if not form.is_valid():
+        refused = "; ".join(f"{field}: {'; '.join(errors)}" for field, errors in form.errors.items())
+        return _list_page(request, {}, notice=f"Nothing paused: {refused}", notice_level="error", status=400)
+    job_type, reason = form.cleaned_data["job_type"], form.cleaned_data["reason"]
+    if job_manager.pause_job_type_sync(job_type, by=request.user.get_username(), reason=reason):
+        messages.success(request, f"Paused {job_type}: its queued jobs wait, none starts until you resume it.")
+    else:
+        messages.info(request, f"{job_type} was already paused.")
+    return redirect(f"{reverse('dashboard:jobs')}?{urlencode({'job_type': job_type})}")
+
+
+@require_POST
+@dashboard_view(CONTROL_JOBS)
+def resume_job_type(request):
+    """Resume a paused job type: each job its pause held is enqueued again."""
+    form = PauseForm(request.POST)
+    if not form.is_valid():
+        refused = "; ".join(f"{field}: {'; '.join(errors)}" for field, errors in form.errors.items())
+        return _list_page(request, {}, notice=f"Nothing resumed: {refused}", notice_level="error", status=400)
+    job_type = form.cleaned_data["job_type"]
+    held = job_manager.resume_job_type_sync(job_type, by=request.user.get_username())
+    if held is None:
+        messages.info(request, f"{job_type} was not paused (someone resumed it already?).")
+    else:
+        messages.success(request, f"Resumed {job_type}: {held} held job{pluralize(held)} queued again.")
+    return redirect(f"{reverse('dashboard:jobs')}?{urlencode({'job_type': job_type})}")
 
 
 def bulk_retry_outcome(status: str, retried: int, left: int, more: bool) -> str:

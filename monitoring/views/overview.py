@@ -53,6 +53,7 @@ def _overview(request):
     context.update(
         timeframe=timeframe,
         counts=selectors.active_job_counts(),
+        paused=selectors.paused_job_types(),
         attention=selectors.needs_attention_count(now),
         failures=failures,
         failures_total=failures_total,

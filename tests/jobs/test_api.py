@@ -1,4 +1,4 @@
-"""POST /api/jobs, /api/jobs/{job_id}/cancel and /api/jobs/{job_id}/retry."""
+"""POST /api/jobs, /api/jobs/{job_id}/cancel and /retry; pausing and resuming a job type."""
 
 import json
 import uuid
@@ -256,3 +256,62 @@ def test_the_schema_spells_out_each_job_types_parameters(as_alice):
     assert sleep["required"] == ["job_type"]
     assert variants["ai_matching"]["required"] == ["job_type", "parameters"]  # candidate_ids has no default
     assert variants["test.echo"]["properties"]["parameters"] == {"type": "object", "additionalProperties": True}
+
+
+# --- pause and resume a job type -----------------------------------------------------------
+
+
+def test_pause_lists_and_resume_a_job_type_with_a_token(client, alice, bearer, django_capture_on_commit_callbacks):
+    from jobs.manager import job_manager
+
+    held = job_manager.submit_job("test.echo", {})
+    headers = bearer(alice, name="ops bot")
+
+    paused = post(client, "/api/jobs/pause", {"job_type": "test.echo", "reason": "echo down"}, headers=headers)
+    again = post(client, "/api/jobs/pause", {"job_type": "test.echo"}, headers=headers)
+    listed = client.get("/api/jobs/paused", headers=headers)
+    with django_capture_on_commit_callbacks(execute=True):
+        resumed = post(client, "/api/jobs/resume", {"job_type": "test.echo"}, headers=headers)
+    not_paused = post(client, "/api/jobs/resume", {"job_type": "test.echo"}, headers=headers)
+
+    assert paused.status_code == 200 and paused.json()["detail"] == "test.echo paused"
+    [pause] = paused.json()["paused"]
+    assert (pause["job_type"], pause["paused_by"], pause["reason"], pause["held"]) == (
+        "test.echo",
+        "alice (API token 'ops bot')",
+        "echo down",
+        1,
+    )
+    assert (again.status_code, again.json()["already_paused"]) == (200, True)
+    assert [item["job_type"] for item in listed.json()] == ["test.echo"]
+    assert resumed.status_code == 200 and resumed.json() == {
+        "detail": "test.echo resumed: 1 held job(s) queued again",
+        "enqueued": 1,
+    }
+    assert held.logs.filter(details__resumed=True).exists()
+    assert (not_paused.status_code, not_paused.json()["detail"]) == (409, "test.echo is not paused")
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [({}, "job_type"), ({"job_type": "a\nb"}, "job_type"), ({"job_type": "x", "reason": "r" * 501}, "reason"),
+     ({"job_type": "x", "minutes": 5}, "minutes")],
+)  # fmt: skip
+def test_a_bad_pause_is_a_422_naming_the_field(as_alice, body, field):
+    response = post(as_alice, "/api/jobs/pause", body)
+    assert response.status_code == 422
+    assert [error["field"] for error in response.json()["errors"]] == [field]
+
+
+def test_pausing_needs_the_control_permission_and_csrf_for_a_session(client, viewer, alice, bearer):
+    from django.test import Client
+
+    from jobs.models import JobTypePause
+
+    assert post(client, "/api/jobs/pause", {"job_type": "x"}, headers=bearer(viewer)).status_code == 403
+    assert post(client, "/api/jobs/resume", {"job_type": "x"}, headers=bearer(viewer)).status_code == 403
+    assert client.get("/api/jobs/paused", headers=bearer(viewer)).status_code == 200  # looking is allowed
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(alice)
+    assert post(browser, "/api/jobs/pause", {"job_type": "x"}).status_code == 403
+    assert not JobTypePause.objects.exists()

@@ -95,6 +95,32 @@ def test_cancelling_a_running_job_stops_it(cluster):
     assert JobRetryHistory.objects.get(job=job).status == "cancelled"
 
 
+def test_a_paused_job_type_starts_nothing_until_resumed_then_each_job_runs_once(cluster):
+    """The real workers hold the pause: jobs submitted while it holds wait queued; an attempt
+    already running finishes; after the resume each job (of both paused types) runs exactly once."""
+    import time
+
+    running = job_manager.submit_job("demo.sleep", {"seconds": 1, "steps": 10})
+    wait_for(lambda: job_state(running.id).progress > 0, message="the job to run")
+    job_manager.pause_job_type_sync("demo.sleep", by="alice")
+    job_manager.pause_job_type_sync("demo.fail", by="alice")
+    failing_once = job_manager.submit_job("demo.fail", {"error_class": "transient", "fail_times": 1})
+    held = [job_manager.submit_job("demo.sleep", {"seconds": 0.1, "steps": 1}) for _ in range(3)]
+
+    wait_for_status(running.id, JobStatus.COMPLETED)  # already running: not stopped by the pause
+    time.sleep(2)  # ample for a worker to take them, were they not held (tasks poll every 0.2 s)
+    assert {job_state(job.id).status for job in [*held, failing_once]} == {JobStatus.QUEUED}
+    waiting = [job.id for job in [*held, failing_once]]
+    assert not JobExecutionLog.objects.filter(job_id__in=waiting, event_type="started").exists()
+
+    for job_type in ("demo.sleep", "demo.fail"):
+        job_manager.resume_job_type_sync(job_type, by="alice")
+    for job in [*held, failing_once]:
+        wait_for_status(job.id, JobStatus.COMPLETED)
+        assert timeline(job.id).count("completed") == 1
+    assert [job_state(job.id).attempts for job in held] == [1, 1, 1]
+
+
 def test_a_worker_killed_mid_job_is_detected_and_the_job_retried(cluster):
     job = job_manager.submit_job("demo.sleep", {"seconds": 60, "steps": 600})
     running = wait_for(lambda: job_state(job.id).progress > 0 and job_state(job.id), message="the job to run")

@@ -146,8 +146,8 @@ def test_with_no_worker_the_pages_stay_within_their_queries(alice_client, no_wor
         # session, user, permissions, latest health 2, worker seen 2, one history per component (3), hosts
         with django_assert_max_num_queries(11):
             assert "No worker is running" in alice_client.get("/health/", headers=htmx("health-live")).content.decode()
-        # the overview's 11 (test_overview.py) and worker seen 2
-        with django_assert_max_num_queries(13):
+        # the overview's 12 (test_overview.py) and worker seen 2
+        with django_assert_max_num_queries(14):
             assert "No worker is running" in alice_client.get("/", headers=htmx("overview-live")).content.decode()
 
 

@@ -221,10 +221,11 @@ def test_a_queued_job_page_and_its_poll_take_a_bounded_number_of_queries(
     alice_client, big_history, django_assert_max_num_queries
 ):
     queued = JobFactory(status=JobStatus.QUEUED, queued_at=timezone.now())  # behind the history's queued jobs
-    # session, user, permissions, job, events, attempts, alerts; jobs before it, worker_liveness' 2
-    with django_assert_max_num_queries(10):
+    # session, user, permissions, job, events, attempts, alerts; jobs before it, worker_liveness' 2,
+    # whether its job type is paused
+    with django_assert_max_num_queries(11):
         alice_client.get(f"/jobs/{queued.id}/")
-    with django_assert_max_num_queries(10):
+    with django_assert_max_num_queries(11):
         alice_client.get(f"/jobs/{queued.id}/", headers=htmx("job-live"))
 
 

@@ -61,7 +61,7 @@ def test_an_overdue_retry_says_how_late_it_is_and_asks_whether_a_cluster_runs(
     JobFactory(status=JobStatus.RETRYING, attempts=1, next_attempt_at=NOW - timedelta(minutes=2, seconds=30))
     JobFactory(status=JobStatus.RETRYING, attempts=1, next_attempt_at=NOW - timedelta(seconds=1))  # being dispatched
 
-    with django_assert_max_num_queries((2 if is_postgres else 3) + 2):  # login, count, rows: no more
+    with django_assert_max_num_queries((2 if is_postgres else 3) + 3):  # login, count, rows, paused types: no more
         page = alice_client.get("/jobs/?status=retrying").content.decode()
 
     assert "⚠ next attempt overdue by 2m 30s" in page
@@ -85,7 +85,7 @@ def test_a_running_attempt_near_its_timeout_or_long_silent_is_flagged_in_words(
     quiet = running(timedelta(minutes=3), timedelta(minutes=3))
     fine = running(timedelta(minutes=1), timedelta(seconds=5))
 
-    with django_assert_max_num_queries((2 if is_postgres else 3) + 2):  # login, count, rows: as before
+    with django_assert_max_num_queries((2 if is_postgres else 3) + 3):  # login, count, rows, paused types
         page = alice_client.get("/jobs/").content.decode()
 
     def row(job):
@@ -153,7 +153,9 @@ def test_a_late_heartbeat_in_the_list_says_when_the_sweep_will_not_retry_the_job
 
 
 @time_machine.travel(NOW, tick=False)
-def test_needing_attention_lists_only_the_running_jobs_the_list_flags(alice_client, django_assert_max_num_queries):
+def test_needing_attention_lists_only_the_running_jobs_the_list_flags(
+    alice_client, is_postgres, django_assert_max_num_queries
+):
     """Flagged jobs are the least recently updated: among 200 running they were on the last page."""
     stuck = JobFactory(
         job_type="ai_matching", running=True, started_at=NOW - timedelta(minutes=5), updated_at=NOW - timedelta(minutes=5)
@@ -161,7 +163,7 @@ def test_needing_attention_lists_only_the_running_jobs_the_list_flags(alice_clie
     JobFactory.create_batch(3, running=True, started_at=NOW - timedelta(minutes=5), updated_at=NOW)
     JobFactory(status=JobStatus.QUEUED, updated_at=NOW - timedelta(hours=1))
 
-    with django_assert_max_num_queries(5):  # login (2), count, rows
+    with django_assert_max_num_queries((2 if is_postgres else 3) + 3):  # login, count, rows, paused types
         response = alice_client.get("/jobs/?attention=1")
 
     assert listed(response) == [stuck.id]
@@ -389,12 +391,12 @@ def test_a_page_and_a_poll_take_a_bounded_number_of_queries(
     alice_client, big_history, is_postgres, django_assert_max_num_queries
 ):
     login = 2 if is_postgres else 3  # the session, the user with their permissions (SQLite: in two queries)
-    with django_assert_max_num_queries(login + 2):  # count, rows
+    with django_assert_max_num_queries(login + 3):  # count, rows, paused job types
         response = alice_client.get("/jobs/")
     assert response.context["page"].total == 240
     with django_assert_max_num_queries(login + 3):  # one per finished status
         alice_client.get("/jobs/?view=finished&window=7d&page=3", headers=htmx("job-rows"))
-    with django_assert_max_num_queries(login + 4):  # + the job the id points at
+    with django_assert_max_num_queries(login + 5):  # + the job the id points at, paused job types
         alice_client.get(f"/jobs/?q={big_history.id}&status=queued")
 
 

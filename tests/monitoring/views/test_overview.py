@@ -85,8 +85,9 @@ def test_failure_messages_are_escaped(alice_client):
 def test_renders_in_a_bounded_number_of_queries(alice_client, big_history, django_assert_max_num_queries):
     SystemHealthMetricFactory.create_batch(50)
     AlertHistoryFactory.create_batch(50)
-    # session, user, 2 for permissions, counts, attention, failures, their count, outcomes, health 2, open alerts
-    with django_assert_max_num_queries(12):
+    # session, user, 2 for permissions, counts, paused types, attention, failures, their count, outcomes,
+    # health 2, open alerts
+    with django_assert_max_num_queries(13):
         response = alice_client.get("/", headers=htmx("overview-live"))
     assert response.context["counts"]["total"] == 240
     assert response.context["open_alerts"]["total"] == 50
@@ -184,7 +185,7 @@ def test_a_bad_timeframe_is_a_400_naming_the_field(alice_client):
 
 def test_figures_from_pages_the_user_may_not_open_are_left_out(client, django_assert_max_num_queries):
     client.force_login(UserFactory(permissions=["jobs.view_job"]))
-    with django_assert_max_num_queries(8):  # no health, no alerts
+    with django_assert_max_num_queries(9):  # no health, no alerts
         response = client.get("/")
     page = response.content.decode()
     assert response.context["health"] is None and response.context["open_alerts"] is None

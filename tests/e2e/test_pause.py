@@ -1,0 +1,34 @@
+"""Pausing a job type and resuming it from the Jobs page, in a real browser."""
+
+import pytest
+
+from jobs.models import JobStatus, JobTypePause
+from tests.e2e.conftest import log_in
+from tests.factories import JobFactory
+
+pytestmark = [pytest.mark.e2e]
+
+
+def test_an_operator_pauses_a_failing_job_type_then_resumes_it(page, alice):
+    JobFactory.create_batch(2, job_type="ai_matching", status=JobStatus.QUEUED)
+    log_in(page, "alice", next_url="/jobs/")
+    asked = []
+    page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+
+    page.click("text=⏸ Pause a job type…")
+    page.select_option(".pause-form select[name=job_type]", "ai_matching")
+    page.fill(".pause-form input[name=reason]", "AI vendor down")
+    page.click(".pause-form button[type=submit]")
+
+    page.wait_for_selector(".messages >> text=Paused ai_matching: its queued jobs wait")
+    banner = page.locator(".paused-types")
+    assert "ai_matching is paused" in banner.inner_text() and "“AI vendor down”" in banner.inner_text()
+    assert "2 jobs held" in banner.inner_text()
+    assert page.url.endswith("/jobs/?job_type=ai_matching")
+    assert JobTypePause.objects.get().paused_by == "alice"
+
+    banner.locator("button", has_text="Resume").click()
+    page.wait_for_selector(".messages >> text=Resumed ai_matching: 2 held jobs queued again.")
+    assert page.locator(".paused-types").count() == 0
+    assert asked[0].startswith("Pause this job type?") and asked[1].startswith("Resume ai_matching? Its 2 held jobs")
+    assert not JobTypePause.objects.exists()

@@ -1,0 +1,93 @@
+"""Pausing a job type (its service is down, a bad deploy): its queued jobs wait instead of
+burning their attempts; resuming it enqueues each of them again, and each runs once."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django_q.models import OrmQ
+
+from jobs.manager import job_manager
+from jobs.models import Job, JobStatus, JobTypePause
+from jobs.tasks import run_job
+from monitoring.models import EventType, JobExecutionLog
+from tests.factories import JobFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+
+
+def test_a_paused_job_types_task_does_not_start_its_job_and_the_job_waits_queued():
+    held = job_manager.submit_job("test.echo", {"n": 1})
+    other = job_manager.submit_job("test.progress", {"reports": [50]})
+    assert job_manager.pause_job_type_sync("test.echo", by="alice", reason="echo service down") is True
+
+    assert run_job(str(held.id), 1)["ran"] is False
+    assert run_job(str(other.id), 1)["ran"] is True  # other job types run on
+
+    held.refresh_from_db()
+    assert (held.status, held.attempts) == (JobStatus.QUEUED, 0)
+    assert not held.logs.filter(event_type=EventType.STARTED).exists()
+    pause = JobTypePause.objects.get()
+    assert (pause.job_type, pause.paused_by, pause.reason) == ("test.echo", "alice", "echo service down")
+
+
+def test_pausing_twice_keeps_the_first_pause():
+    assert job_manager.pause_job_type_sync("test.echo", by="alice", reason="first") is True
+    assert job_manager.pause_job_type_sync("test.echo", by="bob", reason="second") is False
+    assert JobTypePause.objects.get().paused_by == "alice"
+
+
+@time_machine.travel(NOW, tick=False)
+def test_resuming_enqueues_every_held_job_again_once_and_says_so(django_capture_on_commit_callbacks):
+    held = [job_manager.submit_job("test.echo", {"n": n}) for n in range(3)]
+    job_manager.pause_job_type_sync("test.echo", by="alice")
+    for job in held:
+        run_job(str(job.id), 1)  # their tasks are spent, refused
+    OrmQ.objects.all().delete()
+    Job.objects.filter(id__in=[job.id for job in held]).update(updated_at=NOW - timedelta(hours=1))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert job_manager.resume_job_type_sync("test.echo", by="bob") == 3
+    assert job_manager.resume_job_type_sync("test.echo", by="carol") is None  # nothing left to resume
+
+    assert OrmQ.objects.count() == 3  # one task each
+    assert not JobTypePause.objects.exists()
+    for job in held:
+        [event] = JobExecutionLog.objects.filter(job=job, event_type=EventType.QUEUED, details__resumed=True)
+        assert event.message == "attempt 1 enqueued again: test.echo resumed by bob"
+        assert event.details == {"attempt": 1, "resumed": True, "by": "bob"}
+        assert Job.objects.get(id=job.id).updated_at == NOW  # the lost-job sweep waits from now
+        assert run_job(str(job.id), 1)["ran"] is True
+        assert run_job(str(job.id), 1)["ran"] is False  # a leftover task of the pause: refused
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_lost_job_sweep_leaves_held_jobs_alone(settings, django_capture_on_commit_callbacks):
+    settings.JOBS = {**settings.JOBS, "REQUEUE_AFTER": 600.0}
+    held = JobFactory(job_type="test.echo", status=JobStatus.QUEUED, updated_at=NOW - timedelta(hours=2))
+    lost = JobFactory(job_type="test.progress", status=JobStatus.QUEUED, updated_at=NOW - timedelta(hours=2))
+    job_manager.pause_job_type_sync("test.echo")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert job_manager.requeue_lost_jobs() == 1
+
+    assert Job.objects.get(id=lost.id).updated_at == NOW
+    assert Job.objects.get(id=held.id).updated_at == NOW - timedelta(hours=2)  # held, not lost
+    # Had the pause been removed by other means (admin), the sweep would take them back.
+    JobTypePause.objects.all().delete()
+    OrmQ.objects.all().delete()  # the lost job's task ran
+    with django_capture_on_commit_callbacks(execute=True):
+        assert job_manager.requeue_lost_jobs() == 1
+    assert Job.objects.get(id=held.id).updated_at == NOW
+
+
+def test_a_retry_coming_due_while_paused_waits_queued_too(django_capture_on_commit_callbacks):
+    job = JobFactory(job_type="test.echo", status=JobStatus.RETRYING, attempts=1, next_attempt_at=NOW)
+    job_manager.pause_job_type_sync("test.echo")
+    with time_machine.travel(NOW + timedelta(seconds=1), tick=False), django_capture_on_commit_callbacks(execute=True):
+        assert job_manager.dispatch_due_retries() == 1
+    assert run_job(str(job.id), 2)["ran"] is False
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (JobStatus.QUEUED, 1)
