@@ -680,21 +680,30 @@ class HealthService:
         nightly import that stopped running fails nothing and raises nothing else (the dead
         man's switch of healthchecks.io). Late (warning) past its period, missed (critical) past
         twice it; warning too when none ever completed. One query per job type, each the head
-        of jobs_type_finished_idx."""
+        of jobs_type_finished_idx, and one for which of them are paused."""
         now = timezone.now()
+        expected = expected_jobs()
         components = []
         with self._timeout():
-            for job_type, minutes in expected_jobs().items():
+            paused = set(JobTypePause.objects.filter(job_type__in=list(expected)).values_list("job_type", flat=True))
+            for job_type, minutes in expected.items():
                 last = (
                     Job.objects.filter(job_type=job_type, status=JobStatus.COMPLETED, finished_at__isnull=False)
                     .order_by("-finished_at")
                     .values("id", "finished_at")
                     .first()
                 )
-                components.append(self._expected_job(job_type, minutes, last, now))
+                components.append(self._expected_job(job_type, minutes, last, now, paused=job_type in paused))
         return _result(components)
 
-    def _expected_job(self, job_type: str, minutes: float, last: dict | None, now) -> dict:
+    def _expected_job(self, job_type: str, minutes: float, last: dict | None, now, *, paused: bool) -> dict:
+        reading = self._expected_job_reading(job_type, minutes, last, now)
+        if paused:  # late because someone paused it: say so, the alert too (it stays as graded)
+            reading["details"]["message"] += f"; {job_type} is paused, its jobs wait"
+            reading["details"]["paused"] = True
+        return reading
+
+    def _expected_job_reading(self, job_type: str, minutes: float, last: dict | None, now) -> dict:
         period = duration(minutes * 60)
         name = expected_job_component(job_type)
         if last is None:

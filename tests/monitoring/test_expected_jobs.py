@@ -77,8 +77,8 @@ def test_each_expected_job_type_is_its_own_component_in_one_query_each(expected,
         completed("imports.candidates", hours)
     completed("reports.daily", 0.5)
 
-    # one query per job type; on Postgres the statement timeout, its savepoint and its release
-    with django_assert_max_num_queries(5):
+    # one query per job type, the paused ones; on Postgres the statement timeout, its savepoint, its release
+    with django_assert_max_num_queries(6):
         components = check()
 
     assert set(components) == {NIGHTLY, "jobs.reports.daily.last_completed_age_s"}
@@ -99,6 +99,16 @@ def test_a_missed_run_raises_a_health_alert_that_the_next_completion_resolves(ex
         health_service.run_health_checks_sync()
     alert.refresh_from_db()
     assert alert.resolved_at == NOW
+
+
+def test_a_paused_expected_job_type_says_why_it_is_late(expected):
+    from jobs.manager import job_manager
+
+    completed("imports.candidates", 30)
+    job_manager.pause_job_type_sync("imports.candidates", by="alice")
+    nightly = check()[NIGHTLY]
+    assert nightly["status"] == "warning"  # still late: someone has to resume it
+    assert nightly["details"]["message"].endswith("expected every 1d 0h; imports.candidates is paused, its jobs wait")
 
 
 def test_without_expected_job_types_the_check_adds_nothing(settings):
