@@ -163,6 +163,8 @@ def health_verdict(metric, previous_status: str | None = None) -> Verdict | None
     kind = "Resource utilization" if alert_type == AlertType.RESOURCE_UTILIZATION else "Health check"
     details = metric.details if isinstance(metric.details, dict) else {}
     summary = details.get("message") or details.get("error") or ""
+    if summary and not summary.endswith((".", "!", "?")):
+        summary += "."  # "Previously warning." follows it
     data = {
         "title": f"{kind} {label} is {metric.status}" if severity else f"{kind} {label} is back to healthy",
         "message": f"{reading}. {summary}".strip() + (f" Previously {previous_status}." if previous_status else ""),

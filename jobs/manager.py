@@ -551,7 +551,8 @@ class EnhancedJobManager:
             if not deleted:
                 return None  # not paused, or another operator resumed it a moment ago
             held = Job.objects.filter(job_type=job_type, status=JobStatus.QUEUED)
-            rows = list(held.values_list("id", "attempts"))
+            # Enqueued in the order they were queued: the broker hands tasks out first in, first out.
+            rows = list(held.order_by("queued_at", "created_at").values_list("id", "attempts"))
             # Their wait for the lost-job sweep starts again from now (updated_at: last enqueued).
             held.update(updated_at=now)
             self.monitoring.record_events_sync(

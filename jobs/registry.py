@@ -20,13 +20,27 @@ from pydantic import ValidationError as PydanticValidationError
 from jobs.payloads import printable
 from jobs.retry import RetryManager
 
-# A job type's name: any printable text (a type registered in another process, or renamed or
-# removed since, keeps its name). The one rule of the API's and the dashboard's job type filters.
+def unpadded(name: str) -> str:
+    """`name` unchanged, or ValueError if it begins or ends with a space: " ai_matching" is a
+    typo for ai_matching, and pausing it would pause nothing."""
+    if name != name.strip():
+        raise ValueError("must not begin or end with a space")
+    return name
+
+
+# A job type's name: any printable text without surrounding spaces (a type registered in another
+# process, or renamed or removed since, keeps its name). The one rule of every job type the API
+# and the dashboard take.
 JobTypeName = Annotated[
     str,
-    # The pattern documents what printable() checks (whose message is friendlier than a regex's).
-    Field(min_length=1, max_length=100, json_schema_extra={"pattern": "^[^\\x00-\\x1f]*$"}),
+    # The pattern documents what the validators check (their messages are friendlier than a regex's).
+    Field(
+        min_length=1,
+        max_length=100,
+        json_schema_extra={"pattern": "^[^\\x00-\\x1f\\s]([^\\x00-\\x1f]*[^\\x00-\\x1f\\s])?$"},
+    ),
     AfterValidator(printable),
+    AfterValidator(unpadded),
 ]
 
 

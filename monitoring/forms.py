@@ -159,7 +159,7 @@ class BulkRetryForm(JobFilterForm):
         return data
 
 
-class PauseForm(forms.Form):
+class PauseForm(FilterForm):
     """Pause (or resume) a job type: its name, as the API takes it, and why (optional)."""
 
     job_type = forms.CharField(strip=False, validators=[_job_type_name])

@@ -255,6 +255,11 @@ def paused_job_types() -> list[JobTypePause]:
     return list(JobTypePause.objects.annotate(held=Coalesce(Subquery(held), 0)).order_by("paused_at", "job_type"))
 
 
+def paused_among(job_types) -> list[str]:
+    """Which of `job_types` are paused, in name order. One query."""
+    return list(JobTypePause.objects.filter(job_type__in=list(job_types)).values_list("job_type", flat=True))
+
+
 def needs_attention_count(now: datetime) -> int:
     """Running jobs flagged by the lists (too quiet, near their timeout, heartbeat late): one
     COUNT over the running jobs' partial index."""

@@ -143,6 +143,9 @@ def retry_jobs(request):
     )
     retried, left = job_manager.retry_jobs_sync(jobs, by=request.user.get_username())
     notice = bulk_retry_outcome(chosen["status"], retried, left, more)
+    paused = selectors.paused_among({job.job_type for job in jobs}) if retried else []
+    if paused:
+        notice += f" {', '.join(paused)} {pluralize(len(paused), 'is,are')} paused: those wait until resumed."
     if not request.htmx:
         messages.success(request, notice)
         return redirect(f"{reverse('dashboard:jobs')}?{urlencode(filters)}")  # after a POST, a GET

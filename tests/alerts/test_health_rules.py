@@ -42,6 +42,21 @@ def test_a_check_turning_warning_raises_a_warning_system_health_alert():
     assert alert.state.fingerprint == "system_health:database/latency_ms"
 
 
+def test_what_the_check_saw_is_a_sentence_of_its_own_before_the_previous_status():
+    rate = SystemHealthMetricFactory(
+        metric_type=MetricType.JOB_QUEUE,
+        metric_name="jobs.failure_rate_pct",
+        metric_value=51.2,
+        status=HealthStatus.CRITICAL,
+        details={"message": "21 of 41 attempts failed in the last 15 min"},
+    )
+    checked(rate, previous={("job_queue", "jobs.failure_rate_pct"): "warning"})
+    assert AlertHistory.objects.get().message == (
+        "job_queue/jobs.failure_rate_pct = 51.2 (critical). 21 of 41 attempts failed in the last 15 min. "
+        "Previously warning."
+    )
+
+
 def test_a_critical_check_raises_a_critical_alert_and_healthy_checks_raise_nothing():
     api_down = SystemHealthMetricFactory(
         metric_type=MetricType.API,

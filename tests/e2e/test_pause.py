@@ -30,5 +30,5 @@ def test_an_operator_pauses_a_failing_job_type_then_resumes_it(page, alice):
     banner.locator("button", has_text="Resume").click()
     page.wait_for_selector(".messages >> text=Resumed ai_matching: 2 held jobs queued again.")
     assert page.locator(".paused-types").count() == 0
-    assert asked[0].startswith("Pause this job type?") and asked[1].startswith("Resume ai_matching? Its 2 held jobs")
+    assert asked[0].startswith("Pause the chosen job type?") and asked[1].startswith("Resume ai_matching? Its 2 held jobs")
     assert not JobTypePause.objects.exists()

@@ -64,6 +64,22 @@ def test_resuming_enqueues_every_held_job_again_once_and_says_so(django_capture_
 
 
 @time_machine.travel(NOW, tick=False)
+def test_resuming_enqueues_the_held_jobs_in_the_order_they_were_queued(monkeypatch):
+    """Newest first, the oldest held job started two minutes after a resume of 81."""
+    first, second, third = (
+        JobFactory(job_type="test.echo", status=JobStatus.QUEUED, queued_at=NOW - timedelta(minutes=m)) for m in (9, 5, 1)
+    )
+    Job.objects.filter(id=first.id).update(updated_at=NOW)  # most recently touched, yet queued first
+    job_manager.pause_job_type_sync("test.echo")
+    enqueued = []
+    monkeypatch.setattr(job_manager, "_enqueue_on_commit", lambda job_id, attempt, job_type: enqueued.append(job_id))
+
+    job_manager.resume_job_type_sync("test.echo")
+
+    assert enqueued == [first.id, second.id, third.id]
+
+
+@time_machine.travel(NOW, tick=False)
 def test_the_lost_job_sweep_leaves_held_jobs_alone(settings, django_capture_on_commit_callbacks):
     settings.JOBS = {**settings.JOBS, "REQUEUE_AFTER": 600.0}
     held = JobFactory(job_type="test.echo", status=JobStatus.QUEUED, updated_at=NOW - timedelta(hours=2))

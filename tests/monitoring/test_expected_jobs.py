@@ -125,6 +125,7 @@ def test_without_expected_job_types_the_check_adds_nothing(settings):
         ({"imports": True}, "HEALTH_EXPECTED_JOBS['imports'] must be a number of minutes above 0"),
         ({"x" * 75: 60}, "a job type name is 1 to 74 printable characters here"),
         ({"a\nb": 60}, "a job type name is 1 to 74 printable characters here"),
+        ({" ai_matching": 60}, "a job type name does not begin or end with a space"),
     ],
 )
 def test_a_wrong_setting_is_refused_by_manage_py_check(settings, configured, error):

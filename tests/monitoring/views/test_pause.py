@@ -16,6 +16,7 @@ pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 SCRIPT = "<script>alert('pwned')</script>"
+FORM = "application/x-www-form-urlencoded"
 
 
 @time_machine.travel(NOW, tick=False)
@@ -54,7 +55,7 @@ def test_resuming_queues_the_held_jobs_again_and_says_how_many(alice_client, dja
         response = alice_client.post("/jobs/resume/", {"job_type": "demo.sleep"}, follow=True)
 
     assert "Resumed demo.sleep: 2 held jobs queued again." in response.content.decode()
-    assert "paused-types" not in response.content.decode()
+    assert "is paused" not in response.content.decode()
     assert not JobTypePause.objects.exists()
     resumed = [event.message for job in held for event in job.logs.filter(details__resumed=True)]
     assert resumed == ["attempt 1 enqueued again: demo.sleep resumed by alice"] * 2
@@ -75,6 +76,8 @@ def test_pausing_a_paused_type_says_so_and_keeps_who_paused_it(alice_client):
     [
         ({}, "job_type: This field is required."),
         ({"job_type": "ai\nmatching"}, "job_type: must not contain control characters"),
+        ({"job_type": " ai_matching"}, "job_type: must not begin or end with a space"),  # would pause nothing
+        ({"job_type": "  "}, "job_type: must not begin or end with a space"),
         ({"job_type": "ai_matching", "reason": "x" * 501}, "reason: Ensure this value has at most 500 characters"),
     ],
 )
@@ -83,6 +86,32 @@ def test_a_bad_pause_is_a_400_naming_the_field_and_pauses_nothing(alice_client, 
     assert response.status_code == 400
     assert "Nothing paused: " + refused in response.content.decode()
     assert not JobTypePause.objects.exists()
+
+
+def test_a_job_type_given_twice_is_refused_not_picked(alice_client):
+    response = alice_client.post("/jobs/pause/", "job_type=demo.sleep&job_type=ai_matching", content_type=FORM)
+    assert response.status_code == 400
+    assert "Nothing paused: job_type: given 2 times; give it once" in response.content.decode()
+    job_manager.pause_job_type_sync("ai_matching")
+    response = alice_client.post("/jobs/resume/", "job_type=ai_matching&job_type=x", content_type=FORM)
+    assert response.status_code == 400 and JobTypePause.objects.filter(job_type="ai_matching").exists()
+
+
+def test_each_poll_of_the_rows_brings_the_paused_types_with_it(alice_client):
+    """A pause made elsewhere (the API, another operator) showed only after a reload."""
+    poll = {"HX-Request": "true", "HX-Target": "job-rows"}
+    assert '<div id="paused-types" hx-swap-oob="true">\n\n</div>' in alice_client.get("/jobs/", headers=poll).content.decode()
+    job_manager.pause_job_type_sync("ai_matching", by="bob")
+    swapped = alice_client.get("/jobs/", headers=poll).content.decode().split('<div id="paused-types" hx-swap-oob="true">')[1]
+    assert "ai_matching</a> is paused" in swapped and "by bob" in swapped
+
+
+def test_retrying_failed_jobs_of_a_paused_type_says_they_wait(alice_client):
+    JobFactory(job_type="ai_matching", failed=True)
+    job_manager.pause_job_type_sync("ai_matching")
+    retry = {"view": "finished", "status": "failed", "window": "24h"}
+    page = alice_client.post("/jobs/retry/", retry, follow=True).content.decode()
+    assert "Queued again 1 failed job: they are on the Active list. ai_matching is paused: those wait until resumed." in page
 
 
 def test_text_of_the_pause_is_escaped_everywhere_it_is_shown(alice_client):
