@@ -87,7 +87,13 @@ class CpuMeter:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s", [self.database])
             pids = [pid for (pid,) in cursor.fetchall()]
-        return {pid: _cpu(psutil.Process(pid)) for pid in pids if psutil.pid_exists(pid)}
+        cpu = {}
+        for pid in pids:
+            try:
+                cpu[pid] = _cpu(psutil.Process(pid))
+            except psutil.NoSuchProcess:  # a backend that ended since the query (one per task, bare django-q2)
+                continue
+        return cpu
 
     def start(self) -> None:
         self.started = {"enqueue": _cpu(psutil.Process()), "cluster": self._cluster()}
