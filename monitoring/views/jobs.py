@@ -7,7 +7,6 @@ from django.shortcuts import redirect
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_POST
 
 from jobs.manager import job_manager
@@ -76,8 +75,8 @@ def _list_page(request, params, *, notice: str = "", notice_level: str = "succes
         "max_bulk_retry": MAX_BULK_RETRY,
         "notice": notice,
         "notice_level": notice_level,
-        # Read only where shown (the page, the list), not by each poll of the rows.
-        "paused": SimpleLazyObject(selectors.paused_job_types),
+        # Shown above the list, and swapped in by each poll of its rows (a pause made elsewhere).
+        "paused": selectors.paused_job_types(),
         "max_pause_reason": MAX_PAUSE_REASON_CHARS,
     }
     if form.is_valid():
@@ -130,8 +129,8 @@ def retry_jobs(request):
     form = BulkRetryForm(request.POST)
     filters = {name: request.POST[name] for name in LIST_FILTERS if request.POST.get(name)}
     if not form.is_valid():
-        refused = "; ".join(f"{field}: {'; '.join(errors)}" for field, errors in form.errors.items())
-        return _list_page(request, filters, notice=f"Nothing retried: {refused}", notice_level="error", status=400)
+        notice = f"Nothing retried: {_refused(form)}"
+        return _list_page(request, filters, notice=notice, notice_level="error", status=400)
     chosen = form.cleaned_data
     jobs, more = selectors.finished_jobs(
         since=timezone.now() - FINISHED_WINDOWS[chosen["window"]],
@@ -158,8 +157,7 @@ def pause_job_type(request):
     """Pause a job type: none of its jobs starts until it is resumed (jobs.manager)."""
     form = PauseForm(request.POST)
     if not form.is_valid():
-        refused = "; ".join(f"{field}: {'; '.join(errors)}" for field, errors in form.errors.items())
-        return _list_page(request, {}, notice=f"Nothing paused: {refused}", notice_level="error", status=400)
+        return _list_page(request, {}, notice=f"Nothing paused: {_refused(form)}", notice_level="error", status=400)
     job_type, reason = form.cleaned_data["job_type"], form.cleaned_data["reason"]
     if job_manager.pause_job_type_sync(job_type, by=request.user.get_username(), reason=reason):
         messages.success(request, f"Paused {job_type}: its queued jobs wait, none starts until you resume it.")
@@ -174,8 +172,7 @@ def resume_job_type(request):
     """Resume a paused job type: each job its pause held is enqueued again."""
     form = PauseForm(request.POST)
     if not form.is_valid():
-        refused = "; ".join(f"{field}: {'; '.join(errors)}" for field, errors in form.errors.items())
-        return _list_page(request, {}, notice=f"Nothing resumed: {refused}", notice_level="error", status=400)
+        return _list_page(request, {}, notice=f"Nothing resumed: {_refused(form)}", notice_level="error", status=400)
     job_type = form.cleaned_data["job_type"]
     held = job_manager.resume_job_type_sync(job_type, by=request.user.get_username())
     if held is None:
@@ -183,6 +180,11 @@ def resume_job_type(request):
     else:
         messages.success(request, f"Resumed {job_type}: {held} held job{pluralize(held)} queued again.")
     return redirect(f"{reverse('dashboard:jobs')}?{urlencode({'job_type': job_type})}")
+
+
+def _refused(form) -> str:
+    """Why an action's form was refused, each field named: "status: …; job_type: …"."""
+    return "; ".join(f"{field}: {'; '.join(errors)}" for field, errors in form.errors.items())
 
 
 def bulk_retry_outcome(status: str, retried: int, left: int, more: bool) -> str:
