@@ -22,8 +22,9 @@ from jobs.retry import RetryManager
 
 def unpadded(name: str) -> str:
     """`name` unchanged, or ValueError if it begins or ends with a space: " ai_matching" is a
-    typo for ai_matching, and pausing it would pause nothing."""
-    if name != name.strip():
+    typo for ai_matching, and pausing it would pause nothing. The ASCII space only, as the
+    schema's pattern says it (other whitespace is a control character, or rare enough to keep)."""
+    if name != name.strip(" "):
         raise ValueError("must not begin or end with a space")
     return name
 
@@ -37,7 +38,7 @@ JobTypeName = Annotated[
     Field(
         min_length=1,
         max_length=100,
-        json_schema_extra={"pattern": "^[^\\x00-\\x1f\\s]([^\\x00-\\x1f]*[^\\x00-\\x1f\\s])?$"},
+        json_schema_extra={"pattern": "^[^\\x00-\\x1f ]([^\\x00-\\x1f]*[^\\x00-\\x1f ])?$"},
     ),
     AfterValidator(printable),
     AfterValidator(unpadded),

@@ -151,7 +151,7 @@ def expected_jobs() -> dict[str, float]:
         if not job_type or len(job_type) > MAX_EXPECTED_JOB_TYPE or not job_type.isprintable():
             limit = MAX_EXPECTED_JOB_TYPE
             raise ImproperlyConfigured(f"{where}: a job type name is 1 to {limit} printable characters here")
-        if job_type != job_type.strip():
+        if job_type != job_type.strip(" "):
             raise ImproperlyConfigured(f"{where}: a job type name does not begin or end with a space")
         if isinstance(minutes, bool) or not isinstance(minutes, int | float) or not 0 < minutes <= 527_040:
             raise ImproperlyConfigured(f"{where} must be a number of minutes above 0, at most 527040 (a year)")
