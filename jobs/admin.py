@@ -1,11 +1,13 @@
 import re
 
 from django.contrib import admin, messages
+from django.template.defaultfilters import pluralize
 from django.urls import reverse
 
 from jobs.manager import JobStateConflict, job_manager
-from jobs.models import Job, JobRetryHistory
-from monitoring.selectors import filter_by_id_prefix
+from jobs.models import Job, JobRetryHistory, JobTypePause
+from monitoring.permissions import CONTROL_JOBS, VIEW_JOBS
+from monitoring.selectors import filter_by_id_prefix, with_held_jobs
 
 ID_PREFIX = re.compile(r"[0-9a-fA-F-]+")
 MIN_ID_PREFIX_DIGITS = 4  # fewer are more likely a word searched as text ("add", "bad") than an id
@@ -84,3 +86,36 @@ class JobAdmin(JobIdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
     def has_cancel_permission(self, request):
         return request.user.has_perm("jobs.change_job")
+
+
+@admin.register(JobTypePause)
+class JobTypePauseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The paused job types. Paused from the Jobs page or the API; resumed here by the action,
+    which enqueues the jobs each held, never by deleting the row (they would wait for the
+    lost-job sweep)."""
+
+    list_display = ("job_type", "paused_by", "paused_at", "reason", "held")
+    readonly_fields = ("job_type", "paused_by", "paused_at", "reason")
+    actions = ["resume_job_types"]
+
+    def get_queryset(self, request):
+        return with_held_jobs(super().get_queryset(request))
+
+    @admin.display(description="jobs held")
+    def held(self, pause):
+        return pause.held
+
+    @admin.action(description="Resume selected job types", permissions=["control"])
+    def resume_job_types(self, request, queryset):
+        for job_type in queryset.values_list("job_type", flat=True):
+            held = job_manager.resume_job_type_sync(job_type, by=request.user.get_username())
+            if held is None:
+                self.message_user(request, f"{job_type} was not paused (someone resumed it already?).", messages.INFO)
+            else:
+                self.message_user(request, f"Resumed {job_type}: {held} held job{pluralize(held)} queued again.")
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm(VIEW_JOBS)
+
+    def has_control_permission(self, request):
+        return request.user.has_perm(CONTROL_JOBS)

@@ -546,10 +546,13 @@ class EnhancedJobManager:
         QUEUED event says so). None when it was not paused; else how many were enqueued."""
         now = timezone.now()
         who = f" by {by}" if by else ""
+        # The pause is lifted (committed) before the held jobs are read: a claim refused by it saw
+        # its job queued, so that job is read below. Read inside the same transaction, a retry
+        # queued and refused just before the commit would wait for the lost-job sweep. A job
+        # queued meanwhile and not refused is enqueued twice: its claim refuses the second task.
+        if not JobTypePause.objects.filter(job_type=job_type).delete()[0]:
+            return None  # not paused, or another operator resumed it a moment ago
         with transaction.atomic():
-            deleted, _ = JobTypePause.objects.filter(job_type=job_type).delete()
-            if not deleted:
-                return None  # not paused, or another operator resumed it a moment ago
             held = Job.objects.filter(job_type=job_type, status=JobStatus.QUEUED)
             # Enqueued in the order they were queued: the broker hands tasks out first in, first out.
             rows = list(held.order_by("queued_at", "created_at").values_list("id", "attempts"))

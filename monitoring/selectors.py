@@ -110,16 +110,20 @@ class QueueWait:
 
 def queue_wait(job: Job, now: datetime) -> QueueWait:
     """How many jobs queued before this one still wait (the broker hands out the oldest task
-    first), and whether a worker is alive as the health page and cluster_watchdog judge it
-    (monitoring.health.worker_liveness), unless its job type is paused. Four queries."""
+    first; jobs held by a paused job type are not waiting before it), and whether a worker is
+    alive as the health page and cluster_watchdog judge it (monitoring.health.worker_liveness),
+    unless its own job type is paused. Four queries at most."""
     from monitoring.health import worker_liveness  # the health checks' module: httpx, psutil...
 
+    pauses = {pause.job_type: pause for pause in JobTypePause.objects.all()}  # a handful at most
+    paused = pauses.get(job.job_type)
     ahead = None
-    if job.queued_at is not None:
-        # An index-only count of the jobs ahead (jobs_queued_at_idx), however long the backlog.
-        ahead = Job.objects.filter(status=JobStatus.QUEUED, queued_at__lt=job.queued_at).count()
+    if job.queued_at is not None and paused is None:
+        # An index-only count of the jobs ahead (jobs_queued_at_idx), however long the backlog,
+        # unless a pause makes it read their job types.
+        before = Job.objects.filter(status=JobStatus.QUEUED, queued_at__lt=job.queued_at)
+        ahead = before.exclude(job_type__in=list(pauses)).count() if pauses else before.count()
     liveness = worker_liveness(now)
-    paused = JobTypePause.objects.filter(job_type=job.job_type).first()
     return QueueWait(
         ahead=ahead, worker_alive=liveness["alive"], worker_seen_at=liveness["last_seen_at"], paused=paused
     )
@@ -242,9 +246,9 @@ def active_job_counts() -> dict:
     }
 
 
-def paused_job_types() -> list[JobTypePause]:
-    """The paused job types, each with `held`: its queued jobs waiting for the resume. One
-    query (a count per type over the active jobs' partial index)."""
+def with_held_jobs(pauses: QuerySet[JobTypePause]) -> QuerySet[JobTypePause]:
+    """Each pause with `held`: its job type's queued jobs waiting for the resume (a count per
+    type over the active jobs' partial index, in the same query)."""
     held = (
         Job.objects.filter(job_type=OuterRef("job_type"), status=JobStatus.QUEUED)
         .order_by()
@@ -252,7 +256,12 @@ def paused_job_types() -> list[JobTypePause]:
         .annotate(n=Count("id"))
         .values("n")
     )
-    return list(JobTypePause.objects.annotate(held=Coalesce(Subquery(held), 0)).order_by("paused_at", "job_type"))
+    return pauses.annotate(held=Coalesce(Subquery(held), 0))
+
+
+def paused_job_types() -> list[JobTypePause]:
+    """The paused job types, the first paused first, each with `held` (with_held_jobs). One query."""
+    return list(with_held_jobs(JobTypePause.objects.all()).order_by("paused_at", "job_type"))
 
 
 def paused_among(job_types) -> list[str]:

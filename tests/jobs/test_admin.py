@@ -2,8 +2,10 @@ import uuid
 
 import pytest
 from django.urls import reverse
+from django_q.models import OrmQ
 
-from jobs.models import JobStatus
+from jobs.manager import job_manager
+from jobs.models import JobStatus, JobTypePause
 from tests.factories import JobFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -69,3 +71,41 @@ def test_admin_search_finds_a_job_by_the_short_id_the_dashboard_shows(client):
     assert found("636") == []  # fewer are not: "636" is searched as text only
     assert len(found("imports.candidates")) == 1  # the other search fields still work
     assert found("63644131-zz") == []
+
+
+def test_paused_job_types_are_listed_in_the_admin_and_resumed_from_it(client, django_capture_on_commit_callbacks):
+    """Resumed by the action, as the Jobs page does (its held jobs are enqueued again), never by
+    deleting the row: that would leave them waiting for the lost-job sweep."""
+    held = [JobFactory(job_type="imports.candidates") for _ in range(2)]
+    job_manager.pause_job_type_sync("imports.candidates", by="bob", reason="<b>ATS down</b>")
+    client.force_login(staff(username="ops", permissions=["jobs.view_job", "jobs.change_job"]))
+
+    listing = client.get(reverse("admin:jobs_jobtypepause_changelist")).content.decode()
+    assert '<td class="field-held">2</td>' in listing
+    assert "&lt;b&gt;ATS down&lt;/b&gt;" in listing and "<b>ATS down</b>" not in listing
+    assert "delete_selected" not in listing
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("admin:jobs_jobtypepause_changelist"),
+            {"action": "resume_job_types", "_selected_action": ["imports.candidates"]},
+            follow=True,
+        )
+
+    assert "Resumed imports.candidates: 2 held jobs queued again." in [str(m) for m in response.context["messages"]]
+    assert not JobTypePause.objects.exists()
+    assert {task.task["args"][0] for task in OrmQ.objects.all()} >= {str(job.id) for job in held}
+
+
+def test_viewers_see_the_paused_job_types_in_the_admin_but_cannot_resume_them(client):
+    job_manager.pause_job_type_sync("imports.candidates", by="bob")
+    client.force_login(staff(username="viewer", permissions=["jobs.view_job"]))
+
+    listing = client.get(reverse("admin:jobs_jobtypepause_changelist"))
+    assert listing.status_code == 200 and "resume_job_types" not in listing.content.decode()
+    client.post(
+        reverse("admin:jobs_jobtypepause_changelist"),
+        {"action": "resume_job_types", "_selected_action": ["imports.candidates"]},
+    )
+    assert JobTypePause.objects.filter(job_type="imports.candidates").exists()
+    client.force_login(staff(username="nobody", permissions=[]))
+    assert client.get(reverse("admin:jobs_jobtypepause_changelist")).status_code == 403

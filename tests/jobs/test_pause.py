@@ -1,10 +1,13 @@
 """Pausing a job type (its service is down, a bad deploy): its queued jobs wait instead of
 burning their attempts; resuming it enqueues each of them again, and each runs once."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.db import close_old_connections, connection
+from django.utils import timezone
 from django_q.models import OrmQ
 
 from jobs.manager import job_manager
@@ -107,3 +110,39 @@ def test_a_retry_coming_due_while_paused_waits_queued_too(django_capture_on_comm
     assert run_job(str(job.id), 2)["ran"] is False
     job.refresh_from_db()
     assert (job.status, job.attempts) == (JobStatus.QUEUED, 1)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="two connections writing at once: Postgres")
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_refused_by_the_pause_while_the_resume_commits_is_enqueued_by_the_resume(monkeypatch):
+    """A retry comes due while the operator resumes: dispatched and claimed by another node just
+    before the resume commits, its claim still sees the pause. It must not wait for the lost-job
+    sweep (10 minutes): the resume reads the held jobs only once the pause is gone."""
+    job_manager.pause_job_type_sync("test.echo")
+    held = job_manager.submit_job("test.echo", {"n": 1})
+    retry = JobFactory(job_type="test.echo", status=JobStatus.RETRYING, attempts=1, next_attempt_at=timezone.now())
+    OrmQ.objects.all().delete()
+    record_events = job_manager.monitoring.record_events_sync
+
+    def another_node_dispatches_and_claims_meanwhile(events):
+        def dispatch_and_claim():
+            try:
+                job_manager.dispatch_due_retries()
+                OrmQ.objects.all().delete()  # the task it enqueued is taken by a worker, which runs it:
+                run_job(str(retry.id), 2)
+            finally:
+                close_old_connections()
+
+        node = threading.Thread(target=dispatch_and_claim)
+        node.start()
+        node.join()
+        return record_events(events)
+
+    monkeypatch.setattr(job_manager.monitoring, "record_events_sync", another_node_dispatches_and_claims_meanwhile)
+
+    job_manager.resume_job_type_sync("test.echo")
+
+    retry.refresh_from_db()
+    waiting_tasks = {task.task["args"][0] for task in OrmQ.objects.all()}
+    assert str(held.id) in waiting_tasks
+    assert retry.status == JobStatus.COMPLETED or str(retry.id) in waiting_tasks

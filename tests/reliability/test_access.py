@@ -20,7 +20,7 @@ from django.utils import timezone
 from django_q.models import OrmQ, Schedule, Task
 
 from alerts.models import AlertHistory, NotificationDelivery
-from jobs.models import Job, JobStatus
+from jobs.models import Job, JobStatus, JobTypePause
 from monitoring.models import ApiToken, JobExecutionLog, SystemHealthMetric
 from monitoring.tokens import api_token_create, api_tokens_revoke
 from tests.factories import (
@@ -90,6 +90,7 @@ def data(db):
         "path": "no-such-endpoint",
         "objects": {
             "jobs/job": job.id,
+            "jobs/jobtypepause": JobTypePause.objects.create(job_type=MARKER, paused_by=MARKER, reason=MARKER).pk,
             "monitoring/jobexecutionlog": log.id,
             "monitoring/systemhealthmetric": metric.id,
             "monitoring/apitoken": token.id,

@@ -193,6 +193,25 @@ def test_a_queued_job_says_how_many_jobs_wait_before_it_while_workers_run(alice_
 
 
 @time_machine.travel(NOW, tick=False)
+def test_jobs_held_by_a_paused_job_type_are_not_counted_as_waiting_before_it(alice_client):
+    """They start only once their type is resumed: workers take this job before them."""
+    workers_seen(minutes_ago=1)
+    job = JobFactory(job_type="ai_matching", status=JobStatus.QUEUED, queued_at=at(-60))
+    JobFactory(job_type="ai_matching", status=JobStatus.QUEUED, queued_at=at(-300))
+    for seconds in (-400, -200):
+        JobFactory(job_type="imports.candidates", status=JobStatus.QUEUED, queued_at=at(seconds))
+    job_manager.pause_job_type_sync("imports.candidates", by="bob")
+
+    page = alice_client.get(f"/jobs/{job.id}/", headers=htmx("job-live")).content.decode()
+    assert "1 job queued before it is still waiting" in page
+
+    job_manager.pause_job_type_sync("ai_matching", by="bob")
+    page = alice_client.get(f"/jobs/{job.id}/", headers=htmx("job-live")).content.decode()
+    assert "Held: ai_matching is paused</strong> by bob" in page
+    assert "queued before it" not in page
+
+
+@time_machine.travel(NOW, tick=False)
 def test_the_first_job_in_the_queue_is_next_in_line(alice_client):
     workers_seen(minutes_ago=2)
     job = JobFactory(status=JobStatus.QUEUED, queued_at=at(-5))
