@@ -3,6 +3,7 @@
 Docs: docs/api.md; interactive at /api/docs (login required), schema at /api/openapi.json.
 """
 
+import json
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
@@ -15,7 +16,12 @@ from jobs.api import document_job_types
 from jobs.api import router as jobs_router
 from monitoring.api import router as monitoring_router
 from monitoring.api_auth import ApiToken, requires
-from monitoring.api_errors import install_error_handlers, json_error, refuse_repeated_query_parameters
+from monitoring.api_errors import (
+    install_error_handlers,
+    json_error,
+    refuse_repeated_json_keys,
+    refuse_repeated_query_parameters,
+)
 
 
 def docs_access(view):
@@ -39,9 +45,14 @@ def docs_access(view):
     return guarded
 
 
-class StrictQueryParser(Parser):
+class StrictParser(Parser):
+    """A parameter or body key given twice is refused, not "the last one wins"."""
+
+    def parse_body(self, request):
+        return json.loads(request.body, object_pairs_hook=refuse_repeated_json_keys)
+
     def parse_querydict(self, data, list_fields, request):
-        refuse_repeated_query_parameters(data, list_fields)  # not "the last one wins"
+        refuse_repeated_query_parameters(data, list_fields)
         return super().parse_querydict(data, list_fields, request)
 
 
@@ -61,7 +72,7 @@ api = JobMonitorAPI(
         "(`manage.py create_api_token USERNAME`). Errors are `{detail, errors: [{field, message}]}`."
     ),
     urls_namespace="api",
-    parser=StrictQueryParser(),
+    parser=StrictParser(),
     # The default for operations that do not name a permission; it also tells the docs page
     # to send the CSRF token with its requests.
     auth=requires(),

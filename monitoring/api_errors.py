@@ -89,6 +89,25 @@ def refuse_repeated_query_parameters(data, list_fields) -> None:
         raise ValidationError([{"loc": ("query", name), "msg": message} for name, message in repeated.items()])
 
 
+class RepeatedJsonKey(ValueError):
+    """A JSON object in the request body naming a key twice."""
+
+    def __init__(self, key: str):
+        super().__init__(f"{key!r} given more than once")
+        self.key = key
+
+
+def refuse_repeated_json_keys(pairs: list[tuple[str, object]]) -> dict:
+    """json.loads' object_pairs_hook for request bodies: a key given twice is refused (a 422
+    naming it), where json.loads would keep the last value and run what the client did not mean."""
+    obj = {}
+    for key, value in pairs:
+        if key in obj:
+            raise RepeatedJsonKey(key)
+        obj[key] = value
+    return obj
+
+
 def _field_name(loc) -> str:
     """("query", "status") -> "status"; ("body", "payload", "parameters", "x") -> "parameters.x"."""
     source, *path = [str(part) for part in loc] or ["request"]
@@ -108,6 +127,10 @@ def install_error_handlers(api: NinjaAPI) -> None:
         cause = exc.__cause__
         if exc.status_code == 400 and isinstance(cause, RecursionError):
             return error_response(api, request, 400, "request body is nested too deeply", [_body("nested too deeply")])
+        if exc.status_code == 400 and isinstance(cause, RepeatedJsonKey):
+            message = "given more than once; send it once"
+            field = {"field": cause.key, "message": message}
+            return error_response(api, request, 422, f"invalid request: {cause.key}: {message}", [field])
         if exc.status_code == 400 and isinstance(cause, (ValueError, UnicodeError)):
             message = f"not valid JSON: {cause}"
             return error_response(api, request, 400, f"request body is {message}", [_body(message)])

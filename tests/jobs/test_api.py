@@ -96,6 +96,23 @@ def test_a_body_that_is_not_json_is_400(as_alice):
     assert response.json()["errors"][0]["field"] == "body"
 
 
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ('{"job_type": "test.echo", "job_type": "demo.fail"}', "job_type"),
+        ('{"job_type": "test.echo", "parameters": {"n": 1, "n": 2}}', "n"),
+    ],
+)
+def test_a_key_given_twice_in_the_body_is_422_naming_it_not_the_last_one_winning(as_alice, body, field):
+    """json.loads keeps the last value: a client's bug would run the job it did not mean."""
+    response = post(as_alice, "/api/jobs", body)
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": field, "message": "given more than once; send it once"}]
+    assert response.json()["detail"] == f"invalid request: {field}: given more than once; send it once"
+    assert not Job.objects.exists()
+
+
 def test_no_body_at_all_is_422(as_alice):
     response = post(as_alice, "/api/jobs", "")
 
