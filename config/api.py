@@ -14,14 +14,10 @@ from ninja.parser import Parser
 
 from jobs.api import document_job_types
 from jobs.api import router as jobs_router
+from jobs.payloads import refuse_repeated_json_keys
 from monitoring.api import router as monitoring_router
 from monitoring.api_auth import ApiToken, requires
-from monitoring.api_errors import (
-    install_error_handlers,
-    json_error,
-    refuse_repeated_json_keys,
-    refuse_repeated_query_parameters,
-)
+from monitoring.api_errors import install_error_handlers, json_error, refuse_repeated_query_parameters
 
 
 def docs_access(view):

@@ -19,6 +19,26 @@ class PayloadError(ValueError):
     pass
 
 
+class RepeatedJsonKey(ValueError):
+    """A JSON object sent by a client naming a key twice."""
+
+    def __init__(self, key: str):
+        super().__init__(f"{key!r} given more than once")
+        self.key = key
+
+
+def refuse_repeated_json_keys(pairs: list[tuple[str, object]]) -> dict:
+    """json.loads' object_pairs_hook for what clients send (API bodies, the dashboard's job
+    parameters): a key given twice is refused, naming it, where json.loads would keep the last
+    value and run what the client did not mean."""
+    obj = {}
+    for key, value in pairs:
+        if key in obj:
+            raise RepeatedJsonKey(key)
+        obj[key] = value
+    return obj
+
+
 def url_origin(url: str) -> str:
     """scheme://host[:port] of `url`, as written: its path, query and user:password stay out
     (webhook and API URLs carry their secrets there). ValueError for no URL at all ("http://[")."""

@@ -17,6 +17,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from pydantic import Field
 
 from jobs.manager import JobNotFound, JobStateConflict
+from jobs.payloads import RepeatedJsonKey
 from jobs.registry import InvalidJobParameters, UnknownJobType, registered_job_types
 from monitoring.forms import repeated_parameters
 from monitoring.pending import DATABASE_UNAVAILABLE
@@ -87,25 +88,6 @@ def refuse_repeated_query_parameters(data, list_fields) -> None:
     repeated = repeated_parameters(data, [name for name in data if name not in list_fields])
     if repeated:
         raise ValidationError([{"loc": ("query", name), "msg": message} for name, message in repeated.items()])
-
-
-class RepeatedJsonKey(ValueError):
-    """A JSON object in the request body naming a key twice."""
-
-    def __init__(self, key: str):
-        super().__init__(f"{key!r} given more than once")
-        self.key = key
-
-
-def refuse_repeated_json_keys(pairs: list[tuple[str, object]]) -> dict:
-    """json.loads' object_pairs_hook for request bodies: a key given twice is refused (a 422
-    naming it), where json.loads would keep the last value and run what the client did not mean."""
-    obj = {}
-    for key, value in pairs:
-        if key in obj:
-            raise RepeatedJsonKey(key)
-        obj[key] = value
-    return obj
 
 
 def _field_name(loc) -> str:

@@ -1,5 +1,6 @@
 """Validated query-string filters of the dashboard's lists (bad input: 400 naming the field)."""
 
+import json
 from datetime import timedelta
 
 from django import forms
@@ -9,8 +10,10 @@ from pydantic import TypeAdapter
 from pydantic import ValidationError as SchemaValidationError
 
 from alerts.models import Severity
+from jobs.manager import MAX_ATTEMPTS_LIMIT
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, MAX_PAUSE_REASON_CHARS
-from jobs.registry import JobTypeName
+from jobs.payloads import RepeatedJsonKey, refuse_repeated_json_keys
+from jobs.registry import JobTypeName, registered_job_types
 from monitoring.metrics import TIMEFRAMES
 
 FINISHED_WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
@@ -164,6 +167,33 @@ class PauseForm(FilterForm):
 
     job_type = forms.CharField(strip=False, validators=[_job_type_name])
     reason = forms.CharField(required=False, max_length=MAX_PAUSE_REASON_CHARS)
+
+
+class SubmitJobForm(FilterForm):
+    """Run a job by hand: a job type registered here, its parameters as a JSON object (the job
+    type checks them at submit, as for the API), attempts (the job type's default when empty)."""
+
+    job_type = forms.ChoiceField(label="Type")
+    parameters = forms.CharField(required=False, label="Parameters (JSON)", widget=forms.Textarea)
+    max_attempts = forms.IntegerField(required=False, min_value=1, max_value=MAX_ATTEMPTS_LIMIT, label="Attempts")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["job_type"].choices = [(name, name) for name in registered_job_types()]
+
+    def clean_parameters(self) -> dict:
+        text = self.cleaned_data["parameters"]
+        if not text:
+            return {}
+        try:
+            parameters = json.loads(text, object_pairs_hook=refuse_repeated_json_keys)
+        except RepeatedJsonKey as e:
+            raise forms.ValidationError(f"{e.key}: given more than once; send it once") from None
+        except (ValueError, RecursionError) as e:
+            raise forms.ValidationError(f"not valid JSON: {e}") from None
+        if not isinstance(parameters, dict):
+            raise forms.ValidationError("must be a JSON object, e.g. {\"seconds\": 5}")
+        return parameters
 
 
 class TimeframeForm(FilterForm):

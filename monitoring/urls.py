@@ -8,6 +8,7 @@ urlpatterns = [
     path("", overview.overview, name="overview"),
     path("jobs/", jobs.job_list, name="jobs"),
     path("jobs/retry/", jobs.retry_jobs, name="retry_jobs"),
+    path("jobs/submit/", jobs.submit_job, name="submit_job"),
     path("jobs/pause/", jobs.pause_job_type, name="pause_job_type"),
     path("jobs/resume/", jobs.resume_job_type, name="resume_job_type"),
     path("jobs/<uuid:job_id>/", job_detail.job_detail, name="job_detail"),

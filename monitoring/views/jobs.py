@@ -9,9 +9,9 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from jobs.manager import job_manager
+from jobs.manager import MAX_ATTEMPTS_LIMIT, job_manager
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, MAX_PAUSE_REASON_CHARS, JobStatus
-from jobs.registry import registered_job_types
+from jobs.registry import InvalidJobParameters, registered_job_types
 from monitoring import selectors
 from monitoring.forms import (
     FINISHED_WINDOWS,
@@ -21,9 +21,10 @@ from monitoring.forms import (
     BulkRetryForm,
     JobFilterForm,
     PauseForm,
+    SubmitJobForm,
     list_view_of,
 )
-from monitoring.permissions import CONTROL_JOBS, VIEW_JOBS
+from monitoring.permissions import CONTROL_JOBS, SUBMIT_JOBS, VIEW_JOBS
 from monitoring.timeline import attempt_clock
 from monitoring.views.base import FILTER_ERRORS, PAGE_SIZE, ListPage, dashboard_view, render_page
 
@@ -57,8 +58,11 @@ def job_list(request):
     return _list_page(request, request.GET)
 
 
-def _list_page(request, params, *, notice: str = "", notice_level: str = "success", status: int = 200):
-    """The list the query `params` ask for; `notice`: what an action on it did."""
+def _list_page(
+    request, params, *, notice: str = "", notice_level: str = "success", status: int = 200, submit_form=None
+):
+    """The list the query `params` ask for; `notice`: what an action on it did; `submit_form`: a
+    refused "Run a job" form, shown again as it was sent."""
     now = timezone.now()
     form = JobFilterForm(params)
     view = list_view_of(params)
@@ -78,6 +82,9 @@ def _list_page(request, params, *, notice: str = "", notice_level: str = "succes
         # Shown above the list, and swapped in by each poll of its rows (a pause made elsewhere).
         "paused": selectors.paused_job_types(),
         "max_pause_reason": MAX_PAUSE_REASON_CHARS,
+        "can_submit": request.user.has_perm(SUBMIT_JOBS),
+        "submit_form": submit_form or SubmitJobForm(),
+        "max_attempts_limit": MAX_ATTEMPTS_LIMIT,
     }
     if form.is_valid():
         filters = form.cleaned_data
@@ -180,6 +187,31 @@ def resume_job_type(request):
     else:
         messages.success(request, f"Resumed {job_type}: {held} held job{pluralize(held)} queued again.")
     return redirect(f"{reverse('dashboard:jobs')}?{urlencode({'job_type': job_type})}")
+
+
+@require_POST
+@dashboard_view(SUBMIT_JOBS)
+def submit_job(request):
+    """Run a job by hand (the Jobs page's "Run a job…"); its page follows, to watch it."""
+    form = SubmitJobForm(request.POST)
+    if form.is_valid():
+        chosen = form.cleaned_data
+        try:
+            job = job_manager.submit_job(
+                chosen["job_type"],
+                chosen["parameters"],
+                max_attempts=chosen["max_attempts"],
+                submitted_by=request.user.get_username(),
+            )
+        except InvalidJobParameters as e:  # refused by the job type: each field named
+            refusal = "; ".join(f"{error['field']}: {error['message']}" for error in e.errors)
+        else:
+            messages.success(request, f"Submitted {job.job_type}: it is queued.")
+            return redirect("dashboard:job_detail", job_id=job.id)
+    else:
+        refusal = _refused(form)
+    notice = f"Nothing submitted: {refusal}"
+    return _list_page(request, {}, notice=notice, notice_level="error", status=400, submit_form=form)
 
 
 def _refused(form) -> str:

@@ -1,0 +1,92 @@
+"""Running a job from the Jobs page: an operator starts a job type by hand (a candidate import
+to redo, an AI match to try again with other parameters) and watches it on its page."""
+
+import pytest
+from django.test import Client
+from django_q.models import OrmQ
+
+from jobs.models import Job, JobStatus
+from jobs.registry import get_job_executor
+from monitoring.models import EventType
+
+pytestmark = pytest.mark.django_db
+
+SCRIPT = "<script>alert('pwned')</script>"
+
+
+def test_an_operator_runs_a_job_and_lands_on_its_page(alice_client, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.post(
+            "/jobs/submit/",
+            {"job_type": "demo.sleep", "parameters": '{"seconds": 1, "steps": 1}', "max_attempts": "2"},
+            follow=True,
+        )
+
+    job = Job.objects.get()
+    assert response.redirect_chain == [(f"/jobs/{job.id}/", 302)]
+    assert "Submitted demo.sleep: it is queued." in response.content.decode()
+    assert (job.job_type, job.parameters, job.max_attempts, job.status, job.submitted_by) == (
+        "demo.sleep",
+        {"seconds": 1, "steps": 1},
+        2,
+        JobStatus.QUEUED,
+        "alice",
+    )
+    assert job.logs.filter(event_type=EventType.QUEUED).exists()
+    assert [task.task["args"][0] for task in OrmQ.objects.all()] == [str(job.id)]
+
+
+def test_no_parameters_and_no_max_attempts_take_the_job_types_defaults(alice_client):
+    alice_client.post("/jobs/submit/", {"job_type": "demo.fail", "parameters": "", "max_attempts": ""})
+
+    job = Job.objects.get()
+    assert job.parameters == get_job_executor("demo.fail").validate_parameters({})
+    assert job.max_attempts == get_job_executor("demo.fail").retry_manager.max_attempts
+
+
+@pytest.mark.parametrize(
+    "form, refusal",
+    [
+        ({"job_type": "demo.sleep", "parameters": "{seconds: 1}"}, "parameters: not valid JSON: Expecting property"),
+        ({"job_type": "demo.sleep", "parameters": "[1, 2]"}, "parameters: must be a JSON object"),
+        ({"job_type": "demo.sleep", "parameters": '{"seconds": 1, "seconds": 2}'}, "parameters: seconds: given more than once; send it once"),
+        ({"job_type": "demo.sleep", "parameters": '{"seconds": "soon"}'}, "parameters.seconds: Input should be a valid"),
+        ({"job_type": "demo.sleep", "parameters": '{"seconds": NaN}'}, "parameters.seconds: must be a finite number"),
+        ({"job_type": "no.such.type", "parameters": "{}"}, "job_type: Select a valid choice. no.such.type is not one"),
+        ({"job_type": "", "parameters": "{}"}, "job_type: This field is required."),
+        ({"job_type": "demo.fail", "max_attempts": "0"}, "max_attempts: Ensure this value is greater than or equal"),
+    ],
+)
+def test_a_refused_job_is_a_400_naming_the_field_and_nothing_is_queued(alice_client, form, refusal):
+    response = alice_client.post("/jobs/submit/", form)
+
+    assert response.status_code == 400
+    assert f"Nothing submitted: {refusal}" in response.content.decode()
+    assert not Job.objects.exists()
+
+
+def test_what_the_operator_typed_is_escaped_and_kept_in_the_form(alice_client):
+    response = alice_client.post("/jobs/submit/", {"job_type": "demo.sleep", "parameters": f'{{"x": "{SCRIPT}"'})
+
+    page = response.content.decode()
+    assert response.status_code == 400 and SCRIPT not in page
+    assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in page
+    assert "<details class=\"submit-form\" open>" in page  # open again, with the text to correct
+
+
+def test_the_run_form_is_on_the_jobs_page_for_those_who_may_submit_jobs(alice_client):
+    assert 'action="/jobs/submit/"' in alice_client.get("/jobs/").content.decode()
+    assert alice_client.get("/jobs/submit/").status_code == 405
+
+
+def test_those_who_may_only_look_neither_see_the_run_form_nor_run_a_job(viewer_client):
+    assert 'action="/jobs/submit/"' not in viewer_client.get("/jobs/").content.decode()
+    assert viewer_client.post("/jobs/submit/", {"job_type": "demo.fail"}).status_code == 403
+    assert not Job.objects.exists()
+
+
+def test_running_a_job_needs_the_csrf_token(alice):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    assert client.post("/jobs/submit/", {"job_type": "demo.fail"}).status_code == 403
+    assert not Job.objects.exists()
