@@ -206,7 +206,8 @@ def submit_job(request):
         except InvalidJobParameters as e:  # refused by the job type: each field named
             refusal = "; ".join(f"{error['field']}: {error['message']}" for error in e.errors)
         else:
-            messages.success(request, f"Submitted {job.job_type}: it is queued.")
+            held = f", and waits: {job.job_type} is paused" if selectors.paused_among([job.job_type]) else ""
+            messages.success(request, f"Submitted {job.job_type}: it is queued{held}.")
             return redirect("dashboard:job_detail", job_id=job.id)
     else:
         refusal = _refused(form)

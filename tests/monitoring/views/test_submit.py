@@ -5,6 +5,7 @@ import pytest
 from django.test import Client
 from django_q.models import OrmQ
 
+from jobs.manager import job_manager
 from jobs.models import Job, JobStatus
 from jobs.registry import get_job_executor
 from monitoring.models import EventType
@@ -42,6 +43,15 @@ def test_no_parameters_and_no_max_attempts_take_the_job_types_defaults(alice_cli
     job = Job.objects.get()
     assert job.parameters == get_job_executor("demo.fail").validate_parameters({})
     assert job.max_attempts == get_job_executor("demo.fail").retry_manager.max_attempts
+
+
+def test_a_job_of_a_paused_type_is_submitted_and_the_operator_told_it_waits(alice_client):
+    job_manager.pause_job_type_sync("demo.fail", by="bob")
+
+    response = alice_client.post("/jobs/submit/", {"job_type": "demo.fail"}, follow=True)
+
+    assert "Submitted demo.fail: it is queued, and waits: demo.fail is paused." in response.content.decode()
+    assert Job.objects.get().status == JobStatus.QUEUED
 
 
 @pytest.mark.parametrize(
