@@ -1,5 +1,6 @@
 """One job in full, live while it runs, with Cancel and Retry for operators allowed to act."""
 
+import json
 from collections.abc import Callable
 
 from django.contrib import messages
@@ -9,8 +10,10 @@ from django.views.decorators.http import require_POST
 
 from jobs.manager import JobNotFound, JobStateConflict, job_manager
 from jobs.models import FINISHED_STATUSES, JobStatus
+from jobs.registry import registered_job_types
 from monitoring import selectors
-from monitoring.permissions import CONTROL_JOBS, VIEW_ALERTS, VIEW_JOBS
+from monitoring.forms import SubmitJobForm
+from monitoring.permissions import CONTROL_JOBS, SUBMIT_JOBS, VIEW_ALERTS, VIEW_JOBS
 from monitoring.templatetags.dashboard import duration
 from monitoring.timeline import attempt_clock, attempt_rows, timeline_rows
 from monitoring.views.base import dashboard_view, render_page
@@ -54,6 +57,11 @@ def _context(request, detail) -> dict:
         "retry_late": selectors.retry_late(job, now),
         "clock": attempt_clock(job, now),
         "poll": job_poll(job),
+        # Run a copy: the same type and parameters, editable (a type no longer registered cannot run).
+        "can_submit": request.user.has_perm(SUBMIT_JOBS) and job.job_type in registered_job_types(),
+        "submit_form": SubmitJobForm(
+            initial={"job_type": job.job_type, "parameters": json.dumps(job.parameters), "max_attempts": job.max_attempts}
+        ),
     }
 
 

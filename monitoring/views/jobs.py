@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
-from jobs.manager import MAX_ATTEMPTS_LIMIT, job_manager
+from jobs.manager import job_manager
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, MAX_PAUSE_REASON_CHARS, JobStatus
 from jobs.registry import InvalidJobParameters, registered_job_types
 from monitoring import selectors
@@ -84,7 +84,6 @@ def _list_page(
         "max_pause_reason": MAX_PAUSE_REASON_CHARS,
         "can_submit": request.user.has_perm(SUBMIT_JOBS),
         "submit_form": submit_form or SubmitJobForm(),
-        "max_attempts_limit": MAX_ATTEMPTS_LIMIT,
     }
     if form.is_valid():
         filters = form.cleaned_data

@@ -1,5 +1,10 @@
-"""Running a job from the Jobs page: an operator starts a job type by hand (a candidate import
-to redo, an AI match to try again with other parameters) and watches it on its page."""
+"""Running a job by hand, from the Jobs page or as a copy of another job: an operator starts a
+job type (a candidate import to redo, an AI match to try again with other parameters) and
+watches it on its page."""
+
+import html
+import json
+import re
 
 import pytest
 from django.test import Client
@@ -9,6 +14,7 @@ from jobs.manager import job_manager
 from jobs.models import Job, JobStatus
 from jobs.registry import get_job_executor
 from monitoring.models import EventType
+from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -100,3 +106,34 @@ def test_running_a_job_needs_the_csrf_token(alice):
     client.force_login(alice)
     assert client.post("/jobs/submit/", {"job_type": "demo.fail"}).status_code == 403
     assert not Job.objects.exists()
+
+
+def test_a_jobs_page_runs_a_copy_of_it_with_its_parameters_to_edit(alice_client, django_capture_on_commit_callbacks):
+    """The import ran with a wrong page size: run it again, the parameters corrected."""
+    original = JobFactory(
+        job_type="demo.sleep", completed=True, parameters={"seconds": 1, "steps": 2, "note": SCRIPT}, max_attempts=5
+    )
+
+    page = alice_client.get(f"/jobs/{original.id}/").content.decode()
+    form = page.split('<details class="submit-form">')[1].split("</details>")[0]
+    assert "<summary>▶ Run a copy of this job…</summary>" in form
+    assert '<option value="demo.sleep" selected>demo.sleep</option>' in form
+    typed = re.search(r'<textarea name="parameters"[^>]*>(.*)</textarea>', form)[1]
+    assert SCRIPT not in typed and json.loads(html.unescape(typed)) == original.parameters
+    assert 'name="max_attempts" min="1" max="100" value="5"' in form
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.post(
+            "/jobs/submit/", {"job_type": "demo.sleep", "parameters": '{"seconds": 1, "steps": 1}', "max_attempts": "5"}
+        )
+
+    copy = Job.objects.exclude(id=original.id).get()
+    assert response.url == f"/jobs/{copy.id}/"
+    assert (copy.parameters, copy.max_attempts, copy.submitted_by) == ({"seconds": 1, "steps": 1}, 5, "alice")
+
+
+def test_no_copy_is_offered_without_the_permission_or_for_a_type_no_longer_registered(alice_client, viewer):
+    gone = JobFactory(job_type="imports.legacy", completed=True)
+    assert "Run a copy" not in alice_client.get(f"/jobs/{gone.id}/").content.decode()
+    alice_client.force_login(viewer)
+    job = JobFactory(job_type="demo.sleep", completed=True)
+    assert "Run a copy" not in alice_client.get(f"/jobs/{job.id}/").content.decode()
