@@ -32,3 +32,19 @@ def test_an_operator_pauses_a_failing_job_type_then_resumes_it(page, alice):
     assert page.locator(".paused-types").count() == 0
     assert asked[0].startswith("Pause the chosen job type?") and asked[1].startswith("Resume ai_matching? Its 2 held jobs")
     assert not JobTypePause.objects.exists()
+
+
+def test_the_banners_resume_button_still_works_after_the_list_has_refreshed(page, alice):
+    """The banner comes back with every poll of the rows (a table body): its form must too."""
+    JobFactory(job_type="ai_matching", status=JobStatus.QUEUED)
+    JobTypePause.objects.create(job_type="ai_matching", paused_by="bob")
+    log_in(page, "alice", next_url="/jobs/")
+    page.on("dialog", lambda dialog: dialog.accept())
+
+    for _ in range(2):  # two polls of the rows, each swapping the banner in again
+        with page.expect_response(lambda response: response.request.headers.get("hx-target") == "job-rows"):
+            pass
+    page.locator(".paused-types button", has_text="Resume").click()
+
+    page.wait_for_selector(".messages >> text=Resumed ai_matching: 1 held job queued again.")
+    assert not JobTypePause.objects.exists()
