@@ -95,7 +95,7 @@ class JobTypePauseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     lost-job sweep)."""
 
     list_display = ("job_type", "paused_by", "paused_at", "reason", "held")
-    readonly_fields = ("job_type", "paused_by", "paused_at", "reason")
+    readonly_fields = ("job_type", "paused_by", "paused_at", "reason", "held")
     actions = ["resume_job_types"]
 
     def get_queryset(self, request):

@@ -101,7 +101,11 @@ def _field_name(loc) -> str:
 
 def install_error_handlers(api: NinjaAPI) -> None:
     def on_validation_error(request, exc: ValidationError):
-        errors = [{"field": _field_name(e.get("loc", ())), "message": e.get("msg", "invalid")} for e in exc.errors]
+        # Without pydantic's "Value error, " before a rule's own words (as the dashboard says them).
+        errors = [
+            {"field": _field_name(e.get("loc", ())), "message": e.get("msg", "invalid").removeprefix("Value error, ")}
+            for e in exc.errors
+        ]
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)
         return error_response(api, request, 422, f"invalid request: {summary}", errors)
 

@@ -126,7 +126,7 @@ def test_job_type_with_control_characters_is_refused_not_sent_to_the_database(as
 
     assert response.status_code == 422
     assert response.json()["errors"] == [
-        {"field": "job_type", "message": "Value error, must not contain control characters"}
+        {"field": "job_type", "message": "must not contain control characters"}
     ]
 
 

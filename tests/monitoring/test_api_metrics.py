@@ -157,7 +157,7 @@ def test_an_unknown_timeframe_is_422_listing_the_accepted_ones(as_viewer, timefr
     assert response.json()["errors"] == [
         {
             "field": "timeframe",
-            "message": f"Value error, unknown timeframe {timeframe!r}: use one of 15m, 1h, 6h, 24h, 7d, 30d",
+            "message": f"unknown timeframe {timeframe!r}: use one of 15m, 1h, 6h, 24h, 7d, 30d",
         }
     ]
 

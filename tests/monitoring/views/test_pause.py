@@ -41,8 +41,8 @@ def test_an_operator_pauses_a_job_type_and_every_page_says_what_it_holds(alice_c
     )
 
     overview = alice_client.get("/").content.decode()
-    assert "⏸ Paused, none of their jobs starts:" in overview
-    assert '<a href="/jobs/?job_type=ai_matching">ai_matching</a> (1 held, by alice 0.0 s ago)' in overview
+    assert "⏸ Paused, their jobs wait:" in overview
+    assert '<a href="/jobs/?job_type=ai_matching">ai_matching</a> (1 held, by alice 0.0 s ago: “vendor down”)' in overview
     job_page = alice_client.get(f"/jobs/{held.id}/").content.decode()
     assert "⏸ <strong>Held: ai_matching is paused</strong> by alice 0.0 s ago (“vendor down”)." in job_page
 
@@ -112,6 +112,15 @@ def test_retrying_failed_jobs_of_a_paused_type_says_they_wait(alice_client):
     retry = {"view": "finished", "status": "failed", "window": "24h"}
     page = alice_client.post("/jobs/retry/", retry, follow=True).content.decode()
     assert "Queued again 1 failed job: they are on the Active list. ai_matching is paused: those wait until resumed." in page
+
+
+def test_retrying_one_failed_job_of_a_paused_type_says_it_waits(alice_client):
+    job = JobFactory(job_type="ai_matching", failed=True)
+    job_manager.pause_job_type_sync("ai_matching")
+
+    page = alice_client.post(f"/jobs/{job.id}/retry/", follow=True).content.decode()
+
+    assert "Retry queued: it waits, ai_matching is paused; it runs once resumed." in page
 
 
 def test_text_of_the_pause_is_escaped_everywhere_it_is_shown(alice_client):
