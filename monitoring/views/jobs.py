@@ -85,6 +85,8 @@ def _list_page(
         "can_submit": request.user.has_perm(SUBMIT_JOBS),
         "submit_form": submit_form or SubmitJobForm(),
     }
+    paused_now = {pause.job_type for pause in context["paused"]}
+    context["pausable_types"] = [name for name in context["job_types"] if name not in paused_now]
     if form.is_valid():
         filters = form.cleaned_data
         page = _finished_page(filters, now) if form.finished else _active_page(filters, now)

@@ -170,3 +170,11 @@ def test_held_jobs_do_not_make_the_queue_look_stuck_to_the_health_check(settings
     assert queue["jobs.queued"]["details"]["message"] == "1 queued, 0 waiting to retry, 3 held by paused job types"
     assert queue["jobs.oldest_queued_age_s"]["metric_value"] == 30  # not the hour the held ones waited
     assert Job.objects.filter(status=JobStatus.QUEUED).count() == 4
+
+
+def test_the_pause_form_offers_the_job_types_not_paused_yet(alice_client):
+    job_manager.pause_job_type_sync("demo.sleep")
+    page = alice_client.get("/jobs/").content.decode()
+    pause_form = page.split('<details class="pause-form">')[1].split("</details>")[0]
+    assert '<option value="demo.fail">' in pause_form and '<option value="demo.sleep">' not in pause_form
+
