@@ -107,7 +107,10 @@ class JobTypePauseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.action(description="Resume selected job types", permissions=["control"])
     def resume_job_types(self, request, queryset):
-        for job_type in queryset.values_list("job_type", flat=True):
+        job_types = list(queryset.values_list("job_type", flat=True))
+        if not job_types:  # the rows selected on the page are gone
+            self.message_user(request, "Nothing resumed: not paused any more (someone resumed them?).", messages.INFO)
+        for job_type in job_types:
             held = job_manager.resume_job_type_sync(job_type, by=request.user.get_username())
             if held is None:
                 self.message_user(request, f"{job_type} was not paused (someone resumed it already?).", messages.INFO)

@@ -109,3 +109,19 @@ def test_viewers_see_the_paused_job_types_in_the_admin_but_cannot_resume_them(cl
     assert JobTypePause.objects.filter(job_type="imports.candidates").exists()
     client.force_login(staff(username="nobody", permissions=[]))
     assert client.get(reverse("admin:jobs_jobtypepause_changelist")).status_code == 403
+
+
+def test_resuming_from_a_stale_admin_list_says_nothing_was_left_to_resume(client):
+    job_manager.pause_job_type_sync("imports.candidates", by="bob")
+    client.force_login(staff(username="ops", permissions=["jobs.view_job", "jobs.change_job"]))
+    job_manager.resume_job_type_sync("imports.candidates", by="carol")  # meanwhile, elsewhere
+
+    response = client.post(
+        reverse("admin:jobs_jobtypepause_changelist"),
+        {"action": "resume_job_types", "_selected_action": ["imports.candidates"]},
+        follow=True,
+    )
+
+    messages = [str(m) for m in response.context["messages"]]
+    assert messages == ["Nothing resumed: not paused any more (someone resumed them?)."]
+
