@@ -209,7 +209,7 @@ def test_jobs_held_by_a_paused_job_type_are_not_counted_as_waiting_before_it(ali
     page = alice_client.get(f"/jobs/{job.id}/", headers=htmx("job-live")).content.decode()
     assert "Held: ai_matching is paused</strong> by bob" in page
     assert "queued before it" not in page
-    assert "<dt>Held for</dt>" in page and "Waiting for a worker" not in page
+    assert "<dt>Queued for</dt>" in page and "Waiting for a worker" not in page
 
 
 @time_machine.travel(NOW, tick=False)
