@@ -3,7 +3,6 @@
 Docs: docs/api.md; interactive at /api/docs (login required), schema at /api/openapi.json.
 """
 
-import json
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
@@ -14,7 +13,7 @@ from ninja.parser import Parser
 
 from jobs.api import document_job_types
 from jobs.api import router as jobs_router
-from jobs.payloads import refuse_repeated_json_keys
+from jobs.payloads import loads_refusing_repeated_keys
 from monitoring.api import router as monitoring_router
 from monitoring.api_auth import ApiToken, requires
 from monitoring.api_errors import install_error_handlers, json_error, refuse_repeated_query_parameters
@@ -45,7 +44,7 @@ class StrictParser(Parser):
     """A parameter or body key given twice is refused, not "the last one wins"."""
 
     def parse_body(self, request):
-        return json.loads(request.body, object_pairs_hook=refuse_repeated_json_keys)
+        return loads_refusing_repeated_keys(request.body)
 
     def parse_querydict(self, data, list_fields, request):
         refuse_repeated_query_parameters(data, list_fields)

@@ -5,6 +5,7 @@ two are replaced by U+FFFD; everything else is stored as given, up to the limits
 """
 
 import json
+from collections import Counter
 from urllib.parse import urlsplit
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -20,23 +21,51 @@ class PayloadError(ValueError):
 
 
 class RepeatedJsonKey(ValueError):
-    """A JSON object sent by a client naming a key twice."""
+    """A JSON object sent by a client naming a key more than once; `path` names it from the top
+    ("parameters.seconds", "items.0.id")."""
 
-    def __init__(self, key: str):
-        super().__init__(f"{key!r} given more than once")
-        self.key = key
+    def __init__(self, path: str, count: int):
+        self.path = path
+        self.message = f"given {count} times; give it once"
+        super().__init__(f"{path}: {self.message}")
 
 
-def refuse_repeated_json_keys(pairs: list[tuple[str, object]]) -> dict:
-    """json.loads' object_pairs_hook for what clients send (API bodies, the dashboard's job
-    parameters): a key given twice is refused, naming it, where json.loads would keep the last
-    value and run what the client did not mean."""
-    obj = {}
-    for key, value in pairs:
-        if key in obj:
-            raise RepeatedJsonKey(key)
-        obj[key] = value
-    return obj
+class _RepeatedKeys(dict):
+    repeated: tuple[str, int]  # (the first key given more than once, how many times)
+
+
+def loads_refusing_repeated_keys(text: str | bytes):
+    """json.loads, refusing an object that names a key twice (RepeatedJsonKey), where json.loads
+    keeps the last value and would run what the client did not mean (API bodies, the
+    dashboard's job parameters)."""
+    marked = []
+
+    def mark(pairs):
+        obj = dict(pairs)
+        if len(obj) < len(pairs):
+            counts = Counter(key for key, _ in pairs)
+            obj = _RepeatedKeys(obj)
+            obj.repeated = next((key, n) for key, n in counts.items() if n > 1)  # the first given twice
+            marked.append(obj)
+        return obj
+
+    value = json.loads(text, object_pairs_hook=mark)
+    if marked:
+        key, count = marked[0].repeated
+        raise RepeatedJsonKey(".".join([*_path_to(value, marked[0]), key]), count)
+    return value
+
+
+def _path_to(root, target) -> list[str]:
+    """The keys and indexes leading from `root` to the object `target` (iteratively: any depth)."""
+    stack = [(root, [])]
+    while stack:
+        node, path = stack.pop()
+        if node is target:
+            return path
+        children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        stack.extend((child, [*path, str(name)]) for name, child in children if isinstance(child, (dict, list)))
+    return []
 
 
 def url_origin(url: str) -> str:

@@ -114,9 +114,8 @@ def install_error_handlers(api: NinjaAPI) -> None:
         if exc.status_code == 400 and isinstance(cause, RecursionError):
             return error_response(api, request, 400, "request body is nested too deeply", [_body("nested too deeply")])
         if exc.status_code == 400 and isinstance(cause, RepeatedJsonKey):
-            message = "given more than once; send it once"
-            field = {"field": cause.key, "message": message}
-            return error_response(api, request, 422, f"invalid request: {cause.key}: {message}", [field])
+            field = {"field": cause.path, "message": cause.message}
+            return error_response(api, request, 422, f"invalid request: {cause}", [field])
         if exc.status_code == 400 and isinstance(cause, (ValueError, UnicodeError)):
             message = f"not valid JSON: {cause}"
             return error_response(api, request, 400, f"request body is {message}", [_body(message)])

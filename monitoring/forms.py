@@ -1,6 +1,5 @@
 """Validated query-string filters of the dashboard's lists (bad input: 400 naming the field)."""
 
-import json
 from datetime import timedelta
 
 from django import forms
@@ -12,7 +11,7 @@ from pydantic import ValidationError as SchemaValidationError
 from alerts.models import Severity
 from jobs.manager import MAX_ATTEMPTS_LIMIT
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, MAX_PAUSE_REASON_CHARS
-from jobs.payloads import RepeatedJsonKey, refuse_repeated_json_keys
+from jobs.payloads import RepeatedJsonKey, loads_refusing_repeated_keys
 from jobs.registry import JobTypeName, registered_job_types
 from monitoring.metrics import TIMEFRAMES
 
@@ -176,6 +175,8 @@ class SubmitJobForm(FilterForm):
     job_type = forms.ChoiceField(label="Type")
     parameters = forms.CharField(required=False, label="Parameters (JSON)", widget=forms.Textarea)
     max_attempts = forms.IntegerField(required=False, min_value=1, max_value=MAX_ATTEMPTS_LIMIT, label="Attempts")
+    # Sent from a job's page ("Run a copy"): a refusal is shown there.
+    copy_of = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -186,10 +187,12 @@ class SubmitJobForm(FilterForm):
         if not text:
             return {}
         try:
-            parameters = json.loads(text, object_pairs_hook=refuse_repeated_json_keys)
+            parameters = loads_refusing_repeated_keys(text)
         except RepeatedJsonKey as e:
-            raise forms.ValidationError(f"{e.key}: given more than once; send it once") from None
-        except (ValueError, RecursionError) as e:
+            raise forms.ValidationError(str(e)) from None
+        except RecursionError:
+            raise forms.ValidationError("nested too deeply") from None
+        except ValueError as e:
             raise forms.ValidationError(f"not valid JSON: {e}") from None
         if not isinstance(parameters, dict):
             raise forms.ValidationError("must be a JSON object, e.g. {\"seconds\": 5}")

@@ -87,6 +87,10 @@ def render_page(request, template: str, context: dict, *, partials: dict[str, st
     if request.htmx and not request.htmx.history_restore_request:
         template = (partials or {}).get(request.htmx.target, template)
     response = render(request, template, context, status=status)
+    if request.method == "POST" and status >= 400:
+        # A refused action shown where it was sent from: the action's URL must not enter the
+        # history (hx-boost would push it), where a reload would GET it and find a 405.
+        response["HX-Push-Url"] = "false"
     # Caches and the back button must not serve a partial for the page, or stale data.
     patch_vary_headers(response, ("HX-Request", "HX-Target"))
     add_never_cache_headers(response)

@@ -35,7 +35,8 @@ def job_poll(job) -> dict | None:
     return None
 
 
-def _context(request, detail) -> dict:
+def page_context(request, detail) -> dict:
+    """What the job's page shows (its live part included), for `detail` (selectors.job_detail)."""
     job = detail.job
     error_event = detail.last_error_event
     now = timezone.now()
@@ -60,7 +61,12 @@ def _context(request, detail) -> dict:
         # Run a copy: the same type and parameters, editable (a type no longer registered cannot run).
         "can_submit": request.user.has_perm(SUBMIT_JOBS) and job.job_type in registered_job_types(),
         "submit_form": SubmitJobForm(
-            initial={"job_type": job.job_type, "parameters": json.dumps(job.parameters), "max_attempts": job.max_attempts}
+            initial={
+                "job_type": job.job_type,
+                "parameters": json.dumps(job.parameters),
+                "max_attempts": job.max_attempts,
+                "copy_of": job.id,
+            }
         ),
     }
 
@@ -77,7 +83,7 @@ def job_detail(request, job_id):
     return render_page(
         request,
         "dashboard/job_detail.html",
-        _context(request, detail),
+        page_context(request, detail),
         partials={"job-live": "dashboard/partials/job_live.html"},
     )
 
@@ -102,7 +108,7 @@ def _respond(request, job_id, notice: str, *, status: int):
     detail = selectors.job_detail(job_id)
     if detail is None:
         return _not_found(request, job_id)
-    context = _context(request, detail) | {"notice": notice, "notice_level": "success" if status == 200 else "error"}
+    context = page_context(request, detail) | {"notice": notice, "notice_level": "success" if status == 200 else "error"}
     template = "dashboard/partials/job_live.html" if request.htmx else "dashboard/job_detail.html"
     return render_page(request, template, context, status=status)
 

@@ -27,6 +27,7 @@ from monitoring.forms import (
 from monitoring.permissions import CONTROL_JOBS, SUBMIT_JOBS, VIEW_JOBS
 from monitoring.timeline import attempt_clock
 from monitoring.views.base import FILTER_ERRORS, PAGE_SIZE, ListPage, dashboard_view, render_page
+from monitoring.views.job_detail import page_context
 
 
 def _active_page(filters: dict, now) -> ListPage:
@@ -213,6 +214,10 @@ def submit_job(request):
     else:
         refusal = _refused(form)
     notice = f"Nothing submitted: {refusal}"
+    copied = selectors.job_detail(form.cleaned_data["copy_of"]) if form.cleaned_data.get("copy_of") else None
+    if copied is not None:  # sent from that job's page: refused there, the form open as sent
+        context = page_context(request, copied) | {"notice": notice, "notice_level": "error", "submit_form": form}
+        return render_page(request, "dashboard/job_detail.html", context, status=400)
     return _list_page(request, {}, notice=notice, notice_level="error", status=400, submit_form=form)
 
 

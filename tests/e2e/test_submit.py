@@ -18,6 +18,7 @@ def test_an_operator_runs_a_job_corrects_a_refusal_and_lands_on_its_page(page, a
 
     page.wait_for_selector(".notice-error >> text=Nothing submitted: parameters.seconds:")
     assert not Job.objects.exists()
+    assert page.url.endswith("/jobs/")  # not the action's URL, which a reload would GET
     # The form stays open, with what was typed, to correct it.
     assert page.locator(".submit-form textarea[name=parameters]").input_value() == '{"seconds": "soon"}'
     page.fill(".submit-form textarea[name=parameters]", '{"seconds": 1, "steps": 1}')

@@ -100,7 +100,8 @@ def test_a_body_that_is_not_json_is_400(as_alice):
     "body, field",
     [
         ('{"job_type": "test.echo", "job_type": "demo.fail"}', "job_type"),
-        ('{"job_type": "test.echo", "parameters": {"n": 1, "n": 2}}', "n"),
+        ('{"job_type": "test.echo", "parameters": {"n": 1, "n": 2}}', "parameters.n"),
+        ('{"job_type": "test.echo", "parameters": {"rows": [{"id": 1}, {"id": 2, "id": 3}]}}', "parameters.rows.1.id"),
     ],
 )
 def test_a_key_given_twice_in_the_body_is_422_naming_it_not_the_last_one_winning(as_alice, body, field):
@@ -108,8 +109,8 @@ def test_a_key_given_twice_in_the_body_is_422_naming_it_not_the_last_one_winning
     response = post(as_alice, "/api/jobs", body)
 
     assert response.status_code == 422
-    assert response.json()["errors"] == [{"field": field, "message": "given more than once; send it once"}]
-    assert response.json()["detail"] == f"invalid request: {field}: given more than once; send it once"
+    assert response.json()["errors"] == [{"field": field, "message": "given 2 times; give it once"}]
+    assert response.json()["detail"] == f"invalid request: {field}: given 2 times; give it once"
     assert not Job.objects.exists()
 
 
