@@ -3,6 +3,7 @@
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -214,6 +215,8 @@ def submit_job(request):
     else:
         refusal = _refused(form)
     notice = f"Nothing submitted: {refusal}"
+    if not request.user.has_perm(VIEW_JOBS):  # may submit, not look: the refusal without any job
+        return HttpResponseBadRequest(notice, content_type="text/plain; charset=utf-8")
     copied = selectors.job_detail(form.cleaned_data["copy_of"]) if form.cleaned_data.get("copy_of") else None
     if copied is not None:  # sent from that job's page: refused there, the form open as sent
         context = page_context(request, copied) | {"notice": notice, "notice_level": "error", "submit_form": form}

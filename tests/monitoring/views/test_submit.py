@@ -14,7 +14,7 @@ from jobs.manager import job_manager
 from jobs.models import Job, JobStatus
 from jobs.registry import get_job_executor
 from monitoring.models import EventType
-from tests.factories import JobFactory
+from tests.factories import JobFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -158,4 +158,16 @@ def test_a_refused_copy_is_shown_on_the_page_of_the_job_it_copies(alice_client):
 def test_a_form_nested_too_deeply_is_refused_in_words(alice_client):
     response = alice_client.post("/jobs/submit/", {"job_type": "demo.sleep", "parameters": "[" * 100_000})
     assert "Nothing submitted: parameters: nested too deeply" in response.content.decode()
+
+
+def test_a_user_who_may_submit_but_not_look_gets_the_refusal_without_any_job(client):
+    submitter = UserFactory(username="robot", permissions=["jobs.add_job"])
+    client.force_login(submitter)
+    other = JobFactory(job_type="demo.sleep", completed=True, message="someone else's job")
+
+    response = client.post("/jobs/submit/", {"job_type": "demo.sleep", "parameters": "[", "copy_of": str(other.id)})
+
+    assert response.status_code == 400 and response["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.content.decode().startswith("Nothing submitted: parameters: not valid JSON")
+    assert str(other.id) not in response.content.decode()
 
