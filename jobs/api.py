@@ -1,7 +1,6 @@
 """The job manager's operations over HTTP: submit, cancel, retry, pause and resume a job type
 (under /api/jobs)."""
 
-from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -15,7 +14,7 @@ from jobs.registry import get_job_executor, registered_job_types
 from monitoring.api_auth import requires
 from monitoring.api_errors import AUTH_ERRORS, SubmitErrorOut, error_responses, refuse_unknown_query_parameters
 from monitoring.permissions import CONTROL_JOBS, SUBMIT_JOBS, VIEW_JOBS
-from monitoring.schemas import JobSummaryOut, JobTypeName, Out
+from monitoring.schemas import JobSummaryOut, JobTypeName, JobTypePauseOut, Out
 from monitoring.selectors import job_summary, paused_job_types
 
 router = Router(tags=["jobs"])
@@ -57,11 +56,7 @@ class ResumeIn(Schema):
     job_type: JobTypeName = Field(examples=["ai_matching"])
 
 
-class PausedJobTypeOut(Out):
-    job_type: str
-    paused_at: datetime
-    paused_by: str
-    reason: str
+class PausedJobTypeOut(JobTypePauseOut):
     held: int = Field(description="Its queued jobs, waiting for the resume.")
 
 

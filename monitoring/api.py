@@ -45,6 +45,7 @@ from monitoring.selectors import (
     job_detail_by_id_or_prefix,
     last_error_event,
     page,
+    pause_of,
     worker_hosts,
 )
 
@@ -112,7 +113,9 @@ def get_job_details(request, job_id: JobIdOrPrefix):
         raise JobNotFound(f"job {job_id} not found" if isinstance(job_id, UUID) else f"no job id starts with {job_id}")
     # Alerts have their own permission: without it, the list is empty (as GET /alerts is a 403).
     alerts = job_alerts(detail.job.id) if request.user.has_perm(VIEW_ALERTS) else []
-    return JobDetailOut.build(detail, error_event=last_error_event(detail), alerts=alerts)
+    return JobDetailOut.build(
+        detail, error_event=last_error_event(detail), alerts=alerts, pause=pause_of(detail.job.job_type)
+    )
 
 
 @router.get(

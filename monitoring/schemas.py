@@ -263,6 +263,13 @@ class AlertOut(Out):
 JOB_DETAIL_FIELDS = (*JobSummaryOut.model_fields, "parameters", "result", "submitted_by", "retry_delay")
 
 
+class JobTypePauseOut(Out):
+    job_type: str
+    paused_at: datetime
+    paused_by: str
+    reason: str
+
+
 class JobDetailOut(JobSummaryOut):
     parameters: dict[str, Any]
     result: Any = Field(default=None, description="What the job returned (when completed).")
@@ -278,9 +285,12 @@ class JobDetailOut(JobSummaryOut):
         description="The alerts it raised or was counted into, newest first (100 at most); empty without "
         "alerts.view_alerthistory."
     )
+    job_type_paused: JobTypePauseOut | None = Field(
+        description="Its job type's pause (who, when, why), if paused: a queued attempt waits for the resume."
+    )
 
     @classmethod
-    def build(cls, detail: JobDetail, *, error_event, alerts) -> "JobDetailOut":
+    def build(cls, detail: JobDetail, *, error_event, alerts, pause) -> "JobDetailOut":
         job = detail.job
         return cls.model_validate(
             {
@@ -292,6 +302,7 @@ class JobDetailOut(JobSummaryOut):
                 "timeline_truncated": detail.events_truncated,
                 "retry_history": _attempts(detail.attempts),
                 "alerts": alerts,
+                "job_type_paused": pause,
             }
         )
 

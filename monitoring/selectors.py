@@ -264,6 +264,11 @@ def paused_job_types() -> list[JobTypePause]:
     return list(with_held_jobs(JobTypePause.objects.all()).order_by("paused_at", "job_type"))
 
 
+def pause_of(job_type: str) -> JobTypePause | None:
+    """The job type's pause, if it is paused. One query."""
+    return JobTypePause.objects.filter(job_type=job_type).first()
+
+
 def paused_among(job_types) -> list[str]:
     """Which of `job_types` are paused, in name order. One query."""
     return list(JobTypePause.objects.filter(job_type__in=list(job_types)).values_list("job_type", flat=True))

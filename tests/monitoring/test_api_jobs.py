@@ -7,6 +7,7 @@ import pytest
 import time_machine
 from django.db import OperationalError
 
+from jobs.manager import job_manager
 from jobs.models import Job, JobStatus, RetryStatus
 from monitoring.models import EventType
 from monitoring.selectors import MAX_TIMELINE_EVENTS
@@ -367,6 +368,23 @@ def test_a_job_that_never_failed_has_no_error(as_viewer):
     assert (body["error"], body["result"], body["progress"]) == (None, {"ok": True}, 100)
 
 
+@time_machine.travel(NOW, tick=False)
+def test_a_job_of_a_paused_type_says_who_paused_it_and_why_it_waits(as_viewer):
+    """A script polling a queued job learns why it does not start."""
+    held = JobFactory(job_type="ai_matching", status=JobStatus.QUEUED)
+    job_manager.pause_job_type_sync("ai_matching", by="bob", reason="AI vendor down")
+
+    body = as_viewer.get(f"{LIST}/{held.id}").json()
+
+    assert body["job_type_paused"] == {
+        "job_type": "ai_matching",
+        "paused_at": "2026-11-29T03:00:00Z",
+        "paused_by": "bob",
+        "reason": "AI vendor down",
+    }
+    assert as_viewer.get(f"{LIST}/{JobFactory(job_type='demo.sleep').id}").json()["job_type_paused"] is None
+
+
 def test_unknown_job_is_404_and_malformed_id_is_422(as_viewer):
     missing = uuid.uuid4()
 
@@ -419,11 +437,11 @@ def test_a_short_id_costs_one_query_more_than_the_whole_id(client, alice, bearer
     client.get(f"{LIST}/{job.id}", headers=headers)  # records the token's last use, once a minute
 
     # the token and its user, their permissions (a subquery on Postgres), the job, its latest events
-    # and their count, its attempts, its alerts
-    with django_assert_max_num_queries(7) as whole_queries:
+    # and their count, its attempts, its alerts, its job type's pause
+    with django_assert_max_num_queries(8) as whole_queries:
         whole = client.get(f"{LIST}/{job.id}", headers=headers)
     # and first the ids starting with it: a range of the primary key's index
-    with django_assert_max_num_queries(8) as short_queries:
+    with django_assert_max_num_queries(9) as short_queries:
         short = client.get(f"{LIST}/3f2a1b4c", headers=headers)
 
     assert len(short_queries) == len(whole_queries) + 1
