@@ -1,13 +1,13 @@
 import re
 
 from django.contrib import admin, messages
-from django.template.defaultfilters import pluralize
 from django.urls import reverse
 
 from jobs.manager import JobStateConflict, job_manager
 from jobs.models import Job, JobRetryHistory, JobTypePause
 from monitoring.permissions import CONTROL_JOBS, VIEW_JOBS
 from monitoring.selectors import filter_by_id_prefix, with_held_jobs
+from monitoring.views.jobs import resume_outcome
 
 ID_PREFIX = re.compile(r"[0-9a-fA-F-]+")
 MIN_ID_PREFIX_DIGITS = 4  # fewer are more likely a word searched as text ("add", "bad") than an id
@@ -112,10 +112,8 @@ class JobTypePauseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             self.message_user(request, "Nothing resumed: not paused any more (someone resumed them?).", messages.INFO)
         for job_type in job_types:
             held = job_manager.resume_job_type_sync(job_type, by=request.user.get_username())
-            if held is None:
-                self.message_user(request, f"{job_type} was not paused (someone resumed it already?).", messages.INFO)
-            else:
-                self.message_user(request, f"Resumed {job_type}: {held} held job{pluralize(held)} queued again.")
+            level, outcome = resume_outcome(job_type, held)
+            self.message_user(request, outcome, level)
 
     def has_view_permission(self, request, obj=None):
         return request.user.has_perm(VIEW_JOBS)

@@ -19,7 +19,7 @@ from pydantic import Field
 from jobs.manager import JobNotFound, JobStateConflict
 from jobs.payloads import RepeatedJsonKey
 from jobs.registry import InvalidJobParameters, UnknownJobType, registered_job_types
-from monitoring.forms import repeated_parameters
+from monitoring.forms import repeated_parameters, rule_message
 from monitoring.pending import DATABASE_UNAVAILABLE
 from monitoring.schemas import Out
 from monitoring.selectors import AmbiguousJobId
@@ -101,9 +101,8 @@ def _field_name(loc) -> str:
 
 def install_error_handlers(api: NinjaAPI) -> None:
     def on_validation_error(request, exc: ValidationError):
-        # Without pydantic's "Value error, " before a rule's own words (as the dashboard says them).
         errors = [
-            {"field": _field_name(e.get("loc", ())), "message": e.get("msg", "invalid").removeprefix("Value error, ")}
+            {"field": _field_name(e.get("loc", ())), "message": rule_message(e.get("msg", "invalid"))}
             for e in exc.errors
         ]
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors)

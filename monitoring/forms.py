@@ -36,8 +36,13 @@ def _job_type_name(value: str) -> None:
     try:
         _JOB_TYPE_NAME.validate_python(value)
     except SchemaValidationError as e:
-        # Without pydantic's "Value error, " before the rule's own words.
-        raise forms.ValidationError([error["msg"].removeprefix("Value error, ") for error in e.errors()]) from None
+        raise forms.ValidationError([rule_message(error["msg"]) for error in e.errors()]) from None
+
+
+def rule_message(message: str) -> str:
+    """A validation rule's own words, without the "Value error, " pydantic puts before them
+    (dashboard and API)."""
+    return message.removeprefix("Value error, ")
 
 
 def job_type_field() -> forms.CharField:

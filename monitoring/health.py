@@ -34,6 +34,7 @@ from django.utils import timezone
 from jobs.db import heartbeats_stale_before
 from jobs.models import ACTIVE_STATUSES, Job, JobStatus, JobTypePause
 from jobs.payloads import clip, to_json_value, url_origin
+from jobs.registry import unpadded
 from monitoring.models import (
     TERMINAL_EVENT_TYPES,
     EventType,
@@ -151,8 +152,10 @@ def expected_jobs() -> dict[str, float]:
         if not job_type or len(job_type) > MAX_EXPECTED_JOB_TYPE or not job_type.isprintable():
             limit = MAX_EXPECTED_JOB_TYPE
             raise ImproperlyConfigured(f"{where}: a job type name is 1 to {limit} printable characters here")
-        if job_type != job_type.strip(" "):
-            raise ImproperlyConfigured(f"{where}: a job type name does not begin or end with a space")
+        try:
+            unpadded(job_type)  # the API's and the dashboard's rule
+        except ValueError:
+            raise ImproperlyConfigured(f"{where}: a job type name does not begin or end with a space") from None
         if isinstance(minutes, bool) or not isinstance(minutes, int | float) or not 0 < minutes <= 527_040:
             raise ImproperlyConfigured(f"{where} must be a number of minutes above 0, at most 527040 (a year)")
     return {job_type: float(minutes) for job_type, minutes in configured.items()}

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_POST
 
 from jobs.manager import JobNotFound, JobStateConflict, job_manager
@@ -35,6 +36,12 @@ def job_poll(job) -> dict | None:
     return None
 
 
+def copy_form(job) -> SubmitJobForm:
+    """The run form filled with `job`'s type, parameters and attempts."""
+    initial = {"job_type": job.job_type, "parameters": json.dumps(job.parameters), "max_attempts": job.max_attempts}
+    return SubmitJobForm(initial={**initial, "copy_of": job.id})
+
+
 def page_context(request, detail) -> dict:
     """What the job's page shows (its live part included), for `detail` (selectors.job_detail)."""
     job = detail.job
@@ -59,15 +66,9 @@ def page_context(request, detail) -> dict:
         "clock": attempt_clock(job, now),
         "poll": job_poll(job),
         # Run a copy: the same type and parameters, editable (a type no longer registered cannot run).
+        # Lazy: the live part, polled every 2 s, does not show it (parameters may be 256 KiB).
         "can_submit": request.user.has_perm(SUBMIT_JOBS) and job.job_type in registered_job_types(),
-        "submit_form": SubmitJobForm(
-            initial={
-                "job_type": job.job_type,
-                "parameters": json.dumps(job.parameters),
-                "max_attempts": job.max_attempts,
-                "copy_of": job.id,
-            }
-        ),
+        "submit_form": SimpleLazyObject(lambda: copy_form(job)),
     }
 
 
@@ -153,6 +154,6 @@ def retry_job(request, job_id):
 
 def _retry_outcome(job_id) -> str:
     job = selectors.job_summary(job_id)
-    if job is not None and selectors.paused_among([job.job_type]):
+    if job is not None and selectors.pause_of(job.job_type):
         return f"Retry queued: it waits, {job.job_type} is paused; it runs once resumed."
     return "Retry queued: a new attempt will run."

@@ -173,7 +173,7 @@ def pause_job_type(request):
         messages.success(request, f"Paused {job_type}: its queued jobs wait, none starts until you resume it.")
     else:
         messages.info(request, f"{job_type} was already paused.")
-    return redirect(f"{reverse('dashboard:jobs')}?{urlencode({'job_type': job_type})}")
+    return _job_type_list(job_type)
 
 
 @require_POST
@@ -185,10 +185,20 @@ def resume_job_type(request):
         return _list_page(request, {}, notice=f"Nothing resumed: {_refused(form)}", notice_level="error", status=400)
     job_type = form.cleaned_data["job_type"]
     held = job_manager.resume_job_type_sync(job_type, by=request.user.get_username())
+    level, outcome = resume_outcome(job_type, held)
+    messages.add_message(request, level, outcome)
+    return _job_type_list(job_type)
+
+
+def resume_outcome(job_type: str, held: int | None) -> tuple[int, str]:
+    """(message level, text) for resume_job_type_sync's answer, on the dashboard and in admin."""
     if held is None:
-        messages.info(request, f"{job_type} was not paused (someone resumed it already?).")
-    else:
-        messages.success(request, f"Resumed {job_type}: {held} held job{pluralize(held)} queued again.")
+        return messages.INFO, f"{job_type} was not paused (someone resumed it already?)."
+    return messages.SUCCESS, f"Resumed {job_type}: {held} held job{pluralize(held)} queued again."
+
+
+def _job_type_list(job_type: str):
+    """After a pause or a resume (a POST), a GET of that type's list."""
     return redirect(f"{reverse('dashboard:jobs')}?{urlencode({'job_type': job_type})}")
 
 
@@ -209,7 +219,7 @@ def submit_job(request):
         except InvalidJobParameters as e:  # refused by the job type: each field named
             refusal = "; ".join(f"{error['field']}: {error['message']}" for error in e.errors)
         else:
-            held = f", and waits: {job.job_type} is paused" if selectors.paused_among([job.job_type]) else ""
+            held = f", and waits: {job.job_type} is paused" if selectors.pause_of(job.job_type) else ""
             messages.success(request, f"Submitted {job.job_type}: it is queued{held}.")
             return redirect("dashboard:job_detail", job_id=job.id)
     else:

@@ -15,6 +15,7 @@ from jobs.models import Job, JobStatus
 from jobs.registry import get_job_executor
 from monitoring.models import EventType
 from tests.factories import JobFactory, UserFactory
+from tests.monitoring.views.conftest import htmx
 
 pytestmark = pytest.mark.django_db
 
@@ -171,3 +172,13 @@ def test_a_user_who_may_submit_but_not_look_gets_the_refusal_without_any_job(cli
     assert response.content.decode().startswith("Nothing submitted: parameters: not valid JSON")
     assert str(other.id) not in response.content.decode()
 
+
+
+def test_the_copy_form_is_built_for_the_page_not_for_each_poll_of_its_live_part(alice_client, monkeypatch):
+    job = JobFactory(job_type="demo.sleep", running=True, parameters={"seconds": 60, "steps": 2})
+
+    def not_on_a_poll(job):
+        raise AssertionError("the live part does not show the copy form")
+
+    monkeypatch.setattr("monitoring.views.job_detail.copy_form", not_on_a_poll)
+    assert alice_client.get(f"/jobs/{job.id}/", headers=htmx("job-live")).status_code == 200
