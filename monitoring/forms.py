@@ -188,7 +188,7 @@ class SubmitJobForm(FilterForm):
         self.fields["job_type"].choices = [(name, name) for name in registered_job_types()]
 
     def clean_parameters(self) -> dict:
-        text = self.cleaned_data["parameters"]
+        text = self.cleaned_data["parameters"].removeprefix("\ufeff")  # pasted from a file; the API's bytes skip it too
         if not text:
             return {}
         try:

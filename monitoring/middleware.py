@@ -7,10 +7,12 @@ static: rendering a template could need the database again (the user, the sessio
 
 import logging
 
+from django.conf import settings
 from django.contrib.admin import helpers
-from django.core.exceptions import ValidationError
+from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.db import DataError
 from django.http import HttpResponse, HttpResponseBadRequest
+from django.template.defaultfilters import filesizeformat
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
 from django.views.defaults import bad_request
@@ -74,9 +76,15 @@ class ApiMiddleware:
 
 def api_bad_request(request, exception):
     """Django's 400 (requests refused before any view: too many fields, a bad Host) in the
-    API's format under /api/, its plain page elsewhere."""
+    API's format under /api/, its plain page elsewhere. A form too large to read (a paste into
+    the run form's parameters) is a 413 saying so, in plain text dashboard.js shows as it is
+    (Django's page, swapped in by htmx, replaced the operator's page with "Bad Request")."""
     if request.path.startswith("/api/"):
         return json_error(400, f"bad request: {exception}")
+    if isinstance(exception, RequestDataTooBig):
+        limit = filesizeformat(settings.DATA_UPLOAD_MAX_MEMORY_SIZE).replace("\xa0", " ")
+        text = f"Refused: the form sent more than {limit}, the most the server reads from one form. Nothing was saved."
+        return HttpResponse(text, status=413, content_type="text/plain; charset=utf-8")
     return bad_request(request, exception)
 
 

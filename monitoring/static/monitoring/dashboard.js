@@ -20,11 +20,12 @@
     markReached();
   });
 
-  // A refused action (403, 500...) is not swapped into the page: tell the operator why. To htmx the
-  // server gives its reason for a 403 (a missing permission, a page out of date) as plain text.
+  // A refused action (403, 413, 500...) is not swapped into the page: tell the operator why. To htmx
+  // the server gives its reason for a 4xx (a missing permission, a page out of date, a form too
+  // large) as plain text.
   function refusalReason(xhr) {
     var type = xhr.getResponseHeader("Content-Type") || "";
-    if (xhr.status !== 403 || type.indexOf("text/plain") !== 0) return "";
+    if (xhr.status < 400 || xhr.status > 499 || type.indexOf("text/plain") !== 0) return "";
     return (xhr.responseText || "").trim().slice(0, 500); // shown by alert(): text, never HTML
   }
   document.addEventListener("htmx:responseError", function (event) {

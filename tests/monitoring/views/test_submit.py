@@ -173,6 +173,25 @@ def test_a_user_who_may_submit_but_not_look_gets_the_refusal_without_any_job(cli
     assert str(other.id) not in response.content.decode()
 
 
+def test_parameters_pasted_from_a_file_with_a_byte_order_mark_are_read_as_the_api_reads_them(alice_client):
+    alice_client.post("/jobs/submit/", {"job_type": "demo.sleep", "parameters": '\ufeff{"seconds": 1, "steps": 1}'})
+
+    assert Job.objects.get().parameters == {"seconds": 1, "steps": 1}
+
+
+def test_parameters_too_large_for_any_form_are_refused_in_words_saying_how_large(alice_client, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024
+    parameters = json.dumps({"rows": ["x" * 100] * 20})
+    form = {"job_type": "demo.sleep", "parameters": parameters}
+
+    response = alice_client.post("/jobs/submit/", form, headers=htmx("body"))
+
+    assert response.status_code == 413 and response["Content-Type"] == "text/plain; charset=utf-8"
+    assert response.content.decode() == (
+        "Refused: the form sent more than 1.0 KB, the most the server reads from one form. Nothing was saved."
+    )
+    assert not Job.objects.exists()
+
 
 def test_the_copy_form_is_built_for_the_page_not_for_each_poll_of_its_live_part(alice_client, monkeypatch):
     job = JobFactory(job_type="demo.sleep", running=True, parameters={"seconds": 60, "steps": 2})
