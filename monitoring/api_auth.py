@@ -11,6 +11,7 @@ from ninja.errors import AuthenticationError, AuthorizationError
 from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
+from monitoring.permissions import missing_permission
 from monitoring.tokens import api_token_authenticate
 
 
@@ -25,8 +26,9 @@ class CsrfFailed(AuthorizationError):
 
 
 def _check_permission(user, permission: str | None):
-    if permission and not user.has_perm(permission):
-        raise AuthorizationError(message=f"permission required: {permission}")
+    missing = missing_permission(user, permission)
+    if missing:
+        raise AuthorizationError(message=f"permission required: {missing}")
     return user
 
 

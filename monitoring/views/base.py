@@ -11,6 +11,8 @@ from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.views.csrf import csrf_failure as django_csrf_failure
 from django_htmx.http import HttpResponseClientRedirect
 
+from monitoring.permissions import missing_permission
+
 # What a live partial is replaced by when the request's filters are invalid (hand-made URLs).
 FILTER_ERRORS = "dashboard/partials/filter_errors.html"
 PAGE_SIZE = 50
@@ -20,7 +22,8 @@ PAGE_OUT_OF_DATE = "The page is out of date (you logged in again elsewhere?): re
 
 
 def dashboard_view(permission: str):
-    """Login required, then `permission` (from monitoring.permissions), else a 403 page.
+    """Login required, then `permission` (from monitoring.permissions, with what it presupposes),
+    else a 403 page naming the one missing.
 
     An htmx request whose session has expired sends the whole page to the login form
     (HX-Redirect) instead of swapping the login page into a table body.
@@ -34,8 +37,9 @@ def dashboard_view(permission: str):
                     next_url = _htmx_page(request) or request.get_full_path()
                     return HttpResponseClientRedirect(redirect_to_login(next_url).url)
                 return redirect_to_login(request.get_full_path())
-            if not request.user.has_perm(permission):
-                return _forbidden(request, permission)
+            missing = missing_permission(request.user, permission)
+            if missing:
+                return _forbidden(request, missing)
             return view(request, *args, **kwargs)
 
         return wrapper

@@ -7,10 +7,11 @@ import pytest
 import time_machine
 from django.test import Client
 
-from jobs.models import Job, JobStatus
+from alerts.manager import alert_manager
+from jobs.models import Job, JobStatus, JobTypePause
 from monitoring.models import ApiToken
 from monitoring.tokens import api_token_create, api_tokens_revoke
-from tests.factories import JobFactory
+from tests.factories import JobFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -240,3 +241,30 @@ def test_the_schema_documents_both_ways_to_authenticate(client, viewer):
         for operation in path.values():
             assert operation["security"] == [{"ApiToken": []}, {"Session": []}]
             assert {"401", "403"} <= set(operation["responses"])
+
+
+def test_acting_needs_seeing_what_is_acted_on(client, bearer):
+    """Cancel, retry, pause and resume answer with jobs and pauses; acknowledge and resolve with
+    the alert: a token whose user may change but not view them is refused, told what is missing."""
+    job = JobFactory(running=True)
+    alert = alert_manager.process_alert_sync("system_health", "critical", {"title": "database down", "check": "db"})
+    acts_blind = UserFactory(username="blind", permissions=["jobs.change_job", "alerts.change_alerthistory"])
+    calls = {
+        f"/api/jobs/{job.id}/cancel": "jobs.view_job",
+        f"/api/jobs/{job.id}/retry": "jobs.view_job",
+        "/api/jobs/pause": "jobs.view_job",
+        "/api/jobs/resume": "jobs.view_job",
+        f"/api/monitoring/alerts/{alert.id}/acknowledge": "alerts.view_alerthistory",
+        f"/api/monitoring/alerts/{alert.id}/resolve": "alerts.view_alerthistory",
+    }
+
+    body = json.dumps({"job_type": "demo.sleep"})
+    for url, missing in calls.items():
+        response = client.post(url, body, "application/json", headers=bearer(acts_blind))
+        assert (response.status_code, response.json()["detail"]) == (403, f"permission required: {missing}"), url
+
+    job.refresh_from_db()
+    alert.refresh_from_db()
+    assert (job.status, job.cancel_requested_at) == ("running", None)
+    assert (alert.resolved_at, alert.state.acknowledged_by) == (None, "")
+    assert not JobTypePause.objects.exists()

@@ -3,6 +3,8 @@
 import pytest
 from django.templatetags.static import static
 
+from alerts.manager import alert_manager
+from jobs.models import JobTypePause
 from tests.factories import JobFactory, UserFactory
 from tests.monitoring.views.conftest import htmx
 
@@ -162,3 +164,32 @@ def test_htmx_requests_carry_the_csrf_token_and_partials_never_stand_in_for_page
     # A cache or the back button must not serve a partial where the full page was asked for.
     assert "HX-Request" in response["Vary"] and "HX-Target" in response["Vary"]
     assert "no-store" in response["Cache-Control"]
+
+
+def test_acting_needs_seeing_what_is_acted_on(client):
+    """Each action answers with what it acted on (the job's page, the list, the alert): a user
+    who may change jobs or alerts but not view them is refused, told which permission is missing."""
+    job = JobFactory(job_type="demo.fail", failed=True)
+    alert = alert_manager.process_alert_sync("system_health", "critical", {"title": "database down", "check": "db"})
+    actions = {
+        f"/jobs/{job.id}/retry/": "jobs.view_job",
+        f"/jobs/{job.id}/cancel/": "jobs.view_job",
+        "/jobs/retry/": "jobs.view_job",
+        "/jobs/pause/": "jobs.view_job",
+        "/jobs/resume/": "jobs.view_job",
+        f"/alerts/{alert.id}/acknowledge/": "alerts.view_alerthistory",
+        f"/alerts/{alert.id}/resolve/": "alerts.view_alerthistory",
+    }
+    client.force_login(UserFactory(permissions=["jobs.change_job", "alerts.change_alerthistory"]))
+
+    for url, missing in actions.items():
+        form = {"job_type": "demo.fail", "view": "finished", "status": "failed", "minutes": "30"}
+        response = client.post(url, form)
+        assert response.status_code == 403, url
+        assert missing.encode() in response.content, url
+
+    job.refresh_from_db()
+    alert.refresh_from_db()
+    assert (job.status, job.attempts) == ("failed", 3)
+    assert (alert.resolved_at, alert.state.acknowledged_by) == (None, "")
+    assert not JobTypePause.objects.exists()
