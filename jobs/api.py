@@ -44,7 +44,11 @@ class JobSubmitIn(Schema):
 class PauseIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    job_type: JobTypeName = Field(description="The job type, registered or not.", examples=["ai_matching"])
+    job_type: JobTypeName = Field(
+        description="A registered job type, or one no longer registered whose jobs are still here; any other "
+        "name is a 422 listing the known ones (a typo would pause nothing).",
+        examples=["ai_matching"],
+    )
     reason: str = Field(
         default="", max_length=MAX_PAUSE_REASON_CHARS, description="Why (shown beside the pause).", examples=["AI down"]
     )
@@ -80,8 +84,8 @@ class RetryQuery(Schema):
 
 
 def document_job_types(openapi: dict) -> None:
-    """Spell out the submit body per registered job type, with that type's parameters, so the
-    docs and generated clients know them. Done each time the schema is served: job types
+    """Spell out the submit body per registered job type, with that type's parameters, and the
+    types a pause takes, so the docs and generated clients know them. Done each time the schema is served: job types
     register at start-up. Validation stays with the job types (jobs.registry)."""
     components = openapi["components"]["schemas"]
     common = components["JobSubmitIn"]["properties"]
@@ -104,6 +108,7 @@ def document_job_types(openapi: dict) -> None:
             }
         )
     components["JobSubmitIn"] = {"title": "JobSubmitIn", "oneOf": variants}
+    components["PauseIn"]["properties"]["job_type"]["enum"] = registered_job_types()
 
 
 def _actor(request) -> str:

@@ -42,6 +42,7 @@ from jobs.registry import (
     JobExecutor,
     UnknownJobType,
     get_job_executor,
+    registered_job_types,
     retry_manager_for,
     timeout_for,
 )
@@ -533,7 +534,13 @@ class EnhancedJobManager:
     def pause_job_type_sync(self, job_type: str, *, by: str = "", reason: str = "") -> bool:
         """Stop starting jobs of `job_type` (a service they call is down, a bad deploy): its queued
         jobs wait, retries coming due wait, new ones are accepted and wait; attempts already
-        running finish. False, changing nothing, when it was already paused."""
+        running finish. False, changing nothing, when it was already paused.
+
+        Raises UnknownJobType for a name neither registered nor ever submitted (a typo would pause
+        nothing while the operator thinks it paused); a type no longer registered whose jobs are
+        still here may be paused."""
+        if job_type not in registered_job_types() and not Job.objects.filter(job_type=job_type).exists():
+            raise UnknownJobType(job_type)
         _, created = JobTypePause.objects.get_or_create(
             job_type=job_type, defaults={"paused_by": clip(by, 150), "reason": clip(reason, MAX_PAUSE_REASON_CHARS)}
         )

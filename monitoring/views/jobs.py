@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from jobs.manager import job_manager
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, MAX_PAUSE_REASON_CHARS, JobStatus
-from jobs.registry import InvalidJobParameters, registered_job_types
+from jobs.registry import InvalidJobParameters, UnknownJobType, registered_job_types
 from monitoring import selectors
 from monitoring.forms import (
     FINISHED_WINDOWS,
@@ -169,7 +169,11 @@ def pause_job_type(request):
     if not form.is_valid():
         return _list_page(request, {}, notice=f"Nothing paused: {_refused(form)}", notice_level="error", status=400)
     job_type, reason = form.cleaned_data["job_type"], form.cleaned_data["reason"]
-    if job_manager.pause_job_type_sync(job_type, by=request.user.get_username(), reason=reason):
+    try:
+        paused = job_manager.pause_job_type_sync(job_type, by=request.user.get_username(), reason=reason)
+    except UnknownJobType as e:
+        return _list_page(request, {}, notice=f"Nothing paused: job_type: {e}", notice_level="error", status=400)
+    if paused:
         messages.success(request, f"Paused {job_type}: its queued jobs wait, none starts until you resume it.")
     else:
         messages.info(request, f"{job_type} was already paused.")

@@ -97,6 +97,7 @@ def test_paused_job_types_are_listed_in_the_admin_and_resumed_from_it(client, dj
 
 
 def test_viewers_see_the_paused_job_types_in_the_admin_but_cannot_resume_them(client):
+    JobFactory(job_type="imports.candidates")
     job_manager.pause_job_type_sync("imports.candidates", by="bob")
     client.force_login(staff(username="viewer", permissions=["jobs.view_job"]))
 
@@ -112,6 +113,7 @@ def test_viewers_see_the_paused_job_types_in_the_admin_but_cannot_resume_them(cl
 
 
 def test_resuming_from_a_stale_admin_list_says_nothing_was_left_to_resume(client):
+    JobFactory(job_type="imports.candidates")
     job_manager.pause_job_type_sync("imports.candidates", by="bob")
     client.force_login(staff(username="ops", permissions=["jobs.view_job", "jobs.change_job"]))
     job_manager.resume_job_type_sync("imports.candidates", by="carol")  # meanwhile, elsewhere

@@ -321,6 +321,18 @@ def test_a_bad_pause_is_a_422_naming_the_field(as_alice, body, field):
     assert [error["field"] for error in response.json()["errors"]] == [field]
 
 
+def test_pausing_an_unknown_job_type_is_a_422_listing_the_known_ones(as_alice):
+    from jobs.models import JobTypePause
+
+    response = post(as_alice, "/api/jobs/pause", {"job_type": "test.ech", "reason": "typo"})
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "job_type"
+    assert response.json()["detail"].startswith("unknown job type 'test.ech'; known job types: ")
+    assert "test.echo" in response.json()["known_job_types"]
+    assert not JobTypePause.objects.exists()
+
+
 def test_pausing_needs_the_control_permission_and_csrf_for_a_session(client, viewer, alice, bearer):
     from django.test import Client
 

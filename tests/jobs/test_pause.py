@@ -12,6 +12,7 @@ from django_q.models import OrmQ
 
 from jobs.manager import job_manager
 from jobs.models import Job, JobStatus, JobTypePause
+from jobs.registry import UnknownJobType
 from jobs.tasks import run_job
 from monitoring.models import EventType, JobExecutionLog
 from tests.factories import JobFactory
@@ -40,6 +41,18 @@ def test_pausing_twice_keeps_the_first_pause():
     assert job_manager.pause_job_type_sync("test.echo", by="alice", reason="first") is True
     assert job_manager.pause_job_type_sync("test.echo", by="bob", reason="second") is False
     assert JobTypePause.objects.get().paused_by == "alice"
+
+
+def test_a_name_neither_registered_nor_ever_submitted_is_refused_a_typo_pauses_nothing():
+    with pytest.raises(UnknownJobType, match="unknown job type 'test.ech'; known job types: .*test.echo"):
+        job_manager.pause_job_type_sync("test.ech", by="alice")
+    assert not JobTypePause.objects.exists()
+
+
+def test_a_type_no_longer_registered_whose_jobs_are_still_here_may_be_paused():
+    """Jobs queued before a deploy that removed their type keep its name."""
+    JobFactory(job_type="imports.legacy")
+    assert job_manager.pause_job_type_sync("imports.legacy", by="alice") is True
 
 
 @time_machine.travel(NOW, tick=False)

@@ -88,6 +88,16 @@ def test_a_bad_pause_is_a_400_naming_the_field_and_pauses_nothing(alice_client, 
     assert not JobTypePause.objects.exists()
 
 
+def test_pausing_a_name_no_job_has_is_refused_as_unknown(alice_client):
+    response = alice_client.post("/jobs/pause/", {"job_type": "ai_matchin", "reason": "typo"})
+
+    assert response.status_code == 400
+    assert "Nothing paused: job_type: unknown job type &#x27;ai_matchin&#x27;; known job types: " in (
+        response.content.decode()
+    )
+    assert not JobTypePause.objects.exists()
+
+
 def test_a_job_type_given_twice_is_refused_not_picked(alice_client):
     response = alice_client.post("/jobs/pause/", "job_type=demo.sleep&job_type=ai_matching", content_type=FORM)
     assert response.status_code == 400
