@@ -6,6 +6,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from alerts.manager import alert_manager
 from jobs.manager import job_manager
 from jobs.models import JobStatus
 from monitoring.models import EventType, SystemHealthMetric
@@ -103,6 +104,23 @@ def test_shows_parameters_timeline_error_attempts_and_alerts(alice_client, faile
     assert '<td class="num">2 s</td>' in page  # whole seconds, as stored: not "2.0 s" beside the timeline's 1.9
     assert "ai_matching failed" in page
     assert "Retry job" in page and "Cancel job" not in page  # alice may act; a failed job can be retried
+
+
+def test_an_alert_that_occurred_again_says_its_message_is_the_first_occurrences(alice_client):
+    """The alert keeps the message it was raised with; retried and failed again, the job's page
+    must not pass "failed after 2 of 2 attempts" off as what just happened."""
+    job = JobFactory(job_type="demo.fail", failed=True)
+    failure = {"title": "demo.fail failed", "job_id": job.id, "job_type": "demo.fail"}
+    first = alert_manager.process_alert_sync("job_failure", "error", failure | {"message": "failed after 2 of 2"})
+    page = alice_client.get(f"/jobs/{job.id}/").content.decode()
+    assert "failed after 2 of 2" in page and "First occurrence:" not in page
+
+    alert_manager.process_alert_sync("job_failure", "error", failure | {"message": "failed after 5 of 5"})
+
+    page = alice_client.get(f"/jobs/{job.id}/").content.decode()
+    assert '<span class="muted">First occurrence:</span> failed after 2 of 2' in page
+    alert_page = alice_client.get(f"/alerts/{first.id}/").content.decode()
+    assert "Message <span class=\"muted small\">(its first occurrence)</span>" in alert_page
 
 
 def test_user_text_is_escaped_everywhere(alice_client):
