@@ -1,12 +1,14 @@
 """django-q2 brokers that also keep jobs moving.
 
-Every qcluster has exactly one pusher process, and it calls `dequeue()` in a loop. These
-brokers use that loop to dispatch retries whose delay has passed (every
-JOBS["DISPATCH_INTERVAL"] seconds) and to take back jobs of dead workers and re-enqueue
-lost ones (every JOBS["SWEEP_INTERVAL"]). So a retry starts within about a second of
-its due time (django-q2's own scheduler only ticks every 30 s), and every qcluster node
-does this work without an extra process to deploy. Several nodes doing it at once is
-safe: each change is a conditional UPDATE that only one of them wins.
+Every qcluster has exactly one pusher process, and it calls `dequeue()` in a loop. Its first
+call starts a thread in that process which dispatches retries whose delay has passed (every
+JOBS["DISPATCH_INTERVAL"] seconds) and takes back jobs of dead workers and re-enqueues lost
+ones (every JOBS["SWEEP_INTERVAL"]). So a retry starts within about a second of its due time
+(django-q2's own scheduler only ticks every 30 s), and every qcluster node does this work
+without an extra process to deploy. A thread, not the pusher's loop itself: the pusher blocks
+handing a task to its node while every worker is busy, and a dead worker's job must not wait
+minutes for a long job elsewhere to end (a drill saw 116 s instead of 35). Several nodes doing
+it at once is safe: each change is a conditional UPDATE that only one of them wins.
 
 Each also keeps an urgent lane beside its queue: tasks enqueued with `enqueue_urgent` (alert
 deliveries, alerts/services.py) are handed out before any job waiting in the queue, oldest
@@ -20,6 +22,9 @@ node carries on as soon as the database answers again.
 """
 
 import logging
+import multiprocessing
+import os
+import threading
 import time
 
 from django.conf import settings
@@ -37,7 +42,22 @@ class JobDispatchMixin:
     _next_dispatch = 0.0
     _next_sweep = 0.0
     _judge_heartbeats_from = 0.0
+    _dispatching_in = None  # the pid whose dispatch thread runs
     clock = staticmethod(time.monotonic)
+
+    def keep_dispatching(self) -> None:
+        """Start the dispatch thread once in this process, if it is a cluster's pusher (django-q2
+        forks it from the sentinel). A broker driven by hand in a main process (a test, a shell)
+        dispatches only when told to (dispatch_jobs)."""
+        if self._dispatching_in == os.getpid() or multiprocessing.parent_process() is None:
+            return
+        self._dispatching_in = os.getpid()
+        threading.Thread(target=self._dispatch_forever, name="job-dispatch", daemon=True).start()
+
+    def _dispatch_forever(self) -> None:
+        while True:
+            self.dispatch_jobs()
+            time.sleep(min(settings.JOBS["DISPATCH_INTERVAL"], settings.JOBS["SWEEP_INTERVAL"]))
 
     @property
     def urgent_key(self) -> str:
@@ -90,7 +110,7 @@ class ORMBroker(JobDispatchMixin, ORM):
 
     def dequeue(self):
         try:
-            self.dispatch_jobs()
+            self.keep_dispatching()
             tasks = self._claim_urgent() or self._claim(self.list_key)
             if tasks is None:
                 time.sleep(Conf.POLL)  # both empty: spare the CPU, as django-q2 does
@@ -142,7 +162,7 @@ class RedisBroker(JobDispatchMixin, Redis):
         return self.connection.rpush(self.urgent_key, task)
 
     def dequeue(self):
-        self.dispatch_jobs()
+        self.keep_dispatching()
         # BLPOP pops from the first of its lists that holds something: the urgent one first.
         task = self.connection.blpop([self.urgent_key, self.list_key], 1)
         if task:

@@ -159,3 +159,29 @@ def test_a_node_lost_under_a_backlog_that_never_empties_has_its_prefetched_jobs_
         f"{broker} broker: node-a killed, then {len(backlog)} more jobs; its prefetched jobs first enqueued again "
         f"while {started_after} of those still waited; all {len(first) + len(backlog)} completed once"
     )
+
+
+@pytest.mark.parametrize("broker", ["orm", "redis"])
+def test_a_killed_workers_job_is_taken_back_while_every_other_worker_is_busy(cluster_nodes, broker):
+    """The sweep does not wait for a free worker. With both workers on long jobs and the node's
+    own queue full, its pusher blocks handing over the next task; a killed worker's job is still
+    taken back once its heartbeat is STALE_AFTER (3 s here) old, while the other job runs on (a
+    drill saw it wait for a long job to end: 116 s instead of about 35)."""
+    cluster_nodes(1, workers=2, broker=broker)
+    # 30 s each, more than the node takes at once (2 running, 4 in its queue, 1 in the pusher's hand).
+    for _ in range(8):
+        job_manager.submit_job("reliability.steps", {"steps": 300, "seconds": 0.1})
+    victim, other = wait_for(lambda: running_jobs(at_least=2), timeout=30, message="both workers to run a job")[:2]
+
+    os.kill(worker_pid(victim), signal.SIGKILL)
+    # The reincarnated worker takes a queued task at once, so the pusher sweeps once, too early, and
+    # blocks again on the next task.
+
+    taken_back = wait_for(
+        lambda: JobExecutionLog.objects.filter(job_id=victim.id, error_details__type="jobs.errors.WorkerLostError")
+        .first(),
+        timeout=15,
+        message="the killed worker's job to be taken back",
+    )
+    assert Job.objects.get(id=other.id).status == JobStatus.RUNNING  # no worker came free meanwhile
+    assert f"worker {victim.worker} stopped sending heartbeats" in taken_back.message
