@@ -13,6 +13,7 @@ from alerts.models import AlertHistory
 from alerts.selectors import alert_list
 from alerts.services import alert_acknowledge, alert_resolve
 from jobs.manager import JobNotFound
+from jobs.payloads import loads_refusing_repeated_keys
 from monitoring.api_auth import requires
 from monitoring.api_errors import AUTH_ERRORS, AmbiguousJobIdOut, error_responses, refuse_unknown_query_parameters
 from monitoring.forms import FINISHED_WINDOWS
@@ -190,8 +191,12 @@ def _optional_body(request, schema: type[BaseModel]) -> BaseModel:
     CSRF check has already consumed for a form post."""
     if request.content_type != "application/json" or not request.body:
         return schema()
+    try:  # as the API's parser reads a body: the same 400 for bad JSON, a repeated key refused
+        data = loads_refusing_repeated_keys(request.body)
+    except (ValueError, RecursionError) as e:
+        raise HttpError(400, "Cannot parse request body") from e
     try:
-        return schema.model_validate_json(request.body)
+        return schema.model_validate(data)
     except SchemaValidationError as e:
         errors = [{"loc": ("body", "payload", *error["loc"]), "msg": error["msg"]} for error in e.errors()]
         raise ValidationError(errors) from None
@@ -199,7 +204,7 @@ def _optional_body(request, schema: type[BaseModel]) -> BaseModel:
 
 @router.post(
     "/alerts/{alert_id}/resolve",
-    response={200: AlertResolveOut, **AUTH_ERRORS, **error_responses(404, 422)},
+    response={200: AlertResolveOut, **AUTH_ERRORS, **error_responses(400, 404, 422)},
     auth=requires(RESOLVE_ALERTS),
     summary="Resolve an alert",
     openapi_extra={
@@ -229,7 +234,7 @@ def resolve_alert(request, alert_id: UUID):
 
 @router.post(
     "/alerts/{alert_id}/acknowledge",
-    response={200: AlertAcknowledgeOut, **AUTH_ERRORS, **error_responses(404, 409, 422)},
+    response={200: AlertAcknowledgeOut, **AUTH_ERRORS, **error_responses(400, 404, 409, 422)},
     auth=requires(RESOLVE_ALERTS),
     summary="Acknowledge an alert",
     openapi_extra={

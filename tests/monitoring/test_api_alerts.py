@@ -341,7 +341,7 @@ def test_a_reason_sent_as_json_is_recorded(client, alice, bearer):
         ('{"reason": 5}', "reason", "Input should be a valid string"),
         ('{"reason": "' + "x" * 2_001 + '"}', "reason", "String should have at most 2000 characters"),
         ('{"why": "x"}', "why", "Extra inputs are not permitted"),
-        ('{"reason": ', "body", "Invalid JSON"),
+        ('{"reason": "a", "reason": "b"}', "reason", "given 2 times; give it once"),
     ],
 )
 def test_a_bad_body_is_422_naming_the_field_and_resolves_nothing(client, alice, bearer, body, field, message):
@@ -352,6 +352,21 @@ def test_a_bad_body_is_422_naming_the_field_and_resolves_nothing(client, alice, 
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == field
     assert response.json()["errors"][0]["message"].startswith(message)
+    alert.refresh_from_db()
+    assert alert.resolved_at is None
+
+
+@pytest.mark.parametrize("action", ["resolve", "acknowledge"])
+def test_a_body_that_is_not_json_is_the_same_400_as_anywhere_in_the_api(client, alice, bearer, action):
+    alert = job_failure(JobFactory())
+    url = f"{ALERTS}/{alert.id}/{action}"
+
+    response = client.post(url, '{"reason": ', content_type="application/json", headers=bearer(alice))
+    submit = client.post("/api/jobs", '{"job_type": ', content_type="application/json", headers=bearer(alice))
+
+    assert response.status_code == submit.status_code == 400
+    assert response.json()["detail"].startswith("request body is not valid JSON: ")
+    assert response.json()["errors"][0]["field"] == submit.json()["errors"][0]["field"]
     alert.refresh_from_db()
     assert alert.resolved_at is None
 
