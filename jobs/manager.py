@@ -81,6 +81,16 @@ def worker_id() -> str:
     return f"{settings.WORKER_HOSTNAME}:{os.getpid()}"
 
 
+def _last_sign_of_life(job: Job, started):
+    """When a silent attempt was last seen alive: the later of its last heartbeat and its last
+    progress report (heartbeats come every HEARTBEAT_INTERVAL, reports in between). One lookup
+    on the (job, timestamp) index, for each job taken back."""
+    reported = job.logs.filter(event_type=EventType.PROGRESS, timestamp__gte=started).aggregate(
+        last=models.Max("timestamp")
+    )["last"]
+    return max(job.heartbeat_at, reported) if reported else job.heartbeat_at
+
+
 class EnhancedJobManager:
     # Seconds between "still waiting" logs while an outcome waits out a database outage.
     outcome_patience = 30.0
@@ -633,7 +643,7 @@ class EnhancedJobManager:
         for job in stale[:limit]:
             # A row written by other code may lack its attempt's start: one such row must not stop the sweep.
             started = job.attempt_started_at or job.heartbeat_at
-            ran_ms = int((job.heartbeat_at - started).total_seconds() * 1000)
+            ran_ms = int((_last_sign_of_life(job, started) - started).total_seconds() * 1000)
             timeout = timeout_for(job.job_type)
             if job.cancel_requested_at is not None:
                 self._finish_cancelled(

@@ -82,6 +82,26 @@ def test_a_job_whose_worker_went_silent_is_failed_as_a_system_error_and_retried(
 
 
 @time_machine.travel(NOW, tick=False)
+def test_a_worker_killed_between_heartbeats_ran_until_its_last_progress_report(jobs_settings):
+    """Heartbeats come every 5 s; progress reports in between are later signs of life (a drill
+    saw "Ran for 1 ms" for a job killed 4 s in, at step 4 of 60)."""
+    lost = stale_running_job(heartbeat_seconds_ago=40, started_seconds_ago=40)
+    for seconds_ago in (39, 37, 36):
+        JobExecutionLog.objects.create(
+            job=lost, event_type=EventType.PROGRESS, status="running", timestamp=NOW - timedelta(seconds=seconds_ago)
+        )
+    earlier = stale_running_job(heartbeat_seconds_ago=40, started_seconds_ago=40)
+    JobExecutionLog.objects.create(  # its previous attempt's, before this one started
+        job=earlier, event_type=EventType.PROGRESS, status="running", timestamp=NOW - timedelta(seconds=45)
+    )
+
+    job_manager.recover_stale_jobs(now=NOW)
+
+    assert JobExecutionLog.objects.get(job=lost, event_type=EventType.ERROR).execution_time_ms == 4_000
+    assert JobExecutionLog.objects.get(job=earlier, event_type=EventType.ERROR).execution_time_ms == 0
+
+
+@time_machine.travel(NOW, tick=False)
 def test_a_running_row_without_its_attempts_start_does_not_stop_the_sweep(jobs_settings):
     """A drill inserted such a row by hand: every sweep then raised a TypeError, and the other lost
     jobs were never taken back."""
