@@ -203,6 +203,18 @@ class EnhancedJobManager:
             raise timed_out
         return {"job_id": str(job_id), "attempt": attempt, "ran": True}
 
+    def hand_back_sync(self, job_id, attempt: int) -> dict:
+        """Give a task back to the broker without starting its attempt: its worker's node is
+        stopping (jobs.queue.node_stopping). Enqueued again at once, for another node or this
+        one once restarted; the lost-job sweep's wait starts again from now (updated_at)."""
+        queued = Job.objects.filter(id=job_id, status=JobStatus.QUEUED, attempts=attempt - 1)
+        job_type = queued.values_list("job_type", flat=True).first()
+        handed_back = job_type is not None and queued.update(updated_at=timezone.now()) == 1
+        if handed_back:  # else cancelled or taken meanwhile: nothing to give back
+            logger.info("job %s attempt %s handed back: this node is stopping", job_id, attempt)
+            self._enqueue(job_id, attempt, job_type, None)
+        return {"job_id": str(job_id), "attempt": attempt, "ran": False, "handed_back": handed_back}
+
     def _claim(self, job_id, attempt: int) -> Job | None:
         """Take the attempt; waits out a short database outage rather than lose it."""
         for pause in (0.5, 1, 2, 4, 8, 15, None):

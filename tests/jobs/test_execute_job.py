@@ -428,3 +428,21 @@ def test_an_outcome_whose_failed_receiver_cannot_be_undone_is_kept_and_written_l
     assert job.status == JobStatus.COMPLETED and len(manager.monitoring.pending) == 0
     assert JobExecutionLog.objects.filter(job=job, event_type=EventType.COMPLETED).count() == 1
     assert len(calls) == 2
+
+
+def test_a_task_its_stopping_node_hands_back_is_enqueued_again_untouched(monkeypatch):
+    """jobs.tasks.run_job on a node told to stop: the attempt does not start; its task goes back
+    to the broker for another node (tests/reliability/test_node_stopped.py runs real nodes)."""
+    from django_q.models import OrmQ
+
+    monkeypatch.setattr("jobs.queue.node_stopping", lambda: True)
+    job = JobFactory(job_type="test.echo", status=JobStatus.QUEUED, attempts=0)
+    cancelled = JobFactory(job_type="test.echo", status=JobStatus.CANCELLED, attempts=0)
+
+    assert run_job(str(job.id), 1) == {"job_id": str(job.id), "attempt": 1, "ran": False, "handed_back": True}
+    assert run_job(str(cancelled.id), 1)["handed_back"] is False  # nothing to give back
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.started_at) == (JobStatus.QUEUED, 0, None)
+    assert not job.logs.filter(event_type=EventType.STARTED).exists()
+    assert [task.task["args"] for task in OrmQ.objects.all()] == [(str(job.id), 1)]
