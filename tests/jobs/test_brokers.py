@@ -162,3 +162,22 @@ def test_the_redis_broker_has_the_same_urgent_lane(monkeypatch):
         assert redis_broker.dequeue() is None
     finally:
         redis_broker.purge_queue()
+
+
+def test_periodic_tasks_go_on_the_urgent_lane_ahead_of_a_backlog_of_jobs(transactional_db, broker, settings):
+    """Health checks and escalations are needed most when jobs pile up: django-q2's scheduler
+    enqueues them on the urgent lane, so the next free worker runs them before the backlog."""
+    from django_q.scheduler import scheduler
+    from django_q.signing import SignedPackage
+
+    from jobs.schedules import sync_schedules
+
+    settings.PERIODIC_TASKS = {"run_health_checks": {"func": "monitoring.tasks.run_health_checks", "minutes": 1}}
+    sync_schedules()
+    backlog = [broker.enqueue(f"job {n}") for n in range(3)]
+
+    scheduler(broker=broker)  # as the sentinel runs it (it closes connections: no test transaction)
+
+    first = broker.dequeue()[0]
+    assert SignedPackage.loads(first[1])["func"] == "monitoring.tasks.run_health_checks"
+    assert [broker.dequeue()[0][0] for _ in backlog] == backlog
