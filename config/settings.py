@@ -325,6 +325,7 @@ HEALTH = {
         "jobs.oldest_queued_age_s": envthresholds("QUEUE_AGE_S", 300, 900),
         "jobs.stale": envthresholds("STALE_JOBS", 1, 5),
         "jobs.silent": envthresholds("SILENT_JOBS", 1, 5),
+        "jobs.workers_lost": envthresholds("WORKERS_LOST", 1, 5),
         "jobs.failure_rate_pct": envthresholds("FAILURE_RATE_PCT", 25, 50),
         # % of the job attempts calling an external service (those of the job types that failed
         # calling it) that failed on it within SERVICE_FAILED_CALLS_WINDOW_MINUTES, once at least

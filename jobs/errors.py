@@ -164,9 +164,14 @@ def _service_called(error: BaseException) -> dict:
     return called
 
 
+def recorded_type(error_class: type[BaseException]) -> str:
+    """How an error's type is recorded (error_details["type"]): "httpx.ConnectTimeout", "ValueError"."""
+    return f"{error_class.__module__}.{error_class.__qualname__}".removeprefix("builtins.")
+
+
 def error_details(error: BaseException, error_type: ErrorType, *, retryable: bool) -> dict:
     """What an operator needs about a failure, bounded in size."""
-    type_name = f"{type(error).__module__}.{type(error).__qualname__}".removeprefix("builtins.")
+    type_name = recorded_type(type(error))
     message = str(error) or type(error).__name__
     # httpx's connection errors do not say where to ("[Errno 111] Connection refused"): a drill
     # found the error analysis unable to name the dependency that was down. HTTPStatusError

@@ -32,6 +32,7 @@ from django.db.models.functions import Greatest, Left, RowNumber
 from django.utils import timezone
 
 from jobs.db import heartbeats_stale_before
+from jobs.errors import WorkerLostError, recorded_type
 from jobs.models import ACTIVE_STATUSES, Job, JobStatus, JobTypePause
 from jobs.payloads import clip, to_json_value, url_origin
 from jobs.registry import unpadded
@@ -52,6 +53,7 @@ from monitoring.timeline import attempt_clock, too_quiet_q
 logger = logging.getLogger(__name__)
 
 UNKNOWN = "unknown"
+WORKER_LOST = recorded_type(WorkerLostError)  # error_details["type"] of an attempt taken back by the sweep
 _SEVERITY = {HealthStatus.HEALTHY: 0, HealthStatus.WARNING: 1, HealthStatus.CRITICAL: 2}
 MAX_METRIC_VALUE = 99_999_999.99  # DECIMAL(10, 2)
 MAX_SILENT_LISTED = 5
@@ -610,7 +612,9 @@ class HealthService:
 
     def check_job_queue_sync(self) -> dict:
         """Queued jobs and the oldest one's wait, running, stale and silent jobs, django-q2
-        workers alive, and the attempts' failure rate over the last few minutes. Two queries
+        workers alive, and over the last few minutes the attempts' failure rate and those taken
+        back from a lost worker (the sweep takes them back within seconds, so `jobs.stale` alone
+        would hardly ever see a worker killed by the kernel's OOM killer). Two queries
         (three with silent jobs to name) and a cache read."""
         now = timezone.now()
         stale_before = heartbeats_stale_before()
@@ -634,7 +638,11 @@ class HealthService:
                 event_type__in=(EventType.COMPLETED, EventType.ERROR),
                 timestamp__gte=now - timedelta(minutes=window),
                 timestamp__lte=now,
-            ).aggregate(ended=Count("id"), failed=Count("id", filter=Q(event_type=EventType.ERROR)))
+            ).aggregate(
+                ended=Count("id"),
+                failed=Count("id", filter=Q(event_type=EventType.ERROR)),
+                lost=Count("id", filter=Q(event_type=EventType.ERROR, error_details__type=WORKER_LOST)),
+            )
         # The wait since the job last became queued (submitted, retry dispatched or requeued).
         oldest_age = max(0.0, (now - active["oldest_queued"]).total_seconds()) if active["oldest_queued"] else 0.0
         return _result(
@@ -672,6 +680,17 @@ class HealthService:
                     stale_after_s=settings.JOBS["STALE_AFTER"],
                 ),
                 self._silent_jobs(active["silent"], now),
+                component(
+                    MetricType.JOB_QUEUE,
+                    "jobs.workers_lost",
+                    outcomes["lost"],
+                    grade(outcomes["lost"], _thresholds("jobs.workers_lost")),
+                    f"{outcomes['lost']} attempt(s) taken back in the last {window} min from a worker that stopped "
+                    "sending heartbeats (killed? out of memory? its host lost?); they were retried"
+                    if outcomes["lost"]
+                    else f"no worker was lost in the last {window} min",
+                    window_minutes=window,
+                ),
                 self._failure_rate(outcomes["ended"], outcomes["failed"], window),
                 self._cluster(),
             ]
@@ -747,6 +766,7 @@ class HealthService:
             "jobs.running",
             "jobs.stale",
             "jobs.silent",
+            "jobs.workers_lost",
             "jobs.failure_rate_pct",
             "cluster.workers",
         ]

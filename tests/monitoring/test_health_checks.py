@@ -41,7 +41,7 @@ def test_a_run_stores_one_row_per_component_all_with_the_run_time(machine, no_cl
     names = set(by_name(result))
     expected = {"database.latency_ms", "database.schema", "cpu.percent", "memory.percent", "disk.percent"}
     expected |= {"jobs.queued", "jobs.oldest_queued_age_s", "jobs.running", "jobs.stale", "jobs.failure_rate_pct"}
-    expected |= {"jobs.silent"}
+    expected |= {"jobs.silent", "jobs.workers_lost"}
     expected |= {"cluster.workers"} | ({"database.connections"} if connection.vendor == "postgresql" else set())
     assert names == expected
     rows = SystemHealthMetric.objects.all()
@@ -211,6 +211,26 @@ def test_running_jobs_without_a_recent_heartbeat_are_stale(settings):
     components = by_name(health_service.check_job_queue_sync())
     assert (components["jobs.running"]["metric_value"], components["jobs.stale"]["metric_value"]) == (2, 1)
     assert components["jobs.stale"]["status"] == "warning"
+
+
+def test_attempts_taken_back_from_lost_workers_are_counted_after_the_sweep_cleared_them():
+    """The sweep takes a dead worker's job back within seconds: `jobs.stale` is 0 again by the
+    next check, so a worker the kernel killed for its memory would go unnoticed."""
+    for error_type in ("jobs.errors.WorkerLostError", "ValueError"):  # as recover_stale_jobs records it
+        JobExecutionLogFactory(
+            job=JobFactory(job_type="demo.sleep", status=JobStatus.RETRYING),
+            event_type=EventType.ERROR,
+            timestamp=NOW - timedelta(minutes=3),
+            error_details={"type": error_type, "error_class": "system"},
+        )
+
+    components = queue_check_at(NOW)
+
+    assert components["jobs.stale"]["metric_value"] == 0
+    lost = components["jobs.workers_lost"]
+    assert (lost["metric_value"], lost["status"]) == (1, "warning")
+    assert lost["details"]["message"].startswith("1 attempt(s) taken back in the last 15 min from a worker that")
+    assert queue_check_at(NOW + timedelta(minutes=13))["jobs.workers_lost"]["status"] == "healthy"
 
 
 def silent_job(silent: timedelta, *, job_type: str = "ai_matching"):
