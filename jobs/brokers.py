@@ -38,6 +38,11 @@ from monitoring.pending import DATABASE_UNAVAILABLE, reset_broken_connection
 logger = logging.getLogger(__name__)
 
 
+def urgent_lane(list_key: str) -> str:
+    """The list name of a queue's urgent lane."""
+    return f"{list_key}:urgent"
+
+
 class JobDispatchMixin:
     _next_dispatch = 0.0
     _next_sweep = 0.0
@@ -61,7 +66,7 @@ class JobDispatchMixin:
 
     @property
     def urgent_key(self) -> str:
-        return f"{self.list_key}:urgent"
+        return urgent_lane(self.list_key)
 
     def dispatch_jobs(self) -> None:
         from jobs.manager import job_manager

@@ -13,6 +13,8 @@ from django.conf import settings
 from django_q.conf import Conf
 from django_q.models import Schedule
 
+from jobs.brokers import urgent_lane
+
 PREFIX = "jobmonitor:"
 
 
@@ -30,13 +32,8 @@ def sync_schedules(**kwargs) -> None:
                 "minutes": minutes,
                 "repeats": -1,
                 # django-q2 enqueues a schedule on the broker of its q_options' "cluster", by list name.
-                "kwargs": f"q_options={{'cluster': {urgent_lane()!r}}}",
+                "kwargs": f"q_options={{'cluster': {urgent_lane(Conf.CLUSTER_NAME)!r}}}",
             },
         )
     keep = [PREFIX + name for name, task in wanted.items() if int(task["minutes"]) > 0]
     Schedule.objects.filter(name__startswith=PREFIX).exclude(name__in=keep).delete()
-
-
-def urgent_lane() -> str:
-    """The list name of the queue's urgent lane (jobs.brokers.JobDispatchMixin.urgent_key)."""
-    return f"{Conf.CLUSTER_NAME}:urgent"
