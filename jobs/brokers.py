@@ -11,8 +11,8 @@ minutes for a long job elsewhere to end (a drill saw 116 s instead of 35). Sever
 it at once is safe: each change is a conditional UPDATE that only one of them wins.
 
 Each also keeps an urgent lane beside its queue: tasks enqueued with `enqueue_urgent` (alert
-deliveries, alerts/services.py) are handed out before any job waiting in the queue, oldest
-first, so a notification does not wait behind a backlog of jobs, which is when alerts fire.
+deliveries, alerts/services.py; periodic tasks, jobs/schedules.py; attempts a stopping node
+hands back, jobs/tasks.py) are handed out before any job waiting in the queue, oldest first, so a notification does not wait behind a backlog of jobs, which is when alerts fire.
 It can still wait for the tasks a node has already taken (up to Q_CLUSTER's queue_limit,
 workers², plus one per worker), and on the ORM broker up to one poll interval (0.2 s) more.
 

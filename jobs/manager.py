@@ -150,9 +150,10 @@ class EnhancedJobManager:
         # After commit: a worker must never pick up a job whose row it cannot see yet.
         transaction.on_commit(partial(self._enqueue, job_id, attempt, job_type, broker))
 
-    def _enqueue(self, job_id, attempt: int, job_type: str, broker: Broker | None) -> None:
+    def _enqueue(self, job_id, attempt: int, job_type: str, broker: Broker | None, *, urgent: bool = False) -> None:
         try:
-            enqueue_attempt(job_id, attempt, job_type=job_type, timeout=timeout_for(job_type), broker=broker)
+            timeout = timeout_for(job_type)
+            enqueue_attempt(job_id, attempt, job_type=job_type, timeout=timeout, broker=broker, urgent=urgent)
         except Exception:
             # The row stays queued; requeue_lost_jobs hands it to django-q2 again.
             logger.exception("could not enqueue job %s attempt %s; the sweep will enqueue it again", job_id, attempt)
@@ -205,14 +206,15 @@ class EnhancedJobManager:
 
     def hand_back_sync(self, job_id, attempt: int) -> dict:
         """Give a task back to the broker without starting its attempt: its worker's node is
-        stopping (jobs.queue.node_stopping). Enqueued again at once, for another node or this
-        one once restarted; the lost-job sweep's wait starts again from now (updated_at)."""
+        stopping (jobs.queue.node_stopping). Enqueued again at once on the urgent lane (it had
+        reached the queue's head: behind a backlog again, a drill saw it wait 10 minutes), for
+        another node or this one once restarted; the lost-job sweep's wait starts again from now."""
         queued = Job.objects.filter(id=job_id, status=JobStatus.QUEUED, attempts=attempt - 1)
         job_type = queued.values_list("job_type", flat=True).first()
         handed_back = job_type is not None and queued.update(updated_at=timezone.now()) == 1
         if handed_back:  # else cancelled or taken meanwhile: nothing to give back
             logger.info("job %s attempt %s handed back: this node is stopping", job_id, attempt)
-            self._enqueue(job_id, attempt, job_type, None)
+            self._enqueue(job_id, attempt, job_type, None, urgent=True)
         return {"job_id": str(job_id), "attempt": attempt, "ran": False, "handed_back": handed_back}
 
     def _claim(self, job_id, attempt: int) -> Job | None:

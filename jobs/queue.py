@@ -24,19 +24,18 @@ def shared_broker() -> Broker:
     return _broker[1]
 
 
-def enqueue_attempt(job_id, attempt: int, *, job_type: str, timeout: int, broker: Broker | None = None) -> str:
+def enqueue_attempt(
+    job_id, attempt: int, *, job_type: str, timeout: int, broker: Broker | None = None, urgent: bool = False
+) -> str:
+    """`urgent`: ahead of the jobs waiting (a task handed back by a stopping node was at the
+    queue's head already)."""
     # Options go through q_options: async_task would swallow keyword arguments named
     # timeout, hook, group… as its own.
-    return async_task(
-        "jobs.tasks.run_job",
-        str(job_id),
-        attempt,
-        q_options={
-            "broker": broker or shared_broker(),
-            "timeout": timeout,
-            "task_name": f"{job_type}:{job_id}:{attempt}",
-        },
-    )
+    options = {"timeout": timeout, "task_name": f"{job_type}:{job_id}:{attempt}"}
+    if urgent:
+        return enqueue_urgent("jobs.tasks.run_job", str(job_id), attempt, q_options=options)
+    options["broker"] = broker or shared_broker()
+    return async_task("jobs.tasks.run_job", str(job_id), attempt, q_options=options)
 
 
 class _UrgentLane:

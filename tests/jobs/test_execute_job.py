@@ -435,6 +435,8 @@ def test_a_task_its_stopping_node_hands_back_is_enqueued_again_untouched(monkeyp
     to the broker for another node (tests/reliability/test_node_stopped.py runs real nodes)."""
     from django_q.models import OrmQ
 
+    from jobs.queue import shared_broker
+
     monkeypatch.setattr("jobs.queue.node_stopping", lambda: True)
     job = JobFactory(job_type="test.echo", status=JobStatus.QUEUED, attempts=0)
     cancelled = JobFactory(job_type="test.echo", status=JobStatus.CANCELLED, attempts=0)
@@ -445,4 +447,7 @@ def test_a_task_its_stopping_node_hands_back_is_enqueued_again_untouched(monkeyp
     job.refresh_from_db()
     assert (job.status, job.attempts, job.started_at) == (JobStatus.QUEUED, 0, None)
     assert not job.logs.filter(event_type=EventType.STARTED).exists()
-    assert [task.task["args"] for task in OrmQ.objects.all()] == [(str(job.id), 1)]
+    # Ahead of the jobs waiting: it had reached the head of the queue.
+    assert [(task.key, task.task["args"]) for task in OrmQ.objects.all()] == [
+        (shared_broker().urgent_key, (str(job.id), 1))
+    ]
