@@ -974,6 +974,19 @@ def checks_stopped(checked_at, now) -> bool:
     return bool(checked_at and limit and now - checked_at > limit)
 
 
+def checks_overdue(now) -> datetime | None:
+    """When the scheduled health checks last ran, if that is more than twice their interval ago
+    (their task waits for a free worker while every one runs a long job); None when they are on
+    time, off, or never ran. One query."""
+    minutes = int(settings.PERIODIC_TASKS["run_health_checks"]["minutes"])
+    if minutes <= 0:
+        return None
+    checked_at = SystemHealthMetric.objects.aggregate(latest=Max("timestamp"))["latest"]
+    if checked_at is None or now - checked_at <= timedelta(minutes=2 * minutes):
+        return None
+    return checked_at
+
+
 def worker_liveness(now) -> dict:
     """Has a django-q2 worker been seen within HEALTH["STALE_AFTER_MINUTES"]? From the database
     alone, so a web server or cron on any machine can ask, whichever broker the clusters use.

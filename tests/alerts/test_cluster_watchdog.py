@@ -169,12 +169,37 @@ def test_does_nothing_while_a_worker_is_seen():
     assert not AlertHistory.objects.exists() and not mail.outbox
 
 
-def test_workers_busy_with_long_jobs_are_alive_though_the_checks_wait():
+def test_workers_busy_with_long_jobs_are_alive_and_it_runs_the_checks_they_keep_waiting():
+    """Every worker on a long job: the scheduled checks, escalations and notifications wait in
+    the queue for one. Alive, and the watchdog does that work meanwhile."""
+    from alerts.manager import alert_manager
+    from monitoring.models import SystemHealthMetric
+
+    publish_cluster(workers=2, status="Working", host="vm-1")
     workers_seen(NOW - timedelta(minutes=20))
     JobFactory(running=True, heartbeat_at=NOW - timedelta(seconds=5))
+    with time_machine.travel(NOW - timedelta(minutes=70), tick=False):
+        alert_manager.process_alert_sync("job_failure", "error", {"title": "imports failed", "message": "m"})
 
-    assert watchdog(NOW)[0] == 0
-    assert not AlertHistory.objects.exists()
+    status, output = watchdog(NOW)
+
+    assert status == 0
+    assert "health checks overdue (they last ran 20m 00s ago: every worker busy?): run here" in output
+    cluster = SystemHealthMetric.objects.filter(metric_name="cluster.workers").latest("timestamp")
+    assert (cluster.timestamp, cluster.status) == (NOW, "healthy")
+    assert not AlertState.objects.filter(fingerprint="system_health:cluster.watchdog").exists()
+    sent = sorted((m.to[0], m.subject) for m in mail.outbox)
+    assert ("ops@example.com", "[ERROR] New alert: imports failed") in sent
+    assert ("lead@example.com", "[ERROR] Escalated: unresolved for 70 min: imports failed") in sent
+
+
+def test_checks_on_time_are_left_to_the_workers():
+    from monitoring.models import SystemHealthMetric
+
+    workers_seen(NOW - timedelta(minutes=2))
+
+    assert watchdog(NOW)[1].startswith("alive: ")
+    assert SystemHealthMetric.objects.count() == 1
 
 
 def test_a_check_run_by_hand_while_no_cluster_runs_is_not_a_worker():

@@ -7,6 +7,10 @@ alert through the AlertManager and, while no cluster runs, escalates what is due
 every due notification itself. The alert names the likely cause from what the broker says
 (monitoring.health.broker_reading): no cluster registered, the broker unreachable, or
 clusters registered but silent.
+
+Workers alive but every one busy with long jobs starve the same work: the periodic tasks and
+notifications wait in the queue for a free worker (a drill saw the checks 4-5 minutes late).
+When the checks are overdue, this command runs them, escalates and delivers too.
 """
 
 from django.conf import settings
@@ -15,8 +19,9 @@ from django.utils import timezone
 
 from alerts.manager import alert_manager
 from alerts.services import deliveries_send_due, take_back_lost_sends
-from monitoring.health import broker_reading, stale_after, worker_liveness
+from monitoring.health import broker_reading, checks_overdue, health_service, stale_after, worker_liveness
 from monitoring.pending import DATABASE_UNAVAILABLE
+from monitoring.templatetags.dashboard import duration
 
 DEAD = 1
 NOT_JUDGED = 2
@@ -72,12 +77,20 @@ class Command(BaseCommand):
             # Why: stopped, cut off from the broker, or running but stuck (named in the alert).
             liveness["broker"] = broker_reading(timeout=settings.HEALTH["CHECK_TIMEOUT"])
         alert = alert_manager.check_workers_sync(liveness)
+        overdue = checks_overdue(now) if liveness["alive"] else None
+        if overdue is not None:
+            health_service.run_health_checks_sync()
+            self.stdout.write(
+                f"health checks overdue (they last ran {duration((now - overdue).total_seconds())} ago: every "
+                "worker busy?): run here, with escalations and deliveries"
+            )
         # Committed by now: no network I/O inside a transaction.
-        if not liveness["alive"]:
-            # Nothing else escalates or delivers while no cluster runs: this command does, for
+        if not liveness["alive"] or overdue is not None:
+            # Nothing else escalates or delivers while no worker is free: this command does, for
             # every alert, not only its own.
             alert_manager.escalate_due_alerts_sync()
-            take_back_lost_sends()  # a send cut short when the cluster died
+            if not liveness["alive"]:
+                take_back_lost_sends()  # a send cut short when the cluster died
             sent = deliveries_send_due()
         else:
             sent = deliveries_send_due(alert_id=alert.id) if alert is not None else []
