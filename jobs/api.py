@@ -85,8 +85,8 @@ class RetryQuery(Schema):
 
 def document_job_types(openapi: dict) -> None:
     """Spell out the submit body per registered job type, with that type's parameters, and the
-    types a pause takes, so the docs and generated clients know them. Done each time the schema is served: job types
-    register at start-up. Validation stays with the job types (jobs.registry)."""
+    types a pause takes, so the docs and generated clients know them. Done each time the schema
+    is served: job types register at start-up. Validation stays with the job types (jobs.registry)."""
     components = openapi["components"]["schemas"]
     common = components["JobSubmitIn"]["properties"]
     variants = []
