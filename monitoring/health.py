@@ -917,6 +917,11 @@ def _redis_label(url: str) -> str:
 # --- reads -----------------------------------------------------------------------------------
 
 
+def last_checked_at() -> datetime | None:
+    """When the health checks last ran (their newest row; health_time_idx). One query."""
+    return SystemHealthMetric.objects.aggregate(latest=Max("timestamp"))["latest"]
+
+
 def latest_health() -> dict:
     """The latest result of each component, and the overall status (the worst of them).
 
@@ -927,7 +932,7 @@ def latest_health() -> dict:
     service removed from the settings, a host gone) is left out. Two queries, reading only
     the rows of that span.
     """
-    checked_at = SystemHealthMetric.objects.aggregate(latest=Max("timestamp"))["latest"]
+    checked_at = last_checked_at()
     if checked_at is None:
         return {"status": UNKNOWN, "checked_at": None, "components": []}
     since = checked_at - timedelta(minutes=settings.HEALTH["FORGET_AFTER_MINUTES"])
@@ -981,7 +986,7 @@ def checks_overdue(now) -> datetime | None:
     minutes = int(settings.PERIODIC_TASKS["run_health_checks"]["minutes"])
     if minutes <= 0:
         return None
-    checked_at = SystemHealthMetric.objects.aggregate(latest=Max("timestamp"))["latest"]
+    checked_at = last_checked_at()
     if checked_at is None or now - checked_at <= timedelta(minutes=2 * minutes):
         return None
     return checked_at
