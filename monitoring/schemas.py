@@ -154,6 +154,10 @@ class JobSummaryOut(Out):
     heartbeat_at: datetime | None = Field(
         description="Last heartbeat of the worker running it (every JOBS_HEARTBEAT_INTERVAL seconds while it runs)."
     )
+    held: bool = Field(
+        default=False,
+        description="Queued while its job type is paused: it starts once the type is resumed (`POST /api/jobs/resume`).",
+    )
 
     @field_validator("error_class", mode="before")
     @classmethod
@@ -260,7 +264,13 @@ class AlertOut(Out):
     )
 
 
-JOB_DETAIL_FIELDS = (*JobSummaryOut.model_fields, "parameters", "result", "submitted_by", "retry_delay")
+JOB_DETAIL_FIELDS = (
+    *(name for name in JobSummaryOut.model_fields if name != "held"),  # held: from the pause, below
+    "parameters",
+    "result",
+    "submitted_by",
+    "retry_delay",
+)
 
 
 class JobTypePauseOut(Out):
@@ -303,6 +313,7 @@ class JobDetailOut(JobSummaryOut):
                 "retry_history": _attempts(detail.attempts),
                 "alerts": alerts,
                 "job_type_paused": pause,
+                "held": job.status == JobStatus.QUEUED and pause is not None,
             }
         )
 

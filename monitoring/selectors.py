@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce
 
@@ -55,6 +55,13 @@ def active_jobs_queryset(*, job_type: str | None = None, status: str | None = No
     if status:
         jobs = jobs.filter(status=status)
     return jobs.order_by("-updated_at", "id").only(*JOB_SUMMARY_FIELDS)
+
+
+def with_held(jobs: QuerySet[Job]) -> QuerySet[Job]:
+    """Each job with `held`: queued while its job type is paused, so it waits for the resume
+    (in the same query: a primary-key probe of the pauses per row)."""
+    paused = JobTypePause.objects.filter(job_type=OuterRef("job_type"))
+    return jobs.annotate(held=ExpressionWrapper(Q(status=JobStatus.QUEUED) & Exists(paused), BooleanField()))
 
 
 def active_jobs(*, job_type: str | None = None, status: str | None = None, limit: int = 100) -> list[dict]:
@@ -188,7 +195,7 @@ def active_job_list(
     if attention_at is not None:
         jobs = jobs.filter(needs_attention_q(attention_at))
     # The order of the jobs_active_list_idx index: a page is read from it, not sorted.
-    return jobs.order_by(ACTIVE_LIST_RANK, "-created_at", "id")
+    return with_held(jobs).order_by(ACTIVE_LIST_RANK, "-created_at", "id")
 
 
 def finished_jobs(
@@ -407,7 +414,7 @@ def active_jobs_page(
     jobs = active_jobs_queryset(job_type=job_type, status=status)
     if attention_at is not None:
         jobs = jobs.filter(needs_attention_q(attention_at))
-    return page(jobs, limit=limit, offset=offset)
+    return page(with_held(jobs), limit=limit, offset=offset)
 
 
 def page(rows: QuerySet, *, limit: int, offset: int) -> tuple[list, bool]:

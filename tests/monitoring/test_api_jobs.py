@@ -70,6 +70,7 @@ def test_lists_active_jobs_newest_activity_first(as_viewer):
         "next_attempt_at": None,
         "cancel_requested_at": None,
         "heartbeat_at": "2026-11-29T02:58:00Z",
+        "held": False,
     }
 
 
@@ -382,7 +383,26 @@ def test_a_job_of_a_paused_type_says_who_paused_it_and_why_it_waits(as_viewer):
         "paused_by": "bob",
         "reason": "AI vendor down",
     }
-    assert as_viewer.get(f"{LIST}/{JobFactory(job_type='demo.sleep').id}").json()["job_type_paused"] is None
+    assert body["held"] is True
+    other = as_viewer.get(f"{LIST}/{JobFactory(job_type='demo.sleep').id}").json()
+    assert (other["job_type_paused"], other["held"]) == (None, False)
+
+
+def test_the_list_marks_each_job_held_by_a_pause(as_viewer, django_assert_max_num_queries):
+    """A script reading the queue tells the jobs that wait for a resume from those that wait for a worker."""
+    held = JobFactory(job_type="ai_matching", status=JobStatus.QUEUED)
+    running = JobFactory(job_type="ai_matching", running=True)  # started before the pause: it runs on
+    waiting = JobFactory(job_type="demo.sleep", status=JobStatus.QUEUED)
+    job_manager.pause_job_type_sync("ai_matching", by="bob")
+
+    with django_assert_max_num_queries(3):  # session, user, the page (the pauses read in it)
+        items = as_viewer.get(LIST).json()["items"]
+
+    assert {item["id"]: item["held"] for item in items} == {
+        str(held.id): True,
+        str(running.id): False,
+        str(waiting.id): False,
+    }
 
 
 def test_unknown_job_is_404_and_malformed_id_is_422(as_viewer):

@@ -47,6 +47,20 @@ def test_an_operator_pauses_a_job_type_and_every_page_says_what_it_holds(alice_c
     assert "⏸ <strong>Held: ai_matching is paused</strong> by alice 0.0 s ago (“vendor down”)." in job_page
 
 
+def test_each_held_row_of_the_jobs_list_says_it_is_held(alice_client):
+    """A row of the list says why that queued job does not start, not just the banner above."""
+    held = JobFactory(job_type="ai_matching", status=JobStatus.QUEUED)
+    running = JobFactory(job_type="ai_matching", running=True)  # started before the pause: it runs on
+    other = JobFactory(job_type="demo.sleep", status=JobStatus.QUEUED)
+    job_manager.pause_job_type_sync("ai_matching", by="bob")
+
+    rows = alice_client.get("/jobs/").content.decode().split('<tbody id="job-rows"')[1].split("</tbody>")[0]
+
+    row_of = {job: rows.split(f'id="job-link-{job.id}"')[1].split("</tr>")[0] for job in (held, running, other)}
+    assert "⏸ held: ai_matching is paused" in row_of[held]
+    assert "held" not in row_of[running] and "held" not in row_of[other]
+
+
 def test_resuming_queues_the_held_jobs_again_and_says_how_many(alice_client, django_capture_on_commit_callbacks):
     held = [job_manager.submit_job("demo.sleep", {"seconds": 1, "steps": 1}) for _ in range(2)]
     job_manager.pause_job_type_sync("demo.sleep", by="bob")
