@@ -156,7 +156,8 @@ class JobSummaryOut(Out):
     )
     held: bool = Field(
         default=False,
-        description="Queued while its job type is paused: it starts once the type is resumed (`POST /api/jobs/resume`).",
+        description="Queued while its job type is paused: it starts once the type is resumed "
+        "(`POST /api/jobs/resume`).",
     )
 
     @field_validator("error_class", mode="before")
