@@ -30,7 +30,11 @@ DOCUMENTED_SETTINGS = "bench.documented_settings"
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,  # --help shows each default
+    )
     parser.add_argument("--jobs", type=int, default=2000, help="jobs per throughput run (figure 1)")
     parser.add_argument("--orm-reps", type=int, default=2, help="runs of each kind with the ORM broker")
     parser.add_argument("--redis-reps", type=int, default=2, help="runs of each kind with the Redis broker")

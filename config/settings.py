@@ -138,7 +138,7 @@ TEMPLATES = [
 ]
 
 # --- Database ---------------------------------------------------------------------------
-# SQLite under var/ by default; any Postgres URL otherwise (Supabase: see README).
+# SQLite under var/ by default; any Postgres URL otherwise (Supabase: docs/deployment.md).
 DATABASE_URL = envstr("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
 _db = dj_database_url.parse(DATABASE_URL, conn_max_age=envint("DB_CONN_MAX_AGE", 60), conn_health_checks=True)
 if _db["ENGINE"] == "django.db.backends.sqlite3":

@@ -1,5 +1,6 @@
 """.env.example, loaded as it is (`set -a; . ./.env; set +a`), gives the defaults it documents."""
 
+import json
 import os
 import socket
 import subprocess
@@ -38,3 +39,22 @@ def test_empty_values_mean_the_documented_defaults(tmp_path):
 
 def test_the_simulated_service_key_defaults_to_the_api_key(tmp_path):
     assert settings_from_env_example(tmp_path, AI_MATCHING_API_KEY="demo-key")[2] == "demo-key"
+
+
+READ = (
+    "import os, json; names = []; getenv = os.getenv\n"
+    "os.getenv = lambda name, *default: names.append(name) or getenv(name, *default)\n"
+    "import config.settings; print(json.dumps(names))"
+)
+
+
+def test_it_lists_every_variable_the_settings_read(tmp_path):
+    """A variable missing from .env.example is one an operator never learns exists."""
+    environ = {**os.environ, "SECRET_KEY": "x" * 60, "VAR_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", READ], env=environ, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+    read = set(json.loads(done.stdout))
+
+    assert len(read) > 80
+    assert sorted(read - set(env_example())) == []
