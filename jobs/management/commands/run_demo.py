@@ -81,6 +81,8 @@ class Command(BaseCommand):
                 child.terminate()
             deadline = time.monotonic() + stop_grace
             try:
+                self.stdout.write(f"Stopping: running jobs get up to {stop_grace:g} s to finish (Ctrl-C again: now).")
+                self.stdout.flush()
                 for child in children:
                     try:
                         child.wait(timeout=max(0.0, deadline - time.monotonic()))
