@@ -5,7 +5,13 @@ from django.utils import timezone
 
 from monitoring.models import EventType
 from tests.e2e.conftest import log_in
-from tests.factories import AlertHistoryFactory, JobExecutionLogFactory, JobFactory, SystemHealthMetricFactory
+from tests.factories import (
+    AlertHistoryFactory,
+    JobExecutionLogFactory,
+    JobFactory,
+    JobRetryHistoryFactory,
+    SystemHealthMetricFactory,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -25,11 +31,16 @@ def assert_fits_the_phone(page):
 
 def assert_no_table_squeezed(page):
     # A table squeezed to the screen's width wraps its message column a letter per line: the
-    # health page's rows were 1,800 px tall. Wide tables scroll in their box instead.
+    # health page's rows were 1,800 px tall. The lists turn into cards instead (a line per
+    # field, the message the card's width); other wide tables scroll in their box.
     tallest = page.evaluate(
         "Math.max(0, ...Array.from(document.querySelectorAll('table tbody tr')).map(r => r.offsetHeight))"
     )
-    assert 0 < tallest <= 300
+    assert 0 < tallest <= 400
+    narrowest = page.evaluate(
+        "Math.min(1e9, ...Array.from(document.querySelectorAll('table td.message')).map(c => c.offsetWidth))"
+    )
+    assert narrowest >= 240
 
 
 @pytest.mark.parametrize("url", ["/", "/jobs/?view=finished", "/errors/?timeframe=24h", "/health/", "/alerts/"])
@@ -68,3 +79,49 @@ def test_an_alerts_acknowledge_and_resolve_are_on_the_screen_at_390_px(page, ali
     for button in ("#alert-live button:has-text('Acknowledge')", "#resolve-form button"):
         box = page.locator(button).bounding_box()
         assert box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"], button
+
+
+def assert_nothing_off_screen(page, selector: str):
+    """Every `selector` lies within the screen's width: nothing to find by scrolling a table sideways."""
+    boxes = [page.locator(selector).nth(i).bounding_box() for i in range(page.locator(selector).count())]
+    assert boxes, selector
+    assert [box for box in boxes if box["x"] < 0 or box["x"] + box["width"] > PHONE["width"]] == [], selector
+
+
+def test_the_lists_read_as_cards_with_every_field_and_action_on_the_screen_at_390_px(page, alice):
+    """Drill: at 390 px the alerts' Acknowledge and Resolve sat at x≈805 and x≈928, the health
+    components' "What was seen" at x≈440, a job's event messages and attempts' errors off-screen:
+    each table scrolled sideways in its box, with nothing to say so."""
+    long_message = "httpx.ConnectTimeout: simulated: connection timed out " * 3
+    job = JobFactory(failed=True, message=long_message)
+    for event_type in (EventType.STARTED, EventType.ERROR):
+        JobExecutionLogFactory(job=job, event_type=event_type, timestamp=timezone.now(), message=long_message)
+    JobRetryHistoryFactory(job=job, attempt_number=1, error_message=long_message)
+    SystemHealthMetricFactory(timestamp=timezone.now(), details={"message": "SELECT 1 answered in 0.2 ms"})
+    AlertHistoryFactory(title="Health check api/ai_matching is critical", message=long_message)
+    page.set_viewport_size(PHONE)
+
+    log_in(page, "alice", next_url="/alerts/")
+    assert_nothing_off_screen(page, "#alert-rows td")
+    assert_nothing_off_screen(page, "#alert-rows button")
+    assert page.locator("#alert-rows td[data-label='Last seen']").first.evaluate(
+        "cell => getComputedStyle(cell, '::before').content"
+    ) == '"Last seen"'
+
+    page.goto(f"/jobs/{job.id}/")
+    assert_nothing_off_screen(page, "table.timeline td.message")
+    assert_nothing_off_screen(page, "table.attempts td.message")
+    page.goto("/health/")
+    assert_nothing_off_screen(page, "table.health td.message")
+    page.goto("/jobs/?view=finished")
+    assert_nothing_off_screen(page, "#job-rows td")
+
+
+def test_on_a_wide_screen_the_lists_stay_tables(page, alice):
+    AlertHistoryFactory(title="Health check api/ai_matching is critical")
+
+    log_in(page, "alice", next_url="/alerts/")
+
+    row = page.locator("#alert-rows tr").first
+    assert row.evaluate("row => getComputedStyle(row).display") == "table-row"
+    assert page.locator("table.alerts thead").is_visible()
