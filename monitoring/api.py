@@ -187,9 +187,16 @@ def _alert(alert_id: UUID) -> AlertHistory:
 
 def _optional_body(request, schema: type[BaseModel]) -> BaseModel:
     """The optional JSON body, validated (a 422 naming each field at fault, unknown ones too).
-    Read here rather than as a ninja body parameter: that reads request.body, which a session's
-    CSRF check has already consumed for a form post."""
-    if request.content_type != "application/json" or not request.body:
+
+    Read as JSON whatever its content type, as POST /api/jobs reads its body: `curl -d` labels
+    JSON a form, and a body skipped for its label would act without the reason it gave. Read
+    here rather than as a ninja body parameter, which would make the body required; a multipart
+    form's body was consumed by the session's CSRF check and cannot be read at all."""
+    if request.content_type == "multipart/form-data":
+        if request.FILES or any(name != "csrfmiddlewaretoken" for name in request.POST):
+            raise HttpError(415, "send the body as JSON (Content-Type: application/json), or no body")
+        return schema()  # an empty form: no body
+    if not request.body:
         return schema()
     try:  # as the API's parser reads a body: the same 400 for bad JSON, a repeated key refused
         data = loads_refusing_repeated_keys(request.body)
@@ -204,7 +211,7 @@ def _optional_body(request, schema: type[BaseModel]) -> BaseModel:
 
 @router.post(
     "/alerts/{alert_id}/resolve",
-    response={200: AlertResolveOut, **AUTH_ERRORS, **error_responses(400, 404, 422)},
+    response={200: AlertResolveOut, **AUTH_ERRORS, **error_responses(400, 404, 415, 422)},
     auth=requires(RESOLVE_ALERTS),
     summary="Resolve an alert",
     openapi_extra={
@@ -234,7 +241,7 @@ def resolve_alert(request, alert_id: UUID):
 
 @router.post(
     "/alerts/{alert_id}/acknowledge",
-    response={200: AlertAcknowledgeOut, **AUTH_ERRORS, **error_responses(400, 404, 409, 422)},
+    response={200: AlertAcknowledgeOut, **AUTH_ERRORS, **error_responses(400, 404, 409, 415, 422)},
     auth=requires(RESOLVE_ALERTS),
     summary="Acknowledge an alert",
     openapi_extra={

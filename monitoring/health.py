@@ -686,7 +686,8 @@ class HealthService:
                     outcomes["lost"],
                     grade(outcomes["lost"], _thresholds("jobs.workers_lost")),
                     f"{outcomes['lost']} attempt(s) taken back in the last {window} min from a worker that stopped "
-                    "sending heartbeats (killed? out of memory? its host lost?); they were retried"
+                    "sending heartbeats (killed? out of memory? its host lost?); "
+                    "each is retried while it has attempts left"
                     if outcomes["lost"]
                     else f"no worker was lost in the last {window} min",
                     window_minutes=window,

@@ -9,6 +9,7 @@ from django.test import Client
 
 from alerts.manager import alert_manager
 from alerts.models import AlertHistory, AlertState, DeliveryKind, DeliveryStatus, NotificationDelivery
+from alerts.selectors import with_alert_state
 from alerts.services import alert_acknowledge, alert_resolve
 from tests.factories import AlertHistoryFactory, JobFactory, UserFactory
 
@@ -333,6 +334,54 @@ def test_a_reason_sent_as_json_is_recorded(client, alice, bearer):
 
     assert response.status_code == 200
     assert response.json()["alert"]["resolution_reason"] == "AI service back after the deploy"
+
+
+def test_a_json_body_counts_whatever_content_type_it_came_with(client, alice, bearer):
+    """Drill: `curl -d '{"reason": …}'` sends it as a form (curl's default content type): the
+    reason was dropped and the alert resolved anyway. POST /api/jobs reads it as JSON too."""
+    alert = job_failure(JobFactory())
+
+    response = client.post(
+        resolve_url(alert.id),
+        '{"reason": "AI service back after the deploy"}',
+        content_type="application/x-www-form-urlencoded",
+        headers=bearer(alice),
+    )
+
+    assert response.status_code == 200
+    assert response.json()["alert"]["resolution_reason"] == "AI service back after the deploy"
+
+
+@pytest.mark.parametrize("action", ["resolve", "acknowledge"])
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        ('{"reason": "x", "bogus_field": 1}', "application/x-www-form-urlencoded", 422),
+        ("reason=AI+service+back", "application/x-www-form-urlencoded", 400),
+        ("{bad", "text/plain", 400),
+    ],
+)
+def test_a_body_it_cannot_take_acts_on_nothing_whatever_its_content_type(
+    client, alice, bearer, action, body, content_type, status
+):
+    alert = job_failure(JobFactory())
+
+    response = client.post(f"{ALERTS}/{alert.id}/{action}", body, content_type=content_type, headers=bearer(alice))
+
+    assert response.status_code == status, response.content
+    alert = with_alert_state(AlertHistory.objects.filter(id=alert.id)).get()
+    assert (alert.resolved_at, alert.acknowledged_at) == (None, None)
+
+
+def test_a_multipart_form_is_refused_saying_to_send_json(client, alice, bearer):
+    alert = job_failure(JobFactory())
+
+    response = client.post(resolve_url(alert.id), {"reason": "AI service back"}, headers=bearer(alice))
+
+    assert response.status_code == 415
+    assert response.json()["detail"] == "send the body as JSON (Content-Type: application/json), or no body"
+    alert.refresh_from_db()
+    assert alert.resolved_at is None
 
 
 @pytest.mark.parametrize(

@@ -230,6 +230,8 @@ def test_attempts_taken_back_from_lost_workers_are_counted_after_the_sweep_clear
     lost = components["jobs.workers_lost"]
     assert (lost["metric_value"], lost["status"]) == (1, "warning")
     assert lost["details"]["message"].startswith("1 attempt(s) taken back in the last 15 min from a worker that")
+    # Not "they were retried": a job on its last attempt failed for good (drill).
+    assert lost["details"]["message"].endswith("each is retried while it has attempts left")
     assert queue_check_at(NOW + timedelta(minutes=13))["jobs.workers_lost"]["status"] == "healthy"
 
 
