@@ -15,7 +15,7 @@ def test_an_operator_pauses_a_failing_job_type_then_resumes_it(page, alice):
     asked = []
     page.on("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
 
-    page.click("text=⏸ Pause a job type…")
+    page.click("text=❚❚ Pause a job type…")
     page.select_option(".pause-form select[name=job_type]", "ai_matching")
     page.fill(".pause-form input[name=reason]", "AI vendor down")
     page.click(".pause-form button[type=submit]")

@@ -29,7 +29,7 @@ def test_an_operator_pauses_a_job_type_and_every_page_says_what_it_holds(alice_c
     page = response.content.decode()
     assert "Paused ai_matching: its queued jobs wait, none starts until you resume it." in page
     banner = page.split('class="notice notice-warning paused-types"')[1].split("</div>\n  </div>")[0]
-    assert '⏸ <a href="/jobs/?job_type=ai_matching">ai_matching</a> is paused' in banner
+    assert '❚❚ <a href="/jobs/?job_type=ai_matching">ai_matching</a> is paused' in banner
     assert "by alice 0.0 s ago: “vendor down”" in banner and "· 1 job held" in banner
     assert "▶ Resume</button>" in banner
     pause = JobTypePause.objects.get()
@@ -41,10 +41,10 @@ def test_an_operator_pauses_a_job_type_and_every_page_says_what_it_holds(alice_c
     )
 
     overview = alice_client.get("/").content.decode()
-    assert "⏸ Paused, their jobs wait:" in overview
+    assert "❚❚ Paused, their jobs wait:" in overview
     assert '<a href="/jobs/?job_type=ai_matching">ai_matching</a> (1 held, by alice 0.0 s ago: “vendor down”)' in overview
     job_page = alice_client.get(f"/jobs/{held.id}/").content.decode()
-    assert "⏸ <strong>Held: ai_matching is paused</strong> by alice 0.0 s ago (“vendor down”)." in job_page
+    assert "❚❚ <strong>Held: ai_matching is paused</strong> by alice 0.0 s ago (“vendor down”)." in job_page
 
 
 def test_each_held_row_of_the_jobs_list_says_it_is_held(alice_client):
@@ -57,7 +57,7 @@ def test_each_held_row_of_the_jobs_list_says_it_is_held(alice_client):
     rows = alice_client.get("/jobs/").content.decode().split('<tbody id="job-rows"')[1].split("</tbody>")[0]
 
     row_of = {job: rows.split(f'id="job-link-{job.id}"')[1].split("</tr>")[0] for job in (held, running, other)}
-    assert "⏸ held: ai_matching is paused" in row_of[held]
+    assert "❚❚ held: ai_matching is paused" in row_of[held]
     assert "held" not in row_of[running] and "held" not in row_of[other]
 
 
