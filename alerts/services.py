@@ -235,6 +235,7 @@ def build_notification(delivery: NotificationDelivery) -> Notification:
         job_url=f"{site}/jobs/{job_id}/" if job_id else "",
         acknowledged_by=state.acknowledged_by if held else "",
         acknowledged_until=state.acknowledged_until.isoformat(timespec="seconds") if held else "",
+        delivery_id=str(delivery.id),
     )
 
 

@@ -36,6 +36,9 @@ class Notification:
     # queued before it (an escalation, a retried one) must not send a second person to work on it.
     acknowledged_by: str = ""
     acknowledged_until: str = ""  # ISO 8601
+    # The same for each attempt at one delivery: sending is at least once (a worker killed after
+    # the receiver answered, a timeout on an answer that came), so a receiver may drop a repeat.
+    delivery_id: str = ""
 
     @property
     def acknowledgement(self) -> str:

@@ -15,6 +15,7 @@ class WebhookTransport(Transport):
         return {
             "event": notification.kind,
             "headline": notification.headline,
+            "delivery_id": notification.delivery_id,
             "alert": {
                 "id": notification.alert_id,
                 "type": notification.alert_type,

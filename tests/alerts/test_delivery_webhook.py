@@ -51,10 +51,12 @@ def test_a_generic_webhook_gets_the_alert_as_json(webhook_server, route_to, deli
         alert = raise_alert()
 
     [request] = webhook_server.requests
+    delivery, _ = state_of()
     assert request["path"] == "/hooks/ops?token=s3cret"
     assert request["json"] == {
         "event": "alert",
         "headline": "New alert",
+        "delivery_id": str(delivery.id),  # the same on a retry of this delivery: a repeat to drop
         "alert": {
             "id": str(alert.id),
             "type": "job_failure",
@@ -204,6 +206,22 @@ def test_an_attempt_whose_worker_died_is_taken_back_by_the_sweep(webhook_server,
     with time_machine.travel(delivery.next_attempt_at, tick=False), deliveries_run():
         dispatch_due_deliveries()
     assert state_of()[0].status == DeliveryStatus.SENT
+
+
+def test_each_attempt_at_one_delivery_carries_its_id_so_a_receiver_can_drop_a_repeat(
+    webhook_server, route_to, deliveries_run
+):
+    """Sending is at least once: the receiver may have acted on an attempt whose answer was lost."""
+    route_to(f"{webhook_server.url}/hook")
+    webhook_server.plan = [500]
+    with time_machine.travel(NOW, tick=False), deliveries_run():
+        raise_alert()
+    delivery, _ = state_of()
+    with time_machine.travel(delivery.next_attempt_at, tick=False), deliveries_run():
+        dispatch_due_deliveries()
+
+    assert state_of()[0].status == DeliveryStatus.SENT
+    assert [r["json"]["delivery_id"] for r in webhook_server.requests] == [str(delivery.id)] * 2
 
 
 def test_a_recipient_that_names_no_channel_is_kept_as_a_failed_delivery(route_to):
