@@ -14,10 +14,10 @@ Each also keeps an urgent lane beside its queue: tasks enqueued with `enqueue_ur
 deliveries, alerts/services.py; periodic tasks, jobs/schedules.py; attempts a stopping node
 hands back, jobs/tasks.py) are handed out before any job waiting in the queue, oldest first,
 so a notification does not wait behind a backlog of jobs, which is when alerts fire. It can
-still wait for the tasks a node has already taken (up to Q_CLUSTER's queue_limit, workers²,
-plus one per worker), and on the ORM broker up to one poll interval (0.2 s) more: with every
-worker on long jobs, for them to end (a drill saw health checks 4-5 minutes late behind 90 s
-jobs; docs/deployment.md).
+still wait for the tasks a node has already taken (Q_CLUSTER's queue_limit, workers², and one
+more its pusher holds) behind the job each worker runs, and on the ORM broker up to one poll
+interval (0.2 s) more: with every worker on long jobs, for them to end (a drill saw health
+checks 4-5 minutes late behind 90 s jobs; docs/deployment.md).
 
 The pusher and the sentinel live as long as their node, and django-q2 never drops their
 broken database connections by itself: after a database outage these brokers do, so the
