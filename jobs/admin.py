@@ -5,9 +5,9 @@ from django.urls import reverse
 
 from jobs.manager import JobStateConflict, job_manager
 from jobs.models import Job, JobRetryHistory, JobTypePause
+from jobs.notices import resume_outcome
 from monitoring.permissions import CONTROL_JOBS, VIEW_JOBS
 from monitoring.selectors import filter_by_id_prefix, with_held_jobs
-from monitoring.views.jobs import resume_outcome
 
 ID_PREFIX = re.compile(r"[0-9a-fA-F-]+")
 MIN_ID_PREFIX_DIGITS = 4  # fewer are more likely a word searched as text ("add", "bad") than an id

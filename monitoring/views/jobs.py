@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from jobs.manager import job_manager
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, MAX_PAUSE_REASON_CHARS, JobStatus
+from jobs.notices import resume_outcome
 from jobs.registry import InvalidJobParameters, UnknownJobType, registered_job_types
 from monitoring import selectors
 from monitoring.forms import (
@@ -192,13 +193,6 @@ def resume_job_type(request):
     level, outcome = resume_outcome(job_type, held)
     messages.add_message(request, level, outcome)
     return _job_type_list(job_type)
-
-
-def resume_outcome(job_type: str, held: int | None) -> tuple[int, str]:
-    """(message level, text) for resume_job_type_sync's answer, on the dashboard and in admin."""
-    if held is None:
-        return messages.INFO, f"{job_type} was not paused (someone resumed it already?)."
-    return messages.SUCCESS, f"Resumed {job_type}: {held} held job{pluralize(held)} queued again."
 
 
 def _job_type_list(job_type: str):

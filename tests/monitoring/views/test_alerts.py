@@ -74,7 +74,7 @@ def test_lists_open_alerts_with_severity_count_times_flags_and_delivery_errors(a
     assert response.status_code == 200
     assert rows(response) == [database.id, first.id]  # open ones, newest first
     page = response.content.decode()
-    row = page.split(f'<tr id="alert-{first.id}"')[1].split("</tr>")[0]
+    row = page.split(f'<tr role="row" id="alert-{first.id}"')[1].split("</tr>")[0]
     assert '<span class="badge-symbol" aria-hidden="true">✕</span> error' in row
     assert f'<a href="/alerts/{first.id}/" class="alert-title">ai_matching job failed</a>' in row
     assert "<code>job_failure</code> · ai_matching" in row
@@ -100,7 +100,7 @@ def test_open_alerts_of_one_job_type_tell_their_error_class_apart(alice_client):
     page = alice_client.get("/alerts/").content.decode()
 
     def row(alert):
-        return page.split(f'<tr id="alert-{alert.id}"')[1].split("</tr>")[0]
+        return page.split(f'<tr role="row" id="alert-{alert.id}"')[1].split("</tr>")[0]
 
     for error_class, alert in alerts.items():
         assert "demo.fail job failed" in row(alert)
@@ -244,7 +244,7 @@ def test_resolving_from_the_list_replaces_the_row(alice_client, alice):
 
     assert response.status_code == 200
     row = response.content.decode()
-    assert row.lstrip().startswith(f'<tr id="alert-{alert.id}" class="alert-row is-resolved">')
+    assert row.lstrip().startswith(f'<tr role="row" id="alert-{alert.id}" class="alert-row is-resolved">')
     assert "badge-resolved" in row and "by alice" in row and "Resolved." in row and "<button" not in row
     alert.refresh_from_db()
     assert alert.resolved_at is not None and alert.state.resolved_by == "alice"
@@ -292,7 +292,7 @@ def test_resolving_from_the_list_also_updates_its_counts(alice_client, django_as
 
     assert response.status_code == 200
     part = response.content.decode()
-    assert part.lstrip().startswith(f'<tr id="alert-{alerts[0].id}"')  # the row, as before
+    assert part.lstrip().startswith(f'<tr role="row" id="alert-{alerts[0].id}"')  # the row, as before
     counts = part.split('<span id="alert-list-counts" class="list-counts" hx-swap-oob="true">')[1]
     assert "1–1 of <strong>1</strong> open alert\n" in counts
     assert 'title="1 open error alert"' in counts and 'title="1 open critical alert"' in counts
@@ -309,7 +309,7 @@ def test_a_malformed_next_still_resolves_from_the_list_without_counts(alice_clie
 
     assert response.status_code == 200
     part = response.content.decode()
-    assert part.lstrip().startswith(f'<tr id="alert-{alert.id}"') and "Resolved." in part
+    assert part.lstrip().startswith(f'<tr role="row" id="alert-{alert.id}"') and "Resolved." in part
     assert 'id="alert-list-counts"' not in part  # no list to count
 
 
@@ -407,7 +407,7 @@ def test_acknowledging_from_the_list_replaces_the_row_with_who_and_for_how_long(
 
     assert response.status_code == 200
     row = response.content.decode()
-    assert row.lstrip().startswith(f'<tr id="alert-{alert.id}" class="alert-row">')
+    assert row.lstrip().startswith(f'<tr role="row" id="alert-{alert.id}" class="alert-row">')
     assert "Acknowledged until 04:01 UTC: no escalation or repeat notification until then." in row
     assert "✓ acknowledged</span>" in row and "by alice 0.0 s ago, holds escalation and repeats for 1h 00m" in row
     assert ">Renew ack</button>" in row and ">Resolve</button>" in row  # still open: both stay

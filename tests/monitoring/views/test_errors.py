@@ -51,7 +51,7 @@ def test_groups_the_same_errors_with_count_first_and_last_seen_job_types_and_an_
     assert (timeout["fingerprint"], timeout["count"]) == ("timeout", 3)
     assert timeout["job_types"] == ["ai_matching", "demo.sleep"]
     page = response.content.decode()
-    group = page.split('<table class="table top-errors stack-narrow">')[1].split("</tr>")[1]
+    group = page.split('<table role="table" class="table top-errors stack-narrow">')[1].split("</tr>")[1]
     assert "httpx.ConnectTimeout" in group and "timed out after 5s" in group  # the latest occurrence's message
     assert "<strong>3</strong>" in group and "20h 00m ago" in group and "1h 00m ago" in group
     assert f'href="/jobs/{failures["sleep"].id}/"' in group  # an example: the latest failed job
@@ -94,7 +94,7 @@ def test_shows_the_alerts_of_each_error_group_and_whether_they_are_resolved(alic
 
     timeout, value = response.context["top_errors"]
     assert [a.id for a in timeout["alerts"]] == [open_alert.id] and [a.id for a in value["alerts"]] == [resolved.id]
-    rows = response.content.decode().split('<table class="table top-errors stack-narrow">')[1].split("</tr>")
+    rows = response.content.decode().split('<table role="table" class="table top-errors stack-narrow">')[1].split("</tr>")
     assert f'href="/alerts/{open_alert.id}/"' in rows[1] and "● open" in rows[1] and "badge-critical" in rows[1]
     assert f'href="/alerts/{resolved.id}/"' in rows[2] and "✓ resolved" in rows[2]
 
@@ -105,7 +105,7 @@ def test_without_the_alerts_permission_the_alerts_column_is_left_out(client, fai
     response = client.get("/errors/")
     assert response.status_code == 200
     assert "alerts" not in response.context["top_errors"][0]
-    assert "<th scope=\"col\">Alerts</th>" not in response.content.decode()
+    assert "<th role=\"columnheader\" scope=\"col\">Alerts</th>" not in response.content.decode()
 
 
 @time_machine.travel(NOW, tick=False)

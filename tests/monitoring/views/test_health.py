@@ -292,4 +292,4 @@ def test_a_worker_value_without_a_pid_is_its_own_host_with_no_process_listed(ali
     ran_on("nocolon", JobStatus.COMPLETED)
     page = alice_client.get("/health/").content.decode()
     row = page.split("<code>nocolon</code>")[1].split("</tr>")[0]
-    assert '<td class="small" data-label="Processes seen">–</td>' in row and "pid" not in row
+    assert '<td role="cell" class="small" data-label="Processes seen">–</td>' in row and "pid" not in row

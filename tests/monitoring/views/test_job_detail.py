@@ -102,7 +102,7 @@ def test_shows_parameters_timeline_error_attempts_and_alerts(alice_client, faile
     attempts = response.context["attempts"]
     assert [(a.duration, a.planned_delay, a.waited) for a in attempts] == [(2.0, None, None), (4.0, 2, 3.0)]
     # whole seconds, as stored: not "2.0 s" beside the timeline's 1.9
-    assert '<td class="num" data-label="Planned wait">2 s</td>' in page
+    assert '<td role="cell" class="num" data-label="Planned wait">2 s</td>' in page
     assert "ai_matching failed" in page
     assert "Retry job" in page and "Cancel job" not in page  # alice may act; a failed job can be retried
 
@@ -290,9 +290,9 @@ def test_an_attempt_taken_back_from_a_lost_worker_ran_as_long_in_the_attempts_ta
     timeline = page.split("<h2>Timeline</h2>")[1].split("</table>")[0]
     attempts = page.split("<h2>Attempts</h2>")[1].split("</table>")[0]
     lost_event = timeline.split('class="event-error"')[1].split("</tr>")[0]
-    lost_attempt = attempts.split('<td class="num" data-label="Attempt">1</td>')[1].split("</tr>")[0]
-    assert '<td class="num" data-label="Ran for">15 s</td>' in lost_event
-    assert '<td class="num" data-label="Ran for">15 s</td>' in lost_attempt
+    lost_attempt = attempts.split('<td role="cell" class="num" data-label="Attempt">1</td>')[1].split("</tr>")[0]
+    assert '<td role="cell" class="num" data-label="Ran for">15 s</td>' in lost_event
+    assert '<td role="cell" class="num" data-label="Ran for">15 s</td>' in lost_attempt
 
 
 @time_machine.travel(NOW, tick=False)

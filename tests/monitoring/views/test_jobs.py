@@ -37,7 +37,7 @@ def test_lists_active_jobs_with_status_progress_attempt_age_and_last_event(alice
 
     assert response.status_code == 200
     assert listed(response) == [job.id]
-    row = response.content.decode().split('<tbody id="job-rows"')[1]
+    row = response.content.decode().split('<tbody role="rowgroup" id="job-rows"')[1]
     assert f'href="/jobs/{job.id}/"' in row
     assert '<span class="badge-symbol" aria-hidden="true">▶</span> running' in row  # symbol and word, not colour only
     assert '<progress max="100" value="42"' in row and "42%" in row
@@ -109,7 +109,7 @@ def test_a_cancel_request_shows_its_age_beside_what_the_job_last_said(alice_clie
         cancel_requested_at=NOW - timedelta(minutes=2),
     )
 
-    row = alice_client.get("/jobs/").content.decode().split('<tbody id="job-rows"')[1]
+    row = alice_client.get("/jobs/").content.decode().split('<tbody role="rowgroup" id="job-rows"')[1]
 
     assert "cancel requested 2m 00s ago" in row
     assert "scored 10/100 candidates" in row and "4m 00s ago" in row
@@ -225,7 +225,7 @@ def test_a_poll_returns_just_the_table_body_and_the_counts(alice_client):
     partial = alice_client.get("/jobs/?status=running", headers=htmx("job-rows")).content.decode()
 
     assert "<html" not in partial and "<thead" not in partial
-    assert partial.lstrip().startswith('<tbody id="job-rows" hx-get="/jobs/?status=running"')
+    assert partial.lstrip().startswith('<tbody role="rowgroup" id="job-rows" hx-get="/jobs/?status=running"')
     assert "every 2s [document.visibilityState === 'visible']" in partial
     assert "every 30s [document.visibilityState !== 'visible']" in partial  # slower while the tab is hidden
     assert '<div id="job-list-meta" class="list-meta" hx-swap-oob="true">' in partial
@@ -233,7 +233,7 @@ def test_a_poll_returns_just_the_table_body_and_the_counts(alice_client):
 
 def test_changing_a_filter_returns_the_list_section(alice_client):
     partial = alice_client.get("/jobs/?status=queued", headers=htmx("job-list")).content.decode()
-    assert partial.lstrip().startswith('<section id="job-list">') and "<thead>" in partial
+    assert partial.lstrip().startswith('<section id="job-list">') and "<thead role=\"rowgroup\">" in partial
     assert "hx-swap-oob" not in partial
 
 

@@ -54,7 +54,7 @@ def test_each_held_row_of_the_jobs_list_says_it_is_held(alice_client):
     other = JobFactory(job_type="demo.sleep", status=JobStatus.QUEUED)
     job_manager.pause_job_type_sync("ai_matching", by="bob")
 
-    rows = alice_client.get("/jobs/").content.decode().split('<tbody id="job-rows"')[1].split("</tbody>")[0]
+    rows = alice_client.get("/jobs/").content.decode().split('<tbody role="rowgroup" id="job-rows"')[1].split("</tbody>")[0]
 
     row_of = {job: rows.split(f'id="job-link-{job.id}"')[1].split("</tr>")[0] for job in (held, running, other)}
     assert "❚❚ held: ai_matching is paused" in row_of[held]
