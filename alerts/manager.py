@@ -348,11 +348,13 @@ class AlertManager:
             return None
         if verdict.severity:
             return self.process_alert_sync(verdict.alert_type, verdict.severity, verdict.data)
-        key = fingerprint(verdict.alert_type, verdict.data)
-        state = AlertState.objects.filter(fingerprint=key, is_open=True).select_related("alert").first()
-        if state and self.auto_resolve_sync(state.alert, f"Auto-resolved: {verdict.data['error']}."):
-            return state.alert
-        return None
+        # An alert the watchdog raised under its old check name is resolved too.
+        keys = [fingerprint(verdict.alert_type, {"check": check}) for check in rules.NO_WORKER_CHECKS]
+        resolved = None
+        for state in AlertState.objects.filter(fingerprint__in=keys, is_open=True).select_related("alert"):
+            if self.auto_resolve_sync(state.alert, f"Auto-resolved: {verdict.data['error']}."):
+                resolved = state.alert
+        return resolved
 
     # --- the design's awaitable interface -------------------------------------------------
 

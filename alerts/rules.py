@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from alerts.models import AlertType, Severity
+from monitoring.health import CLUSTER_WORKERS
 from monitoring.models import HealthStatus, MetricType
 
 DEFAULT_RULES = {
@@ -225,6 +226,14 @@ def performance_verdicts(recent: dict, baseline: dict) -> list[Verdict]:
     return verdicts
 
 
+# The watchdog judges what the cluster.workers health check reads, whether a worker runs: both
+# raise and resolve the one alert (the same check, so the same fingerprint), and an outage pages
+# once whichever saw it first. A healthy cluster.workers reading is a worker seen for the
+# watchdog too (monitoring.health.worker_liveness), so the two never disagree for long.
+NO_WORKER_CHECK = f"{MetricType.JOB_QUEUE.value}/{CLUSTER_WORKERS}"
+NO_WORKER_CHECKS = (NO_WORKER_CHECK, "cluster.watchdog")  # and the watchdog's own check name before
+
+
 def no_worker_verdict(liveness: dict, now) -> Verdict | None:
     """The cluster watchdog's reading of monitoring.health.worker_liveness(): critical while no
     django-q2 worker has been seen (nothing runs the checks, the jobs or the notifications then),
@@ -232,7 +241,7 @@ def no_worker_verdict(liveness: dict, now) -> Verdict | None:
     if not rule_config(AlertType.SYSTEM_HEALTH)["enabled"]:
         return None
     last_seen, queued, oldest = liveness["last_seen_at"], liveness["queued"], liveness["oldest_queued_at"]
-    data = {"check": "cluster.watchdog", "details": dict(liveness)}
+    data = {"check": NO_WORKER_CHECK, "details": dict(liveness)}
     if liveness["alive"]:
         return Verdict(
             AlertType.SYSTEM_HEALTH, None, {**data, "error": f"a worker was seen at {last_seen:%H:%M:%S} UTC"}

@@ -95,7 +95,7 @@ def test_no_worker_seen_raises_one_critical_alert_and_sends_it_without_a_cluster
     assert alert.title == "No worker cluster has run for 10 min; 4 job(s) waiting since 02:52 UTC"
     assert "No django-q2 worker has been seen since 2026-11-29 02:50:00 UTC (10 min)" in alert.message
     assert "4 job(s) queued, the oldest since 2026-11-29 02:52 UTC." in alert.message
-    assert AlertState.objects.get().fingerprint == "system_health:cluster.watchdog"
+    assert AlertState.objects.get().fingerprint == "system_health:job_queue/cluster.workers"
     # Delivered by the command itself, to the critical recipients.
     assert sorted(m.to[0] for m in mail.outbox) == ["oncall@example.com", "ops@example.com"]
     assert mail.outbox[0].subject == f"[CRITICAL] New alert: {alert.title}"
@@ -159,6 +159,68 @@ def test_it_resolves_the_alert_and_says_so_once_a_worker_is_seen_again(alert_set
     assert AlertHistory.objects.count() == 1 and len(webhook_server.requests) == 2
 
 
+def no_cluster_found_by_a_health_check(at):
+    """A health check run while no cluster runs (by hand, or a cron'd run_health_checks): its
+    cluster.workers reading is critical, and the alert rules judge it."""
+    from alerts.manager import alert_manager
+
+    with time_machine.travel(at, tick=False):
+        alert_manager.handle_health_checked([workers_seen(at, status="critical", workers=0)])
+
+
+def pages() -> list[tuple[str, str]]:
+    return sorted(NotificationDelivery.objects.values_list("headline", "recipient"))
+
+
+def test_a_health_check_that_found_no_cluster_and_the_watchdog_page_once_for_one_outage():
+    """Drill: with the clusters stopped, a health check raised "cluster.workers is critical" and the
+    watchdog "No worker cluster has run" beside it: two alerts and two pages for one outage."""
+    workers_seen(NOW - timedelta(minutes=10))
+    no_cluster_found_by_a_health_check(NOW - timedelta(minutes=1))
+
+    assert watchdog(NOW)[0] == 1
+
+    state = AlertState.objects.get()
+    assert state.occurrences == 2 and state.alert.title == "Health check job_queue/cluster.workers is critical"
+    assert state.error_summary == "No worker cluster has run for 10 min; no job queued"  # the latest reading
+    assert pages() == [("New alert", "oncall@example.com"), ("New alert", "ops@example.com")]
+
+
+def test_after_the_watchdogs_alert_a_health_check_finding_no_cluster_counts_into_it_and_a_healthy_one_resolves_it():
+    from alerts.manager import alert_manager
+
+    workers_seen(NOW - timedelta(minutes=10))
+    assert watchdog(NOW)[0] == 1
+    no_cluster_found_by_a_health_check(NOW + timedelta(minutes=1))
+
+    state = AlertState.objects.get()
+    assert state.occurrences == 2 and state.alert.title.startswith("No worker cluster has run for 10 min")
+    assert pages() == [("New alert", "oncall@example.com"), ("New alert", "ops@example.com")]
+
+    with time_machine.travel(NOW + timedelta(minutes=2), tick=False):  # a cluster is back: its first check
+        alert_manager.handle_health_checked([workers_seen(NOW + timedelta(minutes=2))])
+    state.refresh_from_db()
+    assert not state.is_open
+    assert state.resolution_reason.startswith("Auto-resolved: job_queue/cluster.workers = 2 (healthy)")
+    assert watchdog(NOW + timedelta(minutes=2, seconds=10))[0] == 0
+    assert AlertHistory.objects.count() == 1
+
+
+def test_an_alert_the_watchdog_raised_under_its_old_check_name_is_resolved_once_a_worker_is_seen():
+    from alerts.manager import alert_manager
+
+    with time_machine.travel(NOW - timedelta(minutes=10), tick=False):
+        old = alert_manager.process_alert_sync(
+            "system_health", "critical", {"check": "cluster.watchdog", "title": "No worker cluster has run for 5 min"}
+        )
+    workers_seen(NOW - timedelta(minutes=1))
+
+    assert watchdog(NOW)[0] == 0
+
+    old.refresh_from_db()
+    assert old.resolved_at == NOW
+
+
 def test_does_nothing_while_a_worker_is_seen():
     workers_seen(NOW - timedelta(minutes=1))
     queued_since(NOW - timedelta(minutes=1))
@@ -187,7 +249,7 @@ def test_workers_busy_with_long_jobs_are_alive_and_it_runs_the_checks_they_keep_
     assert "health checks overdue (they last ran 20m 00s ago: every worker busy?): run here" in output
     cluster = SystemHealthMetric.objects.filter(metric_name="cluster.workers").latest("timestamp")
     assert (cluster.timestamp, cluster.status) == (NOW, "healthy")
-    assert not AlertState.objects.filter(fingerprint="system_health:cluster.watchdog").exists()
+    assert not AlertState.objects.filter(fingerprint="system_health:job_queue/cluster.workers").exists()
     sent = sorted((m.to[0], m.subject) for m in mail.outbox)
     assert ("ops@example.com", "[ERROR] New alert: imports failed") in sent
     assert ("lead@example.com", "[ERROR] Escalated: unresolved for 70 min: imports failed") in sent

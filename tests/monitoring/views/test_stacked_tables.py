@@ -56,7 +56,9 @@ def a_bit_of_everything(db):
     now = timezone.now()
     failed = JobFactory(failed=True, worker="node-1:4242", started_at=now, finished_at=now)
     for event_type in (EventType.STARTED, EventType.ERROR):
-        JobExecutionLogFactory(job=failed, event_type=event_type, timestamp=now, error_details={"fingerprint": "f" * 16})
+        JobExecutionLogFactory(
+            job=failed, event_type=event_type, timestamp=now, error_details={"fingerprint": "f" * 16}
+        )
     JobRetryHistoryFactory(job=failed, attempt_number=1)
     JobFactory(running=True, worker="node-1:4243", heartbeat_at=now, updated_at=now)
     SystemHealthMetricFactory(timestamp=now)
