@@ -10,12 +10,11 @@ from datetime import datetime, timedelta
 
 import httpx
 from django.core.exceptions import ImproperlyConfigured, ValidationError
-from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError
+from django.db import DatabaseError, IntegrityError, InterfaceError, OperationalError, models
 from django.db import DataError as DatabaseDataError
-from django.db import models
 from django_q.exceptions import TimeoutException
 
-from jobs.payloads import url_origin
+from jobs.payloads import MAX_JSON_BYTES, url_origin
 
 try:  # pydantic comes with django-ninja
     from pydantic import ValidationError as PydanticValidationError
@@ -125,6 +124,7 @@ def classify_error(error: BaseException, context: dict | None = None) -> ErrorTy
 _VARIABLE_PARTS = re.compile(r"[0-9a-f]{8}-[0-9a-f-]{27}|0x[0-9a-f]+|\d+(\.\d+)?|'[^']*'|\"[^\"]*\"", re.I)
 MAX_MESSAGE_CHARS = 10_000
 MAX_TRACEBACK_CHARS = 50_000
+MAX_TRACEBACK_LINE_CHARS = 2_000
 
 
 def error_fingerprint(error_type_name: str, message: str) -> str:
@@ -179,8 +179,13 @@ def error_details(error: BaseException, error_type: ErrorType, *, retryable: boo
     request = _request_of(error)
     if request and request not in message:
         message = f"{message} ({request})"
-    tb = "".join(traceback.format_exception(error))
-    return {
+    # A line of a traceback is a frame or an exception's message: a message of 200 kB (a drill's)
+    # left no frame within the traceback's last MAX_TRACEBACK_CHARS. The message is kept above.
+    tb = "\n".join(
+        line if len(line) <= MAX_TRACEBACK_LINE_CHARS else line[: MAX_TRACEBACK_LINE_CHARS - 1] + "…"
+        for line in "".join(traceback.format_exception(error)).split("\n")
+    )
+    details = {
         "type": type_name,
         "message": message[:MAX_MESSAGE_CHARS],
         "error_class": str(error_type),
@@ -189,6 +194,50 @@ def error_details(error: BaseException, error_type: ErrorType, *, retryable: boo
         "fingerprint": error_fingerprint(type_name, message),
         **_service_called(error),
     }
+    return _fitted(details, MAX_JSON_BYTES)
+
+
+def _fitted(details: dict, max_bytes: int) -> dict:
+    """The record cut to what an event may hold (max_bytes of ASCII-escaped JSON, as
+    jobs.payloads counts them): the message to its first quarter of that, then the
+    traceback's start (its end is where the error was raised), then the message further.
+    A drill's 200 kB message of CJK text and emoji (6 or 12 bytes a character escaped) made
+    the record too big: it was replaced whole by a summary, the traceback, class and
+    fingerprint with it, and the errors page filed the failure as unknown."""
+    for field, keep_end, floor in (("message", False, max_bytes // 4), ("traceback", True, 0), ("message", False, 0)):
+        over = len(json.dumps(details)) - max_bytes
+        if over <= 0:
+            break
+        text = details[field]
+        details[field] = _clipped_to_bytes(text, max(floor, _escaped_size(text) - over), keep_end=keep_end)
+    return details
+
+
+def _escaped_size(text: str) -> int:
+    return sum(map(_escaped_char_size, text))
+
+
+def _escaped_char_size(char: str) -> int:
+    """Bytes of one character in json.dumps' ASCII-escaped output."""
+    code = ord(char)
+    if code > 0xFFFF:
+        return 12  # a surrogate pair, two \uXXXX
+    if code > 0x7E or code < 0x20 and char not in "\n\r\t\b\f":
+        return 6  # \uXXXX
+    return 2 if char in '"\\\n\r\t\b\f' else 1
+
+
+def _clipped_to_bytes(text: str, max_bytes: int, *, keep_end: bool) -> str:
+    """`text` within max_bytes escaped, "…" (6 bytes) where it was cut."""
+    budget, used, kept = max_bytes - 6, 0, 0
+    for char in reversed(text) if keep_end else text:
+        used += _escaped_char_size(char)
+        if used > budget:
+            break
+        kept += 1
+    if kept == len(text):
+        return text
+    return "…" + text[len(text) - kept :] if keep_end else text[:kept] + "…"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
 import errno
+import json
 
 import httpx
 import pytest
@@ -16,6 +17,7 @@ from jobs.errors import (
     error_details,
     error_fingerprint,
 )
+from jobs.payloads import MAX_JSON_BYTES, to_json_value
 
 
 def http_error(status: int) -> httpx.HTTPStatusError:
@@ -111,6 +113,53 @@ def test_error_details_carry_type_message_traceback_and_a_stable_fingerprint():
         "httpx.ConnectTimeout", "connect to 10.0.0.9:443 timed out after 7.5s"
     )
     assert details["fingerprint"] != error_fingerprint("httpx.ConnectTimeout", "name resolution failed")
+
+
+def test_error_details_fit_what_an_event_holds_cutting_the_message_then_the_traceback():
+    """Sizes count bytes of ASCII-escaped JSON: 1 for "a", 2 for a newline, 6 for "数", 12 for "😀"."""
+    try:
+        try:
+            raise KeyError("数" * 9_000)
+        except KeyError as cause:
+            raise ValueError("😀" * 9_000) from cause
+    except ValueError as e:
+        details = error_details(e, ErrorType.DATA, retryable=False)
+
+    assert len(json.dumps(details)) <= MAX_JSON_BYTES
+    assert to_json_value(details) == details  # stored whole, not replaced by a summary
+    assert details["fingerprint"] == error_fingerprint("ValueError", "😀" * 9_000)
+    assert details["message"].startswith("😀😀😀") and details["message"].endswith("…")
+    # Both exceptions' frames, each message line cut short.
+    assert 'raise KeyError("数" * 9_000)' in details["traceback"]
+    assert 'raise ValueError("😀" * 9_000) from cause' in details["traceback"]
+
+
+def test_a_traceback_too_long_to_fit_keeps_its_end_where_the_error_was_raised():
+    def fail(depth):
+        try:
+            if depth:
+                fail(depth - 1)
+            raise KeyError("数" * 3_000)
+        except Exception as cause:
+            raise ValueError(f"level {depth}: " + "数" * 3_000) from cause
+
+    try:
+        fail(10)  # a KeyError and eleven ValueErrors chained, a 2,000-character line each
+    except ValueError as e:
+        details = error_details(e, ErrorType.DATA, retryable=False)
+
+    assert len(json.dumps(details)) <= MAX_JSON_BYTES
+    assert details["traceback"].startswith("…") and "ValueError: level 10: 数数" in details["traceback"]
+    assert "ValueError: level 0:" not in details["traceback"]  # the first raised: cut with the start
+    assert details["message"].endswith("…") and details["message"].startswith("level 10: 数数")
+
+
+def test_ascii_error_details_within_the_limits_are_kept_as_they_are():
+    try:
+        raise ValueError("bad candidate record\n" * 400)
+    except ValueError as e:
+        details = error_details(e, ErrorType.DATA, retryable=False)
+    assert details["message"] == "bad candidate record\n" * 400 and details["traceback"].startswith("Traceback")
 
 
 def test_a_connection_error_names_the_request_it_was_about():

@@ -1,5 +1,6 @@
 """One attempt run in-process, as a django-q2 worker runs it (jobs.tasks.run_job)."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,6 +13,7 @@ from jobs.context import JobContext, StopSignal
 from jobs.errors import JobCancelled
 from jobs.manager import EnhancedJobManager, job_manager
 from jobs.models import Job, JobRetryHistory, JobStatus, RetryStatus
+from jobs.payloads import MAX_JSON_BYTES
 from jobs.signals import job_finished
 from jobs.tasks import run_job
 from monitoring.controller import MonitoringController
@@ -24,7 +26,9 @@ NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 
 
 def events(job):
-    return list(JobExecutionLog.objects.filter(job=job).order_by("timestamp", "created_at").values_list("event_type", "status"))
+    return list(
+        JobExecutionLog.objects.filter(job=job).order_by("timestamp", "created_at").values_list("event_type", "status")
+    )
 
 
 @pytest.fixture
@@ -129,6 +133,29 @@ def test_a_data_error_fails_the_job_at_once(django_capture_on_commit_callbacks, 
     assert job.next_attempt_at is None and job.finished_at is not None
     assert job.last_error["hint"] == "Not retried: the input is invalid; fix it and resubmit."
     assert finished_jobs == [(job.id, JobStatus.FAILED)]
+
+
+def test_a_failure_with_a_long_non_ascii_message_keeps_its_class_fingerprint_and_traceback(
+    django_capture_on_commit_callbacks,
+):
+    """Drill: a data error whose message was 200 kB of CJK text and emoji (6 or 12 bytes a
+    character in escaped JSON) made the error record larger than an event may hold: it was
+    replaced by a summary, and with it the traceback, the class and the fingerprint; the job
+    page showed no traceback and the errors page filed the failure as "unknown"."""
+    message = "候选人记录无效 ✗ 😀 " * 3_000  # 36,000 characters
+    job = job_manager.submit_job("test.raise", {"kind": "data", "message": message})
+    with django_capture_on_commit_callbacks(execute=True):
+        run_job(str(job.id), 1)
+
+    error = JobExecutionLog.objects.get(job=job, event_type=EventType.ERROR).error_details
+    job.refresh_from_db()
+    assert "truncated" not in error
+    assert (error["type"], error["error_class"]) == ("ValueError", "data")
+    assert error["fingerprint"] == job.last_error["fingerprint"]
+    assert error["message"] == message[:10_000]
+    # The frames are kept; the message's line in the traceback is cut short.
+    assert "in raise_error" in error["traceback"] and error["traceback"].rstrip().endswith("…")
+    assert len(json.dumps(error)) <= MAX_JSON_BYTES
 
 
 def test_the_last_allowed_attempt_fails_for_good(django_capture_on_commit_callbacks):
@@ -242,7 +269,9 @@ def test_progress_is_throttled_but_the_first_the_last_and_100_percent_are_kept()
     manager.monitoring.flush_progress_sync(job.id)  # the job ends: the last report is written
     manager.monitoring.update_job_progress_sync(job.id, 100, attempt=1)  # always written
 
-    written = list(job.logs.filter(event_type=EventType.PROGRESS).order_by("timestamp").values_list("progress", flat=True))
+    written = list(
+        job.logs.filter(event_type=EventType.PROGRESS).order_by("timestamp").values_list("progress", flat=True)
+    )
     assert written == [10, 40, 60, 100]
     job.refresh_from_db()
     assert job.progress == 100
@@ -272,7 +301,9 @@ def test_an_event_that_cannot_be_written_waits_and_the_job_goes_on(monkeypatch, 
     assert job.status == JobStatus.COMPLETED
     assert next(failures, "used") == "used"  # the failure did happen
     assert len(monitoring.pending) == 0
-    progress = list(job.logs.filter(event_type=EventType.PROGRESS).order_by("timestamp").values_list("progress", flat=True))
+    progress = list(
+        job.logs.filter(event_type=EventType.PROGRESS).order_by("timestamp").values_list("progress", flat=True)
+    )
     assert progress == [30, 60]  # the one that failed was written later, in order
 
 
