@@ -1,10 +1,12 @@
 """A job in full: what it was asked to do, what happened when, why it failed, what was retried."""
 
 from datetime import UTC, datetime, timedelta
+from html import unescape
 
 import pytest
 import time_machine
 from django.utils import timezone
+from django.utils.html import escape
 
 from alerts.manager import alert_manager
 from jobs.manager import job_manager
@@ -121,7 +123,7 @@ def test_an_alert_that_occurred_again_says_its_message_is_the_first_occurrences(
     page = alice_client.get(f"/jobs/{job.id}/").content.decode()
     assert '<span class="muted">First occurrence:</span> failed after 2 of 2' in page
     alert_page = alice_client.get(f"/alerts/{first.id}/").content.decode()
-    assert "Message <span class=\"muted small\">(its first occurrence)</span>" in alert_page
+    assert 'Message <span class="muted small">(its first occurrence)</span>' in alert_page
 
 
 def test_user_text_is_escaped_everywhere(alice_client):
@@ -344,7 +346,12 @@ def test_a_job_retried_by_an_operator_shows_the_last_error_without_its_stale_adv
         status=JobStatus.QUEUED,
         attempts=1,
         worker="node-1:4242",
-        last_error={"type": "ValueError", "message": "bad row 7", "error_class": "data", "hint": "Fix it and resubmit."},
+        last_error={
+            "type": "ValueError",
+            "message": "bad row 7",
+            "error_class": "data",
+            "hint": "Fix it and resubmit.",
+        },
     )
     page = alice_client.get(f"/jobs/{job.id}/").content.decode()
     assert "Last error" in page and "bad row 7" in page
@@ -398,13 +405,11 @@ def test_an_overdue_retry_says_how_late_it_is_and_whether_a_worker_was_seen(alic
     said "Next attempt in 0.0 s (planned wait 2.4 s)" and went on saying it."""
     settings.HEALTH = {**settings.HEALTH, "STALE_AFTER_MINUTES": 15}
     workers_seen(minutes_ago=3)
-    job = JobFactory(
-        status=JobStatus.RETRYING, attempts=1, retry_delay=2.4, next_attempt_at=at(-150), finished_at=None
-    )
+    job = JobFactory(status=JobStatus.RETRYING, attempts=1, retry_delay=2.4, next_attempt_at=at(-150), finished_at=None)
 
     page = alice_client.get(f"/jobs/{job.id}/").content.decode()
 
-    assert "<dt>Next attempt</dt><dd>overdue by 2m 30s <span class=\"muted\">(planned wait 2.4 s)</span>" in page
+    assert '<dt>Next attempt</dt><dd>overdue by 2m 30s <span class="muted">(planned wait 2.4 s)</span>' in page
     assert "in 0.0 s" not in page
     assert "a running cluster queues a retry within about a second of its due time" in page
     assert "A worker was seen 3m 00s ago: is its cluster stuck?" in page
@@ -422,3 +427,20 @@ def test_a_retry_on_time_asks_nothing_and_reads_no_worker_liveness(alice_client,
         page = alice_client.get(f"/jobs/{job.id}/").content.decode()
     assert "<dt>Next attempt</dt><dd>in 12 s" in page
     assert "overdue" not in page and "qcluster" not in page
+
+
+def test_a_long_message_is_cut_short_at_the_top_of_the_page_and_read_in_full_in_the_timeline(alice_client):
+    """Drill: a 2,000-character message under the job's title filled more than a phone's screen,
+    pushing its status, progress and actions down."""
+    message = "ValueError: " + "candidate <b>7</b> has no email; " * 60
+    job = JobFactory(failed=True, message=message[:2000])
+    JobExecutionLogFactory(job=job, event_type=EventType.ERROR, message=message[:2000])
+
+    page = alice_client.get(f"/jobs/{job.id}/").content.decode()
+
+    head = page.split('<p class="job-message"')[1].split("</p>")[0]
+    shown = head.split(">", 1)[1]
+    assert shown.startswith("ValueError: candidate &lt;b&gt;7&lt;/b&gt;") and "(in full in the timeline below)" in shown
+    assert unescape(shown.split(" <span")[0]) == message[:299] + "…"
+    timeline = page.split('class="message" data-label="Message">')[1].split("</td>")[0]
+    assert timeline == escape(message[:2000])
