@@ -5,6 +5,7 @@ two are replaced by U+FFFD; everything else is stored as given, up to the limits
 """
 
 import json
+import reprlib
 from collections import Counter
 from urllib.parse import urlsplit
 
@@ -128,6 +129,10 @@ def checked_json(value, max_bytes: int):
     return _clean(json.loads(encoded), 0)
 
 
+_SHALLOW = reprlib.Repr()
+_SHALLOW.maxlevel, _SHALLOW.maxdict, _SHALLOW.maxlist, _SHALLOW.maxstring, _SHALLOW.maxother = 8, 12, 12, 200, 200
+
+
 def to_json_value(value, max_bytes: int = MAX_JSON_BYTES):
     """Like checked_json, but a summary replaces what does not fit (results, event details)."""
     if value is None:
@@ -138,8 +143,7 @@ def to_json_value(value, max_bytes: int = MAX_JSON_BYTES):
         try:
             preview = json.dumps(value, cls=DjangoJSONEncoder)
         except (TypeError, ValueError, RecursionError):
-            try:
-                preview = repr(value)
-            except RecursionError:
-                preview = type(value).__name__
+            # Python's repr, a few levels and items deep: a drill's result nested 2,000 deep
+            # (a RecursionError for json and for repr) was previewed as just "dict".
+            preview = _SHALLOW.repr(value)
         return {"truncated": True, "reason": str(e), "preview": clip(preview, 1_000)}

@@ -14,7 +14,7 @@ from alerts.models import AlertHistory
 from jobs.errors import MAX_MESSAGE_CHARS, MAX_TRACEBACK_CHARS
 from jobs.manager import job_manager
 from jobs.models import Job, JobRetryHistory, JobStatus
-from jobs.payloads import MAX_JSON_BYTES, MAX_PARAMETERS_BYTES
+from jobs.payloads import MAX_JSON_BYTES, MAX_PARAMETERS_BYTES, to_json_value
 from jobs.registry import InvalidJobParameters
 from monitoring.models import EventType, JobExecutionLog
 from tests.factories import UserFactory
@@ -142,6 +142,17 @@ def test_a_result_too_big_to_keep_is_summarised():
     assert job.result["truncated"] is True
     assert f"more than the {MAX_JSON_BYTES} allowed" in job.result["reason"]
     assert len(job.result["preview"]) <= 1_000
+
+
+def test_a_result_nested_too_deep_for_python_is_summarised_with_a_shallow_preview():
+    """Drill: a result nested 2,000 deep beside a flat value was previewed as just "dict"."""
+    result = {"summary": "12 candidates matched", "tree": nested(2_000)}
+
+    stored = to_json_value(result)
+
+    assert stored["truncated"] is True and "nested deeper" in stored["reason"]
+    assert stored["preview"].startswith("{'summary': '12 candidates matched', 'tree': {")
+    assert stored["preview"].endswith("{'down': {...}}}}}}}}}")
 
 
 # --- error messages ------------------------------------------------------------------------------
