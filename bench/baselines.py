@@ -71,7 +71,8 @@ SELECT
     (SELECT json_agg(json_build_array(t.fingerprint, t.n, t.first_seen, t.last_seen, tt.types, l.job_id,
                                       l.exception_type, l.message, l.error_class)
                      ORDER BY t.n DESC, t.last_seen DESC, t.fingerprint)
-     FROM top t JOIN top_latest l USING (fingerprint) JOIN top_types tt USING (fingerprint))
+     FROM top t JOIN top_latest l USING (fingerprint) JOIN top_types tt USING (fingerprint)),
+    (SELECT count(DISTINCT fingerprint) FROM errors)
 """
 
 # Grouping set of each row: 1 = per job type, 2 = per bucket, 3 = overall (GROUPING() bits).
@@ -109,8 +110,9 @@ def _rounded(value):
 
 
 def summarize_raw(row) -> dict:
-    """METRICS_SQL's row as {overall, by_job_type, series, errors_by_class, errors_by_type, top_errors}."""
-    counts, attempts, times, kinds, top = (part or [] for part in row)
+    """METRICS_SQL's row as {overall, by_job_type, series, errors_by_class, errors_by_type, top_errors,
+    error_groups}."""
+    counts, attempts, times, kinds, top = (part or [] for part in row[:5])
     groups = {PER_TYPE: {}, PER_BUCKET: {}, OVERALL: {}}
 
     def entry(g, job_type, bucket) -> dict:
@@ -144,6 +146,7 @@ def summarize_raw(row) -> dict:
             (fingerprint, n, tuple(types), str(job_id), exception_type, message, error_class)
             for fingerprint, n, _, _, types, job_id, exception_type, message, error_class in top
         ],
+        "error_groups": row[5],
     }
 
 
@@ -172,4 +175,5 @@ def summarize_metrics(metrics: dict) -> dict:
             )
             for e in metrics["top_errors"]
         ],
+        "error_groups": metrics["error_groups"],
     }

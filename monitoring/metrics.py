@@ -196,6 +196,7 @@ def performance_metrics(timeframe: str, *, job_type: str | None = None, now: dat
           "by_job_type": [{"job_type": str, **Stats}, ...],        # sorted by job_type
           "errors_by_class": [{"error_class": str, "count": int}, ...],   # the four classes, always
           "errors_by_type": [{"exception_type": str, "count": int}, ...], # top 20, most first
+          "error_groups": int,                                      # fingerprints in the window
           "top_errors": [{                                          # top 10 groups, most first
               "fingerprint": str, "count": int,
               "first_seen": datetime, "last_seen": datetime,        # inside the window
@@ -423,9 +424,9 @@ def _error_breakdown(since, until, job_type) -> dict:
     """errors_by_class, errors_by_type and top_errors (one statement on Postgres, two to four
     queries elsewhere)."""
     if connection.vendor == "postgresql":
-        kinds, top = _errors_in_one_pass(since, until, job_type)
+        kinds, top, groups = _errors_in_one_pass(since, until, job_type)
     else:
-        kinds, top = _errors_by_kind(since, until, job_type), _top_errors(since, until, job_type)
+        kinds, (top, groups) = _errors_by_kind(since, until, job_type), _top_errors(since, until, job_type)
     by_class = dict.fromkeys((str(error_type) for error_type in ErrorType), 0)
     by_type: dict[str, int] = defaultdict(int)
     for error_class, exception_type, count in kinds:
@@ -438,6 +439,7 @@ def _error_breakdown(since, until, job_type) -> dict:
             for name, count in sorted(by_type.items(), key=lambda item: (-item[1], item[0]))[:TOP_EXCEPTION_TYPES]
         ],
         "top_errors": top,
+        "error_groups": groups,
     }
 
 
@@ -451,15 +453,24 @@ def _errors_by_kind(since, until, job_type) -> list[tuple]:
     )
 
 
-def _top_errors(since, until, job_type) -> list[dict]:
-    """The TOP_ERRORS most frequent fingerprints, most first, with their latest occurrence."""
+def _top_errors(since, until, job_type) -> tuple[list[dict], int]:
+    """The TOP_ERRORS most frequent fingerprints, most first, with their latest occurrence; and
+    how many fingerprints there are in all."""
     errors = _outcomes(since, until, job_type).filter(event_type=EventType.ERROR)
     fingerprinted = errors.annotate(fingerprint=KT("error_details__fingerprint")).filter(fingerprint__isnull=False)
     top = list(
         fingerprinted.values("fingerprint")
-        .annotate(count=Count("id"), first_seen=Min("timestamp"), last_seen=Max("timestamp"))
+        .annotate(
+            count=Count("id"),
+            first_seen=Min("timestamp"),
+            last_seen=Max("timestamp"),
+            groups=Window(Count("*")),  # over the grouped rows, before the LIMIT: how many groups
+        )
         .order_by("-count", "-last_seen", "fingerprint")[:TOP_ERRORS]
     )
+    groups = top[0].pop("groups") if top else 0
+    for group in top[1:]:
+        del group["groups"]
     if top:
         fingerprints = [group["fingerprint"] for group in top]
         latest = (
@@ -494,10 +505,10 @@ def _top_errors(since, until, job_type) -> list[dict]:
                 message=(example.get("error_message") or "")[:MAX_MESSAGE_CHARS],
                 error_class=example.get("error_class"),
             )
-    return top
+    return top, groups
 
 
-def _errors_in_one_pass(since, until, job_type) -> tuple[list[tuple], list[dict]]:
+def _errors_in_one_pass(since, until, job_type) -> tuple[list[tuple], list[dict], int]:
     """Postgres: what _errors_by_kind and _top_errors give, in one statement reading the window's
     errors once (four queries before, each compiled by the ORM: docs/benchmark.md)."""
     join, where, params = "", "", [since, until]
@@ -519,26 +530,28 @@ def _errors_in_one_pass(since, until, job_type) -> tuple[list[tuple], list[dict]
             SELECT DISTINCT ON (e.fingerprint) e.fingerprint, e.job_id, e.exception_type, e.message, e.error_class
             FROM errors e JOIN top USING (fingerprint)
             ORDER BY e.fingerprint, e.timestamp DESC, e.id
+        ), groups AS (
+            SELECT count(DISTINCT fingerprint) AS n FROM errors
         ), types AS (
             SELECT e.fingerprint, array_agg(DISTINCT j.job_type ORDER BY j.job_type) AS job_types
             FROM errors e JOIN top USING (fingerprint) JOIN jobs j ON j.id = e.job_id
             GROUP BY e.fingerprint
         )
         SELECT false, error_class, exception_type, count(*), NULL, NULL::timestamptz, NULL::timestamptz,
-               NULL::text[], NULL::uuid, NULL
+               NULL::text[], NULL::uuid, NULL, (SELECT n FROM groups)
         FROM errors GROUP BY error_class, exception_type
         UNION ALL
         SELECT true, latest.error_class, latest.exception_type, top.n, top.fingerprint, top.first_seen,
-               top.last_seen, types.job_types, latest.job_id, left(latest.message, {MAX_MESSAGE_CHARS})
+               top.last_seen, types.job_types, latest.job_id, left(latest.message, {MAX_MESSAGE_CHARS}), NULL
         FROM top JOIN latest USING (fingerprint) JOIN types USING (fingerprint)
         ORDER BY 1, 4 DESC, 7 DESC, 5
     """
-    kinds, top = [], []
-    for is_top, error_class, exception_type, count, fingerprint, first, last, job_types, job_id, message in _fetch(
-        sql, params
-    ):
+    kinds, top, groups = [], [], 0
+    for row in _fetch(sql, params):
+        is_top, error_class, exception_type, count, fingerprint, first, last, job_types, job_id, message, n = row
         if not is_top:
             kinds.append((error_class, exception_type, count))
+            groups = n
             continue
         top.append(
             {
@@ -553,7 +566,7 @@ def _errors_in_one_pass(since, until, job_type) -> tuple[list[tuple], list[dict]
                 "error_class": error_class,
             }
         )
-    return kinds, top
+    return kinds, top, groups
 
 
 # --- what /metrics exports (monitoring/prometheus.py) ---------------------------------------

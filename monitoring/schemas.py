@@ -528,6 +528,11 @@ class PerformanceMetricsOut(Out):
     errors_by_class: list[ErrorClassCountOut] = Field(description="Failed attempts per error class.")
     errors_by_type: list[ExceptionTypeCountOut] = Field(description="Failed attempts per exception type: top 20.")
     top_errors: list[TopErrorOut] = Field(description="The 10 most frequent errors, grouped by fingerprint.")
+    error_groups: int = Field(
+        description="How many error groups (fingerprints) the window has in all: `top_errors` lists the 10 most "
+        "frequent.",
+        examples=[10],
+    )
     series: list[SeriesPointOut] = Field(
         description="Every bucket of the window, oldest first, for charts. Buckets are aligned on the epoch: "
         "the first and last may be partial."

@@ -59,6 +59,7 @@ def errors(request):
             ],
             by_type=_shares(metrics["errors_by_type"], total),
             top_errors=metrics["top_errors"],
+            error_groups=metrics["error_groups"],
             can_view_alerts=request.user.has_perm(VIEW_ALERTS),
             retried_failures=total - metrics["overall"]["failed"],
             failed_jobs_window=finished_window(context["timeframe"]),

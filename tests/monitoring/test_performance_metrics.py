@@ -146,6 +146,7 @@ def test_errors_by_class_by_type_and_grouped_by_fingerprint(history):
         {"exception_type": "ValueError", "count": 1},
     ]
     timeout, value_error = metrics["top_errors"]
+    assert metrics["error_groups"] == 2
     assert timeout == {
         "fingerprint": "aaa",
         "count": 2,
@@ -167,9 +168,11 @@ def test_past_ten_error_groups_the_rarest_are_left_out_not_the_most_frequent():
             at_second = f"02:{n:02d}:{second:02d}"
             failed(job, at_second, 10, retried=True, kind="RuntimeError", error_class="system", fingerprint=f"f{n:02d}")
 
-    top = performance_metrics("1h", now=NOW)["top_errors"]
+    metrics = performance_metrics("1h", now=NOW)
 
+    top = metrics["top_errors"]
     assert [(group["fingerprint"], group["count"]) for group in top] == [(f"f{n:02d}", n) for n in range(11, 1, -1)]
+    assert metrics["error_groups"] == 11  # the page says "the top 10 of 11 groups"
 
 
 def test_series_has_every_bucket_of_the_window(history):
@@ -234,6 +237,7 @@ def test_an_unaligned_window_has_partial_buckets_at_both_ends():
 def test_no_data_gives_zeros_and_nones():
     metrics = performance_metrics("15m", now=NOW)
     assert metrics["by_job_type"] == [] and metrics["top_errors"] == [] and metrics["errors_by_type"] == []
+    assert metrics["error_groups"] == 0
     assert metrics["overall"]["started"] == 0
     assert metrics["overall"]["success_rate"] is None and metrics["overall"]["p95_ms"] is None
 

@@ -56,6 +56,7 @@ def test_groups_the_same_errors_with_count_first_and_last_seen_job_types_and_an_
     assert "<strong>3</strong>" in group and "20h 00m ago" in group and "1h 00m ago" in group
     assert f'href="/jobs/{failures["sleep"].id}/"' in group  # an example: the latest failed job
     assert 'href="?job_type=ai_matching"' in group
+    assert "most frequent first: all 2." in page
 
 
 @time_machine.travel(NOW, tick=False)
@@ -94,7 +95,9 @@ def test_shows_the_alerts_of_each_error_group_and_whether_they_are_resolved(alic
 
     timeout, value = response.context["top_errors"]
     assert [a.id for a in timeout["alerts"]] == [open_alert.id] and [a.id for a in value["alerts"]] == [resolved.id]
-    rows = response.content.decode().split('<table role="table" class="table top-errors stack-narrow">')[1].split("</tr>")
+    rows = (
+        response.content.decode().split('<table role="table" class="table top-errors stack-narrow">')[1].split("</tr>")
+    )
     assert f'href="/alerts/{open_alert.id}/"' in rows[1] and "● open" in rows[1] and "badge-critical" in rows[1]
     assert f'href="/alerts/{resolved.id}/"' in rows[2] and "✓ resolved" in rows[2]
 
@@ -105,7 +108,9 @@ def test_without_the_alerts_permission_the_alerts_column_is_left_out(client, fai
     response = client.get("/errors/")
     assert response.status_code == 200
     assert "alerts" not in response.context["top_errors"][0]
-    assert "<th role=\"columnheader\" scope=\"col\">Alerts</th>" not in response.content.decode()
+    page = response.content.decode()
+    assert '<th role="columnheader" scope="col">Job types</th>' in page  # the headers, as written
+    assert '<th role="columnheader" scope="col">Alerts</th>' not in page
 
 
 @time_machine.travel(NOW, tick=False)
@@ -175,4 +180,6 @@ def test_renders_in_a_bounded_number_of_queries(alice_client, outcome_history, d
         assert response.status_code == 200
     assert response.context["metrics"]["overall"]["failed_attempts"] == 300
     assert len(response.context["top_errors"]) == 10
+    groups = response.context["error_groups"]
+    assert groups > 10 and f"the top 10 of <strong>{groups} groups</strong>" in response.content.decode()
     assert all(len(group["alerts"]) == 5 for group in response.context["top_errors"])
