@@ -398,12 +398,13 @@ def _figure(*, chart_id, title, frame, series, unit, y_label, shapes, kind, empt
         title,
         legend(series, kind=kind, chart_id=chart_id),
         svg,
-        _table(frame, series, unit, title),
+        _table(frame, series, unit, title, chart_id),
     )
 
 
-def _table(frame: _Frame, series: list[Series], unit: Unit, title: str) -> SafeString:
-    """The chart's numbers, for exact values and for screen readers: buckets with data only."""
+def _table(frame: _Frame, series: list[Series], unit: Unit, title: str, chart_id: str) -> SafeString:
+    """The chart's numbers, for exact values and for screen readers: buckets with data only. Its
+    <details> has an id: a poll replacing the chart keeps it open (dashboard.js)."""
     rows = [
         (bucket, [s.values[i] for s in series])
         for i, bucket in enumerate(frame.buckets)
@@ -424,10 +425,11 @@ def _table(frame: _Frame, series: list[Series], unit: Unit, title: str) -> SafeS
         ),
     )
     return format_html(
-        '<details class="chart-data"><summary>{} as a table</summary><div class="table-wrap">'
+        '<details class="chart-data" id="{}-data"><summary>{} as a table</summary><div class="table-wrap">'
         '<table class="table compact"><thead><tr><th scope="col">Time (UTC)</th>{}</tr></thead>'
         "<tbody>{}</tbody></table></div>"
         '<p class="muted small">Buckets without data are left out.</p></details>',
+        chart_id,
         title,
         head,
         body,

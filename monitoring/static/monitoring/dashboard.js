@@ -58,4 +58,41 @@
     });
     openDetails = [];
   });
+
+  // ...and the keyboard focus where it was. htmx puts it back only on an element with an id; any
+  // other (a card, an alert's title, a chart's summary) fell to <body> at each poll, and the next
+  // Tab started again at the top of the page. The same element is found again in the new region
+  // by its tag, link and name, and its rank among those alike.
+  function focusKey(el) {
+    return el.tagName + " " + (el.getAttribute("href") || "") + " " + (el.getAttribute("name") || "");
+  }
+  function alike(region, key, tag) {
+    return Array.prototype.filter.call(region.querySelectorAll(tag), function (el) { return focusKey(el) === key; });
+  }
+  var keptFocus = {}; // by region id: polls of other regions may swap in between
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var region = event.detail.target, active = document.activeElement;
+    if (!region.id || !active || active.id || active === document.body || !region.contains(active)) return;
+    var key = focusKey(active);
+    keptFocus[region.id] = { key: key, tag: active.tagName, rank: alike(region, key, active.tagName).indexOf(active) };
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    Object.keys(keptFocus).forEach(function (id) {
+      var kept = keptFocus[id], region = document.getElementById(id);
+      delete keptFocus[id];
+      if (!region || region.contains(document.activeElement)) return;
+      var same = alike(region, kept.key, kept.tag)[kept.rank];
+      if (same) same.focus({ preventScroll: true });
+    });
+  });
+
+  // After an action whose page follows (pause, resume, run a job), its outcome is where the
+  // keyboard and the screen reader start, not the top of the page.
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (!event.detail.boosted || document.activeElement !== document.body) return;
+    var outcome = document.querySelector(".messages .notice");
+    if (!outcome) return;
+    outcome.setAttribute("tabindex", "-1");
+    outcome.focus({ preventScroll: true });
+  });
 })();

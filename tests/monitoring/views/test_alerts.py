@@ -132,7 +132,8 @@ def test_not_acknowledged_only_lists_the_open_alerts_nobody_is_on(alice_client, 
         response = alice_client.get("/alerts/?unacknowledged=1")
         assert rows(response) == [error.id]
         page = response.content.decode()
-        assert '<input type="checkbox" name="unacknowledged" value="1" checked> not acknowledged only' in page
+        checkbox = '<input type="checkbox" name="unacknowledged" id="filter-unacknowledged" value="1" checked>'
+        assert f"{checkbox} not acknowledged only" in page
         assert "1–1 of <strong>1</strong> open alert not acknowledged" in page
         assert 'hx-get="/alerts/?unacknowledged=1"' in page  # polls keep it
         assert rows(alice_client.get("/alerts/?unacknowledged=true&severity=critical")) == []
@@ -165,7 +166,7 @@ def test_not_acknowledged_only_narrows_the_history_to_the_open_tab_as_the_api_do
     assert rows(response) == [error.id]
     page = response.content.decode()
     assert '<a href="/alerts/" aria-current="page">Open</a>' in page
-    assert '<input type="checkbox" name="unacknowledged" value="1" checked>' in page
+    assert '<input type="checkbox" name="unacknowledged" id="filter-unacknowledged" value="1" checked>' in page
 
 
 def test_bad_filters_are_a_400_naming_the_field(alice_client):
@@ -174,7 +175,7 @@ def test_bad_filters_are_a_400_naming_the_field(alice_client):
     page = response.content.decode()
     for field in ("severity", "alert_type", "include_resolved", "page"):
         assert f"<li><strong>{field}</strong>:" in page
-    assert "<b>" not in page.split("<main>")[1]
+    assert "<b>" not in page.split('<main id="main" tabindex="-1">')[1]
 
 
 def test_empty_states_say_what_to_do(alice_client):
@@ -318,7 +319,7 @@ def test_the_severity_menu_has_no_counts_to_go_stale_the_list_has_them(alice_cli
     list. The counts beside the list change with the row (above)."""
     job_failure(JobFactory())
     page = alice_client.get("/alerts/").content.decode()
-    menu = page.split('<select name="severity">')[1].split("</select>")[0]
+    menu = page.split('<select name="severity" id="filter-severity">')[1].split("</select>")[0]
     assert '<option value="error">error</option>' in menu and "open)" not in menu
     assert 'title="1 open error alert"' in page.split('id="alert-list-counts"')[1]
 

@@ -117,7 +117,7 @@ def test_with_no_worker_the_health_page_says_so_and_the_stored_worker_count_is_s
     response = alice_client.get("/health/")
 
     page = response.content.decode()
-    assert f'<p class="notice notice-error" role="alert"><strong>{NO_WORKER}.</strong>' in page
+    assert f'<p class="notice notice-error"><strong>{NO_WORKER}.</strong>' in page
     # Starting a cluster is not always the fix: the watchdog's alert says why none is seen.
     assert "the alert of <code>manage.py cluster_watchdog</code> names the likely cause" in page
     overall = page.split('class="overall"')[1].split("</p>")[0]

@@ -158,7 +158,10 @@ def test_needing_attention_lists_only_the_running_jobs_the_list_flags(
 ):
     """Flagged jobs are the least recently updated: among 200 running they were on the last page."""
     stuck = JobFactory(
-        job_type="ai_matching", running=True, started_at=NOW - timedelta(minutes=5), updated_at=NOW - timedelta(minutes=5)
+        job_type="ai_matching",
+        running=True,
+        started_at=NOW - timedelta(minutes=5),
+        updated_at=NOW - timedelta(minutes=5),
     )
     JobFactory.create_batch(3, running=True, started_at=NOW - timedelta(minutes=5), updated_at=NOW)
     JobFactory(status=JobStatus.QUEUED, updated_at=NOW - timedelta(hours=1))
@@ -201,9 +204,10 @@ def test_flags_are_spelled_as_the_api_spells_them_too(alice_client):
     for off in ("0", "false", ""):
         assert len(alice_client.get(f"/jobs/?attention={off}").context["page"].object_list) == 2
     # The checkbox says so too, so the next filter change keeps it (it was unticked for "true").
-    assert '<input type="checkbox" name="attention" value="1" checked>' in alice_client.get(
-        "/jobs/?attention=true"
-    ).content.decode()
+    assert (
+        '<input type="checkbox" name="attention" value="1" checked>'
+        in alice_client.get("/jobs/?attention=true").content.decode()
+    )
 
 
 def test_filters_by_type_status_and_id_and_keeps_them_in_the_polling_url(alice_client):
@@ -233,7 +237,7 @@ def test_a_poll_returns_just_the_table_body_and_the_counts(alice_client):
 
 def test_changing_a_filter_returns_the_list_section(alice_client):
     partial = alice_client.get("/jobs/?status=queued", headers=htmx("job-list")).content.decode()
-    assert partial.lstrip().startswith('<section id="job-list">') and "<thead role=\"rowgroup\">" in partial
+    assert partial.lstrip().startswith('<section id="job-list">') and '<thead role="rowgroup">' in partial
     assert "hx-swap-oob" not in partial
 
 
@@ -260,7 +264,7 @@ def test_bad_filters_are_a_400_naming_the_field(alice_client):
     assert "<li><strong>q</strong>: a job id is hex digits and dashes" in page
     assert "<li><strong>status</strong>: &#x27;completed&#x27; is not one of the active statuses" in page
     assert "<li><strong>page</strong>:" in page
-    assert "<script>" not in page.split("<main>")[1]
+    assert "<script>" not in page.split('<main id="main" tabindex="-1">')[1]
     assert 'id="job-rows"' not in page  # nothing polls a bad query
 
 

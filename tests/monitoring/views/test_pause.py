@@ -42,7 +42,9 @@ def test_an_operator_pauses_a_job_type_and_every_page_says_what_it_holds(alice_c
 
     overview = alice_client.get("/").content.decode()
     assert "❚❚ Paused, their jobs wait:" in overview
-    assert '<a href="/jobs/?job_type=ai_matching">ai_matching</a> (1 held, by alice 0.0 s ago: “vendor down”)' in overview
+    assert (
+        '<a href="/jobs/?job_type=ai_matching">ai_matching</a> (1 held, by alice 0.0 s ago: “vendor down”)' in overview
+    )
     job_page = alice_client.get(f"/jobs/{held.id}/").content.decode()
     assert "❚❚ <strong>Held: ai_matching is paused</strong> by alice 0.0 s ago (“vendor down”)." in job_page
 
@@ -54,7 +56,12 @@ def test_each_held_row_of_the_jobs_list_says_it_is_held(alice_client):
     other = JobFactory(job_type="demo.sleep", status=JobStatus.QUEUED)
     job_manager.pause_job_type_sync("ai_matching", by="bob")
 
-    rows = alice_client.get("/jobs/").content.decode().split('<tbody role="rowgroup" id="job-rows"')[1].split("</tbody>")[0]
+    rows = (
+        alice_client.get("/jobs/")
+        .content.decode()
+        .split('<tbody role="rowgroup" id="job-rows"')[1]
+        .split("</tbody>")[0]
+    )
 
     row_of = {job: rows.split(f'id="job-link-{job.id}"')[1].split("</tr>")[0] for job in (held, running, other)}
     assert "❚❚ held: ai_matching is paused" in row_of[held]
@@ -124,10 +131,17 @@ def test_a_job_type_given_twice_is_refused_not_picked(alice_client):
 def test_each_poll_of_the_rows_brings_the_paused_types_with_it(alice_client):
     """A pause made elsewhere (the API, another operator) showed only after a reload."""
     poll = {"HX-Request": "true", "HX-Target": "job-rows"}
-    assert '<div id="paused-types" hx-swap-oob="true">\n\n</div>' in alice_client.get("/jobs/", headers=poll).content.decode()
+    assert (
+        '<div id="paused-types" hx-swap-oob="true">\n\n</div>'
+        in alice_client.get("/jobs/", headers=poll).content.decode()
+    )
     job_manager.pause_job_type_sync("ai_matching", by="bob")
-    swapped = alice_client.get("/jobs/", headers=poll).content.decode().split('<div id="paused-types" hx-swap-oob="true">')[1]
+    swapped = (
+        alice_client.get("/jobs/", headers=poll).content.decode().split('<div id="paused-types" hx-swap-oob="true">')[1]
+    )
     assert "ai_matching</a> is paused" in swapped and "by bob" in swapped
+    # Not a live region: swapped in every 2 s with a new age, a screen reader read it out each time.
+    assert '<div class="notice notice-warning paused-types">' in swapped and "role=" not in swapped.split("</div>")[0]
 
 
 def test_retrying_failed_jobs_of_a_paused_type_says_they_wait(alice_client):
@@ -135,7 +149,10 @@ def test_retrying_failed_jobs_of_a_paused_type_says_they_wait(alice_client):
     job_manager.pause_job_type_sync("ai_matching")
     retry = {"view": "finished", "status": "failed", "window": "24h"}
     page = alice_client.post("/jobs/retry/", retry, follow=True).content.decode()
-    assert "Queued again 1 failed job: they are on the Active list. ai_matching is paused: those wait until resumed." in page
+    assert (
+        "Queued again 1 failed job: they are on the Active list. ai_matching is paused: those wait until resumed."
+        in page
+    )
 
 
 def test_retrying_one_failed_job_of_a_paused_type_says_it_waits(alice_client):
@@ -201,4 +218,3 @@ def test_the_pause_form_offers_the_job_types_not_paused_yet(alice_client):
     page = alice_client.get("/jobs/").content.decode()
     pause_form = page.split('<details class="pause-form">')[1].split("</details>")[0]
     assert '<option value="demo.fail">' in pause_form and '<option value="demo.sleep">' not in pause_form
-
