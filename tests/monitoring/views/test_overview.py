@@ -33,6 +33,7 @@ def test_shows_active_jobs_by_status_and_type_and_the_last_hours_failures(alice_
     page = response.content.decode()
     assert response.context["counts"]["by_status"] == {"queued": 0, "running": 2, "retrying": 1}
     assert '<a href="/jobs/?job_type=ai_matching&amp;status=running">2</a>' in page
+    assert 'href="/jobs/?status=running" aria-label="running 2"' in page  # the count is outside the link
     assert response.context["failures_total"] == 1
     assert f'href="/jobs/{failed.id}/"' in page
     assert "5m 00s ago" in page
