@@ -34,9 +34,12 @@ def count_settles(page, region: str) -> None:
 
 def refresh(page, region: str, url: str) -> None:
     """What the region's poll does (the same request and swap), without waiting its interval."""
-    page.evaluate("([region, url]) => htmx.ajax('GET', url, {target: '#' + region, swap: 'outerHTML'})", [region, url])
-    page.wait_for_function("() => window.settles >= 1")
-    page.evaluate("() => { window.settles = 0; }")
+    # htmx.ajax's promise resolves once the answer is swapped in; its settle follows (20 ms).
+    page.evaluate(
+        "([region, url]) => htmx.ajax('GET', url, {target: '#' + region, swap: 'outerHTML'})"
+        ".then(() => new Promise((settled) => setTimeout(settled, 100)))",
+        [region, url],
+    )
 
 
 def test_a_poll_of_the_overview_leaves_the_focus_on_the_card_it_was_on(page, alice):
@@ -64,7 +67,6 @@ def test_the_alerts_title_link_and_the_errors_chart_table_survive_a_poll(page, a
         error_details={"type": "ValueError", "message": "bad", "error_class": "data", "fingerprint": "f" * 16},
     )
     log_in(page, "alice", next_url="/alerts/")
-    count_settles(page, "alert-list")
     page.locator(f"#alert-{alert.id} a.alert-title").focus()
 
     refresh(page, "alert-list", "/alerts/")
@@ -72,7 +74,6 @@ def test_the_alerts_title_link_and_the_errors_chart_table_survive_a_poll(page, a
     assert focused(page)["href"] == f"/alerts/{alert.id}/"
 
     page.goto("/errors/?timeframe=1h")
-    count_settles(page, "errors-live")
     page.locator("#errors-live details.chart-data summary").click()
     page.locator("#errors-live details.chart-data summary").focus()
 
@@ -125,3 +126,52 @@ def test_after_pausing_a_job_type_the_focus_is_on_what_happened(page, alice):
 
     page.wait_for_selector(".messages >> text=Paused ai_matching")
     page.wait_for_function("() => document.activeElement.matches('.messages .notice')")
+
+
+def test_a_poll_scrolls_nothing_and_keeps_the_focus_on_a_row_further_down(page, alice):
+    """Re-check: with the page scrolled and the focus in the polled rows, Chrome's scroll anchoring
+    followed the focused element while the new rows were inserted above the old: 952 -> 1668 px."""
+    JobFactory.create_batch(45, completed=True, finished_at=timezone.now())
+    page.set_viewport_size({"width": 1366, "height": 700})
+    log_in(page, "alice", next_url="/jobs/?view=finished")
+    page.evaluate("window.scrollTo(0, 900)")
+    link = page.locator("#job-rows a.job-link").nth(20)
+    link.focus()
+    link_id = link.get_attribute("id")
+    page.evaluate("window.scrollTo(0, 900)")
+
+    refresh(page, "job-rows", "/jobs/?view=finished")
+
+    assert page.evaluate("window.scrollY") == 900
+    assert focused(page)["id"] == link_id
+
+
+def test_a_focused_notice_a_poll_removes_leaves_the_focus_in_its_row(page, alice):
+    """Re-check: the focus fell to <body> when a poll removed the focused notice (an alert
+    acknowledged from the list), or changed the focused link's href (an error group's latest job):
+    both are found again at their place in their nearest container with an id (the row here)."""
+    log_in(page, "alice", next_url="/alerts/")
+    alert = AlertHistoryFactory(title="Health check api/ai_matching is critical")
+    page.goto("/alerts/")
+    page.click(f"#acknowledge-{alert.id}")
+    page.wait_for_function("() => document.activeElement.matches('.row-notice')")
+
+    refresh(page, "alert-list", "/alerts/")  # the notice is gone
+
+    assert page.evaluate(f"() => document.getElementById('alert-{alert.id}').contains(document.activeElement)")
+    assert focused(page)["tag"] in ("A", "BUTTON")
+
+
+def test_the_paused_banners_resume_button_keeps_the_focus_through_the_rows_polls(page, alice):
+    """Re-check: the banner comes with each poll of the rows (out of band, every 2 s): its Resume
+    button lost the focus at the first, before a keyboard user could press it."""
+    from jobs.models import JobTypePause
+
+    JobFactory(job_type="ai_matching", status=JobStatus.QUEUED)
+    JobTypePause.objects.create(job_type="ai_matching", paused_by="bob")
+    log_in(page, "alice", next_url="/jobs/")
+    page.locator("#paused-types button", has_text="Resume").focus()
+
+    refresh(page, "job-rows", "/jobs/")
+
+    assert focused(page)["tag"] == "BUTTON" and "Resume" in focused(page)["text"]

@@ -61,30 +61,65 @@
 
   // ...and the keyboard focus where it was. htmx puts it back only on an element with an id; any
   // other (a card, an alert's title, a chart's summary) fell to <body> at each poll, and the next
-  // Tab started again at the top of the page. The same element is found again in the new region
-  // by its tag, link and name, and its rank among those alike.
+  // Tab started again at the top of the page. The element is found again by its id; else by its
+  // tag, link and name and its rank among those alike; else (its link changed, it is gone) the
+  // focusable at its place in its nearest container with an id that is still there (its row, the
+  // region). Regions swapped out of band (a poll's banner, its counts) are kept the same way.
+  var FOCUSABLE = "a[href], button, input, select, textarea, summary, [tabindex]";
+  function focusables(root) {
+    return Array.prototype.filter.call(root.querySelectorAll(FOCUSABLE), function (el) {
+      return !el.disabled && el.getClientRects().length > 0;
+    });
+  }
   function focusKey(el) {
     return el.tagName + " " + (el.getAttribute("href") || "") + " " + (el.getAttribute("name") || "");
   }
   function alike(region, key, tag) {
-    return Array.prototype.filter.call(region.querySelectorAll(tag), function (el) { return focusKey(el) === key; });
-  }
-  var keptFocus = {}; // by region id: polls of other regions may swap in between
-  document.addEventListener("htmx:beforeSwap", function (event) {
-    var region = event.detail.target, active = document.activeElement;
-    if (!region.id || !active || active.id || active === document.body || !region.contains(active)) return;
-    var key = focusKey(active);
-    keptFocus[region.id] = { key: key, tag: active.tagName, rank: alike(region, key, active.tagName).indexOf(active) };
-  });
-  document.addEventListener("htmx:afterSettle", function () {
-    Object.keys(keptFocus).forEach(function (id) {
-      var kept = keptFocus[id], region = document.getElementById(id);
-      delete keptFocus[id];
-      if (!region || region.contains(document.activeElement)) return;
-      var same = alike(region, kept.key, kept.tag)[kept.rank];
-      if (same) same.focus({ preventScroll: true });
+    return Array.prototype.filter.call(region.querySelectorAll(tag), function (el) {
+      return focusKey(el) === key && el.matches(FOCUSABLE);
     });
+  }
+  function typing(el) { return el.matches("input, textarea, select"); }
+  var keptFocus = {}; // by region id
+  function keepFocus(region) {
+    var active = document.activeElement;
+    if (!region || !region.id || keptFocus[region.id] || !active || active === document.body) return;
+    if (!region.contains(active) || (active.id && typing(active))) return; // htmx puts a field back, caret too
+    var places = [];
+    for (var el = active.parentElement; el && el !== region.parentElement; el = el.parentElement) {
+      if (el.id) places.push({ id: el.id, index: focusables(el).indexOf(active) });
+    }
+    var key = focusKey(active);
+    keptFocus[region.id] = {
+      id: active.id, key: key, tag: active.tagName, rank: alike(region, key, active.tagName).indexOf(active), places: places
+    };
+    // A focused element is what Chrome's scroll anchoring holds in place: with the new region
+    // inserted above the old one, the page scrolled down by the region's height at each poll.
+    if (!typing(active)) active.blur();
+  }
+  function restoreFocus() {
+    Object.keys(keptFocus).forEach(function (regionId) {
+      var kept = keptFocus[regionId], region = document.getElementById(regionId);
+      delete keptFocus[regionId];
+      if (document.activeElement && document.activeElement !== document.body) return; // autofocus took it
+      var el = kept.id ? document.getElementById(kept.id) : null;
+      if (!el && region) el = alike(region, kept.key, kept.tag)[kept.rank];
+      for (var i = 0; !el && i < kept.places.length; i++) {
+        var place = document.getElementById(kept.places[i].id);
+        if (!place) continue;
+        var all = focusables(place);
+        el = all[Math.min(Math.max(kept.places[i].index, 0), all.length - 1)];
+      }
+      if (el) el.focus({ preventScroll: true });
+    });
+  }
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (event.detail.shouldSwap) keepFocus(event.detail.target);
   });
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    if (event.detail.shouldSwap) keepFocus(event.detail.target);
+  });
+  document.addEventListener("htmx:afterSettle", restoreFocus);
 
   // After an action whose page follows (pause, resume, run a job), its outcome is where the
   // keyboard and the screen reader start, not the top of the page.
