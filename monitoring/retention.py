@@ -3,7 +3,12 @@
 Rows older than settings.RETENTION_DAYS[table] days go, the oldest first, in batches of
 RETENTION_BATCH_SIZE, each its own short statement (autocommit), so writers never wait on
 a long delete. Several nodes pruning at once is harmless: they delete disjoint or already
-deleted rows.
+deleted rows, and each goes on until nothing is due.
+
+A job's events go together, once the job finished before the cutoff: never those of a job
+still queued, running or retrying (a paused type, a slow retry: a drill found jobs 17 days
+queued left with no event), never half a timeline, and never those of a job an open alert
+points to (its traceback is in them, while the incident is open).
 """
 
 import logging
@@ -12,6 +17,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
+from alerts.models import AlertHistory, AlertOccurrence
 from monitoring.models import JobExecutionLog, SystemHealthMetric
 
 logger = logging.getLogger(__name__)
@@ -32,6 +38,12 @@ def retention_cutoffs(now: datetime | None = None) -> dict[str, datetime | None]
     return cutoffs
 
 
+def events_pruned(job, now: datetime | None = None) -> bool:
+    """Whether retention deletes (or has deleted) the job's events: it finished before their cutoff."""
+    cutoff = retention_cutoffs(now)["job_execution_logs"]
+    return job.finished_at is not None and cutoff is not None and job.finished_at < cutoff
+
+
 def prune_monitoring(
     *, now: datetime | None = None, batch_size: int | None = None, dry_run: bool = False
 ) -> dict[str, int]:
@@ -44,11 +56,23 @@ def prune_monitoring(
         if cutoff is None:
             counts[table] = 0
             continue
-        old = PRUNED_TABLES[table].objects.filter(timestamp__lt=cutoff)
+        old = _prunable(table, cutoff)
         counts[table] = old.count() if dry_run else _delete_in_batches(old, batch_size)
         if counts[table] and not dry_run:
             logger.info("retention: deleted %d rows of %s older than %s", counts[table], table, cutoff)
     return counts
+
+
+def _prunable(table: str, cutoff: datetime):
+    rows = PRUNED_TABLES[table].objects.filter(timestamp__lt=cutoff)
+    if table != "job_execution_logs":
+        return rows
+    open_alerts = AlertHistory.objects.filter(resolved_at__isnull=True)
+    return (
+        rows.filter(job__finished_at__lt=cutoff)
+        .exclude(job_id__in=open_alerts.filter(job_id__isnull=False).values("job_id"))
+        .exclude(job_id__in=AlertOccurrence.objects.filter(alert__in=open_alerts).values("job_id"))
+    )
 
 
 def _delete_in_batches(old, batch_size: int) -> int:
@@ -59,5 +83,7 @@ def _delete_in_batches(old, batch_size: int) -> int:
         batch = old.order_by("timestamp").values("id")[:batch_size]
         count, _ = model.objects.filter(id__in=batch).delete()
         deleted += count
-        if count < batch_size:
+        # Until a batch finds nothing: one cut short by another node's prune (rows it deleted
+        # first) does not mean nothing is left.
+        if count == 0:
             return deleted

@@ -3,6 +3,7 @@
 import json
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -15,6 +16,7 @@ from jobs.registry import registered_job_types
 from monitoring import selectors
 from monitoring.forms import SubmitJobForm
 from monitoring.permissions import CONTROL_JOBS, SUBMIT_JOBS, VIEW_ALERTS, VIEW_JOBS
+from monitoring.retention import events_pruned
 from monitoring.templatetags.dashboard import duration
 from monitoring.timeline import attempt_clock, attempt_rows, timeline_rows
 from monitoring.views.base import dashboard_view, render_page
@@ -69,6 +71,8 @@ def page_context(request, detail) -> dict:
         # Lazy: the live part, polled every 2 s, does not show it (parameters may be 256 KiB).
         "can_submit": request.user.has_perm(SUBMIT_JOBS) and job.job_type in registered_job_types(),
         "submit_form": SimpleLazyObject(lambda: copy_form(job)),
+        "retention_days": settings.RETENTION_DAYS.get("job_execution_logs", 0),
+        "events_pruned": not detail.events and events_pruned(job, now),
     }
 
 

@@ -445,3 +445,16 @@ def test_a_long_message_is_cut_short_at_the_top_of_the_page_and_read_in_full_in_
     assert unescape(shown.split(" <span")[0]) == message[:299] + "…"
     timeline = page.split('class="message" data-label="Message">')[1].split("</td>")[0]
     assert timeline == escape(message[:2000])
+
+
+def test_a_job_whose_events_retention_pruned_says_so(alice_client, settings):
+    """Drill: after a prune, a finished job's page said "No events recorded for this job"."""
+    settings.RETENTION_DAYS = {"job_execution_logs": 45, "system_health_metrics": 30}
+    pruned = JobFactory(completed=True, finished_at=timezone.now() - timedelta(days=60))
+    recent = JobFactory(completed=True, finished_at=timezone.now() - timedelta(days=1))
+
+    pruned_page = alice_client.get(f"/jobs/{pruned.id}/").content.decode()
+    recent_page = alice_client.get(f"/jobs/{recent.id}/").content.decode()
+
+    assert "Its events were pruned: they are kept 45 days after a job finishes" in pruned_page
+    assert "No events recorded for this job." in recent_page and "pruned" not in recent_page
