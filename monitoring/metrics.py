@@ -468,8 +468,8 @@ def _top_errors(since, until, job_type) -> tuple[list[dict], int]:
         )
         .order_by("-count", "-last_seen", "fingerprint")[:TOP_ERRORS]
     )
-    groups = top[0].pop("groups") if top else 0
-    for group in top[1:]:
+    groups = top[0]["groups"] if top else 0
+    for group in top:
         del group["groups"]
     if top:
         fingerprints = [group["fingerprint"] for group in top]

@@ -71,6 +71,16 @@ def queued_since(at, count=4):
     return [JobFactory(status=JobStatus.QUEUED, updated_at=at + timedelta(seconds=i)) for i in range(count)]
 
 
+def alert_raised_at(at, alert_type="job_failure", severity="error", data=None):
+    """An alert a rule raised at `at` (before the cluster died, say)."""
+    from alerts.manager import alert_manager
+
+    with time_machine.travel(at, tick=False):
+        return alert_manager.process_alert_sync(
+            alert_type, severity, data or {"title": "imports failed", "message": "m"}
+        )
+
+
 def watchdog(at) -> tuple[int, str]:
     """Run the command at `at`: its exit status and what it printed."""
     out, err = StringIO(), StringIO()
@@ -105,13 +115,8 @@ def test_no_worker_seen_raises_one_critical_alert_and_sends_it_without_a_cluster
 
 
 def test_while_no_cluster_runs_it_escalates_and_delivers_every_alert_not_only_its_own():
-    from alerts.manager import alert_manager
-
-    with time_machine.travel(NOW - timedelta(minutes=70), tick=False):
-        # Raised by the job rule just before the cluster died; its email never went out.
-        job_alert = alert_manager.process_alert_sync(
-            "job_failure", "error", {"title": "imports failed", "message": "m"}
-        )
+    # Raised by the job rule just before the cluster died; its email never went out.
+    job_alert = alert_raised_at(NOW - timedelta(minutes=70))
     workers_seen(NOW - timedelta(minutes=10))
 
     assert watchdog(NOW)[0] == 1
@@ -207,12 +212,12 @@ def test_after_the_watchdogs_alert_a_health_check_finding_no_cluster_counts_into
 
 
 def test_an_alert_the_watchdog_raised_under_its_old_check_name_is_resolved_once_a_worker_is_seen():
-    from alerts.manager import alert_manager
-
-    with time_machine.travel(NOW - timedelta(minutes=10), tick=False):
-        old = alert_manager.process_alert_sync(
-            "system_health", "critical", {"check": "cluster.watchdog", "title": "No worker cluster has run for 5 min"}
-        )
+    old = alert_raised_at(
+        NOW - timedelta(minutes=10),
+        "system_health",
+        "critical",
+        {"check": "cluster.watchdog", "title": "No worker cluster has run for 5 min"},
+    )
     workers_seen(NOW - timedelta(minutes=1))
 
     assert watchdog(NOW)[0] == 0
@@ -234,14 +239,12 @@ def test_does_nothing_while_a_worker_is_seen():
 def test_workers_busy_with_long_jobs_are_alive_and_it_runs_the_checks_they_keep_waiting():
     """Every worker on a long job: the scheduled checks, escalations and notifications wait in
     the queue for one. Alive, and the watchdog does that work meanwhile."""
-    from alerts.manager import alert_manager
     from monitoring.models import SystemHealthMetric
 
     publish_cluster(workers=2, status="Working", host="vm-1")
     workers_seen(NOW - timedelta(minutes=20))
     JobFactory(running=True, heartbeat_at=NOW - timedelta(seconds=5))
-    with time_machine.travel(NOW - timedelta(minutes=70), tick=False):
-        alert_manager.process_alert_sync("job_failure", "error", {"title": "imports failed", "message": "m"})
+    alert_raised_at(NOW - timedelta(minutes=70))
 
     status, output = watchdog(NOW)
 
@@ -289,10 +292,7 @@ def test_refuses_to_judge_when_staleness_is_off(settings):
 
 
 def test_a_send_cut_short_when_the_cluster_died_is_taken_back_and_sent_by_a_later_run():
-    from alerts.manager import alert_manager
-
-    with time_machine.travel(NOW - timedelta(minutes=12), tick=False):
-        alert = alert_manager.process_alert_sync("job_failure", "error", {"title": "imports failed", "message": "m"})
+    alert = alert_raised_at(NOW - timedelta(minutes=12))
     # Its worker claimed it, then died with the cluster mid-send.
     NotificationDelivery.objects.filter(alert=alert).update(
         status=DeliveryStatus.SENDING, attempts=1, claimed_at=NOW - timedelta(minutes=11)
