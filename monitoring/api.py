@@ -21,6 +21,7 @@ from monitoring.health import current_health
 from monitoring.metrics import performance_metrics
 from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS, VIEW_HEALTH, VIEW_JOBS, VIEW_METRICS
 from monitoring.schemas import (
+    MAX_EVENT_OFFSET,
     MAX_FINISHED_OFFSET,
     MAX_OFFSET,
     AlertAcknowledgeIn,
@@ -29,6 +30,8 @@ from monitoring.schemas import (
     AlertPageOut,
     AlertResolveIn,
     AlertResolveOut,
+    EventPageOut,
+    EventPageQuery,
     FinishedJobListQuery,
     HealthOut,
     JobDetailOut,
@@ -44,6 +47,7 @@ from monitoring.selectors import (
     finished_jobs,
     job_alerts,
     job_detail_by_id_or_prefix,
+    job_events_by_id_or_prefix,
     last_error_event,
     page,
     pause_of,
@@ -111,12 +115,35 @@ def get_job_details(request, job_id: JobIdOrPrefix):
     refuse_unknown_query_parameters(request, None)
     detail = job_detail_by_id_or_prefix(job_id)
     if detail is None:
-        raise JobNotFound(f"job {job_id} not found" if isinstance(job_id, UUID) else f"no job id starts with {job_id}")
+        raise JobNotFound(_not_found_message(job_id))
     # Alerts have their own permission: without it, the list is empty (as GET /alerts is a 403).
     alerts = job_alerts(detail.job.id) if request.user.has_perm(VIEW_ALERTS) else []
     return JobDetailOut.build(
         detail, error_event=last_error_event(detail), alerts=alerts, pause=pause_of(detail.job.job_type)
     )
+
+
+def _not_found_message(job_id: JobIdOrPrefix) -> str:
+    return f"job {job_id} not found" if isinstance(job_id, UUID) else f"no job id starts with {job_id}"
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    response={200: EventPageOut, **AUTH_ERRORS, **error_responses(404), 409: AmbiguousJobIdOut, **error_responses(422)},
+    auth=requires(VIEW_JOBS),
+    summary="A job's whole timeline, page by page",
+)
+def get_job_events(request, job_id: JobIdOrPrefix, filters: Query[EventPageQuery]):
+    """Every event of the job, oldest first, `limit` at a time (500 at most): the job's detail
+    shows only the latest 500. Follow `next_offset` until it is null. `job_id` as for the job's
+    detail (its id or short id)."""
+    refuse_unknown_query_parameters(request, EventPageQuery)
+    found = job_events_by_id_or_prefix(job_id, offset=filters.offset, limit=filters.limit)
+    if found is None:
+        raise JobNotFound(_not_found_message(job_id))
+    more = filters.offset + len(found.events) < found.total
+    listed = page_out(found.events, more, limit=filters.limit, offset=filters.offset, max_offset=MAX_EVENT_OFFSET)
+    return listed | {"total": found.total}
 
 
 @router.get(

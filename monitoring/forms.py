@@ -14,11 +14,14 @@ from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, MAX_PAUSE_REASON_CHA
 from jobs.payloads import RepeatedJsonKey, loads_refusing_repeated_keys
 from jobs.registry import JobTypeName, registered_job_types
 from monitoring.metrics import TIMEFRAMES
+from monitoring.selectors import MAX_EVENT_OFFSET, MAX_TIMELINE_EVENTS
 
 FINISHED_WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
 # Each page of finished jobs reads every page before it from the index: past this, narrow the filters.
 MAX_FINISHED_PAGES = 20
 MAX_ACTIVE_PAGES = 10_000
+# A job's whole timeline, in pages as long as its page's, as deep as the API's reaches.
+MAX_EVENT_PAGES = MAX_EVENT_OFFSET // MAX_TIMELINE_EVENTS
 
 
 def finished_window(timeframe: str) -> str:
@@ -222,6 +225,12 @@ class MetricsFilterForm(TimeframeForm):
     """The performance and error pages' filters: ?timeframe=24h&job_type=ai_matching."""
 
     job_type = job_type_field()
+
+
+class JobEventsForm(FilterForm):
+    """A page of a job's whole timeline: ?page=2 (as deep as the API's events reach)."""
+
+    page = forms.IntegerField(required=False, min_value=1, max_value=MAX_EVENT_PAGES)
 
 
 # Each page of the alert history reads the pages before it from the index: past this, filter.

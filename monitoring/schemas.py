@@ -26,7 +26,7 @@ from jobs.payloads import printable
 from jobs.registry import JobTypeName
 from monitoring.forms import ERROR_FINGERPRINT_MESSAGE, FINISHED_WINDOWS
 from monitoring.metrics import TIMEFRAMES, UnknownTimeframe
-from monitoring.selectors import JobDetail
+from monitoring.selectors import MAX_EVENT_OFFSET, MAX_TIMELINE_EVENTS, JobDetail
 
 MAX_PAGE_SIZE = 200
 # OFFSET costs a scan of the rows it skips, even on the partial index: deeper than this,
@@ -208,6 +208,24 @@ class EventOut(Out):
     memory_usage_mb: int | None
 
 
+class EventPageQuery(Schema):
+    limit: int = Field(default=MAX_TIMELINE_EVENTS, ge=1, le=MAX_TIMELINE_EVENTS, description="Page size.")
+    offset: int = Field(
+        default=0, ge=0, le=MAX_EVENT_OFFSET, description="Events to skip: the previous page's `next_offset`."
+    )
+
+
+class EventPageOut(Out):
+    items: list[EventOut] = Field(description="Oldest first.")
+    total: int = Field(description="All events of the job.")
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="The `offset` of the next page; null on the last page.")
+    truncated: bool = Field(
+        description=f"True when more events follow past the deepest `offset` this list accepts ({MAX_EVENT_OFFSET:,})."
+    )
+
+
 class AttemptOut(Out):
     attempt_number: int
     status: RetryStatus
@@ -291,6 +309,10 @@ class JobDetailOut(JobSummaryOut):
     timeline: list[EventOut] = Field(description="Events oldest first: the latest 500 at most.")
     timeline_total: int = Field(description="All events of the job, including those not in `timeline`.")
     timeline_truncated: bool
+    timeline_pruned: bool = Field(
+        description="No event is left: retention deleted them, RETENTION_JOB_EXECUTION_LOGS_DAYS days after the job "
+        "finished (an empty timeline otherwise means none was recorded)."
+    )
     retry_history: list[AttemptOut] = Field(description="One entry per attempt, first to last.")
     alerts: list[AlertOut] = Field(
         description="The alerts it raised or was counted into, newest first (100 at most); empty without "
@@ -311,6 +333,7 @@ class JobDetailOut(JobSummaryOut):
                 "timeline": detail.events,
                 "timeline_total": detail.events_total,
                 "timeline_truncated": detail.events_truncated,
+                "timeline_pruned": detail.events_pruned,
                 "retry_history": _attempts(detail.attempts),
                 "alerts": alerts,
                 "job_type_paused": pause,

@@ -23,6 +23,7 @@ from jobs.models import (
     JobTypePause,
 )
 from monitoring.models import EventType, JobExecutionLog
+from monitoring.retention import events_pruned
 from monitoring.timeline import needs_attention_q, retry_overdue
 
 JOB_SUMMARY_FIELDS = (
@@ -45,6 +46,9 @@ JOB_SUMMARY_FIELDS = (
     "error_class",
 )
 MAX_TIMELINE_EVENTS = 500
+# A job's events are read from its own range of job_logs_job_time_idx: deep pages cost little,
+# yet a bound keeps a hand-made offset from scanning a runaway job's millions.
+MAX_EVENT_OFFSET = 100_000
 
 
 def active_jobs_queryset(*, job_type: str | None = None, status: str | None = None) -> QuerySet[Job]:
@@ -89,6 +93,11 @@ class JobDetail:
         return self.events_total > len(self.events)
 
     @property
+    def events_pruned(self) -> bool:
+        """No event left, because retention deleted them (not because none was recorded)."""
+        return not self.events and events_pruned(self.job)
+
+    @property
     def last_error_event(self) -> JobExecutionLog | None:
         return next((e for e in reversed(self.events) if e.error_details), None)
 
@@ -103,6 +112,23 @@ def job_detail(job_id) -> JobDetail | None:
     total = len(latest) if len(latest) < MAX_TIMELINE_EVENTS else events.count()
     attempts = list(JobRetryHistory.objects.filter(job_id=job.id).order_by("attempt_number"))
     return JobDetail(job=job, events=latest[::-1], events_total=total, attempts=attempts)
+
+
+@dataclass
+class EventPage:
+    events: list[JobExecutionLog]  # oldest first
+    total: int  # all the job's events
+
+
+def job_events(job_id, *, offset: int, limit: int) -> EventPage:
+    """A page of a job's whole timeline, oldest first: the events before the latest
+    MAX_TIMELINE_EVENTS that job_detail shows too. A running job's new events come last, so its
+    earlier pages stay put while it runs. Two queries on job_logs_job_time_idx."""
+    events = JobExecutionLog.objects.filter(job_id=job_id)
+    return EventPage(
+        events=list(events.order_by("timestamp", "created_at", "id")[offset : offset + limit]),
+        total=events.count(),
+    )
 
 
 @dataclass
@@ -385,16 +411,28 @@ def job_detail_by_id_or_prefix(job_id: uuid.UUID | str) -> JobDetail | None:
     several do. A prefix costs one query more than a whole id, a range of the primary key's index
     (a second, counting the range, only when it holds MAX_ID_MATCHES jobs or more)."""
     if isinstance(job_id, str):
-        matches = jobs_by_id_prefix(job_id)
-        if len(matches) > 1:
-            count = len(matches)
-            if count == MAX_ID_MATCHES:
-                count = filter_by_id_prefix(Job.objects.all(), job_id).count()
-            raise AmbiguousJobId(job_id, matches, count)
-        if not matches:
-            return None
-        job_id = matches[0]["id"]
-    return job_detail(job_id)
+        job_id = _job_id_by_prefix(job_id)
+    return job_detail(job_id) if job_id is not None else None
+
+
+def job_events_by_id_or_prefix(job_id: uuid.UUID | str, *, offset: int, limit: int) -> EventPage | None:
+    """job_events() of a whole id or a short one, as job_detail_by_id_or_prefix finds it: None
+    when no job has it."""
+    if isinstance(job_id, str):
+        job_id = _job_id_by_prefix(job_id)
+    elif not Job.objects.filter(id=job_id).exists():
+        job_id = None
+    return job_events(job_id, offset=offset, limit=limit) if job_id is not None else None
+
+
+def _job_id_by_prefix(prefix: str) -> uuid.UUID | None:
+    matches = jobs_by_id_prefix(prefix)
+    if len(matches) > 1:
+        count = len(matches)
+        if count == MAX_ID_MATCHES:
+            count = filter_by_id_prefix(Job.objects.all(), prefix).count()
+        raise AmbiguousJobId(prefix, matches, count)
+    return matches[0]["id"] if matches else None
 
 
 def active_jobs_page(

@@ -12,6 +12,7 @@ urlpatterns = [
     path("jobs/pause/", jobs.pause_job_type, name="pause_job_type"),
     path("jobs/resume/", jobs.resume_job_type, name="resume_job_type"),
     path("jobs/<uuid:job_id>/", job_detail.job_detail, name="job_detail"),
+    path("jobs/<uuid:job_id>/events/", job_detail.job_events, name="job_events"),
     path("jobs/<uuid:job_id>/cancel/", job_detail.cancel_job, name="cancel_job"),
     path("jobs/<uuid:job_id>/retry/", job_detail.retry_job, name="retry_job"),
     path("performance/", performance.performance, name="performance"),

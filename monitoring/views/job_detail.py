@@ -14,12 +14,12 @@ from jobs.manager import JobNotFound, JobStateConflict, job_manager
 from jobs.models import FINISHED_STATUSES, JobStatus
 from jobs.registry import registered_job_types
 from monitoring import selectors
-from monitoring.forms import SubmitJobForm
+from monitoring.forms import MAX_EVENT_PAGES, JobEventsForm, SubmitJobForm
 from monitoring.permissions import CONTROL_JOBS, SUBMIT_JOBS, VIEW_ALERTS, VIEW_JOBS
 from monitoring.retention import events_pruned
 from monitoring.templatetags.dashboard import duration
 from monitoring.timeline import attempt_clock, attempt_rows, timeline_rows
-from monitoring.views.base import dashboard_view, render_page
+from monitoring.views.base import ListPage, dashboard_view, render_page
 
 RETRYABLE_STATUSES = (JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.RETRYING)
 MAX_ATTEMPT_DIGITS = 10
@@ -72,7 +72,7 @@ def page_context(request, detail) -> dict:
         "can_submit": request.user.has_perm(SUBMIT_JOBS) and job.job_type in registered_job_types(),
         "submit_form": SimpleLazyObject(lambda: copy_form(job)),
         "retention_days": settings.RETENTION_DAYS.get("job_execution_logs", 0),
-        "events_pruned": not detail.events and events_pruned(job, now),
+        "events_pruned": detail.events_pruned,
     }
 
 
@@ -90,6 +90,31 @@ def job_detail(request, job_id):
         "dashboard/job_detail.html",
         page_context(request, detail),
         partials={"job-live": "dashboard/partials/job_live.html"},
+    )
+
+
+@dashboard_view(VIEW_JOBS)
+def job_events(request, job_id):
+    """The job's whole timeline, oldest first, a page at a time: its page shows the latest events only."""
+    job = selectors.job_summary(job_id)
+    if job is None:
+        return _not_found(request, job_id)
+    form = JobEventsForm(request.GET)
+    context = {"job": job, "form": form, "retention_days": settings.RETENTION_DAYS.get("job_execution_logs", 0)}
+    if not form.is_valid():
+        return render_page(request, "dashboard/job_events.html", context, status=400)
+    size = selectors.MAX_TIMELINE_EVENTS
+    number = form.cleaned_data["page"] or 1
+    found = selectors.job_events(job.id, offset=(number - 1) * size, limit=size)
+    more = number * size < found.total
+    has_next = more and number < MAX_EVENT_PAGES
+    page = ListPage(
+        found.events, number, has_next=has_next, total=found.total, per_page=size, truncated=more and not has_next
+    )
+    timeline = timeline_rows(found.events)
+    pruned = not found.total and events_pruned(job)
+    return render_page(
+        request, "dashboard/job_events.html", context | {"page": page, "timeline": timeline, "events_pruned": pruned}
     )
 
 
@@ -113,7 +138,10 @@ def _respond(request, job_id, notice: str, *, status: int):
     detail = selectors.job_detail(job_id)
     if detail is None:
         return _not_found(request, job_id)
-    context = page_context(request, detail) | {"notice": notice, "notice_level": "success" if status == 200 else "error"}
+    context = page_context(request, detail) | {
+        "notice": notice,
+        "notice_level": "success" if status == 200 else "error",
+    }
     template = "dashboard/partials/job_live.html" if request.htmx else "dashboard/job_detail.html"
     return render_page(request, template, context, status=status)
 

@@ -216,6 +216,7 @@ def submit_job(request):
             )
         except InvalidJobParameters as e:  # refused by the job type: each field named
             refusal = "; ".join(f"{error['field']}: {error['message']}" for error in e.errors)
+            form.add_error("parameters", refusal)  # marks the field as the form's own refusals do
         else:
             held = f", and waits: {job.job_type} is paused" if selectors.pause_of(job.job_type) else ""
             messages.success(request, f"Submitted {job.job_type}: it is queued{held}.")

@@ -125,3 +125,20 @@ def test_on_a_wide_screen_the_lists_stay_tables(page, alice):
     row = page.locator("#alert-rows tr").first
     assert row.evaluate("row => getComputedStyle(row).display") == "table-row"
     assert page.locator("table.alerts thead").is_visible()
+
+
+def test_a_table_that_scrolls_in_its_box_is_a_named_tab_stop_and_one_that_fits_is_not(page, alice):
+    """axe at 390 px: the error classes' and the job types' tables scrolled sideways in their box,
+    which the keyboard could not reach to scroll (scrollable-region-focusable)."""
+    job = JobFactory(failed=True)
+    details = {"type": "ValueError", "message": "bad row", "error_class": "data", "fingerprint": "a" * 16}
+    JobExecutionLogFactory(job=job, event_type=EventType.ERROR, timestamp=timezone.now(), error_details=details)
+    page.set_viewport_size(PHONE)
+    log_in(page, "alice", next_url="/errors/?timeframe=24h")
+
+    by_class = page.locator(".table-wrap:has(th:has-text('What it means'))")
+    assert (by_class.get_attribute("tabindex"), by_class.get_attribute("aria-label")) == ("0", "By class")
+    assert by_class.get_attribute("role") == "region"
+
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.wait_for_function("!document.querySelector('.table-wrap[tabindex]')")

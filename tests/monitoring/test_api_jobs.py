@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.db import OperationalError, connection
+from django.utils import timezone
 
 from jobs.manager import job_manager
 from jobs.models import Job, JobStatus, RetryStatus
@@ -343,6 +344,58 @@ def test_a_long_timeline_is_the_latest_events_and_says_so(as_viewer, django_asse
         body = as_viewer.get(f"{LIST}/{job.id}").json()
 
     assert (len(body["timeline"]), body["timeline_total"], body["timeline_truncated"]) == (500, 503, True)
+
+
+def job_with_events(count: int, **fields) -> Job:
+    """A job whose events are a second apart, numbered by their message: event 0 first."""
+    job = JobFactory(**fields)
+    for n in range(count):
+        JobExecutionLogFactory(job=job, timestamp=minutes_ago(60) + timedelta(seconds=n), message=f"event {n}")
+    return job
+
+
+def test_a_jobs_whole_timeline_pages_from_its_first_event(as_viewer, django_assert_max_num_queries):
+    """The detail shows the latest 500 events; the events list reaches the earlier ones, oldest first."""
+    job = job_with_events(MAX_TIMELINE_EVENTS + 3, running=True)
+    JobExecutionLogFactory()  # another job's
+
+    with django_assert_max_num_queries(6):
+        first = as_viewer.get(f"{LIST}/{job.id}/events").json()
+    last = as_viewer.get(f"{LIST}/{job.id}/events", {"offset": first["next_offset"]}).json()
+
+    assert [event["message"] for event in first["items"][:2]] == ["event 0", "event 1"]
+    assert (len(first["items"]), first["total"], first["next_offset"], first["truncated"]) == (500, 503, 500, False)
+    assert [event["message"] for event in last["items"]] == ["event 500", "event 501", "event 502"]
+    assert (last["next_offset"], last["truncated"]) == (None, False)
+
+
+def test_the_events_list_takes_a_short_id_and_names_what_it_refuses(as_viewer):
+    job = job_with_events(3, id=uuid.UUID("3f2a1b4c-9d0e-4f6a-8b1c-2d3e4f5a6b7c"))
+    missing = uuid.uuid4()
+
+    by_short_id = as_viewer.get(f"{LIST}/3f2a1b4c/events", {"limit": 2}).json()
+    not_found = as_viewer.get(f"{LIST}/{missing}/events")
+    refused = {
+        params: as_viewer.get(f"{LIST}/{job.id}/events", dict([params])).json()["errors"][0]
+        for params in [("limit", 501), ("offset", -1), ("offset", 100_001), ("page", 2)]
+    }
+
+    assert ([e["message"] for e in by_short_id["items"]], by_short_id["next_offset"]) == (["event 0", "event 1"], 2)
+    assert (not_found.status_code, not_found.json()["detail"]) == (404, f"job {missing} not found")
+    assert [error["field"] for error in refused.values()] == ["limit", "offset", "offset", "page"]
+    assert refused[("page", 2)]["message"] == "unknown query parameter; known: limit, offset"
+
+
+def test_an_empty_timeline_says_whether_retention_pruned_it(as_viewer, settings):
+    """An empty timeline is either nothing recorded or all of it pruned: a script must know which."""
+    settings.RETENTION_DAYS = {"job_execution_logs": 45, "system_health_metrics": 30}
+    pruned = JobFactory(completed=True, finished_at=timezone.now() - timedelta(days=60))
+    recent = JobFactory(completed=True, finished_at=timezone.now() - timedelta(days=1))
+    kept = job_with_events(1, completed=True, finished_at=timezone.now() - timedelta(days=60))
+
+    answers = {job: as_viewer.get(f"{LIST}/{job.id}").json() for job in (pruned, recent, kept)}
+
+    assert [(len(a["timeline"]), a["timeline_pruned"]) for a in answers.values()] == [(0, True), (0, False), (1, False)]
 
 
 def test_the_traceback_is_found_even_behind_a_long_timeline(as_viewer):

@@ -121,6 +121,28 @@
   });
   document.addEventListener("htmx:afterSettle", restoreFocus);
 
+  // A table wider (or, a chart's, taller) than its box scrolls in it: Tab must reach the box for
+  // the arrow keys to scroll it (axe: scrollable-region-focusable), named after its panel's
+  // heading. A box that fits is no tab stop. Marked before restoreFocus looks for it again.
+  function markScrollingTables() {
+    document.querySelectorAll(".table-wrap").forEach(function (wrap) {
+      var scrolls = wrap.scrollWidth > wrap.clientWidth + 1 || wrap.scrollHeight > wrap.clientHeight + 1;
+      if (scrolls && !wrap.hasAttribute("tabindex")) {
+        var panel = wrap.closest("section, details");
+        var heading = panel && panel.querySelector("h1, h2, summary");
+        wrap.setAttribute("tabindex", "0");
+        wrap.setAttribute("role", "region");
+        wrap.setAttribute("aria-label", heading ? heading.textContent.trim().replace(/\s+/g, " ") : "Table");
+      } else if (!scrolls && wrap.getAttribute("role") === "region") {
+        ["tabindex", "role", "aria-label"].forEach(function (name) { wrap.removeAttribute(name); });
+      }
+    });
+  }
+  document.addEventListener("DOMContentLoaded", markScrollingTables);
+  document.addEventListener("htmx:afterSwap", markScrollingTables);
+  document.addEventListener("toggle", markScrollingTables, true); // a chart's table opened
+  window.addEventListener("resize", markScrollingTables);
+
   // After an action whose page follows (pause, resume, run a job), its outcome is where the
   // keyboard and the screen reader start, not the top of the page.
   document.addEventListener("htmx:afterSettle", function (event) {

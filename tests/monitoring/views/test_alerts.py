@@ -506,6 +506,8 @@ def test_one_alerts_page_shows_its_message_jobs_notifications_and_a_resolve_form
     assert "<code>https://hooks.example.com/…</code>" in page and "SECRET" not in page  # a webhook's secret hidden
     assert "HTTP 503" in page
     assert 'id="resolve-form" hx-preserve="true"' in page  # a poll keeps a reason being typed
+    # Its field says what it is for in words on the screen, not only in a placeholder that typing hides.
+    assert '<label class="resolve-reason">Resolution <input name="reason"' in page
     assert 'hx-get="/alerts/' in page and "every 10s" in page
 
 

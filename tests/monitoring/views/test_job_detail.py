@@ -175,11 +175,51 @@ def test_a_long_timeline_is_bounded_in_queries_and_rows(alice_client, big_histor
         response = alice_client.get(f"/jobs/{big_history.id}/")
     detail = response.context["detail"]
     assert (len(detail.events), detail.events_total) == (500, 3000)
-    assert "Showing the last 500 of 3000 events." in response.content.decode()
+    assert (
+        f'Showing the last 500 of 3000 events: <a href="/jobs/{big_history.id}/events/">all of them, oldest first</a>'
+        in response.content.decode()
+    )
     # Consecutive progress reports read as one row per attempt.
     assert [(row.attempt, row.count) for row in response.context["timeline"]] == [(9, 200), (10, 300)]
     with django_assert_max_num_queries(9):
         alice_client.get(f"/jobs/{big_history.id}/", headers=htmx("job-live"))
+
+
+def test_a_long_timeline_reads_whole_page_by_page_from_its_first_event(
+    alice_client, big_history, django_assert_max_num_queries
+):
+    """The job's page shows its latest 500 events; the earlier ones are a link away."""
+    with django_assert_max_num_queries(6):  # session, user, permissions, the job, its events, their count
+        first = alice_client.get(f"/jobs/{big_history.id}/events/")
+    last = alice_client.get(f"/jobs/{big_history.id}/events/", {"page": 6})
+    past_end = alice_client.get(f"/jobs/{big_history.id}/events/", {"page": 7})
+
+    assert "Events 1–500 of 3000; it is still running: new ones come last." in first.content.decode()
+    assert [row.message for row in first.context["timeline"]] == ["report 299", "report 499"]  # one row per attempt
+    assert '<a href="?page=2" rel="next">Later ›</a>' in first.content.decode()
+    assert "Events 2501–3000 of 3000" in last.content.decode()
+    assert '<a href="?page=5" rel="prev">‹ Earlier</a>' in last.content.decode()
+    assert last.context["timeline"][-1].message == "report 2999"
+    assert "No events on page 7: the timeline has 6 pages." in past_end.content.decode()
+
+
+def test_the_events_page_refuses_a_bad_page_naming_it_and_needs_the_job_to_exist(alice_client, viewer_client):
+    job = JobFactory()
+
+    refused = alice_client.get(f"/jobs/{job.id}/events/", {"page": "x"})
+    missing = alice_client.get("/jobs/00000000-0000-4000-8000-000000000000/events/")
+
+    assert refused.status_code == 400
+    assert "<strong>page</strong>: Enter a whole number." in refused.content.decode()
+    assert missing.status_code == 404 and b"There is no job with id" in missing.content
+
+
+def test_the_events_page_needs_login(client):
+    job = JobFactory()
+
+    response = client.get(f"/jobs/{job.id}/events/")
+
+    assert response.status_code == 302 and response.url.startswith("/accounts/login/")
 
 
 @time_machine.travel(NOW, tick=False)

@@ -82,6 +82,26 @@ def test_a_refused_job_is_a_400_naming_the_field_and_nothing_is_queued(alice_cli
     assert not Job.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "form, control, reason",
+    [
+        ({"job_type": "demo.sleep", "parameters": "{seconds: 1}"}, "textarea", "not valid JSON: Expecting property"),
+        ({"job_type": "demo.sleep", "parameters": '{"seconds": -1}'}, "textarea", "parameters.seconds: "),
+        ({"job_type": "", "parameters": "{}"}, "select", "This field is required."),
+        ({"job_type": "demo.fail", "max_attempts": "0"}, "input", "Ensure this value is greater than or equal"),
+    ],
+)
+def test_the_refused_field_is_marked_invalid_and_says_why_beside_it(alice_client, form, control, reason):
+    """A screen reader on the form heard no error: the reason was only in the notice above it."""
+    page = alice_client.post("/jobs/submit/", form).content.decode()
+
+    form_html = page.split('<details class="submit-form" open>')[1].split("</details>")[0]
+    (marked,) = re.findall(r"<(?:select|textarea|input)[^>]*aria-invalid=\"true\"[^>]*>", form_html)
+    assert marked.startswith(f"<{control}")
+    error_id = re.search(r'aria-describedby="([^"]+)"', marked).group(1)
+    assert re.search(rf'<span class="field-error" id="{error_id}">{re.escape(reason)}', form_html)
+
+
 def test_what_the_operator_typed_is_escaped_and_kept_in_the_form(alice_client):
     response = alice_client.post("/jobs/submit/", {"job_type": "demo.sleep", "parameters": f'{{"x": "{SCRIPT}"'})
 
