@@ -19,7 +19,7 @@ from alerts.channels import display_recipient
 from alerts.models import AlertHistory, AlertType, NotificationDelivery
 from alerts.selectors import nobody_on_it, with_alert_state
 from alerts.services import acknowledged, alert_acknowledge, alert_resolve
-from jobs.admin import JobIdSearchMixin
+from jobs.admin import CheckedLookupsAdmin, JobIdSearchMixin
 from jobs.errors import ErrorType
 from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS
 
@@ -113,7 +113,7 @@ class DeliveryInline(admin.TabularInline):
 
 
 @admin.register(AlertHistory)
-class AlertHistoryAdmin(JobIdSearchMixin, admin.ModelAdmin):
+class AlertHistoryAdmin(JobIdSearchMixin, CheckedLookupsAdmin):
     # Few, narrow columns: beside admin's sidebar and the filters, a 1400 px window leaves the list
     # about 740 px; the three status flags as columns of their own were scrolled out of sight. The
     # error class and the latest error share the title's cell for the same reason.
@@ -361,7 +361,7 @@ class AlertHistoryAdmin(JobIdSearchMixin, admin.ModelAdmin):
 
 
 @admin.register(NotificationDelivery)
-class NotificationDeliveryAdmin(admin.ModelAdmin):
+class NotificationDeliveryAdmin(CheckedLookupsAdmin):
     """Every notification and its fate: a channel that is down shows here first."""
 
     list_display = (

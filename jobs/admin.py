@@ -1,6 +1,8 @@
 import re
 
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
 from django.urls import reverse
 
 from jobs.manager import JobStateConflict, job_manager
@@ -11,6 +13,27 @@ from monitoring.selectors import filter_by_id_prefix, with_held_jobs
 
 ID_PREFIX = re.compile(r"[0-9a-fA-F-]+")
 MIN_ID_PREFIX_DIGITS = 4  # fewer are more likely a word searched as text ("add", "bad") than an id
+
+
+class CheckedChangeList(ChangeList):
+    """A list filter the database cannot take, typed into the URL (?created_at__year=10000: "year
+    10000 is out of range", raised only once the query is compiled), is the admin's own "incorrect
+    lookup" redirect (?e=1), as a bad date drill-down is, rather than a 500."""
+
+    def get_queryset(self, request, exclude_parameters=None):
+        rows = super().get_queryset(request, exclude_parameters)
+        try:
+            str(rows.query)  # compiles it, without running it
+        except (ValueError, OverflowError) as e:
+            raise IncorrectLookupParameters(e) from e
+        return rows
+
+
+class CheckedLookupsAdmin(admin.ModelAdmin):
+    """The project's admin pages: each list's hand-made filters are checked (CheckedChangeList)."""
+
+    def get_changelist(self, request, **kwargs):
+        return CheckedChangeList
 
 
 class ReadOnlyAdminMixin:
@@ -49,7 +72,7 @@ class AttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 @admin.register(Job)
-class JobAdmin(JobIdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class JobAdmin(JobIdSearchMixin, ReadOnlyAdminMixin, CheckedLookupsAdmin):
     job_id_field = "id"
     list_display = ("id", "job_type", "status", "progress", "attempts", "error_class", "updated_at", "worker")
     list_filter = ("status", "job_type", "error_class")
@@ -89,7 +112,7 @@ class JobAdmin(JobIdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(JobTypePause)
-class JobTypePauseAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class JobTypePauseAdmin(ReadOnlyAdminMixin, CheckedLookupsAdmin):
     """The paused job types. Paused from the Jobs page or the API; resumed here by the action,
     which enqueues the jobs each held, never by deleting the row (they would wait for the
     lost-job sweep)."""

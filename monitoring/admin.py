@@ -1,12 +1,12 @@
 from django.contrib import admin, messages
 
-from jobs.admin import JobIdSearchMixin, ReadOnlyAdminMixin
+from jobs.admin import CheckedLookupsAdmin, JobIdSearchMixin, ReadOnlyAdminMixin
 from monitoring.models import ApiToken, JobExecutionLog, SystemHealthMetric
 from monitoring.tokens import api_tokens_revoke
 
 
 @admin.register(JobExecutionLog)
-class JobExecutionLogAdmin(JobIdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class JobExecutionLogAdmin(JobIdSearchMixin, ReadOnlyAdminMixin, CheckedLookupsAdmin):
     list_display = ("timestamp", "job", "event_type", "status", "progress", "message", "execution_time_ms")
     list_filter = ("event_type", "status")
     search_fields = ("=job__id", "message")
@@ -16,7 +16,7 @@ class JobExecutionLogAdmin(JobIdSearchMixin, ReadOnlyAdminMixin, admin.ModelAdmi
 
 
 @admin.register(SystemHealthMetric)
-class SystemHealthMetricAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class SystemHealthMetricAdmin(ReadOnlyAdminMixin, CheckedLookupsAdmin):
     list_display = ("timestamp", "metric_type", "metric_name", "metric_value", "status")
     list_filter = ("metric_type", "status")
     search_fields = ("metric_name",)
@@ -25,7 +25,7 @@ class SystemHealthMetricAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(CheckedLookupsAdmin):
     """Tokens are created with `manage.py create_api_token` (the only time the token is shown);
     here they are listed and revoked. The hash is never shown."""
 
