@@ -19,6 +19,7 @@ from alerts.channels import display_recipient
 from alerts.models import AlertHistory, AlertType, NotificationDelivery
 from alerts.selectors import nobody_on_it, with_alert_state
 from alerts.services import acknowledged, alert_acknowledge, alert_resolve
+from jobs import clock
 from jobs.admin import CheckedLookupsAdmin, JobIdSearchMixin
 from jobs.errors import ErrorType
 from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS
@@ -61,7 +62,7 @@ class ResolvedFilter(admin.SimpleListFilter):
         if self.value() == "no":
             return queryset.filter(resolved_at__isnull=True)  # the partial index alert_open_idx
         if self.value() == "unacknowledged":
-            return queryset.filter(nobody_on_it(timezone.now()))
+            return queryset.filter(nobody_on_it(clock.now()))
         if self.value() == "yes":
             return queryset.filter(resolved_at__isnull=False)
         return queryset
@@ -295,7 +296,7 @@ class AlertHistoryAdmin(JobIdSearchMixin, CheckedLookupsAdmin):
     @admin.display(description="status", ordering="resolved_at")
     def status(self, alert):
         flags = ["resolved" if alert.resolved_at else "open"]
-        if not alert.resolved_at and acknowledged(self._state(alert), timezone.now()):
+        if not alert.resolved_at and acknowledged(self._state(alert), clock.now()):
             flags.append(f"acknowledged by {alert.acknowledged_by or 'someone'}")
         if alert.escalated:
             flags.append("escalated")

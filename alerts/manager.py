@@ -14,7 +14,6 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
-from django.utils import timezone
 
 from alerts import rules
 from alerts.models import (
@@ -28,6 +27,7 @@ from alerts.models import (
     Severity,
 )
 from alerts.services import acknowledged, alert_resolve, lock_state, queue_notifications
+from jobs import clock
 from jobs.payloads import clip, to_json_value
 from monitoring.metrics import execution_time_stats
 
@@ -71,7 +71,7 @@ class AlertManager:
         if not _rule_enabled(event_type):
             return False
         state = AlertState.objects.filter(fingerprint=fingerprint(event_type, data), is_open=True).first()
-        return state is None or self._repeat_due(state, event_type, timezone.now())
+        return state is None or self._repeat_due(state, event_type, clock.now())
 
     def process_alert_sync(self, alert_type: str, severity: str, data: dict) -> AlertHistory | None:
         """Record one occurrence: open an alert and notify, or count it into the open one.
@@ -85,7 +85,7 @@ class AlertManager:
         if not _rule_enabled(alert_type):
             return None
         key = fingerprint(alert_type, data)
-        now = timezone.now()
+        now = clock.now()
         for _ in range(3):
             try:
                 with transaction.atomic():
@@ -235,7 +235,7 @@ class AlertManager:
         False (and nothing sent) when it is resolved or already escalated, or, with
         unless_acknowledged (the periodic sweep), while an acknowledgement holds it.
         """
-        now = timezone.now()
+        now = clock.now()
         with transaction.atomic():
             lock_state(alert_id)
             state = AlertState.objects.filter(alert_id=alert_id).first()
@@ -261,7 +261,7 @@ class AlertManager:
 
     def escalate_due_alerts_sync(self, *, limit: int = 100) -> int:
         """Escalate open alerts older than their severity's ESCALATE_AFTER_MINUTES (the periodic task)."""
-        now = timezone.now()
+        now = clock.now()
         due = Q()
         for severity, minutes in settings.ALERTS["ESCALATE_AFTER_MINUTES"].items():
             if minutes and minutes > 0:
@@ -323,7 +323,7 @@ class AlertManager:
         config = rules.rule_config(AlertType.PERFORMANCE_DEGRADATION)
         if not config["enabled"]:
             return 0
-        now = timezone.now()
+        now = clock.now()
         window_start = now - timedelta(minutes=config["window_minutes"])
         recent = execution_time_stats(since=window_start, until=now, by_job_type=True)
         baseline = execution_time_stats(
@@ -343,7 +343,7 @@ class AlertManager:
         """The cluster watchdog's rule over monitoring.health.worker_liveness(): raise, or count
         into, the no-worker alert while no worker is seen; resolve it once one is. Returns the
         alert raised, counted into or resolved now (None: nothing to do)."""
-        verdict = rules.no_worker_verdict(liveness, timezone.now())
+        verdict = rules.no_worker_verdict(liveness, clock.now())
         if verdict is None:
             return None
         if verdict.severity:

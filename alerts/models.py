@@ -87,7 +87,8 @@ class AlertState(models.Model):
     # "Someone is on it": while acknowledged_until is ahead, the alert is neither escalated nor
     # notified again as it keeps occurring (alerts.services.alert_acknowledge).
     acknowledged_at = models.DateTimeField(null=True, blank=True)
-    acknowledged_by = models.CharField(max_length=150, blank=True, default="")
+    # db_default: added to a table nodes of the previous release still write (docs/deployment.md, Upgrading).
+    acknowledged_by = models.CharField(max_length=150, blank=True, default="", db_default="")
     acknowledged_until = models.DateTimeField(null=True, blank=True)
     resolved_by = models.CharField(max_length=150, blank=True, default="")
     resolution_reason = models.TextField(blank=True, default="")

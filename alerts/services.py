@@ -21,10 +21,10 @@ from functools import partial
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Min, Q
-from django.utils import timezone
 
 from alerts.channels import Notification, TransportError, UnknownRecipient, transport_for
 from alerts.models import AlertHistory, AlertState, DeliveryKind, DeliveryStatus, NotificationDelivery
+from jobs import clock
 from jobs.payloads import clip
 from jobs.retry import RetryManager
 
@@ -53,7 +53,7 @@ def alert_resolve(*, alert: AlertHistory, user=None, reason: str = "") -> bool:
     operators clicking at once exactly one wins). Notifications still waiting to be
     delivered are cancelled: nobody needs to be paged about a resolved alert.
     """
-    now = timezone.now()
+    now = clock.now()
     who = user.get_username() if user is not None else ""
     with transaction.atomic():
         lock_state(alert.id)
@@ -90,7 +90,7 @@ def alert_acknowledge(*, alert: AlertHistory, user=None) -> bool:
 
     Returns False and changes nothing when the alert is resolved: nothing left to hold.
     """
-    now = timezone.now()
+    now = clock.now()
     who = clip(user.get_username() if user is not None else "", 150)
     fields = {
         "acknowledged_at": now,
@@ -137,7 +137,7 @@ def queue_notifications(
     """One delivery per recipient (AlertManager.send_notification), sent by django-q2 once this
     transaction commits: no network I/O inside a transaction or in a job's path. The body is
     rendered from the alert when it is sent, so a delivery retried later carries the current count."""
-    now = timezone.now()
+    now = clock.now()
     deliveries = []
     for recipient in dict.fromkeys(r.strip() for r in recipients if r.strip()):
         delivery = NotificationDelivery(
@@ -215,7 +215,7 @@ def build_notification(delivery: NotificationDelivery) -> Notification:
     if not job_type and alert.job_id:
         job_type = alert.job.job_type
     last_seen = state.last_seen_at if state else alert.triggered_at
-    held = acknowledged(state, timezone.now())
+    held = acknowledged(state, clock.now())
     site = settings.SITE_URL
     return Notification(
         kind=delivery.kind,
@@ -247,7 +247,7 @@ def _due(now) -> Q:
 
 def delivery_send(*, delivery_id: int) -> str | None:
     """One attempt of one delivery (the task). Returns its new status, None if not ours to send."""
-    now = timezone.now()
+    now = clock.now()
     claimed = NotificationDelivery.objects.filter(_due(now), id=delivery_id, status=DeliveryStatus.PENDING).update(
         status=DeliveryStatus.SENDING, attempts=F("attempts") + 1, claimed_at=now, updated_at=now
     )
@@ -279,7 +279,7 @@ def deliveries_send_due(*, alert_id=None, limit: int = 200) -> list[str]:
     """Attempt, here and now, the due deliveries of one alert (or of every alert): how the cluster
     watchdog pages when no django-q2 cluster runs to deliver them. delivery_send's claim sends
     each once, whoever else (a second watchdog, a cluster back up) tries it too. The statuses reached."""
-    pending = NotificationDelivery.objects.filter(_due(timezone.now()), status=DeliveryStatus.PENDING)
+    pending = NotificationDelivery.objects.filter(_due(clock.now()), status=DeliveryStatus.PENDING)
     if alert_id is not None:
         pending = pending.filter(alert_id=alert_id)
     ids = list(pending.order_by("next_attempt_at", "id").values_list("id", flat=True)[:limit])
@@ -292,7 +292,7 @@ def _elapsed_ms(started: float) -> int:
 
 
 def _record_success(delivery: NotificationDelivery, started: float) -> str:
-    now = timezone.now()
+    now = clock.now()
     with transaction.atomic():
         NotificationDelivery.objects.filter(
             id=delivery.id, status=DeliveryStatus.SENDING, attempts=delivery.attempts
@@ -313,7 +313,7 @@ def retry_policy() -> RetryManager:
 
 
 def _record_failure(delivery: NotificationDelivery, error: TransportError, started: float | None, **match) -> str:
-    now = timezone.now()
+    now = clock.now()
     policy = retry_policy()
     error_text = clip(f"attempt {delivery.attempts}: {error.message}", 2_000)
     fields = {"last_error": error_text, "updated_at": now, "claimed_at": None}
@@ -342,7 +342,7 @@ def _record_failure(delivery: NotificationDelivery, error: TransportError, start
 def take_back_lost_sends(*, limit: int = 200) -> None:
     """Attempts claimed by a worker that stopped mid-send (killed with its cluster): failed,
     so they are retried after their backoff like any other failed attempt."""
-    stale_before = timezone.now() - timedelta(seconds=_task_timeout() + 60)
+    stale_before = clock.now() - timedelta(seconds=_task_timeout() + 60)
     stale = NotificationDelivery.objects.filter(status=DeliveryStatus.SENDING, claimed_at__lt=stale_before)
     for delivery in stale.order_by("claimed_at")[:limit]:
         lost = TransportError(
@@ -354,7 +354,7 @@ def take_back_lost_sends(*, limit: int = 200) -> None:
 def dispatch_due_deliveries(*, limit: int = 200) -> int:
     """The periodic sweep: take back attempts whose worker was lost, enqueue what is due."""
     take_back_lost_sends(limit=limit)
-    now = timezone.now()
+    now = clock.now()
     due = NotificationDelivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
     ids = list(due.order_by("next_attempt_at").values_list("id", flat=True)[:limit])
     for delivery_id in ids:

@@ -34,10 +34,16 @@ def docs_access(view):
                 if ApiToken()(request):
                     return view(request, *args, **kwargs)
             except HttpError as e:  # an invalid token: the same 401 as anywhere in the API
-                return json_error(e.status_code, str(e))
-        return json_error(401, "authentication required: log in, or send 'Authorization: Bearer <token>'")
+                return _unauthenticated(str(e)) if e.status_code == 401 else json_error(e.status_code, str(e))
+        return _unauthenticated("authentication required: log in, or send 'Authorization: Bearer <token>'")
 
     return guarded
+
+
+def _unauthenticated(detail: str):
+    response = json_error(401, detail)
+    response["WWW-Authenticate"] = 'Bearer realm="api"'  # as every other 401 of the API
+    return response
 
 
 class StrictParser(Parser):

@@ -230,6 +230,9 @@ JOBS = {
     # How often each cluster's pusher looks for due retries and stale jobs.
     "DISPATCH_INTERVAL": envfloat("JOBS_DISPATCH_INTERVAL", 0.5),
     "SWEEP_INTERVAL": envfloat("JOBS_SWEEP_INTERVAL", 5.0),
+    # Times a node writes follow the database's clock where its own is off by more than a second
+    # (jobs/clock.py); off, each node writes its own clock as it is.
+    "CLOCK_FROM_DATABASE": envbool("JOBS_CLOCK_FROM_DATABASE", "true"),
 }
 WORKER_HOSTNAME = envstr("WORKER_HOSTNAME", socket.gethostname())
 
@@ -389,6 +392,13 @@ STATIC_URL = "/static/"
 STATIC_ROOT = Path(os.getenv("STATIC_ROOT", VAR_DIR / "static"))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"] if (BASE_DIR / "static").exists() else []
+# collectstatic (at build time) writes a gzip copy of each file beside it, which WhiteNoise
+# serves to clients that accept it (htmx: 51 kB -> 17 kB). Names stay as they are: no manifest
+# to build before the first start, and WhiteNoise's short max-age keeps a deploy visible.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
 # Serve from the apps' static folders directly (no collectstatic needed for runserver).
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG

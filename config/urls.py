@@ -8,6 +8,8 @@ from monitoring.prometheus import metrics_view
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # Before ninja's own root, which answered Django's HTML 404 page.
+    path("api/", api_not_found),
     path("api/", api.urls),
     re_path(r"^api/(?P<path>.*)$", api_not_found),
     path(

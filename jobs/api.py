@@ -183,7 +183,7 @@ def get_paused_job_types(request):
 
 @router.post(
     "/pause",
-    response={200: PauseOut, **AUTH_ERRORS, **error_responses(400, 413, 422)},
+    response={200: PauseOut, **AUTH_ERRORS, **error_responses(400, 409, 413), 422: SubmitErrorOut},
     auth=requires(CONTROL_JOBS),
     summary="Pause a job type",
 )

@@ -18,12 +18,12 @@ from functools import partial
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import OperationalError, models, transaction
+from django.db import IntegrityError, OperationalError, models, transaction
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 from django_q.brokers import Broker
 from django_q.exceptions import TimeoutException
 
+from jobs import clock
 from jobs.context import Heartbeat, JobContext, StopSignal
 from jobs.db import DbNow, heartbeats_stale_before
 from jobs.errors import (
@@ -121,7 +121,7 @@ class EnhancedJobManager:
             raise InvalidJobParameters(
                 job_type, [{"field": "max_attempts", "message": f"must be between 1 and {MAX_ATTEMPTS_LIMIT}"}]
             )
-        now = timezone.now()
+        now = clock.now()
         with transaction.atomic():
             job = Job.objects.create(
                 job_type=job_type,
@@ -211,9 +211,18 @@ class EnhancedJobManager:
         another node or this one once restarted; the lost-job sweep's wait starts again from now."""
         queued = Job.objects.filter(id=job_id, status=JobStatus.QUEUED, attempts=attempt - 1)
         job_type = queued.values_list("job_type", flat=True).first()
-        handed_back = job_type is not None and queued.update(updated_at=timezone.now()) == 1
+        handed_back = job_type is not None and queued.update(updated_at=clock.now()) == 1
         if handed_back:  # else cancelled or taken meanwhile: nothing to give back
             logger.info("job %s attempt %s handed back: this node is stopping", job_id, attempt)
+            # On its timeline too: a drill saw a restart's wait there with nothing to explain it.
+            self.monitoring.record_event_sync(
+                job_id,
+                EventType.QUEUED,
+                status=JobStatus.QUEUED,
+                message=f"attempt {attempt} handed back by {worker_id()}: its node is stopping; queued again",
+                details={"attempt": attempt, "handed_back_by": worker_id()},
+                measure_memory=False,
+            )
             self._enqueue(job_id, attempt, job_type, None, urgent=True)
         return {"job_id": str(job_id), "attempt": attempt, "ran": False, "handed_back": handed_back}
 
@@ -230,7 +239,7 @@ class EnhancedJobManager:
                 time.sleep(pause)
 
     def _claim_once(self, job_id, attempt: int) -> Job | None:
-        now = timezone.now()
+        now = clock.now()
         with transaction.atomic():
             # A paused job type's jobs stay queued: the pause is checked in the claim itself, so
             # no attempt starts once it is committed, whichever worker holds the task.
@@ -272,7 +281,7 @@ class EnhancedJobManager:
     def _record_outcome(self, job: Job, attempt: int, ctx: JobContext, *, result=None, error=None, cancelled=None):
         # The last progress report the throttle held back belongs before the outcome.
         self.monitoring.flush_progress_sync(job.id)
-        now = timezone.now()
+        now = clock.now()
         if cancelled is not None:
             self._finish_cancelled(job, attempt, now=now, reason=str(cancelled), execution_time_ms=ctx.elapsed_ms)
         elif error is not None:
@@ -455,7 +464,7 @@ class EnhancedJobManager:
         who = f" by {by}" if by else ""
         for _ in range(3):  # the job may change state under us; look again
             job = self._get(job_id)
-            now = timezone.now()
+            now = clock.now()
             if job.status in (JobStatus.QUEUED, JobStatus.RETRYING):
                 with transaction.atomic():
                     if Job.objects.filter(id=job.id, status=job.status, attempts=job.attempts).update(
@@ -514,7 +523,7 @@ class EnhancedJobManager:
         next_attempt = job.attempts + 1
         if attempt is not None and attempt != next_attempt:
             raise JobStateConflict(f"job {job.id} has had {job.attempts} attempts; attempt {attempt} is not next")
-        now = timezone.now()
+        now = clock.now()
         who = f" by {by}" if by else ""
         with transaction.atomic():
             if not Job.objects.filter(id=job.id, status=job.status, attempts=job.attempts).update(
@@ -529,7 +538,12 @@ class EnhancedJobManager:
                 max_attempts=max(job.max_attempts, job.attempts + retry_manager_for(job.job_type).max_attempts),
                 message=f"retry requested{who}",
             ):
-                raise JobStateConflict(f"job {job.id} changed state; try again")
+                # Lost to another request (a second click, another operator): say what it is now,
+                # not "try again", which a drill found only led to "is queued".
+                now_status = Job.objects.filter(id=job.id).values_list("status", flat=True).first()
+                raise JobStateConflict(
+                    f"job {job.id} changed state meanwhile, it is {now_status} now (retried by another request?)"
+                )
             self.monitoring.record_event_sync(
                 job.id,
                 EventType.RETRY,
@@ -565,9 +579,17 @@ class EnhancedJobManager:
         still here may be paused."""
         if job_type not in registered_job_types() and not Job.objects.filter(job_type=job_type).exists():
             raise UnknownJobType(job_type)
-        _, created = JobTypePause.objects.get_or_create(
-            job_type=job_type, defaults={"paused_by": clip(by, 150), "reason": clip(reason, MAX_PAUSE_REASON_CHARS)}
-        )
+        defaults = {"paused_by": clip(by, 150), "reason": clip(reason, MAX_PAUSE_REASON_CHARS)}
+        for _ in range(3):
+            try:
+                _, created = JobTypePause.objects.get_or_create(job_type=job_type, defaults=defaults)
+                break
+            except IntegrityError:
+                # Another pause inserted the row first and a resume deleted it before get_or_create
+                # could read it back (a drill's 500): look again, and pause it if it is not.
+                continue
+        else:
+            raise JobStateConflict(f"{job_type} was paused and resumed meanwhile, three times; try again")
         if created:
             logger.warning("job type %s paused%s", job_type, f" by {by}" if by else "")
         return created
@@ -575,7 +597,7 @@ class EnhancedJobManager:
     def resume_job_type_sync(self, job_type: str, *, by: str = "") -> int | None:
         """Start jobs of `job_type` again: each job the pause held is enqueued again at once (a
         QUEUED event says so). None when it was not paused; else how many were enqueued."""
-        now = timezone.now()
+        now = clock.now()
         who = f" by {by}" if by else ""
         # The pause is lifted (committed) before the held jobs are read: a claim refused by it saw
         # its job queued, so that job is read below. Read inside the same transaction, a retry
@@ -617,7 +639,7 @@ class EnhancedJobManager:
 
     def dispatch_due_retries(self, *, now=None, limit: int = 100, broker: Broker | None = None) -> int:
         """Hand retries whose delay has passed to django-q2."""
-        now = now or timezone.now()
+        now = now or clock.now()
         due = Job.objects.filter(status=JobStatus.RETRYING, next_attempt_at__lte=now).order_by("next_attempt_at")
         dispatched = 0
         for job_id, job_type, attempts, due_at, delay in due.values_list(
@@ -651,7 +673,7 @@ class EnhancedJobManager:
     def recover_stale_jobs(self, *, now=None, limit: int = 100) -> int:
         """Take back running jobs whose worker stopped sending heartbeats (killed, lost)."""
         stale_before = heartbeats_stale_before(now)
-        now = now or timezone.now()
+        now = now or clock.now()
         stale = Job.objects.filter(status=JobStatus.RUNNING, heartbeat_at__lt=stale_before).order_by("heartbeat_at")
         recovered = 0
         for job in stale[:limit]:
@@ -704,7 +726,7 @@ class EnhancedJobManager:
         from jobs.queue import shared_broker
 
         broker = broker or shared_broker()
-        now = now or timezone.now()
+        now = now or clock.now()
         patience = timedelta(seconds=settings.JOBS["REQUEUE_AFTER"])
         queued_before = now - patience
         why = "the broker's queue is empty"

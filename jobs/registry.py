@@ -20,6 +20,7 @@ from pydantic import ValidationError as PydanticValidationError
 from jobs.payloads import printable
 from jobs.retry import RetryManager
 
+
 def unpadded(name: str) -> str:
     """`name` unchanged, or ValueError if it begins or ends with a space: " ai_matching" is a
     typo for ai_matching, and pausing it would pause nothing. The ASCII space only, as the

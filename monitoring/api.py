@@ -3,7 +3,6 @@
 from datetime import UTC
 from uuid import UUID
 
-from django.utils import timezone
 from ninja import Query, Router
 from ninja.errors import HttpError, ValidationError
 from pydantic import BaseModel
@@ -12,6 +11,7 @@ from pydantic import ValidationError as SchemaValidationError
 from alerts.models import AlertHistory
 from alerts.selectors import alert_list
 from alerts.services import alert_acknowledge, alert_resolve
+from jobs import clock
 from jobs.manager import JobNotFound
 from jobs.payloads import loads_refusing_repeated_keys
 from monitoring.api_auth import requires
@@ -70,7 +70,7 @@ def get_active_jobs(request, filters: Query[JobListQuery]):
     items, more = active_jobs_page(
         job_type=filters.job_type,
         status=filters.status,
-        attention_at=timezone.now() if filters.attention else None,
+        attention_at=clock.now() if filters.attention else None,
         limit=filters.limit,
         offset=filters.offset,
     )
@@ -88,7 +88,7 @@ def get_finished_jobs(request, filters: Query[FinishedJobListQuery]):
     what failed in the last hour. Page with `limit` and `offset`: follow `next_offset`."""
     refuse_unknown_query_parameters(request, FinishedJobListQuery)
     items, more = finished_jobs(
-        since=timezone.now() - FINISHED_WINDOWS[filters.window],
+        since=clock.now() - FINISHED_WINDOWS[filters.window],
         job_type=filters.job_type,
         status=filters.status,
         error=filters.error or "",
@@ -159,7 +159,7 @@ def get_system_health(request):
     (`no_worker`), the overall status is critical: the stored results are old news. `workers`:
     the hosts that ran jobs in the last hour, a host failing far more than the others flagged."""
     refuse_unknown_query_parameters(request, None)
-    now = timezone.now()
+    now = clock.now()
     return {**current_health(now), "workers": worker_hosts(now)}
 
 
@@ -195,7 +195,7 @@ def get_active_alerts(request, filters: Query[AlertListQuery]):
         include_resolved=filters.include_resolved,
         severity=filters.severity,
         alert_type=filters.alert_type,
-        unacknowledged_at=timezone.now() if filters.unacknowledged else None,
+        unacknowledged_at=clock.now() if filters.unacknowledged else None,
     )
     items, more = page(alerts, limit=filters.limit, offset=filters.offset)
     return page_out(items, more, limit=filters.limit, offset=filters.offset, max_offset=MAX_OFFSET)
@@ -238,7 +238,7 @@ def _optional_body(request, schema: type[BaseModel]) -> BaseModel:
 
 @router.post(
     "/alerts/{alert_id}/resolve",
-    response={200: AlertResolveOut, **AUTH_ERRORS, **error_responses(400, 404, 415, 422)},
+    response={200: AlertResolveOut, **AUTH_ERRORS, **error_responses(400, 404, 413, 415, 422)},
     auth=requires(RESOLVE_ALERTS),
     summary="Resolve an alert",
     openapi_extra={
@@ -268,7 +268,7 @@ def resolve_alert(request, alert_id: UUID):
 
 @router.post(
     "/alerts/{alert_id}/acknowledge",
-    response={200: AlertAcknowledgeOut, **AUTH_ERRORS, **error_responses(400, 404, 409, 415, 422)},
+    response={200: AlertAcknowledgeOut, **AUTH_ERRORS, **error_responses(400, 404, 409, 413, 415, 422)},
     auth=requires(RESOLVE_ALERTS),
     summary="Acknowledge an alert",
     openapi_extra={

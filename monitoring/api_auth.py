@@ -22,7 +22,10 @@ class InvalidToken(AuthenticationError):
 
 class CsrfFailed(AuthorizationError):
     def __init__(self):
-        super().__init__(message="CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header")
+        super().__init__(
+            message="CSRF check failed: send the csrftoken cookie's value in the X-CSRFToken header, from a page "
+            "of this site (a request whose Origin is another site is refused however it is sent)"
+        )
 
 
 def _check_permission(user, permission: str | None):
@@ -38,6 +41,15 @@ class ApiToken(HttpBearer):
     def __init__(self, permission: str | None = None):
         self.permission = permission
         super().__init__()
+
+    def __call__(self, request: HttpRequest):
+        # Not ninja's own: with DEBUG on it logged a header of another scheme whole, so a token
+        # sent as "Token jm_…" went to the log in full (a drill); and "Bearer  jm_…" (two spaces)
+        # was a wrong token.
+        scheme, _, token = request.headers.get(self.header, "").partition(" ")
+        if scheme.lower() != self.openapi_scheme:
+            return None  # no bearer token: the session may authenticate
+        return self.authenticate(request, token.strip())
 
     def authenticate(self, request: HttpRequest, token: str):
         found = api_token_authenticate(token)

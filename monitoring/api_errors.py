@@ -10,7 +10,13 @@ import json
 import logging
 from uuid import UUID
 
-from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.core.exceptions import (
+    PermissionDenied,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -62,8 +68,9 @@ def error_responses(*statuses: int) -> dict:
     return {status: ErrorOut for status in statuses}
 
 
-# Every authenticated operation can answer these.
-AUTH_ERRORS = error_responses(401, 403)
+# Every operation can answer these: a request Django refuses before the API sees it (400: too
+# many fields, a bad Host), no credentials or permission (401, 403), the database down (503).
+AUTH_ERRORS = error_responses(400, 401, 403, 503)
 
 
 def error_response(api: NinjaAPI, request: HttpRequest, status: int, detail: str, errors=(), **extra) -> HttpResponse:
@@ -145,6 +152,15 @@ def install_error_handlers(api: NinjaAPI) -> None:
         response["Retry-After"] = "5"
         return response
 
+    def on_unexpected(request, exc: Exception):
+        # Not Django's HTML 500 page: a client of the API reads the same JSON shape as for any
+        # other error (a drill: the old schema under new code). The traceback goes to the log.
+        if isinstance(exc, (SuspiciousOperation, PermissionDenied)):
+            raise exc  # Django's own 400 and 403 (config.urls), in this same shape under /api/
+        logger.exception("API request %s %s failed", request.method, request.path)
+        return error_response(api, request, 500, "internal error: the server logged it; try again or report it")
+
+    api.add_exception_handler(Exception, on_unexpected)
     api.add_exception_handler(ValidationError, on_validation_error)
     api.add_exception_handler(HttpError, on_http_error)
     api.add_exception_handler(AuthenticationError, on_unauthenticated)

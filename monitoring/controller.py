@@ -18,8 +18,8 @@ import psycopg
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import connection, transaction
-from django.utils import timezone
 
+from jobs import clock
 from jobs.errors import ErrorType, error_details
 from jobs.models import Job, JobStatus
 from jobs.payloads import clip, to_json_value
@@ -106,7 +106,7 @@ class MonitoringController:
         return JobExecutionLog(
             job_id=job_id,
             event_type=event_type,
-            timestamp=timestamp or timezone.now(),
+            timestamp=timestamp or clock.now(),
             status=status,
             progress=progress,
             message=clip(message) or None,
@@ -151,7 +151,7 @@ class MonitoringController:
             "message": message,
             "attempt": attempt,
             "execution_time_ms": execution_time_ms,
-            "timestamp": timezone.now(),
+            "timestamp": clock.now(),
         }
         now = self._clock()
         throttle = self._throttles.get(job_id)
@@ -215,7 +215,7 @@ class MonitoringController:
             "details": None if details is None else json.dumps(details),
             "execution_time_ms": report["execution_time_ms"],
             "memory_usage_mb": memory_usage_mb(),
-            "created_at": timezone.now(),
+            "created_at": clock.now(),
         }
         connection.ensure_connection()
         with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:

@@ -29,8 +29,8 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, F, Max, Min, Q, Window
 from django.db.models.fields.json import KT
 from django.db.models.functions import Greatest, Left, RowNumber
-from django.utils import timezone
 
+from jobs import clock
 from jobs.db import heartbeats_stale_before
 from jobs.errors import WorkerLostError, recorded_type
 from jobs.models import ACTIVE_STATUSES, Job, JobStatus, JobTypePause
@@ -287,7 +287,7 @@ class HealthService:
         Returns {"status", "checked_at", "components": [..., each with its timestamp]}, the
         shape of latest_health().
         """
-        checked_at = timezone.now()
+        checked_at = clock.now()
         # Each check, the metric type of its components, and their names (for a crash).
         checks = [
             ("check_database_health", MetricType.DATABASE, self._database_components),
@@ -480,7 +480,7 @@ class HealthService:
         """failed_calls_by_origin() over the last `window` minutes, each with the attempts that
         ended in it of the job types that failed calling it (`ended`); the error if the database
         failed it, so the probes' results still stand (the database has its own components)."""
-        now = timezone.now()
+        now = clock.now()
         since = now - timedelta(minutes=window)
         try:
             with self._timeout():
@@ -616,7 +616,7 @@ class HealthService:
         back from a lost worker (the sweep takes them back within seconds, so `jobs.stale` alone
         would hardly ever see a worker killed by the kernel's OOM killer). Two queries
         (three with silent jobs to name) and a cache read."""
-        now = timezone.now()
+        now = clock.now()
         stale_before = heartbeats_stale_before()
         window = settings.HEALTH["FAILURE_RATE_WINDOW_MINUTES"]
         # Jobs of a paused type wait on purpose: counted apart, not judged as a queue that is stuck.
@@ -706,7 +706,7 @@ class HealthService:
         man's switch of healthchecks.io). Late (warning) past its period, missed (critical) past
         twice it; warning too when none ever completed. One query per job type, each the head
         of jobs_type_finished_idx, and one for which of them are paused."""
-        now = timezone.now()
+        now = clock.now()
         expected = expected_jobs()
         components = []
         with self._timeout():

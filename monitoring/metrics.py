@@ -8,8 +8,8 @@ from django.db import connection
 from django.db.models import BigIntegerField, Count, F, Func, Max, Min, Q, Sum, Window
 from django.db.models.fields.json import KT
 from django.db.models.functions import RowNumber
-from django.utils import timezone
 
+from jobs import clock
 from jobs.errors import ErrorType
 from jobs.models import Job, JobRetryHistory, JobStatus
 from monitoring.models import TERMINAL_EVENT_TYPES, EventType, JobExecutionLog
@@ -59,7 +59,7 @@ def execution_time_stats(
     percentile_cont's (linear interpolation); on SQLite the same values come from window
     functions. Served by the partial index on outcome events' timestamps.
     """
-    until = until or timezone.now()
+    until = until or clock.now()
     source, params = _timed_attempts(since, until, job_type=job_type, join_jobs=by_job_type, event_types=event_types)
     stats = _time_stats_by("j.job_type" if by_job_type else "''", source, params)
     if by_job_type:
@@ -219,7 +219,7 @@ def performance_metrics(timeframe: str, *, job_type: str | None = None, now: dat
     """
     if timeframe not in TIMEFRAMES:
         raise UnknownTimeframe(timeframe)
-    until = now or timezone.now()
+    until = now or clock.now()
     since = until - TIMEFRAMES[timeframe]
     size = BUCKET_SECONDS[timeframe]
 
@@ -401,7 +401,7 @@ def outcome_summary(timeframe: str, *, now: datetime | None = None) -> dict:
     """
     if timeframe not in TIMEFRAMES:
         raise UnknownTimeframe(timeframe)
-    until = now or timezone.now()
+    until = now or clock.now()
     since = until - TIMEFRAMES[timeframe]
     counts = _outcomes(since, until, None).aggregate(**_outcome_aggregates())
     summary = _summary({**counts, "started": 0, "retried": 0}, {}, TIMEFRAMES[timeframe].total_seconds() / 60)

@@ -9,7 +9,7 @@ import logging
 
 from django.conf import settings
 from django.contrib.admin import helpers
-from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.core.exceptions import DisallowedHost, RequestDataTooBig, ValidationError
 from django.db import DataError
 from django.http import HttpResponse, HttpResponseBadRequest
 from django.template.defaultfilters import filesizeformat
@@ -68,6 +68,8 @@ class ApiMiddleware:
             response = self.get_response(request)
         if response.status_code == 405 and response.has_header("Allow"):
             allowed = response["Allow"]
+            if "GET" in allowed.split(", ") and "HEAD" not in allowed:
+                allowed += ", HEAD"  # answered like GET (above)
             response = json_error(405, f"method {request.method} not allowed here; allowed: {allowed}")
             response["Allow"] = allowed
         add_never_cache_headers(response)
@@ -80,6 +82,8 @@ def api_bad_request(request, exception):
     the run form's parameters) is a 413 saying so, in plain text dashboard.js shows as it is
     (Django's page, swapped in by htmx, replaced the operator's page with "Bad Request")."""
     if request.path.startswith("/api/"):
+        if isinstance(exception, DisallowedHost):  # not Django's hint naming the setting to change
+            return json_error(400, "bad request: this server does not answer to that Host header")
         return json_error(400, f"bad request: {exception}")
     if isinstance(exception, RequestDataTooBig):
         limit = filesizeformat(settings.DATA_UPLOAD_MAX_MEMORY_SIZE).replace("\xa0", " ")

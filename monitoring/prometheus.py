@@ -12,7 +12,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.http import HttpResponse
-from django.utils import timezone
 from django.views.decorators.http import require_safe
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeHistogramMetricFamily, GaugeMetricFamily
@@ -20,6 +19,7 @@ from prometheus_client.exposition import choose_encoder
 from prometheus_client.utils import floatToGoString
 
 from alerts.selectors import open_alert_counts
+from jobs import clock
 from monitoring.health import UNKNOWN, latest_health, worker_liveness
 from monitoring.metrics import execution_time_histogram, jobs_by_type_and_status
 from monitoring.models import HealthStatus
@@ -64,7 +64,7 @@ class DatabaseCollector:
             f"Execution time of the attempts completed in the last {minutes} minutes, by job type.",
             labels=["job_type"],
         )
-        now = timezone.now()
+        now = clock.now()
         histograms = execution_time_histogram(
             since=now - timedelta(minutes=minutes), until=now, bounds_ms=HISTOGRAM_BOUNDS_MS
         )
@@ -113,7 +113,7 @@ class DatabaseCollector:
 
     def _workers(self):
         # Outside the checks' own timestamp: a check run by hand while no cluster runs moves that one.
-        last_seen = worker_liveness(timezone.now())["last_seen_at"]
+        last_seen = worker_liveness(clock.now())["last_seen_at"]
         if last_seen is not None:
             yield GaugeMetricFamily(
                 "jobmonitor_worker_seen_timestamp_seconds",

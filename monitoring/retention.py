@@ -15,9 +15,9 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.utils import timezone
 
 from alerts.models import AlertHistory, AlertOccurrence
+from jobs import clock
 from monitoring.models import JobExecutionLog, SystemHealthMetric
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ PRUNED_TABLES = {
 
 def retention_cutoffs(now: datetime | None = None) -> dict[str, datetime | None]:
     """{table: rows older than this go}, None where the table is kept whole (0 days)."""
-    now = now or timezone.now()
+    now = now or clock.now()
     cutoffs = {}
     for table in PRUNED_TABLES:
         days = settings.RETENTION_DAYS.get(table, 0)

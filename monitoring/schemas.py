@@ -304,7 +304,11 @@ class JobDetailOut(JobSummaryOut):
     result: Any = Field(default=None, description="What the job returned (when completed).")
     submitted_by: str
     retry_delay: float | None = Field(description="Seconds planned before the next attempt (retrying jobs).")
-    duration_ms: int | None = Field(description="From the start of the first attempt to the end (finished jobs).")
+    duration_ms: int | None = Field(
+        ge=0,
+        description="From the start of the first attempt to the end (finished jobs); never negative, as on the "
+        "dashboard: nodes' clocks may differ by up to a second (jobs/clock.py).",
+    )
     error: JobErrorOut | None = Field(description="The last failure, classified, with a hint and its traceback.")
     timeline: list[EventOut] = Field(description="Events oldest first: the latest 500 at most.")
     timeline_total: int = Field(description="All events of the job, including those not in `timeline`.")
@@ -328,7 +332,7 @@ class JobDetailOut(JobSummaryOut):
         return cls.model_validate(
             {
                 **{name: getattr(job, name) for name in JOB_DETAIL_FIELDS},
-                "duration_ms": _ms(job.finished_at - job.started_at) if job.finished_at and job.started_at else None,
+                "duration_ms": _duration_ms(job),
                 "error": _error(job.last_error, error_event),
                 "timeline": detail.events,
                 "timeline_total": detail.events_total,
@@ -340,6 +344,12 @@ class JobDetailOut(JobSummaryOut):
                 "held": job.status == JobStatus.QUEUED and pause is not None,
             }
         )
+
+
+def _duration_ms(job) -> int | None:
+    if job.finished_at is None or job.started_at is None:
+        return None
+    return max(0, _ms(job.finished_at - job.started_at))
 
 
 def _ms(delta) -> int:

@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import BooleanField, Count, Exists, ExpressionWrapper, F, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Coalesce
@@ -139,13 +140,21 @@ class QueueWait:
     worker_alive: bool
     worker_seen_at: datetime | None
     paused: JobTypePause | None = None  # its job type is paused: it waits for the resume
+    # Workers alive, none running anything, and it waited a minute: its task most likely went to
+    # a node that stopped before starting it. When the lost-job sweep queues it again.
+    requeued_at: datetime | None = None
+
+
+# An idle worker takes a task within a second or two: a minute with all of them idle is no queue.
+STRANDED_AFTER = timedelta(minutes=1)
 
 
 def queue_wait(job: Job, now: datetime) -> QueueWait:
     """How many jobs queued before this one still wait (the broker hands out the oldest task
     first; jobs held by a paused job type are not waiting before it), and whether a worker is
     alive as the health page and cluster_watchdog judge it (monitoring.health.worker_liveness),
-    unless its own job type is paused. Four queries at most."""
+    unless its own job type is paused; and whether its task looks stranded (QueueWait.requeued_at).
+    Five queries at most."""
     from monitoring.health import worker_liveness  # the health checks' module: httpx, psutil...
 
     pauses = {pause.job_type: pause for pause in JobTypePause.objects.all()}  # a handful at most
@@ -157,8 +166,24 @@ def queue_wait(job: Job, now: datetime) -> QueueWait:
         before = Job.objects.filter(status=JobStatus.QUEUED, queued_at__lt=job.queued_at)
         ahead = before.exclude(job_type__in=list(pauses)).count() if pauses else before.count()
     liveness = worker_liveness(now)
+    requeued_at = None
+    last_queued = job.updated_at  # a queued row's updated_at is when it was last enqueued
+    if (
+        liveness["alive"]
+        and paused is None
+        and last_queued is not None
+        and now - last_queued >= STRANDED_AFTER
+        and not Job.objects.filter(status=JobStatus.RUNNING).exists()
+    ):
+        # A drill: jobs whose tasks a killed node had taken waited 10 minutes, the page saying
+        # "2 jobs queued before it are still waiting" while every worker was idle.
+        requeued_at = last_queued + timedelta(seconds=settings.JOBS["REQUEUE_AFTER"])
     return QueueWait(
-        ahead=ahead, worker_alive=liveness["alive"], worker_seen_at=liveness["last_seen_at"], paused=paused
+        ahead=ahead,
+        worker_alive=liveness["alive"],
+        worker_seen_at=liveness["last_seen_at"],
+        paused=paused,
+        requeued_at=requeued_at,
     )
 
 

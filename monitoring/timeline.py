@@ -43,9 +43,10 @@ def _attempt_of(event: JobExecutionLog) -> int | None:
     return attempt if isinstance(attempt, int) else None
 
 
-def timeline_rows(events: list[JobExecutionLog]) -> list[TimelineRow]:
+def timeline_rows(events: list[JobExecutionLog], *, group_progress: bool = True) -> list[TimelineRow]:
     """Events oldest first; consecutive progress reports of one attempt collapse into one row
-    ("progress 10 % → 90 %, 58 reports"), so a long job's timeline still reads at a glance."""
+    ("progress 10 % → 90 %, 58 reports"), so a long job's timeline still reads at a glance
+    (`group_progress`; the page of all its events shows each)."""
     rows: list[TimelineRow] = []
     start = events[0].timestamp if events else None
     attempt = None
@@ -54,7 +55,8 @@ def timeline_rows(events: list[JobExecutionLog]) -> list[TimelineRow]:
         attempt = _attempt_of(event) or attempt
         previous = rows[-1] if rows else None
         if (
-            previous is not None
+            group_progress
+            and previous is not None
             and event.event_type == EventType.PROGRESS
             and previous.event_type == EventType.PROGRESS
             and previous.attempt == attempt

@@ -11,8 +11,8 @@ import secrets
 from datetime import timedelta
 
 from django.contrib.auth.models import User
-from django.utils import timezone
 
+from jobs import clock
 from monitoring.auth_backends import remember_permissions, with_permission_names
 from monitoring.models import ApiToken
 
@@ -41,7 +41,7 @@ def api_token_create(*, user: User, name: str, description: str = "") -> tuple[A
 
 def api_tokens_revoke(*, tokens) -> int:
     """Revoke the given tokens (a queryset); revoking a revoked token changes nothing."""
-    return tokens.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+    return tokens.filter(revoked_at__isnull=True).update(revoked_at=clock.now())
 
 
 def api_token_authenticate(raw: str) -> ApiToken | None:
@@ -59,7 +59,7 @@ def api_token_authenticate(raw: str) -> ApiToken | None:
 
 
 def _touch(token: ApiToken) -> None:
-    now = timezone.now()
+    now = clock.now()
     if token.last_used_at is not None and now - token.last_used_at < LAST_USED_RESOLUTION:
         return
     # Conditional, so concurrent requests on several processes write it once.

@@ -12,4 +12,7 @@ from config.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Each run gets its own django-q2 queue name so parallel runs sharing Redis never mix.
+# Tests set the time (time_machine) and mean it: the database's real clock must not correct it
+# (jobs/clock.py, whose own tests turn this on).
+JOBS = {**JOBS, "CLOCK_FROM_DATABASE": False}  # noqa: F405
 Q_CLUSTER = {**Q_CLUSTER, "name": f"jobmonitor-test-{os.getpid()}"}  # noqa: F405

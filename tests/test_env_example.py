@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -58,3 +59,21 @@ def test_it_lists_every_variable_the_settings_read(tmp_path):
 
     assert len(read) > 80
     assert sorted(read - set(env_example())) == []
+
+
+def test_its_examples_uncommented_load_in_the_shell_that_sources_the_file(tmp_path):
+    """Drill: uncommented as they were, the JSON examples broke `. ./.env` ("crm,: not found"): the
+    variables kept other values and the watchdog ran on settings the workers did not have."""
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    examples = [line.removeprefix("# ") for line in lines if re.match(r"# [A-Z_]+=", line)]
+    (tmp_path / "env").write_text("\n".join(examples) + "\n")
+
+    done = subprocess.run(
+        ["sh", "-c", f"set -a; . {tmp_path / 'env'}; set +a; env -0"], capture_output=True, text=True, check=False
+    )
+
+    assert (done.returncode, done.stderr) == (0, "")
+    loaded = dict(item.split("=", 1) for item in done.stdout.split("\0") if "=" in item)
+    json_examples = {line.split("=", 1)[0] for line in examples if line.split("=", 1)[1].startswith(("'[", "'{"))}
+    assert json_examples == {"HEALTH_EXTERNAL_SERVICES", "HEALTH_EXPECTED_JOBS"}
+    assert all(json.loads(loaded[name]) for name in json_examples)

@@ -14,6 +14,7 @@ from alerts.channels import display_recipient
 from alerts.models import SEVERITY_RANK, AlertHistory, AlertType, Severity
 from alerts.selectors import acknowledged_open_alerts, alert_list, open_alert_counts
 from alerts.services import MAX_REASON_CHARS, alert_acknowledge, alert_resolve
+from jobs import clock
 from monitoring import selectors
 from monitoring.forms import MAX_ALERT_PAGES, AlertFilterForm
 from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS
@@ -27,7 +28,7 @@ def _page(filters: dict) -> ListPage:
         include_resolved=filters["include_resolved"],
         severity=filters["severity"] or None,
         alert_type=filters["alert_type"] or None,
-        unacknowledged_at=timezone.now() if filters["unacknowledged"] else None,
+        unacknowledged_at=clock.now() if filters["unacknowledged"] else None,
     )
     # Open alerts are a small set (partial index); the whole history is not counted.
     return (
@@ -45,7 +46,7 @@ def _list_counts(filters: dict) -> dict:
         "page": _page(filters),
         "open_counts": open_counts,
         "open_total": open_total,
-        "acknowledged": acknowledged_open_alerts(timezone.now()) if open_total else 0,
+        "acknowledged": acknowledged_open_alerts(clock.now()) if open_total else 0,
         "include_resolved": filters["include_resolved"],
         "unacknowledged": filters["unacknowledged"],
         # Only that filter: its empty list means everyone is on something, said as such.
@@ -70,7 +71,7 @@ def _counts_of_the_list_resolved_from(request) -> dict | None:
 def alerts(request):
     form = AlertFilterForm(request.GET)
     context = {
-        "now": timezone.now(),
+        "now": clock.now(),
         "form": form,
         "severities": SEVERITIES,
         "alert_types": AlertType.values,
@@ -101,7 +102,7 @@ def _alert(alert_id) -> AlertHistory | None:
 def _detail_context(request, alert: AlertHistory) -> dict:
     state = getattr(alert, "state", None)
     return {
-        "now": timezone.now(),
+        "now": clock.now(),
         "alert": alert,
         "state": state,
         "details": state.details if state and state.details else None,
@@ -183,7 +184,7 @@ def _back(request, alert_id):
 def _respond(request, alert: AlertHistory, notice: str, *, status: int):
     level = "success" if status == 200 else "error"
     if request.htmx and request.htmx.target == f"alert-{alert.id}":
-        context = {"now": timezone.now(), "alert": alert, "can_resolve": True, "notice": notice, "notice_level": level}
+        context = {"now": clock.now(), "alert": alert, "can_resolve": True, "notice": notice, "notice_level": level}
         # The row's forms post from the list it is in, not from this action's URL.
         context["list_url"] = request.POST.get("next", "")
         counts = _counts_of_the_list_resolved_from(request)

@@ -3,8 +3,8 @@
 from datetime import timedelta
 
 from django.conf import settings
-from django.utils import timezone
 
+from jobs import clock
 from monitoring import charts, selectors
 from monitoring.health import current_health, health_history
 from monitoring.models import MetricType
@@ -60,7 +60,7 @@ def _component(row: dict, since) -> dict:
 
 @dashboard_view(VIEW_HEALTH)
 def health(request):
-    now = timezone.now()
+    now = clock.now()
     health = current_health(now)
     components = [_component(row, now - HISTORY_WINDOW) for row in health["components"]]
     # The worst first within each section (then by name), as run_health_checks prints them.

@@ -6,10 +6,10 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_POST
 
+from jobs import clock
 from jobs.manager import JobNotFound, JobStateConflict, job_manager
 from jobs.models import FINISHED_STATUSES, JobStatus
 from jobs.registry import registered_job_types
@@ -48,7 +48,7 @@ def page_context(request, detail) -> dict:
     """What the job's page shows (its live part included), for `detail` (selectors.job_detail)."""
     job = detail.job
     error_event = detail.last_error_event
-    now = timezone.now()
+    now = clock.now()
     return {
         "now": now,
         "job": job,
@@ -111,7 +111,7 @@ def job_events(request, job_id):
     page = ListPage(
         found.events, number, has_next=has_next, total=found.total, per_page=size, truncated=more and not has_next
     )
-    timeline = timeline_rows(found.events)
+    timeline = timeline_rows(found.events, group_progress=False)
     pruned = not found.total and events_pruned(job)
     return render_page(
         request, "dashboard/job_events.html", context | {"page": page, "timeline": timeline, "events_pruned": pruned}
@@ -164,9 +164,9 @@ def _cancel_outcome(job_id) -> str:
     # at its timeout, and is not retried either way. Saying only "at its next progress report"
     # told the operator of a silent job that it might never stop.
     stopping = "Cancel requested: it stops at its next progress report or cancellation check"
-    clock = attempt_clock(job, timezone.now()) if job is not None else None
-    if clock is not None and clock.left > 0:
-        stopping += f", at the latest at its timeout in {duration(clock.left)}"
+    running = attempt_clock(job, clock.now()) if job is not None else None
+    if running is not None and running.left > 0:
+        stopping += f", at the latest at its timeout in {duration(running.left)}"
     return stopping + "; it is not retried."
 
 

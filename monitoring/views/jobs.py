@@ -7,9 +7,9 @@ from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from jobs import clock
 from jobs.manager import job_manager
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, MAX_PAUSE_REASON_CHARS, JobStatus
 from jobs.notices import resume_outcome
@@ -66,7 +66,7 @@ def _list_page(
 ):
     """The list the query `params` ask for; `notice`: what an action on it did; `submit_form`: a
     refused "Run a job" form, shown again as it was sent."""
-    now = timezone.now()
+    now = clock.now()
     form = JobFilterForm(params)
     view = list_view_of(params)
     context = {
@@ -144,7 +144,7 @@ def retry_jobs(request):
         return _list_page(request, filters, notice=notice, notice_level="error", status=400)
     chosen = form.cleaned_data
     jobs, more = selectors.finished_jobs(
-        since=timezone.now() - FINISHED_WINDOWS[chosen["window"]],
+        since=clock.now() - FINISHED_WINDOWS[chosen["window"]],
         job_type=chosen["job_type"],
         status=chosen["status"],
         job_id=chosen["q"],

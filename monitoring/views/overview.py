@@ -1,10 +1,10 @@
 """The overview: health, what runs now, how the chosen timeframe went, each figure a link to its page."""
 
 from django.shortcuts import redirect
-from django.utils import timezone
 
 from alerts.models import SEVERITY_RANK
 from alerts.selectors import acknowledged_open_alerts, open_alert_counts
+from jobs import clock
 from monitoring import selectors
 from monitoring.forms import TimeframeForm, finished_window
 from monitoring.health import current_health
@@ -42,7 +42,7 @@ def overview(request):
 
 @dashboard_view(VIEW_JOBS)
 def _overview(request):
-    now = timezone.now()
+    now = clock.now()
     form = TimeframeForm(request.GET, default_timeframe="1h")
     context = {"now": now, "form": form, "timeframes": list(TIMEFRAMES), "timeframe": "1h"}
     if not form.is_valid():

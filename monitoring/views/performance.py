@@ -1,7 +1,6 @@
 """Performance over a timeframe: execution time, throughput and success rate, overall and per job type."""
 
-from django.utils import timezone
-
+from jobs import clock
 from jobs.registry import registered_job_types
 from monitoring import charts
 from monitoring.forms import MetricsFilterForm
@@ -24,7 +23,7 @@ def span_name(seconds: int) -> str:
 
 def metrics_context(request, *, default_timeframe: str) -> tuple[dict, dict | None]:
     """The filters of a metrics page and, when they are valid, performance_metrics for them."""
-    now = timezone.now()
+    now = clock.now()
     form = MetricsFilterForm(request.GET, default_timeframe=default_timeframe)
     context = {
         "now": now,

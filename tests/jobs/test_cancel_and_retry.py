@@ -97,6 +97,18 @@ def test_retry_refuses_running_jobs_and_stale_attempt_numbers():
         job_manager.retry_job_sync(failed.id, attempt=3)
 
 
+def test_a_retry_that_loses_to_another_says_what_the_job_is_now(monkeypatch):
+    """Drill: of 20 parallel retries the 19 losers were told "changed state; try again", and trying
+    again only said "is queued"."""
+    failed = JobFactory(failed=True, attempts=1)
+    read_before_the_other_won = Job.objects.get(id=failed.id)
+    job_manager.retry_job_sync(failed.id, by="bob")
+    monkeypatch.setattr(job_manager, "_get", lambda job_id: read_before_the_other_won)
+
+    with pytest.raises(JobStateConflict, match=r"changed state meanwhile, it is queued now \(retried by another"):
+        job_manager.retry_job_sync(failed.id, by="alice")
+
+
 def test_unknown_jobs_are_reported_as_not_found():
     with pytest.raises(JobNotFound):
         job_manager.cancel_job_sync("8b0f5a4e-0000-0000-0000-000000000000")

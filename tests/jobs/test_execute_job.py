@@ -478,6 +478,12 @@ def test_a_task_its_stopping_node_hands_back_is_enqueued_again_untouched(monkeyp
     job.refresh_from_db()
     assert (job.status, job.attempts, job.started_at) == (JobStatus.QUEUED, 0, None)
     assert not job.logs.filter(event_type=EventType.STARTED).exists()
+    # Its timeline says why it waits again (a drill saw a restart there with nothing to explain it).
+    (handed_back,) = job.logs.filter(event_type=EventType.QUEUED)
+    assert handed_back.message.startswith("attempt 1 handed back by ") and handed_back.message.endswith(
+        ": its node is stopping; queued again"
+    )
+    assert not cancelled.logs.exists()
     # Ahead of the jobs waiting: it had reached the head of the queue.
     assert [(task.key, task.task["args"]) for task in OrmQ.objects.all()] == [
         (shared_broker().urgent_key, (str(job.id), 1))

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
-from django.db import close_old_connections, connection
+from django.db import IntegrityError, close_old_connections, connection
 from django.utils import timezone
 from django_q.models import OrmQ
 
-from jobs.manager import job_manager
+from jobs.manager import JobStateConflict, job_manager
 from jobs.models import Job, JobStatus, JobTypePause
 from jobs.registry import UnknownJobType
 from jobs.tasks import run_job
@@ -41,6 +41,34 @@ def test_pausing_twice_keeps_the_first_pause():
     assert job_manager.pause_job_type_sync("test.echo", by="alice", reason="first") is True
     assert job_manager.pause_job_type_sync("test.echo", by="bob", reason="second") is False
     assert JobTypePause.objects.get().paused_by == "alice"
+
+
+def test_a_pause_whose_row_a_resume_deleted_before_it_could_read_it_looks_again_and_pauses(monkeypatch):
+    """Drill: 10 pauses racing 10 resumes gave 4 500s in 150: a pause's insert met another pause's
+    row, which a resume deleted before get_or_create read it back (IntegrityError re-raised)."""
+    real = JobTypePause.objects.get_or_create
+    calls = []
+
+    def raced_once(**kwargs):
+        calls.append(kwargs["job_type"])
+        if len(calls) == 1:
+            raise IntegrityError('duplicate key value violates unique constraint "job_type_pauses_pkey"')
+        return real(**kwargs)
+
+    monkeypatch.setattr(JobTypePause.objects, "get_or_create", raced_once)
+
+    assert job_manager.pause_job_type_sync("test.echo", by="alice") is True
+    assert calls == ["test.echo", "test.echo"] and JobTypePause.objects.get().paused_by == "alice"
+
+
+def test_a_pause_that_keeps_losing_that_race_is_a_conflict_to_try_again(monkeypatch):
+    def always_raced(**kwargs):
+        raise IntegrityError('duplicate key value violates unique constraint "job_type_pauses_pkey"')
+
+    monkeypatch.setattr(JobTypePause.objects, "get_or_create", always_raced)
+
+    with pytest.raises(JobStateConflict, match="test.echo was paused and resumed meanwhile, three times; try again"):
+        job_manager.pause_job_type_sync("test.echo", by="alice")
 
 
 def test_a_name_neither_registered_nor_ever_submitted_is_refused_a_typo_pauses_nothing():

@@ -45,10 +45,22 @@ def test_anonymous_requests_are_401_with_a_hint(client):
         assert response["WWW-Authenticate"] == 'Bearer realm="api"'
 
 
-def test_other_authorization_schemes_are_not_credentials(client):
-    response = client.get(LIST, headers={"Authorization": "Basic YWxpY2U6c2VjcmV0"})
+@pytest.mark.parametrize("debug", [False, True])
+def test_other_authorization_schemes_are_not_credentials_and_never_logged(client, alice, settings, caplog, debug):
+    """Drill: with DEBUG on (make run) a token sent under another scheme was logged whole."""
+    settings.DEBUG = debug
+    token = api_token_create(user=alice, name="script")[1]
+    for header in ("Basic YWxpY2U6c2VjcmV0", f"Token {token}", token):
+        response = client.get(LIST, headers={"Authorization": header})
 
-    assert response.status_code == 401
+        assert response.status_code == 401
+    assert token not in caplog.text and "YWxpY2U6c2VjcmV0" not in caplog.text
+
+
+def test_a_token_after_two_spaces_is_still_the_token(client, alice):
+    token = api_token_create(user=alice, name="script")[1]
+
+    assert client.get(LIST, headers={"Authorization": f"Bearer  {token}"}).status_code == 200
 
 
 @pytest.mark.parametrize("token", ["jm_not-a-real-token", "something-else", "jm_" + "x" * 500, ""])
@@ -216,9 +228,11 @@ def test_the_schema_needs_a_session_or_a_token(client, viewer, bearer):
     response = client.get("/api/openapi.json")
     assert response.status_code == 401
     assert response.json()["detail"].startswith("authentication required")
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'  # as every 401 of the API (a drill: it had none)
 
     response = client.get("/api/openapi.json", headers={"Authorization": "Bearer jm_wrong"})
     assert (response.status_code, response.json()["detail"]) == (401, "invalid or revoked API token")
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
 
     response = client.get("/api/openapi.json", headers=bearer(viewer))
     assert response.status_code == 200

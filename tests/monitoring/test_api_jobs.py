@@ -414,6 +414,13 @@ def test_the_traceback_is_found_even_behind_a_long_timeline(as_viewer):
     assert body["error"]["hint"] == ""
 
 
+def test_a_duration_across_two_nodes_clocks_is_never_negative(as_viewer):
+    """Drill: started on a node whose clock ran ahead, finished on another: duration_ms was -51472."""
+    job = JobFactory(completed=True, started_at=minutes_ago(1), finished_at=minutes_ago(1) - timedelta(seconds=0.5))
+
+    assert as_viewer.get(f"{LIST}/{job.id}").json()["duration_ms"] == 0
+
+
 def test_a_job_that_never_failed_has_no_error(as_viewer):
     job = JobFactory(completed=True)
 
@@ -603,17 +610,19 @@ def test_a_short_id_needs_the_same_credentials_as_the_whole_id(client, nobody, v
 
 def test_unknown_api_paths_answer_json_404(as_viewer):
     response = as_viewer.get("/api/monitoring/nothing-here")
+    root = as_viewer.get("/api/")  # a drill: Django's HTML 404 page
 
     assert response.status_code == 404
     assert response.json() == {"detail": "no API endpoint at /api/monitoring/nothing-here", "errors": []}
+    assert (root.status_code, root.json()["detail"]) == (404, "no API endpoint at /api/")
 
 
 def test_a_method_a_path_does_not_have_is_a_json_405_naming_the_allowed_ones(as_viewer):
     response = as_viewer.delete(LIST)
 
     assert response.status_code == 405
-    assert response["Allow"] == "GET"
-    assert response.json() == {"detail": "method DELETE not allowed here; allowed: GET", "errors": []}
+    assert response["Allow"] == "GET, HEAD"  # HEAD is answered as GET (below); a drill saw it left out
+    assert response.json() == {"detail": "method DELETE not allowed here; allowed: GET, HEAD", "errors": []}
 
 
 @pytest.mark.parametrize(
@@ -654,6 +663,32 @@ def test_a_request_django_refuses_is_a_json_400_with_debug_on_or_off(as_viewer, 
 
     assert response.status_code == 400
     assert response.json()["detail"].startswith("bad request: The number of GET/POST parameters exceeded")
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_unexpected_failure_is_a_json_500_and_its_traceback_goes_to_the_log(
+    as_viewer, settings, monkeypatch, caplog, debug
+):
+    """Drill: under new code on the old schema the API answered Django's HTML 500 page, and with
+    DEBUG on (make run) a pause race answered its traceback as the body."""
+    settings.DEBUG = debug
+    monkeypatch.setattr("monitoring.api.active_jobs_page", lambda **filters: 1 / 0)
+
+    response = as_viewer.get(LIST)
+
+    assert (response.status_code, response["Content-Type"]) == (500, "application/json; charset=utf-8")
+    assert response.json() == {"detail": "internal error: the server logged it; try again or report it", "errors": []}
+    assert "Traceback" not in response.content.decode()
+    assert "API request GET /api/monitoring/jobs failed" in caplog.text and "ZeroDivisionError" in caplog.text
+
+
+def test_a_host_this_server_does_not_serve_is_refused_without_naming_the_setting(as_viewer, settings):
+    settings.DEBUG = False
+
+    response = as_viewer.get(LIST, HTTP_HOST="evil.example.org")
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == "bad request: this server does not answer to that Host header"
 
 
 def test_a_parameter_given_twice_is_refused_not_guessed(as_viewer):

@@ -12,3 +12,5 @@ from tests.settings import *  # noqa: F403
 
 Q_CLUSTER = {**Q_CLUSTER, "name": os.environ["Q_CLUSTER_NAME"]}  # noqa: F405
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.reliability"]  # noqa: F405
+# Real processes on the real clock: their times follow the database's where they differ, as in production.
+JOBS = {**JOBS, "CLOCK_FROM_DATABASE": True}  # noqa: F405

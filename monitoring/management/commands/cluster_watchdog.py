@@ -15,10 +15,10 @@ When the checks are overdue, this command runs them, escalates and delivers too.
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from alerts.manager import alert_manager
 from alerts.services import deliveries_send_due, take_back_lost_sends
+from jobs import clock
 from monitoring.health import broker_reading, checks_overdue, health_service, stale_after, worker_liveness
 from monitoring.pending import DATABASE_UNAVAILABLE
 from monitoring.templatetags.dashboard import duration
@@ -71,7 +71,7 @@ class Command(BaseCommand):
             ) from e
 
     def watch(self) -> None:
-        now = timezone.now()
+        now = clock.now()
         liveness = worker_liveness(now)
         if not liveness["alive"]:
             # Why: stopped, cut off from the broker, or running but stuck (named in the alert).

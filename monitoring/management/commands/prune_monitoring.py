@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
+from jobs import clock
 from monitoring.retention import prune_monitoring, retention_cutoffs
 
 
@@ -14,7 +14,7 @@ class Command(BaseCommand):
     def handle(self, dry_run=False, batch_size=None, **options):
         if batch_size is not None and batch_size < 1:
             raise CommandError("--batch-size must be at least 1")
-        now = timezone.now()
+        now = clock.now()
         cutoffs = retention_cutoffs(now)
         counts = prune_monitoring(now=now, batch_size=batch_size, dry_run=dry_run)
         verb = "would delete" if dry_run else "deleted"

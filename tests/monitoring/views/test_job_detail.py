@@ -188,14 +188,15 @@ def test_a_long_timeline_is_bounded_in_queries_and_rows(alice_client, big_histor
 def test_a_long_timeline_reads_whole_page_by_page_from_its_first_event(
     alice_client, big_history, django_assert_max_num_queries
 ):
-    """The job's page shows its latest 500 events; the earlier ones are a link away."""
+    """The job's page shows its latest 500 events, progress reports grouped; all of them, each
+    in its own row, are a link away."""
     with django_assert_max_num_queries(6):  # session, user, permissions, the job, its events, their count
         first = alice_client.get(f"/jobs/{big_history.id}/events/")
     last = alice_client.get(f"/jobs/{big_history.id}/events/", {"page": 6})
     past_end = alice_client.get(f"/jobs/{big_history.id}/events/", {"page": 7})
 
     assert "Events 1–500 of 3000; it is still running: new ones come last." in first.content.decode()
-    assert [row.message for row in first.context["timeline"]] == ["report 299", "report 499"]  # one row per attempt
+    assert [row.message for row in first.context["timeline"]] == [f"report {n}" for n in range(500)]  # each one
     assert '<a href="?page=2" rel="next">Later ›</a>' in first.content.decode()
     assert "Events 2501–3000 of 3000" in last.content.decode()
     assert '<a href="?page=5" rel="prev">‹ Earlier</a>' in last.content.decode()
@@ -280,6 +281,32 @@ def test_the_first_job_in_the_queue_is_next_in_line(alice_client):
     job = JobFactory(status=JobStatus.QUEUED, queued_at=at(-5))
     page = alice_client.get(f"/jobs/{job.id}/", headers=htmx("job-live")).content.decode()
     assert "It is next in line; a worker was seen 2m 00s ago." in page
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_job_waiting_while_every_worker_is_idle_says_its_task_is_likely_lost_and_when_it_is_queued_again(
+    alice_client, settings
+):
+    """Drill: after a node was killed, five jobs whose tasks it had taken waited 10 minutes; their
+    page said "2 jobs queued before it are still waiting" while no job ran anywhere."""
+    settings.JOBS = {**settings.JOBS, "REQUEUE_AFTER": 600}
+    workers_seen(minutes_ago=1)
+    stranded = JobFactory(status=JobStatus.QUEUED, queued_at=at(-250), updated_at=at(-250))
+    JobFactory(status=JobStatus.QUEUED, queued_at=at(-300), updated_at=at(-300))
+    just_queued = JobFactory(status=JobStatus.QUEUED, queued_at=at(-5), updated_at=at(-5))
+
+    page = alice_client.get(f"/jobs/{stranded.id}/", headers=htmx("job-live")).content.decode()
+    fresh = alice_client.get(f"/jobs/{just_queued.id}/", headers=htmx("job-live")).content.decode()
+    JobFactory(running=True)
+    busy = alice_client.get(f"/jobs/{stranded.id}/", headers=htmx("job-live")).content.decode()
+
+    assert (
+        "<strong>Yet no job is running anywhere:</strong> its task was most likely taken by a node that stopped "
+        'before starting it. The lost-job sweep queues it again at <time datetime="2026-11-29T03:05:50+00:00">'
+        "03:05:50</time> (in 5m 50s; <code>JOBS_REQUEUE_AFTER</code> after it was last queued)." in page
+    )
+    assert "no job is running anywhere" not in fresh  # a minute: workers take tasks within seconds
+    assert "no job is running anywhere" not in busy and "1 job queued before it is still waiting" in busy
 
 
 @time_machine.travel(NOW, tick=False)

@@ -1,0 +1,110 @@
+"""A node whose clock is off: the times it writes follow the database's clock (jobs/clock.py).
+
+time_machine sets the node's clock; Postgres keeps the real one, as a second machine would.
+"""
+
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+import time_machine
+from django.db import OperationalError, connection
+from django.utils import timezone
+
+from jobs import clock
+from jobs.manager import job_manager
+from jobs.models import JobRetryHistory, JobStatus
+from jobs.tasks import run_job
+from monitoring.models import JobExecutionLog
+
+pytestmark = pytest.mark.django_db
+
+
+def database_now():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT clock_timestamp()")
+        return cursor.fetchone()[0]
+
+
+@pytest.fixture
+def clock_from_database(settings):
+    settings.JOBS = {**settings.JOBS, "CLOCK_FROM_DATABASE": True}
+    clock.forget()
+    yield
+    clock.forget()
+
+
+def test_a_node_two_minutes_fast_writes_the_databases_time(
+    postgres_only, clock_from_database, django_capture_on_commit_callbacks, caplog
+):
+    """Drill: a worker 2 minutes fast wrote attempts that ended before they started, and jobs
+    whose duration was -51 s."""
+    before = database_now()
+    with time_machine.travel(before + timedelta(minutes=2)):  # the node's clock runs on, 2 minutes fast
+        job = job_manager.submit_job("test.progress", {"reports": [50]})
+        with django_capture_on_commit_callbacks(execute=True):
+            run_job(str(job.id), 1)
+    after = database_now()
+
+    job.refresh_from_db()
+    attempt = JobRetryHistory.objects.get(job=job)
+    written = {
+        # heartbeat_at is the database's own (now()): the others now agree with it.
+        "job": [
+            job.created_at,
+            job.queued_at,
+            job.started_at,
+            job.attempt_started_at,
+            job.heartbeat_at,
+            job.finished_at,
+        ],
+        "attempt": [attempt.started_at, attempt.completed_at],
+        "events": list(
+            JobExecutionLog.objects.filter(job=job).order_by("timestamp").values_list("timestamp", flat=True)
+        ),
+    }
+    assert job.status == JobStatus.COMPLETED
+    slack = timedelta(seconds=1)
+    assert {
+        name: [t for t in times if not before - slack <= t <= after + slack] for name, times in written.items()
+    } == {
+        "job": [],
+        "attempt": [],
+        "events": [],
+    }
+    assert job.started_at <= job.finished_at
+    assert "this node's clock is 120." in caplog.text and "s ahead of the database's" in caplog.text
+
+
+def test_a_node_within_a_second_of_the_database_writes_its_own_time(postgres_only, clock_from_database, caplog):
+    with time_machine.travel(database_now() + timedelta(milliseconds=300), tick=False):
+        assert clock.now() == timezone.now()
+
+    assert clock.offset() == timedelta(0) and "clock" not in caplog.text
+
+
+def test_a_database_that_does_not_answer_leaves_the_nodes_time_and_stops_nothing(postgres_only, clock_from_database):
+    with (
+        time_machine.travel(database_now() + timedelta(minutes=2), tick=False),
+        mock.patch.object(connection, "cursor", side_effect=OperationalError("the database is down")),
+    ):
+        assert clock.now() == timezone.now()
+
+
+def test_the_database_is_read_once_a_minute_not_at_every_time_written(postgres_only, clock_from_database):
+    with mock.patch.object(clock.time, "monotonic", return_value=1000.0):
+        clock.now()
+        with mock.patch.object(connection, "cursor", side_effect=AssertionError("read again")):
+            clock.now()  # within the minute: the last measure holds
+    with mock.patch.object(clock.time, "monotonic", return_value=1000.0 + clock.REMEASURE_EVERY_S):
+        with mock.patch.object(connection, "cursor", wraps=connection.cursor) as cursor:
+            clock.now()
+    assert cursor.call_count == 1
+
+
+def test_sqlite_is_on_the_node_itself_and_never_asked(clock_from_database, django_assert_num_queries):
+    if connection.vendor != "sqlite":
+        pytest.skip("SQLite only")
+
+    with django_assert_num_queries(0):
+        clock.now()
