@@ -48,29 +48,43 @@ def forget() -> None:
     _measured_at, _offset = None, timedelta(0)
 
 
-def _measure() -> None:
-    global _measured_at, _offset
-    _measured_at = time.monotonic()  # first: a database that does not answer is not asked at every call
-    if not settings.JOBS["CLOCK_FROM_DATABASE"] or connection.vendor != "postgresql":
-        return
+def measure_offset() -> timedelta | None:
+    """How far the database's clock is ahead of this node's, read now: None where it is not read
+    (not Postgres: SQLite is on the node itself) or cannot be (no answer)."""
+    if connection.vendor != "postgresql":
+        return None
     try:
         before = timezone.now()
         with connection.cursor() as cursor:
             cursor.execute("SELECT clock_timestamp()")
             (database_time,) = cursor.fetchone()
         after = timezone.now()
-    except Exception as e:  # an outage, a broken transaction, an async context: keep the last one
-        logger.debug("could not read the database's clock (%s); keeping a correction of %s", e, _offset)
+    except Exception as e:  # an outage, a broken transaction, an async context
+        logger.debug("could not read the database's clock: %s", e)
+        return None
+    return database_time - (before + (after - before) / 2)
+
+
+def describe(offset: timedelta) -> str:
+    """'120.0 s ahead of' / '3.2 s behind': this node's clock against the database's."""
+    seconds = offset.total_seconds()
+    return f"{abs(seconds):.1f} s {'behind' if seconds > 0 else 'ahead of'}"
+
+
+def _measure() -> None:
+    global _measured_at, _offset
+    _measured_at = time.monotonic()  # first: a database that does not answer is not asked at every call
+    if not settings.JOBS["CLOCK_FROM_DATABASE"]:
         return
-    measured = database_time - (before + (after - before) / 2)
+    measured = measure_offset()
+    if measured is None:
+        return  # keep the last correction: the job goes on
     if abs(measured) < CLOCK_TOLERANCE:
         _offset = timedelta(0)
         return
     _offset = measured
-    direction = "behind" if measured > timedelta(0) else "ahead of"
     logger.warning(
-        "this node's clock is %.1f s %s the database's: the times it writes are corrected by as much; "
+        "this node's clock is %s the database's: the times it writes are corrected by as much; "
         "fix its time synchronisation (NTP)",
-        abs(measured.total_seconds()),
-        direction,
+        describe(measured),
     )

@@ -362,7 +362,8 @@ class HealthService:
         return await sync_to_async(self.check_database_health_sync)()
 
     def check_database_health_sync(self) -> dict:
-        """Query latency (ms) and, on Postgres, client connections against max_connections."""
+        """Query latency (ms) and, on Postgres, client connections against max_connections and this
+        node's clock against the database's (read on the database's thread, like the others)."""
         started = time.perf_counter()
         connection.ensure_connection()
         connect_ms = (time.perf_counter() - started) * 1000
@@ -402,12 +403,37 @@ class HealthService:
                     percent=round(percent, 1),
                 )
             )
+            offset = clock.measure_offset() if settings.JOBS["CLOCK_FROM_DATABASE"] else None
+            if offset is not None:
+                components.append(self._clock_component(offset))
         return _result(components)
+
+    def _clock_component(self, offset) -> dict:
+        """The clock of the node running the checks against the database's (jobs/clock.py): off by
+        a second or more is a warning until its NTP is fixed, corrected as it is meanwhile. The
+        checks run on any node: over a few runs, each node's clock is read."""
+        host = settings.WORKER_HOSTNAME
+        seconds = offset.total_seconds()
+        if abs(offset) < clock.CLOCK_TOLERANCE:
+            status, message = HealthStatus.HEALTHY, f"the clock of {host} agrees with the database's (within 1 s)"
+        else:
+            status = HealthStatus.WARNING
+            message = (
+                f"the clock of {host} is {clock.describe(offset)} the database's: the times it writes are "
+                "corrected by as much; fix its NTP"
+            )
+        # A resource of the node, as its CPU and disk: one alert per host, cleared by that host only.
+        # The value is how far off, either way (pages show durations of 0 and more); the sign is in
+        # details.offset_s: positive, the node runs behind the database.
+        off_by = abs(seconds)
+        return component(
+            MetricType.RESOURCE, "clock.offset_s", off_by, status, message, host=host, offset_s=round(seconds, 3)
+        )
 
     def _database_components(self) -> list[str]:
         names = ["database.latency_ms"]
         if connection.vendor == "postgresql":
-            names.append("database.connections")
+            names.append("database.connections")  # not clock.offset_s: unread, it is not judged
         return names
 
     def _timeout(self):

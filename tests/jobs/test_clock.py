@@ -11,10 +11,12 @@ import time_machine
 from django.db import OperationalError, connection
 from django.utils import timezone
 
+from alerts.models import AlertHistory
 from jobs import clock
 from jobs.manager import job_manager
 from jobs.models import JobRetryHistory, JobStatus
 from jobs.tasks import run_job
+from monitoring.health import health_service
 from monitoring.models import JobExecutionLog
 
 pytestmark = pytest.mark.django_db
@@ -108,3 +110,27 @@ def test_sqlite_is_on_the_node_itself_and_never_asked(clock_from_database, djang
 
     with django_assert_num_queries(0):
         clock.now()
+
+
+def test_the_health_checks_read_the_clock_of_the_node_running_them(postgres_only, clock_from_database, settings):
+    """The correction keeps the data right; the health page and an alert say which node's clock to fix."""
+    settings.WORKER_HOSTNAME = "node-2"
+    with time_machine.travel(database_now() + timedelta(minutes=2)):
+        skewed = health_service.run_health_checks_sync()
+    with time_machine.travel(database_now() + timedelta(milliseconds=200)):
+        fine = health_service.check_database_health_sync()
+
+    (reading,) = [c for c in skewed["components"] if c["metric_name"] == "clock.offset_s"]
+    assert (reading["metric_type"], reading["status"], round(reading["metric_value"])) == ("resource", "warning", 120)
+    assert round(reading["details"]["offset_s"]) == -120  # the node runs fast
+    message = reading["details"]["message"]
+    assert message.startswith("the clock of node-2 is 120.") and message.endswith(
+        " s ahead of the database's: the times it writes are corrected by as much; fix its NTP"
+    )
+    (alert,) = AlertHistory.objects.filter(title__contains="clock.offset_s")
+    assert alert.title == "Resource utilization resource/clock.offset_s on node-2 is warning"
+    (reading,) = [c for c in fine["components"] if c["metric_name"] == "clock.offset_s"]
+    assert (reading["status"], reading["details"]["message"]) == (
+        "healthy",
+        "the clock of node-2 agrees with the database's (within 1 s)",
+    )
