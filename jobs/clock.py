@@ -16,7 +16,7 @@ import time
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 logger = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ logger = logging.getLogger(__name__)
 CLOCK_TOLERANCE = timedelta(seconds=1)
 # How often a process reads the database's clock again (a clock set right is seen this late).
 REMEASURE_EVERY_S = 60.0
+DATABASE_TIME = "SELECT clock_timestamp()"
 
 _offset = timedelta(0)
 _measured_at: float | None = None  # time.monotonic(): a clock set right meanwhile does not fool it
@@ -35,11 +36,6 @@ def now() -> datetime:
     if _measured_at is None or time.monotonic() - _measured_at >= REMEASURE_EVERY_S:
         _measure()
     return timezone.now() + _offset
-
-
-def offset() -> timedelta:
-    """How far the database's clock is ahead of this node's, as last measured (0 within tolerance)."""
-    return _offset
 
 
 def forget() -> None:
@@ -55,8 +51,10 @@ def measure_offset() -> timedelta | None:
         return None
     try:
         before = timezone.now()
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT clock_timestamp()")
+        # In a savepoint when the caller is in a transaction (an outcome, a claim): a read that
+        # fails must not leave that transaction aborted, and the job's rows with it.
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(DATABASE_TIME)
             (database_time,) = cursor.fetchone()
         after = timezone.now()
     except Exception as e:  # an outage, a broken transaction, an async context
