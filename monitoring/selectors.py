@@ -445,9 +445,10 @@ def job_events_by_id_or_prefix(job_id: uuid.UUID | str, *, offset: int, limit: i
     when no job has it."""
     if isinstance(job_id, str):
         job_id = _job_id_by_prefix(job_id)
-    elif not Job.objects.filter(id=job_id).exists():
-        job_id = None
-    return job_events(job_id, offset=offset, limit=limit) if job_id is not None else None
+        return job_events(job_id, offset=offset, limit=limit) if job_id is not None else None
+    found = job_events(job_id, offset=offset, limit=limit)
+    # No event: a job whose events were all pruned, or no job at all (a query only then).
+    return found if found.total or Job.objects.filter(id=job_id).exists() else None
 
 
 def _job_id_by_prefix(prefix: str) -> uuid.UUID | None:

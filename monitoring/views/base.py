@@ -115,10 +115,12 @@ class ListPage:
     truncated: bool = False
 
     @classmethod
-    def within(cls, rows: list, number: int, *, more: bool, max_pages: int, total: int | None = None) -> "ListPage":
+    def within(
+        cls, rows: list, number: int, *, more: bool, max_pages: int, total: int | None = None, per_page: int = PAGE_SIZE
+    ) -> "ListPage":
         """A page that links to the next one only where the list serves it."""
         has_next = more and number < max_pages
-        return cls(rows, number, has_next=has_next, total=total, truncated=more and not has_next)
+        return cls(rows, number, has_next=has_next, total=total, per_page=per_page, truncated=more and not has_next)
 
     @property
     def start_index(self) -> int:

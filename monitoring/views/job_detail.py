@@ -107,10 +107,7 @@ def job_events(request, job_id):
     number = form.cleaned_data["page"] or 1
     found = selectors.job_events(job.id, offset=(number - 1) * size, limit=size)
     more = number * size < found.total
-    has_next = more and number < MAX_EVENT_PAGES
-    page = ListPage(
-        found.events, number, has_next=has_next, total=found.total, per_page=size, truncated=more and not has_next
-    )
+    page = ListPage.within(found.events, number, more=more, max_pages=MAX_EVENT_PAGES, total=found.total, per_page=size)
     timeline = timeline_rows(found.events, group_progress=False)
     pruned = not found.total and events_pruned(job)
     return render_page(

@@ -386,6 +386,16 @@ def test_the_events_list_takes_a_short_id_and_names_what_it_refuses(as_viewer):
     assert refused[("page", 2)]["message"] == "unknown query parameter; known: limit, offset"
 
 
+def test_a_job_without_events_has_an_empty_events_list_not_a_404(as_viewer, django_assert_max_num_queries):
+    job = JobFactory()
+
+    with django_assert_max_num_queries(6):  # with events, one less: the job is known to exist
+        response = as_viewer.get(f"{LIST}/{job.id}/events")
+
+    assert response.status_code == 200
+    assert (response.json()["items"], response.json()["total"], response.json()["next_offset"]) == ([], 0, None)
+
+
 def test_an_empty_timeline_says_whether_retention_pruned_it(as_viewer, settings):
     """An empty timeline is either nothing recorded or all of it pruned: a script must know which."""
     settings.RETENTION_DAYS = {"job_execution_logs": 45, "system_health_metrics": 30}
