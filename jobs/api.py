@@ -12,7 +12,7 @@ from jobs.manager import MAX_ATTEMPTS_LIMIT, JobNotFound, job_manager
 from jobs.models import MAX_PAUSE_REASON_CHARS, Job
 from jobs.registry import get_job_executor, registered_job_types
 from monitoring.api_auth import requires
-from monitoring.api_errors import AUTH_ERRORS, SubmitErrorOut, error_responses, refuse_unknown_query_parameters
+from monitoring.api_errors import COMMON_ERRORS, SubmitErrorOut, error_responses, refuse_unknown_query_parameters
 from monitoring.permissions import CONTROL_JOBS, SUBMIT_JOBS, VIEW_JOBS
 from monitoring.schemas import JobSummaryOut, JobTypeName, JobTypePauseOut, Out
 from monitoring.selectors import job_summary, paused_job_types
@@ -127,7 +127,7 @@ def _summary(job_id) -> Job:
 
 @router.post(
     "",
-    response={201: JobSummaryOut, **AUTH_ERRORS, **error_responses(400, 413), 422: SubmitErrorOut},
+    response={201: JobSummaryOut, **COMMON_ERRORS, **error_responses(400, 413), 422: SubmitErrorOut},
     auth=requires(SUBMIT_JOBS),
     summary="Submit a job",
 )
@@ -143,7 +143,7 @@ def submit_job(request, payload: JobSubmitIn):
 
 @router.post(
     "/{job_id}/cancel",
-    response={200: JobSummaryOut, **AUTH_ERRORS, **error_responses(404, 409, 422)},
+    response={200: JobSummaryOut, **COMMON_ERRORS, **error_responses(404, 409, 422)},
     auth=requires(CONTROL_JOBS),
     summary="Cancel a job",
 )
@@ -157,7 +157,7 @@ def cancel_job(request, job_id: UUID):
 
 @router.post(
     "/{job_id}/retry",
-    response={200: JobSummaryOut, **AUTH_ERRORS, **error_responses(404, 409, 422)},
+    response={200: JobSummaryOut, **COMMON_ERRORS, **error_responses(404, 409, 422)},
     auth=requires(CONTROL_JOBS),
     summary="Retry a job now",
 )
@@ -171,7 +171,7 @@ def retry_job(request, job_id: UUID, query: Query[RetryQuery]):
 
 @router.get(
     "/paused",
-    response={200: list[PausedJobTypeOut], **AUTH_ERRORS, **error_responses(422)},
+    response={200: list[PausedJobTypeOut], **COMMON_ERRORS, **error_responses(422)},
     auth=requires(VIEW_JOBS),
     summary="Paused job types",
 )
@@ -183,7 +183,7 @@ def get_paused_job_types(request):
 
 @router.post(
     "/pause",
-    response={200: PauseOut, **AUTH_ERRORS, **error_responses(400, 409, 413), 422: SubmitErrorOut},
+    response={200: PauseOut, **COMMON_ERRORS, **error_responses(400, 409, 413), 422: SubmitErrorOut},
     auth=requires(CONTROL_JOBS),
     summary="Pause a job type",
 )
@@ -199,7 +199,7 @@ def pause_job_type(request, payload: PauseIn):
 
 @router.post(
     "/resume",
-    response={200: ResumeOut, **AUTH_ERRORS, **error_responses(400, 409, 413, 422)},
+    response={200: ResumeOut, **COMMON_ERRORS, **error_responses(400, 409, 413, 422)},
     auth=requires(CONTROL_JOBS),
     summary="Resume a paused job type",
 )

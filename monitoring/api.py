@@ -15,7 +15,7 @@ from jobs import clock
 from jobs.manager import JobNotFound
 from jobs.payloads import loads_refusing_repeated_keys
 from monitoring.api_auth import requires
-from monitoring.api_errors import AUTH_ERRORS, AmbiguousJobIdOut, error_responses, refuse_unknown_query_parameters
+from monitoring.api_errors import COMMON_ERRORS, AmbiguousJobIdOut, error_responses, refuse_unknown_query_parameters
 from monitoring.forms import FINISHED_WINDOWS
 from monitoring.health import current_health
 from monitoring.metrics import performance_metrics
@@ -59,7 +59,7 @@ router = Router(tags=["monitoring"])
 
 @router.get(
     "/jobs",
-    response={200: JobPageOut, **AUTH_ERRORS, **error_responses(422)},
+    response={200: JobPageOut, **COMMON_ERRORS, **error_responses(422)},
     auth=requires(VIEW_JOBS),
     summary="Active jobs",
 )
@@ -79,7 +79,7 @@ def get_active_jobs(request, filters: Query[JobListQuery]):
 
 @router.get(
     "/jobs/finished",
-    response={200: JobPageOut, **AUTH_ERRORS, **error_responses(422)},
+    response={200: JobPageOut, **COMMON_ERRORS, **error_responses(422)},
     auth=requires(VIEW_JOBS),
     summary="Recently finished jobs",
 )
@@ -100,7 +100,7 @@ def get_finished_jobs(request, filters: Query[FinishedJobListQuery]):
 
 @router.get(
     "/jobs/{job_id}",
-    response={200: JobDetailOut, **AUTH_ERRORS, **error_responses(404), 409: AmbiguousJobIdOut, **error_responses(422)},
+    response={200: JobDetailOut, **COMMON_ERRORS, **error_responses(404), 409: AmbiguousJobIdOut, **error_responses(422)},
     auth=requires(VIEW_JOBS),
     summary="One job in full, by its id or its short id",
 )
@@ -129,7 +129,7 @@ def _not_found_message(job_id: JobIdOrPrefix) -> str:
 
 @router.get(
     "/jobs/{job_id}/events",
-    response={200: EventPageOut, **AUTH_ERRORS, **error_responses(404), 409: AmbiguousJobIdOut, **error_responses(422)},
+    response={200: EventPageOut, **COMMON_ERRORS, **error_responses(404), 409: AmbiguousJobIdOut, **error_responses(422)},
     auth=requires(VIEW_JOBS),
     summary="A job's whole timeline, page by page",
 )
@@ -148,7 +148,7 @@ def get_job_events(request, job_id: JobIdOrPrefix, filters: Query[EventPageQuery
 
 @router.get(
     "/health",
-    response={200: HealthOut, **AUTH_ERRORS, **error_responses(422)},
+    response={200: HealthOut, **COMMON_ERRORS, **error_responses(422)},
     auth=requires(VIEW_HEALTH),
     summary="System health",
 )
@@ -165,7 +165,7 @@ def get_system_health(request):
 
 @router.get(
     "/metrics",
-    response={200: PerformanceMetricsOut, **AUTH_ERRORS, **error_responses(422)},
+    response={200: PerformanceMetricsOut, **COMMON_ERRORS, **error_responses(422)},
     auth=requires(VIEW_METRICS),
     summary="Performance metrics",
 )
@@ -180,7 +180,7 @@ def get_performance_metrics(request, query: Query[MetricsQuery]):
 
 @router.get(
     "/alerts",
-    response={200: AlertPageOut, **AUTH_ERRORS, **error_responses(422)},
+    response={200: AlertPageOut, **COMMON_ERRORS, **error_responses(422)},
     auth=requires(VIEW_ALERTS),
     summary="Active alerts",
 )
@@ -238,7 +238,7 @@ def _optional_body(request, schema: type[BaseModel]) -> BaseModel:
 
 @router.post(
     "/alerts/{alert_id}/resolve",
-    response={200: AlertResolveOut, **AUTH_ERRORS, **error_responses(400, 404, 413, 415, 422)},
+    response={200: AlertResolveOut, **COMMON_ERRORS, **error_responses(400, 404, 413, 415, 422)},
     auth=requires(RESOLVE_ALERTS),
     summary="Resolve an alert",
     openapi_extra={
@@ -268,7 +268,7 @@ def resolve_alert(request, alert_id: UUID):
 
 @router.post(
     "/alerts/{alert_id}/acknowledge",
-    response={200: AlertAcknowledgeOut, **AUTH_ERRORS, **error_responses(400, 404, 409, 413, 415, 422)},
+    response={200: AlertAcknowledgeOut, **COMMON_ERRORS, **error_responses(400, 404, 409, 413, 415, 422)},
     auth=requires(RESOLVE_ALERTS),
     summary="Acknowledge an alert",
     openapi_extra={

@@ -70,7 +70,7 @@ def error_responses(*statuses: int) -> dict:
 
 # Every operation can answer these: a request Django refuses before the API sees it (400: too
 # many fields, a bad Host), no credentials or permission (401, 403), the database down (503).
-AUTH_ERRORS = error_responses(400, 401, 403, 503)
+COMMON_ERRORS = error_responses(400, 401, 403, 503)
 
 
 def error_response(api: NinjaAPI, request: HttpRequest, status: int, detail: str, errors=(), **extra) -> HttpResponse:
