@@ -3,12 +3,10 @@
 import logging
 import multiprocessing
 import os
-import time
+import sys
 
 from django_q.brokers import Broker, get_broker
-from django_q.conf import Conf
-from django_q.signing import SignedPackage
-from django_q.status import Stat, Status
+from django_q.cluster import Sentinel
 from django_q.tasks import async_task
 
 logger = logging.getLogger(__name__)
@@ -56,59 +54,39 @@ def enqueue_urgent(func: str, *args, q_options: dict) -> str:
     return async_task(func, *args, q_options={**q_options, "broker": lane})
 
 
-class _NodeState:
-    """What this worker process knows of its qcluster node's status (jobs.queue.node_stopping)."""
-
-    pid: int | None = None
-    stat_key: str | None = None
-    checked_at = float("-inf")
-    stopping = False
+_stop_event: tuple[int, object | None] | None = None  # (pid, its node's stop event), per process
 
 
-_node = _NodeState()
-NODE_CHECK_INTERVAL = 1.0  # seconds between two looks at the node's status, per worker
-
-
-def node_stopping(clock=time.monotonic) -> bool:
+def node_stopping() -> bool:
     """Whether this worker's qcluster node was told to stop (SIGTERM: a deploy, a scale-down).
 
     django-q2's workers then still run every task their node took from the broker ahead of
     time (up to Q_CLUSTER's queue_limit, workers², and one in the pusher's hand), each one
     starting after the stop was asked for; jobs.tasks.run_job hands those back instead. Read
-    from the status the node's sentinel saves (at once when told to stop, then every half
-    second), at most once a second per worker; False outside a cluster's worker (tests, sync
-    mode) and whenever the status cannot be read.
+    from the node's own stop event, which its signal handler sets at once: an earlier version
+    read the status the sentinel saves, at most once a second, and a CI run saw two tasks start
+    in that second. False outside a cluster's worker (tests, sync mode).
     """
-    global _node
+    global _stop_event
     if multiprocessing.parent_process() is None:
         return False
-    if _node.pid != os.getpid():  # a worker forked after an earlier look (a reincarnation)
-        _node = _NodeState()
-        _node.pid = os.getpid()
-    if _node.stopping:
-        return True
-    now = clock()
-    if now - _node.checked_at < NODE_CHECK_INTERVAL:
-        return False
-    _node.checked_at = now
-    try:
-        status = _own_status(shared_broker())
-    except Exception:
-        logger.warning("could not read this node's status; running the task", exc_info=True)
-        return False
-    _node.stopping = status is not None and status.status == Conf.STOPPING
-    return _node.stopping
+    if _stop_event is None or _stop_event[0] != os.getpid():  # first look in this (forked) worker
+        _stop_event = (os.getpid(), _inherited_stop_event())
+    event = _stop_event[1]
+    return event is not None and event.is_set()
 
 
-def _own_status(broker: Broker) -> Status | None:
-    """This worker's node's status: found once among all nodes' by its sentinel (this worker's
-    parent), then read by its key."""
-    if _node.stat_key is None:
-        sentinel = os.getppid()
-        found = next((stat for stat in Stat.get_all(broker) if getattr(stat, "sentinel", None) == sentinel), None)
-        if found is None:
-            return None
-        _node.stat_key = Stat.get_key(found.cluster_id)
-        return found
-    pack = broker.get_stat(_node.stat_key)
-    return SignedPackage.loads(pack) if pack else None
+def _inherited_stop_event():
+    """The stop event of the django-q2 Sentinel this worker was forked from.
+
+    django-q2 forks each worker from its sentinel, in the middle of Sentinel.spawn_process (or
+    reincarnate), so the sentinel is still on this process's stack, and its multiprocessing
+    Event is shared with the node's main process, whose SIGTERM handler sets it."""
+    frame = sys._getframe()
+    while frame is not None:
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, Sentinel):
+            return owner.stop_event
+        frame = frame.f_back
+    logger.warning("no django-q2 sentinel on this worker's stack: it cannot see its node stopping")
+    return None

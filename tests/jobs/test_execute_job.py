@@ -488,3 +488,34 @@ def test_a_task_its_stopping_node_hands_back_is_enqueued_again_untouched(monkeyp
     assert [(task.key, task.task["args"]) for task in OrmQ.objects.all()] == [
         (shared_broker().urgent_key, (str(job.id), 1))
     ]
+
+
+def _report_node_stopping(go, answers):
+    """A worker's task, twice: before its node is told to stop, then right after."""
+    from jobs.queue import node_stopping
+
+    answers.put(node_stopping())
+    go.wait(10)
+    answers.put(node_stopping())
+
+
+def test_a_worker_sees_its_node_stopping_the_moment_the_stop_is_asked():
+    """django-q2 forks each worker from its node's sentinel; the worker reads the node's stop
+    event, which the node's SIGTERM handler sets, not the status the sentinel saves every half
+    second (looked at once a second, that let a CI run start two tasks after the stop)."""
+    import multiprocessing
+
+    from django_q.cluster import Sentinel
+
+    fork = multiprocessing.get_context("fork")
+    self = Sentinel.__new__(Sentinel)  # as in Sentinel.spawn_process, where django-q2 forks a worker
+    self.stop_event, go, answers = fork.Event(), fork.Event(), fork.Queue()
+    worker = fork.Process(target=_report_node_stopping, args=(go, answers))
+    worker.start()
+    assert answers.get(timeout=10) is False
+
+    self.stop_event.set()  # what the node's main process does on SIGTERM
+    go.set()
+
+    assert answers.get(timeout=10) is True  # at once: no status to wait for
+    worker.join(10)
