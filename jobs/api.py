@@ -12,10 +12,17 @@ from jobs.manager import MAX_ATTEMPTS_LIMIT, JobNotFound, job_manager
 from jobs.models import MAX_PAUSE_REASON_CHARS, Job
 from jobs.registry import get_job_executor, registered_job_types
 from monitoring.api_auth import requires
-from monitoring.api_errors import COMMON_ERRORS, SubmitErrorOut, error_responses, refuse_unknown_query_parameters
+from monitoring.api_errors import (
+    COMMON_ERRORS,
+    JobConflictOut,
+    SubmitErrorOut,
+    error_responses,
+    job_not_found,
+    refuse_unknown_query_parameters,
+)
 from monitoring.permissions import CONTROL_JOBS, SUBMIT_JOBS, VIEW_JOBS
-from monitoring.schemas import JobSummaryOut, JobTypeName, JobTypePauseOut, Out
-from monitoring.selectors import job_summary, paused_job_types
+from monitoring.schemas import JobIdOrPrefix, JobSummaryOut, JobTypeName, JobTypePauseOut, Out
+from monitoring.selectors import job_id_by_id_or_prefix, job_summary, paused_job_types
 
 router = Router(tags=["jobs"])
 
@@ -118,6 +125,14 @@ def _actor(request) -> str:
     return f"{username} (API token {token.name!r})" if token else username
 
 
+def _job_id(job_id: JobIdOrPrefix) -> UUID:
+    """The job a whole id or a short id names: a 404 for none, a 409 listing them for several."""
+    found = job_id_by_id_or_prefix(job_id)
+    if found is None:
+        raise job_not_found(job_id)
+    return found
+
+
 def _summary(job_id) -> Job:
     job = job_summary(job_id)
     if job is None:  # deleted meanwhile
@@ -143,28 +158,31 @@ def submit_job(request, payload: JobSubmitIn):
 
 @router.post(
     "/{job_id}/cancel",
-    response={200: JobSummaryOut, **COMMON_ERRORS, **error_responses(404, 409, 422)},
+    response={200: JobSummaryOut, **COMMON_ERRORS, **error_responses(404), 409: JobConflictOut, **error_responses(422)},
     auth=requires(CONTROL_JOBS),
     summary="Cancel a job",
 )
-def cancel_job(request, job_id: UUID):
+def cancel_job(request, job_id: JobIdOrPrefix):
     """A queued or retrying job is cancelled at once; a running one gets `cancel_requested_at`
-    and stops at its next progress report. A finished job is a 409."""
+    and stops at its next progress report. A finished job is a 409. `job_id` is its id or its
+    short id (a 409 listing the jobs when it starts several jobs' ids)."""
     refuse_unknown_query_parameters(request, None)
+    job_id = _job_id(job_id)
     job_manager.cancel_job_sync(job_id, by=_actor(request))
     return _summary(job_id)
 
 
 @router.post(
     "/{job_id}/retry",
-    response={200: JobSummaryOut, **COMMON_ERRORS, **error_responses(404, 409, 422)},
+    response={200: JobSummaryOut, **COMMON_ERRORS, **error_responses(404), 409: JobConflictOut, **error_responses(422)},
     auth=requires(CONTROL_JOBS),
     summary="Retry a job now",
 )
-def retry_job(request, job_id: UUID, query: Query[RetryQuery]):
+def retry_job(request, job_id: JobIdOrPrefix, query: Query[RetryQuery]):
     """Queue the next attempt of a failed, cancelled or retrying job now, with a fresh retry
-    budget. A queued, running or completed job is a 409."""
+    budget. A queued, running or completed job is a 409. `job_id` as for cancelling."""
     refuse_unknown_query_parameters(request, RetryQuery)
+    job_id = _job_id(job_id)
     job_manager.retry_job_sync(job_id, query.attempt, by=_actor(request))
     return _summary(job_id)
 

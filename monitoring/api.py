@@ -12,10 +12,15 @@ from alerts.models import AlertHistory
 from alerts.selectors import alert_list
 from alerts.services import alert_acknowledge, alert_resolve
 from jobs import clock
-from jobs.manager import JobNotFound
 from jobs.payloads import loads_refusing_repeated_keys
 from monitoring.api_auth import requires
-from monitoring.api_errors import COMMON_ERRORS, AmbiguousJobIdOut, error_responses, refuse_unknown_query_parameters
+from monitoring.api_errors import (
+    COMMON_ERRORS,
+    AmbiguousJobIdOut,
+    error_responses,
+    job_not_found,
+    refuse_unknown_query_parameters,
+)
 from monitoring.forms import FINISHED_WINDOWS
 from monitoring.health import current_health
 from monitoring.metrics import performance_metrics
@@ -100,7 +105,13 @@ def get_finished_jobs(request, filters: Query[FinishedJobListQuery]):
 
 @router.get(
     "/jobs/{job_id}",
-    response={200: JobDetailOut, **COMMON_ERRORS, **error_responses(404), 409: AmbiguousJobIdOut, **error_responses(422)},
+    response={
+        200: JobDetailOut,
+        **COMMON_ERRORS,
+        **error_responses(404),
+        409: AmbiguousJobIdOut,
+        **error_responses(422),
+    },
     auth=requires(VIEW_JOBS),
     summary="One job in full, by its id or its short id",
 )
@@ -115,7 +126,7 @@ def get_job_details(request, job_id: JobIdOrPrefix):
     refuse_unknown_query_parameters(request, None)
     detail = job_detail_by_id_or_prefix(job_id)
     if detail is None:
-        raise JobNotFound(_not_found_message(job_id))
+        raise job_not_found(job_id)
     # Alerts have their own permission: without it, the list is empty (as GET /alerts is a 403).
     alerts = job_alerts(detail.job.id) if request.user.has_perm(VIEW_ALERTS) else []
     return JobDetailOut.build(
@@ -123,13 +134,15 @@ def get_job_details(request, job_id: JobIdOrPrefix):
     )
 
 
-def _not_found_message(job_id: JobIdOrPrefix) -> str:
-    return f"job {job_id} not found" if isinstance(job_id, UUID) else f"no job id starts with {job_id}"
-
-
 @router.get(
     "/jobs/{job_id}/events",
-    response={200: EventPageOut, **COMMON_ERRORS, **error_responses(404), 409: AmbiguousJobIdOut, **error_responses(422)},
+    response={
+        200: EventPageOut,
+        **COMMON_ERRORS,
+        **error_responses(404),
+        409: AmbiguousJobIdOut,
+        **error_responses(422),
+    },
     auth=requires(VIEW_JOBS),
     summary="A job's whole timeline, page by page",
 )
@@ -140,7 +153,7 @@ def get_job_events(request, job_id: JobIdOrPrefix, filters: Query[EventPageQuery
     refuse_unknown_query_parameters(request, EventPageQuery)
     found = job_events_by_id_or_prefix(job_id, offset=filters.offset, limit=filters.limit)
     if found is None:
-        raise JobNotFound(_not_found_message(job_id))
+        raise job_not_found(job_id)
     more = filters.offset + len(found.events) < found.total
     listed = page_out(found.events, more, limit=filters.limit, offset=filters.offset, max_offset=MAX_EVENT_OFFSET)
     return listed | {"total": found.total}

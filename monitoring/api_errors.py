@@ -63,6 +63,22 @@ class AmbiguousJobIdOut(ErrorOut):
     match_count: int = Field(description="How many jobs' ids start with it.", examples=[2])
 
 
+class JobConflictOut(ErrorOut):
+    """A job action's 409: the job's state does not allow it, or its short id is several jobs'."""
+
+    matches: list[JobMatchOut] | None = Field(
+        default=None, description="Present when the short id starts several jobs' ids: the first 10, by id."
+    )
+    match_count: int | None = Field(
+        default=None, description="Present with `matches`: how many jobs' ids start with it."
+    )
+
+
+def job_not_found(job_id: UUID | str) -> JobNotFound:
+    """The 404 of a job looked up by its id or its short id."""
+    return JobNotFound(f"job {job_id} not found" if isinstance(job_id, UUID) else f"no job id starts with {job_id}")
+
+
 def error_responses(*statuses: int) -> dict:
     """The `response=` entries documenting these error statuses of an operation."""
     return {status: ErrorOut for status in statuses}
@@ -132,7 +148,9 @@ def install_error_handlers(api: NinjaAPI) -> None:
 
     def on_unauthenticated(request, exc: AuthenticationError):
         if type(exc) is AuthenticationError:  # ninja's own: no credential was accepted
-            exc = AuthenticationError(message="authentication required: log in, or send 'Authorization: Bearer <token>'")
+            exc = AuthenticationError(
+                message="authentication required: log in, or send 'Authorization: Bearer <token>'"
+            )
         return on_http_error(request, exc)
 
     def on_unknown_job_type(request, exc: UnknownJobType):

@@ -451,6 +451,12 @@ def job_events_by_id_or_prefix(job_id: uuid.UUID | str, *, offset: int, limit: i
     return found if found.total or Job.objects.filter(id=job_id).exists() else None
 
 
+def job_id_by_id_or_prefix(job_id: uuid.UUID | str) -> uuid.UUID | None:
+    """The id of the job a whole id or a short one names, as job_detail_by_id_or_prefix finds
+    it (a whole id as given, unchecked): for acting on a job by the id an operator copied."""
+    return _job_id_by_prefix(job_id) if isinstance(job_id, str) else job_id
+
+
 def _job_id_by_prefix(prefix: str) -> uuid.UUID | None:
     matches = jobs_by_id_prefix(prefix)
     if len(matches) > 1:

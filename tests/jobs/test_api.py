@@ -8,6 +8,7 @@ from django_q.models import OrmQ
 
 from jobs.models import Job, JobStatus
 from monitoring.models import EventType
+from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -28,7 +29,9 @@ def post(client, url, body=None, **kwargs):
 
 def test_submit_creates_the_job_and_queues_it(as_alice, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        response = post(as_alice, "/api/jobs", {"job_type": "demo.sleep", "parameters": {"seconds": 2}, "max_attempts": 5})
+        response = post(
+            as_alice, "/api/jobs", {"job_type": "demo.sleep", "parameters": {"seconds": 2}, "max_attempts": 5}
+        )
 
     assert response.status_code == 201
     body = response.json()
@@ -122,14 +125,18 @@ def test_no_body_at_all_is_422(as_alice):
 
 
 def test_ten_thousand_levels_of_nesting_are_refused_cleanly(as_alice):
-    response = post(as_alice, "/api/jobs", '{"job_type": "test.echo", "parameters": {"a": ' + "[" * 10_000 + "]" * 10_000 + "}}")
+    response = post(
+        as_alice, "/api/jobs", '{"job_type": "test.echo", "parameters": {"a": ' + "[" * 10_000 + "]" * 10_000 + "}}"
+    )
 
     assert response.status_code == 400
     assert response.json()["detail"] == "request body is nested too deeply"
 
 
 def test_parameters_deeper_than_the_job_limit_are_refused_by_field(as_alice):
-    response = post(as_alice, "/api/jobs", '{"job_type": "test.echo", "parameters": {"a": ' + "[" * 500 + "]" * 500 + "}}")
+    response = post(
+        as_alice, "/api/jobs", '{"job_type": "test.echo", "parameters": {"a": ' + "[" * 500 + "]" * 500 + "}}"
+    )
 
     assert response.status_code == 422
     assert response.json()["errors"] == [{"field": "parameters", "message": "nested deeper than 32 levels"}]
@@ -261,6 +268,43 @@ def test_missing_and_malformed_job_ids(as_alice, action):
     response = as_alice.post(f"/api/jobs/12345/{action}")
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "job_id"
+
+
+def test_cancel_and_retry_take_the_short_id_an_operator_copied(as_alice, django_capture_on_commit_callbacks):
+    queued = JobFactory(id=uuid.UUID("3f2a1b4c-9d0e-4f6a-8b1c-2d3e4f5a6b7c"), status=JobStatus.QUEUED)
+    failed = JobFactory(id=uuid.UUID("0b6f0000-0000-4000-8000-000000000001"), failed=True)
+
+    cancelled = as_alice.post("/api/jobs/3F2A1B4C/cancel")
+    with django_capture_on_commit_callbacks(execute=True):
+        retried = as_alice.post("/api/jobs/0b6f0000-0000/retry")
+
+    assert (cancelled.status_code, cancelled.json()["id"], cancelled.json()["status"]) == (
+        200,
+        str(queued.id),
+        "cancelled",
+    )
+    assert (retried.status_code, retried.json()["id"], retried.json()["status"]) == (200, str(failed.id), "queued")
+
+
+@pytest.mark.parametrize("action", ["cancel", "retry"])
+def test_a_short_id_of_several_jobs_acts_on_none_and_lists_them(as_alice, action):
+    first = JobFactory(id=uuid.UUID("3f2a1b4c-0000-4000-8000-000000000001"), failed=True)
+    second = JobFactory(id=uuid.UUID("3f2a1b4c-9d0e-4000-8000-000000000002"), failed=True)
+
+    response = as_alice.post(f"/api/jobs/3f2a1b4c/{action}")
+
+    assert response.status_code == 409
+    assert response.json()["detail"].startswith("2 jobs have an id starting with 3f2a1b4c: ")
+    assert [match["id"] for match in response.json()["matches"]] == [str(first.id), str(second.id)]
+    assert response.json()["match_count"] == 2
+    assert set(Job.objects.values_list("status", flat=True)) == {JobStatus.FAILED}
+
+
+@pytest.mark.parametrize("action", ["cancel", "retry"])
+def test_a_short_id_of_no_job_is_a_404_saying_so(as_alice, action):
+    response = as_alice.post(f"/api/jobs/3f2a1b4c/{action}")
+
+    assert (response.status_code, response.json()["detail"]) == (404, "no job id starts with 3f2a1b4c")
 
 
 def test_the_schema_spells_out_each_job_types_parameters(as_alice):
