@@ -21,7 +21,7 @@ from monitoring.api_errors import (
     refuse_unknown_query_parameters,
 )
 from monitoring.permissions import CONTROL_JOBS, SUBMIT_JOBS, VIEW_JOBS
-from monitoring.schemas import JobIdOrPrefix, JobSummaryOut, JobTypeName, JobTypePauseOut, Out
+from monitoring.schemas import JobIdOrPrefix, JobSummaryOut, JobTypeName, JobTypePauseOut, Out, QueryInt
 from monitoring.selectors import job_id_by_id_or_prefix, job_summary, paused_job_types
 
 router = Router(tags=["jobs"])
@@ -83,7 +83,7 @@ class ResumeOut(Out):
 
 
 class RetryQuery(Schema):
-    attempt: int | None = Field(
+    attempt: QueryInt | None = Field(
         default=None,
         ge=1,
         description="The attempt number you expect to start; a 409 if it is not next (guards against double clicks).",

@@ -9,6 +9,7 @@ from ninja import Schema
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainValidator,
@@ -100,6 +101,20 @@ ErrorFingerprint = Annotated[
 ]
 
 
+_DIGITS = re.compile("[0-9]+")
+
+
+def _digits_only(value: Any) -> Any:
+    # A query string's number as written: pydantic alone also reads "5_0" as 50, and " 5", "+5"
+    # and "5.0" as 5, so a typo would page somewhere nobody asked for.
+    if isinstance(value, str) and not _DIGITS.fullmatch(value):
+        raise PydanticCustomError("query_integer", "must be a whole number, in digits")
+    return value
+
+
+QueryInt = Annotated[int, BeforeValidator(_digits_only)]
+
+
 class JobListQuery(Schema):
     job_type: JobTypeName | None = Field(default=None, description="Only jobs of this type.", examples=["ai_matching"])
     status: ActiveStatus | None = Field(default=None, description="Only jobs in this active status.")
@@ -108,8 +123,10 @@ class JobListQuery(Schema):
         description="Only running jobs that need attention, as the dashboard flags them: no progress report for a "
         "quarter of their timeout (a minute at least), 80 % of their timeout used, or three heartbeats missed.",
     )
-    limit: int = Field(default=50, ge=1, le=MAX_PAGE_SIZE, description="Page size.")
-    offset: int = Field(default=0, ge=0, le=MAX_OFFSET, description="Jobs to skip: the previous page's `next_offset`.")
+    limit: QueryInt = Field(default=50, ge=1, le=MAX_PAGE_SIZE, description="Page size.")
+    offset: QueryInt = Field(
+        default=0, ge=0, le=MAX_OFFSET, description="Jobs to skip: the previous page's `next_offset`."
+    )
 
 
 FinishedStatus = Literal[tuple(status.value for status in FINISHED_STATUSES)]
@@ -126,8 +143,8 @@ class FinishedJobListQuery(Schema):
         description="Only jobs whose last error has this fingerprint (16 hex digits): the same exception type and "
         "message, numbers, ids and quoted values aside, as the metrics' `top_errors` group them.",
     )
-    limit: int = Field(default=50, ge=1, le=MAX_PAGE_SIZE, description="Page size.")
-    offset: int = Field(
+    limit: QueryInt = Field(default=50, ge=1, le=MAX_PAGE_SIZE, description="Page size.")
+    offset: QueryInt = Field(
         default=0, ge=0, le=MAX_FINISHED_OFFSET, description="Jobs to skip: the previous page's `next_offset`."
     )
 
@@ -209,8 +226,8 @@ class EventOut(Out):
 
 
 class EventPageQuery(Schema):
-    limit: int = Field(default=MAX_TIMELINE_EVENTS, ge=1, le=MAX_TIMELINE_EVENTS, description="Page size.")
-    offset: int = Field(
+    limit: QueryInt = Field(default=MAX_TIMELINE_EVENTS, ge=1, le=MAX_TIMELINE_EVENTS, description="Page size.")
+    offset: QueryInt = Field(
         default=0, ge=0, le=MAX_EVENT_OFFSET, description="Events to skip: the previous page's `next_offset`."
     )
 
@@ -598,8 +615,8 @@ class AlertListQuery(Schema):
         "resource_utilization, or a type raised by other code.",
         examples=["job_failure"],
     )
-    limit: int = Field(default=50, ge=1, le=MAX_PAGE_SIZE, description="Page size.")
-    offset: int = Field(
+    limit: QueryInt = Field(default=50, ge=1, le=MAX_PAGE_SIZE, description="Page size.")
+    offset: QueryInt = Field(
         default=0, ge=0, le=MAX_OFFSET, description="Alerts to skip: the previous page's `next_offset`."
     )
 

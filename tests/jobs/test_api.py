@@ -257,6 +257,16 @@ def test_retrying_a_running_job_or_the_wrong_attempt_is_a_conflict(as_alice):
     assert response.json()["detail"] == f"job {failed.id} has had 3 attempts; attempt 3 is not next"
 
 
+def test_the_expected_attempt_is_digits_as_written(as_alice):
+    failed = JobFactory(failed=True, attempts=3)
+
+    response = as_alice.post(f"/api/jobs/{failed.id}/retry?attempt=4.0")
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "attempt", "message": "must be a whole number, in digits"}]
+    assert as_alice.post(f"/api/jobs/{failed.id}/retry?attempt=04").status_code == 200
+
+
 @pytest.mark.parametrize("action", ["cancel", "retry"])
 def test_missing_and_malformed_job_ids(as_alice, action):
     missing = uuid.uuid4()

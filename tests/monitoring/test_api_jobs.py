@@ -124,6 +124,14 @@ def test_page_bounds_are_checked(as_viewer, params, field):
     assert response.json()["detail"].startswith(f"invalid request: {field}: ")
 
 
+@pytest.mark.parametrize("written", ["5_0", "+5", " 5", "5.0", "0x10", "٥"])
+def test_page_numbers_are_digits_as_written_not_what_python_could_read_into_them(as_viewer, written):
+    response = as_viewer.get(LIST, {"limit": written})
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "limit", "message": "must be a whole number, in digits"}]
+
+
 def test_job_type_with_control_characters_is_refused_not_sent_to_the_database(as_viewer):
     response = as_viewer.get(LIST, {"job_type": "demo\x00sleep"})
 
