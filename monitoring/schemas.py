@@ -101,7 +101,7 @@ ErrorFingerprint = Annotated[
 ]
 
 
-_DIGITS = re.compile("[0-9]+")
+_DIGITS = re.compile("-?[0-9]+")  # a minus left to the bounds, whose message says more
 
 
 def _digits_only(value: Any) -> Any:
