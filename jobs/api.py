@@ -21,7 +21,7 @@ from monitoring.api_errors import (
     refuse_unknown_query_parameters,
 )
 from monitoring.permissions import CONTROL_JOBS, SUBMIT_JOBS, VIEW_JOBS
-from monitoring.schemas import JobIdOrPrefix, JobSummaryOut, JobTypeName, JobTypePauseOut, Out, QueryInt
+from monitoring.schemas import DIGITS_ONLY, JobIdOrPrefix, JobSummaryOut, JobTypeName, JobTypePauseOut, Out
 from monitoring.selectors import job_id_by_id_or_prefix, job_summary, paused_job_types
 
 router = Router(tags=["jobs"])
@@ -83,9 +83,10 @@ class ResumeOut(Out):
 
 
 class RetryQuery(Schema):
-    attempt: QueryInt | None = Field(
+    # The bound inside the type: on `QueryInt | None`, Field(ge=1) reached the schema as an unknown
+    # "ge" instead of "minimum" (schemathesis then sent attempt=-3 as valid).
+    attempt: Annotated[int, Field(ge=1), DIGITS_ONLY] | None = Field(
         default=None,
-        ge=1,
         description="The attempt number you expect to start; a 409 if it is not next (guards against double clicks).",
     )
 

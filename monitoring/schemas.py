@@ -101,18 +101,21 @@ ErrorFingerprint = Annotated[
 ]
 
 
-_DIGITS = re.compile("-?[0-9]+")  # a minus left to the bounds, whose message says more
+# Digits, with a minus left to the bounds (whose message says more) and "5.0", an integer as JSON
+# Schema has it (the schema's clients send it so).
+_DIGITS = re.compile(r"-?[0-9]+(?:\.0+)?")
 
 
 def _digits_only(value: Any) -> Any:
-    # A query string's number as written: pydantic alone also reads "5_0" as 50, and " 5", "+5"
-    # and "5.0" as 5, so a typo would page somewhere nobody asked for.
+    # A query string's number as written: pydantic alone also reads "5_0" as 50, and " 5" and
+    # "+5" as 5, so a typo would page somewhere nobody asked for.
     if isinstance(value, str) and not _DIGITS.fullmatch(value):
         raise PydanticCustomError("query_integer", "must be a whole number, in digits")
     return value
 
 
-QueryInt = Annotated[int, BeforeValidator(_digits_only)]
+DIGITS_ONLY = BeforeValidator(_digits_only)
+QueryInt = Annotated[int, DIGITS_ONLY]
 
 
 class JobListQuery(Schema):
