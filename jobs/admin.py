@@ -2,7 +2,7 @@ import re
 
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.contrib.admin.views.main import ChangeList
+from django.contrib.admin.views.main import ORDER_VAR, ChangeList
 from django.urls import reverse
 
 from jobs.manager import JobStateConflict, job_manager
@@ -28,6 +28,24 @@ class CheckedChangeList(ChangeList):
             raise IncorrectLookupParameters(e) from e
         return rows
 
+    def get_ordering(self, request, queryset):
+        # A column the list does not offer to sort by (sortable_by) is not sorted by a hand-made ?o=
+        # either: the list keeps its own order.
+        if ORDER_VAR in self.params:
+            offered = [part for part in self.params[ORDER_VAR].split(".") if self._offered(part)]
+            if offered:
+                self.params[ORDER_VAR] = ".".join(offered)
+            else:
+                del self.params[ORDER_VAR]
+        return super().get_ordering(request, queryset)
+
+    def _offered(self, part: str) -> bool:
+        """Is `part` of ?o= ("3", "-3": the fourth column) a column the list offers to sort by?"""
+        try:
+            return self.list_display[int(part.rpartition("-")[2])] in self.sortable_by
+        except (IndexError, ValueError):
+            return False
+
 
 class CheckedLookupsAdmin(admin.ModelAdmin):
     """The project's admin pages: each list's hand-made filters are checked (CheckedChangeList)."""
@@ -51,17 +69,23 @@ class ReadOnlyAdminMixin:
 
 class JobIdSearchMixin:
     """A search for hex digits and dashes also finds the rows whose job id starts with them: the
-    short id the dashboard shows (its first 8 digits) finds its job, as the dashboard's search does."""
+    short id the dashboard shows (its first 8 digits) finds its job, as the dashboard's search does.
+    With `job_id_search_only`, such a search finds only those rows: the text fields are not searched
+    for it (on a table of millions, their scan made a search by job id take seconds)."""
 
     job_id_field = "job_id"
+    job_id_search_only = False
 
     def get_search_results(self, request, queryset, search_term):
-        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         term = search_term.strip()
         digits = term.replace("-", "")
-        if ID_PREFIX.fullmatch(term) and MIN_ID_PREFIX_DIGITS <= len(digits) <= 32:
-            found |= filter_by_id_prefix(queryset, digits, field=self.job_id_field)
-        return found, may_have_duplicates
+        if not (ID_PREFIX.fullmatch(term) and MIN_ID_PREFIX_DIGITS <= len(digits) <= 32):
+            return super().get_search_results(request, queryset, search_term)
+        by_id = filter_by_id_prefix(queryset, digits, field=self.job_id_field)
+        if self.job_id_search_only:
+            return by_id, False
+        found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        return found | by_id, may_have_duplicates
 
 
 class AttemptInline(ReadOnlyAdminMixin, admin.TabularInline):

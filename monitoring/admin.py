@@ -1,18 +1,59 @@
 from django.contrib import admin, messages
+from django.core.paginator import Paginator
+from django.utils.functional import cached_property
 
 from jobs.admin import CheckedLookupsAdmin, JobIdSearchMixin, ReadOnlyAdminMixin
+from jobs.models import JobStatus
 from monitoring.models import ApiToken, JobExecutionLog, SystemHealthMetric
 from monitoring.tokens import api_tokens_revoke
+
+# The events a list counts, at most: past them it says "or more" (monitoring/jobexecutionlog/pagination.html).
+MAX_COUNTED_EVENTS = 10_000
+
+
+class CappedCountPaginator(Paginator):
+    """Counts the rows up to MAX_COUNTED_EVENTS only, reading them in the list's order (an index
+    range), where admin's COUNT(*) read every event on each page (0.4 s at 5 million, and growing);
+    so also the last page linked is an offset of 10,000 at most, not of millions."""
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list[:MAX_COUNTED_EVENTS].count()
+
+    @property
+    def capped(self) -> bool:
+        return self.count >= MAX_COUNTED_EVENTS
+
+
+class EventStatusFilter(admin.SimpleListFilter):
+    # The job's status at the event: the statuses a job has, listed, rather than a DISTINCT over
+    # every event on each page (a scan of all of them).
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return JobStatus.choices
+
+    def queryset(self, request, queryset):
+        return queryset.filter(status=self.value()) if self.value() else queryset
 
 
 @admin.register(JobExecutionLog)
 class JobExecutionLogAdmin(JobIdSearchMixin, ReadOnlyAdminMixin, CheckedLookupsAdmin):
     list_display = ("timestamp", "job", "event_type", "status", "progress", "message", "execution_time_ms")
-    list_filter = ("event_type", "status")
-    search_fields = ("=job__id", "message")
+    list_filter = ("event_type", EventStatusFilter)
+    # A job id (or its first digits) finds that job's events through the (job, timestamp) index;
+    # other words search the messages, a scan of every event.
+    search_fields = ("message",)
+    job_id_search_only = True
     list_select_related = ("job",)
     readonly_fields = [f.name for f in JobExecutionLog._meta.fields]
+    paginator = CappedCountPaginator
     show_full_result_count = False
+    # Sorting by any other column sorted every event (3 to 5 s at 5 million); "Show counts" counted
+    # every event once per filter choice.
+    sortable_by = ("timestamp",)
+    show_facets = admin.ShowFacets.NEVER
 
 
 @admin.register(SystemHealthMetric)
