@@ -370,7 +370,7 @@ class AlertHistoryAdmin(JobIdSearchMixin, CheckedLookupsAdmin):
 
     @admin.display(description="notifications")
     def all_deliveries(self, alert):
-        every_one = f'{reverse("admin:alerts_notificationdelivery_changelist")}?alert__id__exact={alert.id}'
+        every_one = f"{reverse('admin:alerts_notificationdelivery_changelist')}?alert__id__exact={alert.id}"
         return format_html('<a href="{}">every notification of this alert</a>', every_one)
 
     @staticmethod

@@ -13,6 +13,7 @@ from monitoring.selectors import filter_by_id_prefix, with_held_jobs
 
 ID_PREFIX = re.compile(r"[0-9a-fA-F-]+")
 MIN_ID_PREFIX_DIGITS = 4  # fewer are more likely a word searched as text ("add", "bad") than an id
+SHORT_ID_DIGITS = 8  # the short id shown everywhere
 
 
 class CheckedChangeList(ChangeList):
@@ -70,8 +71,9 @@ class ReadOnlyAdminMixin:
 class JobIdSearchMixin:
     """A search for hex digits and dashes also finds the rows whose job id starts with them: the
     short id the dashboard shows (its first 8 digits) finds its job, as the dashboard's search does.
-    With `job_id_search_only`, such a search finds only those rows: the text fields are not searched
-    for it (on a table of millions, their scan made a search by job id take seconds)."""
+    With `job_id_search_only`, a short id or more finds only those rows: the text fields are not
+    searched for it (on a table of millions, their scan made a search by job id take seconds);
+    fewer digits may be a word ("added", "decade") and search the text fields too."""
 
     job_id_field = "job_id"
     job_id_search_only = False
@@ -82,7 +84,7 @@ class JobIdSearchMixin:
         if not (ID_PREFIX.fullmatch(term) and MIN_ID_PREFIX_DIGITS <= len(digits) <= 32):
             return super().get_search_results(request, queryset, search_term)
         by_id = filter_by_id_prefix(queryset, digits, field=self.job_id_field)
-        if self.job_id_search_only:
+        if self.job_id_search_only and len(digits) >= SHORT_ID_DIGITS:
             return by_id, False
         found, may_have_duplicates = super().get_search_results(request, queryset, search_term)
         return found | by_id, may_have_duplicates

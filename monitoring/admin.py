@@ -42,13 +42,14 @@ class EventStatusFilter(admin.SimpleListFilter):
 class JobExecutionLogAdmin(JobIdSearchMixin, ReadOnlyAdminMixin, CheckedLookupsAdmin):
     list_display = ("timestamp", "job", "event_type", "status", "progress", "message", "execution_time_ms")
     list_filter = ("event_type", EventStatusFilter)
-    # A job id (or its first digits) finds that job's events through the (job, timestamp) index;
-    # other words search the messages, a scan of every event.
+    # A job's short id or more finds that job's events through the (job, timestamp) index; other
+    # words search the messages, a scan of every event.
     search_fields = ("message",)
     job_id_search_only = True
     list_select_related = ("job",)
     readonly_fields = [f.name for f in JobExecutionLog._meta.fields]
     paginator = CappedCountPaginator
+    ordering = ("-timestamp",)  # the latest first: the count stops at MAX_COUNTED_EVENTS, so the pages reach them
     show_full_result_count = False
     # Sorting by any other column sorted every event (3 to 5 s at 5 million); "Show counts" counted
     # every event once per filter choice.

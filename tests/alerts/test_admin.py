@@ -381,7 +381,7 @@ def test_the_alert_page_shows_its_latest_notifications_and_links_to_all_of_them(
     shown = [form.instance for form in response.context["inline_admin_formsets"][0].formset.forms]
     newest = alert.deliveries.order_by("-created_at", "-id")[:MAX_ALERT_DELIVERIES]
     assert [delivery.id for delivery in shown] == [delivery.id for delivery in newest]
-    every_one = f'{reverse("admin:alerts_notificationdelivery_changelist")}?alert__id__exact={alert.id}'
+    every_one = f"{reverse('admin:alerts_notificationdelivery_changelist')}?alert__id__exact={alert.id}"
     assert f'href="{every_one}"' in response.content.decode()
     assert client.get(every_one).context["cl"].result_count == alert.deliveries.count()
 
