@@ -8,6 +8,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.db.models import F
 from django.forms.models import BaseInlineFormSet
 from django.shortcuts import redirect
 from django.urls import path, reverse
@@ -21,7 +22,7 @@ from alerts.models import AlertHistory, AlertType, NotificationDelivery
 from alerts.selectors import nobody_on_it, with_alert_state
 from alerts.services import acknowledged, alert_acknowledge, alert_resolve
 from jobs import clock
-from jobs.admin import CheckedLookupsAdmin, JobIdSearchMixin
+from jobs.admin import MAX_ACTION_ROWS, CheckedLookupsAdmin, JobIdSearchMixin
 from jobs.errors import ErrorType
 from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS
 from monitoring.selectors import MAX_ALERT_DELIVERIES
@@ -238,13 +239,13 @@ class AlertHistoryAdmin(JobIdSearchMixin, CheckedLookupsAdmin):
         # operator loaded it is no longer in `queryset` (all of them: counted before resolving).
         across = request.POST.get("select_across") == "1"
         ticked = queryset.count() if across else len(set(request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)))
-        resolved = sum(
-            alert_resolve(alert=alert, user=request.user, reason="resolved in admin")
-            for alert in queryset.filter(resolved_at__isnull=True)
-        )
-        skipped = ticked - resolved
+        still_open = queryset.filter(resolved_at__isnull=True)
+        batch = list(still_open[:MAX_ACTION_ROWS])
+        resolved = sum(alert_resolve(alert=alert, user=request.user, reason="resolved in admin") for alert in batch)
         self.message_user(request, f"Resolved {resolved} alert(s).", messages.SUCCESS)
-        if skipped:
+        left = still_open.count() if len(batch) == MAX_ACTION_ROWS else 0
+        self._say_left(request, left)
+        if skipped := ticked - resolved - left:
             self.message_user(request, f"{skipped} were already resolved.", messages.INFO)
 
     @admin.action(description="Acknowledge selected alerts (hold escalation and repeats)", permissions=["resolve"])
@@ -252,17 +253,27 @@ class AlertHistoryAdmin(JobIdSearchMixin, CheckedLookupsAdmin):
         # Counted from the ticks, as resolve_selected does: resolved ones are left, and said so.
         across = request.POST.get("select_across") == "1"
         ticked = queryset.count() if across else len(set(request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)))
-        acknowledged_now = sum(
-            alert_acknowledge(alert=alert, user=request.user) for alert in queryset.filter(resolved_at__isnull=True)
-        )
+        still_open = queryset.filter(resolved_at__isnull=True)
+        resolved = ticked - still_open.count()
+        # Those nobody holds first: over MAX_ACTION_ROWS, the next click goes on to the rest instead
+        # of renewing the same ones.
+        held_last = still_open.order_by(F("state__acknowledged_until").asc(nulls_first=True), "triggered_at")
+        batch = list(held_last[:MAX_ACTION_ROWS])
+        acknowledged_now = sum(alert_acknowledge(alert=alert, user=request.user) for alert in batch)
         minutes = settings.ALERTS["ACKNOWLEDGE_MINUTES"]
         if acknowledged_now:
             message = f"Acknowledged {acknowledged_now} alert(s) for {minutes} min: no escalation or repeat until then."
             self.message_user(request, message, messages.SUCCESS)
-        if ticked - acknowledged_now:
-            self.message_user(
-                request, f"{ticked - acknowledged_now} were resolved: nothing to acknowledge.", messages.WARNING
-            )
+        if len(batch) == MAX_ACTION_ROWS:
+            self._say_left(request, still_open.filter(nobody_on_it(clock.now())).count())
+        if resolved:
+            self.message_user(request, f"{resolved} were resolved: nothing to acknowledge.", messages.WARNING)
+
+    def _say_left(self, request, left: int) -> None:
+        """Selected alerts one click (MAX_ACTION_ROWS) did not reach."""
+        if left:
+            message = f"{left} more selected alert(s) not touched yet: one click acts on {MAX_ACTION_ROWS} at most; "
+            self.message_user(request, message + "select them and run the action again.", messages.WARNING)
 
     @admin.display(description="title", ordering="title")
     def title_and_error(self, alert):

@@ -34,7 +34,15 @@ from jobs.errors import (
     WorkerLostError,
     error_details,
 )
-from jobs.models import MAX_PAUSE_REASON_CHARS, Job, JobRetryHistory, JobStatus, JobTypePause, RetryStatus
+from jobs.models import (
+    MAX_PAUSE_REASON_CHARS,
+    RETRYABLE_STATUSES,
+    Job,
+    JobRetryHistory,
+    JobStatus,
+    JobTypePause,
+    RetryStatus,
+)
 from jobs.payloads import MAX_PARAMETERS_BYTES, PayloadError, checked_json, clip, to_json_value
 from jobs.queue import enqueue_attempt
 from jobs.registry import (
@@ -347,7 +355,9 @@ class EnhancedJobManager:
             "message": summary,
         }
         if action.retry:
-            fields.update(status=JobStatus.RETRYING, next_attempt_at=action.next_attempt_at(now), retry_delay=action.delay)
+            fields.update(
+                status=JobStatus.RETRYING, next_attempt_at=action.next_attempt_at(now), retry_delay=action.delay
+            )
         else:
             fields.update(status=JobStatus.FAILED, finished_at=now)
         context = {
@@ -376,7 +386,9 @@ class EnhancedJobManager:
                         "finished_at": now,
                         "next_attempt_at": None,
                         "retry_delay": None,
-                        "message": clip(f"cancelled: attempt {attempt} failed after a cancel was requested ({summary})"),
+                        "message": clip(
+                            f"cancelled: attempt {attempt} failed after a cancel was requested ({summary})"
+                        ),
                     }
                     event_context = {**context, "status": JobStatus.CANCELLED, "next_attempt_at": None}
                 if not self._transition(job.id, attempt, now=now, expected_heartbeat=expected_heartbeat, **outcome):
@@ -518,8 +530,10 @@ class EnhancedJobManager:
         `attempt`, when given, must be the next attempt number (guards against double clicks).
         """
         job = self._get(job_id)
-        if job.status not in (JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.RETRYING):
-            raise JobStateConflict(f"job {job.id} is {job.status}: only failed, cancelled or retrying jobs can be retried")
+        if job.status not in RETRYABLE_STATUSES:
+            raise JobStateConflict(
+                f"job {job.id} is {job.status}: only failed, cancelled or retrying jobs can be retried"
+            )
         next_attempt = job.attempts + 1
         if attempt is not None and attempt != next_attempt:
             raise JobStateConflict(f"job {job.id} has had {job.attempts} attempts; attempt {attempt} is not next")

@@ -17,6 +17,7 @@ class JobStatus(models.TextChoices):
 
 ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING, JobStatus.RETRYING)
 FINISHED_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED)
+RETRYABLE_STATUSES = (JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.RETRYING)  # a manual retry's
 
 # The dashboard lists active jobs running first, then retrying, then queued. One expression
 # for the query and its index, so Postgres recognises the one in the other.

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 
 from jobs import clock
 from jobs.manager import JobNotFound, JobStateConflict, job_manager
-from jobs.models import FINISHED_STATUSES, JobStatus
+from jobs.models import FINISHED_STATUSES, RETRYABLE_STATUSES, JobStatus
 from jobs.registry import registered_job_types
 from monitoring import selectors
 from monitoring.forms import MAX_EVENT_PAGES, JobEventsForm, SubmitJobForm
@@ -21,7 +21,6 @@ from monitoring.templatetags.dashboard import duration
 from monitoring.timeline import attempt_clock, attempt_rows, timeline_rows
 from monitoring.views.base import ListPage, dashboard_view, render_page
 
-RETRYABLE_STATUSES = (JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.RETRYING)
 MAX_ATTEMPT_DIGITS = 10
 
 

@@ -5,7 +5,7 @@ from django.urls import reverse
 from django_q.models import OrmQ
 
 from jobs.manager import job_manager
-from jobs.models import JobStatus, JobTypePause
+from jobs.models import Job, JobStatus, JobTypePause
 from tests.factories import JobFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -32,6 +32,30 @@ def test_operators_cancel_jobs_from_the_admin_list(client):
     messages = [str(m) for m in response.context["messages"]]
     assert "Cancelled 1 job(s)." in messages
     assert any("only queued, running or retrying jobs can be cancelled" in m for m in messages)
+
+
+def test_one_click_acts_on_a_batch_of_the_jobs_selected_and_says_what_is_left(client, monkeypatch):
+    # "Select all" over thousands of jobs would outlast the request; finished ones are counted, not
+    # each reported (they were, one message per job).
+    monkeypatch.setattr("jobs.admin.MAX_ACTION_ROWS", 2)
+    client.force_login(staff(username="ops", permissions=["jobs.view_job", "jobs.change_job"]))
+    queued = JobFactory.create_batch(3)
+    JobFactory.create_batch(2, completed=True)
+    every_one = {"action": "cancel_jobs", "_selected_action": [queued[0].id], "select_across": "1"}
+
+    first = client.post(reverse("admin:jobs_job_changelist"), every_one, follow=True)
+    second = client.post(reverse("admin:jobs_job_changelist"), every_one, follow=True)
+
+    assert [str(m) for m in first.context["messages"]] == [
+        "Cancelled 2 job(s).",
+        "1 more selected job(s) not touched yet: one click acts on 2 at most; select them and run the action again.",
+        "2 selected job(s) left as they are: only queued, running or retrying jobs can be cancelled.",
+    ]
+    assert [str(m) for m in second.context["messages"]] == [
+        "Cancelled 1 job(s).",
+        "4 selected job(s) left as they are: only queued, running or retrying jobs can be cancelled.",
+    ]
+    assert {job.status for job in Job.objects.filter(id__in=[job.id for job in queued])} == {JobStatus.CANCELLED}
 
 
 def test_viewers_see_jobs_but_cannot_act(client):
@@ -126,4 +150,3 @@ def test_resuming_from_a_stale_admin_list_says_nothing_was_left_to_resume(client
 
     messages = [str(m) for m in response.context["messages"]]
     assert messages == ["Nothing resumed: not paused any more (someone resumed them?)."]
-
