@@ -30,6 +30,7 @@ import os
 import threading
 import time
 
+import psutil
 from django.conf import settings
 from django.utils import timezone
 from django_q.brokers.orm import ORM
@@ -60,10 +61,16 @@ class JobDispatchMixin:
         if self._dispatching_in == os.getpid() or multiprocessing.parent_process() is None:
             return
         self._dispatching_in = os.getpid()
-        threading.Thread(target=self._dispatch_forever, name="job-dispatch", daemon=True).start()
+        from jobs.queue import inherited_sentinel
 
-    def _dispatch_forever(self) -> None:
+        # Looked up here: the sentinel is on the stack of this (main) thread, not the new one's.
+        sentinel = inherited_sentinel()
+        threading.Thread(target=self._dispatch_forever, args=(sentinel,), name="job-dispatch", daemon=True).start()
+
+    def _dispatch_forever(self, sentinel=None) -> None:
         while True:
+            if sentinel is not None:
+                stop_if_main_process_died(sentinel)
             self.dispatch_jobs()
             time.sleep(min(settings.JOBS["DISPATCH_INTERVAL"], settings.JOBS["SWEEP_INTERVAL"]))
 
@@ -108,6 +115,26 @@ class JobDispatchMixin:
         except DATABASE_UNAVAILABLE:
             reset_broken_connection()
             raise
+
+
+def stop_if_main_process_died(sentinel) -> None:
+    """Stop the node as its SIGTERM handler would, once its qcluster main process is gone.
+
+    django-q2's sentinel never looks at its parent: after a SIGKILL of the main process (the OOM
+    killer, `kill -9`), a drill saw its sentinel, pusher and workers start 6 more attempts and
+    live on once the queue was empty; a restarted node would run beside them. The stop event
+    makes the sentinel stop the cluster, and the workers hand back the tasks taken ahead
+    (jobs.queue.node_stopping)."""
+    if sentinel.stop_event.is_set():
+        return
+    try:
+        # The sentinel is this pusher's parent; orphaned, it has been given to another parent.
+        orphaned = psutil.Process(os.getppid()).ppid() != sentinel.parent_pid
+    except psutil.Error:
+        return
+    if orphaned:
+        logger.error("the qcluster main process %s is gone: stopping its node", sentinel.parent_pid)
+        sentinel.stop_event.set()
 
 
 class ORMBroker(JobDispatchMixin, ORM):

@@ -77,16 +77,24 @@ def node_stopping() -> bool:
 
 
 def _inherited_stop_event():
-    """The stop event of the django-q2 Sentinel this worker was forked from.
+    """The stop event of the django-q2 Sentinel this worker was forked from: a multiprocessing
+    Event shared with the node's main process, whose SIGTERM handler sets it."""
+    sentinel = inherited_sentinel()
+    if sentinel is None:
+        logger.warning("no django-q2 sentinel on this worker's stack: it cannot see its node stopping")
+        return None
+    return sentinel.stop_event
 
-    django-q2 forks each worker from its sentinel, in the middle of Sentinel.spawn_process (or
-    reincarnate), so the sentinel is still on this process's stack, and its multiprocessing
-    Event is shared with the node's main process, whose SIGTERM handler sets it."""
+
+def inherited_sentinel() -> Sentinel | None:
+    """The django-q2 Sentinel this process (a worker, the pusher) was forked from, if any.
+
+    django-q2 forks each from its sentinel, in the middle of Sentinel.spawn_process (or
+    reincarnate), so the sentinel is still on the stack of this process's main thread."""
     frame = sys._getframe()
     while frame is not None:
         owner = frame.f_locals.get("self")
         if isinstance(owner, Sentinel):
-            return owner.stop_event
+            return owner
         frame = frame.f_back
-    logger.warning("no django-q2 sentinel on this worker's stack: it cannot see its node stopping")
     return None
