@@ -73,6 +73,33 @@ def test_after_an_outage_the_sweep_gives_workers_time_to_beat_before_judging_the
     assert Job.objects.get(id=job.id).status == JobStatus.RETRYING
 
 
+def test_after_the_node_was_paused_the_sweep_gives_its_workers_time_to_beat_before_judging_them(
+    db, broker, fast_jobs
+):
+    # Its heartbeat is old only because its node was stopped (SIGSTOP, a paused VM) for a minute,
+    # its heartbeat threads with it; this dispatch thread now runs before they do.
+    minute_ago = timezone.now() - timedelta(minutes=1)
+    job = JobFactory(running=True, started_at=minute_ago, heartbeat_at=minute_ago)
+
+    broker.sleep_between_ticks(sleep=lambda seconds: setattr(broker.clock, "now", broker.clock.now + 60))
+    broker.dispatch_jobs()
+    assert Job.objects.get(id=job.id).status == JobStatus.RUNNING
+
+    broker.clock.now += fast_jobs["STALE_AFTER"]
+    broker.dispatch_jobs()  # a worker alive would have beaten by now: this one is lost
+    assert Job.objects.get(id=job.id).status == JobStatus.RETRYING
+
+
+def test_a_sleep_as_long_as_asked_is_no_pause(db, broker, fast_jobs):
+    minute_ago = timezone.now() - timedelta(minutes=1)
+    job = JobFactory(running=True, started_at=minute_ago, heartbeat_at=minute_ago)
+
+    broker.sleep_between_ticks(sleep=lambda seconds: setattr(broker.clock, "now", broker.clock.now + seconds))
+    broker.dispatch_jobs()
+
+    assert Job.objects.get(id=job.id).status == JobStatus.RETRYING
+
+
 def test_without_an_outage_a_silent_worker_is_judged_at_the_first_sweep(db, broker):
     minute_ago = timezone.now() - timedelta(minutes=1)
     job = JobFactory(running=True, started_at=minute_ago, heartbeat_at=minute_ago)
