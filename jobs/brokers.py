@@ -30,7 +30,6 @@ import os
 import threading
 import time
 
-import psutil
 from django.conf import settings
 from django.utils import timezone
 from django_q.brokers.orm import ORM
@@ -65,12 +64,15 @@ class JobDispatchMixin:
 
         # Looked up here: the sentinel is on the stack of this (main) thread, not the new one's.
         sentinel = inherited_sentinel()
-        threading.Thread(target=self._dispatch_forever, args=(sentinel,), name="job-dispatch", daemon=True).start()
+        args = (sentinel, os.getppid())
+        threading.Thread(target=self._dispatch_forever, args=args, name="job-dispatch", daemon=True).start()
 
-    def _dispatch_forever(self, sentinel=None) -> None:
+    def _dispatch_forever(self, sentinel=None, sentinel_pid=None) -> None:
+        from jobs.queue import node_stopping_or_orphaned
+
         while True:
-            if sentinel is not None:
-                stop_if_main_process_died(sentinel)
+            if sentinel is not None:  # an idle node's workers take no task to look with
+                node_stopping_or_orphaned(sentinel, sentinel_pid)
             self.dispatch_jobs()
             self.sleep_between_ticks()
 
@@ -128,26 +130,6 @@ class JobDispatchMixin:
         except DATABASE_UNAVAILABLE:
             reset_broken_connection()
             raise
-
-
-def stop_if_main_process_died(sentinel) -> None:
-    """Stop the node as its SIGTERM handler would, once its qcluster main process is gone.
-
-    django-q2's sentinel never looks at its parent: after a SIGKILL of the main process (the OOM
-    killer, `kill -9`), a drill saw its sentinel, pusher and workers start 6 more attempts and
-    live on once the queue was empty; a restarted node would run beside them. The stop event
-    makes the sentinel stop the cluster, and the workers hand back the tasks taken ahead
-    (jobs.queue.node_stopping)."""
-    if sentinel.stop_event.is_set():
-        return
-    try:
-        # The sentinel is this pusher's parent; orphaned, it has been given to another parent.
-        orphaned = psutil.Process(os.getppid()).ppid() != sentinel.parent_pid
-    except psutil.Error:
-        return
-    if orphaned:
-        logger.error("the qcluster main process %s is gone: stopping its node", sentinel.parent_pid)
-        sentinel.stop_event.set()
 
 
 class ORMBroker(JobDispatchMixin, ORM):

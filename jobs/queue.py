@@ -5,6 +5,7 @@ import multiprocessing
 import os
 import sys
 
+import psutil
 from django_q.brokers import Broker, get_broker
 from django_q.cluster import Sentinel
 from django_q.tasks import async_task
@@ -54,11 +55,13 @@ def enqueue_urgent(func: str, *args, q_options: dict) -> str:
     return async_task(func, *args, q_options={**q_options, "broker": lane})
 
 
-_stop_event: tuple[int, object | None] | None = None  # (pid, its node's stop event), per process
+# (this process's pid, the django-q2 Sentinel it was forked from, that sentinel's pid), per process
+_node: tuple[int, Sentinel | None, int] | None = None
 
 
 def node_stopping() -> bool:
-    """Whether this worker's qcluster node was told to stop (SIGTERM: a deploy, a scale-down).
+    """Whether this worker's qcluster node is stopping: told to (SIGTERM: a deploy, a
+    scale-down), or its main process gone (node_stopping_or_orphaned).
 
     django-q2's workers then still run every task their node took from the broker ahead of
     time (up to Q_CLUSTER's queue_limit, workers², and one in the pusher's hand), each one
@@ -67,23 +70,38 @@ def node_stopping() -> bool:
     read the status the sentinel saves, at most once a second, and a CI run saw two tasks start
     in that second. False outside a cluster's worker (tests, sync mode).
     """
-    global _stop_event
+    global _node
     if multiprocessing.parent_process() is None:
         return False
-    if _stop_event is None or _stop_event[0] != os.getpid():  # first look in this (forked) worker
-        _stop_event = (os.getpid(), _inherited_stop_event())
-    event = _stop_event[1]
-    return event is not None and event.is_set()
+    if _node is None or _node[0] != os.getpid():  # first look in this (forked) worker
+        _node = (os.getpid(), inherited_sentinel(), os.getppid())
+        if _node[1] is None:
+            logger.warning("no django-q2 sentinel on this worker's stack: it cannot see its node stopping")
+    _, sentinel, sentinel_pid = _node
+    return sentinel is not None and node_stopping_or_orphaned(sentinel, sentinel_pid)
 
 
-def _inherited_stop_event():
-    """The stop event of the django-q2 Sentinel this worker was forked from: a multiprocessing
-    Event shared with the node's main process, whose SIGTERM handler sets it."""
-    sentinel = inherited_sentinel()
-    if sentinel is None:
-        logger.warning("no django-q2 sentinel on this worker's stack: it cannot see its node stopping")
-        return None
-    return sentinel.stop_event
+def node_stopping_or_orphaned(sentinel: Sentinel, sentinel_pid: int) -> bool:
+    """Whether the node `sentinel` guards is stopping, as node_stopping says; when its main
+    process is gone (SIGKILL, the OOM killer), this first sets the stop event as the main
+    process's SIGTERM handler would, so the sentinel stops the node and its workers hand back
+    what they took ahead. django-q2's sentinel never looks at its parent: a drill saw a node's
+    sentinel, pusher and workers start 6 more attempts after its main process was killed, and
+    live on once the queue was empty, beside the node a service manager would restart. Called
+    by each worker before a task and by the pusher's dispatch thread (jobs.brokers) when idle.
+    """
+    if sentinel.stop_event.is_set():
+        return True
+    try:
+        # The main process is the sentinel's parent while it lives; orphaned, the sentinel is
+        # given another one.
+        orphaned = psutil.Process(sentinel_pid).ppid() != sentinel.parent_pid
+    except psutil.Error:  # the sentinel itself is gone: nobody is left to stop the node
+        return False
+    if orphaned:
+        logger.error("the qcluster main process %s is gone: stopping its node", sentinel.parent_pid)
+        sentinel.stop_event.set()
+    return orphaned
 
 
 def inherited_sentinel() -> Sentinel | None:

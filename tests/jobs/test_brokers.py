@@ -73,9 +73,7 @@ def test_after_an_outage_the_sweep_gives_workers_time_to_beat_before_judging_the
     assert Job.objects.get(id=job.id).status == JobStatus.RETRYING
 
 
-def test_after_the_node_was_paused_the_sweep_gives_its_workers_time_to_beat_before_judging_them(
-    db, broker, fast_jobs
-):
+def test_after_the_node_was_paused_the_sweep_gives_its_workers_time_to_beat_before_judging_them(db, broker, fast_jobs):
     # Its heartbeat is old only because its node was stopped (SIGSTOP, a paused VM) for a minute,
     # its heartbeat threads with it; this dispatch thread now runs before they do.
     minute_ago = timezone.now() - timedelta(minutes=1)

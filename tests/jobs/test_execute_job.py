@@ -1,6 +1,7 @@
 """One attempt run in-process, as a django-q2 worker runs it (jobs.tasks.run_job)."""
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -510,6 +511,7 @@ def test_a_worker_sees_its_node_stopping_the_moment_the_stop_is_asked():
     fork = multiprocessing.get_context("fork")
     self = Sentinel.__new__(Sentinel)  # as in Sentinel.spawn_process, where django-q2 forks a worker
     self.stop_event, go, answers = fork.Event(), fork.Event(), fork.Queue()
+    self.parent_pid = os.getppid()  # this process plays the sentinel, whose parent is the node's main process
     worker = fork.Process(target=_report_node_stopping, args=(go, answers))
     worker.start()
     assert answers.get(timeout=10) is False
@@ -518,4 +520,25 @@ def test_a_worker_sees_its_node_stopping_the_moment_the_stop_is_asked():
     go.set()
 
     assert answers.get(timeout=10) is True  # at once: no status to wait for
+    worker.join(10)
+
+
+def test_a_worker_whose_nodes_main_process_is_gone_stops_the_node():
+    """django-q2's sentinel never looks at its parent: after a SIGKILL of a node's main process,
+    its workers went on taking tasks. The sentinel's parent is not the main process any more; the
+    worker sees it before its next task and sets the stop event, as the SIGTERM handler would."""
+    import multiprocessing
+
+    from django_q.cluster import Sentinel
+
+    fork = multiprocessing.get_context("fork")
+    self = Sentinel.__new__(Sentinel)
+    self.stop_event, go, answers = fork.Event(), fork.Event(), fork.Queue()
+    self.parent_pid = -1  # the main process it was started by: not this process's parent any more
+    worker = fork.Process(target=_report_node_stopping, args=(go, answers))
+    worker.start()
+
+    assert answers.get(timeout=10) is True
+    assert self.stop_event.is_set()  # so the sentinel stops the node
+    go.set()
     worker.join(10)
