@@ -23,7 +23,7 @@ from jobs import clock
 from monitoring.health import UNKNOWN, latest_health, worker_liveness
 from monitoring.metrics import execution_time_histogram, jobs_by_type_and_status
 from monitoring.models import HealthStatus
-from monitoring.permissions import VIEW_METRICS
+from monitoring.permissions import VIEW_ALERTS, VIEW_HEALTH, VIEW_METRICS
 
 # Upper bounds of the execution-time histogram: 100 ms to 1 h.
 HISTOGRAM_BOUNDS_MS = (
@@ -34,14 +34,25 @@ HEALTH_STATUSES = (HealthStatus.HEALTHY, HealthStatus.WARNING, HealthStatus.CRIT
 
 
 class DatabaseCollector:
-    """A prometheus_client collector whose every value comes from the database."""
+    """A prometheus_client collector whose every value comes from the database.
+
+    `user`: a logged-in reader, shown open alerts and health only with their own permissions (as
+    the dashboard and the API show them); None is the scraper's token, which reads everything."""
+
+    def __init__(self, user=None):
+        self.user = user
 
     def collect(self):
         yield from self._jobs()
         yield self._execution_times()
-        yield self._open_alerts()
-        yield from self._health()
-        yield from self._workers()
+        if self._may(VIEW_ALERTS):
+            yield self._open_alerts()
+        if self._may(VIEW_HEALTH):
+            yield from self._health()
+            yield from self._workers()
+
+    def _may(self, permission: str) -> bool:
+        return self.user is None or self.user.has_perm(permission)
 
     def _jobs(self):
         jobs = GaugeMetricFamily("jobmonitor_jobs", "Jobs by type and current status.", labels=["job_type", "status"])
@@ -129,14 +140,19 @@ def _unauthorized(reason: str) -> HttpResponse:
     return response
 
 
+def _is_scraper(request) -> bool:
+    """The request sends the scraper's token (a wrong one is refused by _denied)."""
+    header = request.headers.get("Authorization", "")
+    token = settings.METRICS_TOKEN
+    if not token or header[:7].lower() != "bearer ":
+        return False
+    return hmac.compare_digest(header[7:].strip().encode(), token.encode())
+
+
 def _denied(request) -> HttpResponse | None:
     """None when the request may read the metrics: the scraper's token, or a user allowed to."""
-    header = request.headers.get("Authorization", "")
-    if header[:7].lower() == "bearer ":
-        token = settings.METRICS_TOKEN
-        if token and hmac.compare_digest(header[7:].strip().encode(), token.encode()):
-            return None
-        return _unauthorized("invalid token")
+    if request.headers.get("Authorization", "")[:7].lower() == "bearer ":
+        return None if _is_scraper(request) else _unauthorized("invalid token")
     if request.user.is_authenticated:
         if request.user.has_perm(VIEW_METRICS):
             return None
@@ -150,7 +166,7 @@ def metrics_view(request):
     if denied is not None:
         return denied
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DatabaseCollector())
+    registry.register(DatabaseCollector(user=None if _is_scraper(request) else request.user))
     # The Prometheus text format, or OpenMetrics when the scraper asks for it.
     encode, content_type = choose_encoder(request.headers.get("Accept", ""))
     response = HttpResponse(encode(registry), content_type=content_type)

@@ -9,7 +9,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from jobs.models import JobStatus
 from monitoring.models import EventType
-from tests.factories import AlertHistoryFactory, JobExecutionLogFactory, JobFactory, SystemHealthMetricFactory
+from tests.factories import (
+    AlertHistoryFactory,
+    JobExecutionLogFactory,
+    JobFactory,
+    SystemHealthMetricFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -194,3 +200,25 @@ def test_a_logged_in_user_without_the_permission_is_403(client, nobody):
 def test_only_get_and_head(client, token):
     assert client.head("/metrics", **token).status_code == 200
     assert client.post("/metrics", **token).status_code == 405
+
+
+def test_a_logged_in_user_reads_open_alerts_and_health_only_with_their_own_permissions(client):
+    """As on the overview and in the API: the metrics permission alone shows the jobs' figures, not
+    how many alerts are open nor what the health checks found. The scraper's token reads everything."""
+    JobFactory(job_type="ai_matching")
+    AlertHistoryFactory(severity="critical")
+    SystemHealthMetricFactory(status="critical", timestamp=NOW - timedelta(minutes=1))
+    only_metrics = UserFactory(username="metrics-only", permissions=["monitoring.view_jobexecutionlog"])
+    client.force_login(only_metrics)
+
+    samples = scrape(client)
+    assert value(samples, "jobmonitor_jobs", job_type="ai_matching", status="queued") == 1
+    names = {name for name, _ in samples}
+    assert not any(name.startswith(("jobmonitor_open_alerts", "jobmonitor_health", "jobmonitor_worker")) for name in names)
+
+    client.force_login(UserFactory(username="oncall", permissions=[
+        "monitoring.view_jobexecutionlog", "alerts.view_alerthistory", "monitoring.view_systemhealthmetric",
+    ]))  # fmt: skip
+    samples = scrape(client)
+    assert value(samples, "jobmonitor_open_alerts", severity="critical") == 1
+    assert value(samples, "jobmonitor_health_overall", status="critical") == 1
