@@ -24,7 +24,7 @@ from alerts.services import acknowledged, alert_acknowledge, alert_resolve
 from jobs import clock
 from jobs.admin import MAX_ACTION_ROWS, CheckedLookupsAdmin, JobIdSearchMixin
 from jobs.errors import ErrorType
-from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS
+from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS, missing_permission
 from monitoring.selectors import MAX_ALERT_DELIVERIES
 
 # "django.core.exceptions.ImproperlyConfigured: …" → "ImproperlyConfigured: …"
@@ -200,8 +200,14 @@ class AlertHistoryAdmin(JobIdSearchMixin, CheckedLookupsAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
+    def has_view_permission(self, request, obj=None):
+        # Not admin's "view or change": resolving alerts presupposes seeing them (as on the
+        # dashboard and the API), so alerts.change_alerthistory alone shows no alert here either.
+        return request.user.has_perm(VIEW_ALERTS)
+
     def has_resolve_permission(self, request):
-        return request.user.has_perm(RESOLVE_ALERTS)
+        # With what it presupposes (seeing alerts): the Resolve URL answers without the list.
+        return missing_permission(request.user, RESOLVE_ALERTS) is None
 
     def get_urls(self):
         resolve = self.admin_site.admin_view(require_POST(self.resolve_view))

@@ -118,6 +118,11 @@ class JobAdmin(JobIdSearchMixin, ReadOnlyAdminMixin, CheckedLookupsAdmin):
         # behind a TLS-terminating proxy) and answers staff without the permission.
         return reverse("dashboard:job_detail", args=[obj.id])
 
+    def has_view_permission(self, request, obj=None):
+        # Not admin's "view or change": controlling jobs presupposes seeing them (as on the
+        # dashboard and the API), so jobs.change_job alone shows no job here either.
+        return request.user.has_perm(VIEW_JOBS)
+
     def _act(self, request, queryset, operation, verb, *, acts_on, rule):
         """`operation` on the selected jobs in a status in `acts_on`, MAX_ACTION_ROWS at a time;
         the others are counted under `rule`, and those left for another click said."""

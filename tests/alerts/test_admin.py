@@ -521,3 +521,17 @@ def test_one_click_acknowledges_a_batch_and_the_next_goes_on_to_those_nobody_hol
     assert said(client.post(CHANGELIST, every_one, follow=True)) == [acknowledged, LEFT.format(1)]
     assert said(client.post(CHANGELIST, every_one, follow=True)) == [acknowledged]  # the third, and a renewal
     assert not AlertState.objects.filter(acknowledged_at__isnull=True).exists()
+
+
+def test_resolving_alerts_without_seeing_them_shows_no_alert_in_the_admin(staff):
+    """As on the dashboard and the API: alerts.change_alerthistory presupposes
+    alerts.view_alerthistory, which admin's own rule ("view or change") would not ask for."""
+    client = staff(UserFactory(username="blind", permissions=["alerts.change_alerthistory"]))
+    alert = AlertHistoryFactory()
+
+    assert client.get(CHANGELIST).status_code == 403
+    assert client.get(change_page(alert)).status_code == 403
+    assert resolve_action(client, alert).status_code == 403
+    assert resolve_on_page(client, alert, reason="blind").status_code == 403
+    alert.refresh_from_db()
+    assert alert.resolved_at is None

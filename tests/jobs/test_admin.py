@@ -150,3 +150,16 @@ def test_resuming_from_a_stale_admin_list_says_nothing_was_left_to_resume(client
 
     messages = [str(m) for m in response.context["messages"]]
     assert messages == ["Nothing resumed: not paused any more (someone resumed them?)."]
+
+
+def test_controlling_jobs_without_seeing_them_shows_no_job_in_the_admin(client):
+    """As on the dashboard and the API: jobs.change_job presupposes jobs.view_job, which admin's
+    own rule ("view or change") would not ask for."""
+    client.force_login(staff(username="blind", permissions=["jobs.change_job"]))
+    job = JobFactory(parameters={"secret": "s3cr3t"})
+
+    assert client.get(reverse("admin:jobs_job_changelist")).status_code == 403
+    assert client.get(reverse("admin:jobs_job_change", args=[job.id])).status_code == 403
+    client.post(reverse("admin:jobs_job_changelist"), {"action": "cancel_jobs", "_selected_action": [job.id]})
+    job.refresh_from_db()
+    assert job.status == JobStatus.QUEUED
