@@ -3,6 +3,7 @@ import re
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ORDER_VAR, ChangeList
+from django.core.exceptions import EmptyResultSet
 from django.urls import reverse
 
 from jobs.manager import JobStateConflict, job_manager
@@ -29,6 +30,10 @@ class CheckedChangeList(ChangeList):
         rows = super().get_queryset(request, exclude_parameters)
         try:
             str(rows.query)  # compiles it, without running it
+        except EmptyResultSet:
+            # A filter nothing can match (?id__exact= past any integer): running the query says
+            # so without asking the database (an empty list); only compiling it raises.
+            pass
         except (ValueError, OverflowError) as e:
             raise IncorrectLookupParameters(e) from e
         return rows
