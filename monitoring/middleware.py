@@ -100,9 +100,11 @@ class AdminFilterValueMiddleware:
     """Admin's changelists hand any query-string filter on a model field (`?status=…`, not only
     those of `list_filter`) to the database as it is. On Postgres a NUL in a text value, or a
     value an array column cannot parse, is a DataError: a 500 for a mistyped URL. Here it is a 400
-    naming the parameter: NULs are refused before the view, anything else the database refuses
-    in a GET is answered from the exception (the message's first line only: no SQL). So is an
-    integer too big for Python's C types: a date hierarchy's year (a datetime), an id on SQLite.
+    naming the parameter: NULs are refused before the view (in the path too: the object id of a
+    text primary key, a paused job type's, went to the database as it was), anything else the
+    database refuses in a GET is answered from the exception (the message's first line only: no
+    SQL). So is an integer too big for Python's C types: a date hierarchy's year (a datetime), an
+    id on SQLite.
     An action's POST whose ticked rows are not ids of the list's model is a 400 too."""
 
     def __init__(self, get_response):
@@ -116,6 +118,8 @@ class AdminFilterValueMiddleware:
 
     def __call__(self, request):
         if self._is_admin(request):
+            if "\x00" in request.path:  # an object id of a text primary key (a paused job type)
+                return _bad_request(f"Invalid URL: {_printable(request.path)}: NUL characters are not allowed")
             for key, values in request.GET.lists():
                 if "\x00" in key or any("\x00" in value for value in values):
                     return _bad_filter(f"{_printable(key)}: NUL characters are not allowed")

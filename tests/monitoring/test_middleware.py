@@ -116,6 +116,29 @@ def test_an_admin_filter_on_a_related_id_past_any_integer_is_never_a_500():
 @pytest.mark.parametrize(
     "url",
     [
+        "/admin/jobs/jobtypepause/ai_matching%00/change/",  # a paused job type: its name is the id
+        "/admin/jobs/jobtypepause/ai_matching%00/history/",
+        "/admin/django_q/failure/abc%00/change/",
+    ],
+)
+def test_an_admin_object_id_with_a_nul_is_a_400_not_a_500(url):
+    """A text primary key went to the database as the URL spelled it: on Postgres a DataError (a drill)."""
+    from tests.factories import UserFactory
+
+    root = Client(raise_request_exception=False)
+    root.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+
+    response = root.get(url)
+
+    assert response.status_code == 400, url
+    body = response.content.decode()
+    assert body.startswith("Invalid URL: ") and body.endswith(": NUL characters are not allowed\n")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "url",
+    [
         "/admin/monitoring/apitoken/?id__exact=99999999999999999999",
         "/admin/monitoring/apitoken/?user__id__exact=99999999999999999999",
         "/admin/jobs/job/?attempts__exact=99999999999999999999",

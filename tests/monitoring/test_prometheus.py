@@ -214,7 +214,8 @@ def test_a_logged_in_user_reads_open_alerts_and_health_only_with_their_own_permi
     samples = scrape(client)
     assert value(samples, "jobmonitor_jobs", job_type="ai_matching", status="queued") == 1
     names = {name for name, _ in samples}
-    assert not any(name.startswith(("jobmonitor_open_alerts", "jobmonitor_health", "jobmonitor_worker")) for name in names)
+    hidden = ("jobmonitor_open_alerts", "jobmonitor_health", "jobmonitor_worker")
+    assert not any(name.startswith(hidden) for name in names)
 
     client.force_login(UserFactory(username="oncall", permissions=[
         "monitoring.view_jobexecutionlog", "alerts.view_alerthistory", "monitoring.view_systemhealthmetric",
