@@ -190,3 +190,29 @@ def test_an_admin_action_on_a_row_id_that_is_none_is_a_400_and_does_nothing(url,
     assert response.content.decode().startswith("Invalid selection: _selected_action: ")
     job.refresh_from_db()
     assert job.status == JobStatus.QUEUED
+
+
+# --- Content-Security-Policy ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", ["/", "/jobs/", "/alerts/", "/api/docs", "/admin/", "/accounts/login/"])
+def test_every_page_runs_only_the_sites_own_script_files(operator, url):
+    """Markup that got through escaping (an onerror=, a <script>) runs nothing: no page needs an
+    inline script, so none is allowed; nor may another site frame a page or take a form's post."""
+    policy = operator.get(url)["Content-Security-Policy"]
+
+    assert "script-src 'self' 'unsafe-eval';" in policy  # eval: htmx's poll conditions
+    assert "'unsafe-inline'" not in policy
+    assert {"frame-ancestors 'none'", "form-action 'self'", "object-src 'none'"} <= set(policy.split("; "))
+
+
+def test_no_template_has_an_inline_script_or_event_handler():
+    """What the policy above would block (the API docs' settings are JSON, which is not run)."""
+    import re
+    from pathlib import Path
+
+    for template in Path(__file__).resolve().parents[2].glob("templates/**/*.html"):
+        html = template.read_text()
+        inline = re.findall(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)[^>]*>", html)
+        handlers = re.findall(r"\son[a-z]+=", html)
+        assert not inline and not handlers, template
