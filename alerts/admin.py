@@ -116,6 +116,10 @@ class DeliveryInline(admin.TabularInline):
     ordering = ("-created_at", "-id")
     verbose_name_plural = f"latest {MAX_ALERT_DELIVERIES} notifications (each delivery and its last error)"
 
+    def has_view_permission(self, request, obj=None):
+        # As the notification log's own list: whoever may see alerts may see how they were delivered.
+        return request.user.has_perm(VIEW_ALERTS)
+
     def has_add_permission(self, request, obj=None):
         return False
 
