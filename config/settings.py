@@ -377,6 +377,13 @@ RETENTION_BATCH_SIZE = envint("RETENTION_BATCH_SIZE", 5000)
 AUTHENTICATION_BACKENDS = ["monitoring.auth_backends.PermissionBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
+# Failed passwords allowed per client address and username, and per address alone, in MINUTES
+# from the first, before logging in is refused until then (monitoring.login).
+LOGIN_THROTTLE = {
+    "FAILURES": envint("LOGIN_FAILURES_ALLOWED", 5),
+    "PER_ADDRESS": envint("LOGIN_FAILURES_PER_ADDRESS", 50),
+    "MINUTES": envint("LOGIN_LOCKOUT_MINUTES", 15),
+}
 LOGOUT_REDIRECT_URL = "login"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

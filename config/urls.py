@@ -4,7 +4,10 @@ from django.urls import include, path, re_path
 
 from config.api import api
 from config.api import not_found as api_not_found
+from monitoring.login import AdminLoginForm, LoginForm
 from monitoring.prometheus import metrics_view
+
+admin.site.login_form = AdminLoginForm  # failed passwords counted, as on the dashboard's login page
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -14,7 +17,9 @@ urlpatterns = [
     re_path(r"^api/(?P<path>.*)$", api_not_found),
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(template_name="dashboard/login.html", redirect_authenticated_user=True),
+        auth_views.LoginView.as_view(
+            template_name="dashboard/login.html", authentication_form=LoginForm, redirect_authenticated_user=True
+        ),
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -1,0 +1,76 @@
+"""Logging in, with failed passwords counted: the dashboard's login page and admin's.
+
+Django counts nothing: a drill sent 30 wrong passwords, then the right one, and was let in.
+Failures are counted in the cache (the database's or Redis: every web process sees them) per
+client address and username, and per client address alone (one address trying many names).
+Past the limit the form refuses before checking the password, for LOGIN_THROTTLE["MINUTES"]
+from the first failure, and says so. A success clears its username's count. Keyed on
+REMOTE_ADDR: behind a proxy that is the proxy's, so everyone behind it shares the per-address
+count.
+"""
+
+import hashlib
+import logging
+
+from django.conf import settings
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+
+logger = logging.getLogger(__name__)
+
+
+class LoginThrottle:
+    def __init__(self, request, username: str):
+        address = request.META.get("REMOTE_ADDR", "") if request is not None else ""
+        name = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]  # any text, a safe key
+        self.address, self.username = address, username
+        self.keys = {f"login-failures:{address}:{name}": "FAILURES", f"login-failures:{address}": "PER_ADDRESS"}
+
+    def refused(self) -> bool:
+        counts = cache.get_many(list(self.keys))
+        return any(counts.get(key, 0) >= settings.LOGIN_THROTTLE[limit] for key, limit in self.keys.items())
+
+    def failed(self) -> None:
+        for key in self.keys:
+            # The window runs from the first failure: add() sets it only when the key is absent.
+            cache.add(key, 0, timeout=settings.LOGIN_THROTTLE["MINUTES"] * 60)
+            try:
+                cache.incr(key)
+            except ValueError:  # expired between the two calls
+                cache.add(key, 1, timeout=settings.LOGIN_THROTTLE["MINUTES"] * 60)
+        if self.refused():
+            logger.warning("logins refused for %r from %s: too many failed passwords", self.username, self.address)
+
+    def succeeded(self) -> None:
+        cache.delete(next(iter(self.keys)))  # this username's; the address's count stays
+
+
+class ThrottledLoginMixin:
+    """An AuthenticationForm's clean(), refused past the failures allowed (LoginThrottle)."""
+
+    def clean(self):
+        throttle = LoginThrottle(self.request, self.data.get("username", ""))
+        if throttle.refused():
+            minutes = settings.LOGIN_THROTTLE["MINUTES"]
+            raise ValidationError(
+                f"Too many failed logins from here: try again in {minutes} minutes at the latest.", code="throttled"
+            )
+        try:
+            cleaned = super().clean()
+        except ValidationError as error:
+            if error.code == "invalid_login":
+                throttle.failed()
+            raise
+        if self.get_user() is not None:  # not a form missing its password, which would clear the count
+            throttle.succeeded()
+        return cleaned
+
+
+class LoginForm(ThrottledLoginMixin, AuthenticationForm):
+    pass
+
+
+class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    pass

@@ -1,0 +1,80 @@
+"""Logging in counts failed passwords: past the limit, even the right password is refused for a
+while (a drill sent 30 wrong ones, then the right one, and was let in)."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import time_machine
+from django.urls import reverse
+
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 12, 7, 3, 0, tzinfo=UTC)
+RIGHT = "correct horse battery staple"
+REFUSED = "Too many failed logins from here: try again in 15 minutes at the latest."
+LOGIN_PAGES = [reverse("login"), reverse("admin:login")]
+
+
+def log_in(client, url, password, username="alice", address="10.0.0.1"):
+    return client.post(url, {"username": username, "password": password}, REMOTE_ADDR=address)
+
+
+def logged_in(response) -> bool:
+    return response.status_code == 302 and "_auth_user_id" in response.client.session
+
+
+@pytest.fixture
+def alice(db):
+    return UserFactory(username="alice", is_staff=True)
+
+
+@pytest.mark.parametrize("url", LOGIN_PAGES)
+@time_machine.travel(NOW, tick=False)
+def test_after_5_failed_passwords_even_the_right_one_is_refused_for_15_minutes(client, alice, url):
+    for _ in range(5):
+        assert not logged_in(log_in(client, url, "wrong"))
+
+    refused = log_in(client, url, RIGHT)
+
+    assert refused.status_code == 200 and not logged_in(refused)
+    assert REFUSED in refused.content.decode()
+    with time_machine.travel(NOW + timedelta(minutes=15, seconds=1), tick=False):
+        assert logged_in(log_in(client, url, RIGHT))
+
+
+def test_the_count_is_per_address_and_username_and_a_success_clears_it(client, alice):
+    UserFactory(username="bob")
+    url = reverse("login")
+    for _ in range(4):
+        log_in(client, url, "wrong")
+    assert logged_in(log_in(client, url, RIGHT))  # the 5th try: the count starts again
+    client.logout()
+
+    for _ in range(5):
+        log_in(client, url, "wrong")
+
+    assert REFUSED in log_in(client, url, RIGHT).content.decode()
+    assert logged_in(log_in(client, url, RIGHT, address="10.0.0.2"))  # another address
+    client.logout()
+    assert logged_in(log_in(client, url, RIGHT, username="bob"))  # another user from the same one
+
+
+def test_a_form_without_its_password_does_not_clear_the_count(client, alice):
+    url = reverse("login")
+    for _ in range(5):
+        log_in(client, url, "wrong")
+
+    client.post(url, {"username": "alice"}, REMOTE_ADDR="10.0.0.1")
+
+    assert REFUSED in log_in(client, url, RIGHT).content.decode()
+
+
+def test_one_address_trying_many_usernames_is_refused_too(client, alice, settings):
+    settings.LOGIN_THROTTLE = {**settings.LOGIN_THROTTLE, "PER_ADDRESS": 3}
+    url = reverse("login")
+    for name in ("admin", "root", "ops"):
+        log_in(client, url, "wrong", username=name)
+
+    assert REFUSED in log_in(client, url, RIGHT).content.decode()
