@@ -6,7 +6,7 @@ client address and username, and per client address alone (one address trying ma
 Past the limit the form refuses before checking the password, for LOGIN_THROTTLE["MINUTES"]
 from the first failure, and says so. A success clears its username's count. Keyed on
 REMOTE_ADDR: behind a proxy that is the proxy's, so everyone behind it shares the per-address
-count.
+count. A cache that fails (Redis down) counts nothing rather than keep everyone out at 3 a.m.
 """
 
 import hashlib
@@ -29,22 +29,33 @@ class LoginThrottle:
         self.keys = {f"login-failures:{address}:{name}": "FAILURES", f"login-failures:{address}": "PER_ADDRESS"}
 
     def refused(self) -> bool:
-        counts = cache.get_many(list(self.keys))
+        try:
+            counts = cache.get_many(list(self.keys))
+        except Exception:
+            logger.warning("failed logins cannot be counted: the cache failed", exc_info=True)
+            return False
         return any(counts.get(key, 0) >= settings.LOGIN_THROTTLE[limit] for key, limit in self.keys.items())
 
     def failed(self) -> None:
-        for key in self.keys:
-            # The window runs from the first failure: add() sets it only when the key is absent.
-            cache.add(key, 0, timeout=settings.LOGIN_THROTTLE["MINUTES"] * 60)
-            try:
-                cache.incr(key)
-            except ValueError:  # expired between the two calls
-                cache.add(key, 1, timeout=settings.LOGIN_THROTTLE["MINUTES"] * 60)
+        window = settings.LOGIN_THROTTLE["MINUTES"] * 60
+        try:
+            for key in self.keys:
+                cache.add(key, 0, timeout=window)  # the window runs from the first failure: add() sets only
+                try:
+                    cache.incr(key)
+                except ValueError:  # expired between the two calls
+                    cache.add(key, 1, timeout=window)
+        except Exception:
+            logger.warning("a failed login was not counted: the cache failed", exc_info=True)
+            return
         if self.refused():
             logger.warning("logins refused for %r from %s: too many failed passwords", self.username, self.address)
 
     def succeeded(self) -> None:
-        cache.delete(next(iter(self.keys)))  # this username's; the address's count stays
+        try:
+            cache.delete(next(iter(self.keys)))  # this username's; the address's count stays
+        except Exception:
+            logger.warning("a login's failures were not cleared: the cache failed", exc_info=True)
 
 
 class ThrottledLoginMixin:

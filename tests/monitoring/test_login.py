@@ -78,3 +78,18 @@ def test_one_address_trying_many_usernames_is_refused_too(client, alice, setting
         log_in(client, url, "wrong", username=name)
 
     assert REFUSED in log_in(client, url, RIGHT).content.decode()
+
+
+def test_a_cache_that_fails_counts_nothing_and_keeps_nobody_out(client, alice, monkeypatch, caplog):
+    # The cache is Redis where REDIS_URL is set: down at 3 a.m., it must not keep operators out.
+    def down(*args, **kwargs):
+        raise ConnectionError("redis down")
+
+    for operation in ("get_many", "add", "incr", "delete"):
+        monkeypatch.setattr(f"django.core.cache.cache.{operation}", down)
+    url = reverse("login")
+    for _ in range(6):
+        log_in(client, url, "wrong")
+
+    assert logged_in(log_in(client, url, RIGHT))
+    assert "failed logins cannot be counted: the cache failed" in caplog.text
