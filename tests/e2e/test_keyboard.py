@@ -103,6 +103,23 @@ def test_a_filters_drop_down_applied_by_arrow_key_keeps_the_focus_for_the_next(p
     assert page.input_value("#filter-severity") != first
 
 
+def test_a_filters_drop_down_gets_the_focus_back_even_if_it_lost_it_meanwhile(page, alice):
+    # htmx puts the focus back only on the element that still had it when the new page came in; a
+    # CI run saw the focus end on <body> once. Here it is taken away on purpose, just before.
+    log_in(page, "alice", next_url="/alerts/")
+    page.evaluate(
+        """() => document.addEventListener("htmx:beforeSwap", (event) => {
+             if (event.detail.target === document.body) document.activeElement.blur();
+           }, {once: true})"""
+    )
+    page.focus("#filter-severity")
+
+    page.keyboard.press("ArrowDown")
+    page.wait_for_url("**/alerts/?*severity=*")
+
+    page.wait_for_function("() => document.activeElement.id === 'filter-severity'")
+
+
 def test_the_first_tab_offers_to_skip_to_the_content(page, alice):
     log_in(page, "alice", next_url="/alerts/")
 

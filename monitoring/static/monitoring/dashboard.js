@@ -38,9 +38,22 @@
   });
 
   // Filter forms marked data-autosubmit apply a choice at once (without JavaScript: their button).
+  // The field chosen from keeps the focus for the next choice: htmx puts it back only if it still
+  // had the focus when the new page came in, and a CI run saw it land on <body> once.
+  var appliedFrom = null; // the id of the field whose choice reloads the page
   document.addEventListener("change", function (event) {
     var form = event.target.form;
-    if (form && form.hasAttribute("data-autosubmit")) form.requestSubmit();
+    if (!form || !form.hasAttribute("data-autosubmit")) return;
+    appliedFrom = event.target.id || null;
+    form.requestSubmit();
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (!appliedFrom || event.detail.target !== document.body) return; // a poll's region, not the new page
+    var field = document.getElementById(appliedFrom);
+    appliedFrom = null;
+    if (field && (!document.activeElement || document.activeElement === document.body)) {
+      field.focus({ preventScroll: true });
+    }
   });
 
   // A poll replaces the live region: keep the <details> the operator opened open.
