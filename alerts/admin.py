@@ -22,7 +22,7 @@ from alerts.models import AlertHistory, AlertType, NotificationDelivery
 from alerts.selectors import nobody_on_it, with_alert_state
 from alerts.services import acknowledged, alert_acknowledge, alert_resolve
 from jobs import clock
-from jobs.admin import MAX_ACTION_ROWS, CheckedLookupsAdmin, JobIdSearchMixin
+from jobs.admin import MAX_ACTION_ROWS, CheckedLookupsAdmin, JobIdSearchMixin, KnownValuesFilter
 from jobs.errors import ErrorType
 from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS, missing_permission
 from monitoring.selectors import MAX_ALERT_DELIVERIES
@@ -71,29 +71,20 @@ class ResolvedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class AlertTypeFilter(admin.SimpleListFilter):
+class AlertTypeFilter(KnownValuesFilter):
     # The design's column has no choices; listing the known types avoids a DISTINCT over the history.
     title = "alert type"
     parameter_name = "alert_type"
-
-    def lookups(self, request, model_admin):
-        return AlertType.choices
-
-    def queryset(self, request, queryset):
-        return queryset.filter(alert_type=self.value()) if self.value() else queryset
+    values = AlertType.choices
 
 
-class ErrorClassFilter(admin.SimpleListFilter):
+class ErrorClassFilter(KnownValuesFilter):
     # A job failure's class, as its rule recorded it (alerts.rules.job_failure_verdict): the four
     # known classes rather than a DISTINCT over the states' JSON.
     title = "error class"
     parameter_name = "error_class"
-
-    def lookups(self, request, model_admin):
-        return ErrorType.choices
-
-    def queryset(self, request, queryset):
-        return queryset.filter(state__details__error_class=self.value()) if self.value() else queryset
+    field = "state__details__error_class"
+    values = ErrorType.choices
 
 
 class LatestDeliveries(BaseInlineFormSet):

@@ -439,8 +439,7 @@ def job_detail_by_id_or_prefix(job_id: uuid.UUID | str) -> JobDetail | None:
     an operator copies a short id from an alert): None when no job's does, AmbiguousJobId when
     several do. A prefix costs one query more than a whole id, a range of the primary key's index
     (a second, counting the range, only when it holds MAX_ID_MATCHES jobs or more)."""
-    if isinstance(job_id, str):
-        job_id = _job_id_by_prefix(job_id)
+    job_id = job_id_by_id_or_prefix(job_id)
     return job_detail(job_id) if job_id is not None else None
 
 
@@ -456,8 +455,9 @@ def job_events_by_id_or_prefix(job_id: uuid.UUID | str, *, offset: int, limit: i
 
 
 def job_id_by_id_or_prefix(job_id: uuid.UUID | str) -> uuid.UUID | None:
-    """The id of the job a whole id or a short one names, as job_detail_by_id_or_prefix finds
-    it (a whole id as given, unchecked): for acting on a job by the id an operator copied."""
+    """The id of the job a whole id or a short one names (a whole id as given, unchecked): for a
+    short id, the one job whose id starts with it, None when none does, AmbiguousJobId when
+    several do."""
     return _job_id_by_prefix(job_id) if isinstance(job_id, str) else job_id
 
 
