@@ -384,6 +384,10 @@ LOGIN_THROTTLE = {
     "PER_ADDRESS": envint("LOGIN_FAILURES_PER_ADDRESS", 50),
     "MINUTES": envint("LOGIN_LOCKOUT_MINUTES", 15),
 }
+# Proxies in front of the web processes that each append the address they received from to
+# X-Forwarded-For: the client's address is the one the outermost of them saw (login throttling).
+# 0: REMOTE_ADDR, since the header is whatever the client wrote.
+TRUSTED_PROXIES = envint("TRUSTED_PROXIES", 0)
 LOGOUT_REDIRECT_URL = "login"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

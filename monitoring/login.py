@@ -4,9 +4,10 @@ Django counts nothing: a drill sent 30 wrong passwords, then the right one, and 
 Failures are counted in the cache (the database's or Redis: every web process sees them) per
 client address and username, and per client address alone (one address trying many names).
 Past the limit the form refuses before checking the password, for LOGIN_THROTTLE["MINUTES"]
-from the first failure, and says so. A success clears its username's count. Keyed on
-REMOTE_ADDR: behind a proxy that is the proxy's, so everyone behind it shares the per-address
-count. A cache that fails (Redis down) counts nothing rather than keep everyone out at 3 a.m.
+from the first failure, and says so. A success clears its username's count. The client's address
+is REMOTE_ADDR, or behind TRUSTED_PROXIES proxies the one X-Forwarded-For's outermost trusted
+proxy saw: otherwise everyone behind a proxy would share its count. A cache that fails (Redis
+down) counts nothing rather than keep everyone out at 3 a.m.
 """
 
 import hashlib
@@ -21,9 +22,21 @@ from django.core.exceptions import ValidationError
 logger = logging.getLogger(__name__)
 
 
+def client_address(request) -> str:
+    """Who sent the request: REMOTE_ADDR, or behind TRUSTED_PROXIES proxies the address the
+    outermost of them received from (each appends its own peer to X-Forwarded-For, so entries
+    further left were written by the client and prove nothing)."""
+    address = request.META.get("REMOTE_ADDR", "")
+    if proxies := settings.TRUSTED_PROXIES:
+        forwarded = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        if len(forwarded) >= proxies and forwarded[-proxies]:
+            address = forwarded[-proxies]
+    return address
+
+
 class LoginThrottle:
     def __init__(self, request, username: str):
-        address = request.META.get("REMOTE_ADDR", "") if request is not None else ""
+        address = client_address(request) if request is not None else ""
         name = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]  # any text, a safe key
         self.address, self.username = address, username
         self.keys = {f"login-failures:{address}:{name}": "FAILURES", f"login-failures:{address}": "PER_ADDRESS"}

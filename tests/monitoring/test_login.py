@@ -17,8 +17,8 @@ REFUSED = "Too many failed logins from here: try again in 15 minutes at the late
 LOGIN_PAGES = [reverse("login"), reverse("admin:login")]
 
 
-def log_in(client, url, password, username="alice", address="10.0.0.1"):
-    return client.post(url, {"username": username, "password": password}, REMOTE_ADDR=address)
+def log_in(client, url, password, username="alice", address="10.0.0.1", **headers):
+    return client.post(url, {"username": username, "password": password}, REMOTE_ADDR=address, **headers)
 
 
 def logged_in(response) -> bool:
@@ -93,3 +93,42 @@ def test_a_cache_that_fails_counts_nothing_and_keeps_nobody_out(client, alice, m
 
     assert logged_in(log_in(client, url, RIGHT))
     assert "failed logins cannot be counted: the cache failed" in caplog.text
+
+
+# --- behind proxies: whose address is counted --------------------------------------------
+
+
+def fail_five_times_behind_a_proxy(client, forwarded_for):
+    for _ in range(5):
+        log_in(client, reverse("login"), "wrong", address="10.9.9.9", HTTP_X_FORWARDED_FOR=forwarded_for)
+
+
+def test_behind_a_trusted_proxy_each_client_is_counted_by_its_own_address(client, alice, settings):
+    settings.TRUSTED_PROXIES = 1
+    fail_five_times_behind_a_proxy(client, "203.0.113.7")
+    url = reverse("login")
+
+    refused = log_in(client, url, RIGHT, address="10.9.9.9", HTTP_X_FORWARDED_FOR="203.0.113.7")
+    assert REFUSED in refused.content.decode()
+    # Another client through the same proxy (same REMOTE_ADDR) is not locked out with it.
+    assert logged_in(log_in(client, url, RIGHT, address="10.9.9.9", HTTP_X_FORWARDED_FOR="198.51.100.4"))
+
+
+def test_addresses_a_client_wrote_into_x_forwarded_for_do_not_escape_the_count(client, alice, settings):
+    # The proxy appends the address it received from: what came before is the client's own text.
+    settings.TRUSTED_PROXIES = 1
+    for forged in ("1.1.1.1", "2.2.2.2", "3.3.3.3", "4.4.4.4", "5.5.5.5"):
+        log_in(client, reverse("login"), "wrong", address="10.9.9.9", HTTP_X_FORWARDED_FOR=f"{forged}, 203.0.113.7")
+
+    refused = log_in(client, reverse("login"), RIGHT, address="10.9.9.9", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.7")
+
+    assert REFUSED in refused.content.decode()
+
+
+def test_without_trusted_proxies_x_forwarded_for_is_ignored(client, alice, settings):
+    settings.TRUSTED_PROXIES = 0
+    fail_five_times_behind_a_proxy(client, "203.0.113.7")
+
+    refused = log_in(client, reverse("login"), RIGHT, address="10.9.9.9", HTTP_X_FORWARDED_FOR="198.51.100.4")
+
+    assert REFUSED in refused.content.decode()  # the header is the client's to write: REMOTE_ADDR counts
