@@ -205,13 +205,22 @@ class AlertHistoryAdmin(JobIdSearchMixin, CheckedLookupsAdmin):
         return missing_permission(request.user, RESOLVE_ALERTS) is None
 
     def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         resolve = self.admin_site.admin_view(require_POST(self.resolve_view))
-        name = f"{self.opts.app_label}_{self.opts.model_name}_resolve"
+        acknowledge = self.admin_site.admin_view(require_POST(self.acknowledge_view))
         # Before admin's own: its <path:object_id>/ would take "<id>/resolve/" for an object id.
-        return [path("<path:object_id>/resolve/", resolve, name=name), *super().get_urls()]
+        return [
+            path("<path:object_id>/resolve/", resolve, name=f"{prefix}_resolve"),
+            path("<path:object_id>/acknowledge/", acknowledge, name=f"{prefix}_acknowledge"),
+            *super().get_urls(),
+        ]
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
-        extra_context = {**(extra_context or {}), "can_resolve": self.has_resolve_permission(request)}
+        extra_context = {
+            **(extra_context or {}),
+            "can_resolve": self.has_resolve_permission(request),
+            "acknowledge_minutes": settings.ALERTS["ACKNOWLEDGE_MINUTES"],
+        }
         return super().change_view(request, object_id, form_url, extra_context)
 
     def resolve_view(self, request, object_id):
@@ -230,6 +239,31 @@ class AlertHistoryAdmin(JobIdSearchMixin, CheckedLookupsAdmin):
             when = _when(alert.resolved_at)
             message = f"The alert “{alert.title}” was already resolved at {when} {by}."
             self.message_user(request, message, messages.INFO)
+        return self._back_to_page(request, alert)
+
+    def acknowledge_view(self, request, object_id):
+        """The alert page's Acknowledge (someone is on it): alert_acknowledge, then back to the page.
+        The operator who opened the alert takes it there, without going back to tick it in the list."""
+        if not self.has_resolve_permission(request):
+            raise PermissionDenied
+        alert = self.get_object(request, unquote(object_id))
+        if alert is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if alert_acknowledge(alert=alert, user=request.user):
+            alert = self.get_object(request, unquote(object_id))  # with the state just written
+            until = _when(alert.acknowledged_until)
+            message = f"The alert “{alert.title}” was acknowledged: no escalation or repeat until {until}."
+            self.message_user(request, message, messages.SUCCESS)
+        else:
+            alert = self.get_object(request, unquote(object_id))
+            by = f" by {alert.resolved_by}" if alert.resolved_by else ""
+            message = (
+                f"The alert “{alert.title}” was resolved at {_when(alert.resolved_at)}{by}: nothing to acknowledge."
+            )
+            self.message_user(request, message, messages.WARNING)
+        return self._back_to_page(request, alert)
+
+    def _back_to_page(self, request, alert):
         page = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[alert.pk])
         context = {"preserved_filters": self.get_preserved_filters(request), "opts": self.opts}
         return redirect(add_preserved_filters(context, page))  # after a POST, a GET (reload-safe)

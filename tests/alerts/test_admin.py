@@ -535,3 +535,56 @@ def test_resolving_alerts_without_seeing_them_shows_no_alert_in_the_admin(staff)
     assert resolve_on_page(client, alert, reason="blind").status_code == 403
     alert.refresh_from_db()
     assert alert.resolved_at is None
+
+
+# --- acknowledging from the alert's page ---------------------------------------------------------
+
+
+def acknowledge_on_page(client, alert):
+    return client.post(reverse("admin:alerts_alerthistory_acknowledge", args=[alert.id]), follow=True)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_an_operator_acknowledges_an_alert_from_its_page(staff, alice):
+    """Who opened the alert takes it there: no going back to the list to tick it and pick an action."""
+    alert = job_failure()
+    client = staff(alice)
+    assert 'value="Acknowledge"' in client.get(change_page(alert)).content.decode()
+
+    response = acknowledge_on_page(client, alert)
+
+    assert response.redirect_chain == [(change_page(alert), 302)]
+    assert [str(m) for m in response.context["messages"]] == [
+        f"The alert “{alert.title}” was acknowledged: no escalation or repeat until 2026-11-29 04:00:00 UTC."
+    ]
+    state = AlertState.objects.get(alert=alert)
+    assert (state.acknowledged_by, state.acknowledged_until) == ("alice", NOW + timedelta(minutes=60))
+    html = response.content.decode()
+    assert "by alice at 2026-11-29 03:00:00 UTC, holding escalation until 2026-11-29 04:00:00 UTC" in html
+    assert 'value="Renew acknowledgement"' in html
+    alert.refresh_from_db()
+    assert alert.resolved_at is None  # acknowledged, still open
+
+
+def test_acknowledging_from_the_page_an_alert_resolved_meanwhile_says_so_and_changes_nothing(staff, alice):
+    alert = job_failure()
+    with time_machine.travel(datetime(2026, 11, 29, 3, 4, 5, tzinfo=UTC), tick=False):
+        alert_resolve(alert=alert, user=UserFactory(username="bob"), reason="fixed")
+
+    response = acknowledge_on_page(staff(alice), alert)
+
+    assert [str(m) for m in response.context["messages"]] == [
+        f"The alert “{alert.title}” was resolved at 2026-11-29 03:04:05 UTC by bob: nothing to acknowledge."
+    ]
+    assert AlertState.objects.get(alert=alert).acknowledged_at is None
+    assert 'id="acknowledge-form"' not in response.content.decode()  # a resolved alert's page offers neither
+
+
+def test_a_viewer_gets_no_acknowledge_on_the_page_and_cannot_post_one(staff, viewer):
+    alert = job_failure()
+    client = staff(viewer)
+
+    assert 'id="acknowledge-form"' not in client.get(change_page(alert)).content.decode()
+    assert acknowledge_on_page(client, alert).status_code == 403
+    assert AlertState.objects.get(alert=alert).acknowledged_at is None
+    assert staff(viewer).get(reverse("admin:alerts_alerthistory_acknowledge", args=[alert.id])).status_code == 405

@@ -99,3 +99,27 @@ def test_an_operator_resolves_an_alert_on_its_admin_page(page, operator):
     alert.refresh_from_db()
     assert alert.resolved_at is not None
     assert alert.state.resolution_reason == "queue drained"
+
+
+def test_an_operator_acknowledges_an_alert_on_its_admin_page_then_resolves_it(page, operator):
+    """At 3 a.m. the alert's page is where the operator lands (from the notification, the list):
+    taking it and, once fixed, resolving it are both there."""
+    raise_alerts()
+    alert = AlertHistory.objects.get(alert_type="system_health")
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+    log_in(page, "alice")
+    page.goto(f"/admin/alerts/alerthistory/{alert.id}/change/")
+    page.click("#acknowledge-form input[type=submit]")
+
+    page.wait_for_selector("ul.messagelist")
+    assert "was acknowledged: no escalation or repeat until" in page.locator("ul.messagelist").inner_text()
+    assert page.locator("#acknowledge-form input[type=submit]").get_attribute("value") == "Renew acknowledgement"
+    assert page.locator(".field-acknowledgement .readonly").inner_text().startswith("by alice at ")
+    alert.refresh_from_db()
+    assert alert.state.acknowledged_by == "alice"
+
+    page.fill("#resolve-form input[name=reason]", "queue drained")
+    page.click("#resolve-form input[type=submit]")
+    page.wait_for_selector("ul.messagelist >> text=was resolved.")
+    assert page.locator("#acknowledge-form, #resolve-form").count() == 0
