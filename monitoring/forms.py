@@ -31,6 +31,13 @@ def finished_window(timeframe: str) -> str:
     return min(covering, key=FINISHED_WINDOWS.get) if covering else max(FINISHED_WINDOWS, key=FINISHED_WINDOWS.get)
 
 
+def window_since(age: timedelta) -> str | None:
+    """The shortest finished-jobs window that still lists a job that finished `age` ago; None past
+    the longest (the list cannot reach it)."""
+    covering = [w for w, span in FINISHED_WINDOWS.items() if span >= age]
+    return min(covering, key=FINISHED_WINDOWS.get) if covering else None
+
+
 _JOB_TYPE_NAME = TypeAdapter(JobTypeName)
 
 
@@ -203,7 +210,7 @@ class SubmitJobForm(FilterForm):
         except ValueError as e:
             raise forms.ValidationError(f"not valid JSON: {e}") from None
         if not isinstance(parameters, dict):
-            raise forms.ValidationError("must be a JSON object, e.g. {\"seconds\": 5}")
+            raise forms.ValidationError('must be a JSON object, e.g. {"seconds": 5}')
         return parameters
 
 

@@ -2,10 +2,12 @@
 
 import json
 from collections.abc import Callable
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_POST
 
@@ -14,7 +16,7 @@ from jobs.manager import JobNotFound, JobStateConflict, job_manager
 from jobs.models import FINISHED_STATUSES, RETRYABLE_STATUSES, JobStatus
 from jobs.registry import registered_job_types
 from monitoring import selectors
-from monitoring.forms import MAX_EVENT_PAGES, JobEventsForm, SubmitJobForm
+from monitoring.forms import MAX_EVENT_PAGES, JobEventsForm, SubmitJobForm, window_since
 from monitoring.permissions import CONTROL_JOBS, SUBMIT_JOBS, VIEW_ALERTS, VIEW_JOBS
 from monitoring.retention import events_pruned
 from monitoring.templatetags.dashboard import duration
@@ -43,18 +45,35 @@ def copy_form(job) -> SubmitJobForm:
     return SubmitJobForm(initial={**initial, "copy_of": job.id})
 
 
+def failed_with_it_url(job, error: dict | None, now) -> str:
+    """The finished list of the jobs that failed for good with this failed job's error (this one
+    included), where "Retry these failed jobs" queues them all again once the cause is fixed: the
+    Errors page's "failed with it" link, from the job an operator reached first. Empty when there
+    is no such list: a job not failed, an error without fingerprint, a job past the longest window."""
+    fingerprint = (error or {}).get("fingerprint")
+    if job.status != JobStatus.FAILED or not fingerprint or job.finished_at is None:
+        return ""
+    window = window_since(now - job.finished_at)
+    if window is None:
+        return ""
+    query = urlencode({"view": "finished", "status": "failed", "window": window, "error": fingerprint})
+    return f"{reverse('dashboard:jobs')}?{query}"
+
+
 def page_context(request, detail) -> dict:
     """What the job's page shows (its live part included), for `detail` (selectors.job_detail)."""
     job = detail.job
     error_event = detail.last_error_event
     now = clock.now()
+    error = job.last_error if isinstance(job.last_error, dict) else None
     return {
         "now": now,
         "job": job,
         "detail": detail,
         "timeline": timeline_rows(detail.events),
         "attempts": attempt_rows(detail.attempts, detail.events),
-        "error": job.last_error if isinstance(job.last_error, dict) else None,
+        "error": error,
+        "failed_with_it_url": failed_with_it_url(job, error, now),
         "traceback": (error_event.error_details or {}).get("traceback") if error_event else None,
         # Alerts have their own permission, as on their own pages (and the overview, the error page).
         "alerts": selectors.job_alerts(job.id) if request.user.has_perm(VIEW_ALERTS) else [],

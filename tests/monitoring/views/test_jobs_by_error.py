@@ -3,6 +3,7 @@ last error it is (`/jobs/?view=finished&error=<fingerprint>`), where "Retry thes
 those again once the cause is fixed. The API's finished list takes the same filter."""
 
 from datetime import UTC, datetime, timedelta
+from html import unescape
 
 import pytest
 import time_machine
@@ -173,3 +174,42 @@ def test_the_api_finished_list_takes_the_same_filter(client, alice, bearer, djan
 def test_anonymous_visitors_get_the_login_page_not_the_list():
     response = Client().get(f"/jobs/?view=finished&error={TIMEOUT['fingerprint']}")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+def failed_with_it_link(page: str) -> str | None:
+    """The href of a job page's "every job that failed with it" link, if there is one."""
+    if 'id="failed-with-it"' not in page:
+        return None
+    return unescape(page.split('id="failed-with-it"')[0].rsplit('<a href="', 1)[1].split('"')[0])
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_failed_jobs_page_links_the_jobs_its_error_hit_where_they_are_retried_together(alice_client):
+    """From the job an operator reached first (a log line, the overview's failures) to every job
+    the same error failed, in one click: the list with "Retry these failed jobs"."""
+    job, other = failed_with(TIMEOUT, hours_ago=3), failed_with(TIMEOUT, hours_ago=0.5, job_type="demo.fail")
+    bad_record = failed_with(BAD_RECORD, hours_ago=0.5)
+
+    link = failed_with_it_link(alice_client.get(f"/jobs/{job.id}/").content.decode())
+
+    # The shortest window that still lists this job (3 h ago: 24h), every job type.
+    assert link == f"/jobs/?view=finished&status=failed&window=24h&error={TIMEOUT['fingerprint']}"
+    following = alice_client.get(link)
+    assert listed(following) == {job.id, other.id}
+    assert bad_record.id not in listed(following)
+    assert 'id="retry-jobs"' in following.content.decode()
+    assert failed_with_it_link(alice_client.get(f"/jobs/{other.id}/").content.decode()).endswith(
+        f"window=1h&error={TIMEOUT['fingerprint']}"
+    )
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_job_page_links_no_list_that_could_not_show_it(alice_client):
+    old = failed_with(TIMEOUT, hours_ago=24 * 8)  # past the longest window (7d)
+    recovered = JobFactory(status=JobStatus.COMPLETED, finished_at=NOW, last_error=TIMEOUT)  # not failed now
+    unmarked = failed_with({**TIMEOUT, "fingerprint": ""})  # recorded before fingerprints existed
+
+    for job in (old, recovered, unmarked):
+        assert failed_with_it_link(alice_client.get(f"/jobs/{job.id}/").content.decode()) is None
+    week = failed_with(TIMEOUT, hours_ago=24 * 6)
+    assert "window=7d" in failed_with_it_link(alice_client.get(f"/jobs/{week.id}/").content.decode())
