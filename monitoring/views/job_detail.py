@@ -156,6 +156,8 @@ def _respond(request, job_id, notice: str, *, status: int):
     context = page_context(request, detail) | {
         "notice": notice,
         "notice_level": "success" if status == 200 else "error",
+        # "Cancel requested: it stops…", "Retry queued": true until the job stops (dashboard.js).
+        "notice_while_active": status == 200 and detail.job.is_active,
     }
     template = "dashboard/partials/job_live.html" if request.htmx else "dashboard/job_detail.html"
     return render_page(request, template, context, status=status)

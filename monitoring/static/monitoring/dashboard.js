@@ -156,6 +156,14 @@
   document.addEventListener("toggle", markScrollingTables, true); // a chart's table opened
   window.addEventListener("resize", markScrollingTables);
 
+  // An action's outcome that holds while the job runs ("Cancel requested: it stops…", "Retry
+  // queued") goes once a poll shows the job stopped: a drill saw it stay above "cancelled".
+  document.addEventListener("htmx:afterSettle", function () {
+    var live = document.getElementById("job-live");
+    var outcome = document.querySelector("#job-notice [data-while-active]");
+    if (live && outcome && live.hasAttribute("data-stopped")) outcome.remove();
+  });
+
   // After an action whose page follows (pause, resume, run a job), its outcome is where the
   // keyboard and the screen reader start, not the top of the page.
   document.addEventListener("htmx:afterSettle", function (event) {

@@ -54,6 +54,22 @@ def test_cancelling_with_htmx_swaps_in_the_updated_job_and_a_notice(alice_client
     assert Job.objects.get(id=job.id).cancel_requested_at is not None
 
 
+def test_an_outcome_that_holds_while_the_job_runs_is_marked_to_go_when_it_stops(alice_client):
+    """Drill: "Cancel requested: it stops … at its timeout in 7m 58s" stayed above the job's
+    "cancelled" badge. Such a notice is marked, and so is the job's live part once the job has
+    stopped: dashboard.js removes the one when a poll brings the other (tests/e2e/test_dashboard.py)."""
+    running, queued = JobFactory(running=True), JobFactory(status=JobStatus.QUEUED)
+
+    requested = alice_client.post(f"/jobs/{running.id}/cancel/", headers=htmx("job-live")).content.decode()
+    cancelled = alice_client.post(f"/jobs/{queued.id}/cancel/", headers=htmx("job-live")).content.decode()
+    Job.objects.filter(id=running.id).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
+    stopped = alice_client.get(f"/jobs/{running.id}/", headers=htmx("job-live")).content.decode()
+
+    assert "data-while-active>Cancel requested" in requested and "data-stopped" not in requested
+    assert "data-while-active" not in cancelled  # "Cancelled." stays true
+    assert stopped.lstrip().startswith('<div id="job-live" class="status-cancelled" data-stopped')
+
+
 @time_machine.travel(datetime(2026, 12, 6, 3, 0, tzinfo=UTC), tick=False)
 def test_cancelling_a_silent_running_job_says_it_stops_at_its_timeout_at_the_latest(alice_client):
     """Drill: a job silent for 3 minutes was told "it stops at its next progress report",
