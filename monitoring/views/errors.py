@@ -43,7 +43,9 @@ def _attach_alerts(metrics: dict) -> None:
     fingerprints = [group["fingerprint"] for group in metrics["top_errors"]]
     alerts = selectors.error_group_alerts(fingerprints, since=metrics["since"], until=metrics["until"])
     for group in metrics["top_errors"]:
-        group["alerts"] = alerts.get(group["fingerprint"], [])
+        found = alerts.get(group["fingerprint"], {"alerts": [], "count": 0})
+        group["alerts"] = found["alerts"]  # the first few
+        group["more_alerts"] = found["count"] - len(found["alerts"])
 
 
 @dashboard_view(VIEW_METRICS)

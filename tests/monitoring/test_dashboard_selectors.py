@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from alerts.models import AlertOccurrence
 from jobs.models import JobStatus
 from monitoring import selectors
-from alerts.models import AlertOccurrence
 from tests.factories import AlertHistoryFactory, JobExecutionLogFactory, JobFactory
 
 pytestmark = pytest.mark.django_db
@@ -149,12 +149,37 @@ def test_error_groups_find_the_alerts_their_failures_raised_or_were_counted_into
     resolved = AlertHistoryFactory(job=other, resolved_at=ago(minutes=1))
     AlertHistoryFactory(job=too_old)
 
-    with django_assert_max_num_queries(3):
+    with django_assert_max_num_queries(2):
         groups = selectors.error_group_alerts(["aaa", "bbb", "ccc", "none"], since=ago(hours=1), until=NOW)
 
-    assert groups == {"aaa": [newer, older], "bbb": [resolved]}  # open ones first, newest first
-    assert groups["aaa"][1].occurrences == 1
+    assert groups == {  # open ones first, newest first
+        "aaa": {"alerts": [newer, older], "count": 2},
+        "bbb": {"alerts": [resolved], "count": 1},
+    }
+    assert groups["aaa"]["alerts"][1].occurrences == 1
     assert selectors.error_group_alerts([], since=ago(hours=1), until=NOW) == {}
+
+
+def test_an_error_groups_first_alerts_are_loaded_and_the_others_counted(django_assert_max_num_queries):
+    jobs = [JobFactory() for _ in range(6)]
+    for n, job in enumerate(jobs):
+        error(job, 5 + n, "aaa")
+    raised = [AlertHistoryFactory(job=job, triggered_at=ago(minutes=50 - n)) for n, job in enumerate(jobs)]
+    # Raised for the first job and counting it: one alert, counted once.
+    AlertOccurrence.objects.bulk_create(AlertOccurrence(alert=alert, job=alert.job) for alert in raised[:3])
+    resolved_newest = AlertHistoryFactory(job=jobs[0], triggered_at=ago(minutes=1), resolved_at=ago(minutes=1))
+    oldest_open = AlertHistoryFactory(job=JobFactory(), triggered_at=ago(hours=3))
+    AlertOccurrence.objects.create(alert=oldest_open, job=jobs[5])
+
+    with django_assert_max_num_queries(2):
+        groups = selectors.error_group_alerts(["aaa"], since=ago(hours=1), until=NOW)
+
+    # Open ones first, newest first: the resolved one, though the newest, is not among the first 3.
+    assert groups == {"aaa": {"alerts": raised[::-1][:3], "count": 8}}
+    assert selectors.error_group_alerts(["aaa"], since=ago(hours=1), until=NOW, limit=10)["aaa"] == {
+        "alerts": [*raised[::-1], oldest_open, resolved_newest],
+        "count": 8,
+    }
 
 
 def test_an_alerts_jobs_are_the_latest_counted_into_it():

@@ -174,12 +174,15 @@ def test_renders_in_a_bounded_number_of_queries(alice_client, outcome_history, d
         counted = failed_jobs[n * 60 : (n + 1) * 60]  # every error group has some of them
         AlertOccurrence.objects.bulk_create(AlertOccurrence(alert=alert, job=job) for job in counted)
     for timeframe in ("1h", "24h", "30d"):
-        # session, user, 2 for permissions, performance_metrics' 9, the groups' alerts 3
-        with django_assert_max_num_queries(16):
+        # session, user, 2 for permissions, performance_metrics' 9, the groups' alerts 2
+        with django_assert_max_num_queries(15):
             response = alice_client.get(f"/errors/?timeframe={timeframe}")
         assert response.status_code == 200
     assert response.context["metrics"]["overall"]["failed_attempts"] == 300
     assert len(response.context["top_errors"]) == 10
     groups = response.context["error_groups"]
     assert groups > 10 and f"the top 10 of <strong>{groups} groups</strong>" in response.content.decode()
-    assert all(len(group["alerts"]) == 5 for group in response.context["top_errors"])
+    # The first 3 alerts of each group loaded (open ones first, newest first), the others counted.
+    assert all(len(group["alerts"]) == 3 for group in response.context["top_errors"])
+    assert all(group["more_alerts"] == 2 for group in response.context["top_errors"])
+    assert response.content.decode().count('<span class="muted small">and 2 more</span>') == 10
