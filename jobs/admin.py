@@ -4,11 +4,15 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ORDER_VAR, ChangeList
 from django.core.exceptions import EmptyResultSet
+from django.core.paginator import Paginator
 from django.urls import reverse
+from django.utils.functional import cached_property
 
+from jobs.errors import ErrorType
 from jobs.manager import JobStateConflict, job_manager
 from jobs.models import ACTIVE_STATUSES, RETRYABLE_STATUSES, Job, JobRetryHistory, JobTypePause
 from jobs.notices import resume_outcome
+from jobs.registry import registered_job_types
 from monitoring.permissions import CONTROL_JOBS, VIEW_JOBS
 from monitoring.selectors import filter_by_id_prefix, with_held_jobs
 
@@ -55,6 +59,27 @@ class CheckedChangeList(ChangeList):
             return self.list_display[int(part.rpartition("-")[2])] in self.sortable_by
         except (IndexError, ValueError):
             return False
+
+
+# The rows a list counts, at most: past them it says "or more" (templates/admin/capped_pagination.html).
+MAX_COUNTED_ROWS = 10_000
+
+
+class CappedCountPaginator(Paginator):
+    """Counts the rows up to MAX_COUNTED_ROWS only, where admin's COUNT(*) read every row on each
+    page (the events: 0.4 s at 5 million, and growing); so also the last page linked is an offset
+    of 10,000 at most, not of millions. Counted in no order (the count does not depend on it): a
+    filter matching few rows is counted in one pass, not by reading the whole list's index in order
+    (events whose job failed: 166 ms, 237 ms ordered). The model's admin template folder needs a
+    pagination.html including capped_pagination.html, which says "or more"."""
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list.order_by()[:MAX_COUNTED_ROWS].count()
+
+    @property
+    def capped(self) -> bool:
+        return self.count >= MAX_COUNTED_ROWS
 
 
 class KnownValuesFilter(admin.SimpleListFilter):
@@ -120,16 +145,35 @@ class AttemptInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
 
 
+class JobTypeFilter(KnownValuesFilter):
+    # The job types registered, as the dashboard's Jobs page offers them, rather than a DISTINCT
+    # over every job on each page (80 ms at 200,000 jobs); another is still ?job_type=<name>.
+    title = "job type"
+    parameter_name = "job_type"
+
+    def lookups(self, request, model_admin):
+        return [(name, name) for name in registered_job_types()]
+
+
+class JobErrorClassFilter(KnownValuesFilter):
+    # The four classes jobs.errors gives, rather than a DISTINCT over every job (90 ms at 200,000).
+    title = "error class"
+    parameter_name = "error_class"
+    values = ErrorType.choices
+
+
 @admin.register(Job)
 class JobAdmin(JobIdSearchMixin, ReadOnlyAdminMixin, CheckedLookupsAdmin):
     job_id_field = "id"
     list_display = ("id", "job_type", "status", "progress", "attempts", "error_class", "updated_at", "worker")
-    list_filter = ("status", "job_type", "error_class")
+    list_filter = ("status", JobTypeFilter, JobErrorClassFilter)
     search_fields = ("=id", "job_type", "message")
     readonly_fields = [f.name for f in Job._meta.fields]
     inlines = [AttemptInline]
     actions = ["cancel_jobs", "retry_jobs"]
+    paginator = CappedCountPaginator
     show_full_result_count = False  # no COUNT(*) over the whole history on every page
+    show_facets = admin.ShowFacets.NEVER  # "Show counts" counted every job once per filter choice
 
     def view_on_site(self, obj):
         # The dashboard's page, linked directly. Not a get_absolute_url on the model: that would

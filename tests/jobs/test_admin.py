@@ -4,8 +4,10 @@ import pytest
 from django.urls import reverse
 from django_q.models import OrmQ
 
+from jobs.admin import MAX_COUNTED_ROWS
 from jobs.manager import job_manager
 from jobs.models import Job, JobStatus, JobTypePause
+from jobs.registry import registered_job_types
 from tests.factories import JobFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -95,6 +97,59 @@ def test_admin_search_finds_a_job_by_the_short_id_the_dashboard_shows(client):
     assert found("636") == []  # fewer are not: "636" is searched as text only
     assert len(found("imports.candidates")) == 1  # the other search fields still work
     assert found("63644131-zz") == []
+
+
+def test_the_job_list_counts_its_jobs_only_as_far_as_it_pages(client, monkeypatch):
+    # A long history: admin's COUNT(*) and a DISTINCT of the job types and of the error classes
+    # read every job on each page (0.25 s at 200,000). Here the count stops at MAX_COUNTED_ROWS,
+    # the filters list the registered job types and the four error classes.
+    monkeypatch.setattr("jobs.admin.MAX_COUNTED_ROWS", 2)
+    client.force_login(staff(username="viewer", permissions=["jobs.view_job"]))
+    JobFactory.create_batch(3)
+
+    response = client.get(reverse("admin:jobs_job_changelist"))
+
+    assert response.context["cl"].result_count == 2
+    assert len(response.context["cl"].result_list) == 3  # the page itself is not cut
+    assert "2 or more jobs (counted no further)" in response.content.decode()
+    cl = response.context["cl"]
+    choices = {spec.title: [choice["display"] for choice in spec.choices(cl)][1:] for spec in cl.filter_specs}
+    assert choices["job type"] == registered_job_types()
+    assert choices["error class"] == ["Transient", "Configuration", "Data", "System"]
+
+
+def test_a_short_job_list_is_counted_in_full(client):
+    client.force_login(staff(username="viewer", permissions=["jobs.view_job"]))
+    JobFactory.create_batch(3)
+    page = client.get(reverse("admin:jobs_job_changelist")).content.decode()
+    assert "3 jobs" in page and "or more" not in page
+
+
+def test_the_job_list_filters_by_type_and_error_class_even_an_unregistered_type(client):
+    client.force_login(staff(username="viewer", permissions=["jobs.view_job"]))
+    gone = JobFactory(job_type="reports.retired")  # a job type no longer in the code
+    data = JobFactory(error_class="data", status=JobStatus.FAILED)
+    JobFactory(error_class="transient", status=JobStatus.FAILED)
+
+    def listed(**params):
+        return [job.id for job in client.get(reverse("admin:jobs_job_changelist"), params).context["cl"].result_list]
+
+    assert listed(job_type="reports.retired") == [gone.id]
+    assert listed(error_class="data") == [data.id]
+
+
+def test_the_job_list_runs_no_query_over_every_job(client, django_assert_max_num_queries):
+    client.force_login(staff(username="viewer", permissions=["jobs.view_job"]))
+    for jobs in (3, 30):  # the same queries however many jobs
+        JobFactory.create_batch(jobs - Job.objects.count())
+        # session, user, permissions, the page's count and rows
+        with django_assert_max_num_queries(5) as captured:
+            response = client.get(reverse("admin:jobs_job_changelist"))
+        assert response.status_code == 200
+        queries = [query["sql"] for query in captured.captured_queries]
+        assert not [sql for sql in queries if "DISTINCT" in sql]
+        counts = [sql for sql in queries if "COUNT(*)" in sql]
+        assert len(counts) == 1 and f"LIMIT {MAX_COUNTED_ROWS}" in counts[0]
 
 
 def test_paused_job_types_are_listed_in_the_admin_and_resumed_from_it(client, django_capture_on_commit_callbacks):

@@ -5,6 +5,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from jobs.admin import MAX_COUNTED_ROWS
 from jobs.models import JobStatus
 from monitoring import admin as monitoring_admin
 from tests.factories import JobExecutionLogFactory, JobFactory, UserFactory
@@ -37,9 +38,9 @@ def test_the_execution_log_admin_finds_a_jobs_events_by_its_short_id(client):
 
 def test_the_execution_log_list_counts_its_events_only_as_far_as_it_pages(log_viewer, monkeypatch):
     # Millions of events: admin's COUNT(*) and a DISTINCT of their statuses read every one of them
-    # on each page (1.2 s at 5 million). Here the count stops at MAX_COUNTED_EVENTS, and the status
+    # on each page (1.2 s at 5 million). Here the count stops at MAX_COUNTED_ROWS, and the status
     # filter lists the statuses a job has.
-    monkeypatch.setattr(monitoring_admin, "MAX_COUNTED_EVENTS", 2)
+    monkeypatch.setattr("jobs.admin.MAX_COUNTED_ROWS", 2)
     JobExecutionLogFactory.create_batch(3)
 
     response = log_viewer.get(LOG_LIST)
@@ -59,7 +60,7 @@ def test_the_execution_log_list_runs_no_query_over_every_event(log_viewer, djang
     queries = [query["sql"] for query in captured.captured_queries]
     assert not [sql for sql in queries if "DISTINCT" in sql]
     counts = [sql for sql in queries if "COUNT(*)" in sql and "job_execution_logs" in sql]
-    assert counts and all(f"LIMIT {monitoring_admin.MAX_COUNTED_EVENTS}" in sql for sql in counts)
+    assert counts and all(f"LIMIT {MAX_COUNTED_ROWS}" in sql for sql in counts)
 
 
 def test_a_job_id_searched_finds_its_events_not_the_messages_that_mention_it(log_viewer):
