@@ -1,11 +1,11 @@
-"""latest_health and health_history: what the API, the dashboard and /metrics read."""
+"""latest_health and health_histories: what the API, the dashboard and /metrics read."""
 
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import pytest
 
-from monitoring.health import health_history, latest_health
+from monitoring.health import health_histories, latest_health
 from tests.factories import health_result
 
 pytestmark = pytest.mark.django_db
@@ -69,14 +69,24 @@ def test_when_checks_stop_running_the_last_results_stay_with_their_time():
     assert health["status"] == "healthy"
 
 
-def test_health_history_is_one_component_oldest_first():
+def test_health_histories_are_each_components_oldest_first():
     for minutes_ago in (30, 10, 20):
         metric("cpu.percent", "healthy", minutes_ago=minutes_ago, value=minutes_ago, metric_type="resource")
+        metric("cpu.percent", "healthy", minutes_ago=minutes_ago, value=minutes_ago + 1, metric_type="api")
     metric("cpu.percent", "healthy", minutes_ago=90, metric_type="resource")  # before `since`
-    metric("memory.percent", "healthy", minutes_ago=5, metric_type="resource")
+    metric("memory.percent", "healthy", minutes_ago=5, value=5, metric_type="resource")
 
-    cpu = {"metric_type": "resource", "metric_name": "cpu.percent", "since": NOW - timedelta(hours=1)}
-    rows = health_history(**cpu)
-    assert [float(row.metric_value) for row in rows] == [30, 20, 10]
-    last_two = health_history(**cpu, limit=2)
-    assert [float(row.metric_value) for row in last_two] == [20, 10]
+    def values(histories):
+        return {key: [float(row.metric_value) for row in rows] for key, rows in histories.items()}
+
+    since = NOW - timedelta(hours=1)
+    assert values(health_histories(since=since)) == {
+        ("api", "cpu.percent"): [31, 21, 11],  # the same name under another type is another component
+        ("resource", "cpu.percent"): [30, 20, 10],
+        ("resource", "memory.percent"): [5],
+    }
+    assert values(health_histories(since=since, limit=2)) == {  # the latest 2 of each
+        ("api", "cpu.percent"): [21, 11],
+        ("resource", "cpu.percent"): [20, 10],
+        ("resource", "memory.percent"): [5],
+    }

@@ -143,8 +143,8 @@ def test_with_no_worker_the_overview_says_so_instead_of_the_last_status(alice_cl
 
 def test_with_no_worker_the_pages_stay_within_their_queries(alice_client, no_worker, django_assert_max_num_queries):
     with time_machine.travel(NOW, tick=False):
-        # session, user, permissions, latest health 2, worker seen 2, one history per component (3), hosts
-        with django_assert_max_num_queries(11):
+        # session, user, permissions, latest health 2, worker seen 2, the components' histories, hosts
+        with django_assert_max_num_queries(9):
             assert "No worker is running" in alice_client.get("/health/", headers=htmx("health-live")).content.decode()
         # the overview's 12 (test_overview.py) and worker seen 2
         with django_assert_max_num_queries(14):
@@ -189,10 +189,25 @@ def test_renders_in_a_bounded_number_of_queries(alice_client, django_assert_max_
         for i in range(2880)
         for kind, name in names
     )
-    # session, user, permissions, latest 2, one history per component, the workers by host
-    with django_assert_max_num_queries(10):
+    # session, user, permissions, latest 2, the components' histories, the workers by host
+    with django_assert_max_num_queries(7):
         response = alice_client.get("/health/")
     assert all(c["checks"] == 120 for s in response.context["sections"] for c in s["components"])
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_queries_do_not_grow_with_the_number_of_components(alice_client, django_assert_max_num_queries):
+    for components in (2, 30):  # services, hosts' resources...
+        SystemHealthMetric.objects.all().delete()
+        for n in range(components):
+            for minutes_ago in (2, 1, 0):
+                check(minutes_ago, "api", f"service_{n}", n + minutes_ago)
+        # session, user, permissions, latest 2, the components' histories, the workers by host
+        with django_assert_max_num_queries(7):
+            response = alice_client.get("/health/")
+        shown = [c for s in response.context["sections"] for c in s["components"]]
+        assert len(shown) == components and all(c["checks"] == 3 for c in shown)
+    assert {c["metric_name"]: (c["low"], c["high"]) for c in shown}["service_7"] == ("7 ms", "9 ms")
 
 
 # --- workers, by host -------------------------------------------------------------------------
