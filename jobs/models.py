@@ -123,9 +123,6 @@ class Job(models.Model):
             # The type of a job found by id, from the index alone: the metrics look it up for
             # every outcome and attempt in their window (docs/benchmark.md).
             models.Index(fields=["id", "job_type"], name="jobs_id_type_idx"),
-            # Every job, newest activity first: admin's job list reads its page from here (ORDER BY
-            # updated_at DESC, id DESC: 1-3 ms), where it sorted every job (150-190 ms at 200,000).
-            models.Index(fields=["-updated_at", "-id"], name="jobs_updated_idx"),
             # Finished jobs by type and time (history lists, job queue health).
             models.Index(fields=["job_type", "-finished_at"], name="jobs_type_finished_idx"),
             models.Index(fields=["status", "-finished_at"], name="jobs_status_finished_idx"),
