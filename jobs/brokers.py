@@ -19,6 +19,10 @@ more its pusher holds) behind the job each worker runs, and on the ORM broker up
 interval (0.2 s) more: with every worker on long jobs, for them to end (a drill saw health
 checks 4-5 minutes late behind 90 s jobs; docs/deployment.md).
 
+The Redis broker also notices when Redis loses its data (flushed, restarted without persistence,
+failed over to an empty replica): the sweep then enqueues again at once every job whose task was
+in it, instead of after JOBS["REQUEUE_AFTER"] (RedisBroker.tasks_lost_before).
+
 The pusher and the sentinel live as long as their node, and django-q2 never drops their
 broken database connections by itself: after a database outage these brokers do, so the
 node carries on as soon as the database answers again.
@@ -29,6 +33,7 @@ import multiprocessing
 import os
 import threading
 import time
+from datetime import datetime
 
 from django.conf import settings
 from django.utils import timezone
@@ -188,6 +193,29 @@ class ORMBroker(JobDispatchMixin, ORM):
 
 
 class RedisBroker(JobDispatchMixin, Redis):
+    @property
+    def marker_key(self) -> str:
+        return f"{self.list_key}:epoch"
+
+    def tasks_lost_before(self, now: datetime) -> datetime | None:
+        """Tasks enqueued before the returned time are gone: Redis lost its data then.
+
+        A key beside the queue, with no expiry, holds when it was set. Redis losing its data loses
+        it too: the first sweep to miss it sets it again (SET NX: one node wins, the others read
+        its time), and every queued job enqueued before that is lost, whichever node asks, on
+        every tick until each is enqueued again (the sweep does a limited number per tick). A new
+        Redis looks the same: its first use enqueues the jobs already queued once more, duplicates
+        the claim refuses. None in the moment between a new loss and the set."""
+        if self.connection.set(self.marker_key, now.isoformat(), nx=True):
+            logger.warning(
+                "Redis had no %s: it lost its data (flushed, restarted without persistence, an empty replica) "
+                "or is new; jobs enqueued before now are enqueued again",
+                self.marker_key,
+            )
+            return now
+        marked = self.connection.get(self.marker_key)
+        return datetime.fromisoformat(marked.decode()) if marked else None
+
     def enqueue_urgent(self, task) -> int:
         return self.connection.rpush(self.urgent_key, task)
 

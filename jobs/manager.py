@@ -728,28 +728,33 @@ class EnhancedJobManager:
 
     def requeue_lost_jobs(self, *, now=None, limit: int = 100, broker: Broker | None = None) -> int:
         """Enqueue again queued jobs whose task will not reach a worker: lost between commit and
-        enqueue, or taken from the broker by a node that then died.
+        enqueue, taken from the broker by a node that then died, or lost with the broker's data.
 
         A job counts as lost once it has waited JOBS["REQUEUE_AFTER"] and its task cannot still be
         ahead in the queue: the broker's queue is empty, or a worker already runs an attempt queued
         that long after it (the broker hands tasks out in the order they came; the margin covers
         node clocks and enqueues held until a long transaction commits). Otherwise the job is most
-        likely waiting its turn behind a backlog. A duplicate task is harmless anyway (the claim
-        refuses it): at worst a task a live node prefetched runs elsewhere first.
+        likely waiting its turn behind a backlog. At once, whatever the queue holds, if it was
+        enqueued before the broker lost its data (Redis flushed or restarted: tasks_lost_before in
+        jobs/brokers.py). A duplicate task is harmless anyway (the claim refuses it): at worst a
+        task a live node prefetched runs elsewhere first.
         """
         from jobs.queue import shared_broker
 
         broker = broker or shared_broker()
         now = now or clock.now()
+        # The ORM broker's queue is the database: it is lost only with the jobs themselves.
+        lost_at = broker.tasks_lost_before(now) if hasattr(broker, "tasks_lost_before") else None
         patience = timedelta(seconds=settings.JOBS["REQUEUE_AFTER"])
         queued_before = now - patience
         why = "the broker's queue is empty"
         if broker.queue_size():
             passed = Job.objects.filter(status=JobStatus.RUNNING).aggregate(newest=models.Max("queued_at"))["newest"]
-            if passed is None:
-                return 0
-            queued_before = min(queued_before, passed - patience)
+            queued_before = min(queued_before, passed - patience) if passed is not None else None
             why = "workers already run attempts queued after it"
+        queued_before = max((t for t in (queued_before, lost_at) if t is not None), default=None)
+        if queued_before is None:
+            return 0
         # A queued job's updated_at is when it was last enqueued (queued, or by this sweep): nothing
         # else writes a queued row. So a job enqueued again waits a whole JOBS_REQUEUE_AFTER once more.
         lost = (
@@ -761,18 +766,24 @@ class EnhancedJobManager:
         for job_id, job_type, attempts, updated_at in lost.values_list("id", "job_type", "attempts", "updated_at")[
             :limit
         ]:
+            enqueued_at, reason = now, why
+            if lost_at is not None and updated_at < lost_at:
+                reason = "the broker lost its queue: Redis was flushed or restarted"
+                # Not before the loss, even on a node whose clock is a little behind the one that
+                # noticed it: the next sweep would take the new task for lost too.
+                enqueued_at = max(now, lost_at)
             with transaction.atomic():
                 # queued_at stays: the job's first task may still be alive (prefetched by a busy node)
                 # and run; the sweep must not read a later queue time from it than its task had.
                 if not Job.objects.filter(id=job_id, status=JobStatus.QUEUED, updated_at=updated_at).update(
-                    updated_at=now
+                    updated_at=enqueued_at
                 ):
                     continue
                 self.monitoring.record_event_sync(
                     job_id,
                     EventType.QUEUED,
                     status=JobStatus.QUEUED,
-                    message=f"attempt {attempts + 1} enqueued again: its task was lost ({why})",
+                    message=f"attempt {attempts + 1} enqueued again: its task was lost ({reason})",
                     details={"attempt": attempts + 1, "requeued": True},
                     measure_memory=False,
                     timestamp=now,

@@ -5,18 +5,26 @@ themselves. The whole story, with a real outage on two nodes, is in
 tests/reliability/test_database_outage.py; these pin each piece on any database.
 """
 
-from datetime import timedelta
+import os
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
+from django.conf import settings
 from django.db import OperationalError, connection
 from django.utils import timezone
 from django_q.brokers.orm import ORM
+from django_q.conf import Conf
 from django_q.models import OrmQ
+from django_q.signing import SignedPackage
 
-from jobs.brokers import ORMBroker
+from jobs.brokers import ORMBroker, RedisBroker
 from jobs.manager import job_manager
-from jobs.models import Job, JobStatus
+from jobs.models import Job, JobRetryHistory, JobStatus
+from monitoring.models import EventType, JobExecutionLog
 from tests.factories import JobFactory
+from tests.reliability.conftest import redis_test_url
 
 OUTAGE = OperationalError('connection failed: FATAL:  database "jobs" is not currently accepting connections')
 
@@ -155,8 +163,6 @@ def test_urgent_tasks_are_handed_out_before_the_queue_oldest_first(db, broker):
 
 def test_the_orm_broker_looks_at_an_empty_urgent_lane_once_per_poll_interval(db, broker):
     """Not once per task: with hundreds of tasks a second that query would cost the pusher."""
-    from django_q.conf import Conf
-
     jobs = [broker.enqueue(f"job {n}") for n in (1, 2, 3)]
     assert broker.dequeue()[0][0] == jobs[0]  # the urgent lane was empty
     urgent = broker.enqueue_urgent("delivery")
@@ -167,11 +173,6 @@ def test_the_orm_broker_looks_at_an_empty_urgent_lane_once_per_poll_interval(db,
 
 
 def test_the_redis_broker_has_the_same_urgent_lane(monkeypatch):
-    from django_q.conf import Conf
-
-    from jobs.brokers import RedisBroker
-    from tests.reliability.conftest import redis_test_url
-
     monkeypatch.setattr(Conf, "REDIS", redis_test_url())
     redis_broker = RedisBroker(list_key="test-urgent-lane")
     redis_broker.purge_queue()
@@ -206,3 +207,167 @@ def test_periodic_tasks_go_on_the_urgent_lane_ahead_of_a_backlog_of_jobs(transac
     first = broker.dequeue()[0]
     assert SignedPackage.loads(first[1])["func"] == "monitoring.tasks.run_health_checks"
     assert [broker.dequeue()[0][0] for _ in backlog] == backlog
+
+
+# --- Redis losing its data (FLUSHALL, a restart without persistence, an empty replica) -------------
+
+LOST = "its task was lost (the broker lost its queue: Redis was flushed or restarted)"
+NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+
+
+def at(seconds: float):
+    return time_machine.travel(NOW + timedelta(seconds=seconds), tick=False)
+
+
+class Node:
+    """A node's pusher as the sweep sees it: its Redis broker, its clock, a tick of its dispatch thread."""
+
+    def __init__(self, list_key: str, capture_on_commit):
+        self.broker = RedisBroker(list_key=list_key)
+        self.broker.clock = FakeClock()
+        self.capture_on_commit = capture_on_commit
+
+    def tick(self, seconds: float) -> None:
+        with at(seconds), self.capture_on_commit(execute=True):
+            self.broker.dispatch_jobs()
+        self.broker.clock.now += settings.JOBS["SWEEP_INTERVAL"]
+
+    def requeue(self, seconds: float, limit: int) -> int:
+        with at(seconds), self.capture_on_commit(execute=True):
+            return job_manager.requeue_lost_jobs(limit=limit, broker=self.broker)
+
+    def waiting(self) -> list[tuple[str, int]]:
+        """(job id, attempt) of each task waiting in Redis, in order, taking none."""
+        tasks = [SignedPackage.loads(raw) for raw in self.broker.connection.lrange(self.broker.list_key, 0, -1)]
+        return [tuple(task["args"]) for task in tasks]
+
+
+def flush(broker: RedisBroker) -> None:
+    """What FLUSHDB does to this queue: every key of it gone (the queue, its urgent lane, the marker),
+    and nothing of another run sharing the test database."""
+    prefix = broker.list_key.removesuffix(":q")
+    for key in broker.connection.scan_iter(f"{prefix}:*"):
+        broker.connection.delete(key)
+
+
+@pytest.fixture
+def redis_nodes(db, fast_jobs, monkeypatch, django_capture_on_commit_callbacks):
+    """nodes(n) -> n nodes on one Redis queue of the test's own; jobs submitted here are enqueued on it."""
+    import jobs.queue
+
+    monkeypatch.setattr(Conf, "REDIS", redis_test_url())
+    list_key = f"test-redis-lost-{uuid.uuid4()}"
+    started = []
+
+    def nodes(count: int = 1) -> list[Node]:
+        started.extend(Node(list_key, django_capture_on_commit_callbacks) for _ in range(count))
+        monkeypatch.setattr(jobs.queue, "_broker", (os.getpid(), started[0].broker))
+        return started[-count:]
+
+    yield nodes
+    if started:
+        flush(started[0].broker)
+
+
+def submit(seconds: float, capture_on_commit, job_type: str = "test.echo") -> Job:
+    with at(seconds), capture_on_commit(execute=True):
+        return job_manager.submit_job(job_type, {})
+
+
+def requeue_events(job_ids) -> list[str]:
+    events = JobExecutionLog.objects.filter(job_id__in=job_ids, event_type=EventType.QUEUED, details__requeued=True)
+    return list(events.values_list("message", flat=True))
+
+
+def test_when_redis_loses_its_data_the_next_sweep_enqueues_the_queued_jobs_again(
+    redis_nodes, django_capture_on_commit_callbacks
+):
+    """Not JOBS_REQUEUE_AFTER (600 s) later: at the next tick of any node's dispatch thread."""
+    (node,) = redis_nodes(1)
+    node.tick(-3600)  # Redis in use for an hour already
+    jobs = [submit(-120 + n, django_capture_on_commit_callbacks) for n in range(3)]
+    held = submit(-60, django_capture_on_commit_callbacks, job_type="test.progress")
+    job_manager.pause_job_type_sync("test.progress", by="alice")
+    assert len(node.waiting()) == 4
+    prefetched = node.broker.dequeue()  # a node took the first job's task before the loss
+
+    flush(node.broker)
+    node.tick(0)
+
+    assert node.waiting() == [(str(job.id), 1) for job in jobs]  # oldest first; the held job stays held
+    assert requeue_events([job.id for job in jobs]) == [f"attempt 1 enqueued again: {LOST}"] * 3
+    assert requeue_events([held.id]) == []
+    assert set(Job.objects.filter(id__in=[job.id for job in jobs]).values_list("updated_at", flat=True)) == {NOW}
+
+    node.tick(1)  # once each
+    assert len(node.waiting()) == 3
+    assert len(requeue_events([job.id for job in jobs])) == 3
+
+    # The prefetched task still runs: the first of the two tasks of that job to arrive runs it, the
+    # other is refused by the claim.
+    first_job = str(jobs[0].id)
+    assert job_manager.execute_job_sync(*SignedPackage.loads(prefetched[0][1])["args"])["ran"] is True
+    again = node.broker.dequeue()[0][1]
+    assert SignedPackage.loads(again)["args"] == (first_job, 1)
+    assert job_manager.execute_job_sync(first_job, 1)["ran"] is False
+    assert JobRetryHistory.objects.filter(job_id=first_job).count() == 1
+
+
+def test_a_second_node_does_not_enqueue_them_again(redis_nodes, django_capture_on_commit_callbacks):
+    first, second = redis_nodes(2)
+    first.tick(-3600)
+    jobs = [submit(-60, django_capture_on_commit_callbacks) for _ in range(3)]
+
+    flush(first.broker)
+    first.tick(0)
+    second.tick(-0.5)  # its clock half a second behind: the loss was still noticed at NOW
+    first.tick(5)
+    second.tick(4.5)
+
+    assert len(first.waiting()) == 3
+    assert requeue_events([job.id for job in jobs]) == [f"attempt 1 enqueued again: {LOST}"] * 3
+    assert first.broker.tasks_lost_before(NOW + timedelta(seconds=10)) == NOW
+
+
+def test_more_lost_jobs_than_one_sweep_takes_are_finished_by_the_next_sweeps_of_any_node(
+    redis_nodes, django_capture_on_commit_callbacks
+):
+    first, second = redis_nodes(2)
+    first.tick(-3600)
+    jobs = [submit(-60 + n, django_capture_on_commit_callbacks) for n in range(5)]
+    flush(first.broker)
+
+    assert first.requeue(0, limit=2) == 2
+    assert second.requeue(-0.5, limit=2) == 2  # a node whose clock is behind: not before the loss
+    assert first.requeue(5, limit=2) == 1
+    assert second.requeue(4.5, limit=2) == 0
+
+    assert first.waiting() == [(str(job.id), 1) for job in jobs]
+    assert len(requeue_events([job.id for job in jobs])) == 5
+
+
+def test_redis_losing_its_data_again_during_the_requeue_loses_nothing(redis_nodes, django_capture_on_commit_callbacks):
+    (node,) = redis_nodes(1)
+    node.tick(-3600)
+    jobs = [submit(-60, django_capture_on_commit_callbacks) for _ in range(3)]
+    flush(node.broker)
+    node.tick(0)
+
+    flush(node.broker)  # the tasks just enqueued again are gone too
+    node.tick(5)
+
+    assert node.waiting() == [(str(job.id), 1) for job in jobs]
+    assert len(requeue_events([job.id for job in jobs])) == 6
+
+
+def test_with_redis_down_the_tick_fails_without_stopping_the_dispatch_thread(db, fast_jobs, monkeypatch, caplog):
+    """Its sweep of dead workers still runs; the requeue cannot and waits for the next tick."""
+    monkeypatch.setattr(Conf, "REDIS", "redis://127.0.0.1:1/0")  # nothing listens there
+    node = RedisBroker(list_key=f"test-redis-down-{uuid.uuid4()}")
+    minute_ago = timezone.now() - timedelta(minutes=1)
+    silent = JobFactory(running=True, started_at=minute_ago, heartbeat_at=minute_ago)
+
+    node.dispatch_jobs()
+
+    assert Job.objects.get(id=silent.id).status == JobStatus.RETRYING
+    assert [r.message for r in caplog.records if r.name == "jobs.brokers"] == ["job dispatch failed"]
