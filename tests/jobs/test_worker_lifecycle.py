@@ -6,6 +6,7 @@ import signal
 import pytest
 from django.db import connection
 
+from jobs import clock
 from jobs.manager import job_manager
 from jobs.models import Job, JobRetryHistory, JobStatus
 from monitoring.models import EventType, JobExecutionLog
@@ -28,9 +29,16 @@ def cluster(request, fast_jobs, monkeypatch):
         monkeypatch.setattr(Conf, "BROKER_CLASS", "jobs.brokers.RedisBroker")
         monkeypatch.setattr(Conf, "REDIS", url)
     monkeypatch.setattr(jobs.queue, "_broker", None)
+    if request.param == "redis":
+        # A Redis in use before, as in any deployment: a new one looks like one that lost its data,
+        # and the first sweep would enqueue a job submitted before it once more.
+        jobs.queue.shared_broker().tasks_lost_before(clock.now())
     with running_cluster(workers=2) as cluster:
         yield cluster
-    jobs.queue.shared_broker().purge_queue()
+    broker = jobs.queue.shared_broker()
+    broker.purge_queue()
+    if request.param == "redis":
+        broker.connection.delete(broker.marker_key)
 
 
 def job_state(job_id):

@@ -71,6 +71,7 @@ def use_broker(monkeypatch):
     from django_q.conf import Conf
 
     import jobs.queue
+    from jobs import clock
 
     def use(kind: str) -> str:
         url = ""
@@ -79,11 +80,19 @@ def use_broker(monkeypatch):
             monkeypatch.setattr(Conf, "BROKER_CLASS", "jobs.brokers.RedisBroker")
             monkeypatch.setattr(Conf, "REDIS", url)
         monkeypatch.setattr(jobs.queue, "_broker", None)
-        jobs.queue.shared_broker().purge_queue()
+        broker = jobs.queue.shared_broker()
+        broker.purge_queue()
+        if kind == "redis":
+            # A Redis in use before the test, as in any deployment: a new one looks like one that
+            # lost its data, and the first sweep would enqueue jobs submitted before it once more.
+            broker.tasks_lost_before(clock.now())
         return url
 
     yield use
-    jobs.queue.shared_broker().purge_queue()  # Redis keeps what the database flush does not
+    broker = jobs.queue.shared_broker()
+    broker.purge_queue()  # Redis keeps what the database flush does not
+    if hasattr(broker, "marker_key"):
+        broker.connection.delete(broker.marker_key)
     monkeypatch.setattr(jobs.queue, "_broker", None)
 
 

@@ -40,3 +40,17 @@ def database_unreachable():
         finally:
             admin.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(name))
     connection.close()  # this process's own connection was one of those terminated
+
+
+def redis_lost_its_data(broker) -> int:
+    """What FLUSHDB, or a restart without persistence, does to this run's queue: all of its keys (the
+    queue, its urgent lane, the broker's marker, the clusters' statuses) gone at once, in one MULTI,
+    and nothing of another run sharing the Redis database. Returns the number of tasks lost."""
+    prefix = broker.list_key.removesuffix(":q")
+    keys = {broker.list_key, broker.urgent_key, broker.marker_key, *broker.connection.scan_iter(f"{prefix}:*")}
+    with broker.connection.pipeline(transaction=True) as flush:
+        flush.llen(broker.list_key)
+        flush.llen(broker.urgent_key)
+        flush.delete(*keys)
+        queued, urgent, _ = flush.execute()
+    return queued + urgent
