@@ -124,9 +124,9 @@ class DeliveryInline(admin.TabularInline):
 
 @admin.register(AlertHistory)
 class AlertHistoryAdmin(JobIdSearchMixin, CheckedLookupsAdmin):
-    # Few, narrow columns: beside admin's sidebar and the filters, a 1400 px window leaves the list
-    # about 740 px; the three status flags as columns of their own were scrolled out of sight. The
-    # error class and the latest error share the title's cell for the same reason.
+    # Few, narrow columns: beside the filters a 1280 px window leaves the list about 780 px (admin's
+    # sidebar is off, config/urls.py); the three status flags as columns of their own were scrolled
+    # out of sight. The error class and the latest error share the title's cell for the same reason.
     list_display = ("title_and_error", "status", "severity", "job_link", "occurrences", "triggered", "last_seen_at")
     list_filter = (
         AlertTypeFilter,

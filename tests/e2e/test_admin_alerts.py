@@ -54,6 +54,29 @@ def test_the_alert_list_shows_every_alerts_status_without_scrolling(page, operat
     assert "open, escalated" in statuses.all_inner_texts()
 
 
+def test_on_a_1280_px_laptop_the_alert_titles_are_not_broken_mid_word(page, operator):
+    """The 3 a.m. drill: beside admin's sidebar and the filters, the titles had 67 px and read
+    "ai_mat/ching job failed" on four lines."""
+    raise_alerts()
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+    log_in(page, "alice")
+    page.goto("/admin/alerts/alerthistory/")
+
+    results = page.locator("#changelist-form .results")
+    assert results.evaluate("e => e.scrollWidth <= e.clientWidth")  # no horizontal scrolling
+    title = page.locator("#result_list th.field-title_and_error a", has_text="imports.candidates job failed").first
+    words = title.evaluate(
+        """a => { const text = a.firstChild; const range = document.createRange();
+                  return ["imports.candidates", "failed"].map(word => {
+                      const start = text.data.indexOf(word);
+                      range.setStart(text, start); range.setEnd(text, start + word.length);
+                      return range.getClientRects().length; }); }"""
+    )
+    assert words == [1, 1]  # each word on one line: none broken
+    assert page.locator("#nav-sidebar").count() == 0
+
+
 def test_the_alert_list_tells_error_classes_apart_in_the_titles_cell(page, operator):
     """Two "ai_matching job failed": a night of timeouts and a missing key, each error cut to three
     short lines under its title (in full on hover), the list no wider for it, even for one long token."""
