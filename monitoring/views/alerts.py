@@ -16,8 +16,8 @@ from alerts.selectors import acknowledged_open_alerts, alert_list, open_alert_co
 from alerts.services import MAX_REASON_CHARS, alert_acknowledge, alert_resolve
 from jobs import clock
 from monitoring import selectors
-from monitoring.forms import MAX_ALERT_PAGES, AlertFilterForm
-from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS
+from monitoring.forms import FINISHED_WINDOWS, MAX_ALERT_PAGES, AlertFilterForm, window_since
+from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS, VIEW_JOBS
 from monitoring.views.base import ListPage, dashboard_view, render_page
 
 SEVERITIES = sorted(Severity.values, key=lambda s: -SEVERITY_RANK[s])  # the most severe first
@@ -99,13 +99,29 @@ def _alert(alert_id) -> AlertHistory | None:
     return alert_list(include_resolved=True).filter(id=alert_id).select_related("state").first()
 
 
+def failed_jobs_window(request, alert: AlertHistory, state, now) -> str | None:
+    """For a job failure alert, the finished-jobs window from which to list the jobs that failed
+    with its latest error (the fingerprint the rule saw), where they are retried together once the
+    cause is fixed: the shortest reaching back to when the alert was raised, or the longest. None
+    when there is no such list to show: another alert type, no fingerprint, no access to jobs, or
+    a latest failure older than the longest window."""
+    fingerprint = (state.details or {}).get("fingerprint") if state and isinstance(state.details, dict) else None
+    if alert.alert_type != AlertType.JOB_FAILURE or not fingerprint or not request.user.has_perm(VIEW_JOBS):
+        return None
+    if window_since(now - state.last_seen_at) is None:
+        return None
+    return window_since(now - alert.triggered_at) or max(FINISHED_WINDOWS, key=FINISHED_WINDOWS.get)
+
+
 def _detail_context(request, alert: AlertHistory) -> dict:
     state = getattr(alert, "state", None)
+    now = clock.now()
     return {
-        "now": clock.now(),
+        "now": now,
         "alert": alert,
         "state": state,
         "details": state.details if state and state.details else None,
+        "failed_jobs_window": failed_jobs_window(request, alert, state, now),
         "recipients": [display_recipient(r) for r in alert.recipients or []],
         "deliveries": selectors.alert_deliveries(alert.id),
         "max_deliveries": selectors.MAX_ALERT_DELIVERIES,

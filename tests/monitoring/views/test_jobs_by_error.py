@@ -213,3 +213,55 @@ def test_a_job_page_links_no_list_that_could_not_show_it(alice_client):
         assert failed_with_it_link(alice_client.get(f"/jobs/{job.id}/").content.decode()) is None
     week = failed_with(TIMEOUT, hours_ago=24 * 6)
     assert "window=7d" in failed_with_it_link(alice_client.get(f"/jobs/{week.id}/").content.decode())
+
+
+# --- from a job failure alert ----------------------------------------------------------------
+
+
+def alert_for(*jobs):
+    """The job failure alert these failures raise and are counted into, each at its finishing time."""
+    from alerts.manager import alert_manager
+
+    for job in jobs:
+        with time_machine.travel(job.finished_at, tick=False):
+            alert = alert_manager.handle_job_finished(job)
+    return alert
+
+
+def failed_with_latest_error_link(page: str) -> str | None:
+    if 'id="failed-with-latest-error"' not in page:
+        return None
+    return unescape(page.split('id="failed-with-latest-error" href="')[1].split('"')[0])
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_job_failure_alert_links_the_jobs_its_latest_error_failed_where_they_are_retried(alice_client):
+    """The 3 a.m. drill: from the alert to "Retry these failed jobs" took the Errors page and a
+    search for the group. The alert's page links them, back to when it was raised."""
+    first, latest = failed_with(TIMEOUT, hours_ago=3), failed_with(TIMEOUT, hours_ago=0.5)
+    alert = alert_for(first, latest)
+
+    link = failed_with_latest_error_link(alice_client.get(f"/alerts/{alert.id}/").content.decode())
+
+    assert link == f"/jobs/?view=finished&status=failed&window=24h&error={TIMEOUT['fingerprint']}"
+    following = alice_client.get(link)
+    assert listed(following) == {first.id, latest.id}
+    assert 'id="retry-jobs"' in following.content.decode()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_an_alert_links_no_jobs_list_that_could_not_show_them_or_that_its_reader_may_not_see(client, alice):
+    from monitoring.permissions import VIEW_ALERTS
+    from tests.factories import UserFactory
+
+    months_old = alert_for(failed_with(TIMEOUT, hours_ago=24 * 30, job_type="demo.fail"))
+    since_a_month = alert_for(failed_with(BAD_RECORD, hours_ago=24 * 30), failed_with(BAD_RECORD, hours_ago=2))
+    alerts_only = UserFactory(username="pager", permissions=[VIEW_ALERTS])
+
+    client.force_login(alice)
+    assert failed_with_latest_error_link(client.get(f"/alerts/{months_old.id}/").content.decode()) is None
+    # Raised a month ago, failing still: the longest window the list has.
+    assert "window=7d" in failed_with_latest_error_link(client.get(f"/alerts/{since_a_month.id}/").content.decode())
+    client.force_login(alerts_only)
+    page = client.get(f"/alerts/{since_a_month.id}/")
+    assert page.status_code == 200 and failed_with_latest_error_link(page.content.decode()) is None
