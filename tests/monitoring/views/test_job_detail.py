@@ -451,7 +451,7 @@ def test_a_failed_or_cancelled_job_polls_slowly_and_shows_a_retry_made_elsewhere
     job = JobFactory(status=status, finished_at=timezone.now(), attempts=1)
 
     page = alice_client.get(f"/jobs/{job.id}/").content.decode()
-    assert f'<div id="job-live" class="status-{status}" hx-get="/jobs/{job.id}/"' in page
+    assert f'<div id="job-live" class="status-{status}" data-stopped hx-get="/jobs/{job.id}/"' in page
     assert "every 15s [document.visibilityState === 'visible'], every 60s" in page  # the slowest poll
     assert "every 2s" not in page
 
