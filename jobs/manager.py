@@ -72,6 +72,17 @@ class JobStateConflict(Exception):
     """The job is not in a state that allows the operation (cancel a finished job…)."""
 
 
+class AttemptNotNext(JobStateConflict):
+    """A retry expecting another attempt than the next: the request's `attempt` is at fault
+    (the API names it), not the job's state."""
+
+    def __init__(self, job_id, attempts: int, attempt: int):
+        self.next_attempt = attempts + 1
+        super().__init__(
+            f"job {job_id} has had {attempts} attempts; attempt {attempt} is not next (attempt {self.next_attempt} is)"
+        )
+
+
 def _disarm_task_timeout() -> None:
     """django-q2's task timeout is a SIGALRM raising TimeoutException wherever the worker's main
     thread is. Once the executor has returned (or raised), the outcome must be written whole:
@@ -536,7 +547,7 @@ class EnhancedJobManager:
             )
         next_attempt = job.attempts + 1
         if attempt is not None and attempt != next_attempt:
-            raise JobStateConflict(f"job {job.id} has had {job.attempts} attempts; attempt {attempt} is not next")
+            raise AttemptNotNext(job.id, job.attempts, attempt)
         now = clock.now()
         who = f" by {by}" if by else ""
         with transaction.atomic():

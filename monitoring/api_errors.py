@@ -22,7 +22,7 @@ from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from pydantic import Field
 
-from jobs.manager import JobNotFound, JobStateConflict
+from jobs.manager import AttemptNotNext, JobNotFound, JobStateConflict
 from jobs.payloads import RepeatedJsonKey
 from jobs.registry import InvalidJobParameters, UnknownJobType, registered_job_types
 from monitoring.forms import repeated_parameters, rule_message
@@ -164,6 +164,10 @@ def install_error_handlers(api: NinjaAPI) -> None:
         field = {"field": "job_id", "message": f"the id of {exc.count} jobs starts with it; give more of the id"}
         return error_response(api, request, 409, str(exc), [field], matches=exc.matches, match_count=exc.count)
 
+    def on_attempt_not_next(request, exc: AttemptNotNext):
+        field = {"field": "attempt", "message": f"attempt {exc.next_attempt} is next"}
+        return error_response(api, request, 409, str(exc), [field])
+
     def on_database_unavailable(request, exc):
         logger.warning("API request failed, database unavailable: %s", exc)
         response = error_response(api, request, 503, "database unavailable; try again shortly")
@@ -185,6 +189,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
     api.add_exception_handler(Http404, lambda request, exc: error_response(api, request, 404, "not found"))
     api.add_exception_handler(JobNotFound, lambda request, exc: error_response(api, request, 404, str(exc)))
     api.add_exception_handler(JobStateConflict, lambda request, exc: error_response(api, request, 409, str(exc)))
+    api.add_exception_handler(AttemptNotNext, on_attempt_not_next)
     api.add_exception_handler(AmbiguousJobId, on_ambiguous_job_id)
     api.add_exception_handler(UnknownJobType, on_unknown_job_type)
     api.add_exception_handler(InvalidJobParameters, on_invalid_parameters)

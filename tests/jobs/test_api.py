@@ -254,7 +254,20 @@ def test_retrying_a_running_job_or_the_wrong_attempt_is_a_conflict(as_alice):
 
     response = as_alice.post(f"/api/jobs/{failed.id}/retry?attempt=3")
     assert response.status_code == 409
-    assert response.json()["detail"] == f"job {failed.id} has had 3 attempts; attempt 3 is not next"
+    assert response.json()["detail"] == f"job {failed.id} has had 3 attempts; attempt 3 is not next (attempt 4 is)"
+
+
+def test_a_retry_expecting_another_attempt_names_the_attempt_parameter(client, alice, bearer):
+    # A script retrying twice with the same ?attempt= learns from the answer which field was wrong
+    # and what it should have been, not only from the sentence in `detail`.
+    failed = JobFactory(failed=True, attempts=3)
+
+    response = client.post(f"/api/jobs/{str(failed.id)[:8]}/retry?attempt=2", headers=bearer(alice))
+
+    assert response.status_code == 409
+    assert response.json()["errors"] == [{"field": "attempt", "message": "attempt 4 is next"}]
+    failed.refresh_from_db()
+    assert (failed.status, failed.attempts) == (JobStatus.FAILED, 3)
 
 
 def test_the_expected_attempt_is_digits_as_written(as_alice):
