@@ -38,6 +38,7 @@ from monitoring.schemas import (
     EventPageOut,
     EventPageQuery,
     FinishedJobListQuery,
+    FinishedJobPageOut,
     HealthOut,
     JobDetailOut,
     JobIdOrPrefix,
@@ -84,23 +85,33 @@ def get_active_jobs(request, filters: Query[JobListQuery]):
 
 @router.get(
     "/jobs/finished",
-    response={200: JobPageOut, **COMMON_ERRORS, **error_responses(422)},
+    response={200: FinishedJobPageOut, **COMMON_ERRORS, **error_responses(422)},
     auth=requires(VIEW_JOBS),
     summary="Recently finished jobs",
 )
 def get_finished_jobs(request, filters: Query[FinishedJobListQuery]):
     """Completed, failed and cancelled jobs that finished within `window`, most recent first:
-    what failed in the last hour. Page with `limit` and `offset`: follow `next_offset`."""
+    what failed in the last hour. Page with `limit` and `offset`: follow `next_offset`, sending
+    the first page's `until` along so that jobs finishing meanwhile do not shift the pages."""
     refuse_unknown_query_parameters(request, FinishedJobListQuery)
+    # To the millisecond, as the answer's `until` gives it back: a job finished within the
+    # dropped microseconds would be on the first page and not in the list the next pages read.
+    now = clock.now()
+    now = now.replace(microsecond=now.microsecond - now.microsecond % 1000)
+    # Newest first: without a fixed end, each job finishing between two pages pushes a row of
+    # the page read onto the next one (a drill paging at 5 a page read 6 of 37 rows twice).
+    until = min(filters.until, now) if filters.until else now
     items, more = finished_jobs(
-        since=clock.now() - FINISHED_WINDOWS[filters.window],
+        since=until - FINISHED_WINDOWS[filters.window],
+        until=until,
         job_type=filters.job_type,
         status=filters.status,
         error=filters.error or "",
         offset=filters.offset,
         limit=filters.limit,
     )
-    return page_out(items, more, limit=filters.limit, offset=filters.offset, max_offset=MAX_FINISHED_OFFSET)
+    listed = page_out(items, more, limit=filters.limit, offset=filters.offset, max_offset=MAX_FINISHED_OFFSET)
+    return listed | {"until": until}
 
 
 @router.get(

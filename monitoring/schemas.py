@@ -1,13 +1,14 @@
 """What the monitoring API answers: typed, documented, built from the selectors' results."""
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from ninja import Schema
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -137,8 +138,37 @@ FinishedStatus = Literal[tuple(status.value for status in FINISHED_STATUSES)]
 MAX_FINISHED_OFFSET = 1_000
 
 
+_MOMENT = TypeAdapter(AwareDatetime)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MOMENT_MESSAGE = "expected a moment with its timezone, e.g. 2026-11-29T03:00:00Z (in a URL, a + is written %2B)"
+
+
+def _moment(value: Any) -> datetime:
+    try:
+        moment = _MOMENT.validate_python(value)
+    except SchemaValidationError:
+        raise PydanticCustomError("moment", MOMENT_MESSAGE) from None
+    if moment < _EPOCH:  # nothing finished before; and a window before year 1 would not compute
+        raise PydanticCustomError("moment", "must be 1970 or later")
+    return moment
+
+
+Moment = Annotated[
+    datetime,
+    PlainValidator(_moment),
+    WithJsonSchema({"type": "string", "format": "date-time", "examples": ["2026-11-29T03:00:00Z"]}),
+]
+
+
 class FinishedJobListQuery(Schema):
-    window: Literal[tuple(FINISHED_WINDOWS)] = Field(default="1h", description="Finished within this long ago.")
+    window: Literal[tuple(FINISHED_WINDOWS)] = Field(
+        default="1h", description="Finished within this long before `until` (before now without it)."
+    )
+    until: Moment | None = Field(
+        default=None,
+        description="Pin the list: only jobs finished at or before this moment (a later one counts as now). Send "
+        "the first page's `until` with each next page: jobs that finish meanwhile then do not shift the pages.",
+    )
     job_type: JobTypeName | None = Field(default=None, description="Only jobs of this type.", examples=["ai_matching"])
     status: FinishedStatus | None = Field(default=None, description="Only jobs that ended this way.")
     error: ErrorFingerprint | None = Field(
@@ -210,6 +240,13 @@ class JobPageOut(Out):
         "active job on each poll would cost more than the page itself."
     )
     truncated: bool = Field(description=TRUNCATED_DESCRIPTION)
+
+
+class FinishedJobPageOut(JobPageOut):
+    until: datetime = Field(
+        description="The moment this list was read up to (the `until` sent, or now): send it as `until` with "
+        "`next_offset` so that jobs finishing meanwhile do not shift the next pages."
+    )
 
 
 class EventOut(Out):

@@ -257,6 +257,7 @@ def active_job_list(
 def finished_jobs(
     *,
     since: datetime,
+    until: datetime | None = None,
     job_type: str | None = None,
     status: str | None = None,
     job_id: str = "",
@@ -264,8 +265,9 @@ def finished_jobs(
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[Job], bool]:
-    """Jobs finished since `since`, newest first: `limit` of them from `offset`, and whether
-    there are more. `error`: only those whose last error has that fingerprint.
+    """Jobs finished since `since` (and up to `until`, if given), newest first: `limit` of them
+    from `offset`, and whether there are more. `error`: only those whose last error has that
+    fingerprint. `until` pins the list for paging: jobs finishing later do not shift it.
 
     One range scan of the (status, finished_at) index per finished status, each stopping after
     offset + limit + 1 rows, merged here: no COUNT and no sort of the whole window, so a page
@@ -276,6 +278,8 @@ def finished_jobs(
     found: list[Job] = []
     for each in [status] if status else FINISHED_STATUSES:
         jobs = Job.objects.filter(status=each, finished_at__gte=since)
+        if until is not None:
+            jobs = jobs.filter(finished_at__lte=until)
         if job_type:
             jobs = jobs.filter(job_type=job_type)
         if job_id:

@@ -136,9 +136,7 @@ def test_job_type_with_control_characters_is_refused_not_sent_to_the_database(as
     response = as_viewer.get(LIST, {"job_type": "demo\x00sleep"})
 
     assert response.status_code == 422
-    assert response.json()["errors"] == [
-        {"field": "job_type", "message": "must not contain control characters"}
-    ]
+    assert response.json()["errors"] == [{"field": "job_type", "message": "must not contain control characters"}]
 
 
 def test_pages_follow_next_offset_until_null(as_viewer):
@@ -238,6 +236,57 @@ def test_following_next_offset_stops_at_the_deepest_page_the_list_serves_and_say
     assert len(seen) == 1_200
     narrowed = as_viewer.get(FINISHED, {"status": "failed", "limit": 200, "offset": 1_000, "job_type": "nope"})
     assert (narrowed.json()["next_offset"], narrowed.json()["truncated"]) == (None, False)
+
+
+def test_finished_pages_read_with_the_first_pages_until_do_not_shift_as_jobs_finish(as_viewer):
+    """Newest first: a job finishing between two pages pushed the first page's last row onto
+    the second (a drill paging at 5 a page while the demo ran read 6 of 37 rows twice)."""
+    jobs = [JobFactory(completed=True, finished_at=minutes_ago(n + 1)) for n in range(4)]
+    with time_machine.travel(NOW + timedelta(microseconds=123_456), tick=False):
+        first = as_viewer.get(FINISHED, {"limit": 2}).json()
+    JobFactory(failed=True, finished_at=NOW + timedelta(seconds=10))  # finishes between the two pages
+
+    with time_machine.travel(NOW + timedelta(seconds=30), tick=False):
+        second = as_viewer.get(FINISHED, {"limit": 2, "offset": first["next_offset"], "until": first["until"]}).json()
+        unpinned = as_viewer.get(FINISHED, {"limit": 2, "offset": first["next_offset"]}).json()
+
+    assert first["until"] == "2026-11-29T03:00:00.123Z"  # now, to the millisecond the answer gives
+    assert [item["id"] for page in (first, second) for item in page["items"]] == [str(job.id) for job in jobs]
+    assert (second["until"], second["next_offset"]) == (first["until"], None)
+    assert unpinned["items"][0]["id"] == str(jobs[1].id)  # without `until`: read twice
+
+
+@time_machine.travel(NOW, tick=False)
+def test_until_ends_the_window_and_a_later_one_counts_as_now(as_viewer):
+    two_hours_ago = JobFactory(failed=True, finished_at=minutes_ago(120))
+    JobFactory(failed=True, finished_at=minutes_ago(30))  # after the `until` asked for
+
+    earlier = as_viewer.get(FINISHED, {"until": "2026-11-29T01:30:00+00:00", "window": "1h"}).json()
+    later = as_viewer.get(FINISHED, {"until": "2027-01-01T00:00:00Z"}).json()
+
+    assert [item["id"] for item in earlier["items"]] == [str(two_hours_ago.id)]
+    assert (earlier["until"], later["until"]) == ("2026-11-29T01:30:00Z", "2026-11-29T03:00:00Z")
+
+
+@pytest.mark.parametrize(
+    "until, message",
+    [
+        (
+            "2026-11-29T03:00:00",
+            "expected a moment with its timezone, e.g. 2026-11-29T03:00:00Z (in a URL, a + is written %2B)",
+        ),
+        (
+            "2026-11-29T03:00:00 00:00",
+            "expected a moment with its timezone, e.g. 2026-11-29T03:00:00Z (in a URL, a + is written %2B)",
+        ),
+        ("0001-01-01T00:00:00Z", "must be 1970 or later"),
+    ],
+)
+def test_an_until_without_timezone_or_before_1970_is_refused_naming_it(as_viewer, until, message):
+    response = as_viewer.get(FINISHED, {"until": until, "window": "7d"})
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "until", "message": message}]
 
 
 @pytest.mark.parametrize(
