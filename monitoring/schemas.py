@@ -28,6 +28,7 @@ from jobs.payloads import printable
 from jobs.registry import JobTypeName
 from monitoring.forms import ERROR_FINGERPRINT_MESSAGE, FINISHED_WINDOWS
 from monitoring.metrics import TIMEFRAMES, UnknownTimeframe
+from monitoring.models import HealthStatus
 from monitoring.selectors import MAX_EVENT_OFFSET, MAX_TIMELINE_EVENTS, JobDetail
 
 MAX_PAGE_SIZE = 200
@@ -307,6 +308,9 @@ class JobErrorOut(Out):
     traceback: str | None = Field(default=None, description="Python traceback of the failure (last 50,000 characters).")
 
 
+SeverityName = Literal[tuple(Severity.values)]
+
+
 class AlertOut(Out):
     """An alert as alerts.selectors read it (with_alert_state): its row and its state."""
 
@@ -316,7 +320,7 @@ class AlertOut(Out):
         "raised by other code).",
         examples=["job_failure"],
     )
-    severity: str = Field(description="info, warning, error or critical.")
+    severity: SeverityName
     title: str
     message: str
     job_id: UUID | None = Field(description="The job that raised it (its first occurrence).")
@@ -452,11 +456,17 @@ def _attempts(attempts) -> list[dict]:
 # --- health ---------------------------------------------------------------------------------
 
 
+# The checks' statuses, and "unknown": no check yet, or a reading no longer current.
+HealthStatusName = Literal[(*HealthStatus.values, "unknown")]
+
+
 class HealthComponentOut(Out):
     metric_type: str = Field(description="database, api, resource or job_queue.", examples=["database"])
     metric_name: str = Field(examples=["database.latency_ms"])
     metric_value: float = Field(description="What was measured, in the unit its name says.", examples=[1.25])
-    status: str = Field(description="healthy, warning or critical.", examples=["healthy"])
+    status: HealthStatusName = Field(
+        description="unknown for the stored cluster.workers reading while no worker runs (`stale`)."
+    )
     details: dict[str, Any] | None = Field(
         description="Always a one-line human `message`; then what the check saw (e.g. `host`, `url`, `clusters`; "
         "an api component's `failed_calls`: job attempts that failed calling the service in the last "
@@ -512,9 +522,9 @@ class WorkerHostOut(Out):
 
 
 class HealthOut(Out):
-    status: str = Field(
-        description="The worst component's status: healthy, warning or critical; unknown before the first check.",
-        examples=["healthy"],
+    status: HealthStatusName = Field(
+        description="The worst component's status; unknown before the first check; critical whatever they say "
+        "once the checks stopped and no worker is seen (`no_worker`)."
     )
     checked_at: datetime | None = Field(
         description="The latest run of the checks. Old means the checks stopped running: its results stay."
@@ -630,8 +640,6 @@ class PerformanceMetricsOut(Out):
 
 
 # --- alerts -----------------------------------------------------------------------------------
-
-SeverityName = Literal[tuple(Severity.values)]
 
 AlertTypeName = Annotated[
     str,

@@ -550,3 +550,10 @@ def test_a_jobs_detail_has_the_alert_it_was_counted_into(as_viewer):
     alerts = as_viewer.get(f"/api/monitoring/jobs/{second.id}").json()["alerts"]
 
     assert [(a["id"], a["job_id"], a["occurrences"]) for a in alerts] == [(str(alert.id), str(first.id), 2)]
+
+
+def test_the_schema_declares_the_severities_an_alert_has(client, alice, bearer):
+    """As the `severity` filter does: a generated client gets an enum, not a free string."""
+    schemas = client.get("/api/openapi.json", headers=bearer(alice)).json()["components"]["schemas"]
+
+    assert schemas["AlertOut"]["properties"]["severity"]["enum"] == ["info", "warning", "error", "critical"]

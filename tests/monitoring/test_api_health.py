@@ -195,3 +195,13 @@ def test_a_database_outage_is_503(client, viewer, monkeypatch):
     response = client.get(HEALTH)
 
     assert (response.status_code, response["Retry-After"]) == (503, "5")
+
+
+def test_the_schema_declares_the_statuses_a_client_can_get(client, alice, bearer):
+    """A client generated from the schema gets enums to switch on, "unknown" included (before the
+    first check; the stale cluster.workers reading), not a free string documented in prose."""
+    schemas = client.get("/api/openapi.json", headers=bearer(alice)).json()["components"]["schemas"]
+
+    statuses = ["healthy", "warning", "critical", "unknown"]
+    assert schemas["HealthOut"]["properties"]["status"]["enum"] == statuses
+    assert schemas["HealthComponentOut"]["properties"]["status"]["enum"] == statuses
