@@ -426,6 +426,18 @@ def test_a_jobs_whole_timeline_pages_from_its_first_event(as_viewer, django_asse
     assert (last["next_offset"], last["truncated"]) == (None, False)
 
 
+def test_timestamps_are_utc_with_z_to_the_millisecond_and_without_a_zero_fraction(as_viewer):
+    """As docs/api.md says (its events example had showed `…01.120000+00:00`)."""
+    job = JobFactory(running=True, updated_at=minutes_ago(2))
+    JobExecutionLogFactory(job=job, timestamp=datetime(2026, 11, 29, 2, 58, 1, 120_456, tzinfo=UTC))
+
+    events = as_viewer.get(f"{LIST}/{job.id}/events").json()["items"]
+    listed = as_viewer.get(LIST).json()["items"]
+
+    assert [event["timestamp"] for event in events] == ["2026-11-29T02:58:01.120Z"]
+    assert listed[0]["updated_at"] == "2026-11-29T02:58:00Z"
+
+
 def test_the_events_list_takes_a_short_id_and_names_what_it_refuses(as_viewer):
     job = job_with_events(3, id=uuid.UUID("3f2a1b4c-9d0e-4f6a-8b1c-2d3e4f5a6b7c"))
     missing = uuid.uuid4()
