@@ -149,9 +149,8 @@ def _moment(value: Any) -> datetime:
         moment = _MOMENT.validate_python(value)
     except SchemaValidationError:
         raise PydanticCustomError("moment", MOMENT_MESSAGE) from None
-    if moment < _EPOCH:  # nothing finished before; and a window before year 1 would not compute
-        raise PydanticCustomError("moment", "must be 1970 or later")
-    return moment
+    # Nothing finished before 1970 (and a window before year 1 would not compute): the same list.
+    return max(moment, _EPOCH)
 
 
 Moment = Annotated[
@@ -167,7 +166,8 @@ class FinishedJobListQuery(Schema):
     )
     until: Moment | None = Field(
         default=None,
-        description="Pin the list: only jobs finished at or before this moment (a later one counts as now). Send "
+        description="Pin the list: only jobs finished at or before this moment (a later one counts as now, an "
+        "earlier one than 1970 as 1970). Send "
         "the first page's `until` with each next page: jobs that finish meanwhile then do not shift the pages.",
     )
     job_type: JobTypeName | None = Field(default=None, description="Only jobs of this type.", examples=["ai_matching"])
