@@ -20,7 +20,7 @@ from django.core.exceptions import (
 from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
-from pydantic import Field
+from pydantic import ConfigDict, Field
 
 from jobs.manager import AttemptNotNext, JobNotFound, JobStateConflict
 from jobs.payloads import RepeatedJsonKey
@@ -47,6 +47,9 @@ class ErrorOut(Out):
 
 
 class SubmitErrorOut(ErrorOut):
+    # known_job_types is in the answer only when the job type is unknown: not a required field.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=False)
+
     known_job_types: list[str] | None = Field(
         default=None, description="Present when the job type is unknown: the job types that exist."
     )
@@ -65,6 +68,9 @@ class AmbiguousJobIdOut(ErrorOut):
 
 class JobConflictOut(ErrorOut):
     """A job action's 409: the job's state does not allow it, or its short id is several jobs'."""
+
+    # matches and match_count are in the answer only for a short id of several jobs.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=False)
 
     matches: list[JobMatchOut] | None = Field(
         default=None, description="Present when the short id starts several jobs' ids: the first 10, by id."

@@ -46,7 +46,13 @@ class Out(BaseModel):
     (docs/benchmark.md). Query and body schemas stay ninja Schemas.
     """
 
-    model_config = ConfigDict(from_attributes=True)
+    # Every field is in every answer (defaults included): the schema says so, so that a generated
+    # client types `held` as a boolean, not as one that may be missing.
+    model_config = ConfigDict(
+        from_attributes=True,
+        json_schema_mode_override="serialization",
+        json_schema_serialization_defaults_required=True,
+    )
 
 
 ActiveStatus = Literal[tuple(status.value for status in ACTIVE_STATUSES)]

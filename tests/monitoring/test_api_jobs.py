@@ -815,3 +815,16 @@ def test_a_database_outage_is_503_with_retry_after(as_viewer, monkeypatch):
     assert response["Retry-After"] == "5"
     assert response.json() == {"detail": "database unavailable; try again shortly", "errors": []}
 
+
+def test_the_schema_marks_as_required_every_field_every_answer_has(client, alice, bearer):
+    """Answers carry every field, defaults included: a client generated from the schema must not
+    type them as maybe missing (`held?: boolean`). The keys only some errors add stay optional."""
+    schemas = client.get("/api/openapi.json", headers=bearer(alice)).json()["components"]["schemas"]
+
+    assert "held" in schemas["JobSummaryOut"]["required"]
+    assert {"held", "result"} <= set(schemas["JobDetailOut"]["required"])
+    assert {"retryable", "hint", "fingerprint", "traceback"} <= set(schemas["JobErrorOut"]["required"])
+    assert "stale" in schemas["HealthComponentOut"]["required"]
+    assert schemas["ErrorOut"]["required"] == ["detail", "errors"]
+    assert schemas["JobConflictOut"]["required"] == ["detail"]  # matches, match_count: a short id of several jobs
+    assert schemas["SubmitErrorOut"]["required"] == ["detail"]  # known_job_types: an unknown job type
