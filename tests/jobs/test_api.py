@@ -2,8 +2,10 @@
 
 import json
 import uuid
+from datetime import UTC, datetime
 
 import pytest
+import time_machine
 from django_q.models import OrmQ
 
 from jobs.models import Job, JobStatus
@@ -216,6 +218,20 @@ def test_cancel_a_running_job_asks_it_to_stop(as_alice):
 
     assert body["status"] == "running"
     assert body["cancel_requested_at"] is not None
+
+
+def test_cancelling_a_running_job_again_changes_nothing(as_alice):
+    """A script sending its cancel twice (a retry on a timeout) is not told off: 200, the first
+    request stands, one event. Only a job that finished is a 409."""
+    job = Job.objects.create(job_type="demo.sleep", status=JobStatus.RUNNING, attempts=1)
+    with time_machine.travel(datetime(2026, 11, 29, 3, 0, tzinfo=UTC), tick=False):
+        first = as_alice.post(f"/api/jobs/{job.id}/cancel")
+    with time_machine.travel(datetime(2026, 11, 29, 3, 1, tzinfo=UTC), tick=False):
+        again = as_alice.post(f"/api/jobs/{str(job.id)[:8]}/cancel")
+
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.json()["cancel_requested_at"] == first.json()["cancel_requested_at"] == "2026-11-29T03:00:00Z"
+    assert list(job.logs.values_list("event_type", flat=True)) == [EventType.CANCEL_REQUESTED]
 
 
 def test_cancelling_a_finished_job_is_a_conflict(as_alice):
