@@ -52,10 +52,14 @@ def alert_list(
     severity: str | None = None,
     alert_type: str | None = None,
     unacknowledged_at=None,
+    until=None,
 ) -> QuerySet[AlertHistory]:
     """Alerts newest first; open ones only unless include_resolved. Given a moment as
-    `unacknowledged_at`, only the open ones no acknowledgement holds then: nobody is on them."""
+    `unacknowledged_at`, only the open ones no acknowledgement holds then: nobody is on them.
+    `until`: only those raised by then (pages that alerts raised meanwhile do not shift)."""
     alerts = AlertHistory.objects.all()
+    if until is not None:
+        alerts = alerts.filter(triggered_at__lte=until)
     if unacknowledged_at is not None:
         alerts = alerts.filter(nobody_on_it(unacknowledged_at))
     elif not include_resolved:

@@ -83,6 +83,15 @@ def get_active_jobs(request, filters: Query[JobListQuery]):
     return page_out(items, more, limit=filters.limit, offset=filters.offset, max_offset=MAX_OFFSET)
 
 
+def _list_end(until):
+    """Where a newest-first list ends: the `until` its first page answered, or now (a later
+    one than now is now). To the millisecond, as the answer gives it back: a row of the dropped
+    microseconds would be on the first page and not in the list the next pages read."""
+    now = clock.now()
+    now = now.replace(microsecond=now.microsecond - now.microsecond % 1000)
+    return min(until, now) if until else now
+
+
 @router.get(
     "/jobs/finished",
     response={200: FinishedJobPageOut, **COMMON_ERRORS, **error_responses(422)},
@@ -94,13 +103,9 @@ def get_finished_jobs(request, filters: Query[FinishedJobListQuery]):
     what failed in the last hour. Page with `limit` and `offset`: follow `next_offset`, sending
     the first page's `until` along so that jobs finishing meanwhile do not shift the pages."""
     refuse_unknown_query_parameters(request, FinishedJobListQuery)
-    # To the millisecond, as the answer's `until` gives it back: a job finished within the
-    # dropped microseconds would be on the first page and not in the list the next pages read.
-    now = clock.now()
-    now = now.replace(microsecond=now.microsecond - now.microsecond % 1000)
     # Newest first: without a fixed end, each job finishing between two pages pushes a row of
     # the page read onto the next one (a drill paging at 5 a page read 6 of 37 rows twice).
-    until = min(filters.until, now) if filters.until else now
+    until = _list_end(filters.until)
     items, more = finished_jobs(
         since=until - FINISHED_WINDOWS[filters.window],
         until=until,
@@ -215,14 +220,16 @@ def get_active_alerts(request, filters: Query[AlertListQuery]):
     notification error. Page with `limit` and `offset`: follow
     `next_offset` until it is null."""
     refuse_unknown_query_parameters(request, AlertListQuery)
+    until = _list_end(filters.until)
     alerts = alert_list(
         include_resolved=filters.include_resolved,
         severity=filters.severity,
         alert_type=filters.alert_type,
         unacknowledged_at=clock.now() if filters.unacknowledged else None,
+        until=until,
     )
     items, more = page(alerts, limit=filters.limit, offset=filters.offset)
-    return page_out(items, more, limit=filters.limit, offset=filters.offset, max_offset=MAX_OFFSET)
+    return page_out(items, more, limit=filters.limit, offset=filters.offset, max_offset=MAX_OFFSET) | {"until": until}
 
 
 def _utc(moment) -> str:

@@ -669,6 +669,11 @@ class AlertListQuery(Schema):
         "resource_utilization, or a type raised by other code.",
         examples=["job_failure"],
     )
+    until: Moment | None = Field(
+        default=None,
+        description="Pin the list: only alerts raised at or before this moment (a later one counts as now). Send "
+        "the first page's `until` with each next page: alerts raised meanwhile then do not shift the pages.",
+    )
     limit: QueryInt = Field(default=50, ge=1, le=MAX_PAGE_SIZE, description="Page size.")
     offset: QueryInt = Field(
         default=0, ge=0, le=MAX_OFFSET, description="Alerts to skip: the previous page's `next_offset`."
@@ -684,6 +689,10 @@ class AlertPageOut(Out):
         "history on each poll would cost more than the page itself."
     )
     truncated: bool = Field(description=TRUNCATED_DESCRIPTION)
+    until: datetime = Field(
+        description="The moment this list was read up to (the `until` sent, or now): send it as `until` with "
+        "`next_offset` so that alerts raised meanwhile do not shift the next pages."
+    )
 
 
 class AlertResolveIn(BaseModel):

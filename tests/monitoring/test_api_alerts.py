@@ -120,6 +120,25 @@ def test_lists_open_alerts_newest_first_with_their_state(as_viewer):
     assert (body["items"][0]["job_id"], body["items"][0]["job_type"]) == (None, "")
 
 
+def test_alert_pages_read_with_the_first_pages_until_do_not_shift_as_alerts_are_raised(as_viewer):
+    """Newest first, as finished jobs: an alert raised between two pages pushed the first page's
+    last alert onto the second, read twice."""
+    alerts = [health_alert(f"check.{n}", minutes_ago=n + 1) for n in range(4)]
+    with time_machine.travel(NOW, tick=False):
+        first = as_viewer.get(ALERTS, {"include_resolved": "true", "limit": 2}).json()
+    health_alert("check.new", minutes_ago=-1)  # raised between the two pages
+
+    with time_machine.travel(NOW + timedelta(minutes=2), tick=False):
+        params = {"include_resolved": "true", "limit": 2, "offset": first["next_offset"]}
+        second = as_viewer.get(ALERTS, {**params, "until": first["until"]}).json()
+        unpinned = as_viewer.get(ALERTS, params).json()
+
+    assert first["until"] == "2026-11-29T03:00:00Z"
+    assert [item["id"] for page in (first, second) for item in page["items"]] == [str(a.id) for a in alerts]
+    assert (second["until"], second["next_offset"]) == (first["until"], None)
+    assert unpinned["items"][0]["id"] == str(alerts[1].id)  # without `until`: read twice
+
+
 def test_alerts_raised_by_other_code_are_listed_too(as_viewer):
     alert = AlertHistoryFactory(alert_type="reports.overdue", job=None, notification_sent=None)
 
@@ -198,7 +217,8 @@ def test_unacknowledged_lists_the_open_alerts_nobody_is_on(as_viewer, alice):
         (
             {"resolved": "true"},
             "resolved",
-            "unknown query parameter; known: include_resolved, unacknowledged, severity, alert_type, limit, offset",
+            "unknown query parameter; known: include_resolved, unacknowledged, severity, alert_type, until, limit, "
+            "offset",
         ),
     ],
 )
