@@ -281,6 +281,10 @@ def test_until_ends_the_window_and_a_later_one_counts_as_now_an_earlier_than_197
             "2026-11-29T03:00:00 00:00",
             "expected a moment with its timezone, e.g. 2026-11-29T03:00:00Z (in a URL, a + is written %2B)",
         ),
+        # Seconds since 1970: pydantic takes them, the schema's date-time does not (a CI run's fuzzing).
+        ("0.0", "expected a moment with its timezone, e.g. 2026-11-29T03:00:00Z (in a URL, a + is written %2B)"),
+        ("1700000000", "expected a moment with its timezone, e.g. 2026-11-29T03:00:00Z (in a URL, a + is written %2B)"),
+        ("2026-11-29", "expected a moment with its timezone, e.g. 2026-11-29T03:00:00Z (in a URL, a + is written %2B)"),
     ],
 )
 def test_an_until_without_timezone_is_refused_naming_it(as_viewer, until, message):
