@@ -35,12 +35,19 @@ logger = logging.getLogger(__name__)
 
 
 def lock_state(alert_id) -> None:
-    """Take the alert's state row lock first (Postgres; SQLite serialises writers anyway).
+    """Take the alert's state row lock, then its alert row's (Postgres; SQLite serialises writers
+    anyway).
 
-    Recording an occurrence locks the state row and then may update the alert row; resolving
-    and escalating take the same two locks in the same order, so they never deadlock.
+    Recording an occurrence locks the state row and then may update the alert row; resolving,
+    acknowledging and escalating take the same two locks in the same order, so they never
+    deadlock. The alert row's lock is what serialises them for an alert raised by other code,
+    which has no state row to lock until one of them creates it: without it a resolution and an
+    acknowledgement both created it (a 500), or the acknowledgement, having read the alert open,
+    was recorded and notified after the resolution. NO KEY: inserting a delivery or an occurrence
+    of the alert (a foreign key to it) does not wait for it.
     """
     list(AlertState.objects.select_for_update().filter(alert_id=alert_id).values_list("pk"))
+    list(AlertHistory.objects.select_for_update(no_key=True).filter(id=alert_id).values_list("pk"))
 
 
 MAX_REASON_CHARS = 2_000
