@@ -235,9 +235,9 @@ class AlertManager:
         False (and nothing sent) when it is resolved or already escalated, or, with
         unless_acknowledged (the periodic sweep), while an acknowledgement holds it.
         """
-        now = clock.now()
         with transaction.atomic():
             lock_state(alert_id)
+            now = clock.now()  # once the locks are held, as alert_resolve
             state = AlertState.objects.filter(alert_id=alert_id).first()
             if unless_acknowledged and acknowledged(state, now):
                 return False

@@ -60,10 +60,11 @@ def alert_resolve(*, alert: AlertHistory, user=None, reason: str = "") -> bool:
     operators clicking at once exactly one wins). Notifications still waiting to be
     delivered are cancelled: nobody needs to be paged about a resolved alert.
     """
-    now = clock.now()
     who = user.get_username() if user is not None else ""
     with transaction.atomic():
         lock_state(alert.id)
+        # Read once the locks are held: who waited for whom is the order the times record.
+        now = clock.now()
         if not AlertHistory.objects.filter(id=alert.id, resolved_at__isnull=True).update(resolved_at=now):
             return False
         state_fields = {
@@ -97,15 +98,15 @@ def alert_acknowledge(*, alert: AlertHistory, user=None) -> bool:
 
     Returns False and changes nothing when the alert is resolved: nothing left to hold.
     """
-    now = clock.now()
     who = clip(user.get_username() if user is not None else "", 150)
-    fields = {
-        "acknowledged_at": now,
-        "acknowledged_by": who,
-        "acknowledged_until": now + timedelta(minutes=settings.ALERTS["ACKNOWLEDGE_MINUTES"]),
-    }
     with transaction.atomic():
         lock_state(alert.id)  # as escalation does: it then sees this acknowledgement, or came first
+        now = clock.now()  # once the locks are held, as alert_resolve
+        fields = {
+            "acknowledged_at": now,
+            "acknowledged_by": who,
+            "acknowledged_until": now + timedelta(minutes=settings.ALERTS["ACKNOWLEDGE_MINUTES"]),
+        }
         if not AlertHistory.objects.filter(id=alert.id, resolved_at__isnull=True).exists():
             return False
         before = AlertState.objects.filter(alert_id=alert.id).first()

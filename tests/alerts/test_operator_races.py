@@ -84,7 +84,7 @@ def test_resolve_acknowledge_a_new_occurrence_and_the_escalation_sweep_on_one_al
         assert alert.resolved_at is not None and not state.is_open and state.resolved_by == "bob"
         # Acknowledged before it was resolved, or refused: never after.
         if acked:
-            assert state.acknowledged_by == "alice"
+            assert state.acknowledged_by == "alice" and state.acknowledged_at <= alert.resolved_at
         else:
             assert state.acknowledged_at is None
         # Counted into it before it was resolved, or opened a new alert after.
@@ -94,7 +94,7 @@ def test_resolve_acknowledge_a_new_occurrence_and_the_escalation_sweep_on_one_al
             assert state.occurrences == 1 and occurred.resolved_at is None
         expected = ["alert", "resolved"] + (["acknowledged"] if acked else [])
         if escalated:
-            assert alert.escalated
+            assert alert.escalated and state.escalated_at <= alert.resolved_at
             expected.append("escalation")
         else:
             assert not alert.escalated
@@ -166,7 +166,7 @@ def test_resolving_and_acknowledging_at_once_an_alert_without_state_acknowledges
         assert alert.resolved_at is not None and not state.is_open and state.resolved_by == "bob"
         assert waiting(alert) == [DeliveryKind.RESOLVED] and told.alert_id == alert.id
         if acked[1]:
-            assert state.acknowledged_by == "alice"
+            assert state.acknowledged_by == "alice" and state.acknowledged_at <= alert.resolved_at
             assert alert.deliveries.get(kind=DeliveryKind.ACKNOWLEDGED).status == DeliveryStatus.CANCELLED
         else:
             assert state.acknowledged_at is None and not alert.deliveries.filter(kind=DeliveryKind.ACKNOWLEDGED)
