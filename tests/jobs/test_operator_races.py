@@ -218,3 +218,52 @@ def test_retry_these_failed_jobs_while_an_operator_retries_some_of_them_one_by_o
             job.refresh_from_db()
             assert (job.status, job.attempts) == (JobStatus.QUEUED, 1)
             assert [e["attempt"] for e in events(job, EventType.RETRY)] == [2]
+
+
+def test_retry_from_the_dashboard_the_api_and_a_script_at_once_queues_one_attempt_and_each_says_so(alice):
+    """Three operators on one failed job (admin's action calls the same service as the script):
+    one retry queued; the dashboard's loser is a 409 on the job's page, the API's a 409, the
+    script's a JobStateConflict. (Only status codes and bodies are read from the responses: the
+    test client's captured templates and context are not thread-safe.)"""
+    dashboard, api = Client(), Client()
+    for client in (dashboard, api):
+        client.force_login(alice)
+    for _ in range(ROUNDS):
+        job = JobFactory(failed=True, job_type="test.echo", attempts=1, max_attempts=1)
+        from_dashboard, from_api, from_script = at_once(
+            lambda: dashboard.post(f"/jobs/{job.id}/retry/", {"attempt": "2"}, headers={"HX-Request": "true"}),
+            lambda: api.post(f"/api/jobs/{job.id}/retry?attempt=2"),
+            lambda: job_manager.retry_job_sync(job.id, 2, by="script"),
+        )
+        assert unexpected([from_script]) == []
+        codes = [from_dashboard[1].status_code, from_api[1].status_code, 200 if from_script[0] == "ok" else 409]
+        assert sorted(codes) == [200, 409, 409], codes
+        page = from_dashboard[1].content.decode()
+        if codes[0] == 200:
+            assert "Retry queued: a new attempt will run." in page
+        else:
+            assert " is queued" in page
+        job.refresh_from_db()
+        assert (job.status, job.attempts) == (JobStatus.QUEUED, 1)
+        assert [e["attempt"] for e in events(job, EventType.RETRY)] == [2]
+
+
+def test_cancel_while_the_worker_completes_the_attempt_leaves_it_finished_once():
+    for _ in range(ROUNDS):
+        job = JobFactory(job_type="test.progress", parameters={"reports": [50]}, attempts=0)
+        ran, cancelled = at_once(
+            lambda: job_manager.execute_job_sync(job.id, 1),
+            lambda: job_manager.cancel_job_sync(job.id, by="bob"),
+        )
+        assert ran[0] == "ok" and cancelled[0] in ("ok", "error"), (ran, cancelled)
+        if cancelled[0] == "error":  # came after the completion
+            assert isinstance(cancelled[1], JobStateConflict) and "is completed" in str(cancelled[1])
+        job.refresh_from_db()
+        assert job.status in (JobStatus.COMPLETED, JobStatus.CANCELLED)
+        history = list(JobRetryHistory.objects.filter(job=job).values_list("attempt_number", "status"))
+        finished = [e for e in job.logs.values_list("event_type", flat=True) if e in ("completed", "cancelled")]
+        if ran[1]["ran"]:
+            expected = RetryStatus.SUCCESS if job.status == JobStatus.COMPLETED else RetryStatus.CANCELLED
+            assert (job.attempts, history, finished) == (1, [(1, expected)], [job.status])
+        else:
+            assert (job.status, job.attempts, history, finished) == (JobStatus.CANCELLED, 0, [], ["cancelled"])
