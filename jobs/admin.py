@@ -191,7 +191,9 @@ class JobAdmin(JobIdSearchMixin, ReadOnlyAdminMixin, CheckedLookupsAdmin):
         the others are counted under `rule`, and those left for another click said."""
         actionable = queryset.filter(status__in=acts_on)
         batch = list(actionable.values_list("id", flat=True)[:MAX_ACTION_ROWS])
-        others = queryset.exclude(status__in=acts_on).count()  # before acting moves the batch among them
+        # Before acting moves the batch among them; the batch left out: one of it changed meanwhile
+        # (another operator) is reported below as a conflict, not counted here as well.
+        others = queryset.exclude(id__in=batch).exclude(status__in=acts_on).count()
         done, conflicts = 0, []
         for job_id in batch:
             try:

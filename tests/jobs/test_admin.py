@@ -218,3 +218,29 @@ def test_controlling_jobs_without_seeing_them_shows_no_job_in_the_admin(client):
     client.post(reverse("admin:jobs_job_changelist"), {"action": "cancel_jobs", "_selected_action": [job.id]})
     job.refresh_from_db()
     assert job.status == JobStatus.QUEUED
+
+
+def test_a_job_retried_by_someone_else_while_the_action_runs_is_reported_once(client):
+    """Another operator retried the job after the action listed it: its retry is refused, and
+    said once, not also counted among the jobs "left as they are" (a race drill saw both)."""
+    from django.db import connection
+
+    client.force_login(staff(username="ops", permissions=["jobs.view_job", "jobs.change_job"]))
+    job = JobFactory(failed=True, attempts=1)
+    someone_else = []
+
+    def retried_by_bob_once_listed(execute, sql, params, many, context):
+        # Just before the action counts the jobs it will not act on, after it listed the others.
+        if "COUNT(" in sql and "NOT (" in sql and not someone_else:
+            someone_else.append(job_manager.retry_job_sync(job.id, by="bob"))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(retried_by_bob_once_listed):
+        response = client.post(
+            reverse("admin:jobs_job_changelist"), {"action": "retry_jobs", "_selected_action": [job.id]}, follow=True
+        )
+
+    assert someone_else == [True]
+    assert [str(m) for m in response.context["messages"]] == [
+        f"job {job.id} is queued: only failed, cancelled or retrying jobs can be retried"
+    ]
