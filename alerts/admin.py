@@ -295,6 +295,7 @@ class AlertHistoryAdmin(JobIdSearchMixin, CheckedLookupsAdmin):
         held_last = still_open.order_by(F("state__acknowledged_until").asc(nulls_first=True), "triggered_at")
         batch = list(held_last[:MAX_ACTION_ROWS])
         acknowledged_now = sum(alert_acknowledge(alert=alert, user=request.user) for alert in batch)
+        resolved += len(batch) - acknowledged_now  # by someone else since it was read open
         minutes = settings.ALERTS["ACKNOWLEDGE_MINUTES"]
         if acknowledged_now:
             message = f"Acknowledged {acknowledged_now} alert(s) for {minutes} min: no escalation or repeat until then."

@@ -588,3 +588,28 @@ def test_a_viewer_gets_no_acknowledge_on_the_page_and_cannot_post_one(staff, vie
     assert acknowledge_on_page(client, alert).status_code == 403
     assert AlertState.objects.get(alert=alert).acknowledged_at is None
     assert staff(viewer).get(reverse("admin:alerts_alerthistory_acknowledge", args=[alert.id])).status_code == 405
+
+
+def test_an_alert_resolved_by_someone_else_while_the_acknowledge_action_runs_is_said_to_be_resolved(staff, alice):
+    """Resolved after the action listed it as open: its acknowledgement is refused, and the
+    operator is told so rather than left with no message at all."""
+    from django.db import connection
+
+    alert = job_failure("a")
+    client = staff(alice)
+    someone_else = []
+
+    def resolved_by_bob_once_listed(execute, sql, params, many, context):
+        # Just before the acknowledgement checks the alert is open: after the action read it open.
+        if 'AS "a" FROM "alert_history"' in sql and not someone_else:
+            someone_else.append("resolving")  # its own queries pass through here too
+            someone_else[0] = alert_resolve(alert=alert, user=None, reason="fixed")
+        return execute(sql, params, many, context)
+
+    selected = {"action": "acknowledge_selected", "_selected_action": [str(alert.id)]}
+    with connection.execute_wrapper(resolved_by_bob_once_listed):
+        response = client.post(CHANGELIST, selected, follow=True)
+
+    assert someone_else == [True]
+    assert [str(m) for m in response.context["messages"]] == ["1 were resolved: nothing to acknowledge."]
+    assert AlertState.objects.get(alert=alert).acknowledged_at is None
