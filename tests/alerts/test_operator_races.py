@@ -4,46 +4,21 @@ counts new occurrences into it and the escalation sweep runs. Each race runs man
 is resolved once (one "resolved" notification per person told), an acknowledgement never
 resurrects it, and every answer says what happened."""
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connections
 from django.test import Client
 from django.utils import timezone
 
 from alerts.manager import alert_manager
 from alerts.models import AlertHistory, AlertState, DeliveryKind, DeliveryStatus, NotificationDelivery
 from alerts.services import alert_acknowledge, alert_resolve
+from tests.concurrency import at_once
 from tests.factories import AlertHistoryFactory, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROUNDS = 25
-
-
-def at_once(*actions):
-    """Run each action in its own thread (its own connection), all released together. Returns
-    each one's outcome in order: ("ok", value) or ("error", exception)."""
-    start = threading.Barrier(len(actions), timeout=10)
-    outcomes = [None] * len(actions)
-
-    def run(i, action):
-        try:
-            start.wait()
-            outcomes[i] = ("ok", action())
-        except Exception as e:  # noqa: BLE001 (reported to the test, not lost in a thread)
-            outcomes[i] = ("error", e)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, action)) for i, action in enumerate(actions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert all(outcome is not None for outcome in outcomes), "a thread never finished"
-    return outcomes
 
 
 def failure(job_type):

@@ -4,10 +4,8 @@ times: whatever the interleaving, no attempt runs twice or is lost, every answer
 happened, and the timeline and retry history hold one record per attempt."""
 
 import re
-import threading
 
 import pytest
-from django.db import connections
 from django.test import Client
 from django_q.models import OrmQ
 
@@ -15,35 +13,12 @@ import tests.jobs.executors  # noqa: F401  (registers the test job types)
 from jobs.manager import JobStateConflict, job_manager
 from jobs.models import Job, JobRetryHistory, JobStatus, RetryStatus
 from monitoring.models import EventType
+from tests.concurrency import at_once
 from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROUNDS = 25
-
-
-def at_once(*actions):
-    """Run each action in its own thread (its own connection), all released together. Returns
-    each one's outcome in order: ("ok", value) or ("error", exception)."""
-    start = threading.Barrier(len(actions), timeout=10)
-    outcomes = [None] * len(actions)
-
-    def run(i, action):
-        try:
-            start.wait()
-            outcomes[i] = ("ok", action())
-        except Exception as e:  # noqa: BLE001 (reported to the test, not lost in a thread)
-            outcomes[i] = ("error", e)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(i, action)) for i, action in enumerate(actions)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
-    assert all(outcome is not None for outcome in outcomes), "a thread never finished"
-    return outcomes
 
 
 def conflicts(outcomes) -> int:
