@@ -13,9 +13,8 @@ from jobs.models import JobStatus
 from monitoring.health import HealthService, health_service
 from monitoring.models import EventType, SystemHealthMetric
 from monitoring.signals import health_checked
-from tests.conftest import running_cluster, wait_for
+from tests.conftest import publish_cluster, running_cluster, wait_for
 from tests.factories import JobExecutionLogFactory, JobFactory
-from tests.conftest import publish_cluster
 
 pytestmark = pytest.mark.django_db
 
@@ -105,7 +104,9 @@ def test_a_crashing_check_is_critical_and_the_others_still_run(machine, monkeypa
 
 
 def test_a_check_that_hangs_is_critical_once_its_time_is_up(machine, settings, monkeypatch):
-    settings.HEALTH = {**settings.HEALTH, "CHECK_TIMEOUT": 0.2}
+    # 1 s: the other checks must finish within it, and on a loaded machine (a CI run beside the
+    # README's `make test`) the database's took longer than the 0.2 s this test used to give.
+    settings.HEALTH = {**settings.HEALTH, "CHECK_TIMEOUT": 1.0}
 
     async def hang(self):
         await asyncio.Event().wait()  # never set
@@ -115,8 +116,9 @@ def test_a_check_that_hangs_is_critical_once_its_time_is_up(machine, settings, m
 
     cpu = by_name(result)["cpu.percent"]
     assert cpu["status"] == "critical"
-    assert cpu["details"]["message"] == "check_system_resources did not finish within 0.2s"
-    assert by_name(result)["database.latency_ms"]["status"] == "healthy"
+    assert cpu["details"]["message"] == "check_system_resources did not finish within 1s"
+    # The others ran to their end (their own grade, which a loaded machine's latency may lower).
+    assert "did not finish" not in by_name(result)["database.latency_ms"]["details"]["message"]
 
 
 # --- database ------------------------------------------------------------------------------
