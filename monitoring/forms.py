@@ -24,11 +24,13 @@ MAX_ACTIVE_PAGES = 10_000
 MAX_EVENT_PAGES = MAX_EVENT_OFFSET // MAX_TIMELINE_EVENTS
 
 
+LONGEST_WINDOW = max(FINISHED_WINDOWS, key=FINISHED_WINDOWS.get)
+
+
 def finished_window(timeframe: str) -> str:
     """The finished-jobs list's window for a metrics timeframe, so a link shows the same period:
     the shortest that covers it (15m → 1h), else the longest (30d → 7d). Links say so when it differs."""
-    covering = [w for w, span in FINISHED_WINDOWS.items() if span >= TIMEFRAMES[timeframe]]
-    return min(covering, key=FINISHED_WINDOWS.get) if covering else max(FINISHED_WINDOWS, key=FINISHED_WINDOWS.get)
+    return window_since(TIMEFRAMES[timeframe]) or LONGEST_WINDOW
 
 
 def window_since(age: timedelta) -> str | None:

@@ -16,7 +16,7 @@ from alerts.selectors import acknowledged_open_alerts, alert_list, open_alert_co
 from alerts.services import MAX_REASON_CHARS, alert_acknowledge, alert_resolve
 from jobs import clock
 from monitoring import selectors
-from monitoring.forms import FINISHED_WINDOWS, MAX_ALERT_PAGES, AlertFilterForm, window_since
+from monitoring.forms import LONGEST_WINDOW, MAX_ALERT_PAGES, AlertFilterForm, window_since
 from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS, VIEW_JOBS
 from monitoring.views.base import ListPage, dashboard_view, render_page
 
@@ -110,7 +110,7 @@ def failed_jobs_window(request, alert: AlertHistory, state, now) -> str | None:
         return None
     if window_since(now - state.last_seen_at) is None:
         return None
-    return window_since(now - alert.triggered_at) or max(FINISHED_WINDOWS, key=FINISHED_WINDOWS.get)
+    return window_since(now - alert.triggered_at) or LONGEST_WINDOW
 
 
 def _detail_context(request, alert: AlertHistory) -> dict:
