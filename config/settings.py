@@ -157,7 +157,8 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     # Supabase's transaction-mode pooler (port 6543, PgBouncer/Supavisor) hands each
     # transaction to any server connection: prepared statements and server-side cursors
     # do not survive that, so both are turned off for it.
-    DATABASE_POOLER = os.getenv("DATABASE_POOLER", "transaction" if _db.get("PORT") in (6543, "6543") else "")
+    # Empty as unset (`DATABASE_POOLER=` as .env.example writes it): port 6543 still means transaction.
+    DATABASE_POOLER = envstr("DATABASE_POOLER", "transaction" if _db.get("PORT") in (6543, "6543") else "")
     if DATABASE_POOLER not in ("", "session", "transaction"):
         raise ImproperlyConfigured("DATABASE_POOLER must be empty, session or transaction")
     if DATABASE_POOLER == "transaction":

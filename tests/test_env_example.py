@@ -20,13 +20,13 @@ def env_example() -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
 
 
-def settings_from_env_example(tmp_path, **env) -> list[str]:
+def settings_from_env_example(tmp_path, show: str = SHOW, **env) -> list[str]:
     example = env_example()
     environ = {name: value for name, value in os.environ.items() if name not in example}
     environ |= {**example, "DJANGO_SETTINGS_MODULE": "config.settings", "SECRET_KEY": "x" * 60}
     environ |= {"VAR_DIR": str(tmp_path), "STATIC_ROOT": str(tmp_path / "static"), **env}
     done = subprocess.run(
-        [sys.executable, "-c", SHOW], env=environ, cwd=ROOT, capture_output=True, text=True, check=False
+        [sys.executable, "-c", show], env=environ, cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.split()
@@ -77,3 +77,17 @@ def test_its_examples_uncommented_load_in_the_shell_that_sources_the_file(tmp_pa
     json_examples = {line.split("=", 1)[0] for line in examples if line.split("=", 1)[1].startswith(("'[", "'{"))}
     assert json_examples == {"HEALTH_EXTERNAL_SERVICES", "HEALTH_EXPECTED_JOBS"}
     assert all(json.loads(loaded[name]) for name in json_examples)
+
+
+POOLER = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "print(s.DATABASE_POOLER, s.DATABASES['default']['OPTIONS']['prepare_threshold'])"
+)
+
+
+def test_supabase_transaction_pooler_port_turns_prepared_statements_off(tmp_path):
+    """Copied as it is, .env.example sets DATABASE_POOLER= (empty): on port 6543 that must still
+    mean the transaction pooler (docs/deployment.md), or the first prepared statement sent through
+    it fails on another server connection ("prepared statement … does not exist")."""
+    supabase = "postgres://postgres.ref:pw@aws-0-eu.pooler.supabase.com:6543/postgres?sslmode=require"
+    assert settings_from_env_example(tmp_path, show=POOLER, DATABASE_URL=supabase) == ["transaction", "None"]
