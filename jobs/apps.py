@@ -8,7 +8,7 @@ class JobsConfig(AppConfig):
 
     def ready(self):
         # Register the built-in job types (demo.sleep, demo.fail, ai_matching).
-        from jobs import executors  # noqa: F401
+        from jobs import checks, executors  # noqa: F401  (checks registers the JOBS_TYPES check)
         from jobs.schedules import sync_schedules
 
         post_migrate.connect(sync_schedules, sender=self)
