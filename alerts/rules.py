@@ -70,6 +70,26 @@ def rule_config(alert_type: str) -> dict:
     return config
 
 
+def _wrong_type(default, value) -> str | None:
+    """What `value` should have been, as the default's kind of value; None when it is one. A drill:
+    `"enabled": "false"` left the rule on, `"ignore_job_types": "demo.fail"` ignored every type
+    whose name is part of that string, a `"ratio": "3"` failed every performance check."""
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "true or false"
+    if isinstance(default, dict):
+        return None if isinstance(value, dict) else "an object"
+    if isinstance(default, list):
+        return None if isinstance(value, list) and all(isinstance(v, str) for v in value) else "a list of job types"
+    if isinstance(default, str):
+        return None if isinstance(value, str) else "a severity"
+    # A number, or repeat_after_minutes' None (ALERTS_REPEAT_AFTER_MINUTES).
+    if value is None and default is None:
+        return None
+    return (
+        None if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0 else "a number, 0 or more"
+    )
+
+
 def validate_rules() -> list[str]:
     """What is wrong with ALERTS["RULES"], one message each (a system check reports them)."""
     problems = []
@@ -84,9 +104,15 @@ def validate_rules() -> list[str]:
         if not isinstance(values, dict):
             problems.append(f"ALERTS_RULES.{alert_type} must be an object")
             continue
-        for key in values:
+        wrong = []
+        for key, value in values.items():
             if key not in DEFAULT_RULES[alert_type]:
                 problems.append(f"ALERTS_RULES.{alert_type}: unknown setting {key!r}")
+            elif (expected := _wrong_type(DEFAULT_RULES[alert_type][key], value)) is not None:
+                wrong.append(key)
+                problems.append(f"ALERTS_RULES.{alert_type}.{key} must be {expected}, not {value!r}")
+        if wrong:
+            continue  # the severities below are read from the same values
         config = rule_config(alert_type)
         named = [config.get("severity")]
         named += list(config.get("severity_by_error_class", {}).values())

@@ -35,6 +35,46 @@ def test_unknown_rules_settings_and_severities_are_reported(alert_settings):
     ]
 
 
+@pytest.mark.parametrize(
+    "rule, message",
+    [
+        # A string "false" is true: the rule stayed on.
+        ({"job_failure": {"enabled": "false"}}, "job_failure.enabled must be true or false, not 'false'"),
+        # `job_type in "demo.fail"` matched every type whose name is part of the string ("demo" too).
+        (
+            {"job_failure": {"ignore_job_types": "demo.fail"}},
+            "job_failure.ignore_job_types must be a list of job types, not 'demo.fail'",
+        ),
+        # A number in quotes: the performance check failed on it (TypeError) instead of comparing.
+        (
+            {"performance_degradation": {"ratio": "3"}},
+            "performance_degradation.ratio must be a number, 0 or more, not '3'",
+        ),
+        ({"performance_degradation": {"window_minutes": -5}}, "window_minutes must be a number, 0 or more, not -5"),
+        # The check itself crashed on it, a traceback instead of a message.
+        (
+            {"system_health": {"severity_by_status": "critical"}},
+            "system_health.severity_by_status must be an object, not 'critical'",
+        ),
+    ],
+)
+def test_a_rule_setting_of_the_wrong_kind_is_reported(alert_settings, rule, message):
+    alert_settings["RULES"] = rule
+
+    [reported] = messages(check_alert_settings())
+
+    assert reported.startswith("ALERTS_RULES.") and reported.endswith(message)
+
+
+def test_the_documented_overrides_pass(alert_settings):
+    alert_settings["RULES"] = {
+        "job_failure": {"severity_by_error_class": {"configuration": "critical"}, "repeat_after_minutes": None},
+        "performance_degradation": {"ratio": 3, "min_increase_ms": 500.5},
+        "system_health": {"severity_by_status": {"warning": None}},
+    }
+    assert check_alert_settings() == []
+
+
 def test_a_recipient_that_names_no_channel_is_reported_with_its_variable(alert_settings):
     alert_settings["ESCALATION_RECIPIENTS"]["critical"] = ["oncall"]
     assert messages(check_alert_settings()) == [
