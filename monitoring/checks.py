@@ -56,3 +56,20 @@ def retention_settings(app_configs, **kwargs):
             )
         )
     return problems
+
+
+@register()
+def login_settings(app_configs, **kwargs):
+    """A drill: LOGIN_FAILURES_ALLOWED=0, meant as "no limit" as 0 turns other settings off, refused
+    every login, the first with the right password included; LOGIN_LOCKOUT_MINUTES=0 kept no count,
+    so passwords could be guessed without end."""
+    effects = {
+        "FAILURES": ("LOGIN_FAILURES_ALLOWED", "every login would be refused, the right password included"),
+        "PER_ADDRESS": ("LOGIN_FAILURES_PER_ADDRESS", "every login would be refused, the right password included"),
+        "MINUTES": ("LOGIN_LOCKOUT_MINUTES", "no failure would be counted, and passwords guessed without end"),
+    }
+    return [
+        Error(f"{name} must be at least 1, not {settings.LOGIN_THROTTLE[key]}: {effect}", id="monitoring.E005")
+        for key, (name, effect) in effects.items()
+        if settings.LOGIN_THROTTLE[key] < 1
+    ]

@@ -7,6 +7,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
+from monitoring.checks import login_settings
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -132,3 +133,28 @@ def test_without_trusted_proxies_x_forwarded_for_is_ignored(client, alice, setti
     refused = log_in(client, reverse("login"), RIGHT, address="10.9.9.9", HTTP_X_FORWARDED_FOR="198.51.100.4")
 
     assert REFUSED in refused.content.decode()  # the header is the client's to write: REMOTE_ADDR counts
+
+
+@pytest.mark.parametrize(
+    "limit, variable, effect",
+    [
+        ("FAILURES", "LOGIN_FAILURES_ALLOWED", "every login would be refused, the right password included"),
+        ("PER_ADDRESS", "LOGIN_FAILURES_PER_ADDRESS", "every login would be refused, the right password included"),
+        ("MINUTES", "LOGIN_LOCKOUT_MINUTES", "no failure would be counted, and passwords guessed without end"),
+    ],
+)
+def test_a_limit_of_0_is_refused_by_manage_py_check(settings, limit, variable, effect):
+    """0 turns other settings off; here it would lock everyone out, or let anyone guess forever."""
+    settings.LOGIN_THROTTLE = {**settings.LOGIN_THROTTLE, limit: 0}
+
+    [found] = login_settings(None)
+
+    assert found.id == "monitoring.E005"
+    assert found.msg == f"{variable} must be at least 1, not 0: {effect}"
+
+
+def test_with_0_failures_allowed_even_the_first_right_password_is_refused(client, alice, settings):
+    """What the check above keeps from happening."""
+    settings.LOGIN_THROTTLE = {**settings.LOGIN_THROTTLE, "FAILURES": 0}
+
+    assert REFUSED in log_in(client, reverse("login"), RIGHT).content.decode()
