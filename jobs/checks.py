@@ -1,4 +1,4 @@
-"""`manage.py check` (and every management command) refuses a JOBS_TYPES that cannot work.
+"""`manage.py check` (and every management command) refuses jobs settings that cannot work.
 
 A drill: `JOBS_TYPES='[1]'` passed every check, then each submit failed on `'list' object has no
 attribute 'get'`; `{"demo.sleep": {"timeout": "soon"}}` recorded the job and failed its enqueue, so
@@ -34,4 +34,42 @@ def job_type_settings(app_configs, **kwargs):
                         id="jobs.E001",
                     )
                 )
+    return errors
+
+
+# The timings of settings.JOBS that a loop waits on: 0 (or less) would spin it, writing to the
+# database without a pause (a heartbeat thread per running job, each node's dispatch-and-sweep thread)
+# or take every running job back from its live worker at each sweep.
+TIMINGS = {
+    "HEARTBEAT_INTERVAL": "JOBS_HEARTBEAT_INTERVAL",
+    "STALE_AFTER": "JOBS_STALE_AFTER",
+    "DISPATCH_INTERVAL": "JOBS_DISPATCH_INTERVAL",
+    "SWEEP_INTERVAL": "JOBS_SWEEP_INTERVAL",
+    "REQUEUE_AFTER": "JOBS_REQUEUE_AFTER",
+    "DEFAULT_TIMEOUT": "JOBS_DEFAULT_TIMEOUT",
+}
+
+
+@register()
+def job_timing_settings(app_configs, **kwargs):
+    jobs = settings.JOBS
+    errors = [
+        Error(f"{variable} must be above 0, not {jobs[key]:g}", id="jobs.E002")
+        for key, variable in TIMINGS.items()
+        if jobs[key] <= 0
+    ]
+    if 0 < jobs["STALE_AFTER"] <= jobs["HEARTBEAT_INTERVAL"]:
+        errors.append(
+            Error(
+                f"JOBS_STALE_AFTER ({jobs['STALE_AFTER']:g} s) must be longer than JOBS_HEARTBEAT_INTERVAL "
+                f"({jobs['HEARTBEAT_INTERVAL']:g} s), several heartbeats long: live jobs would be taken back",
+                id="jobs.E002",
+            )
+        )
+    retry = jobs["RETRY"]
+    if retry["max_attempts"] < 1:
+        errors.append(Error(f"JOBS_RETRY_MAX_ATTEMPTS must be at least 1, not {retry['max_attempts']}", id="jobs.E002"))
+    for key in ("base_delay", "max_delay"):
+        if retry[key] < 0:
+            errors.append(Error(f"JOBS_RETRY_{key.upper()} must be 0 or more, not {retry[key]:g}", id="jobs.E002"))
     return errors
