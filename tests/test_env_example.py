@@ -91,3 +91,25 @@ def test_supabase_transaction_pooler_port_turns_prepared_statements_off(tmp_path
     it fails on another server connection ("prepared statement … does not exist")."""
     supabase = "postgres://postgres.ref:pw@aws-0-eu.pooler.supabase.com:6543/postgres?sslmode=require"
     assert settings_from_env_example(tmp_path, show=POOLER, DATABASE_URL=supabase) == ["transaction", "None"]
+
+
+PATHS = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "print(s.VAR_DIR, s.STATIC_ROOT, s.EMAIL_FILE_PATH, s.DATABASES['default']['NAME'])"
+)
+
+
+def test_the_paths_follow_var_dir(tmp_path):
+    """VAR_DIR changed in a copy of .env.example moves everything under it; STATIC_ROOT= and
+    EMAIL_FILE_PATH= as written there were the working directory and no folder at all."""
+    var = tmp_path / "data"
+
+    shown = settings_from_env_example(tmp_path, show=PATHS, VAR_DIR=str(var), STATIC_ROOT="")
+
+    assert shown == [str(var), str(var / "static"), str(var / "mail"), str(var / "db.sqlite3")]
+
+
+def test_an_empty_var_dir_is_the_projects_var_folder(tmp_path):
+    shown = settings_from_env_example(tmp_path, show=PATHS, VAR_DIR="", STATIC_ROOT="")
+
+    assert shown[:3] == [str(ROOT / "var"), str(ROOT / "var" / "static"), str(ROOT / "var" / "mail")]
