@@ -24,6 +24,8 @@ run: export DEMO_MODE ?= true
 run: export AI_MATCHING_URL ?= http://$(ADDR)/demo/ai-matching
 run: export AI_MATCHING_API_KEY ?= demo-key
 run: export SITE_URL ?= http://$(ADDR)
+# Django answers 400 to a Host it does not know: ADDR's host (without its port) joins the defaults.
+run: export ALLOWED_HOSTS ?= localhost,127.0.0.1,[::1],$(patsubst %:$(lastword $(subst :, ,$(ADDR))),%,$(ADDR))
 # Alerts in the demo notify by email, written to files under var/mail/ instead of sent.
 run: export EMAIL_BACKEND ?= django.core.mail.backends.filebased.EmailBackend
 run: export ALERTS_RECIPIENTS_WARNING ?= oncall@example.com
