@@ -75,7 +75,7 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS")
 # Django's page, except to the dashboard's htmx actions: a short reason its script can show.
 CSRF_FAILURE_VIEW = "monitoring.views.base.csrf_failure"
 # Base URL used in notifications to link back to the dashboard.
-SITE_URL = os.getenv("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+SITE_URL = envstr("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if envbool("BEHIND_HTTPS_PROXY", "false") else None
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = envbool("SECURE_COOKIES", "false")
@@ -188,7 +188,7 @@ else:
 # dead workers from the pusher loop, so every qcluster node does that without an extra
 # process (see jobs/brokers.py).
 Q_CLUSTER = {
-    "name": os.getenv("Q_CLUSTER_NAME", "jobmonitor"),
+    "name": envstr("Q_CLUSTER_NAME", "jobmonitor"),
     "workers": envint("Q_WORKERS", 2),
     # Seconds before django-q2 kills a worker stuck in a task: a backstop behind each
     # job type's own timeout (jobs.registry), which is passed per task.
@@ -343,7 +343,7 @@ HEALTH = {
     "FAILURE_RATE_WINDOW_MINUTES": envint("HEALTH_FAILURE_RATE_WINDOW_MINUTES", 15),
     "FAILURE_RATE_MIN_ATTEMPTS": envint("HEALTH_FAILURE_RATE_MIN_ATTEMPTS", 5),
     "CPU_SAMPLE_SECONDS": envfloat("HEALTH_CPU_SAMPLE_SECONDS", 0.5),
-    "DISK_PATH": os.getenv("HEALTH_DISK_PATH", "/"),
+    "DISK_PATH": envstr("HEALTH_DISK_PATH", "/"),
     # HTTP services probed besides the AI matching service (AI_MATCHING_URL + /health):
     # [{"name": "webhook", "url": "https://…/health", "timeout": 2}]
     "EXTERNAL_SERVICES": envjson("HEALTH_EXTERNAL_SERVICES", []),
@@ -418,24 +418,24 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
-EMAIL_BACKEND = os.getenv("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+EMAIL_BACKEND = envstr("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_FILE_PATH = envstr("EMAIL_FILE_PATH", str(VAR_DIR / "mail"))  # for the file-based backend
-EMAIL_HOST = os.getenv("EMAIL_HOST", "localhost")
+EMAIL_HOST = envstr("EMAIL_HOST", "localhost")
 EMAIL_PORT = envint("EMAIL_PORT", 25)
 EMAIL_HOST_USER = os.getenv("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.getenv("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", "false")
 EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10)
-DEFAULT_FROM_EMAIL = os.getenv("DEFAULT_FROM_EMAIL", "jobmonitor@localhost")
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "jobmonitor@localhost")
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.getenv("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {
-        "django-q": {"level": os.getenv("Q_LOG_LEVEL", "WARNING")},
+        "django-q": {"level": envstr("Q_LOG_LEVEL", "WARNING")},
         "httpx": {"level": "WARNING"},  # one INFO line per request otherwise
     },
 }

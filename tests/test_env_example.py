@@ -113,3 +113,29 @@ def test_an_empty_var_dir_is_the_projects_var_folder(tmp_path):
     shown = settings_from_env_example(tmp_path, show=PATHS, VAR_DIR="", STATIC_ROOT="")
 
     assert shown[:3] == [str(ROOT / "var"), str(ROOT / "var" / "static"), str(ROOT / "var" / "mail")]
+
+
+BLANKED = (
+    "SITE_URL",
+    "LOG_LEVEL",
+    "Q_LOG_LEVEL",
+    "Q_CLUSTER_NAME",
+    "EMAIL_BACKEND",
+    "DEFAULT_FROM_EMAIL",
+    "EMAIL_HOST",
+    "HEALTH_DISK_PATH",
+)
+DEFAULTS_SHOWN = (
+    "import django; django.setup(); from django.conf import settings as s; "
+    "print(s.SITE_URL, s.LOGGING['root']['level'], s.LOGGING['loggers']['django-q']['level'], "
+    "s.Q_CLUSTER['name'], s.EMAIL_BACKEND, s.DEFAULT_FROM_EMAIL, s.EMAIL_HOST, s.HEALTH['DISK_PATH'])"
+)
+
+
+def test_a_value_blanked_in_a_copy_means_its_default(tmp_path):
+    """Emptying a filled-in line of .env.example (`SITE_URL=`) is the default, not an empty value:
+    an empty SITE_URL made every link in an alert email relative, an empty EMAIL_BACKEND failed
+    every notification on import."""
+    shown = settings_from_env_example(tmp_path, show=DEFAULTS_SHOWN, **dict.fromkeys(BLANKED, ""))
+
+    assert shown == [env_example()[name] for name in BLANKED]
