@@ -165,7 +165,7 @@ def submit_job(request, payload: JobSubmitIn):
 )
 def cancel_job(request, job_id: JobIdOrPrefix):
     """A queued or retrying job is cancelled at once; a running one gets `cancel_requested_at`
-    and stops at its next progress report. A finished job is a 409. `job_id` is its id or its
+    and stops at its next progress report. A finished job is a 409 giving its `status`. `job_id` is its id or its
     short id (a 409 listing the jobs when it starts several jobs' ids)."""
     refuse_unknown_query_parameters(request, None)
     job_id = _job_id(job_id)
@@ -181,7 +181,7 @@ def cancel_job(request, job_id: JobIdOrPrefix):
 )
 def retry_job(request, job_id: JobIdOrPrefix, query: Query[RetryQuery]):
     """Queue the next attempt of a failed, cancelled or retrying job now, with a fresh retry
-    budget. A queued, running or completed job is a 409. `job_id` as for cancelling."""
+    budget. A queued, running or completed job is a 409 giving its `status`. `job_id` as for cancelling."""
     refuse_unknown_query_parameters(request, RetryQuery)
     job_id = _job_id(job_id)
     job_manager.retry_job_sync(job_id, query.attempt, by=_actor(request))

@@ -69,17 +69,24 @@ class JobNotFound(LookupError):
 
 
 class JobStateConflict(Exception):
-    """The job is not in a state that allows the operation (cancel a finished job…)."""
+    """The job is not in a state that allows the operation (cancel a finished job…). `status`:
+    the job's status that refused it, for a client to read without parsing the message (None
+    when no one status did, e.g. a job that kept changing)."""
+
+    def __init__(self, message: str, *, status: str | None = None):
+        self.status = status
+        super().__init__(message)
 
 
 class AttemptNotNext(JobStateConflict):
     """A retry expecting another attempt than the next: the request's `attempt` is at fault
     (the API names it), not the job's state."""
 
-    def __init__(self, job_id, attempts: int, attempt: int):
+    def __init__(self, job_id, attempts: int, attempt: int, *, status: str | None = None):
         self.next_attempt = attempts + 1
         super().__init__(
-            f"job {job_id} has had {attempts} attempts; attempt {attempt} is not next (attempt {self.next_attempt} is)"
+            f"job {job_id} has had {attempts} attempts; attempt {attempt} is not next (attempt {self.next_attempt} is)",
+            status=status,
         )
 
 
@@ -531,7 +538,8 @@ class EnhancedJobManager:
                         return True
             else:
                 raise JobStateConflict(
-                    f"job {job.id} is {job.status}: only queued, running or retrying jobs can be cancelled"
+                    f"job {job.id} is {job.status}: only queued, running or retrying jobs can be cancelled",
+                    status=job.status,
                 )
         raise JobStateConflict(f"job {job_id} kept changing state; try again")
 
@@ -543,11 +551,12 @@ class EnhancedJobManager:
         job = self._get(job_id)
         if job.status not in RETRYABLE_STATUSES:
             raise JobStateConflict(
-                f"job {job.id} is {job.status}: only failed, cancelled or retrying jobs can be retried"
+                f"job {job.id} is {job.status}: only failed, cancelled or retrying jobs can be retried",
+                status=job.status,
             )
         next_attempt = job.attempts + 1
         if attempt is not None and attempt != next_attempt:
-            raise AttemptNotNext(job.id, job.attempts, attempt)
+            raise AttemptNotNext(job.id, job.attempts, attempt, status=job.status)
         now = clock.now()
         who = f" by {by}" if by else ""
         with transaction.atomic():
@@ -567,7 +576,8 @@ class EnhancedJobManager:
                 # not "try again", which a drill found only led to "is queued".
                 now_status = Job.objects.filter(id=job.id).values_list("status", flat=True).first()
                 raise JobStateConflict(
-                    f"job {job.id} changed state meanwhile, it is {now_status} now (retried by another request?)"
+                    f"job {job.id} changed state meanwhile, it is {now_status} now (retried by another request?)",
+                    status=now_status,
                 )
             self.monitoring.record_event_sync(
                 job.id,

@@ -3,7 +3,7 @@
 from datetime import UTC
 from uuid import UUID
 
-from ninja import Query, Router
+from ninja import Query, Router, Status
 from ninja.errors import HttpError, ValidationError
 from pydantic import BaseModel
 from pydantic import ValidationError as SchemaValidationError
@@ -16,6 +16,7 @@ from jobs.payloads import loads_refusing_repeated_keys
 from monitoring.api_auth import requires
 from monitoring.api_errors import (
     COMMON_ERRORS,
+    AlertConflictOut,
     AmbiguousJobIdOut,
     error_responses,
     job_not_found,
@@ -299,7 +300,12 @@ def resolve_alert(request, alert_id: UUID):
 
 @router.post(
     "/alerts/{alert_id}/acknowledge",
-    response={200: AlertAcknowledgeOut, **COMMON_ERRORS, **error_responses(400, 404, 409, 413, 415, 422)},
+    response={
+        200: AlertAcknowledgeOut,
+        **COMMON_ERRORS,
+        **error_responses(400, 404, 413, 415, 422),
+        409: AlertConflictOut,
+    },
     auth=requires(RESOLVE_ALERTS),
     summary="Acknowledge an alert",
     openapi_extra={
@@ -313,12 +319,14 @@ def acknowledge_alert(request, alert_id: UUID):
     """Say someone is on it: for `ALERTS_ACKNOWLEDGE_MINUTES` (60) the alert is neither escalated
     nor notified again as it keeps occurring; still open after that, both resume. Acknowledging
     again renews it from now. A worse occurrence (severity raised) ends it. A resolved alert is
-    a 409: nothing is left to hold. No body, or `{}`: how long it holds is the setting's."""
+    a 409 (`status: resolved`, with `resolved_at`): nothing is left to hold. No body, or `{}`:
+    how long it holds is the setting's."""
     refuse_unknown_query_parameters(request, None)
     _optional_body(request, AlertAcknowledgeIn)
     alert = _alert(alert_id)
     if not alert_acknowledge(alert=alert, user=request.user):
         alert = _alert(alert_id)
-        raise HttpError(409, f"alert {alert_id} was resolved at {_utc(alert.resolved_at)}: nothing to acknowledge")
+        detail = f"alert {alert_id} was resolved at {_utc(alert.resolved_at)}: nothing to acknowledge"
+        return Status(409, {"detail": detail, "errors": [], "status": "resolved", "resolved_at": alert.resolved_at})
     alert = _alert(alert_id)
     return {"detail": f"alert {alert_id} acknowledged until {_utc(alert.acknowledged_until)}", "alert": alert}

@@ -8,6 +8,8 @@ their dotted path), empty when no particular field is.
 
 import json
 import logging
+from datetime import datetime
+from typing import Literal
 from uuid import UUID
 
 from django.core.exceptions import (
@@ -23,6 +25,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from pydantic import ConfigDict, Field
 
 from jobs.manager import AttemptNotNext, JobNotFound, JobStateConflict
+from jobs.models import JobStatus
 from jobs.payloads import RepeatedJsonKey
 from jobs.registry import InvalidJobParameters, UnknownJobType, registered_job_types
 from monitoring.forms import repeated_parameters, rule_message
@@ -69,15 +72,28 @@ class AmbiguousJobIdOut(ErrorOut):
 class JobConflictOut(ErrorOut):
     """A job action's 409: the job's state does not allow it, or its short id is several jobs'."""
 
-    # matches and match_count are in the answer only for a short id of several jobs.
+    # status is in the answer only when the job's state refused the action; matches and
+    # match_count only for a short id of several jobs.
     model_config = ConfigDict(json_schema_serialization_defaults_required=False)
 
+    status: JobStatus | None = Field(
+        default=None,
+        description="Present when the job's state refused the action: its status now (what `detail` says in words).",
+        examples=["running"],
+    )
     matches: list[JobMatchOut] | None = Field(
         default=None, description="Present when the short id starts several jobs' ids: the first 10, by id."
     )
     match_count: int | None = Field(
         default=None, description="Present with `matches`: how many jobs' ids start with it."
     )
+
+
+class AlertConflictOut(ErrorOut):
+    """An alert action's 409: the alert is resolved, nothing is left to act on."""
+
+    status: Literal["resolved"] = Field(description="The alert's state that refused the action.")
+    resolved_at: datetime = Field(description="When it was resolved.")
 
 
 def job_not_found(job_id: UUID | str) -> JobNotFound:
@@ -95,7 +111,10 @@ def error_responses(*statuses: int) -> dict:
 COMMON_ERRORS = error_responses(400, 401, 403, 503)
 
 
-def error_response(api: NinjaAPI, request: HttpRequest, status: int, detail: str, errors=(), **extra) -> HttpResponse:
+def error_response(
+    api: NinjaAPI, request: HttpRequest, status: int, detail: str, errors=(), /, **extra
+) -> HttpResponse:
+    # Positional-only: an extra field of the answer may be called `status` (a job's).
     body = {"detail": detail, "errors": [{"field": e["field"], "message": e["message"]} for e in errors], **extra}
     return api.create_response(request, body, status=status)
 
@@ -170,9 +189,13 @@ def install_error_handlers(api: NinjaAPI) -> None:
         field = {"field": "job_id", "message": f"the id of {exc.count} jobs starts with it; give more of the id"}
         return error_response(api, request, 409, str(exc), [field], matches=exc.matches, match_count=exc.count)
 
-    def on_attempt_not_next(request, exc: AttemptNotNext):
-        field = {"field": "attempt", "message": f"attempt {exc.next_attempt} is next"}
-        return error_response(api, request, 409, str(exc), [field])
+    def on_job_state_conflict(request, exc: JobStateConflict):
+        errors = []
+        if isinstance(exc, AttemptNotNext):  # the request's `attempt` is at fault
+            errors = [{"field": "attempt", "message": f"attempt {exc.next_attempt} is next"}]
+        # The job's status for a script to read, beside the sentence for a person.
+        extra = {"status": exc.status} if exc.status else {}
+        return error_response(api, request, 409, str(exc), errors, **extra)
 
     def on_database_unavailable(request, exc):
         logger.warning("API request failed, database unavailable: %s", exc)
@@ -194,8 +217,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
     api.add_exception_handler(AuthenticationError, on_unauthenticated)
     api.add_exception_handler(Http404, lambda request, exc: error_response(api, request, 404, "not found"))
     api.add_exception_handler(JobNotFound, lambda request, exc: error_response(api, request, 404, str(exc)))
-    api.add_exception_handler(JobStateConflict, lambda request, exc: error_response(api, request, 409, str(exc)))
-    api.add_exception_handler(AttemptNotNext, on_attempt_not_next)
+    api.add_exception_handler(JobStateConflict, on_job_state_conflict)
     api.add_exception_handler(AmbiguousJobId, on_ambiguous_job_id)
     api.add_exception_handler(UnknownJobType, on_unknown_job_type)
     api.add_exception_handler(InvalidJobParameters, on_invalid_parameters)

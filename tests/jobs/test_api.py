@@ -234,7 +234,8 @@ def test_cancelling_a_running_job_again_changes_nothing(as_alice):
     assert list(job.logs.values_list("event_type", flat=True)) == [EventType.CANCEL_REQUESTED]
 
 
-def test_cancelling_a_finished_job_is_a_conflict(as_alice):
+def test_cancelling_a_finished_job_is_a_conflict_giving_its_status(as_alice):
+    # `status` for a script, which should not parse the sentence to learn the job already completed.
     job = Job.objects.create(job_type="demo.sleep", status=JobStatus.COMPLETED)
 
     response = as_alice.post(f"/api/jobs/{job.id}/cancel")
@@ -243,6 +244,7 @@ def test_cancelling_a_finished_job_is_a_conflict(as_alice):
     assert response.json() == {
         "detail": f"job {job.id} is completed: only queued, running or retrying jobs can be cancelled",
         "errors": [],
+        "status": "completed",
     }
 
 
@@ -267,10 +269,12 @@ def test_retrying_a_running_job_or_the_wrong_attempt_is_a_conflict(as_alice):
     response = as_alice.post(f"/api/jobs/{running.id}/retry")
     assert response.status_code == 409
     assert "only failed, cancelled or retrying jobs can be retried" in response.json()["detail"]
+    assert response.json()["status"] == "running"
 
     response = as_alice.post(f"/api/jobs/{failed.id}/retry?attempt=3")
     assert response.status_code == 409
     assert response.json()["detail"] == f"job {failed.id} has had 3 attempts; attempt 3 is not next (attempt 4 is)"
+    assert response.json()["status"] == "failed"
 
 
 def test_a_retry_expecting_another_attempt_names_the_attempt_parameter(client, alice, bearer):

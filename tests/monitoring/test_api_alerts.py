@@ -529,6 +529,7 @@ def test_acknowledging_takes_no_fields_and_says_so_rather_than_ignoring_them(as_
 
 
 def test_acknowledging_a_resolved_alert_is_a_409_that_says_when(as_alice):
+    # In words for a person, and as `status` and `resolved_at` for a script.
     alert = health_alert("jobs.stale", minutes_ago=30)
     with time_machine.travel(NOW - timedelta(minutes=10), tick=False):
         alert_resolve(alert=alert)
@@ -539,6 +540,8 @@ def test_acknowledging_a_resolved_alert_is_a_409_that_says_when(as_alice):
     assert response.json() == {
         "detail": f"alert {alert.id} was resolved at 2026-11-29T02:50:00Z: nothing to acknowledge",
         "errors": [],
+        "status": "resolved",
+        "resolved_at": "2026-11-29T02:50:00Z",
     }
 
 
