@@ -33,6 +33,8 @@ BUCKET_SECONDS: dict[str, int] = {"15m": 30, "1h": 60, "6h": 300, "24h": 900, "7
 TOP_ERRORS = 10
 TOP_EXCEPTION_TYPES = 20
 MAX_MESSAGE_CHARS = 500
+# Ratios (success_rate; the worker hosts' failure shares) are given to 4 decimals: 0.6667, not 0.6666666666666666.
+RATIO_DIGITS = 4
 
 
 class UnknownTimeframe(ValueError):
@@ -272,7 +274,7 @@ def _summary(counts: dict, times: dict, minutes: float) -> dict:
     finished = ended + counts["cancelled"]
     return {
         **counts,
-        "success_rate": round(counts["succeeded"] / ended, 4) if ended else None,
+        "success_rate": round(counts["succeeded"] / ended, RATIO_DIGITS) if ended else None,
         "throughput_per_minute": round(finished / minutes, 3),
         **{key: times.get(key) for key in ("mean_ms", "p50_ms", "p95_ms", "p99_ms")},
     }

@@ -521,8 +521,12 @@ class WorkerHostOut(Out):
     failed: int = Field(
         description="Latest attempts that ended there in the window and failed (waiting for a retry too)."
     )
-    failure_share: float | None = Field(description="failed / (succeeded + failed); null if none ended.")
-    others_failure_share: float | None = Field(description="The same over the other hosts together.")
+    failure_share: float | None = Field(
+        description="failed / (succeeded + failed), to 4 decimals; null if none ended.", examples=[0.1625]
+    )
+    others_failure_share: float | None = Field(
+        description="The same over the other hosts together (to 4 decimals; null if none ended there)."
+    )
     suspect: bool = Field(
         description="It failed at least 5 jobs, half of its jobs or more, and twice the other hosts' share or more: "
         "its environment may be broken."
@@ -580,7 +584,7 @@ class PerformanceStatsOut(Out):
     failed_attempts: int = Field(description="Every failed attempt, the retried ones included.")
     cancelled: int = Field(description="Jobs cancelled.")
     success_rate: float | None = Field(
-        ge=0, le=1, description="succeeded / (succeeded + failed); null when neither happened."
+        ge=0, le=1, description="succeeded / (succeeded + failed), to 4 decimals; null when neither happened."
     )
     throughput_per_minute: float = Field(description="Jobs finished (succeeded, failed or cancelled) per minute.")
     mean_ms: float | None = Field(description="Execution time of succeeded attempts; null without any.")

@@ -24,6 +24,7 @@ from jobs.models import (
     JobStatus,
     JobTypePause,
 )
+from monitoring.metrics import RATIO_DIGITS
 from monitoring.models import EventType, JobExecutionLog
 from monitoring.retention import events_pruned
 from monitoring.timeline import needs_attention_q, retry_overdue
@@ -406,15 +407,18 @@ def worker_hosts(now: datetime, *, window: timedelta = WORKER_WINDOW) -> list[di
     total_ended = sum(host["failed"] + host["succeeded"] for host in hosts.values())
     for host in hosts.values():
         ended = host["failed"] + host["succeeded"]
-        host["failure_share"] = host["failed"] / ended if ended else None
+        share = host["failed"] / ended if ended else None
         others_ended = total_ended - ended
-        host["others_failure_share"] = (total_failed - host["failed"]) / others_ended if others_ended else None
+        others_share = (total_failed - host["failed"]) / others_ended if others_ended else None
         host["suspect"] = (
             host["failed"] >= SUSPECT_HOST_MIN_FAILURES
-            and host["failure_share"] >= SUSPECT_HOST_FAILURE_SHARE
-            and host["others_failure_share"] is not None
-            and host["failure_share"] >= 2 * host["others_failure_share"]
+            and share >= SUSPECT_HOST_FAILURE_SHARE
+            and others_share is not None
+            and share >= 2 * others_share
         )
+        # Judged on the exact shares; given to 4 decimals, as the metrics' success_rate.
+        host["failure_share"] = None if share is None else round(share, RATIO_DIGITS)
+        host["others_failure_share"] = None if others_share is None else round(others_share, RATIO_DIGITS)
         host["processes"].sort(key=lambda pid: (len(pid), pid))
     return sorted(hosts.values(), key=lambda host: host["host"])
 

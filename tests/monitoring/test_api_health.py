@@ -205,3 +205,21 @@ def test_the_schema_declares_the_statuses_a_client_can_get(client, alice, bearer
     statuses = ["healthy", "warning", "critical", "unknown"]
     assert schemas["HealthOut"]["properties"]["status"]["enum"] == statuses
     assert schemas["HealthComponentOut"]["properties"]["status"]["enum"] == statuses
+
+
+def test_the_hosts_failure_shares_are_rounded_as_the_other_ratios(client, viewer):
+    # 1 of 3 is 0.3333 (to 4 decimals, as the metrics' success_rate), not 0.3333333333333333.
+    JobFactory(failed=True, worker="node-a:1", finished_at=NOW - timedelta(minutes=3))
+    for _ in range(2):
+        JobFactory(completed=True, worker="node-a:1", finished_at=NOW - timedelta(minutes=3))
+    for _ in range(2):
+        JobFactory(failed=True, worker="node-b:1", finished_at=NOW - timedelta(minutes=3))
+    JobFactory(completed=True, worker="node-b:1", finished_at=NOW - timedelta(minutes=3))
+    client.force_login(viewer)
+
+    workers = client.get(HEALTH).json()["workers"]
+
+    assert [(w["host"], w["failure_share"], w["others_failure_share"]) for w in workers] == [
+        ("node-a", 0.3333, 0.6667),
+        ("node-b", 0.6667, 0.3333),
+    ]
