@@ -8,7 +8,7 @@ from ninja import Query, Router, Schema, Status
 from ninja.errors import HttpError
 from pydantic import BeforeValidator, ConfigDict, Field
 
-from jobs.manager import MAX_ATTEMPTS_LIMIT, JobNotFound, job_manager
+from jobs.manager import MAX_ATTEMPTS_LIMIT, JobNotFound, job_manager, require_known_job_type
 from jobs.models import MAX_PAUSE_REASON_CHARS, Job
 from jobs.registry import get_job_executor, registered_job_types
 from monitoring.api_auth import requires
@@ -64,7 +64,10 @@ class PauseIn(Schema):
 class ResumeIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
-    job_type: JobTypeName = Field(examples=["ai_matching"])
+    job_type: JobTypeName = Field(
+        description="A paused job type. A name neither registered nor in the history is a 422 listing the known ones.",
+        examples=["ai_matching"],
+    )
 
 
 class PausedJobTypeOut(JobTypePauseOut):
@@ -218,14 +221,17 @@ def pause_job_type(request, payload: PauseIn):
 
 @router.post(
     "/resume",
-    response={200: ResumeOut, **COMMON_ERRORS, **error_responses(400, 409, 413, 422)},
+    response={200: ResumeOut, **COMMON_ERRORS, **error_responses(400, 409, 413), 422: SubmitErrorOut},
     auth=requires(CONTROL_JOBS),
     summary="Resume a paused job type",
 )
 def resume_job_type(request, payload: ResumeIn):
-    """Each job the pause held is queued again at once. A type that is not paused is a 409."""
+    """Each job the pause held is queued again at once. A type that is not paused is a 409; one
+    that is neither registered nor in the history (a typo) a 422 listing the known ones, as for
+    the pause."""
     refuse_unknown_query_parameters(request, None)
     enqueued = job_manager.resume_job_type_sync(payload.job_type, by=_actor(request))
     if enqueued is None:
+        require_known_job_type(payload.job_type)  # a typo is a 422, as for the pause, not "not paused"
         raise HttpError(409, f"{payload.job_type} is not paused")
     return {"detail": f"{payload.job_type} resumed: {enqueued} held job(s) queued again", "enqueued": enqueued}

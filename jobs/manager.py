@@ -90,6 +90,14 @@ class AttemptNotNext(JobStateConflict):
         )
 
 
+def require_known_job_type(job_type: str) -> None:
+    """Raises UnknownJobType for a name neither registered nor in the jobs' history: a typo that
+    would pause nothing, or read as a type that did nothing. A type no longer registered whose
+    jobs are still here is known."""
+    if job_type not in registered_job_types() and not Job.objects.filter(job_type=job_type).exists():
+        raise UnknownJobType(job_type)
+
+
 def _disarm_task_timeout() -> None:
     """django-q2's task timeout is a SIGALRM raising TimeoutException wherever the worker's main
     thread is. Once the executor has returned (or raised), the outcome must be written whole:
@@ -612,8 +620,7 @@ class EnhancedJobManager:
         Raises UnknownJobType for a name neither registered nor ever submitted (a typo would pause
         nothing while the operator thinks it paused); a type no longer registered whose jobs are
         still here may be paused."""
-        if job_type not in registered_job_types() and not Job.objects.filter(job_type=job_type).exists():
-            raise UnknownJobType(job_type)
+        require_known_job_type(job_type)
         defaults = {"paused_by": clip(by, 150), "reason": clip(reason, MAX_PAUSE_REASON_CHARS)}
         for _ in range(3):
             try:

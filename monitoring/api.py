@@ -12,12 +12,14 @@ from alerts.models import AlertHistory
 from alerts.selectors import alert_list
 from alerts.services import alert_acknowledge, alert_resolve
 from jobs import clock
+from jobs.manager import require_known_job_type
 from jobs.payloads import loads_refusing_repeated_keys
 from monitoring.api_auth import requires
 from monitoring.api_errors import (
     COMMON_ERRORS,
     AlertConflictOut,
     AmbiguousJobIdOut,
+    SubmitErrorOut,
     error_responses,
     job_not_found,
     refuse_unknown_query_parameters,
@@ -195,7 +197,7 @@ def get_system_health(request):
 
 @router.get(
     "/metrics",
-    response={200: PerformanceMetricsOut, **COMMON_ERRORS, **error_responses(422)},
+    response={200: PerformanceMetricsOut, **COMMON_ERRORS, 422: SubmitErrorOut},
     auth=requires(VIEW_METRICS),
     summary="Performance metrics",
 )
@@ -203,8 +205,11 @@ def get_performance_metrics(request, query: Query[MetricsQuery]):
     """What the jobs did in the last `timeframe`, overall and per job type: attempts, outcomes,
     success rate, throughput and execution-time percentiles; errors by class and type, the most
     frequent errors; a time series for charts. Computed in the database, whatever the amount of
-    history."""
+    history. A `job_type` neither registered nor in the history (a typo, which would answer zeros)
+    is a 422 listing the known ones."""
     refuse_unknown_query_parameters(request, MetricsQuery)
+    if query.job_type is not None:
+        require_known_job_type(query.job_type)
     return performance_metrics(query.timeframe, job_type=query.job_type)
 
 

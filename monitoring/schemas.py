@@ -573,7 +573,12 @@ Timeframe = Annotated[
 
 class MetricsQuery(Schema):
     timeframe: Timeframe = Field(default="1h", description="The window, ending now.")
-    job_type: JobTypeName | None = Field(default=None, description="Only this job type.", examples=["ai_matching"])
+    job_type: JobTypeName | None = Field(
+        default=None,
+        description="Only this job type: a registered one, or one no longer registered whose jobs are still here "
+        "(any other name is a 422 listing the known ones).",
+        examples=["ai_matching"],
+    )
 
 
 class PerformanceStatsOut(Out):

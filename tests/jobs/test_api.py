@@ -410,6 +410,23 @@ def test_a_bad_pause_is_a_422_naming_the_field(as_alice, body, field):
     assert [error["field"] for error in response.json()["errors"]] == [field]
 
 
+def test_resuming_an_unknown_job_type_is_a_422_listing_the_known_ones_as_the_pause(as_alice):
+    # A typo is not "another operator resumed it" (409): the resume names the field, as the pause does.
+    response = post(as_alice, "/api/jobs/resume", {"job_type": "test.ech"})
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "job_type"
+    assert "test.echo" in response.json()["known_job_types"]
+
+
+def test_resuming_a_known_job_type_not_paused_is_a_409(as_alice):
+    JobFactory(job_type="retired.export")  # no longer registered, still in the history
+
+    for job_type in ("test.echo", "retired.export"):
+        response = post(as_alice, "/api/jobs/resume", {"job_type": job_type})
+        assert (response.status_code, response.json()["detail"]) == (409, f"{job_type} is not paused")
+
+
 def test_pausing_an_unknown_job_type_is_a_422_listing_the_known_ones(as_alice):
     from jobs.models import JobTypePause
 

@@ -149,6 +149,27 @@ def test_one_job_type_only(as_viewer):
     assert (body["overall"]["succeeded"], body["overall"]["p50_ms"]) == (1, 900.0)
 
 
+def test_a_job_type_neither_registered_nor_in_the_history_is_422_listing_the_known_ones(as_viewer):
+    # A typo answered zeros: "ai_matchng did nothing in the last hour" instead of "no such type".
+    completed_attempt("ai_matching", minutes=5, ms=100)
+
+    response = as_viewer.get(METRICS, {"job_type": "ai_matchng"})
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "job_type"
+    assert response.json()["detail"].startswith("unknown job type 'ai_matchng'; known job types: ")
+    assert "ai_matching" in response.json()["known_job_types"]
+
+
+def test_a_job_type_no_longer_registered_still_answers_its_history(as_viewer):
+    completed_attempt("retired.export", minutes=5, ms=700)
+
+    response = as_viewer.get(METRICS, {"job_type": "retired.export"})
+
+    assert response.status_code == 200
+    assert (response.json()["overall"]["succeeded"], response.json()["overall"]["p50_ms"]) == (1, 700.0)
+
+
 @pytest.mark.parametrize("timeframe", ["2h", "1H", "", "60m", "1d"])
 def test_an_unknown_timeframe_is_422_listing_the_accepted_ones(as_viewer, timeframe):
     response = as_viewer.get(METRICS, {"timeframe": timeframe})
