@@ -97,7 +97,8 @@ class RetryQuery(Schema):
 def document_job_types(openapi: dict) -> None:
     """Spell out the submit body per registered job type, with that type's parameters, and the
     types a pause takes, so the docs and generated clients know them. Done each time the schema
-    is served: job types register at start-up. Validation stays with the job types (jobs.registry)."""
+    is built (config.api): job types register at start-up, and may later. Validation stays with
+    the job types (jobs.registry)."""
     components = openapi["components"]["schemas"]
     common = components["JobSubmitIn"]["properties"]
     variants = []
@@ -120,6 +121,12 @@ def document_job_types(openapi: dict) -> None:
         )
     components["JobSubmitIn"] = {"title": "JobSubmitIn", "oneOf": variants}
     components["PauseIn"]["properties"]["job_type"]["enum"] = registered_job_types()
+
+
+def job_types_documented() -> tuple:
+    """What document_job_types reads (each registered job type's executor: its parameters and
+    description), to tell whether a schema it documented is still current."""
+    return tuple(get_job_executor(job_type) for job_type in registered_job_types())
 
 
 def _actor(request) -> str:
