@@ -432,7 +432,9 @@ def _error_breakdown(since, until, job_type) -> dict:
     by_class = dict.fromkeys((str(error_type) for error_type in ErrorType), 0)
     by_type: dict[str, int] = defaultdict(int)
     for error_class, exception_type, count in kinds:
-        by_class[error_class or "unknown"] = by_class.get(error_class or "unknown", 0) + count
+        # A failure recorded without one of the design's four classes counts as unknown.
+        error_class = error_class if error_class in by_class else "unknown"
+        by_class[error_class] = by_class.get(error_class, 0) + count
         by_type[exception_type or "unknown"] += count
     return {
         "errors_by_class": [{"error_class": name, "count": count} for name, count in by_class.items()],

@@ -15,19 +15,19 @@ from pydantic import (
     PlainValidator,
     TypeAdapter,
     WithJsonSchema,
-    field_validator,
 )
 from pydantic import ValidationError as SchemaValidationError
 from pydantic_core import PydanticCustomError
 
 from alerts.models import Severity
 from alerts.services import MAX_REASON_CHARS
+from jobs.errors import ErrorType
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, JobStatus, RetryStatus
 from jobs.payloads import printable
-from jobs.registry import JobTypeName
+from jobs.registry import JobTypeName, registered_job_types
 from monitoring.forms import ERROR_FINGERPRINT_MESSAGE, FINISHED_WINDOWS
 from monitoring.metrics import TIMEFRAMES, UnknownTimeframe
-from monitoring.models import HealthStatus
+from monitoring.models import EventType, HealthStatus, MetricType
 from monitoring.selectors import MAX_EVENT_OFFSET, MAX_TIMELINE_EVENTS, JobDetail
 
 MAX_PAGE_SIZE = 200
@@ -55,6 +55,18 @@ class Out(BaseModel):
 
 
 ActiveStatus = Literal[tuple(status.value for status in ACTIVE_STATUSES)]
+
+ErrorClassValue = Literal[tuple(ErrorType.values)]
+
+
+def _design_error_class(value: Any) -> str | None:
+    # The design's four classes, as the manager records them; a failure recorded without one (or
+    # with another, by an older version) has none, rather than failing the whole answer.
+    return value if value in ErrorType.values else None
+
+
+# A failure's class, for a generated client to switch on: an enum, null when none was recorded.
+ErrorClass = Annotated[ErrorClassValue | None, BeforeValidator(_design_error_class)]
 
 
 # A job's whole id, or its first 8 hex digits or more (the short id shown everywhere), with the
@@ -200,8 +212,9 @@ class JobSummaryOut(Out):
     message: str = Field(description="The last progress message or error summary.")
     attempts: int = Field(description="Attempts started so far.")
     max_attempts: int
-    error_class: str | None = Field(
-        description="Class of the last failure: transient, configuration, data or system.", examples=["transient"]
+    error_class: ErrorClass = Field(
+        description="Class of the last failure: transient, configuration, data or system; null without one.",
+        examples=["transient"],
     )
     worker: str = Field(description="host:pid of the worker running or last running it.", examples=["node-1:4242"])
     created_at: datetime
@@ -219,11 +232,6 @@ class JobSummaryOut(Out):
         description="Queued while its job type is paused: it starts once the type is resumed "
         "(`POST /api/jobs/resume`).",
     )
-
-    @field_validator("error_class", mode="before")
-    @classmethod
-    def _none_when_empty(cls, value):
-        return value or None
 
 
 TRUNCATED_DESCRIPTION = (
@@ -261,7 +269,7 @@ class FinishedJobPageOut(JobPageOut):
 
 class EventOut(Out):
     timestamp: datetime
-    event_type: str = Field(
+    event_type: EventType = Field(
         description="queued, started, progress, cancel_requested, error, retry, completed or cancelled."
     )
     status: str = Field(description="The job's status when it happened.")
@@ -310,7 +318,10 @@ class AttemptOut(Out):
 class JobErrorOut(Out):
     type: str = Field(examples=["httpx.ConnectTimeout"])
     message: str
-    error_class: str = Field(description="transient, configuration, data or system.", examples=["transient"])
+    error_class: ErrorClass = Field(
+        description="transient, configuration, data or system; null if the failure was recorded without one.",
+        examples=["transient"],
+    )
     retryable: bool | None = Field(default=None, description="Whether this failure was retried automatically.")
     hint: str = Field(default="", examples=["Retried automatically with backoff."])
     fingerprint: str | None = Field(default=None, description="Groups occurrences of the same error.")
@@ -433,7 +444,7 @@ def _error(last_error: dict | None, event) -> dict | None:
     return {
         "type": str(last_error.get("type", "")),
         "message": str(last_error.get("message", "")),
-        "error_class": str(last_error.get("error_class", "")),
+        "error_class": last_error.get("error_class"),
         "retryable": last_error.get("retryable"),
         "hint": str(last_error.get("hint") or ""),
         "fingerprint": last_error.get("fingerprint"),
@@ -470,7 +481,7 @@ HealthStatusName = Literal[(*HealthStatus.values, "unknown")]
 
 
 class HealthComponentOut(Out):
-    metric_type: str = Field(description="database, api, resource or job_queue.", examples=["database"])
+    metric_type: MetricType = Field(description="database, api, resource or job_queue.", examples=["database"])
     metric_name: str = Field(examples=["database.latency_ms"])
     metric_value: float = Field(description="What was measured, in the unit its name says.", examples=[1.25])
     status: HealthStatusName = Field(
@@ -571,9 +582,25 @@ Timeframe = Annotated[
 ]
 
 
+class _RegisteredJobTypesEnum:
+    """Lists the registered job types as the schema's enum, read as the schema is built (job
+    types register at start-up)."""
+
+    def __get_pydantic_json_schema__(self, core_schema, handler) -> dict:
+        schema = handler(core_schema)
+        schema["enum"] = registered_job_types()
+        return schema
+
+
+# A job type an action or a report must know: the schema lists the registered ones (a client's
+# enum); the API also takes one no longer registered whose jobs are still here
+# (jobs.manager.require_known_job_type).
+KnownJobTypeName = Annotated[JobTypeName, _RegisteredJobTypesEnum()]
+
+
 class MetricsQuery(Schema):
     timeframe: Timeframe = Field(default="1h", description="The window, ending now.")
-    job_type: JobTypeName | None = Field(
+    job_type: KnownJobTypeName | None = Field(
         default=None,
         description="Only this job type: a registered one, or one no longer registered whose jobs are still here "
         "(any other name is a 422 listing the known ones).",
@@ -603,7 +630,10 @@ class JobTypeStatsOut(PerformanceStatsOut):
 
 
 class ErrorClassCountOut(Out):
-    error_class: str = Field(description="transient, configuration, data or system (all four always listed).")
+    error_class: Literal[(*ErrorType.values, "unknown")] = Field(
+        description="transient, configuration, data or system (all four always listed); unknown: failures "
+        "recorded without one of them (listed only if any)."
+    )
     count: int
 
 
@@ -621,7 +651,7 @@ class TopErrorOut(Out):
     example_job_id: UUID | None = Field(description="The job of the latest occurrence.")
     exception_type: str | None = Field(examples=["httpx.ConnectTimeout"])
     message: str = Field(description="The latest occurrence's message (500 characters at most).")
-    error_class: str | None = Field(examples=["transient"])
+    error_class: ErrorClass = Field(description="The latest occurrence's class.", examples=["transient"])
 
 
 class SeriesPointOut(Out):

@@ -386,7 +386,10 @@ def test_the_schema_is_built_once_and_again_for_a_job_type_registered_later(as_a
     late = as_alice.get("/api/openapi.json").json()
     assert builds == [1]
     assert "test.late" in {v["title"] for v in late["components"]["schemas"]["JobSubmitIn"]["oneOf"]}
-    assert "test.late" in late["components"]["schemas"]["PauseIn"]["properties"]["job_type"]["enum"]
+    for known in ("PauseIn", "ResumeIn"):  # the enum a client sends from; the metrics' job_type too
+        assert "test.late" in late["components"]["schemas"][known]["properties"]["job_type"]["enum"]
+    (_, job_type) = late["paths"]["/api/monitoring/metrics"]["get"]["parameters"]
+    assert "test.late" in job_type["schema"]["anyOf"][0]["enum"]
 
 
 # --- pause and resume a job type -----------------------------------------------------------

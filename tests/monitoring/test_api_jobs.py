@@ -832,3 +832,30 @@ def test_the_schema_marks_as_required_every_field_every_answer_has(client, alice
     assert schemas["ErrorOut"]["required"] == ["detail", "errors"]
     assert schemas["JobConflictOut"]["required"] == ["detail"]  # matches, match_count: a short id of several jobs
     assert schemas["SubmitErrorOut"]["required"] == ["detail"]  # known_job_types: an unknown job type
+
+
+def test_the_schema_declares_the_error_classes_and_event_types_a_client_can_get(client, alice, bearer):
+    """A client generated from the schema gets enums to switch on (the design's four error
+    classes, the event types, the health components' types), not free strings documented in prose."""
+    schemas = client.get("/api/openapi.json", headers=bearer(alice)).json()["components"]["schemas"]
+
+    classes = {"enum": ["transient", "configuration", "data", "system"], "type": "string"}
+    for name in ("JobSummaryOut", "JobErrorOut", "TopErrorOut"):
+        assert schemas[name]["properties"]["error_class"]["anyOf"] == [classes, {"type": "null"}], name
+    by_class = schemas["ErrorClassCountOut"]["properties"]["error_class"]
+    assert by_class["enum"] == ["transient", "configuration", "data", "system", "unknown"]
+    assert schemas["EventOut"]["properties"]["event_type"]["$ref"] == "#/components/schemas/EventType"
+    assert schemas["EventType"]["enum"] == [
+        "queued", "started", "progress", "cancel_requested", "error", "retry", "completed", "cancelled"
+    ]  # fmt: skip
+    assert schemas["HealthComponentOut"]["properties"]["metric_type"]["$ref"] == "#/components/schemas/MetricType"
+    assert schemas["MetricType"]["enum"] == ["database", "api", "resource", "job_queue"]
+
+
+def test_an_error_recorded_without_its_class_has_none(as_viewer):
+    # Not "" (which no generated client's enum has): null, as a job that never failed.
+    job = JobFactory(failed=True, last_error={"type": "OSError", "message": "disk full"}, error_class="")
+
+    body = as_viewer.get(f"{LIST}/{job.id}").json()
+
+    assert (body["error_class"], body["error"]["error_class"], body["error"]["type"]) == (None, None, "OSError")

@@ -235,3 +235,31 @@ def test_permission_is_checked_before_the_parameters(client, nobody):
     client.force_login(nobody)
 
     assert client.get(METRICS, {"timeframe": "2h"}).status_code == 403
+
+
+def test_failures_without_one_of_the_four_error_classes_count_as_unknown(as_viewer):
+    failed_attempt("ai_matching", minutes=5)
+    JobExecutionLogFactory(
+        job=JobFactory(status=JobStatus.FAILED),
+        event_type=EventType.ERROR,
+        status="failed",
+        timestamp=minutes_ago(4),
+        error_details={"type": "OSError", "message": "disk full", "error_class": "network"},  # an older version's
+    )
+    JobExecutionLogFactory(
+        job=JobFactory(status=JobStatus.FAILED),
+        event_type=EventType.ERROR,
+        status="failed",
+        timestamp=minutes_ago(3),
+        error_details={"type": "OSError", "message": "disk full"},
+    )
+
+    body = as_viewer.get(METRICS).json()
+
+    assert body["errors_by_class"] == [
+        {"error_class": "transient", "count": 1},
+        {"error_class": "configuration", "count": 0},
+        {"error_class": "data", "count": 0},
+        {"error_class": "system", "count": 0},
+        {"error_class": "unknown", "count": 2},
+    ]
