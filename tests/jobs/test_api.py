@@ -232,7 +232,7 @@ def test_cancelling_a_running_job_again_changes_nothing(as_alice):
         again = as_alice.post(f"/api/jobs/{str(job.id)[:8]}/cancel")
 
     assert (first.status_code, again.status_code) == (200, 200)
-    assert again.json()["cancel_requested_at"] == first.json()["cancel_requested_at"] == "2026-11-29T03:00:00Z"
+    assert again.json()["cancel_requested_at"] == first.json()["cancel_requested_at"] == "2026-11-29T03:00:00.000Z"
     assert list(job.logs.values_list("event_type", flat=True)) == [EventType.CANCEL_REQUESTED]
 
 

@@ -104,8 +104,8 @@ def test_lists_open_alerts_newest_first_with_their_state(as_viewer):
         "message": "httpx.ConnectTimeout: timed out",
         "job_id": str(first_job.id),
         "job_type": "ai_matching",
-        "triggered_at": "2026-11-29T02:30:00Z",
-        "last_seen_at": "2026-11-29T02:50:00Z",
+        "triggered_at": "2026-11-29T02:30:00.000Z",
+        "last_seen_at": "2026-11-29T02:50:00.000Z",
         "occurrences": 2,
         "resolved_at": None,
         "resolved_by": "",
@@ -133,7 +133,7 @@ def test_alert_pages_read_with_the_first_pages_until_do_not_shift_as_alerts_are_
         second = as_viewer.get(ALERTS, {**params, "until": first["until"]}).json()
         unpinned = as_viewer.get(ALERTS, params).json()
 
-    assert first["until"] == "2026-11-29T03:00:00Z"
+    assert first["until"] == "2026-11-29T03:00:00.000Z"
     assert [item["id"] for page in (first, second) for item in page["items"]] == [str(a.id) for a in alerts]
     assert (second["until"], second["next_offset"]) == (first["until"], None)
     assert unpinned["items"][0]["id"] == str(alerts[1].id)  # without `until`: read twice
@@ -157,7 +157,7 @@ def test_include_resolved_shows_who_resolved_them(as_viewer):
     items = as_viewer.get(ALERTS, {"include_resolved": "true"}).json()["items"]
 
     assert [item["id"] for item in items] == [str(resolved.id), str(open_alert.id)]
-    assert (items[0]["resolved_at"], items[0]["resolved_by"]) == ("2026-11-29T03:00:00Z", "carol")
+    assert (items[0]["resolved_at"], items[0]["resolved_by"]) == ("2026-11-29T03:00:00.000Z", "carol")
     assert items[0]["resolution_reason"] == "restarted the workers"
     assert [item["id"] for item in as_viewer.get(ALERTS, {"include_resolved": "false"}).json()["items"]] == [
         str(open_alert.id)
@@ -281,7 +281,7 @@ def test_resolving_an_open_alert(as_alice, alice):
     body = response.json()
     assert body["detail"] == f"alert {alert.id} resolved"
     assert body["already_resolved"] is False
-    assert (body["alert"]["id"], body["alert"]["resolved_at"]) == (str(alert.id), "2026-11-29T03:00:00Z")
+    assert (body["alert"]["id"], body["alert"]["resolved_at"]) == (str(alert.id), "2026-11-29T03:00:00.000Z")
     assert (body["alert"]["resolved_by"], body["alert"]["resolution_reason"]) == ("alice", "resolved through the API")
     alert.refresh_from_db()
     assert alert.resolved_at == NOW
@@ -509,12 +509,12 @@ def test_acknowledging_an_open_alert_holds_it_for_an_hour(as_alice):
     assert body["detail"] == f"alert {alert.id} acknowledged until 2026-11-29T04:00:00Z"
     acknowledged = {key: body["alert"][key] for key in ("acknowledged_at", "acknowledged_by", "acknowledged_until")}
     assert acknowledged == {
-        "acknowledged_at": "2026-11-29T03:00:00Z",
+        "acknowledged_at": "2026-11-29T03:00:00.000Z",
         "acknowledged_by": "alice",
-        "acknowledged_until": "2026-11-29T04:00:00Z",
+        "acknowledged_until": "2026-11-29T04:00:00.000Z",
     }
     listed = as_alice.get(ALERTS).json()["items"][0]
-    assert (listed["acknowledged_by"], listed["acknowledged_until"]) == ("alice", "2026-11-29T04:00:00Z")
+    assert (listed["acknowledged_by"], listed["acknowledged_until"]) == ("alice", "2026-11-29T04:00:00.000Z")
 
 
 def test_acknowledging_takes_no_fields_and_says_so_rather_than_ignoring_them(as_alice):
@@ -541,7 +541,7 @@ def test_acknowledging_a_resolved_alert_is_a_409_that_says_when(as_alice):
         "detail": f"alert {alert.id} was resolved at 2026-11-29T02:50:00Z: nothing to acknowledge",
         "errors": [],
         "status": "resolved",
-        "resolved_at": "2026-11-29T02:50:00Z",
+        "resolved_at": "2026-11-29T02:50:00.000Z",
     }
 
 

@@ -52,7 +52,7 @@ def test_each_components_latest_check_and_the_worst_status(client, viewer):
 
     assert body == {
         "status": "warning",
-        "checked_at": "2026-11-29T02:59:00Z",
+        "checked_at": "2026-11-29T02:59:00.000Z",
         "components": [
             {
                 "metric_type": "api",
@@ -60,7 +60,7 @@ def test_each_components_latest_check_and_the_worst_status(client, viewer):
                 "metric_value": 1800.0,
                 "status": "warning",
                 "details": {"message": "ai_matching is warning"},
-                "timestamp": "2026-11-29T02:59:00Z",
+                "timestamp": "2026-11-29T02:59:00.000Z",
                 "stale": False,
             },
             {
@@ -69,7 +69,7 @@ def test_each_components_latest_check_and_the_worst_status(client, viewer):
                 "metric_value": 1.25,
                 "status": "healthy",
                 "details": {"message": "database.latency_ms is healthy"},
-                "timestamp": "2026-11-29T02:59:00Z",
+                "timestamp": "2026-11-29T02:59:00.000Z",
                 "stale": False,
             },
         ],
@@ -98,9 +98,9 @@ def test_when_the_checks_stopped_and_no_worker_is_seen_health_is_critical(client
 
     assert (body["status"], body["stale"]) == ("critical", True)  # the stored statuses say healthy
     assert body["no_worker"] == {
-        "last_seen_at": "2026-11-29T02:50:00Z",
+        "last_seen_at": "2026-11-29T02:50:00.000Z",
         "queued": 1,
-        "oldest_queued_at": "2026-11-29T02:52:00Z",
+        "oldest_queued_at": "2026-11-29T02:52:00.000Z",
     }
     workers = next(c for c in body["components"] if c["metric_name"] == "cluster.workers")
     assert (workers["status"], workers["stale"]) == ("unknown", True)
@@ -150,7 +150,7 @@ def test_the_hosts_that_ran_jobs_lately_come_with_the_health(client, viewer):
             "failure_share": 1.0,
             "others_failure_share": 0.0,
             "suspect": True,
-            "last_seen": "2026-11-29T03:00:00Z",  # the rows were written at NOW
+            "last_seen": "2026-11-29T03:00:00.000Z",  # the rows were written at NOW
         },
         {
             "host": "node-ok",
@@ -161,7 +161,7 @@ def test_the_hosts_that_ran_jobs_lately_come_with_the_health(client, viewer):
             "failure_share": 0.0,
             "others_failure_share": 1.0,
             "suspect": False,
-            "last_seen": "2026-11-29T03:00:00Z",
+            "last_seen": "2026-11-29T03:00:00.000Z",
         },
     ]
 

@@ -63,14 +63,14 @@ def test_lists_active_jobs_newest_activity_first(as_viewer):
         "max_attempts": 3,
         "error_class": None,
         "worker": "worker-1:1234",
-        "created_at": "2026-11-29T02:55:00Z",
-        "updated_at": "2026-11-29T02:57:00Z",
-        "started_at": "2026-11-29T02:56:00Z",
-        "attempt_started_at": "2026-11-29T02:56:00Z",
+        "created_at": "2026-11-29T02:55:00.000Z",
+        "updated_at": "2026-11-29T02:57:00.000Z",
+        "started_at": "2026-11-29T02:56:00.000Z",
+        "attempt_started_at": "2026-11-29T02:56:00.000Z",
         "finished_at": None,
         "next_attempt_at": None,
         "cancel_requested_at": None,
-        "heartbeat_at": "2026-11-29T02:58:00Z",
+        "heartbeat_at": "2026-11-29T02:58:00.000Z",
         "held": False,
     }
 
@@ -96,7 +96,7 @@ def test_attention_lists_the_running_jobs_the_dashboard_flags(as_viewer):
     body = as_viewer.get(LIST, {"attention": "true"}).json()
 
     assert [item["id"] for item in body["items"]] == [str(silent.id)]
-    assert body["items"][0]["heartbeat_at"] == "2026-11-29T03:00:00Z"  # its worker is alive: the job is stuck
+    assert body["items"][0]["heartbeat_at"] == "2026-11-29T03:00:00.000Z"  # its worker is alive: the job is stuck
     assert len(as_viewer.get(LIST).json()["items"]) == 4
     refused = as_viewer.get(LIST, {"attention": "maybe"})
     assert refused.status_code == 422 and "attention" in refused.content.decode()
@@ -265,9 +265,9 @@ def test_until_ends_the_window_and_a_later_one_counts_as_now_an_earlier_than_197
     later = as_viewer.get(FINISHED, {"until": "2027-01-01T00:00:00Z"}).json()
 
     assert [item["id"] for item in earlier["items"]] == [str(two_hours_ago.id)]
-    assert (earlier["until"], later["until"]) == ("2026-11-29T01:30:00Z", "2026-11-29T03:00:00Z")
+    assert (earlier["until"], later["until"]) == ("2026-11-29T01:30:00.000Z", "2026-11-29T03:00:00.000Z")
     year_one = as_viewer.get(FINISHED, {"until": "0001-01-01T00:00:00+01:00", "window": "7d"}).json()
-    assert (year_one["items"], year_one["until"]) == ([], "1970-01-01T00:00:00Z")  # nothing finished before
+    assert (year_one["items"], year_one["until"]) == ([], "1970-01-01T00:00:00.000Z")  # nothing finished before
 
 
 @pytest.mark.parametrize(
@@ -431,16 +431,22 @@ def test_a_jobs_whole_timeline_pages_from_its_first_event(as_viewer, django_asse
     assert (last["next_offset"], last["truncated"]) == (None, False)
 
 
-def test_timestamps_are_utc_with_z_to_the_millisecond_and_without_a_zero_fraction(as_viewer):
-    """As docs/api.md says (its events example had showed `…01.120000+00:00`)."""
+def test_timestamps_are_utc_with_z_and_always_three_digits_of_milliseconds(as_viewer):
+    """As docs/api.md says: one fixed format, which a client may parse with one pattern. A zero
+    fraction had been dropped (`02:58:00Z` beside `02:58:01.120Z`), and an `until` sent with an
+    offset came back with it."""
     job = JobFactory(running=True, updated_at=minutes_ago(2))
     JobExecutionLogFactory(job=job, timestamp=datetime(2026, 11, 29, 2, 58, 1, 120_456, tzinfo=UTC))
+    JobFactory(completed=True, finished_at=minutes_ago(90))
 
     events = as_viewer.get(f"{LIST}/{job.id}/events").json()["items"]
     listed = as_viewer.get(LIST).json()["items"]
+    finished = as_viewer.get(FINISHED, {"until": "2026-11-29T03:30:00+02:00"}).json()
 
     assert [event["timestamp"] for event in events] == ["2026-11-29T02:58:01.120Z"]
-    assert listed[0]["updated_at"] == "2026-11-29T02:58:00Z"
+    assert listed[0]["updated_at"] == "2026-11-29T02:58:00.000Z"
+    assert finished["until"] == "2026-11-29T01:30:00.000Z"
+    assert [item["finished_at"] for item in finished["items"]] == ["2026-11-29T01:30:00.000Z"]
 
 
 def test_the_events_list_takes_a_short_id_and_names_what_it_refuses(as_viewer):
@@ -523,7 +529,7 @@ def test_a_job_of_a_paused_type_says_who_paused_it_and_why_it_waits(as_viewer):
 
     assert body["job_type_paused"] == {
         "job_type": "ai_matching",
-        "paused_at": "2026-11-29T03:00:00Z",
+        "paused_at": "2026-11-29T03:00:00.000Z",
         "paused_by": "bob",
         "reason": "AI vendor down",
     }

@@ -76,7 +76,7 @@ def test_the_last_hour_by_default(as_viewer):
     assert response.status_code == 200
     body = response.json()
     assert (body["timeframe"], body["job_type"], body["bucket_seconds"]) == ("1h", None, 60)
-    assert (body["since"], body["until"]) == ("2026-11-29T02:00:00Z", "2026-11-29T03:00:00Z")
+    assert (body["since"], body["until"]) == ("2026-11-29T02:00:00.000Z", "2026-11-29T03:00:00.000Z")
     assert body["overall"] == {
         "started": 3,
         "retried": 0,
@@ -98,8 +98,8 @@ def test_the_last_hour_by_default(as_viewer):
         {
             "fingerprint": "f00d",
             "count": 1,
-            "first_seen": "2026-11-29T02:50:00Z",
-            "last_seen": "2026-11-29T02:50:00Z",
+            "first_seen": "2026-11-29T02:50:00.000Z",
+            "last_seen": "2026-11-29T02:50:00.000Z",
             "job_types": ["ai_matching"],
             "example_job_id": str(failing.id),
             "exception_type": "httpx.ConnectTimeout",
@@ -109,7 +109,7 @@ def test_the_last_hour_by_default(as_viewer):
     ]
     assert len(body["series"]) == 60
     assert body["series"][30] == {
-        "bucket_start": "2026-11-29T02:30:00Z",
+        "bucket_start": "2026-11-29T02:30:00.000Z",
         "started": 0,
         "succeeded": 1,
         "failed": 0,
