@@ -1,8 +1,11 @@
 """The design's monitoring endpoints, under /api/monitoring/."""
 
+import hashlib
 from datetime import UTC
 from uuid import UUID
 
+from django.http import HttpResponse, HttpResponseNotModified
+from django.utils.http import parse_etags
 from ninja import Query, Router, Status
 from ninja.errors import HttpError, ValidationError
 from pydantic import BaseModel
@@ -126,6 +129,7 @@ def get_finished_jobs(request, filters: Query[FinishedJobListQuery]):
     "/jobs/{job_id}",
     response={
         200: JobDetailOut,
+        304: None,
         **COMMON_ERRORS,
         **error_responses(404),
         409: AmbiguousJobIdOut,
@@ -134,10 +138,13 @@ def get_finished_jobs(request, filters: Query[FinishedJobListQuery]):
     auth=requires(VIEW_JOBS),
     summary="One job in full, by its id or its short id",
 )
-def get_job_details(request, job_id: JobIdOrPrefix):
+def get_job_details(request, response: HttpResponse, job_id: JobIdOrPrefix):
     """Parameters, status, progress, attempts and timings, the event timeline, the retry
     history with planned and actual waits, the last error with its class, hint and traceback,
     and the job's alerts.
+
+    For polling: the answer has an `ETag`; sent back as `If-None-Match`, an answer that has not
+    changed since is a 304 without a body.
 
     `job_id` is the job's id, or its first 8 hex digits or more (the short id of alerts and of
     the dashboard; any case, with or without the id's dashes). A prefix of several jobs' ids is
@@ -148,9 +155,28 @@ def get_job_details(request, job_id: JobIdOrPrefix):
         raise job_not_found(job_id)
     # Alerts have their own permission: without it, the list is empty (as GET /alerts is a 403).
     alerts = job_alerts(detail.job.id) if request.user.has_perm(VIEW_ALERTS) else []
-    return JobDetailOut.build(
+    answer = JobDetailOut.build(
         detail, error_event=last_error_event(detail), alerts=alerts, pause=pause_of(detail.job.job_type)
     )
+    etag = _etag(answer)
+    if _none_match_lists(request, etag):
+        not_modified = HttpResponseNotModified()
+        not_modified["ETag"] = etag
+        return not_modified
+    response["ETag"] = etag
+    return answer
+
+
+def _etag(answer: BaseModel) -> str:
+    """A weak ETag of everything the answer says (its heartbeat, alerts and pause included, which
+    change without the job's updated_at): a tag names one answer, never a stale one."""
+    return 'W/"{}"'.format(hashlib.sha256(answer.model_dump_json().encode()).hexdigest()[:32])
+
+
+def _none_match_lists(request, etag: str) -> bool:
+    """Whether If-None-Match names `etag` (weak comparison, as RFC 9110 has it for this header) or is *."""
+    sent = {tag.removeprefix("W/") for tag in parse_etags(request.headers.get("If-None-Match", ""))}
+    return "*" in sent or etag.removeprefix("W/") in sent
 
 
 @router.get(

@@ -568,6 +568,37 @@ def test_unknown_job_is_404_and_malformed_id_is_422(as_viewer):
     assert response.json()["errors"][0]["field"] == "job_id"
 
 
+def test_polling_with_the_etag_is_a_304_until_the_job_changes(client, alice, bearer):
+    """A script waiting for a job sends the ETag back: nothing changed is a 304 with no body; a
+    progress report, a heartbeat or an alert acknowledged is a 200 with a new tag."""
+    job = JobFactory(running=True, progress=40, heartbeat_at=minutes_ago(1))
+    url, headers = f"{LIST}/{job.id}", bearer(alice)
+    first = client.get(url, headers=headers)
+
+    unchanged = client.get(url, headers={**headers, "If-None-Match": first["ETag"]})
+    in_a_list = client.get(url, headers={**headers, "If-None-Match": f'"other", {first["ETag"].removeprefix("W/")}'})
+    Job.objects.filter(id=job.id).update(heartbeat_at=NOW)  # the worker is alive: no other change
+    beaten = client.get(url, headers={**headers, "If-None-Match": first["ETag"]})
+    Job.objects.filter(id=job.id).update(progress=60)
+    progressed = client.get(url, headers={**headers, "If-None-Match": beaten["ETag"]})
+
+    assert first.status_code == 200 and first["ETag"].startswith('W/"')
+    assert (unchanged.status_code, unchanged.content, unchanged["ETag"]) == (304, b"", first["ETag"])
+    assert unchanged["Cache-Control"] == first["Cache-Control"]  # no-store all the same
+    assert in_a_list.status_code == 304  # weak comparison, any of the tags listed
+    assert beaten.status_code == 200 and beaten["ETag"] != first["ETag"]
+    assert (progressed.status_code, progressed.json()["progress"]) == (200, 60)
+    assert len({first["ETag"], beaten["ETag"], progressed["ETag"]}) == 3
+
+
+def test_the_etag_answers_no_one_without_credentials_or_the_permission(client, nobody, alice, bearer):
+    job = JobFactory(completed=True)
+    etag = client.get(f"{LIST}/{job.id}", headers=bearer(alice))["ETag"]
+
+    assert client.get(f"{LIST}/{job.id}", headers={"If-None-Match": etag}).status_code == 401
+    assert client.get(f"{LIST}/{job.id}", headers={**bearer(nobody), "If-None-Match": etag}).status_code == 403
+
+
 # --- one job by its short id -----------------------------------------------------------------
 
 SHORT_ID_REFUSED = "expected a job id, or its first 8 or more hex digits (e.g. 3f2a1b4c or 3f2a1b4c-9d0e)"
