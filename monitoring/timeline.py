@@ -195,6 +195,24 @@ def retry_overdue(job: Job, now: datetime) -> float | None:
     return late.total_seconds() if late > RETRY_DISPATCH_GRACE else None
 
 
+def attempt_label(job: Job) -> str:
+    """Which attempt the job is at, of how many, in words that hold in every state: "2 of 4
+    (queued)", "2 of 4 (running)", "1 of 4 failed, 2 next", "3 of 3 used".
+
+    `attempts` counts the attempts started, so a queued job's coming attempt is one more: a job
+    retried by hand read "1 of 4" while attempt 2 was the one to run."""
+    of = f"of {job.max_attempts}"
+    if job.status == JobStatus.QUEUED:
+        return f"{job.attempts + 1} {of} (queued)"
+    if job.status == JobStatus.RUNNING:
+        return f"{job.attempts} {of} (running)"
+    if job.status == JobStatus.RETRYING:
+        return f"{job.attempts} {of} failed, {job.attempts + 1} next"
+    if not job.attempts:  # cancelled before its first attempt
+        return f"none {of} started"
+    return f"{job.attempts} {of} used"
+
+
 def attempt_clock(job: Job, now: datetime) -> AttemptClock | None:
     """How a running attempt stands against its timeout; None for a job not running. No query:
     the fields are the lists' (selectors.JOB_SUMMARY_FIELDS), the timeout is the registry's."""

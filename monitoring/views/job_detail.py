@@ -20,7 +20,7 @@ from monitoring.forms import MAX_EVENT_PAGES, JobEventsForm, SubmitJobForm, wind
 from monitoring.permissions import CONTROL_JOBS, SUBMIT_JOBS, VIEW_ALERTS, VIEW_JOBS
 from monitoring.retention import events_pruned
 from monitoring.templatetags.dashboard import duration
-from monitoring.timeline import attempt_clock, attempt_rows, timeline_rows
+from monitoring.timeline import attempt_clock, attempt_label, attempt_rows, timeline_rows
 from monitoring.views.base import ListPage, dashboard_view, render_page
 
 MAX_ATTEMPT_DIGITS = 10
@@ -72,6 +72,7 @@ def page_context(request, detail) -> dict:
         "detail": detail,
         "timeline": timeline_rows(detail.events),
         "attempts": attempt_rows(detail.attempts, detail.events),
+        "attempt_label": attempt_label(job),
         "error": error,
         "failed_with_it_url": failed_with_it_url(job, error, now),
         "traceback": (error_event.error_details or {}).get("traceback") if error_event else None,

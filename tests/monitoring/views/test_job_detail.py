@@ -1,5 +1,6 @@
 """A job in full: what it was asked to do, what happened when, why it failed, what was retried."""
 
+import re
 from datetime import UTC, datetime, timedelta
 from html import unescape
 
@@ -156,6 +157,41 @@ def test_a_running_job_polls_its_live_part_and_a_finished_one_stops(alice_client
     done = JobFactory(completed=True)
     live = alice_client.get(f"/jobs/{done.id}/", headers=htmx("job-live")).content.decode()
     assert "hx-trigger" not in live
+
+
+def attempt_fact(page: str) -> str:
+    return re.search(r"<dt>Attempt</dt><dd[^>]*>(.*?)</dd>", page).group(1)
+
+
+@pytest.mark.parametrize(
+    "state, label",
+    [
+        ({"status": JobStatus.QUEUED, "attempts": 0, "max_attempts": 3}, "1 of 3 (queued)"),
+        ({"running": True, "attempts": 2, "max_attempts": 4}, "2 of 4 (running)"),
+        ({"status": JobStatus.RETRYING, "attempts": 1, "max_attempts": 4, "retry_delay": 30}, "1 of 4 failed, 2 next"),
+        ({"completed": True, "attempts": 2, "max_attempts": 4}, "2 of 4 used"),
+        ({"failed": True, "attempts": 3, "max_attempts": 3}, "3 of 3 used"),
+        ({"status": JobStatus.CANCELLED, "attempts": 0, "max_attempts": 3}, "none of 3 started"),
+    ],
+)
+def test_the_attempt_fact_names_the_attempt_running_or_coming_next(alice_client, state, label):
+    job = JobFactory(**state)
+    if job.status == JobStatus.RETRYING:
+        job.next_attempt_at = timezone.now() + timedelta(seconds=30)
+        job.save(update_fields=["next_attempt_at"])
+
+    live = alice_client.get(f"/jobs/{job.id}/", headers=htmx("job-live")).content.decode()
+
+    assert attempt_fact(live) == label
+
+
+def test_a_job_retried_by_hand_reads_the_attempt_that_runs_next(alice_client):
+    """A drill read "Attempt 1 of 4" on a retried job whose attempt 2 was the one queued."""
+    job = JobFactory(failed=True, attempts=1, max_attempts=3)
+
+    retried = alice_client.post(f"/jobs/{job.id}/retry/", {"attempt": 2}, headers=htmx("job-live")).content.decode()
+
+    assert attempt_fact(retried) == "2 of 4 (queued)"  # a fresh budget of 3 after the one used
 
 
 def test_a_viewer_sees_no_buttons(viewer_client):
