@@ -218,8 +218,10 @@ def submit_job(request):
             refusal = "; ".join(f"{error['field']}: {error['message']}" for error in e.errors)
             form.add_error("parameters", refusal)  # marks the field as the form's own refusals do
         else:
-            held = f", and waits: {job.job_type} is paused" if selectors.pause_of(job.job_type) else ""
-            messages.success(request, f"Submitted {job.job_type}: it is queued{held}.")
+            # Only what stays true: this message stays on the job's page, above its live status,
+            # after the job has started and stopped ("it is queued" read so above "completed").
+            # The live part says queued, held by a pause, running.
+            messages.success(request, f"Submitted {job.job_type}.")
             return redirect("dashboard:job_detail", job_id=job.id)
     else:
         refusal = _refused(form)

@@ -32,7 +32,7 @@ def test_an_operator_runs_a_job_and_lands_on_its_page(alice_client, django_captu
 
     job = Job.objects.get()
     assert response.redirect_chain == [(f"/jobs/{job.id}/", 302)]
-    assert "Submitted demo.sleep: it is queued." in response.content.decode()
+    assert "Submitted demo.sleep." in response.content.decode()
     assert (job.job_type, job.parameters, job.max_attempts, job.status, job.submitted_by) == (
         "demo.sleep",
         {"seconds": 1, "steps": 1},
@@ -57,7 +57,9 @@ def test_a_job_of_a_paused_type_is_submitted_and_the_operator_told_it_waits(alic
 
     response = alice_client.post("/jobs/submit/", {"job_type": "demo.fail"}, follow=True)
 
-    assert "Submitted demo.fail: it is queued, and waits: demo.fail is paused." in response.content.decode()
+    page = response.content.decode()
+    assert "Submitted demo.fail." in page
+    assert "Held: demo.fail is paused</strong> by bob" in page  # live: it goes once resumed
     assert Job.objects.get().status == JobStatus.QUEUED
 
 
