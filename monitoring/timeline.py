@@ -195,15 +195,18 @@ def retry_overdue(job: Job, now: datetime) -> float | None:
     return late.total_seconds() if late > RETRY_DISPATCH_GRACE else None
 
 
-def attempt_label(job: Job) -> str:
-    """Which attempt the job is at, of how many, in words that hold in every state: "2 of 4
-    (queued)", "2 of 4 (running)", "1 of 4 failed, 2 next", "3 of 3 used".
+def attempt_number(job: Job) -> int:
+    """The attempt a job is at: the one running or last run, or a queued job's coming one
+    (`attempts` counts the attempts started: a job retried by hand read 1 while attempt 2 was queued)."""
+    return job.attempts + 1 if job.status == JobStatus.QUEUED else job.attempts
 
-    `attempts` counts the attempts started, so a queued job's coming attempt is one more: a job
-    retried by hand read "1 of 4" while attempt 2 was the one to run."""
+
+def attempt_label(job: Job) -> str:
+    """Which attempt the job is at (attempt_number), of how many, in words that hold in every
+    state: "2 of 4 (queued)", "2 of 4 (running)", "1 of 4 failed, 2 next", "3 of 3 used"."""
     of = f"of {job.max_attempts}"
     if job.status == JobStatus.QUEUED:
-        return f"{job.attempts + 1} {of} (queued)"
+        return f"{attempt_number(job)} {of} (queued)"
     if job.status == JobStatus.RUNNING:
         return f"{job.attempts} {of} (running)"
     if job.status == JobStatus.RETRYING:

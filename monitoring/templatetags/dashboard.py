@@ -91,6 +91,12 @@ def retry_overdue(job, now) -> float | None:
 
 
 @register.filter
+def attempt_number(job) -> int:
+    """{{ job|attempt_number }}: the attempt running or last run, or a queued job's coming one."""
+    return timeline.attempt_number(job)
+
+
+@register.filter
 def ms(value) -> str:
     if value is None or value == "":
         return "–"

@@ -46,6 +46,19 @@ def test_lists_active_jobs_with_status_progress_attempt_age_and_last_event(alice
     assert "scored 42/100 candidates" in row and "2.0 s ago" in row
 
 
+def test_a_queued_job_shows_the_attempt_it_waits_to_run(alice_client):
+    """`attempts` counts the attempts started: a new job read 0/3, one retried by hand 1/4."""
+    new = JobFactory(status=JobStatus.QUEUED, attempts=0, max_attempts=3)
+    retried = JobFactory(status=JobStatus.QUEUED, attempts=1, max_attempts=4)
+
+    rows = alice_client.get("/jobs/", headers=htmx("job-rows")).content.decode()
+
+    attempt = {
+        job.id: rows.split(f'href="/jobs/{job.id}/"')[1].split('data-label="Attempt">')[1][:3] for job in (new, retried)
+    }
+    assert attempt == {new.id: "1/3", retried.id: "2/4"}
+
+
 @time_machine.travel(NOW, tick=False)
 def test_a_waiting_retry_says_when_its_next_attempt_is(alice_client):
     JobFactory(status=JobStatus.RETRYING, attempts=1, next_attempt_at=NOW + timedelta(seconds=30))
