@@ -3,6 +3,7 @@
 import json
 
 from django import template
+from django.http import QueryDict
 from django.utils.html import format_html
 
 from monitoring import timeline
@@ -124,8 +125,15 @@ def badge(kind: str, label: str = "") -> str:
 
 @register.simple_tag(takes_context=True)
 def query_with(context, **changes) -> str:
-    """The current query string with some parameters changed ("" removes one): keeps filters in links."""
-    query = context["request"].GET.copy()
+    """The current query string with some parameters changed ("" removes one): keeps filters in links.
+
+    A page answering a POST (the job list after "Retry these") gives its filters as `list_query`:
+    that request's query string is empty, and its polls lost the filters."""
+    if "list_query" in context:
+        query = QueryDict(mutable=True)
+        query.update(context["list_query"])
+    else:
+        query = context["request"].GET.copy()
     for key, value in changes.items():
         if value in ("", None):
             query.pop(key, None)

@@ -72,6 +72,7 @@ def _list_page(
     context = {
         "now": now,
         "form": form,
+        "list_query": params,  # for the links and polls: a POST's own query string is empty
         "view": view,
         "job_types": registered_job_types(),
         "status_choices": FINISHED_STATUSES if view == "finished" else ACTIVE_STATUSES,

@@ -3,6 +3,8 @@ jobs of a type are queued again in one click, as Sidekiq's "Retry all", not one 
 
 import re
 from datetime import UTC, datetime, timedelta
+from html import unescape
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import time_machine
@@ -51,6 +53,18 @@ def test_the_failed_jobs_of_the_filter_are_queued_again_and_the_others_left(alic
     assert page.strip().startswith('<section id="job-list">')
     assert "Queued again 2 failed jobs: they are on the Active list." in page
     assert "No finished jobs match these filters" in page  # none of them is failed any more
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_list_that_comes_back_keeps_polling_its_filters(alice_client):
+    """A drill saw the list's next poll, two seconds after the retry, swap every active job into a
+    list filtered on failed jobs: the answer to the POST polled /jobs/ without its filters."""
+    failed()
+
+    page = alice_client.post("/jobs/retry/", FAILED_AI, headers=htmx("job-list")).content.decode()
+
+    poll = urlsplit(unescape(re.search(r'<tbody role="rowgroup" id="job-rows" hx-get="([^"]*)"', page).group(1)))
+    assert (poll.path, dict(parse_qsl(poll.query))) == ("/jobs/", FAILED_AI)
 
 
 @time_machine.travel(NOW, tick=False)
