@@ -11,7 +11,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from alerts.channels import display_recipient
-from alerts.models import SEVERITY_RANK, AlertHistory, AlertType, Severity
+from alerts.models import SEVERITY_RANK, AlertHistory, AlertType, DeliveryStatus, Severity
 from alerts.selectors import acknowledged_open_alerts, alert_list, open_alert_counts
 from alerts.services import MAX_REASON_CHARS, alert_acknowledge, alert_resolve
 from jobs import clock
@@ -113,17 +113,24 @@ def failed_jobs_window(request, alert: AlertHistory, state, now) -> str | None:
     return window_since(now - alert.triggered_at) or LONGEST_WINDOW
 
 
+UNSETTLED_DELIVERIES = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
+
+
 def _detail_context(request, alert: AlertHistory) -> dict:
     state = getattr(alert, "state", None)
     now = clock.now()
+    deliveries = selectors.alert_deliveries(alert.id)
     return {
         "now": now,
         "alert": alert,
+        # A resolved alert changes no more, but its notifications do: the resolve's own notice
+        # read "pending, being sent" for good once its page stopped polling.
+        "poll": not alert.resolved_at or any(d.status in UNSETTLED_DELIVERIES for d in deliveries),
         "state": state,
         "details": state.details if state and state.details else None,
         "failed_jobs_window": failed_jobs_window(request, alert, state, now),
         "recipients": [display_recipient(r) for r in alert.recipients or []],
-        "deliveries": selectors.alert_deliveries(alert.id),
+        "deliveries": deliveries,
         "max_deliveries": selectors.MAX_ALERT_DELIVERIES,
         "jobs": selectors.alert_jobs(alert.id),
         "can_resolve": request.user.has_perm(RESOLVE_ALERTS),

@@ -340,6 +340,22 @@ def test_resolving_from_the_alerts_page_records_the_reason_and_stops_polling(ali
     assert 'id="resolve-form"' not in part
 
 
+def test_a_resolved_alert_polls_until_its_notifications_are_sent(alice_client):
+    """A drill's resolve left the page stopped on its own notice, "Resolved by admin: pending, being
+    sent", until a reload: resolved, the alert no longer changes, its notifications still do."""
+    alert = job_failure(JobFactory())
+    resolved_notice = NotificationDelivery.objects.create(
+        alert=alert, kind="resolved", headline="Resolved by alice", recipient="ops@example.com", channel="email"
+    )
+
+    resolved = alice_client.post(f"/alerts/{alert.id}/resolve/", headers=htmx("alert-live")).content.decode()
+    assert resolved.lstrip().startswith(f'<div id="alert-live" hx-get="/alerts/{alert.id}/"')
+
+    NotificationDelivery.objects.filter(id=resolved_notice.id).update(status=DeliveryStatus.SENT)
+    settled = alice_client.get(f"/alerts/{alert.id}/", headers=htmx("alert-live")).content.decode()
+    assert settled.lstrip().startswith('<div id="alert-live">')  # nothing left to change
+
+
 def test_a_second_resolve_is_a_409_that_says_who_did_it(alice_client):
     alert = job_failure(JobFactory())
     alert_resolve(alert=alert, user=UserFactory(username="bob"))
