@@ -1,14 +1,17 @@
 """System health: each component's latest check, its recent history, and the overall status."""
 
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from django.conf import settings
+from django.urls import reverse
 
 from jobs import clock
 from monitoring import charts, selectors
 from monitoring.health import current_health, health_histories
+from monitoring.metrics import TIMEFRAMES
 from monitoring.models import MetricType
-from monitoring.permissions import VIEW_HEALTH
+from monitoring.permissions import VIEW_HEALTH, VIEW_METRICS
 from monitoring.views.base import dashboard_view, render_page
 
 HISTORY_WINDOW = timedelta(hours=1)
@@ -33,6 +36,23 @@ def component_unit(metric_type: str, metric_name: str) -> charts.Unit:
     return charts.COUNT
 
 
+def failed_calls_links(details: dict) -> list[dict]:
+    """For a service whose calls from jobs failed lately (monitoring.health, `failed_calls`): each
+    calling job type's failures on the Errors page, over the shortest timeframe covering the check's
+    window. From there its error groups lead to the failed jobs, to retry once the service is back."""
+    if not details.get("failed_calls"):
+        return []
+    window = timedelta(minutes=details.get("window_minutes") or 0)
+    timeframe = next((name for name, span in TIMEFRAMES.items() if span >= window), "30d")
+    return [
+        {
+            "job_type": job_type,
+            "url": f"{reverse('dashboard:errors')}?{urlencode({'timeframe': timeframe, 'job_type': job_type})}",
+        }
+        for job_type in details.get("job_types") or []
+    ]
+
+
 def _component(row: dict, history: list) -> dict:
     unit = component_unit(row["metric_type"], row["metric_name"])
     points = [(h.timestamp, float(h.metric_value), h.status) for h in history]
@@ -46,6 +66,7 @@ def _component(row: dict, history: list) -> dict:
         # An expected job type's (HEALTH_EXPECTED_JOBS): its runs, and the last that completed.
         "expected_job_type": details.get("job_type", "") if "every_minutes" in details else "",
         "last_job_id": details.get("last_job_id", ""),
+        "failed_calls_links": failed_calls_links(details),
         "sparkline": charts.sparkline(points, unit=unit, label=row["metric_name"]),
         "not_healthy": sum(1 for _, _, status in points if status != "healthy"),
         "checks": len(points),
@@ -80,6 +101,7 @@ def health(request):
         "sections": [section for section in sections if section["components"]],
         "interval_minutes": interval,
         "stale": health["stale"],
+        "can_see_errors": request.user.has_perm(VIEW_METRICS),
         "worker_hosts": selectors.worker_hosts(now),
         "worker_window_minutes": int(selectors.WORKER_WINDOW.total_seconds() // 60),
     }

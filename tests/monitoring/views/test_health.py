@@ -152,6 +152,24 @@ def test_with_no_worker_the_pages_stay_within_their_queries(alice_client, no_wor
 
 
 @time_machine.travel(NOW, tick=False)
+@time_machine.travel(NOW, tick=False)
+def test_a_service_failing_the_jobs_calling_it_links_to_their_failures(alice_client, client):
+    """A drill saw "30 of 60 ai_matching attempts failed calling it" with nowhere to go from there: its
+    failures are on the Errors page, whose error groups lead to the failed jobs to retry."""
+    message = "HTTP 200 in 8 ms; 30 of 60 ai_matching attempts failed calling it in the last 5 min: 50 %"
+    failing = {"message": message, "failed_calls": 30, "window_minutes": 5, "job_types": ["ai_matching"]}
+    check(0, "api", "ai_matching", 8, "critical", **failing)
+    check(0, "api", "geocoder", 9, message="HTTP 200 in 9 ms", failed_calls=0, window_minutes=5)
+
+    page = alice_client.get("/health/", headers=htmx("health-live")).content.decode()
+
+    assert page.count("failures →") == 1
+    assert '<a href="/errors/?timeframe=15m&amp;job_type=ai_matching">ai_matching failures →</a>' in page
+    # Only to those who may open the Errors page.
+    client.force_login(UserFactory(permissions=["monitoring.view_systemhealthmetric"]))
+    assert "failures →" not in client.get("/health/").content.decode()
+
+
 def test_messages_and_names_are_escaped(alice_client):
     check(0, "api", SCRIPT, 10, "warning", message=SCRIPT, host=SCRIPT)
     page = alice_client.get("/health/").content.decode()
