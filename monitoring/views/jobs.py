@@ -156,7 +156,8 @@ def retry_jobs(request):
     notice = bulk_retry_outcome(chosen["status"], retried, left, more)
     paused = selectors.paused_among({job.job_type for job in jobs}) if retried else []
     if paused:
-        notice += f" {', '.join(paused)} {pluralize(len(paused), 'is,are')} paused: those wait until resumed."
+        held = "it waits" if retried == 1 else "those wait"
+        notice += f" {', '.join(paused)} {pluralize(len(paused), 'is,are')} paused: {held} until resumed."
     if not request.htmx:
         messages.success(request, notice)
         return redirect(f"{reverse('dashboard:jobs')}?{urlencode(filters)}")  # after a POST, a GET
@@ -244,7 +245,8 @@ def _refused(form) -> str:
 def bulk_retry_outcome(status: str, retried: int, left: int, more: bool) -> str:
     if not retried and not left:
         return f"No {status} job matches these filters any more: nothing retried."
-    outcome = f"Queued again {retried} {status} job{pluralize(retried)}: they are on the Active list"
+    where = "it is" if retried == 1 else "they are"
+    outcome = f"Queued again {retried} {status} job{pluralize(retried)}: {where} on the Active list"
     if left:
         outcome += f"; {left} had changed since (retried or running again) and were left as they are"
     if more:

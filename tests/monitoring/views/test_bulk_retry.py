@@ -82,7 +82,7 @@ def test_a_job_that_changed_since_it_was_read_is_left_as_it_is(alice_client, mon
     page = alice_client.post("/jobs/retry/", FAILED_AI, headers=htmx("job-list")).content.decode()
 
     assert statuses(first, second) == [JobStatus.QUEUED, JobStatus.FAILED]
-    assert "Queued again 1 failed job: they are on the Active list; 1 had changed since" in page
+    assert "Queued again 1 failed job: it is on the Active list; 1 had changed since" in page
 
 
 @time_machine.travel(NOW, tick=False)

@@ -150,7 +150,7 @@ def test_retrying_failed_jobs_of_a_paused_type_says_they_wait(alice_client):
     retry = {"view": "finished", "status": "failed", "window": "24h"}
     page = alice_client.post("/jobs/retry/", retry, follow=True).content.decode()
     assert (
-        "Queued again 1 failed job: they are on the Active list. ai_matching is paused: those wait until resumed."
+        "Queued again 1 failed job: it is on the Active list. ai_matching is paused: it waits until resumed."
         in page
     )
 
