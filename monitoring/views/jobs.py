@@ -177,7 +177,9 @@ def pause_job_type(request):
     except UnknownJobType as e:
         return _list_page(request, {}, notice=f"Nothing paused: job_type: {e}", notice_level="error", status=400)
     if paused:
-        messages.success(request, f"Paused {job_type}: its queued jobs wait, none starts until you resume it.")
+        # What was done, which stays true: the banner below, live, says whether it is still paused
+        # ("none starts until you resume it" stayed after another operator resumed it).
+        messages.success(request, f"Paused {job_type}.")
     else:
         messages.info(request, f"{job_type} was already paused.")
     return _job_type_list(job_type)

@@ -2,6 +2,7 @@
 
 import pytest
 
+from jobs.manager import job_manager
 from jobs.models import JobStatus, JobTypePause
 from tests.e2e.conftest import log_in
 from tests.factories import JobFactory
@@ -20,7 +21,7 @@ def test_an_operator_pauses_a_failing_job_type_then_resumes_it(page, alice):
     page.fill(".pause-form input[name=reason]", "AI vendor down")
     page.click(".pause-form button[type=submit]")
 
-    page.wait_for_selector(".messages >> text=Paused ai_matching: its queued jobs wait")
+    page.wait_for_selector(".messages >> text=Paused ai_matching")
     banner = page.locator(".paused-types")
     assert "ai_matching is paused" in banner.inner_text() and "“AI vendor down”" in banner.inner_text()
     assert "2 jobs held" in banner.inner_text()
@@ -30,7 +31,9 @@ def test_an_operator_pauses_a_failing_job_type_then_resumes_it(page, alice):
     banner.locator("button", has_text="Resume").click()
     page.wait_for_selector(".messages >> text=Resumed ai_matching: 2 held jobs queued again.")
     assert page.locator(".paused-types").count() == 0
-    assert asked[0].startswith("Pause the chosen job type?") and asked[1].startswith("Resume ai_matching? Its 2 held jobs")
+    assert asked[0].startswith("Pause the chosen job type?") and asked[1].startswith(
+        "Resume ai_matching? Its 2 held jobs"
+    )
     assert not JobTypePause.objects.exists()
 
 
@@ -48,3 +51,19 @@ def test_the_banners_resume_button_still_works_after_the_list_has_refreshed(page
 
     page.wait_for_selector(".messages >> text=Resumed ai_matching: 1 held job queued again.")
     assert not JobTypePause.objects.exists()
+
+
+def test_the_pause_message_stays_true_once_another_operator_resumes(page, alice):
+    """The message stays above the live list: a drill read "its queued jobs wait, none starts until
+    you resume it" after a colleague had resumed the type in the admin, its banner gone."""
+    log_in(page, "alice", next_url="/jobs/")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("text=❚❚ Pause a job type…")
+    page.select_option(".pause-form select[name=job_type]", "ai_matching")
+    page.click(".pause-form button[type=submit]")
+    page.wait_for_selector(".paused-types")
+
+    job_manager.resume_job_type_sync("ai_matching", by="bob")
+
+    page.wait_for_selector(".paused-types", state="detached")  # the next poll of the rows
+    assert page.locator(".messages").inner_text().strip() == "Paused ai_matching."

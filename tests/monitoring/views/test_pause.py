@@ -27,7 +27,7 @@ def test_an_operator_pauses_a_job_type_and_every_page_says_what_it_holds(alice_c
 
     assert response.redirect_chain == [("/jobs/?job_type=ai_matching", 302)]
     page = response.content.decode()
-    assert "Paused ai_matching: its queued jobs wait, none starts until you resume it." in page
+    assert "Paused ai_matching." in page
     banner = page.split('class="notice notice-warning paused-types"')[1].split("</div>\n  </div>")[0]
     assert '❚❚ <a href="/jobs/?job_type=ai_matching">ai_matching</a> is paused' in banner
     assert "by alice 0.0 s ago: “vendor down”" in banner and "· 1 job held" in banner
@@ -149,10 +149,7 @@ def test_retrying_failed_jobs_of_a_paused_type_says_they_wait(alice_client):
     job_manager.pause_job_type_sync("ai_matching")
     retry = {"view": "finished", "status": "failed", "window": "24h"}
     page = alice_client.post("/jobs/retry/", retry, follow=True).content.decode()
-    assert (
-        "Queued again 1 failed job: it is on the Active list. ai_matching is paused: it waits until resumed."
-        in page
-    )
+    assert "Queued again 1 failed job: it is on the Active list. ai_matching is paused: it waits until resumed." in page
 
 
 def test_retrying_one_failed_job_of_a_paused_type_says_it_waits(alice_client):
