@@ -55,3 +55,19 @@ def test_the_admin_job_page_with_a_long_unbroken_error_fits_the_window(page, fai
     assert UNBROKEN[:100] in page.locator("#content").inner_text()
     assert page.locator(".inline-group td.field-error_message").count() == 1
     assert page_width(page) <= WINDOW["width"]
+    # The short cells beside it keep their words whole: "Failed" read "Faile" over "d".
+    assert lines_of(page, ".inline-group td.field-status") == 1
+
+
+def lines_of(page, cell: str) -> int:
+    """How many lines the text of `cell` takes (one client rect per line)."""
+    return page.evaluate(
+        """(cell) => {
+            const text = document.createTreeWalker(document.querySelector(cell), NodeFilter.SHOW_TEXT);
+            while (text.nextNode() && !text.currentNode.textContent.trim()) {}
+            const range = document.createRange();
+            range.selectNodeContents(text.currentNode);
+            return range.getClientRects().length;
+        }""",
+        cell,
+    )
