@@ -1,11 +1,12 @@
 """Alerts: the open ones and their history, one alert in full, and Acknowledge and Resolve for
 operators allowed to."""
 
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from django.contrib import messages
 from django.http import QueryDict
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
@@ -17,7 +18,7 @@ from alerts.services import MAX_REASON_CHARS, alert_acknowledge, alert_resolve
 from jobs import clock
 from monitoring import selectors
 from monitoring.forms import LONGEST_WINDOW, MAX_ALERT_PAGES, AlertFilterForm, window_since
-from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS, VIEW_JOBS
+from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS, VIEW_HEALTH, VIEW_JOBS, VIEW_METRICS
 from monitoring.views.base import ListPage, dashboard_view, render_page
 
 SEVERITIES = sorted(Severity.values, key=lambda s: -SEVERITY_RANK[s])  # the most severe first
@@ -116,6 +117,19 @@ def failed_jobs_window(request, alert: AlertHistory, state, now) -> str | None:
 UNSETTLED_DELIVERIES = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
 
 
+def where_it_shows(request, alert: AlertHistory, state) -> str:
+    """The page that shows what an alert about no job is about, for a reader who may open it:
+    the health page for a health check or a resource, a job type's performance for its speed.
+    Empty when there is none. A drill reached such an alert from its notification and had no way
+    on to what it was about."""
+    if alert.alert_type in (AlertType.SYSTEM_HEALTH, AlertType.RESOURCE_UTILIZATION):
+        return reverse("dashboard:health") if request.user.has_perm(VIEW_HEALTH) else ""
+    job_type = state.job_type if state else ""
+    if alert.alert_type == AlertType.PERFORMANCE_DEGRADATION and job_type and request.user.has_perm(VIEW_METRICS):
+        return f"{reverse('dashboard:performance')}?{urlencode({'job_type': job_type})}"
+    return ""
+
+
 def _detail_context(request, alert: AlertHistory) -> dict:
     state = getattr(alert, "state", None)
     now = clock.now()
@@ -129,6 +143,7 @@ def _detail_context(request, alert: AlertHistory) -> dict:
         "state": state,
         "details": state.details if state and state.details else None,
         "failed_jobs_window": failed_jobs_window(request, alert, state, now),
+        "where_it_shows": where_it_shows(request, alert, state),
         "recipients": [display_recipient(r) for r in alert.recipients or []],
         "deliveries": deliveries,
         "max_deliveries": selectors.MAX_ALERT_DELIVERIES,

@@ -8,7 +8,7 @@ import time_machine
 from django.test import Client
 
 from alerts.manager import alert_manager
-from alerts.models import AlertHistory, AlertOccurrence, DeliveryStatus, NotificationDelivery
+from alerts.models import AlertHistory, AlertOccurrence, AlertState, DeliveryStatus, NotificationDelivery
 from alerts.services import alert_acknowledge, alert_resolve
 from tests.factories import AlertHistoryFactory, JobFactory, UserFactory
 from tests.monitoring.views.conftest import htmx
@@ -489,6 +489,31 @@ def test_an_alert_without_a_job_says_what_it_is_about_only_when_its_type_tells(a
     alert = AlertHistoryFactory(alert_type=alert_type, job=None)
     page = alice_client.get(f"/alerts/{alert.id}/").content.decode()
     assert f'<p class="empty">No job is linked to this alert{why}</p>' in page
+
+
+@pytest.mark.parametrize(
+    "alert_type, job_type, link",
+    [
+        ("system_health", "", '<a id="where-it-shows" href="/health/">The Health page, where it shows →</a>'),
+        ("resource_utilization", "", '<a id="where-it-shows" href="/health/">The Health page, where it shows →</a>'),
+        (
+            "performance_degradation",
+            "ai_matching",
+            '<a id="where-it-shows" href="/performance/?job_type=ai_matching">ai_matching on the Performance page',
+        ),
+    ],
+)
+def test_an_alert_about_no_job_links_the_page_that_shows_what_it_is_about(
+    alice_client, client, alert_type, job_type, link
+):
+    """A drill opened a health alert from its notification, and had no way on to the check it was about."""
+    alert = AlertHistoryFactory(alert_type=alert_type, job=None)
+    AlertState.objects.create(alert=alert, fingerprint=f"{alert_type}:x", job_type=job_type)
+
+    assert link in alice_client.get(f"/alerts/{alert.id}/").content.decode()
+    # Not for a reader who may not open that page.
+    client.force_login(UserFactory(permissions=["alerts.view_alerthistory"]))
+    assert 'id="where-it-shows"' not in client.get(f"/alerts/{alert.id}/").content.decode()
 
 
 def test_acknowledging_an_alert_raised_by_other_code_leaves_its_row_as_it_was(alice_client):
