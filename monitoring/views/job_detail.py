@@ -199,11 +199,6 @@ def retry_job(request, job_id):
         return _respond(request, job_id, message, status=400)
     attempt = int(attempt) if attempt else None
     retry = lambda: job_manager.retry_job_sync(job_id, attempt, by=by)  # noqa: E731
-    return _act(request, job_id, retry, lambda: _retry_outcome(job_id))
-
-
-def _retry_outcome(job_id) -> str:
-    job = selectors.job_summary(job_id)
-    if job is not None and selectors.pause_of(job.job_type):
-        return f"Retry queued: it waits, {job.job_type} is paused; it runs once resumed."
-    return "Retry queued: a new attempt will run."
+    # Not "it waits, <type> is paused": that stayed above the job running once another operator
+    # resumed the type. A pause shows live below ("Held: <type> is paused…") for as long as it holds.
+    return _act(request, job_id, retry, lambda: "Retry queued: a new attempt will run.")

@@ -11,6 +11,7 @@ from django.test import Client
 from jobs.manager import job_manager
 from jobs.models import Job, JobStatus, JobTypePause
 from tests.factories import JobFactory
+from tests.monitoring.views.conftest import htmx
 
 pytestmark = pytest.mark.django_db
 
@@ -152,13 +153,17 @@ def test_retrying_failed_jobs_of_a_paused_type_says_they_wait(alice_client):
     assert "Queued again 1 failed job: it is on the Active list. ai_matching is paused: it waits until resumed." in page
 
 
-def test_retrying_one_failed_job_of_a_paused_type_says_it_waits(alice_client):
+def test_retrying_one_failed_job_of_a_paused_type_says_it_waits_in_the_live_part(alice_client):
+    """The outcome stays above the live part until the job stops: "it waits, ai_matching is paused"
+    stayed there while the job ran, once another operator had resumed the type."""
     job = JobFactory(job_type="ai_matching", failed=True)
-    job_manager.pause_job_type_sync("ai_matching")
+    job_manager.pause_job_type_sync("ai_matching", by="bob")
 
-    page = alice_client.post(f"/jobs/{job.id}/retry/", follow=True).content.decode()
+    live = alice_client.post(f"/jobs/{job.id}/retry/", headers=htmx("job-live")).content.decode()
 
-    assert "Retry queued: it waits, ai_matching is paused; it runs once resumed." in page
+    notice = live.split('<div id="job-notice"')[1].split("</div>")[0]
+    assert "Retry queued: a new attempt will run.</p>" in notice and "paused" not in notice
+    assert "Held: ai_matching is paused</strong> by bob" in live.split('<div id="job-notice"')[0]
 
 
 def test_text_of_the_pause_is_escaped_everywhere_it_is_shown(alice_client):
