@@ -5,6 +5,7 @@ the dashboard and admin. The limits are listed in docs/reliability.md.
 """
 
 import json
+from html.parser import HTMLParser
 
 import pytest
 from django.test import Client
@@ -17,7 +18,7 @@ from jobs.models import Job, JobRetryHistory, JobStatus
 from jobs.payloads import MAX_JSON_BYTES, MAX_PARAMETERS_BYTES, to_json_value
 from jobs.registry import InvalidJobParameters
 from monitoring.models import EventType, JobExecutionLog
-from tests.factories import UserFactory
+from tests.factories import JobFactory, UserFactory
 
 pytestmark = [pytest.mark.reliability, pytest.mark.django_db]
 
@@ -192,6 +193,49 @@ def test_a_huge_error_message_is_bounded_everywhere_it_is_kept(root, django_capt
     # The whole error event, as stored, stays small whatever the executor raised.
     assert len(json.dumps(error.error_details)) < MAX_MESSAGE_CHARS + MAX_TRACEBACK_CHARS + 2_000
     assert_rendered_escaped(root, pages_showing(job))
+
+
+# --- text direction ------------------------------------------------------------------------------
+
+
+class TextOutsideIsolation(HTMLParser):
+    """The page's text (not its attributes) holding `needle` outside any <bdi> element."""
+
+    def __init__(self, needle: str):
+        super().__init__()
+        self.needle, self.depth, self.found = needle, 0, []
+
+    def handle_starttag(self, tag, attrs):
+        self.depth += tag == "bdi"
+
+    def handle_endtag(self, tag):
+        self.depth -= tag == "bdi"
+
+    def handle_data(self, data):
+        if self.needle in data and not self.depth:
+            self.found.append(data.strip())
+
+
+def test_direction_controls_in_job_and_pause_texts_cannot_reorder_the_pages_own_words(alice):
+    """A progress message or pause reason holding U+202E (right-to-left override) reversed the rest
+    of its line: "· 2m ago · next attempt in 5s" after a job's message, "It starts once the type is
+    resumed" after a pause's reason, read backwards. Each such text is isolated (<bdi>)."""
+    spoof = "step 3 \u202eof 5"
+    queued = JobFactory(message=spoof)
+    running = JobFactory(running=True, message=spoof)
+    JobFactory(failed=True, message=spoof)
+    job_manager.pause_job_type_sync(queued.job_type, by="alice", reason=spoof)
+    client = Client()
+    client.force_login(alice)
+
+    for page in ["/", "/jobs/", "/jobs/?view=finished", f"/jobs/{queued.id}/", f"/jobs/{running.id}/"]:
+        response = client.get(page)
+        assert response.status_code == 200, page
+        html = response.content.decode()
+        assert spoof in html, page
+        parser = TextOutsideIsolation("\u202e")
+        parser.feed(html)
+        assert parser.found == [], f"{page} shows {parser.found} unisolated"
 
 
 # --- alert texts ---------------------------------------------------------------------------------

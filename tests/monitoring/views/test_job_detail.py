@@ -306,7 +306,7 @@ def test_jobs_held_by_a_paused_job_type_are_not_counted_as_waiting_before_it(ali
 
     job_manager.pause_job_type_sync("ai_matching", by="bob")
     page = alice_client.get(f"/jobs/{job.id}/", headers=htmx("job-live")).content.decode()
-    assert "Held: ai_matching is paused</strong> by bob" in page
+    assert "Held: ai_matching is paused</strong> by <bdi>bob</bdi>" in page
     assert "queued before it" not in page
     assert "<dt>Queued for</dt>" in page and "Waiting for a worker" not in page
 
@@ -544,8 +544,9 @@ def test_a_long_message_is_cut_short_at_the_top_of_the_page_and_read_in_full_in_
 
     head = page.split('<p class="job-message"')[1].split("</p>")[0]
     shown = head.split(">", 1)[1]
-    assert shown.startswith("ValueError: candidate &lt;b&gt;7&lt;/b&gt;") and "(in full in the timeline below)" in shown
-    assert unescape(shown.split(" <span")[0]) == message[:299] + "…"
+    assert shown.startswith("<bdi>ValueError: candidate &lt;b&gt;7&lt;/b&gt;")
+    assert "(in full in the timeline below)" in shown
+    assert unescape(shown.split(" <span")[0]) == f"<bdi>{message[:299]}…</bdi>"
     timeline = page.split('class="message" data-label="Message">')[1].split("</td>")[0]
     assert timeline == escape(message[:2000])
 

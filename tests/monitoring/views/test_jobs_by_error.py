@@ -59,7 +59,7 @@ def test_the_finished_list_shows_only_the_jobs_whose_last_error_has_that_fingerp
     # The filter stays visible and removable, and travels with the other filters.
     assert f'<input type="hidden" name="error" value="{TIMEOUT["fingerprint"]}">' in page
     chip = page.split('<span class="filter-chip">')[1].split("</span></span>")[0]
-    assert f'Last error <code>{TIMEOUT["fingerprint"]}</code> <span class="muted"' in chip
+    assert f'Last error <code>{TIMEOUT["fingerprint"]}</code> <bdi class="muted"' in chip
     assert "TimeoutError: AI service timed out after 30 s" in chip  # what the hex stands for
     assert '<a href="/jobs/?view=finished" title="Any error"' in page
     assert bad_record.id not in listed(alice_client.get(f"/jobs/?view=finished&error={TIMEOUT['fingerprint']}"))

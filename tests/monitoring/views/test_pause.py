@@ -31,7 +31,7 @@ def test_an_operator_pauses_a_job_type_and_every_page_says_what_it_holds(alice_c
     assert "Paused ai_matching." in page
     banner = page.split('class="notice notice-warning paused-types"')[1].split("</div>\n  </div>")[0]
     assert '❚❚ <a href="/jobs/?job_type=ai_matching">ai_matching</a> is paused' in banner
-    assert "by alice 0.0 s ago: “vendor down”" in banner and "· 1 job held" in banner
+    assert "by <bdi>alice</bdi> 0.0 s ago: “<bdi>vendor down</bdi>”" in banner and "· 1 job held" in banner
     assert "▶ Resume</button>" in banner
     pause = JobTypePause.objects.get()
     assert (pause.job_type, pause.paused_by, pause.reason, pause.paused_at) == (
@@ -43,11 +43,11 @@ def test_an_operator_pauses_a_job_type_and_every_page_says_what_it_holds(alice_c
 
     overview = alice_client.get("/").content.decode()
     assert "❚❚ Paused, their jobs wait:" in overview
-    assert (
-        '<a href="/jobs/?job_type=ai_matching">ai_matching</a> (1 held, by alice 0.0 s ago: “vendor down”)' in overview
-    )
+    held_by = "(1 held, by <bdi>alice</bdi> 0.0 s ago: “<bdi>vendor down</bdi>”)"
+    assert f'<a href="/jobs/?job_type=ai_matching">ai_matching</a> {held_by}' in overview
     job_page = alice_client.get(f"/jobs/{held.id}/").content.decode()
-    assert "❚❚ <strong>Held: ai_matching is paused</strong> by alice 0.0 s ago (“vendor down”)." in job_page
+    held_notice = "❚❚ <strong>Held: ai_matching is paused</strong> by <bdi>alice</bdi> 0.0 s ago (“<bdi>vendor down</bdi>”)."
+    assert held_notice in job_page
 
 
 def test_each_held_row_of_the_jobs_list_says_it_is_held(alice_client):
@@ -140,7 +140,7 @@ def test_each_poll_of_the_rows_brings_the_paused_types_with_it(alice_client):
     swapped = (
         alice_client.get("/jobs/", headers=poll).content.decode().split('<div id="paused-types" hx-swap-oob="true">')[1]
     )
-    assert "ai_matching</a> is paused" in swapped and "by bob" in swapped
+    assert "ai_matching</a> is paused" in swapped and "by <bdi>bob</bdi>" in swapped
     # Not a live region: swapped in every 2 s with a new age, a screen reader read it out each time.
     assert '<div class="notice notice-warning paused-types">' in swapped and "role=" not in swapped.split("</div>")[0]
 
