@@ -163,7 +163,7 @@ def test_retrying_one_failed_job_of_a_paused_type_says_it_waits_in_the_live_part
 
     notice = live.split('<div id="job-notice"')[1].split("</div>")[0]
     assert "Retry queued: a new attempt will run.</p>" in notice and "paused" not in notice
-    assert "Held: ai_matching is paused</strong> by bob" in live.split('<div id="job-notice"')[0]
+    assert "Held: ai_matching is paused</strong> by <bdi>bob</bdi>" in live.split('<div id="job-notice"')[0]
 
 
 def test_text_of_the_pause_is_escaped_everywhere_it_is_shown(alice_client):

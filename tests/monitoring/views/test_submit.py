@@ -59,7 +59,7 @@ def test_a_job_of_a_paused_type_is_submitted_and_the_operator_told_it_waits(alic
 
     page = response.content.decode()
     assert "Submitted demo.fail." in page
-    assert "Held: demo.fail is paused</strong> by bob" in page  # live: it goes once resumed
+    assert "Held: demo.fail is paused</strong> by <bdi>bob</bdi>" in page  # live: it goes once resumed
     assert Job.objects.get().status == JobStatus.QUEUED
 
 
