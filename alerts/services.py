@@ -23,6 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Min, Q
 
 from alerts.channels import Notification, TransportError, UnknownRecipient, transport_for
+from alerts.channels.base import shown_plainly
 from alerts.models import AlertHistory, AlertState, DeliveryKind, DeliveryStatus, NotificationDelivery
 from jobs import clock
 from jobs.payloads import clip
@@ -231,17 +232,17 @@ def build_notification(delivery: NotificationDelivery) -> Notification:
         alert_id=str(alert.id),
         alert_type=alert.alert_type,
         severity=alert.severity,
-        title=alert.title,
-        message=alert.message,
-        job_type=job_type,
+        title=shown_plainly(alert.title),
+        message=shown_plainly(alert.message),
+        job_type=shown_plainly(job_type),
         job_id=str(job_id) if job_id else "",
-        error=(state.error_summary if state else "") or (alert.message.splitlines() or [""])[0][:500],
+        error=shown_plainly((state.error_summary if state else "") or (alert.message.splitlines() or [""])[0][:500]),
         occurrences=state.occurrences if state else 1,
         triggered_at=alert.triggered_at.isoformat(timespec="seconds"),
         last_seen_at=last_seen.isoformat(timespec="seconds"),
         url=f"{site}/alerts/{alert.id}/",
         job_url=f"{site}/jobs/{job_id}/" if job_id else "",
-        acknowledged_by=state.acknowledged_by if held else "",
+        acknowledged_by=shown_plainly(state.acknowledged_by) if held else "",
         acknowledged_until=state.acknowledged_until.isoformat(timespec="seconds") if held else "",
         delivery_id=str(delivery.id),
     )

@@ -3,6 +3,15 @@
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+# Unicode's direction embeddings, overrides and isolates. One in a job's error (U+202E) turned the
+# rest of its line in an email around (" (system)" read backwards); plain text cannot isolate part
+# of a line as the dashboard's <bdi> does, so notifications show them instead of obeying them.
+DIRECTION_CONTROLS = {code: f"<U+{code:04X}>" for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+
+
+def shown_plainly(text: str) -> str:
+    return text.translate(DIRECTION_CONTROLS)
+
 
 class TransportError(Exception):
     """A delivery attempt failed. `permanent`: retrying cannot help (a bad address, a 404)."""

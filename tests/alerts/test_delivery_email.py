@@ -203,3 +203,16 @@ def test_nobody_to_notify_for_a_severity_means_no_delivery_and_notification_sent
     fail()
     alert = AlertHistory.objects.get()
     assert (alert.recipients, alert.notification_sent, alert.deliveries.count()) == ([], False, 0)
+
+
+def test_direction_controls_in_an_error_are_shown_not_obeyed(deliveries_run):
+    """A right-to-left override in a job's error turned the rest of the email's line around
+    (" (system)" read backwards). Plain text cannot isolate part of a line as the dashboard's
+    <bdi> does: the notification shows the control instead."""
+    with time_machine.travel(NOW, tick=False), deliveries_run():
+        job = fail(message="boom \u202eevil", last_error={"type": "ValueError", "message": "boom \u202eevil"})
+
+    [email] = mail.outbox
+    assert "Error:       ValueError: boom <U+202E>evil (transient)" in email.body
+    assert "\u202e" not in email.body + email.subject
+    assert "boom \u202eevil" in job.message  # what is stored is left as it is
