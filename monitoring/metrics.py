@@ -172,14 +172,26 @@ def _bucket_start(index: int, size: int) -> datetime:
 # --- performance metrics over a timeframe -------------------------------------------------
 
 COUNT_KEYS = ("started", "retried", "succeeded", "failed", "failed_attempts", "cancelled")
+TIME_KEYS = ("mean_ms", "p50_ms", "p95_ms", "p99_ms")
 
 
-def performance_metrics(timeframe: str, *, job_type: str | None = None, now: datetime | None = None) -> dict:
+def performance_metrics(
+    timeframe: str,
+    *,
+    job_type: str | None = None,
+    now: datetime | None = None,
+    execution_times: bool = True,
+    errors: bool = True,
+) -> dict:
     """What the jobs did in the last `timeframe` (a key of TIMEFRAMES), per job type and overall.
 
     Nine queries at most, whatever the amount of data; each reads only the rows inside the
     window (partial index on outcome events' timestamps, job_retry_history.started_at).
     Raises UnknownTimeframe. With `job_type`, everything is about that job type only.
+    A page asks only for what it shows (over 30 days each part costs hundreds of ms,
+    docs/benchmark.md): without `execution_times` the mean_ms/pNN_ms keys are left out
+    (overall, per job type, per bucket), without `errors` the errors_by_class, errors_by_type,
+    error_groups and top_errors keys.
 
     Counts are of attempts (each attempt ends with exactly one outcome event):
         started          attempts started (job_retry_history rows)
@@ -227,21 +239,24 @@ def performance_metrics(timeframe: str, *, job_type: str | None = None, now: dat
 
     if connection.vendor == "postgresql":
         per_type, per_bucket, times_by_type, times_overall, times_by_bucket = _window_in_one_pass(
-            since, until, size, job_type
+            since, until, size, job_type, execution_times=execution_times
         )
     else:
         per_type, per_bucket = _counts_by_type_and_bucket(
             _outcome_counts(since, until, size, job_type), _attempt_counts(since, until, size, job_type)
         )
-        times_by_type = execution_time_stats(since=since, until=until, job_type=job_type, by_job_type=True)
-        times_overall = execution_time_stats(since=since, until=until, job_type=job_type)
-        source, params = _timed_attempts(since, until, job_type=job_type)
-        times_by_bucket = _time_stats_by(bucket_sql(connection.vendor, "l.timestamp", size), source, params)
+        times_by_type, times_overall, times_by_bucket = {}, _empty_stats(), {}
+        if execution_times:
+            times_by_type = execution_time_stats(since=since, until=until, job_type=job_type, by_job_type=True)
+            times_overall = execution_time_stats(since=since, until=until, job_type=job_type)
+            source, params = _timed_attempts(since, until, job_type=job_type)
+            times_by_bucket = _time_stats_by(bucket_sql(connection.vendor, "l.timestamp", size), source, params)
 
     minutes = TIMEFRAMES[timeframe].total_seconds() / 60
+    time_keys = TIME_KEYS if execution_times else ()
     overall_counts = {key: sum(counts[key] for counts in per_type.values()) for key in COUNT_KEYS}
     by_job_type = [
-        {"job_type": name, **_summary(per_type[name], times_by_type.get(name, _empty_stats()), minutes)}
+        {"job_type": name, **_summary(per_type[name], times_by_type.get(name, _empty_stats()), minutes, time_keys)}
         for name in sorted(set(per_type) | set(times_by_type))
     ]
     first, last = math.floor(since.timestamp() / size), math.ceil(until.timestamp() / size) - 1
@@ -252,8 +267,7 @@ def performance_metrics(timeframe: str, *, job_type: str | None = None, now: dat
             {
                 "bucket_start": _bucket_start(index, size),
                 **{key: counts[key] for key in ("started", "succeeded", "failed", "failed_attempts", "cancelled")},
-                "p50_ms": times.get("p50_ms"),
-                "p95_ms": times.get("p95_ms"),
+                **{key: times.get(key) for key in ("p50_ms", "p95_ms") if key in time_keys},
             }
         )
     return {
@@ -262,21 +276,21 @@ def performance_metrics(timeframe: str, *, job_type: str | None = None, now: dat
         "since": since,
         "until": until,
         "bucket_seconds": size,
-        "overall": _summary(overall_counts, times_overall, minutes),
+        "overall": _summary(overall_counts, times_overall, minutes, time_keys),
         "by_job_type": by_job_type,
-        **_error_breakdown(since, until, job_type),
+        **(_error_breakdown(since, until, job_type) if errors else {}),
         "series": series,
     }
 
 
-def _summary(counts: dict, times: dict, minutes: float) -> dict:
+def _summary(counts: dict, times: dict, minutes: float, time_keys: tuple[str, ...] = TIME_KEYS) -> dict:
     ended = counts["succeeded"] + counts["failed"]
     finished = ended + counts["cancelled"]
     return {
         **counts,
         "success_rate": round(counts["succeeded"] / ended, RATIO_DIGITS) if ended else None,
         "throughput_per_minute": round(finished / minutes, 3),
-        **{key: times.get(key) for key in ("mean_ms", "p50_ms", "p95_ms", "p99_ms")},
+        **{key: times.get(key) for key in time_keys},
     }
 
 
@@ -332,47 +346,56 @@ def _counts_by_type_and_bucket(outcome_counts: list[dict], attempt_counts: list[
 _PER_TYPE, _PER_BUCKET = 1, 2
 
 
-def _window_in_one_pass(since, until, size: int, job_type) -> tuple[dict, dict, dict, dict, dict]:
-    """Postgres: the counts and execution times of the window, in one statement that reads
-    its outcomes once; every figure is grouped per job type and per bucket in the database.
+def _window_in_one_pass(since, until, size: int, job_type, *, execution_times: bool) -> tuple[dict, ...]:
+    """Postgres: the counts and execution times of the window, in one statement; every figure
+    is grouped per job type and per bucket in the database.
 
-    Percentiles are computed for the three groupings shown, not for every job type x bucket
-    (docs/benchmark.md). Returns (counts per job type, counts per bucket, times per job type,
-    times overall, times per bucket).
+    The outcomes and the attempt starts are read as one stream and joined to `jobs` once (a
+    30-day window joins all of them: one hash of the jobs table, not two), buckets come from
+    date_bin (integer arithmetic; EXTRACT(EPOCH) is numeric, slow over 460,000 rows), and the
+    stream is materialized only when the execution times read it a second time. Percentiles are
+    computed for the three groupings shown, not for every job type x bucket (docs/benchmark.md).
+    Returns (counts per job type, counts per bucket, times per job type, times overall, times per
+    bucket); the times are empty without `execution_times`.
     """
-    completed = "event_type = 'completed' AND execution_time_ms IS NOT NULL"
     type_filter, params = "", {"since": since, "until": until}
     if job_type:
         type_filter = "AND j.job_type = %(job_type)s"
         params["job_type"] = job_type
+    times = f"""
+        UNION ALL
+        SELECT 'times', GROUPING(job_type, bucket), job_type, EXTRACT(EPOCH FROM bucket)::bigint / {size},
+               count(*), NULL, NULL, NULL, NULL, NULL, avg(execution_time_ms), {_PERCENTILES_SQL}
+        FROM window_rows WHERE event_type = 'completed' AND execution_time_ms IS NOT NULL
+        GROUP BY GROUPING SETS ((job_type), (bucket), ())
+    """
     sql = f"""
-        WITH outcomes AS MATERIALIZED (
-            SELECT j.job_type, {bucket_sql("postgresql", "l.timestamp", size)} AS bucket,
-                   l.event_type, l.status, l.execution_time_ms
-            FROM job_execution_logs l JOIN jobs j ON j.id = l.job_id
-            WHERE l.event_type IN ('completed', 'error', 'cancelled')
-              AND l.timestamp >= %(since)s AND l.timestamp < %(until)s {type_filter}
-        ), attempts AS (
-            SELECT j.job_type, {bucket_sql("postgresql", "r.started_at", size)} AS bucket, r.attempt_number
-            FROM job_retry_history r JOIN jobs j ON j.id = r.job_id
-            WHERE r.started_at >= %(since)s AND r.started_at < %(until)s {type_filter}
+        WITH window_rows AS {"MATERIALIZED" if execution_times else ""} (
+            SELECT j.job_type, date_bin('{size} seconds', w.at, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS bucket,
+                   w.event_type, w.status, w.execution_time_ms, w.attempt_number
+            FROM (
+                SELECT l.job_id, l.timestamp AS at, l.event_type, l.status, l.execution_time_ms,
+                       NULL::integer AS attempt_number
+                FROM job_execution_logs l
+                WHERE l.event_type IN ('completed', 'error', 'cancelled')
+                  AND l.timestamp >= %(since)s AND l.timestamp < %(until)s
+                UNION ALL
+                SELECT r.job_id, r.started_at, 'started', NULL, NULL, r.attempt_number
+                FROM job_retry_history r
+                WHERE r.started_at >= %(since)s AND r.started_at < %(until)s
+            ) w
+            JOIN jobs j ON j.id = w.job_id {type_filter}
         )
-        SELECT 'outcomes', GROUPING(job_type, bucket), job_type, bucket,
+        SELECT 'counts', GROUPING(job_type, bucket), job_type, EXTRACT(EPOCH FROM bucket)::bigint / {size},
                count(*) FILTER (WHERE event_type = 'completed'),
                count(*) FILTER (WHERE event_type = 'error' AND status = 'failed'),
                count(*) FILTER (WHERE event_type = 'error'),
                count(*) FILTER (WHERE event_type = 'cancelled'),
+               count(*) FILTER (WHERE event_type = 'started'),
+               count(*) FILTER (WHERE event_type = 'started' AND attempt_number > 1),
                NULL::numeric, NULL::float8[]
-        FROM outcomes GROUP BY GROUPING SETS ((job_type), (bucket))
-        UNION ALL
-        SELECT 'times', GROUPING(job_type, bucket), job_type, bucket, count(*), NULL, NULL, NULL,
-               avg(execution_time_ms), {_PERCENTILES_SQL}
-        FROM outcomes WHERE {completed}
-        GROUP BY GROUPING SETS ((job_type), (bucket), ())
-        UNION ALL
-        SELECT 'attempts', GROUPING(job_type, bucket), job_type, bucket,
-               count(*), count(*) FILTER (WHERE attempt_number > 1), NULL, NULL, NULL, NULL
-        FROM attempts GROUP BY GROUPING SETS ((job_type), (bucket))
+        FROM window_rows GROUP BY GROUPING SETS ((job_type), (bucket))
+        {times if execution_times else ""}
     """
     per_type: dict[str, dict] = defaultdict(_zero_counts)
     per_bucket: dict[int, dict] = defaultdict(_zero_counts)
@@ -390,7 +413,7 @@ def _window_in_one_pass(since, until, size: int, job_type) -> tuple[dict, dict, 
                 times_overall = stats
             continue
         group = per_type[name] if grouping == _PER_TYPE else per_bucket[index]
-        group.update(zip(OUTCOME_KEYS if part == "outcomes" else ATTEMPT_KEYS, counts))
+        group.update(zip(OUTCOME_KEYS + ATTEMPT_KEYS, counts))
     return per_type, per_bucket, times_by_type, times_overall, times_by_bucket
 
 

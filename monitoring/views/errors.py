@@ -50,7 +50,8 @@ def _attach_alerts(metrics: dict) -> None:
 
 @dashboard_view(VIEW_METRICS)
 def errors(request):
-    context, metrics = metrics_context(request, default_timeframe="24h")
+    # Execution times are the Performance page's (half the window's statement at 30 days).
+    context, metrics = metrics_context(request, default_timeframe="24h", execution_times=False)
     if metrics is not None:
         total = metrics["overall"]["failed_attempts"]
         context.update(

@@ -21,8 +21,9 @@ def span_name(seconds: int) -> str:
     return f"{seconds} s"
 
 
-def metrics_context(request, *, default_timeframe: str) -> tuple[dict, dict | None]:
-    """The filters of a metrics page and, when they are valid, performance_metrics for them."""
+def metrics_context(request, *, default_timeframe: str, **parts: bool) -> tuple[dict, dict | None]:
+    """The filters of a metrics page and, when they are valid, performance_metrics for them
+    (`parts`: which of its optional parts the page shows, e.g. errors=False)."""
     now = clock.now()
     form = MetricsFilterForm(request.GET, default_timeframe=default_timeframe)
     context = {
@@ -37,7 +38,7 @@ def metrics_context(request, *, default_timeframe: str) -> tuple[dict, dict | No
     if not form.is_valid():
         return context, None
     timeframe, job_type = form.cleaned_data["timeframe"], form.cleaned_data["job_type"]
-    metrics = performance_metrics(timeframe, job_type=job_type or None, now=now)
+    metrics = performance_metrics(timeframe, job_type=job_type or None, now=now, **parts)
     refresh = REFRESH_SECONDS[timeframe]
     context.update(
         timeframe=timeframe,
@@ -103,7 +104,8 @@ def _charts(metrics: dict, bucket: str) -> dict:
 
 @dashboard_view(VIEW_METRICS)
 def performance(request):
-    context, metrics = metrics_context(request, default_timeframe="1h")
+    # The error analysis is the Errors page's (a quarter of the request at 30 days).
+    context, metrics = metrics_context(request, default_timeframe="1h", errors=False)
     if metrics is not None:
         context["charts"] = _charts(metrics, context["bucket"])
     return render_page(

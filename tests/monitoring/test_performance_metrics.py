@@ -7,7 +7,20 @@ from django.db import connection
 
 from jobs.models import JobStatus
 from monitoring.apps import turn_jit_off
-from monitoring.metrics import TIMEFRAMES, UnknownTimeframe, performance_metrics
+from monitoring.metrics import (
+    BUCKET_SECONDS,
+    TIMEFRAMES,
+    UnknownTimeframe,
+    _attempt_counts,
+    _counts_by_type_and_bucket,
+    _outcome_counts,
+    _time_stats_by,
+    _timed_attempts,
+    _window_in_one_pass,
+    bucket_sql,
+    execution_time_stats,
+    performance_metrics,
+)
 from monitoring.models import EventType
 from tests.factories import JobExecutionLogFactory, JobFactory, JobRetryHistoryFactory
 
@@ -257,6 +270,71 @@ def test_a_fixed_number_of_queries_whatever_the_data(history, django_assert_max_
     with django_assert_max_num_queries(2 if connection.vendor == "postgresql" else 9):
         metrics = performance_metrics("1h", now=NOW)
     assert metrics["overall"]["failed"] == 32
+
+
+ERROR_KEYS = ("errors_by_class", "errors_by_type", "error_groups", "top_errors")
+TIME_KEYS = ("mean_ms", "p50_ms", "p95_ms", "p99_ms")
+
+
+def without(row: dict, keys) -> dict:
+    return {key: value for key, value in row.items() if key not in keys}
+
+
+def test_a_page_asks_only_for_the_parts_it_shows(history, django_assert_max_num_queries):
+    full = performance_metrics("1h", now=NOW)
+    postgres = connection.vendor == "postgresql"
+
+    # The Performance page: no error analysis (one statement on Postgres, not two).
+    with django_assert_max_num_queries(1 if postgres else 5):
+        no_errors = performance_metrics("1h", now=NOW, errors=False)
+    assert no_errors == without(full, ERROR_KEYS)
+
+    # The Errors page: no execution times; the counts and errors are the same.
+    with django_assert_max_num_queries(2 if postgres else 6):
+        no_times = performance_metrics("1h", now=NOW, execution_times=False)
+    assert no_times["overall"] == without(full["overall"], TIME_KEYS)
+    assert no_times["by_job_type"] == [without(row, TIME_KEYS) for row in full["by_job_type"]]
+    assert no_times["series"] == [without(point, TIME_KEYS) for point in full["series"]]
+    assert without(no_times, ("overall", "by_job_type", "series")) == without(
+        full, ("overall", "by_job_type", "series")
+    )
+
+
+@pytest.mark.parametrize("timeframe", ["1h", "24h", "7d", "30d"])
+def test_postgres_one_pass_gives_what_the_query_per_figure_path_gives(postgres_only, timeframe):
+    """The window statement (date_bin buckets, outcomes and attempts joined to jobs at once)
+    against the per-figure queries SQLite runs (EXTRACT(EPOCH) buckets), on Postgres, over
+    outcomes on and a microsecond before bucket boundaries of every timeframe."""
+    now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    since = now - TIMEFRAMES[timeframe]
+    size = BUCKET_SECONDS[timeframe]
+    boundary = datetime.fromtimestamp((int(now.timestamp()) // size - 3) * size, UTC)
+    times = [boundary, boundary - timedelta(microseconds=1), boundary + timedelta(microseconds=1), since]
+    times += [now - TIMEFRAMES[timeframe] * i / 37 for i in range(1, 37)]
+    for i, when in enumerate(times):
+        job = JobFactory(job_type=("ai_matching", "demo.sleep", "imports")[i % 3])
+        JobRetryHistoryFactory(job=job, attempt_number=1 + i % 2, started_at=when)
+        kind, status = [
+            (EventType.COMPLETED, JobStatus.COMPLETED),
+            (EventType.ERROR, JobStatus.FAILED),
+            (EventType.ERROR, JobStatus.RETRYING),
+            (EventType.CANCELLED, JobStatus.CANCELLED),
+        ][i % 4 if i % 5 else 0]
+        JobExecutionLogFactory(job=job, event_type=kind, status=status, timestamp=when, execution_time_ms=17 * i + 3)
+
+    per_type, per_bucket, times_by_type, times_overall, times_by_bucket = _window_in_one_pass(
+        since, now, size, None, execution_times=True
+    )
+
+    expected_type, expected_bucket = _counts_by_type_and_bucket(
+        _outcome_counts(since, now, size, None), _attempt_counts(since, now, size, None)
+    )
+    assert (dict(per_type), dict(per_bucket)) == (dict(expected_type), dict(expected_bucket))
+    assert len(per_bucket) > 10
+    assert times_by_type == execution_time_stats(since=since, until=now, by_job_type=True)
+    assert times_overall == execution_time_stats(since=since, until=now)
+    source, params = _timed_attempts(since, now)
+    assert times_by_bucket == _time_stats_by(bucket_sql("postgresql", "l.timestamp", size), source, params)
 
 
 def jit() -> str:

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.db import connection
 
 from alerts.models import AlertOccurrence
 from alerts.services import alert_resolve
@@ -173,11 +174,14 @@ def test_renders_in_a_bounded_number_of_queries(alice_client, outcome_history, d
         alert = AlertHistoryFactory(job=failed_jobs[n])
         counted = failed_jobs[n * 60 : (n + 1) * 60]  # every error group has some of them
         AlertOccurrence.objects.bulk_create(AlertOccurrence(alert=alert, job=job) for job in counted)
+    # session, user, permissions; performance_metrics without the execution times the page does
+    # not show (two statements on Postgres, six queries on SQLite); the groups' alerts 2
+    budget = 7 if connection.vendor == "postgresql" else 12
     for timeframe in ("1h", "24h", "30d"):
-        # session, user, 2 for permissions, performance_metrics' 9, the groups' alerts 2
-        with django_assert_max_num_queries(15):
+        with django_assert_max_num_queries(budget):
             response = alice_client.get(f"/errors/?timeframe={timeframe}")
         assert response.status_code == 200
+    assert "p50_ms" not in response.context["metrics"]["overall"]
     assert response.context["metrics"]["overall"]["failed_attempts"] == 300
     assert len(response.context["top_errors"]) == 10
     groups = response.context["error_groups"]

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.db import connection
 
 from jobs.models import JobStatus
 from monitoring.models import EventType
@@ -152,8 +153,12 @@ def test_needs_the_metrics_permission(client):
 
 
 def test_renders_in_a_bounded_number_of_queries(alice_client, outcome_history, django_assert_max_num_queries):
+    # session, user, permissions; performance_metrics without the error analysis the page does
+    # not show: one statement on Postgres, five queries on SQLite
+    budget = 4 if connection.vendor == "postgresql" else 8
     for timeframe in ("1h", "24h", "30d"):
-        with django_assert_max_num_queries(12):  # session, user, permissions, performance_metrics' 9
+        with django_assert_max_num_queries(budget):
             response = alice_client.get(f"/performance/?timeframe={timeframe}")
         assert response.status_code == 200
     assert response.context["metrics"]["overall"]["succeeded"] == 2700
+    assert "top_errors" not in response.context["metrics"]
