@@ -182,6 +182,7 @@ def performance_metrics(
     now: datetime | None = None,
     execution_times: bool = True,
     errors: bool = True,
+    by_job_type: bool = True,
 ) -> dict:
     """What the jobs did in the last `timeframe` (a key of TIMEFRAMES), per job type and overall.
 
@@ -191,7 +192,7 @@ def performance_metrics(
     A page asks only for what it shows (over 30 days each part costs hundreds of ms,
     docs/benchmark.md): without `execution_times` the mean_ms/pNN_ms keys are left out
     (overall, per job type, per bucket), without `errors` the errors_by_class, errors_by_type,
-    error_groups and top_errors keys.
+    error_groups and top_errors keys, without `by_job_type` the by_job_type key.
 
     Counts are of attempts (each attempt ends with exactly one outcome event):
         started          attempts started (job_retry_history rows)
@@ -239,7 +240,7 @@ def performance_metrics(
 
     if connection.vendor == "postgresql":
         per_type, per_bucket, times_by_type, times_overall, times_by_bucket = _window_in_one_pass(
-            since, until, size, job_type, execution_times=execution_times
+            since, until, size, job_type, execution_times=execution_times, by_job_type=by_job_type
         )
     else:
         per_type, per_bucket = _counts_by_type_and_bucket(
@@ -255,7 +256,7 @@ def performance_metrics(
     minutes = TIMEFRAMES[timeframe].total_seconds() / 60
     time_keys = TIME_KEYS if execution_times else ()
     overall_counts = {key: sum(counts[key] for counts in per_type.values()) for key in COUNT_KEYS}
-    by_job_type = [
+    per_job_type = [
         {"job_type": name, **_summary(per_type[name], times_by_type.get(name, _empty_stats()), minutes, time_keys)}
         for name in sorted(set(per_type) | set(times_by_type))
     ]
@@ -277,7 +278,7 @@ def performance_metrics(
         "until": until,
         "bucket_seconds": size,
         "overall": _summary(overall_counts, times_overall, minutes, time_keys),
-        "by_job_type": by_job_type,
+        **({"by_job_type": per_job_type} if by_job_type else {}),
         **(_error_breakdown(since, until, job_type) if errors else {}),
         "series": series,
     }
@@ -346,21 +347,27 @@ def _counts_by_type_and_bucket(outcome_counts: list[dict], attempt_counts: list[
 _PER_TYPE, _PER_BUCKET = 1, 2
 
 
-def _window_in_one_pass(since, until, size: int, job_type, *, execution_times: bool) -> tuple[dict, ...]:
+def _window_in_one_pass(
+    since, until, size: int, job_type, *, execution_times: bool, by_job_type: bool
+) -> tuple[dict, ...]:
     """Postgres: the counts and execution times of the window, in one statement; every figure
     is grouped per job type and per bucket in the database.
 
     The outcomes and the attempt starts are read as one stream and joined to `jobs` once (a
-    30-day window joins all of them: one hash of the jobs table, not two), buckets come from
-    date_bin (integer arithmetic; EXTRACT(EPOCH) is numeric, slow over 460,000 rows), and the
-    stream is materialized only when the execution times read it a second time. Percentiles are
-    computed for the three groupings shown, not for every job type x bucket (docs/benchmark.md).
-    Returns (counts per job type, counts per bucket, times per job type, times overall, times per
-    bucket); the times are empty without `execution_times`.
+    30-day window joins all of them: one hash of the jobs table, not two), or not at all when
+    neither the figures per job type nor a job type filter need it (the groups "per job type"
+    are then one, named ''); buckets come from date_bin (integer arithmetic; EXTRACT(EPOCH) is
+    numeric, slow over 460,000 rows), and the stream is materialized only when the execution
+    times read it a second time. Percentiles are computed for the three groupings shown, not for
+    every job type x bucket (docs/benchmark.md). Returns (counts per job type, counts per bucket,
+    times per job type, times overall, times per bucket); the times are empty without
+    `execution_times`.
     """
-    type_filter, params = "", {"since": since, "until": until}
+    join, params = "", {"since": since, "until": until}
+    if by_job_type or job_type:
+        join = "JOIN jobs j ON j.id = w.job_id"
     if job_type:
-        type_filter = "AND j.job_type = %(job_type)s"
+        join += " AND j.job_type = %(job_type)s"
         params["job_type"] = job_type
     times = f"""
         UNION ALL
@@ -371,7 +378,8 @@ def _window_in_one_pass(since, until, size: int, job_type, *, execution_times: b
     """
     sql = f"""
         WITH window_rows AS {"MATERIALIZED" if execution_times else ""} (
-            SELECT j.job_type, date_bin('{size} seconds', w.at, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS bucket,
+            SELECT {"j.job_type" if join else "''"} AS job_type,
+                   date_bin('{size} seconds', w.at, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS bucket,
                    w.event_type, w.status, w.execution_time_ms, w.attempt_number
             FROM (
                 SELECT l.job_id, l.timestamp AS at, l.event_type, l.status, l.execution_time_ms,
@@ -384,7 +392,7 @@ def _window_in_one_pass(since, until, size: int, job_type, *, execution_times: b
                 FROM job_retry_history r
                 WHERE r.started_at >= %(since)s AND r.started_at < %(until)s
             ) w
-            JOIN jobs j ON j.id = w.job_id {type_filter}
+            {join}
         )
         SELECT 'counts', GROUPING(job_type, bucket), job_type, EXTRACT(EPOCH FROM bucket)::bigint / {size},
                count(*) FILTER (WHERE event_type = 'completed'),

@@ -50,8 +50,9 @@ def _attach_alerts(metrics: dict) -> None:
 
 @dashboard_view(VIEW_METRICS)
 def errors(request):
-    # Execution times are the Performance page's (half the window's statement at 30 days).
-    context, metrics = metrics_context(request, default_timeframe="24h", execution_times=False)
+    # Execution times and figures per job type are the Performance page's: without them the
+    # window's counts need no join to jobs (0.4 s of a 30-day poll, docs/benchmark.md).
+    context, metrics = metrics_context(request, default_timeframe="24h", execution_times=False, by_job_type=False)
     if metrics is not None:
         total = metrics["overall"]["failed_attempts"]
         context.update(

@@ -9,6 +9,7 @@ from jobs.models import JobStatus
 from monitoring.apps import turn_jit_off
 from monitoring.metrics import (
     BUCKET_SECONDS,
+    COUNT_KEYS,
     TIMEFRAMES,
     UnknownTimeframe,
     _attempt_counts,
@@ -289,7 +290,7 @@ def test_a_page_asks_only_for_the_parts_it_shows(history, django_assert_max_num_
         no_errors = performance_metrics("1h", now=NOW, errors=False)
     assert no_errors == without(full, ERROR_KEYS)
 
-    # The Errors page: no execution times; the counts and errors are the same.
+    # No execution times: the counts and errors are the same.
     with django_assert_max_num_queries(2 if postgres else 6):
         no_times = performance_metrics("1h", now=NOW, execution_times=False)
     assert no_times["overall"] == without(full["overall"], TIME_KEYS)
@@ -298,6 +299,13 @@ def test_a_page_asks_only_for_the_parts_it_shows(history, django_assert_max_num_
     assert without(no_times, ("overall", "by_job_type", "series")) == without(
         full, ("overall", "by_job_type", "series")
     )
+
+    # The Errors page: neither execution times nor figures per job type (on Postgres its counts
+    # are then read without joining jobs); the overall counts are the same.
+    errors_page = performance_metrics("1h", now=NOW, execution_times=False, by_job_type=False)
+    assert errors_page == without(no_times, ("by_job_type",))
+    one_type = performance_metrics("1h", now=NOW, job_type="demo.sleep", execution_times=False, by_job_type=False)
+    assert one_type["overall"] == without(full["by_job_type"][1], ("job_type", *TIME_KEYS))
 
 
 @pytest.mark.parametrize("timeframe", ["1h", "24h", "7d", "30d"])
@@ -323,14 +331,18 @@ def test_postgres_one_pass_gives_what_the_query_per_figure_path_gives(postgres_o
         JobExecutionLogFactory(job=job, event_type=kind, status=status, timestamp=when, execution_time_ms=17 * i + 3)
 
     per_type, per_bucket, times_by_type, times_overall, times_by_bucket = _window_in_one_pass(
-        since, now, size, None, execution_times=True
+        since, now, size, None, execution_times=True, by_job_type=True
     )
+    unjoined = _window_in_one_pass(since, now, size, None, execution_times=True, by_job_type=False)
 
     expected_type, expected_bucket = _counts_by_type_and_bucket(
         _outcome_counts(since, now, size, None), _attempt_counts(since, now, size, None)
     )
     assert (dict(per_type), dict(per_bucket)) == (dict(expected_type), dict(expected_bucket))
     assert len(per_bucket) > 10
+    # Without jobs joined: one group for all job types, the same buckets and times.
+    assert dict(unjoined[0]) == {"": {key: sum(counts[key] for counts in per_type.values()) for key in COUNT_KEYS}}
+    assert (dict(unjoined[1]), unjoined[3], unjoined[4]) == (dict(per_bucket), times_overall, times_by_bucket)
     assert times_by_type == execution_time_stats(since=since, until=now, by_job_type=True)
     assert times_overall == execution_time_stats(since=since, until=now)
     source, params = _timed_attempts(since, now)
