@@ -350,60 +350,65 @@ _PER_TYPE, _PER_BUCKET = 1, 2
 def _window_in_one_pass(
     since, until, size: int, job_type, *, execution_times: bool, by_job_type: bool
 ) -> tuple[dict, ...]:
-    """Postgres: the counts and execution times of the window, in one statement; every figure
-    is grouped per job type and per bucket in the database.
+    """Postgres: the counts and execution times of the window, in one statement that reads its
+    outcomes once; every figure is grouped per job type and per bucket in the database.
 
-    The outcomes and the attempt starts are read as one stream and joined to `jobs` once (a
-    30-day window joins all of them: one hash of the jobs table, not two), or not at all when
-    neither the figures per job type nor a job type filter need it (the groups "per job type"
-    are then one, named ''); buckets come from date_bin (integer arithmetic; EXTRACT(EPOCH) is
-    numeric, slow over 460,000 rows), and the stream is materialized only when the execution
-    times read it a second time. Percentiles are computed for the three groupings shown, not for
-    every job type x bucket (docs/benchmark.md). Returns (counts per job type, counts per bucket,
-    times per job type, times overall, times per bucket); the times are empty without
-    `execution_times`.
+    Outcomes and attempts are joined to `jobs` only when the figures per job type or a job type
+    filter need it (the groups "per job type" are otherwise one, named ''): over 30 days that
+    join is most of the counts' cost. Buckets come from date_bin (integer arithmetic; EXTRACT
+    (EPOCH) is numeric, slow over 230,000 rows) and become indexes once grouped; the outcomes
+    are materialized only when the execution times read them a second time. Percentiles are
+    computed for the three groupings shown, not for every job type x bucket (docs/benchmark.md).
+    One stream of outcomes and attempts joined once was tried: the planner then runs small
+    windows' lookups in parallel workers, slower to start than the lookups take.
+    Returns (counts per job type, counts per bucket, times per job type, times overall, times
+    per bucket); the times are empty without `execution_times`.
     """
-    join, params = "", {"since": since, "until": until}
-    if by_job_type or job_type:
-        join = "JOIN jobs j ON j.id = w.job_id"
+    joined = by_job_type or job_type
+    type_filter, params = "", {"since": since, "until": until}
     if job_type:
-        join += " AND j.job_type = %(job_type)s"
+        type_filter = "AND j.job_type = %(job_type)s"
         params["job_type"] = job_type
+
+    def rows(alias: str, time: str, columns: str, table: str, where: str) -> str:
+        join = f"JOIN jobs j ON j.id = {alias}.job_id {type_filter}" if joined else ""
+        return f"""
+            SELECT {"j.job_type" if joined else "''::text"} AS job_type,
+                   date_bin('{size} seconds', {time}, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS bucket, {columns}
+            FROM {table} {alias} {join}
+            WHERE {where} AND {time} >= %(since)s AND {time} < %(until)s
+        """
+
+    bucket_index = f"EXTRACT(EPOCH FROM bucket)::bigint / {size}"
     times = f"""
         UNION ALL
-        SELECT 'times', GROUPING(job_type, bucket), job_type, EXTRACT(EPOCH FROM bucket)::bigint / {size},
-               count(*), NULL, NULL, NULL, NULL, NULL, avg(execution_time_ms), {_PERCENTILES_SQL}
-        FROM window_rows WHERE event_type = 'completed' AND execution_time_ms IS NOT NULL
+        SELECT 'times', GROUPING(job_type, bucket), job_type, {bucket_index}, count(*), NULL, NULL, NULL,
+               avg(execution_time_ms), {_PERCENTILES_SQL}
+        FROM outcomes WHERE event_type = 'completed' AND execution_time_ms IS NOT NULL
         GROUP BY GROUPING SETS ((job_type), (bucket), ())
     """
+    outcomes = rows(
+        "l",
+        "l.timestamp",
+        "l.event_type, l.status, l.execution_time_ms",
+        "job_execution_logs",
+        "l.event_type IN ('completed', 'error', 'cancelled')",
+    )
+    attempts = rows("r", "r.started_at", "r.attempt_number", "job_retry_history", "true")
     sql = f"""
-        WITH window_rows AS {"MATERIALIZED" if execution_times else ""} (
-            SELECT {"j.job_type" if join else "''"} AS job_type,
-                   date_bin('{size} seconds', w.at, TIMESTAMPTZ '1970-01-01 00:00:00+00') AS bucket,
-                   w.event_type, w.status, w.execution_time_ms, w.attempt_number
-            FROM (
-                SELECT l.job_id, l.timestamp AS at, l.event_type, l.status, l.execution_time_ms,
-                       NULL::integer AS attempt_number
-                FROM job_execution_logs l
-                WHERE l.event_type IN ('completed', 'error', 'cancelled')
-                  AND l.timestamp >= %(since)s AND l.timestamp < %(until)s
-                UNION ALL
-                SELECT r.job_id, r.started_at, 'started', NULL, NULL, r.attempt_number
-                FROM job_retry_history r
-                WHERE r.started_at >= %(since)s AND r.started_at < %(until)s
-            ) w
-            {join}
-        )
-        SELECT 'counts', GROUPING(job_type, bucket), job_type, EXTRACT(EPOCH FROM bucket)::bigint / {size},
+        WITH outcomes AS {"MATERIALIZED" if execution_times else ""} ({outcomes}), attempts AS ({attempts})
+        SELECT 'outcomes', GROUPING(job_type, bucket), job_type, {bucket_index},
                count(*) FILTER (WHERE event_type = 'completed'),
                count(*) FILTER (WHERE event_type = 'error' AND status = 'failed'),
                count(*) FILTER (WHERE event_type = 'error'),
                count(*) FILTER (WHERE event_type = 'cancelled'),
-               count(*) FILTER (WHERE event_type = 'started'),
-               count(*) FILTER (WHERE event_type = 'started' AND attempt_number > 1),
                NULL::numeric, NULL::float8[]
-        FROM window_rows GROUP BY GROUPING SETS ((job_type), (bucket))
+        FROM outcomes GROUP BY GROUPING SETS ((job_type), (bucket))
         {times if execution_times else ""}
+        UNION ALL
+        SELECT 'attempts', GROUPING(job_type, bucket), job_type, {bucket_index},
+               count(*), count(*) FILTER (WHERE attempt_number > 1), NULL, NULL, NULL, NULL
+        FROM attempts GROUP BY GROUPING SETS ((job_type), (bucket))
     """
     per_type: dict[str, dict] = defaultdict(_zero_counts)
     per_bucket: dict[int, dict] = defaultdict(_zero_counts)
@@ -421,7 +426,7 @@ def _window_in_one_pass(
                 times_overall = stats
             continue
         group = per_type[name] if grouping == _PER_TYPE else per_bucket[index]
-        group.update(zip(OUTCOME_KEYS + ATTEMPT_KEYS, counts))
+        group.update(zip(OUTCOME_KEYS if part == "outcomes" else ATTEMPT_KEYS, counts))
     return per_type, per_bucket, times_by_type, times_overall, times_by_bucket
 
 
