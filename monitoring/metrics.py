@@ -355,8 +355,8 @@ def _window_in_one_pass(
 
     Outcomes and attempts are joined to `jobs` only when the figures per job type or a job type
     filter need it (the groups "per job type" are otherwise one, named ''): over 30 days that
-    join is most of the counts' cost. Buckets come from date_bin (integer arithmetic; EXTRACT
-    (EPOCH) is numeric, slow over 230,000 rows) and become indexes once grouped; the outcomes
+    join is most of the counts' cost. Buckets come from date_bin (integer arithmetic;
+    EXTRACT(EPOCH) is numeric, slow over 230,000 rows) and become indexes once grouped; the outcomes
     are materialized only when the execution times read them a second time. Percentiles are
     computed for the three groupings shown, not for every job type x bucket (docs/benchmark.md).
     One stream of outcomes and attempts joined once was tried: the planner then runs small
