@@ -89,8 +89,10 @@ class AlertManager:
         for _ in range(3):
             try:
                 with transaction.atomic():
-                    return self._count_occurrence(key, alert_type, severity, data, now) or self._open_alert(
-                        key, alert_type, severity, data, now
+                    return (
+                        self._count_occurrence(key, alert_type, severity, data, now)
+                        or self._reopen_flapping(key, severity, data, now)
+                        or self._open_alert(key, alert_type, severity, data, now)
                     )
             except IntegrityError:
                 # Another process opened the same alert a moment ago: count into it instead.
@@ -127,7 +129,7 @@ class AlertManager:
         self.send_notification_sync(recipients, "New alert", severity, alert=alert, kind=DeliveryKind.ALERT)
         return alert
 
-    def _count_occurrence(self, key: str, alert_type: str, severity: str, data: dict, now) -> AlertHistory | None:
+    def _occurrence_changes(self, data: dict, now) -> dict:
         changes = {"occurrences": F("occurrences") + 1, "last_seen_at": now}
         if data.get("error"):
             changes["error_summary"] = clip(data["error"], 500)
@@ -135,6 +137,10 @@ class AlertManager:
             changes["last_job_id"] = data["job_id"]
         if data.get("details"):
             changes["details"] = to_json_value(data["details"])
+        return changes
+
+    def _count_occurrence(self, key: str, alert_type: str, severity: str, data: dict, now) -> AlertHistory | None:
+        changes = self._occurrence_changes(data, now)
         # Lock the open state row (Postgres) so the notify-again decisions below are taken by
         # one occurrence at a time. Locked alone: after waiting for a resolution to commit,
         # Postgres re-checks `is_open` on the row it locks, but a row joined in the same
@@ -162,6 +168,52 @@ class AlertManager:
                 alert=alert,
                 kind=DeliveryKind.REPEAT,
             )
+        return alert
+
+    def _reopen_flapping(self, key: str, severity: str, data: dict, now) -> AlertHistory | None:
+        """A condition back within FLAP_MINUTES of clearing by itself reopens the alert it cleared.
+
+        A drill: a health check failing and recovering every minute raised 30 alerts an hour, each
+        paged ("New alert") and announced resolved, 120 emails for two recipients. Reopened, it is
+        one alert, counted, marked flapping (`reopened`), and it stays open until its condition
+        has stayed clear for FLAP_MINUTES (resolve_cleared_sync). Those told it was resolved are
+        told it is back, once per reopening. An alert resolved by hand is not reopened: the next
+        occurrence raises a new alert, as before.
+        """
+        minutes = settings.ALERTS["FLAP_MINUTES"]
+        if minutes <= 0:
+            return None
+        state = (
+            AlertState.objects.select_for_update(of=("self",))
+            .filter(
+                fingerprint=key,
+                is_open=False,
+                resolved_by="",
+                resolution_reason__startswith="Auto-resolved",
+                alert__resolved_at__gte=now - timedelta(minutes=minutes),
+            )
+            .order_by("-alert__resolved_at")
+            .first()
+        )
+        # Conditional: of two processes reopening it, one does (the other counts into it on retry).
+        if state is None or not AlertState.objects.filter(pk=state.pk, is_open=False).update(
+            is_open=True, reopened=F("reopened") + 1, resolution_reason="", **self._occurrence_changes(data, now)
+        ):
+            return None
+        cleared_at = AlertHistory.objects.get(id=state.alert_id).resolved_at
+        AlertHistory.objects.filter(id=state.alert_id).update(resolved_at=None)
+        state.refresh_from_db()
+        state.alert = alert = AlertHistory.objects.get(id=state.alert_id)
+        self._record_job(alert.id, data, now)
+        if SEVERITY_RANK.get(severity, 0) > SEVERITY_RANK.get(alert.severity, 0):
+            self._raise_severity(state, severity, data, now)
+            return alert
+        AlertState.objects.filter(pk=state.pk).update(last_notified_at=now)
+        minutes_clear = int((now - cleared_at).total_seconds() // 60)
+        headline = f"Flapping: back {minutes_clear} min after it cleared (reopened {state.reopened}x)"
+        self.send_notification_sync(
+            alert.recipients or [], headline, alert.severity, alert=alert, kind=DeliveryKind.REOPENED
+        )
         return alert
 
     def _raise_severity(self, state: AlertState, severity: str, data: dict, now) -> None:
@@ -287,7 +339,14 @@ class AlertManager:
         if not keys:
             return 0
         states = AlertState.objects.filter(fingerprint__in=list(keys), is_open=True).select_related("alert")
-        return sum(self.auto_resolve_sync(state.alert, keys[state.fingerprint]) for state in list(states))
+        # A flapping alert (reopened) is resolved once its condition has stayed clear for
+        # FLAP_MINUTES, not at its first healthy reading: one "Resolved", when it is over.
+        quiet_since = clock.now() - timedelta(minutes=settings.ALERTS["FLAP_MINUTES"])
+        return sum(
+            self.auto_resolve_sync(state.alert, keys[state.fingerprint])
+            for state in list(states)
+            if not state.reopened or state.last_seen_at <= quiet_since
+        )
 
     # --- the rules, fed by signals and the periodic task --------------------------------
 

@@ -91,6 +91,9 @@ class AlertState(models.Model):
     acknowledged_by = models.CharField(max_length=150, blank=True, default="", db_default="")
     acknowledged_until = models.DateTimeField(null=True, blank=True)
     resolved_by = models.CharField(max_length=150, blank=True, default="")
+    # Times its condition came back within ALERTS_FLAP_MINUTES of clearing by itself, and the
+    # alert was reopened rather than a new one raised: more than 0 means it is flapping.
+    reopened = models.PositiveIntegerField(default=0, db_default=0)
     resolution_reason = models.TextField(blank=True, default="")
     # What the rule saw (metric values, baselines, thresholds), for the operator.
     details = models.JSONField(default=dict, blank=True)
@@ -132,6 +135,7 @@ class DeliveryKind(models.TextChoices):
     ESCALATION = "escalation"  # unresolved past its severity's escalation time
     RESOLVED = "resolved"  # resolved: its condition cleared, or someone resolved it
     ACKNOWLEDGED = "acknowledged"  # someone said they are on it
+    REOPENED = "reopened"  # its condition came back soon after it cleared by itself (flapping)
 
 
 class DeliveryStatus(models.TextChoices):

@@ -8,8 +8,8 @@ from alerts.models import AlertHistory, AlertOccurrence, DeliveryStatus, Notific
 
 def with_alert_state(alerts: QuerySet[AlertHistory]) -> QuerySet[AlertHistory]:
     """Annotate occurrences, last_seen_at, resolved_by, resolution_reason, last_delivery_error,
-    fingerprint, job_type and acknowledged_at/_by/_until from the alert's state (a LEFT JOIN:
-    alerts raised by other code have none)."""
+    fingerprint, reopened (more than 0: flapping), job_type and acknowledged_at/_by/_until from
+    the alert's state (a LEFT JOIN: alerts raised by other code have none)."""
     undelivered_error = (
         NotificationDelivery.objects.filter(alert_id=OuterRef("pk"))
         .exclude(status__in=[DeliveryStatus.SENT, DeliveryStatus.CANCELLED])
@@ -23,6 +23,7 @@ def with_alert_state(alerts: QuerySet[AlertHistory]) -> QuerySet[AlertHistory]:
         resolved_by=Coalesce(F("state__resolved_by"), Value("")),
         resolution_reason=Coalesce(F("state__resolution_reason"), Value(""), output_field=TextField()),
         fingerprint=Coalesce(F("state__fingerprint"), Value("")),
+        reopened=Coalesce(F("state__reopened"), Value(0), output_field=IntegerField()),
         acknowledged_at=F("state__acknowledged_at"),
         acknowledged_by=Coalesce(F("state__acknowledged_by"), Value("")),
         acknowledged_until=F("state__acknowledged_until"),

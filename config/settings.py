@@ -271,6 +271,9 @@ ALERTS = {
     # An acknowledged alert ("someone is on it") is neither escalated nor notified again for
     # this many minutes; unresolved after that, it escalates (if due) and repeats as before.
     "ACKNOWLEDGE_MINUTES": envint("ALERTS_ACKNOWLEDGE_MINUTES", 60),
+    # A condition back within this many minutes of clearing by itself reopens its alert (flapping)
+    # instead of raising a new one, and a reopened alert clears once it has stayed clear this long (0: off).
+    "FLAP_MINUTES": envint("ALERTS_FLAP_MINUTES", 15),
     # Per rule overrides of the defaults in alerts/rules.py, e.g. {"job_failure": {"severity": "critical"}}.
     "RULES": envjson("ALERTS_RULES", {}),
     # Each delivery attempt (SMTP or HTTP) gives up after DELIVERY_TIMEOUT seconds; failed

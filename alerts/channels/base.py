@@ -26,7 +26,7 @@ class TransportError(Exception):
 class Notification:
     """Everything an operator needs to act, whatever the channel."""
 
-    kind: str  # alert, repeat, severity_raised, escalation, resolved, acknowledged
+    kind: str  # alert, repeat, severity_raised, escalation, resolved, acknowledged, reopened
     headline: str  # why this notification, e.g. "Escalated: unresolved for 60 min"
     alert_id: str
     alert_type: str

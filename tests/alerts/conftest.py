@@ -25,6 +25,7 @@ def alert_settings(settings):
         "ESCALATE_AFTER_MINUTES": {"info": 0, "warning": 240, "error": 60, "critical": 15},
         "REPEAT_AFTER_MINUTES": 60,
         "ACKNOWLEDGE_MINUTES": 60,
+        "FLAP_MINUTES": 15,
         "RULES": {},
         "DELIVERY_TIMEOUT": 0.5,
         "DELIVERY_MAX_ATTEMPTS": 3,
