@@ -21,6 +21,11 @@ def check_alert_settings(app_configs=None, **kwargs):
                 except UnknownRecipient as e:
                     variable = f"ALERTS_{'ESCALATION_' if key.startswith('ESC') else ''}RECIPIENTS_{severity.upper()}"
                     problems.append(checks.Error(f"{variable}: {e}", id="alerts.E003"))
+    for severity in (Severity.ERROR, Severity.CRITICAL):
+        # Such an alert is only logged and listed on the dashboard: nobody is paged about it.
+        if not settings.ALERTS["RECIPIENTS"].get(severity):
+            variable = f"ALERTS_RECIPIENTS_{severity.upper()}"
+            problems.append(checks.Warning(f"{variable} is empty: {severity} alerts notify nobody", id="alerts.W001"))
     if settings.ALERTS["ACKNOWLEDGE_MINUTES"] < 1:
         # An acknowledgement that never lapses would hold an unresolved alert's escalation forever.
         minutes = settings.ALERTS["ACKNOWLEDGE_MINUTES"]

@@ -15,6 +15,18 @@ def test_the_defaults_pass_the_check():
     assert check_alert_settings() == []
 
 
+def test_error_and_critical_alerts_that_would_notify_nobody_are_warned_about(alert_settings):
+    """A drill: with the shipped settings (every ALERTS_RECIPIENTS_* empty) a critical alert was
+    only logged ("nobody to notify") and listed on the dashboard; start-up said nothing."""
+    alert_settings["RECIPIENTS"] = {**alert_settings["RECIPIENTS"], "error": [], "critical": []}
+    warnings = check_alert_settings()
+    assert {w.id for w in warnings} == {"alerts.W001"}
+    assert messages(warnings) == [
+        "ALERTS_RECIPIENTS_ERROR is empty: error alerts notify nobody",
+        "ALERTS_RECIPIENTS_CRITICAL is empty: critical alerts notify nobody",
+    ]
+
+
 def test_rule_overrides_merge_into_the_defaults(alert_settings):
     alert_settings["RULES"] = {"system_health": {"severity_by_status": {"warning": None}}}
     by_status = rule_config("system_health")["severity_by_status"]
