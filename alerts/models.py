@@ -183,6 +183,12 @@ class NotificationDelivery(models.Model):
                 name="delivery_sending_idx",
                 condition=models.Q(status=DeliveryStatus.SENDING),
             ),
+            # The health check's count of deliveries that gave up lately (alerts.deliveries_failed).
+            models.Index(
+                fields=["updated_at"],
+                name="delivery_failed_idx",
+                condition=models.Q(status=DeliveryStatus.FAILED),
+            ),
             # An alert's deliveries, newest first (admin inline, last delivery error).
             models.Index(fields=["alert", "-updated_at"], name="delivery_alert_idx"),
         ]

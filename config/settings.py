@@ -337,6 +337,8 @@ HEALTH = {
         "jobs.silent": envthresholds("SILENT_JOBS", 1, 5),
         "jobs.workers_lost": envthresholds("WORKERS_LOST", 1, 5),
         "jobs.failure_rate_pct": envthresholds("FAILURE_RATE_PCT", 25, 50),
+        # Alert notifications that gave up within FAILURE_RATE_WINDOW_MINUTES: paging is broken.
+        "alerts.deliveries_failed": envthresholds("DELIVERIES_FAILED", 1, 5),
         # % of the job attempts calling an external service (those of the job types that failed
         # calling it) that failed on it within SERVICE_FAILED_CALLS_WINDOW_MINUTES, once at least
         # FAILURE_RATE_MIN_ATTEMPTS ended: as the attempts' failure rate above.

@@ -30,6 +30,7 @@ from django.db.models import Count, F, Max, Min, Q, Window
 from django.db.models.fields.json import KT
 from django.db.models.functions import Greatest, Left, RowNumber
 
+from alerts.models import DeliveryStatus, NotificationDelivery
 from jobs import clock
 from jobs.db import heartbeats_stale_before
 from jobs.errors import WorkerLostError, recorded_type
@@ -669,6 +670,15 @@ class HealthService:
                 failed=Count("id", filter=Q(event_type=EventType.ERROR)),
                 lost=Count("id", filter=Q(event_type=EventType.ERROR, error_details__type=WORKER_LOST)),
             )
+            # Served by the partial index on failed deliveries.
+            undelivered = dict(
+                NotificationDelivery.objects.filter(
+                    status=DeliveryStatus.FAILED, updated_at__gte=now - timedelta(minutes=window), updated_at__lte=now
+                )
+                .values_list("channel")
+                .annotate(n=Count("id"))
+                .order_by("channel")
+            )
         # The wait since the job last became queued (submitted, retry dispatched or requeued).
         oldest_age = max(0.0, (now - active["oldest_queued"]).total_seconds()) if active["oldest_queued"] else 0.0
         return _result(
@@ -720,6 +730,7 @@ class HealthService:
                 ),
                 self._failure_rate(outcomes["ended"], outcomes["failed"], window),
                 self._cluster(),
+                self._undelivered(undelivered, window, now),
             ]
         )
 
@@ -796,6 +807,7 @@ class HealthService:
             "jobs.workers_lost",
             "jobs.failure_rate_pct",
             "cluster.workers",
+            "alerts.deliveries_failed",
         ]
 
     def _silent_jobs(self, count: int, now) -> dict:
@@ -846,6 +858,35 @@ class HealthService:
             f"{failed} of {ended} attempts failed in the last {window} min{note}",
             attempts=ended,
             failed=failed,
+            window_minutes=window,
+        )
+
+    def _undelivered(self, by_channel: dict[str, int], window: int, now) -> dict:
+        """Alert notifications that gave up (every attempt failed, or a permanent error) in the
+        window: paging is broken, and the alert whose notification failed says so only on its own
+        page. A drill: email down for an hour, every alert's notification failed after its six
+        attempts, and neither the health page nor any check said so. The latest error in one more
+        query, only then."""
+        count = sum(by_channel.values())
+        message = f"every alert notification of the last {window} min was delivered or is still being tried"
+        latest = ""
+        if count:
+            failed = NotificationDelivery.objects.filter(
+                status=DeliveryStatus.FAILED, updated_at__gte=now - timedelta(minutes=window), updated_at__lte=now
+            )
+            latest = failed.order_by("-updated_at").values_list("last_error", flat=True).first() or ""
+            channels = ", ".join(f"{channel} {n}" for channel, n in by_channel.items())
+            message = (
+                f"{count} alert notification(s) could not be delivered in the last {window} min ({channels}): "
+                f"nobody was told of those alerts; latest error: {clip(latest, 300)}"
+            )
+        return component(
+            MetricType.JOB_QUEUE,
+            "alerts.deliveries_failed",
+            count,
+            grade(count, _thresholds("alerts.deliveries_failed")),
+            message,
+            channels=by_channel,
             window_minutes=window,
         )
 

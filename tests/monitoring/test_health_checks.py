@@ -40,7 +40,7 @@ def test_a_run_stores_one_row_per_component_all_with_the_run_time(machine, no_cl
     names = set(by_name(result))
     expected = {"database.latency_ms", "database.schema", "cpu.percent", "memory.percent", "disk.percent"}
     expected |= {"jobs.queued", "jobs.oldest_queued_age_s", "jobs.running", "jobs.stale", "jobs.failure_rate_pct"}
-    expected |= {"jobs.silent", "jobs.workers_lost"}
+    expected |= {"jobs.silent", "jobs.workers_lost", "alerts.deliveries_failed"}
     expected |= {"cluster.workers"} | ({"database.connections"} if connection.vendor == "postgresql" else set())
     assert names == expected
     rows = SystemHealthMetric.objects.all()
@@ -357,14 +357,14 @@ def test_the_job_queue_check_runs_a_bounded_number_of_queries(no_cluster, django
     JobFactory.create_batch(20, status=JobStatus.QUEUED)
     JobFactory.create_batch(20, running=True)
     outcomes(20, 20, at=NOW)
-    # active jobs, outcomes, the cluster status in the cache (key list + entries; none here),
-    # and on Postgres the statement timeout, its savepoint and its release.
-    with django_assert_max_num_queries(6):
+    # active jobs, outcomes, failed alert deliveries, the cluster status in the cache (key list +
+    # entries; none here), and on Postgres the statement timeout, its savepoint and its release.
+    with django_assert_max_num_queries(7):
         health_service.check_job_queue_sync()
     # Silent jobs are counted with the rest; the longest silent are listed in one more query.
     for _ in range(20):
         silent_job(timedelta(minutes=5))
-    with django_assert_max_num_queries(7), time_machine.travel(NOW, tick=False):
+    with django_assert_max_num_queries(8), time_machine.travel(NOW, tick=False):
         assert by_name(health_service.check_job_queue_sync())["jobs.silent"]["metric_value"] == 20
 
 
