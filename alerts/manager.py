@@ -176,8 +176,8 @@ class AlertManager:
         A drill: a health check failing and recovering every minute raised 30 alerts an hour, each
         paged ("New alert") and announced resolved, 120 emails for two recipients. Reopened, it is
         one alert, counted, marked flapping (`reopened`), and it stays open until its condition
-        has stayed clear for FLAP_MINUTES (resolve_cleared_sync). Those told it was resolved are
-        told it is back, once per reopening. An alert resolved by hand is not reopened: the next
+        has stayed clear for FLAP_MINUTES (resolve_cleared_sync). Its recipients, told it was
+        resolved, are told it is back, once per reopening. An alert resolved by hand is not reopened: the next
         occurrence raises a new alert, as before.
         """
         minutes = settings.ALERTS["FLAP_MINUTES"]
