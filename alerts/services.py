@@ -19,7 +19,7 @@ from datetime import UTC, timedelta
 from functools import partial
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import F, Min, Q
 
 from alerts.channels import Notification, TransportError, UnknownRecipient, transport_for
@@ -41,14 +41,32 @@ def lock_state(alert_id) -> None:
 
     Recording an occurrence locks the state row and then may update the alert row; resolving,
     acknowledging and escalating take the same two locks in the same order, so they never
-    deadlock. The alert row's lock is what serialises them for an alert raised by other code,
-    which has no state row to lock until one of them creates it: without it a resolution and an
-    acknowledgement both created it (a 500), or the acknowledgement, having read the alert open,
-    was recorded and notified after the resolution. NO KEY: inserting a delivery or an occurrence
-    of the alert (a foreign key to it) does not wait for it.
+    deadlock. An alert raised by other code has no state row: it is created here first (or, when
+    another transaction is creating it, waited for), then locked, so that every path holds the
+    state row before it asks for the alert row. Taking the alert row's lock without a state row
+    to lock deadlocked (1 run in 6 of four clicks at once): one transaction held the alert row and
+    updated the state row another had created and locked meanwhile, which waited for the alert
+    row. The alert row's lock serialises them further (a resolution and an acknowledgement at
+    once: the acknowledgement, having read the alert open, was recorded and notified after the
+    resolution). NO KEY: inserting a delivery or an occurrence of the alert (a foreign key to it)
+    does not wait for it.
     """
-    list(AlertState.objects.select_for_update().filter(alert_id=alert_id).values_list("pk"))
+    if not _lock_state_row(alert_id):
+        alert = AlertHistory.objects.filter(id=alert_id).first()
+        if alert is not None:
+            state = AlertState(
+                alert=alert,
+                fingerprint=f"{alert.alert_type}:{alert.id}",  # its own: nothing else raises it
+                is_open=alert.resolved_at is None,
+                last_seen_at=alert.triggered_at,
+            )
+            AlertState.objects.bulk_create([state], ignore_conflicts=True)
+            _lock_state_row(alert_id)
     list(AlertHistory.objects.select_for_update(no_key=True).filter(id=alert_id).values_list("pk"))
+
+
+def _lock_state_row(alert_id) -> bool:
+    return bool(list(AlertState.objects.select_for_update().filter(alert_id=alert_id).values_list("pk")))
 
 
 MAX_REASON_CHARS = 2_000
@@ -73,12 +91,7 @@ def alert_resolve(*, alert: AlertHistory, user=None, reason: str = "") -> bool:
             "resolved_by": clip(who, 150),
             "resolution_reason": clip(reason, MAX_REASON_CHARS),
         }
-        if not AlertState.objects.filter(alert_id=alert.id).update(**state_fields):
-            # An alert raised by other code has no state row yet; its fingerprint is its own.
-            fingerprint = f"{alert.alert_type}:{alert.id}"
-            AlertState.objects.create(
-                alert_id=alert.id, fingerprint=fingerprint, last_seen_at=alert.triggered_at, **state_fields
-            )
+        AlertState.objects.filter(alert_id=alert.id).update(**state_fields)  # lock_state made sure it exists
         NotificationDelivery.objects.filter(alert_id=alert.id, status=DeliveryStatus.PENDING).exclude(
             kind=DeliveryKind.RESOLVED
         ).update(status=DeliveryStatus.CANCELLED, last_error="alert resolved before delivery", updated_at=now)
@@ -112,18 +125,7 @@ def alert_acknowledge(*, alert: AlertHistory, user=None) -> bool:
             return False
         before = AlertState.objects.filter(alert_id=alert.id).first()
         renewal = acknowledged(before, now) and before.acknowledged_by == who
-        if not AlertState.objects.filter(alert_id=alert.id).update(**fields):
-            # An alert raised by other code has no state row (so no lock above) until now.
-            try:
-                with transaction.atomic():
-                    AlertState.objects.create(
-                        alert_id=alert.id,
-                        fingerprint=f"{alert.alert_type}:{alert.id}",
-                        last_seen_at=alert.triggered_at,
-                        **fields,
-                    )
-            except IntegrityError:  # a second click created it a moment ago
-                AlertState.objects.filter(alert_id=alert.id).update(**fields)
+        AlertState.objects.filter(alert_id=alert.id).update(**fields)  # lock_state made sure it exists
         if not renewal:
             until = fields["acknowledged_until"].astimezone(UTC)
             headline = f"Acknowledged by {who or 'someone'} until {until:%H:%M} UTC"
