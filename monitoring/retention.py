@@ -1,9 +1,10 @@
 """Retention: job_execution_logs and system_health_metrics would otherwise grow forever.
 
 Rows older than settings.RETENTION_DAYS[table] days go, the oldest first, in batches of
-RETENTION_BATCH_SIZE, each its own short statement (autocommit), so writers never wait on
-a long delete. Several nodes pruning at once is harmless: they delete disjoint or already
-deleted rows, and each goes on until nothing is due.
+RETENTION_BATCH_SIZE, each its own short transaction, so writers never wait on a long delete.
+Several nodes pruning at once (two schedules, cron) share the work: a batch skips the rows
+another prune has locked (a drill found two prunes deadlocking on system_health_metrics,
+each deleting rows the other had locked), and each goes on until nothing is due.
 
 A job's events go together, once the job finished before the cutoff: never those of a job
 still queued, running or retrying (a paused type, a slow retry: a drill found jobs 17 days
@@ -15,6 +16,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.db import transaction
 
 from alerts.models import AlertHistory, AlertOccurrence
 from jobs import clock
@@ -79,9 +81,12 @@ def _delete_in_batches(old, batch_size: int) -> int:
     deleted = 0
     model = old.model
     while True:
-        # DELETE … WHERE id IN (the oldest batch): served by the table's timestamp index.
-        batch = old.order_by("timestamp").values("id")[:batch_size]
-        count, _ = model.objects.filter(id__in=batch).delete()
+        # DELETE … WHERE id IN (the oldest batch): served by the table's timestamp index. The
+        # batch locks its rows as it picks them, skipping those another prune holds: two prunes
+        # never wait on each other's rows, nor lock them in opposite orders (a deadlock).
+        batch = old.order_by("timestamp").select_for_update(skip_locked=True, of=("self",)).values("id")[:batch_size]
+        with transaction.atomic():
+            count, _ = model.objects.filter(id__in=batch).delete()
         deleted += count
         # Until a batch finds nothing: one cut short by another node's prune (rows it deleted
         # first) does not mean nothing is left.
