@@ -46,6 +46,16 @@ def events_pruned(job, now: datetime | None = None) -> bool:
     return job.finished_at is not None and cutoff is not None and job.finished_at < cutoff
 
 
+def earlier_events_pruned(first_event_at: datetime, attempts, now: datetime | None = None) -> bool:
+    """Whether retention deleted the events before `first_event_at`, the job's earliest left: an
+    attempt of it ended before that and before the cutoff. The job had finished then, its events
+    went, and an operator retried it since: its timeline starts at the retry."""
+    cutoff = retention_cutoffs(now)["job_execution_logs"]
+    return cutoff is not None and any(
+        attempt.completed_at is not None and attempt.completed_at < min(first_event_at, cutoff) for attempt in attempts
+    )
+
+
 def prune_monitoring(
     *, now: datetime | None = None, batch_size: int | None = None, dry_run: bool = False
 ) -> dict[str, int]:

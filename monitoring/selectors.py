@@ -26,7 +26,7 @@ from jobs.models import (
 )
 from monitoring.metrics import RATIO_DIGITS
 from monitoring.models import EventType, JobExecutionLog
-from monitoring.retention import events_pruned
+from monitoring.retention import earlier_events_pruned, events_pruned
 from monitoring.timeline import needs_attention_q, retry_overdue
 
 JOB_SUMMARY_FIELDS = (
@@ -99,6 +99,15 @@ class JobDetail:
     def events_pruned(self) -> bool:
         """No event left, because retention deleted them (not because none was recorded)."""
         return not self.events and events_pruned(self.job)
+
+    @property
+    def earlier_events_pruned(self) -> bool:
+        """Events left from a retry on only: retention deleted those of the attempts before it."""
+        return (
+            bool(self.events)
+            and not self.events_truncated
+            and earlier_events_pruned(self.events[0].timestamp, self.attempts)
+        )
 
     @property
     def last_error_event(self) -> JobExecutionLog | None:
