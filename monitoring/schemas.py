@@ -398,6 +398,10 @@ class JobDetailOut(JobSummaryOut):
         description="No event is left: retention deleted them, RETENTION_JOB_EXECUTION_LOGS_DAYS days after the job "
         "finished (an empty timeline otherwise means none was recorded)."
     )
+    timeline_earlier_pruned: bool = Field(
+        description="The timeline starts at a retry: retention deleted the events of the attempts before it (the job "
+        "had finished more than RETENTION_JOB_EXECUTION_LOGS_DAYS days before it was retried); retry_history has them."
+    )
     retry_history: list[AttemptOut] = Field(description="One entry per attempt, first to last.")
     alerts: list[AlertOut] = Field(
         description="The alerts it raised or was counted into, newest first (100 at most); empty without "
@@ -419,6 +423,7 @@ class JobDetailOut(JobSummaryOut):
                 "timeline_total": detail.events_total,
                 "timeline_truncated": detail.events_truncated,
                 "timeline_pruned": detail.events_pruned,
+                "timeline_earlier_pruned": detail.earlier_events_pruned,
                 "retry_history": _attempts(detail.attempts),
                 "alerts": alerts,
                 "job_type_paused": pause,

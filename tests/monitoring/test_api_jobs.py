@@ -11,6 +11,7 @@ from django.utils import timezone
 from jobs.manager import job_manager
 from jobs.models import Job, JobStatus, RetryStatus
 from monitoring.models import EventType
+from monitoring.retention import prune_monitoring
 from monitoring.selectors import MAX_TIMELINE_EVENTS
 from tests.factories import AlertHistoryFactory, JobExecutionLogFactory, JobFactory, JobRetryHistoryFactory
 
@@ -486,6 +487,28 @@ def test_an_empty_timeline_says_whether_retention_pruned_it(as_viewer, settings)
     answers = {job: as_viewer.get(f"{LIST}/{job.id}").json() for job in (pruned, recent, kept)}
 
     assert [(len(a["timeline"]), a["timeline_pruned"]) for a in answers.values()] == [(0, True), (0, False), (1, False)]
+
+
+def test_a_timeline_starting_at_a_retry_after_a_prune_says_so(as_viewer, settings):
+    """Drill: a failed job retried 67 days on had a timeline starting at "retry", with
+    timeline_pruned false: nothing said its first attempt's events had been pruned."""
+    settings.RETENTION_DAYS = {"job_execution_logs": 45, "system_health_metrics": 30}
+    long_ago, lately = timezone.now() - timedelta(days=60), timezone.now() - timedelta(days=1)
+    pruned = JobFactory(failed=True, attempts=1, started_at=long_ago)
+    recent = JobFactory(failed=True, attempts=1, started_at=lately)
+    for job, at in ((pruned, long_ago), (recent, lately)):
+        JobRetryHistoryFactory(job=job, started_at=at, completed_at=at, status="failed")
+        JobExecutionLogFactory(job=job, event_type=EventType.ERROR, timestamp=at)
+    assert prune_monitoring()["job_execution_logs"] == 1
+    for job in (pruned, recent):
+        job_manager.retry_job_sync(job.id, by="alice")
+
+    answers = [as_viewer.get(f"{LIST}/{job.id}").json() for job in (pruned, recent)]
+
+    assert [(a["timeline"][0]["event_type"], a["timeline_earlier_pruned"]) for a in answers] == [
+        ("retry", True),
+        ("error", False),
+    ]
 
 
 def test_the_traceback_is_found_even_behind_a_long_timeline(as_viewer):
