@@ -107,6 +107,11 @@ class AlertState(models.Model):
                 fields=["fingerprint"], condition=models.Q(is_open=True), name="alert_state_open_fingerprint_uniq"
             ),
         ]
+        indexes = [
+            # A flapping alert's closed state, found by its fingerprint when its condition comes
+            # back (AlertManager._reopen_flapping): without it, each new alert read every state.
+            models.Index(fields=["fingerprint"], condition=models.Q(is_open=False), name="alert_state_closed_fp_idx"),
+        ]
 
     def __str__(self):
         return f"{self.fingerprint} x{self.occurrences}"
