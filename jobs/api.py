@@ -5,7 +5,6 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from ninja import Query, Router, Schema, Status
-from ninja.errors import HttpError
 from pydantic import BeforeValidator, ConfigDict, Field
 
 from jobs.manager import MAX_ATTEMPTS_LIMIT, JobNotFound, job_manager, require_known_job_type
@@ -15,6 +14,7 @@ from monitoring.api_auth import requires
 from monitoring.api_errors import (
     COMMON_ERRORS,
     JobConflictOut,
+    NotPausedOut,
     SubmitErrorOut,
     error_responses,
     job_not_found,
@@ -235,17 +235,19 @@ def pause_job_type(request, payload: PauseIn):
 
 @router.post(
     "/resume",
-    response={200: ResumeOut, **COMMON_ERRORS, **error_responses(400, 409, 413), 422: SubmitErrorOut},
+    response={200: ResumeOut, **COMMON_ERRORS, **error_responses(400, 413), 409: NotPausedOut, 422: SubmitErrorOut},
     auth=requires(CONTROL_JOBS),
     summary="Resume a paused job type",
 )
 def resume_job_type(request, payload: ResumeIn):
-    """Each job the pause held is queued again at once. A type that is not paused is a 409; one
+    """Each job the pause held is queued again at once. A type that is not paused is a 409 with
+    `paused: false`; one
     that is neither registered nor in the history (a typo) a 422 listing the known ones, as for
     the pause."""
     refuse_unknown_query_parameters(request, None)
     enqueued = job_manager.resume_job_type_sync(payload.job_type, by=_actor(request))
     if enqueued is None:
         require_known_job_type(payload.job_type)  # a typo is a 422, as for the pause, not "not paused"
-        raise HttpError(409, f"{payload.job_type} is not paused")
+        # `paused` for a script to read, as a job action's 409 gives the job's `status`.
+        return Status(409, {"detail": f"{payload.job_type} is not paused", "paused": False})
     return {"detail": f"{payload.job_type} resumed: {enqueued} held job(s) queued again", "enqueued": enqueued}

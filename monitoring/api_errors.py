@@ -69,6 +69,12 @@ class AmbiguousJobIdOut(ErrorOut):
     match_count: int = Field(description="How many jobs' ids start with it.", examples=[2])
 
 
+class NotPausedOut(ErrorOut):
+    """A resume's 409: the job type is not paused (another operator resumed it)."""
+
+    paused: bool = Field(description="Always false: the type's pause state now, for a script to read.")
+
+
 class JobConflictOut(ErrorOut):
     """A job action's 409: the job's state does not allow it, or its short id is several jobs'."""
 

@@ -446,12 +446,14 @@ def test_resuming_an_unknown_job_type_is_a_422_listing_the_known_ones_as_the_pau
     assert "test.echo" in response.json()["known_job_types"]
 
 
-def test_resuming_a_known_job_type_not_paused_is_a_409(as_alice):
+def test_resuming_a_known_job_type_not_paused_is_a_409_saying_paused_false(as_alice):
+    # `paused: false` for a script to read, as a job action's 409 gives the job's `status`.
     JobFactory(job_type="retired.export")  # no longer registered, still in the history
 
     for job_type in ("test.echo", "retired.export"):
         response = post(as_alice, "/api/jobs/resume", {"job_type": job_type})
-        assert (response.status_code, response.json()["detail"]) == (409, f"{job_type} is not paused")
+        assert response.status_code == 409
+        assert response.json() == {"detail": f"{job_type} is not paused", "errors": [], "paused": False}
 
 
 def test_pausing_an_unknown_job_type_is_a_422_listing_the_known_ones(as_alice):
