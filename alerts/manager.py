@@ -334,19 +334,21 @@ class AlertManager:
         """Resolve an alert whose condition cleared (whoever was told it was raised hears it)."""
         return alert_resolve(alert=alert, user=None, reason=reason)
 
-    def resolve_cleared_sync(self, keys: dict[str, str]) -> int:
-        """Auto-resolve the open alerts among `keys` ({fingerprint: reason}). One query to find them."""
+    def resolve_cleared_sync(self, keys: dict[str, str]) -> list[AlertHistory]:
+        """Auto-resolve the open alerts among `keys` ({fingerprint: reason}); returns those it
+        resolved. One query to find them."""
         if not keys:
-            return 0
+            return []
         states = AlertState.objects.filter(fingerprint__in=list(keys), is_open=True).select_related("alert")
         # A flapping alert (reopened) is resolved once its condition has stayed clear for
         # FLAP_MINUTES, not at its first healthy reading: one "Resolved", when it is over.
         quiet_since = clock.now() - timedelta(minutes=settings.ALERTS["FLAP_MINUTES"])
-        return sum(
-            self.auto_resolve_sync(state.alert, keys[state.fingerprint])
+        return [
+            state.alert
             for state in list(states)
-            if not state.reopened or state.last_seen_at <= quiet_since
-        )
+            if (not state.reopened or state.last_seen_at <= quiet_since)
+            and self.auto_resolve_sync(state.alert, keys[state.fingerprint])
+        ]
 
     # --- the rules, fed by signals and the periodic task --------------------------------
 
@@ -401,19 +403,18 @@ class AlertManager:
     def check_workers_sync(self, liveness: dict) -> AlertHistory | None:
         """The cluster watchdog's rule over monitoring.health.worker_liveness(): raise, or count
         into, the no-worker alert while no worker is seen; resolve it once one is. Returns the
-        alert raised, counted into or resolved now (None: nothing to do)."""
+        alert raised, counted into or resolved now (None: nothing to do, or a flapping alert kept
+        open until no worker has been missed for FLAP_MINUTES, as every rule's)."""
         verdict = rules.no_worker_verdict(liveness, clock.now())
         if verdict is None:
             return None
         if verdict.severity:
             return self.process_alert_sync(verdict.alert_type, verdict.severity, verdict.data)
         # An alert the watchdog raised under its old check name is resolved too.
-        keys = [fingerprint(verdict.alert_type, {"check": check}) for check in rules.NO_WORKER_CHECKS]
-        resolved = None
-        for state in AlertState.objects.filter(fingerprint__in=keys, is_open=True).select_related("alert"):
-            if self.auto_resolve_sync(state.alert, f"Auto-resolved: {verdict.data['error']}."):
-                resolved = state.alert
-        return resolved
+        reason = f"Auto-resolved: {verdict.data['error']}."
+        keys = {fingerprint(verdict.alert_type, {"check": check}): reason for check in rules.NO_WORKER_CHECKS}
+        resolved = self.resolve_cleared_sync(keys)
+        return resolved[-1] if resolved else None
 
     # --- the design's awaitable interface -------------------------------------------------
 

@@ -164,6 +164,27 @@ def test_it_resolves_the_alert_and_says_so_once_a_worker_is_seen_again(alert_set
     assert AlertHistory.objects.count() == 1 and len(webhook_server.requests) == 2
 
 
+def test_a_flapping_cluster_keeps_its_reopened_alert_open_until_workers_were_seen_for_the_flap_window():
+    """As every rule's (FLAP_MINUTES is 15 here): a cluster dying again within it reopens the
+    alert, which then stays open until no worker has been missed for 15 minutes."""
+    workers_seen(NOW - timedelta(minutes=10))
+    assert watchdog(NOW)[0] == 1
+    workers_seen(NOW + timedelta(minutes=2))
+    assert watchdog(NOW + timedelta(minutes=2, seconds=10))[0] == 0  # its first clear: resolved
+    assert watchdog(NOW + timedelta(minutes=8))[0] == 1  # dead again: reopened
+    workers_seen(NOW + timedelta(minutes=9))
+
+    assert watchdog(NOW + timedelta(minutes=9, seconds=10))[0] == 0
+    state = AlertState.objects.get()
+    assert (state.is_open, state.reopened) == (True, 1)  # flapping: not resolved at the first worker seen
+
+    workers_seen(NOW + timedelta(minutes=23))
+    assert watchdog(NOW + timedelta(minutes=23, seconds=10))[0] == 0  # last missed at 03:08: 15 min clear
+    state.refresh_from_db()
+    assert not state.is_open and state.alert.resolved_at == NOW + timedelta(minutes=23, seconds=10)
+    assert AlertHistory.objects.count() == 1
+
+
 def no_cluster_found_by_a_health_check(at):
     """A health check run while no cluster runs (by hand, or a cron'd run_health_checks): its
     cluster.workers reading is critical, and the alert rules judge it."""
