@@ -461,6 +461,13 @@ def job_detail_by_id_or_prefix(job_id: uuid.UUID | str) -> JobDetail | None:
     return job_detail(job_id) if job_id is not None else None
 
 
+def job_earlier_events_pruned(job_id, first_event: JobExecutionLog) -> bool:
+    """JobDetail.earlier_events_pruned for a page of job_events() starting at the job's first
+    event left: its timeline starts at a retry, the events before it pruned. One query."""
+    attempts = JobRetryHistory.objects.filter(job_id=job_id).only("completed_at")
+    return earlier_events_pruned(first_event.timestamp, attempts)
+
+
 def job_events_by_id_or_prefix(job_id: uuid.UUID | str, *, offset: int, limit: int) -> EventPage | None:
     """job_events() of a whole id or a short one, as job_detail_by_id_or_prefix finds it: None
     when no job has it."""

@@ -129,9 +129,10 @@ def job_events(request, job_id):
     page = ListPage.within(found.events, number, more=more, max_pages=MAX_EVENT_PAGES, total=found.total, per_page=size)
     timeline = timeline_rows(found.events, group_progress=False)
     pruned = not found.total and events_pruned(job)
-    return render_page(
-        request, "dashboard/job_events.html", context | {"page": page, "timeline": timeline, "events_pruned": pruned}
-    )
+    # Said where the first event left is shown: the timeline starts at a retry.
+    earlier_pruned = number == 1 and bool(found.events) and selectors.job_earlier_events_pruned(job.id, found.events[0])
+    context |= {"page": page, "timeline": timeline, "events_pruned": pruned, "earlier_events_pruned": earlier_pruned}
+    return render_page(request, "dashboard/job_events.html", context)
 
 
 def _act(request, job_id, action, outcome: Callable[[], str]):

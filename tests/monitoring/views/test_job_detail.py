@@ -226,7 +226,9 @@ def test_a_long_timeline_reads_whole_page_by_page_from_its_first_event(
 ):
     """The job's page shows its latest 500 events, progress reports grouped; all of them, each
     in its own row, are a link away."""
-    with django_assert_max_num_queries(6):  # session, user, permissions, the job, its events, their count
+    # session, user, permissions, the job, its events, their count, its attempts (the first page:
+    # were the events before a retry pruned?)
+    with django_assert_max_num_queries(7):
         first = alice_client.get(f"/jobs/{big_history.id}/events/")
     last = alice_client.get(f"/jobs/{big_history.id}/events/", {"page": 6})
     past_end = alice_client.get(f"/jobs/{big_history.id}/events/", {"page": 7})
@@ -566,7 +568,7 @@ def test_a_job_whose_events_retention_pruned_says_so(alice_client, settings):
 
 def test_a_job_retried_after_its_events_were_pruned_says_its_timeline_starts_at_the_retry(alice_client, settings):
     """Drill: a failed job retried 67 days on showed a timeline starting at "retry", nothing saying
-    that its first attempt's events had been pruned."""
+    that its first attempt's events had been pruned. Its page and its "all events" page say so."""
     from monitoring.retention import prune_monitoring
 
     settings.RETENTION_DAYS = {"job_execution_logs": 45, "system_health_metrics": 30}
@@ -585,3 +587,8 @@ def test_a_job_retried_after_its_events_were_pruned_says_its_timeline_starts_at_
 
     assert "The events of the attempts before its retry were pruned: they are kept 45 days" in pruned_page
     assert "pruned" not in recent_page
+    pruned_events = alice_client.get(f"/jobs/{pruned.id}/events/").content.decode()
+    recent_events = alice_client.get(f"/jobs/{recent.id}/events/").content.decode()
+    assert "The events of the attempts before its retry were pruned: they are kept 45 days" in pruned_events
+    assert f'<a href="/jobs/{pruned.id}/">Its page</a> lists all its attempts.' in pruned_events
+    assert "pruned" not in recent_events
