@@ -153,11 +153,11 @@ def retry_jobs(request):
         limit=MAX_BULK_RETRY,
     )
     retried, left = job_manager.retry_jobs_sync(jobs, by=request.user.get_username())
-    notice = bulk_retry_outcome(chosen["status"], retried, left, more)
+    notice = bulk_retry_outcome(chosen["status"], retried, left, more, at=clock.now())
     paused = selectors.paused_among({job.job_type for job in jobs}) if retried else []
     if paused:
-        held = "it waits" if retried == 1 else "those wait"
-        notice += f" {', '.join(paused)} {pluralize(len(paused), 'is,are')} paused: {held} until resumed."
+        # "was … then": the notice is not polled; the paused banner and the list say what holds now.
+        notice += f" {', '.join(paused)} {pluralize(len(paused), 'was,were')} paused then: held until resumed."
     if not request.htmx:
         messages.success(request, notice)
         return redirect(f"{reverse('dashboard:jobs')}?{urlencode(filters)}")  # after a POST, a GET
@@ -244,11 +244,14 @@ def _refused(form) -> str:
     return "; ".join(f"{field}: {'; '.join(errors)}" for field, errors in form.errors.items())
 
 
-def bulk_retry_outcome(status: str, retried: int, left: int, more: bool) -> str:
+def bulk_retry_outcome(status: str, retried: int, left: int, more: bool, *, at) -> str:
+    """What one "Retry these" did, in the past tense and timed: it stays above the live list, which
+    may have moved on since (the jobs ran, a pause was lifted)."""
     if not retried and not left:
         return f"No {status} job matches these filters any more: nothing retried."
-    where = "it is" if retried == 1 else "they are"
-    outcome = f"Queued again {retried} {status} job{pluralize(retried)}: {where} on the Active list"
+    which = "it was" if retried == 1 else "they were"
+    jobs = f"{retried} {status} job{pluralize(retried)}"
+    outcome = f"Queued again {jobs} at {at:%H:%M:%S} UTC: {which} put on the Active list"
     if left:
         outcome += f"; {left} had changed since (retried or running again) and were left as they are"
     if more:

@@ -22,7 +22,7 @@ def test_an_operator_retries_the_failed_jobs_of_a_type_in_one_click(page, alice)
     page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
     page.click("#retry-jobs")
 
-    page.wait_for_selector("#job-list .notice >> text=Queued again 3 failed jobs: they are on the Active list.")
+    page.wait_for_selector("#job-list .notice >> text=Queued again 3 failed jobs at")
     assert asked == [
         (
             "Retry every failed ai_matching job that finished in the last 24h? "

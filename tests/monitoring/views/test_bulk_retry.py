@@ -51,7 +51,7 @@ def test_the_failed_jobs_of_the_filter_are_queued_again_and_the_others_left(alic
     # The list comes back as it was filtered, saying what was done.
     page = response.content.decode()
     assert page.strip().startswith('<section id="job-list">')
-    assert "Queued again 2 failed jobs: they are on the Active list." in page
+    assert "Queued again 2 failed jobs at 03:00:00 UTC: they were put on the Active list." in page
     assert "No finished jobs match these filters" in page  # none of them is failed any more
 
 
@@ -82,7 +82,7 @@ def test_a_job_that_changed_since_it_was_read_is_left_as_it_is(alice_client, mon
     page = alice_client.post("/jobs/retry/", FAILED_AI, headers=htmx("job-list")).content.decode()
 
     assert statuses(first, second) == [JobStatus.QUEUED, JobStatus.FAILED]
-    assert "Queued again 1 failed job: it is on the Active list; 1 had changed since" in page
+    assert "Queued again 1 failed job at 03:00:00 UTC: it was put on the Active list; 1 had changed since" in page
 
 
 @time_machine.travel(NOW, tick=False)
