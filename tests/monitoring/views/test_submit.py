@@ -68,8 +68,14 @@ def test_a_job_of_a_paused_type_is_submitted_and_the_operator_told_it_waits(alic
     [
         ({"job_type": "demo.sleep", "parameters": "{seconds: 1}"}, "parameters: not valid JSON: Expecting property"),
         ({"job_type": "demo.sleep", "parameters": "[1, 2]"}, "parameters: must be a JSON object"),
-        ({"job_type": "demo.sleep", "parameters": '{"seconds": 1, "seconds": 2}'}, "parameters: seconds: given 2 times; give it once"),
-        ({"job_type": "demo.sleep", "parameters": '{"seconds": "soon"}'}, "parameters.seconds: Input should be a valid"),
+        (
+            {"job_type": "demo.sleep", "parameters": '{"seconds": 1, "seconds": 2}'},
+            "parameters: seconds: given 2 times; give it once",
+        ),
+        (
+            {"job_type": "demo.sleep", "parameters": '{"seconds": "soon"}'},
+            "parameters.seconds: Input should be a valid",
+        ),
         ({"job_type": "demo.sleep", "parameters": '{"seconds": NaN}'}, "parameters.seconds: must be a finite number"),
         ({"job_type": "no.such.type", "parameters": "{}"}, "job_type: Select a valid choice. no.such.type is not one"),
         ({"job_type": "", "parameters": "{}"}, "job_type: This field is required."),
@@ -110,7 +116,7 @@ def test_what_the_operator_typed_is_escaped_and_kept_in_the_form(alice_client):
     page = response.content.decode()
     assert response.status_code == 400 and SCRIPT not in page
     assert "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;" in page
-    assert "<details class=\"submit-form\" open>" in page  # open again, with the text to correct
+    assert '<details class="submit-form" open>' in page  # open again, with the text to correct
 
 
 def test_the_run_form_is_on_the_jobs_page_for_those_who_may_submit_jobs(alice_client):
@@ -171,7 +177,7 @@ def test_a_refused_copy_is_shown_on_the_page_of_the_job_it_copies(alice_client):
 
     page = response.content.decode()
     assert response.status_code == 400 and response["HX-Push-Url"] == "false"  # a reload shows the page it came from
-    assert f"<code class=\"id\">{original.id}</code>" in page  # still that job's page
+    assert f'<code class="id">{original.id}</code>' in page  # still that job's page
     assert "Nothing submitted: parameters.seconds:" in page
     form = page.split('<details class="submit-form" open>')[1].split("</details>")[0]
     assert "{&quot;seconds&quot;: -1}</textarea>" in form and f'name="copy_of" value="{original.id}"' in form
