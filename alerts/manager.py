@@ -23,6 +23,7 @@ from alerts.models import (
     AlertState,
     AlertType,
     DeliveryKind,
+    DeliveryStatus,
     NotificationDelivery,
     Severity,
 )
@@ -205,6 +206,11 @@ class AlertManager:
         state.refresh_from_db()
         state.alert = alert = AlertHistory.objects.get(id=state.alert_id)
         self._record_job(alert.id, data, now)
+        # A "Resolved" still waiting (its channel was down) would arrive after this, saying it is
+        # over while it is open again.
+        NotificationDelivery.objects.filter(
+            alert_id=alert.id, kind=DeliveryKind.RESOLVED, status=DeliveryStatus.PENDING
+        ).update(status=DeliveryStatus.CANCELLED, last_error="alert reopened before delivery", updated_at=now)
         if SEVERITY_RANK.get(severity, 0) > SEVERITY_RANK.get(alert.severity, 0):
             self._raise_severity(state, severity, data, now)
             return alert

@@ -11,7 +11,7 @@ from django.core import mail
 from django.urls import reverse
 
 from alerts.manager import alert_manager
-from alerts.models import AlertHistory, DeliveryKind, NotificationDelivery
+from alerts.models import AlertHistory, DeliveryKind, DeliveryStatus, NotificationDelivery
 from alerts.services import alert_resolve
 from monitoring.models import HealthStatus, MetricType
 from monitoring.signals import health_checked
@@ -129,3 +129,18 @@ def test_the_dashboard_shows_a_flapping_alert_as_flapping(client, viewer):
         page = client.get(reverse("dashboard:alert_detail", args=[alert.id])).content.decode()
     assert "flapping</div>" in listed
     assert "reopened 1×: back soon after clearing by itself" in page
+
+
+def test_a_resolved_notice_still_waiting_is_not_sent_once_the_alert_is_back(deliveries_run):
+    """The channel was down when it cleared: its "Resolved", sent after "Flapping: back", would
+    tell on-call it is over while it is open and escalating."""
+    check_run(0, BAD, deliveries_run)  # "New alert" sent
+    check_run(1, GOOD)  # its "Resolved" not sent yet
+    check_run(2, BAD)
+
+    statuses = dict(NotificationDelivery.objects.values_list("kind", "status").distinct())
+    assert statuses[DeliveryKind.RESOLVED] == DeliveryStatus.CANCELLED
+    assert statuses[DeliveryKind.REOPENED] == DeliveryStatus.PENDING
+    assert set(
+        NotificationDelivery.objects.filter(kind=DeliveryKind.RESOLVED).values_list("last_error", flat=True)
+    ) == {"alert reopened before delivery"}
