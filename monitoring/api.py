@@ -301,7 +301,7 @@ def _optional_body(request, schema: type[BaseModel]) -> BaseModel:
 
 @router.post(
     "/alerts/{alert_id}/resolve",
-    response={200: AlertResolveOut, **COMMON_ERRORS, **error_responses(400, 404, 413, 415, 422)},
+    response={200: AlertResolveOut, **COMMON_ERRORS, **error_responses(400, 404, 409, 413, 415, 422)},
     auth=requires(RESOLVE_ALERTS),
     summary="Resolve an alert",
     openapi_extra={
@@ -319,8 +319,14 @@ def resolve_alert(request, alert_id: UUID):
     token = getattr(request, "api_token", None)
     default = f"resolved through the API with token {token.name!r}" if token else "resolved through the API"
     reason = _optional_body(request, AlertResolveIn).reason.strip() or default
-    resolved = alert_resolve(alert=_alert(alert_id), user=request.user, reason=reason)
-    alert = _alert(alert_id)  # as it is now, whoever resolved it
+    for _ in range(3):
+        resolved = alert_resolve(alert=_alert(alert_id), user=request.user, reason=reason)
+        alert = _alert(alert_id)  # as it is now, whoever resolved it
+        # Found resolved, then reopened since (its condition back: flapping): it is open, resolve it.
+        if resolved or alert.resolved_at is not None:
+            break
+    else:
+        raise HttpError(409, f"alert {alert_id} kept changing state; try again")
     if resolved:
         detail = f"alert {alert_id} resolved"
     else:
@@ -354,10 +360,15 @@ def acknowledge_alert(request, alert_id: UUID):
     how long it holds is the setting's."""
     refuse_unknown_query_parameters(request, None)
     _optional_body(request, AlertAcknowledgeIn)
-    alert = _alert(alert_id)
-    if not alert_acknowledge(alert=alert, user=request.user):
+    for _ in range(3):
+        acknowledged = alert_acknowledge(alert=_alert(alert_id), user=request.user)
         alert = _alert(alert_id)
+        # Found resolved, then reopened since (its condition back: flapping): it is open, acknowledge it.
+        if acknowledged or alert.resolved_at is not None:
+            break
+    else:
+        raise HttpError(409, f"alert {alert_id} kept changing state; try again")
+    if not acknowledged:
         detail = f"alert {alert_id} was resolved at {_utc(alert.resolved_at)}: nothing to acknowledge"
         return Status(409, {"detail": detail, "errors": [], "status": "resolved", "resolved_at": alert.resolved_at})
-    alert = _alert(alert_id)
     return {"detail": f"alert {alert_id} acknowledged until {_utc(alert.acknowledged_until)}", "alert": alert}

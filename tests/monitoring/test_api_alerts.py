@@ -580,3 +580,31 @@ def test_the_schema_declares_the_severities_an_alert_has(client, alice, bearer):
     schemas = client.get("/api/openapi.json", headers=bearer(alice)).json()["components"]["schemas"]
 
     assert schemas["AlertOut"]["properties"]["severity"]["enum"] == ["info", "warning", "error", "critical"]
+
+
+@pytest.mark.parametrize("action", ["resolve", "acknowledge"])
+def test_an_alert_reopened_between_the_action_and_the_answer_is_acted_on_again(as_alice, monkeypatch, action):
+    """A flapping alert can be found resolved by the action, then reopened by its condition before
+    the answer reads it: "resolved at None" was a 500. It is open: the action runs again."""
+    import monitoring.api
+
+    alert = health_alert("jobs.stale", minutes_ago=30)
+    service = {"resolve": alert_resolve, "acknowledge": alert_acknowledge}[action]
+    calls = []
+
+    def found_resolved_then_reopened(**kwargs):
+        calls.append(kwargs["alert"].resolved_at)
+        if len(calls) == 1:
+            return False  # as if its condition had cleared first, and come back since
+        return service(**kwargs)
+
+    monkeypatch.setattr(monitoring.api, f"alert_{action}", found_resolved_then_reopened)
+    response = as_alice.post(f"/api/monitoring/alerts/{alert.id}/{action}")
+
+    assert response.status_code == 200, response.content
+    assert len(calls) == 2
+    alert.refresh_from_db()
+    if action == "resolve":
+        assert alert.resolved_at is not None
+    else:
+        assert alert.state.acknowledged_by == "alice"
