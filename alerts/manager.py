@@ -201,10 +201,13 @@ class AlertManager:
             is_open=True, reopened=F("reopened") + 1, resolution_reason="", **self._occurrence_changes(data, now)
         ):
             return None
-        cleared_at = AlertHistory.objects.get(id=state.alert_id).resolved_at
-        AlertHistory.objects.filter(id=state.alert_id).update(resolved_at=None)
-        state.refresh_from_db()
-        state.alert = alert = AlertHistory.objects.get(id=state.alert_id)
+        # Read once the state row is locked: a row joined to the locking statement is read as it
+        # was before any wait (see _count_occurrence).
+        alert = AlertHistory.objects.get(id=state.alert_id)
+        cleared_at, alert.resolved_at = alert.resolved_at, None
+        AlertHistory.objects.filter(id=alert.id).update(resolved_at=None)
+        state.refresh_from_db()  # the counts the update made
+        state.alert = alert
         self._record_job(alert.id, data, now)
         # A "Resolved" still waiting (its channel was down) would arrive after this, saying it is
         # over while it is open again.
