@@ -11,7 +11,6 @@ from django.utils import timezone
 from jobs.manager import job_manager
 from jobs.models import Job, JobStatus, RetryStatus
 from monitoring.models import EventType
-from monitoring.retention import prune_monitoring
 from monitoring.selectors import MAX_TIMELINE_EVENTS
 from tests.factories import AlertHistoryFactory, JobExecutionLogFactory, JobFactory, JobRetryHistoryFactory
 
@@ -489,19 +488,10 @@ def test_an_empty_timeline_says_whether_retention_pruned_it(as_viewer, settings)
     assert [(len(a["timeline"]), a["timeline_pruned"]) for a in answers.values()] == [(0, True), (0, False), (1, False)]
 
 
-def test_a_timeline_starting_at_a_retry_after_a_prune_says_so(as_viewer, settings):
+def test_a_timeline_starting_at_a_retry_after_a_prune_says_so(as_viewer, retried_after_prune):
     """Drill: a failed job retried 67 days on had a timeline starting at "retry", with
     timeline_pruned false: nothing said its first attempt's events had been pruned."""
-    settings.RETENTION_DAYS = {"job_execution_logs": 45, "system_health_metrics": 30}
-    long_ago, lately = timezone.now() - timedelta(days=60), timezone.now() - timedelta(days=1)
-    pruned = JobFactory(failed=True, attempts=1, started_at=long_ago)
-    recent = JobFactory(failed=True, attempts=1, started_at=lately)
-    for job, at in ((pruned, long_ago), (recent, lately)):
-        JobRetryHistoryFactory(job=job, started_at=at, completed_at=at, status="failed")
-        JobExecutionLogFactory(job=job, event_type=EventType.ERROR, timestamp=at)
-    assert prune_monitoring()["job_execution_logs"] == 1
-    for job in (pruned, recent):
-        job_manager.retry_job_sync(job.id, by="alice")
+    pruned, recent = retried_after_prune
 
     answers = [as_viewer.get(f"{LIST}/{job.id}").json() for job in (pruned, recent)]
 

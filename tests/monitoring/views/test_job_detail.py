@@ -566,21 +566,12 @@ def test_a_job_whose_events_retention_pruned_says_so(alice_client, settings):
     assert "No events recorded for this job." in recent_page and "pruned" not in recent_page
 
 
-def test_a_job_retried_after_its_events_were_pruned_says_its_timeline_starts_at_the_retry(alice_client, settings):
+def test_a_job_retried_after_its_events_were_pruned_says_its_timeline_starts_at_the_retry(
+    alice_client, retried_after_prune
+):
     """Drill: a failed job retried 67 days on showed a timeline starting at "retry", nothing saying
     that its first attempt's events had been pruned. Its page and its "all events" page say so."""
-    from monitoring.retention import prune_monitoring
-
-    settings.RETENTION_DAYS = {"job_execution_logs": 45, "system_health_metrics": 30}
-    long_ago, lately = timezone.now() - timedelta(days=60), timezone.now() - timedelta(days=1)
-    pruned = JobFactory(failed=True, attempts=1, started_at=long_ago)
-    recent = JobFactory(failed=True, attempts=1, started_at=lately)
-    for job, at in ((pruned, long_ago), (recent, lately)):
-        JobRetryHistoryFactory(job=job, started_at=at, completed_at=at, status="failed")
-        JobExecutionLogFactory(job=job, event_type=EventType.ERROR, timestamp=at)
-    assert prune_monitoring()["job_execution_logs"] == 1
-    for job in (pruned, recent):
-        job_manager.retry_job_sync(job.id, by="alice")
+    pruned, recent = retried_after_prune
 
     pruned_page = alice_client.get(f"/jobs/{pruned.id}/").content.decode()
     recent_page = alice_client.get(f"/jobs/{recent.id}/").content.decode()
