@@ -886,11 +886,18 @@ class HealthService:
         )
 
     def _cluster(self) -> dict:
-        from jobs.queue import shared_broker
-
-        clusters = registered_clusters(shared_broker())
+        # Asked as the watchdog asks, with timeouts of its own: through the shared broker, a Redis
+        # that stopped answering held the check past HEALTH_CHECK_TIMEOUT (redis-py's default wait,
+        # 5 s a command), and one that refused raised: either way all nine job_queue components
+        # were critical, the counts read from the database included. A third of the check's time
+        # (the queries come first).
+        reading = broker_reading(timeout=self.check_timeout / 3)
+        clusters = reading["clusters"]
         workers = sum(c["workers"] for c in clusters)
-        if not clusters:
+        if not reading["reachable"]:
+            status = HealthStatus.CRITICAL
+            message = f"the broker ({reading['broker']}) does not answer: {reading['error']}; jobs will not start"
+        elif not clusters:
             status, message = HealthStatus.CRITICAL, "no django-q2 cluster is running: jobs will not start"
         elif not workers:
             status, message = HealthStatus.CRITICAL, f"{len(clusters)} cluster(s) running with no worker alive"
@@ -926,11 +933,12 @@ def registered_clusters(broker) -> list[dict]:
 
 
 def broker_reading(timeout: float) -> dict:
-    """What the broker says when no worker has been seen: does it answer, and which clusters
-    are registered with it? It tells a stopped cluster from a broker the clusters cannot
-    reach (they run, but take no job and run no scheduled check) and from clusters that run
-    but are stuck. {"broker", "reachable", "error", "clusters"}; a Redis broker gets `timeout`
-    to connect and to answer (a host dropping packets would otherwise hang a cron run).
+    """What the broker says (to the cluster.workers check, and to the watchdog when no worker has
+    been seen): does it answer, and which clusters are registered with it? It tells a stopped
+    cluster from a broker the clusters cannot reach (they run, but take no job and run no
+    scheduled check) and from clusters that run but are stuck. {"broker", "reachable", "error",
+    "clusters"}; a Redis broker gets `timeout` to connect and to answer (a host dropping packets
+    would otherwise hang a cron run).
     """
     import redis
     from django_q.brokers import get_broker

@@ -1,6 +1,8 @@
 """HealthService: each check healthy, warning and critical; failures contained; results stored."""
 
 import asyncio
+import socket
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -337,6 +339,67 @@ def test_a_cluster_without_workers_or_stopping_does_not_count(no_cluster):
     workers = by_name(health_service.check_job_queue_sync())["cluster.workers"]
     assert (workers["metric_value"], workers["status"]) == (0, "critical")
     assert workers["details"]["message"] == "1 cluster(s) running with no worker alive"
+
+
+@pytest.fixture
+def redis_broker_at(monkeypatch):
+    """Make the clusters' broker Redis at the URL given (whatever answers there, or nothing)."""
+    from django_q.conf import Conf
+
+    import jobs.queue
+
+    def at(url: str) -> None:
+        monkeypatch.setattr(Conf, "BROKER_CLASS", "jobs.brokers.RedisBroker")
+        monkeypatch.setattr(Conf, "REDIS", url)
+        monkeypatch.setattr(jobs.queue, "_broker", None)  # the process's shared broker, built again
+
+    return at
+
+
+@pytest.fixture
+def silent_port():
+    """A port that takes connections and never answers, as a Redis whose host hangs. Closed after
+    30 s at the latest: a client without a timeout of its own fails then, instead of hanging."""
+    server = socket.create_server(("127.0.0.1", 0))
+    cut = threading.Timer(30, server.close)
+    cut.start()
+    yield server.getsockname()[1]
+    cut.cancel()
+    server.close()
+
+
+def test_a_broker_that_refuses_makes_cluster_workers_critical_and_nothing_else(no_cluster, redis_broker_at):
+    redis_broker_at("redis://:s3cret@127.0.0.1:1/0")  # nothing listens there
+    JobFactory.create_batch(2, status=JobStatus.QUEUED)
+
+    components = by_name(health_service.check_job_queue_sync())
+
+    workers = components.pop("cluster.workers")
+    assert workers["status"] == "critical"
+    assert workers["details"]["message"].startswith(
+        "the broker (Redis at 127.0.0.1:1) does not answer: ConnectionError: "
+    )
+    assert "s3cret" not in str(workers)
+    # What the database says stands: the queue's own readings, not nine criticals for one broker.
+    assert components["jobs.queued"]["metric_value"] == 2
+    assert {c["status"] for c in components.values()} == {"healthy"}
+
+
+def test_a_broker_that_hangs_makes_cluster_workers_critical_within_the_check_timeout(
+    machine, settings, redis_broker_at, silent_port
+):
+    settings.HEALTH = {**settings.HEALTH, "CHECK_TIMEOUT": 3.0}
+    redis_broker_at(f"redis://127.0.0.1:{silent_port}/0")
+
+    result = health_service.run_health_checks_sync()
+
+    components = by_name(result)
+    workers = components.pop("cluster.workers")
+    assert workers["status"] == "critical"
+    assert workers["details"]["message"].startswith(f"the broker (Redis at 127.0.0.1:{silent_port}) does not answer: ")
+    assert "did not finish" not in str([c["details"]["message"] for c in components.values()])
+    assert components["jobs.queued"]["status"] == "healthy"
+    assert SystemHealthMetric.objects.get(metric_name="cluster.workers").status == "critical"
 
 
 @pytest.mark.worker
