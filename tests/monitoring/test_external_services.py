@@ -292,6 +292,38 @@ def test_only_the_services_own_failed_calls_and_its_job_types_attempts_within_th
     assert "; 2 of 7 ai_matching, import_candidates attempts failed calling it" in details["message"]
 
 
+def cancelled_before_starting(*, minutes_ago: float = 1, job_type="ai_matching"):
+    """The event of a queued job cancelled (jobs.manager.cancel_job_sync): it never ran, called nothing."""
+    return JobExecutionLogFactory(
+        job__job_type=job_type,
+        event_type=EventType.CANCELLED,
+        status=JobStatus.CANCELLED,
+        timestamp=NOW - timedelta(minutes=minutes_ago),
+        message="cancelled by alice before attempt 1 started",
+        details={"attempt": 1, "by": "alice"},
+    )
+
+
+def test_jobs_cancelled_before_they_ran_are_not_attempts_that_called_the_service(settings, http_server):
+    """During an outage an operator cancels the queued backlog of the job type that calls the
+    service: those jobs called nothing, and must not water its failures down to "healthy"."""
+    for _ in range(6):
+        failed_call(f"{http_server}/match")
+    for _ in range(30):
+        cancelled_before_starting()  # counted, they made it 7 of 38 attempts: 18 %, healthy
+    # And a retryable failure whose cancel won (jobs.manager._finish_failed): one attempt, two events.
+    failed = failed_call(f"{http_server}/match")
+    JobExecutionLogFactory(
+        job=failed.job, event_type=EventType.CANCELLED, status=JobStatus.CANCELLED, timestamp=failed.timestamp
+    )
+
+    details = crm_at_now(settings, http_server)["details"]
+
+    assert (details["failed_calls"], details["attempts"], details["failed_calls_pct"]) == (7, 7, 100.0)
+    assert "; 7 of 7 ai_matching attempts failed calling it in the last 5 min: 100 %" in details["message"]
+    assert crm_at_now(settings, http_server)["status"] == "critical"
+
+
 def test_the_window_and_thresholds_are_settings(settings, http_server):
     settings.HEALTH = {**settings.HEALTH, "SERVICE_FAILED_CALLS_WINDOW_MINUTES": 15}
     settings.HEALTH["THRESHOLDS"] = {**settings.HEALTH["THRESHOLDS"], "api.failed_calls_pct": (10, 90)}
