@@ -7,7 +7,7 @@ import time_machine
 from django.db import connection
 
 from jobs.models import JobStatus
-from monitoring.models import EventType
+from monitoring.models import EventType, JobExecutionLog
 from tests.factories import JobExecutionLogFactory, JobFactory, JobRetryHistoryFactory, UserFactory
 from tests.monitoring.views.conftest import HTMX, htmx
 
@@ -53,6 +53,24 @@ def test_shows_success_rate_throughput_and_execution_time_overall_and_per_job_ty
     ai_matching = rows.split('title="only ai_matching">ai_matching</a></th>')[1].split("</tr>")[0]
     assert '<span class="num-inline">50 %</span>' in ai_matching
     assert 'href="?job_type=ai_matching"' in rows and "All types" in rows
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_success_rate_short_of_all_never_reads_100_percent(alice_client):
+    """2,499 attempts completed and one failed for good: 99.96 %, not "100 %" beside "1 failed"."""
+    job = JobFactory(job_type="ai_matching")
+    completed = {"event_type": EventType.COMPLETED, "status": JobStatus.COMPLETED, "execution_time_ms": 100}
+    JobExecutionLog.objects.bulk_create(
+        JobExecutionLogFactory.build_batch(2499, job=job, timestamp=at("02:30"), **completed)
+    )
+    JobExecutionLogFactory(job=job, event_type=EventType.ERROR, status=JobStatus.FAILED, timestamp=at("02:40"))
+
+    page = alice_client.get("/performance/").content.decode()
+
+    cards = page.split('<div class="cards">')[1].split("</div>\n  </div>")[0]
+    assert '<span class="card-value">99.96 %</span>' in cards
+    assert "2499 succeeded, 1 failed for good" in cards
+    assert "100 %" not in page.split("<h2>By job type</h2>")[1]
 
 
 @time_machine.travel(NOW, tick=False)
