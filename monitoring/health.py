@@ -79,6 +79,16 @@ def grade(value: float, thresholds: tuple[float | None, float | None]) -> str:
     return HealthStatus.HEALTHY
 
 
+def graded_percent(percent: float, thresholds: tuple[float | None, float | None]) -> str:
+    """A percentage in whole numbers, or with the decimals it takes not to reach a threshold it is
+    under: 50 of 101 is "49.5", a warning, where "50" read as critical."""
+    for digits in range(3):
+        text = f"{percent:.{digits}f}"
+        if grade(float(text), thresholds) == grade(percent, thresholds):
+            break
+    return text
+
+
 def component(metric_type: str, metric_name: str, value: float, status: str, message: str, **details) -> dict:
     if value is None or not math.isfinite(value):
         value = 0.0
@@ -546,7 +556,8 @@ class HealthService:
         if ended < minimum:
             calls_status, judged = HealthStatus.HEALTHY, f"fewer than {minimum} attempts: not judged"
         else:
-            calls_status, judged = grade(percent, _thresholds("api.failed_calls_pct")), f"{percent:.0f} %"
+            thresholds = _thresholds("api.failed_calls_pct")
+            calls_status, judged = grade(percent, thresholds), f"{graded_percent(percent, thresholds)} %"
         details.update(
             attempts=ended,
             failed_calls_pct=round(percent, 1),

@@ -251,6 +251,20 @@ def test_the_share_of_attempts_failing_on_the_service_is_graded(settings, http_s
     assert (result["status"], result["details"]["failed_calls"]) == (status, failed)
 
 
+def test_a_share_just_under_a_threshold_is_not_rounded_up_to_it(settings, http_server):
+    for _ in range(50):
+        failed_call(f"{http_server}/match")
+    for _ in range(51):
+        completed_attempt()
+
+    result = crm_at_now(settings, http_server)
+
+    # 49.5 %: a warning, which "50 %" (the critical threshold) would contradict.
+    assert result["status"] == "warning"
+    expected = "; 50 of 101 ai_matching attempts failed calling it in the last 5 min: 49.5 % (latest: HTTP 503)"
+    assert result["details"]["message"].endswith(expected)
+
+
 def test_too_few_attempts_are_reported_but_not_judged(settings, http_server):
     for _ in range(4):
         failed_call(f"{http_server}/match")
