@@ -1,5 +1,10 @@
+from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.utils.formats import localize
+from django.utils.timezone import localtime
 
+from jobs import clock
 from jobs.admin import (
     CappedCountPaginator,
     CheckedLookupsAdmin,
@@ -8,8 +13,8 @@ from jobs.admin import (
     ReadOnlyAdminMixin,
 )
 from jobs.models import JobStatus
-from monitoring.models import ApiToken, JobExecutionLog, SystemHealthMetric
-from monitoring.tokens import api_tokens_revoke
+from monitoring.models import ApiToken, JobExecutionLog, SystemHealthMetric, TokenStatus
+from monitoring.tokens import api_tokens_revoke, token_status_q
 
 
 class EventStatusFilter(KnownValuesFilter):
@@ -47,21 +52,91 @@ class SystemHealthMetricAdmin(ReadOnlyAdminMixin, CheckedLookupsAdmin):
     show_full_result_count = False
 
 
+class TokenStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return TokenStatus.choices
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        if self.value() not in TokenStatus.values:
+            raise IncorrectLookupParameters(f"unknown status {self.value()!r}")
+        return queryset.filter(token_status_q(self.value(), clock.now()))
+
+
+class ApiTokenForm(forms.ModelForm):
+    """The expiry can be brought forward (a token that may have leaked), never pushed back or
+    removed: a token that needs longer is a new token, as with GitHub's personal access tokens.
+    A moment already past is taken as now, so the row keeps saying when the token really stopped."""
+
+    class Meta:
+        model = ApiToken
+        fields = ("name", "description", "expires_at")
+        help_texts = {
+            "expires_at": "Can be brought forward (“Now” ends it at once), not extended: a token that "
+            "needs longer is a new token (manage.py create_api_token)."
+        }
+
+    def clean_expires_at(self):
+        new, old = self.cleaned_data["expires_at"], self.instance.expires_at
+        if new == old:
+            return new
+        if new is None:
+            raise forms.ValidationError("An expiry cannot be removed: create a new token that never expires.")
+        if old is not None and new > old:
+            when = localize(localtime(old))
+            raise forms.ValidationError(f"An expiry can be brought forward, not extended past {when}.")
+        return max(new, clock.now())
+
+
 @admin.register(ApiToken)
 class ApiTokenAdmin(CheckedLookupsAdmin):
     """Tokens are created with `manage.py create_api_token` (the only time the token is shown);
     here they are listed and revoked. The hash is never shown."""
 
-    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
-    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    form = ApiTokenForm
+    list_display = ("name", "user", "prefix", "status", "created_at", "last_used_at", "expires", "revoked_at")
+    list_filter = (TokenStatusFilter, ("revoked_at", admin.EmptyFieldListFilter))
     search_fields = ("name", "user__username", "prefix")
     list_select_related = ("user",)
-    fields = ("name", "description", "user", "prefix", "created_at", "last_used_at", "revoked_at")
-    readonly_fields = ("user", "prefix", "created_at", "last_used_at", "revoked_at")
+    fields = (
+        "name",
+        "description",
+        "user",
+        "prefix",
+        "status",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    )
+    readonly_fields = ("user", "prefix", "status", "created_at", "last_used_at", "revoked_at")
     actions = ["revoke"]
 
     def has_add_permission(self, request):
         return False
+
+    def get_readonly_fields(self, request, obj=None):
+        # Once expired or revoked, the expiry is what happened: it stays as it was.
+        if obj is not None and obj.status(clock.now()) in (TokenStatus.EXPIRED, TokenStatus.REVOKED):
+            return (*self.readonly_fields, "expires_at")
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        # Only what the form changed: the whole row would write back a last_used_at or revoked_at
+        # read before another process moved it (a token revoked meanwhile would work again).
+        obj.save(update_fields=form.changed_data if change else None)
+
+    @admin.display(description="status")
+    def status(self, obj):
+        return TokenStatus(obj.status(clock.now())).label
+
+    @admin.display(description="expires at", ordering="expires_at", empty_value="never")
+    def expires(self, obj):
+        return obj.expires_at
 
     def lookup_allowed(self, lookup, value, request=None):
         # Admin allows a filter on any field of the model by URL (?token_hash__startswith=fe):

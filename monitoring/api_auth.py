@@ -5,6 +5,8 @@ credentials is a 401, credentials without the permission a 403, both decided bef
 request's parameters or body are even read.
 """
 
+from datetime import UTC
+
 from django.conf import settings
 from django.http import HttpRequest
 from ninja.errors import AuthenticationError, AuthorizationError
@@ -12,12 +14,22 @@ from ninja.security import APIKeyCookie, HttpBearer
 from ninja.utils import check_csrf
 
 from monitoring.permissions import missing_permission
-from monitoring.tokens import api_token_authenticate
+from monitoring.tokens import ApiTokenExpired, api_token_authenticate
 
 
 class InvalidToken(AuthenticationError):
     def __init__(self):
         super().__init__(message="invalid or revoked API token")
+
+
+class ExpiredToken(AuthenticationError):
+    """Not "invalid": the script's owner should renew the token, not hunt a typo in it."""
+
+    def __init__(self, expires_at):
+        moment = expires_at.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        super().__init__(
+            message=f"API token expired at {moment}: it needs renewing (manage.py create_api_token makes a new one)"
+        )
 
 
 class CsrfFailed(AuthorizationError):
@@ -52,7 +64,10 @@ class ApiToken(HttpBearer):
         return self.authenticate(request, token.strip())
 
     def authenticate(self, request: HttpRequest, token: str):
-        found = api_token_authenticate(token)
+        try:
+            found = api_token_authenticate(token)
+        except ApiTokenExpired as e:
+            raise ExpiredToken(e.token.expires_at) from None
         if found is None:
             # A wrong token is an error of its own, not a reason to try the session instead.
             raise InvalidToken()

@@ -1,4 +1,5 @@
 import uuid
+from datetime import timedelta
 
 from django.db import models
 from django.utils import timezone
@@ -110,11 +111,23 @@ class SystemHealthMetric(models.Model):
         return f"{self.metric_type}/{self.metric_name} {self.status}"
 
 
+# A token expiring within this is "expires soon" in admin, and in the health check when it is in use.
+EXPIRES_SOON = timedelta(days=7)
+
+
+class TokenStatus(models.TextChoices):
+    ACTIVE = "active", "active"
+    EXPIRES_SOON = "expires_soon", "expires soon"
+    EXPIRED = "expired", "expired"
+    REVOKED = "revoked", "revoked"
+
+
 class ApiToken(models.Model):
     """A secret that lets a program call the API as its user, with that user's permissions.
 
     Only the sha256 of the token is stored: a leaked database does not leak working tokens.
-    The token is shown once, when created (`manage.py create_api_token`).
+    The token is shown once, when created (`manage.py create_api_token`). It stops working when
+    revoked or once `expires_at` has passed (NULL: never expires).
     """
 
     user = models.ForeignKey("auth.User", on_delete=models.CASCADE, related_name="api_tokens")
@@ -127,15 +140,36 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # NULL: never expires (tokens created before expiry existed kept working). A leaked token
+    # should not work forever: new ones expire after tokens.DEFAULT_LIFETIME unless told otherwise.
+    expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "api_tokens"
         ordering = ["-created_at"]
         verbose_name = "API token"
+        indexes = [
+            # The health check's "used lately, expiring soon" (api_tokens.expiring): the tokens
+            # used in the last days are few however many expired or unused ones pile up.
+            models.Index(
+                fields=["last_used_at"],
+                name="api_tokens_expiring_idx",
+                condition=models.Q(revoked_at__isnull=True, expires_at__isnull=False),
+            ),
+        ]
 
     def __str__(self):
         return f"{self.name} ({self.prefix}…, {self.user})"
 
-    @property
-    def is_active(self) -> bool:
-        return self.revoked_at is None
+    def status(self, now) -> str:
+        """active, expires soon (within EXPIRES_SOON), expired or revoked, as seen at `now`."""
+        if self.revoked_at is not None:
+            return TokenStatus.REVOKED
+        if self.expires_at is not None and self.expires_at <= now:
+            return TokenStatus.EXPIRED
+        if self.expires_at is not None and self.expires_at <= now + EXPIRES_SOON:
+            return TokenStatus.EXPIRES_SOON
+        return TokenStatus.ACTIVE
+
+    def is_expired(self, now) -> bool:
+        return self.expires_at is not None and self.expires_at <= now

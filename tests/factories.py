@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from alerts.models import AlertHistory, Severity
 from jobs.models import Job, JobRetryHistory, JobStatus, RetryStatus
-from monitoring.models import EventType, HealthStatus, JobExecutionLog, MetricType, SystemHealthMetric
+from monitoring.models import ApiToken, EventType, HealthStatus, JobExecutionLog, MetricType, SystemHealthMetric
+from monitoring.tokens import hash_token
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -107,7 +108,9 @@ class SystemHealthMetricFactory(factory.django.DjangoModelFactory):
     details = factory.LazyFunction(dict)
 
 
-def health_result(name: str, status: str, *, now, minutes_ago: float, value: float = 1.0, metric_type=MetricType.DATABASE):
+def health_result(
+    name: str, status: str, *, now, minutes_ago: float, value: float = 1.0, metric_type=MetricType.DATABASE
+):
     """One stored health-check result, `minutes_ago` before `now`, with the message a check writes."""
     return SystemHealthMetricFactory(
         metric_type=metric_type,
@@ -128,3 +131,16 @@ class AlertHistoryFactory(factory.django.DjangoModelFactory):
     title = "demo.fail failed"
     message = "httpx.ConnectTimeout: timed out"
     recipients = factory.LazyFunction(lambda: ["ops@example.com"])
+
+
+class ApiTokenFactory(factory.django.DjangoModelFactory):
+    """A token row whose secret nobody needs (api_token_create gives one to send)."""
+
+    class Meta:
+        model = ApiToken
+
+    user = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"integration {n}")
+    token_hash = factory.Sequence(lambda n: hash_token(f"jm_factory-{n}"))
+    prefix = factory.Sequence(lambda n: f"jm_f{n:05d}")
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=90))

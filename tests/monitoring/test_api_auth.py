@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.test import Client
+from django.utils import timezone
 
 from alerts.manager import alert_manager
 from jobs.models import Job, JobStatus, JobTypePause
@@ -83,6 +84,85 @@ def test_a_revoked_token_stops_working(client, alice):
     response = client.get(LIST, headers=headers)
     assert response.status_code == 401
     assert response.json()["detail"] == "invalid or revoked API token"
+
+
+def test_an_expired_token_is_401_saying_when_it_expired(client, alice):
+    """Not "invalid": the script's owner renews the token instead of hunting a typo in it."""
+    with time_machine.travel(NOW, tick=False):
+        token, raw = api_token_create(user=alice, name="ci", lifetime=timedelta(days=30))
+    headers = {"Authorization": f"Bearer {raw}"}
+    with time_machine.travel(NOW + timedelta(days=30) - timedelta(seconds=1), tick=False):
+        assert client.get(LIST, headers=headers).status_code == 200
+
+    with time_machine.travel(NOW + timedelta(days=30), tick=False):
+        response = client.get(LIST, headers=headers)
+
+    assert response.status_code == 401
+    assert response.json()["detail"] == (
+        "API token expired at 2026-12-29T03:00:00Z: it needs renewing (manage.py create_api_token makes a new one)"
+    )
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+    token.refresh_from_db()
+    assert token.last_used_at == NOW + timedelta(days=30) - timedelta(seconds=1)  # the refused use is not one
+
+
+def test_an_expired_token_is_refused_by_the_schema_too(client, alice):
+    with time_machine.travel(NOW, tick=False):
+        _, raw = api_token_create(user=alice, name="codegen", lifetime=timedelta(days=1))
+
+    with time_machine.travel(NOW + timedelta(days=2), tick=False):
+        response = client.get("/api/openapi.json", headers={"Authorization": f"Bearer {raw}"})
+
+    assert response.status_code == 401
+    assert response.json()["detail"].startswith("API token expired at 2026-11-30T03:00:00Z")
+
+
+def test_an_expiry_brought_forward_applies_at_the_next_request(client, alice):
+    """Read from the token's row on every request: no process keeps an older expiry in a cache."""
+    token, raw = api_token_create(user=alice, name="ci")
+    headers = {"Authorization": f"Bearer {raw}"}
+    assert client.get(LIST, headers=headers).status_code == 200
+
+    ApiToken.objects.filter(id=token.id).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    assert client.get(LIST, headers=headers).json()["detail"].startswith("API token expired at")
+
+
+def test_a_token_without_expiry_keeps_working(client, alice):
+    with time_machine.travel(NOW, tick=False):
+        _, raw = api_token_create(user=alice, name="forever", lifetime=None)
+
+    with time_machine.travel(NOW + timedelta(days=3650), tick=False):
+        assert client.get(LIST, headers={"Authorization": f"Bearer {raw}"}).status_code == 200
+
+
+def test_an_expired_token_of_a_deactivated_user_is_just_invalid(client, alice):
+    with time_machine.travel(NOW, tick=False):
+        _, raw = api_token_create(user=alice, name="ci", lifetime=timedelta(days=1))
+    alice.is_active = False
+    alice.save()
+
+    with time_machine.travel(NOW + timedelta(days=2), tick=False):
+        response = client.get(LIST, headers={"Authorization": f"Bearer {raw}"})
+
+    assert response.json()["detail"] == "invalid or revoked API token"
+
+
+def test_the_expiry_costs_no_query(client, alice, django_assert_max_num_queries):
+    """The token's row is read anyway: its expiry comes with it. A request with a valid token still
+    runs the token's query (its user's permissions in it on Postgres, one more on SQLite) and the
+    list's, as before expiry existed; an expired one stops at the token's."""
+    JobFactory.create_batch(3)
+    with time_machine.travel(NOW, tick=False):
+        _, raw = api_token_create(user=alice, name="ci", lifetime=timedelta(days=1))
+    headers = {"Authorization": f"Bearer {raw}"}
+    with time_machine.travel(NOW, tick=False):
+        client.get(LIST, headers=headers)  # last_used_at written: not again within the minute
+
+    with django_assert_max_num_queries(3), time_machine.travel(NOW, tick=False):
+        assert client.get(LIST, headers=headers).status_code == 200
+    with django_assert_max_num_queries(1), time_machine.travel(NOW + timedelta(days=1), tick=False):
+        assert client.get(LIST, headers=headers).status_code == 401
 
 
 def test_the_token_of_a_deactivated_user_stops_working(client, alice, bearer):
