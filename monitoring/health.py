@@ -38,6 +38,7 @@ from jobs.models import ACTIVE_STATUSES, Job, JobStatus, JobTypePause
 from jobs.payloads import clip, to_json_value, url_origin
 from jobs.registry import unpadded
 from monitoring.models import (
+    EXPIRES_SOON,
     EventType,
     HealthStatus,
     JobExecutionLog,
@@ -49,6 +50,7 @@ from monitoring.schema import schema_problems
 from monitoring.signals import health_checked
 from monitoring.templatetags.dashboard import duration
 from monitoring.timeline import attempt_clock, too_quiet_q
+from monitoring.tokens import IN_USE, api_tokens_expiring_in_use
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,7 @@ WORKER_LOST = recorded_type(WorkerLostError)  # error_details["type"] of an atte
 _SEVERITY = {HealthStatus.HEALTHY: 0, HealthStatus.WARNING: 1, HealthStatus.CRITICAL: 2}
 MAX_METRIC_VALUE = 99_999_999.99  # DECIMAL(10, 2)
 MAX_SILENT_LISTED = 5
+MAX_TOKENS_LISTED = 5
 # What attempt_clock() reads of a job.
 SILENT_JOB_FIELDS = ("id", "job_type", "status", "updated_at", "attempt_started_at", "heartbeat_at", "worker")
 
@@ -265,6 +268,15 @@ def describe_failed_call(call: dict) -> str:
     return clip(f"{error_type}: {call['error_message']}", MAX_LATEST_ERROR_CHARS)
 
 
+def _expiring_token(token: dict, now: datetime) -> str:
+    """A token by name and owner, never its secret: 'ci deploy' of alice (expires in 2d 3h)."""
+    if token["expires_at"] <= now:
+        when = f"expired {duration((now - token['expires_at']).total_seconds())} ago"
+    else:
+        when = f"expires in {duration((token['expires_at'] - now).total_seconds())}"
+    return f"{token['name']!r} of {token['user__username']} ({when})"
+
+
 def _is_http_url(url: str) -> bool:
     try:
         parts = urlsplit(url)
@@ -312,6 +324,7 @@ class HealthService:
             ("check_system_resources", MetricType.RESOURCE, self._resource_components),
             ("check_job_queue", MetricType.JOB_QUEUE, self._job_queue_components),
             ("check_expected_jobs", MetricType.JOB_QUEUE, self._expected_job_components),
+            ("check_api_tokens", MetricType.JOB_QUEUE, lambda: ["api_tokens.expiring"]),
         ]
         results = await asyncio.gather(*(self._contained(*check) for check in checks))
         components = [c for result in results for c in result["components"]]
@@ -808,6 +821,45 @@ class HealthService:
             every_minutes=minutes,
             last_job_id=str(last["id"]),
             last_completed_at=last["finished_at"].isoformat(),
+        )
+
+    # --- API tokens --------------------------------------------------------------------------
+
+    async def check_api_tokens(self) -> dict:
+        return await sync_to_async(self.check_api_tokens_sync)()
+
+    def check_api_tokens_sync(self) -> dict:
+        """API tokens used in the last IN_USE (30 days) that expire within EXPIRES_SOON (7 days),
+        or expired since their last use: the program behind each gets 401s once it expires, at
+        3 a.m. as likely as not. A warning naming them and their owners (never the secrets), until
+        each is renewed and revoked. One query, from the partial index on recently used tokens."""
+        now = clock.now()
+        with self._timeout():
+            fields = ("name", "prefix", "user__username", "expires_at", "last_used_at")
+            tokens = list(api_tokens_expiring_in_use(now).values(*fields))
+        listed = [
+            {
+                "name": t["name"],
+                "prefix": t["prefix"],
+                "owner": t["user__username"],
+                "expires_at": t["expires_at"].isoformat(),
+                "last_used_at": t["last_used_at"].isoformat(),
+            }
+            for t in tokens[:MAX_TOKENS_LISTED]
+        ]
+        status = HealthStatus.HEALTHY
+        message = f"no API token used in the last {IN_USE.days} days expires within {EXPIRES_SOON.days} days"
+        if tokens:
+            named = ", ".join(_expiring_token(t, now) for t in tokens[:MAX_TOKENS_LISTED])
+            more = f" and {len(tokens) - len(listed)} more" if len(tokens) > len(listed) else ""
+            status = HealthStatus.WARNING
+            message = (
+                f"{len(tokens)} API token(s) used in the last {IN_USE.days} days expire within "
+                f"{EXPIRES_SOON.days} days or have expired: {named}{more}; their programs get 401 once they "
+                "expire: give them new tokens (manage.py create_api_token), then revoke these"
+            )
+        return _result(
+            [component(MetricType.JOB_QUEUE, "api_tokens.expiring", len(tokens), status, message, tokens=listed)]
         )
 
     def _expected_job_components(self) -> list[str]:

@@ -15,7 +15,7 @@ import secrets
 from datetime import timedelta
 
 from django.contrib.auth.models import User
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 
 from jobs import clock
 from monitoring.auth_backends import remember_permissions, with_permission_names
@@ -26,6 +26,8 @@ TOKEN_PREFIX = "jm_"
 # on every request would turn each read into a write, so it moves at most once a minute.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 DEFAULT_LIFETIME = timedelta(days=90)
+# A token used within this is an integration's: its expiry is worth a warning ahead of time.
+IN_USE = timedelta(days=30)
 
 
 class ApiTokenExpired(Exception):
@@ -73,6 +75,18 @@ def token_status_q(status: str, now) -> Q:
         TokenStatus.EXPIRES_SOON: live & Q(expires_at__gt=now, expires_at__lte=now + EXPIRES_SOON),
         TokenStatus.ACTIVE: live & (Q(expires_at__isnull=True) | Q(expires_at__gt=now + EXPIRES_SOON)),
     }[status]
+
+
+def api_tokens_expiring_in_use(now) -> QuerySet:
+    """Tokens used within IN_USE that expire within EXPIRES_SOON, or have expired since their last
+    use (their program now gets 401s), the soonest first. Served by api_tokens_expiring_idx: the
+    recently used tokens, however many expired or unused ones pile up."""
+    return ApiToken.objects.filter(
+        revoked_at__isnull=True,
+        expires_at__isnull=False,
+        last_used_at__gte=now - IN_USE,
+        expires_at__lte=now + EXPIRES_SOON,
+    ).order_by("expires_at", "id")
 
 
 def api_token_authenticate(raw: str) -> ApiToken | None:

@@ -42,7 +42,7 @@ def test_a_run_stores_one_row_per_component_all_with_the_run_time(machine, no_cl
     names = set(by_name(result))
     expected = {"database.latency_ms", "database.schema", "cpu.percent", "memory.percent", "disk.percent"}
     expected |= {"jobs.queued", "jobs.oldest_queued_age_s", "jobs.running", "jobs.stale", "jobs.failure_rate_pct"}
-    expected |= {"jobs.silent", "jobs.workers_lost", "alerts.deliveries_failed"}
+    expected |= {"jobs.silent", "jobs.workers_lost", "alerts.deliveries_failed", "api_tokens.expiring"}
     expected |= {"cluster.workers"} | ({"database.connections"} if connection.vendor == "postgresql" else set())
     assert names == expected
     rows = SystemHealthMetric.objects.all()
