@@ -1,6 +1,6 @@
 """Every URL of the dashboard, admin and API, enumerated from the URL resolver (a URL added later is
 covered without touching this file), tried anonymously, by users without permissions, with a
-revoked API token and with a wrong CSRF token: each is refused (401/403, a redirect to a login
+revoked or expired API token and with a wrong CSRF token: each is refused (401/403, a redirect to a login
 page, or 404/405 for what does not exist or does not take the method), and no refusal carries
 any data: every row in the database holds a marker that must not appear in a refused response.
 
@@ -176,7 +176,7 @@ def test_every_url_refuses_anonymous_visitors(client, data, figures):
         f"{len(faces)} URLs from the resolver ("
         + ", ".join(f"{faces.count(name)} {name}" for name in ("dashboard", "admin", "api", "metrics", "public"))
         + "), each tried anonymously, without permissions, as staff without permissions (admin), with a revoked"
-        " token and with a wrong CSRF token"
+        " or expired token and with a wrong CSRF token"
     )
 
 
@@ -208,10 +208,14 @@ def test_every_admin_url_refuses_a_staff_member_without_permissions(client, data
     )
 
 
-def test_every_url_refuses_a_revoked_api_token(client, data):
+@pytest.mark.parametrize("ended", ["revoked", "expired"])
+def test_every_url_refuses_a_revoked_or_expired_api_token(client, data, ended):
     owner = UserFactory(username="root", is_staff=True, is_superuser=True)
-    _, raw = api_token_create(user=owner, name="revoked")
-    api_tokens_revoke(tokens=ApiToken.objects.filter(name="revoked"))
+    _, raw = api_token_create(user=owner, name=ended)
+    if ended == "revoked":
+        api_tokens_revoke(tokens=ApiToken.objects.filter(name=ended))
+    else:
+        ApiToken.objects.filter(name=ended).update(expires_at=timezone.now())
     expected = {
         "dashboard": {302, 405},
         "admin": {302, 405},
