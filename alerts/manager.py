@@ -345,19 +345,33 @@ class AlertManager:
 
     def resolve_cleared_sync(self, keys: dict[str, str]) -> list[AlertHistory]:
         """Auto-resolve the open alerts among `keys` ({fingerprint: reason}); returns those it
-        resolved. One query to find them."""
+        resolved. One query to find them, then each is judged on its locked rows."""
         if not keys:
             return []
-        states = AlertState.objects.filter(fingerprint__in=list(keys), is_open=True).select_related("alert")
-        # A flapping alert (reopened) is resolved once its condition has stayed clear for
-        # FLAP_MINUTES, not at its first healthy reading: one "Resolved", when it is over.
-        quiet_since = clock.now() - timedelta(minutes=settings.ALERTS["FLAP_MINUTES"])
-        return [
-            state.alert
-            for state in list(states)
-            if (not state.reopened or state.last_seen_at <= quiet_since)
-            and self.auto_resolve_sync(state.alert, keys[state.fingerprint])
-        ]
+        found = AlertState.objects.filter(fingerprint__in=list(keys), is_open=True).values_list(
+            "alert_id", "fingerprint"
+        )
+        resolved = [self._resolve_cleared(alert_id, keys[key]) for alert_id, key in list(found)]
+        return [alert for alert in resolved if alert is not None]
+
+    def _resolve_cleared(self, alert_id, reason: str) -> AlertHistory | None:
+        """Resolve one alert whose condition cleared, unless it is flapping (reopened) and was seen
+        less than FLAP_MINUTES ago: it is resolved once its condition has stayed clear that long,
+        not at its first healthy reading (one "Resolved", when it is over).
+
+        Decided once its rows are locked, as an occurrence is: read before, another node's
+        occurrence (the quiet period starts over) or its resolution and a reopening (just
+        reopened, flapping) committed meanwhile went unseen, and the alert was resolved anyway.
+        """
+        with transaction.atomic():
+            lock_state(alert_id)
+            state = AlertState.objects.select_related("alert").filter(alert_id=alert_id, is_open=True).first()
+            if state is None:  # resolved meanwhile, by someone else
+                return None
+            quiet_since = clock.now() - timedelta(minutes=settings.ALERTS["FLAP_MINUTES"])
+            if state.reopened and state.last_seen_at > quiet_since:
+                return None
+            return state.alert if self.auto_resolve_sync(state.alert, reason) else None
 
     # --- the rules, fed by signals and the periodic task --------------------------------
 
