@@ -20,7 +20,7 @@ from functools import partial
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Min, Q
+from django.db.models import F, Min, Q, QuerySet
 
 from alerts.channels import Notification, TransportError, UnknownRecipient, transport_for
 from alerts.channels.base import shown_plainly
@@ -131,6 +131,37 @@ def alert_acknowledge(*, alert: AlertHistory, user=None) -> bool:
             headline = f"Acknowledged by {who or 'someone'} until {until:%H:%M} UTC"
             tell_those_told(alert, headline, kind=DeliveryKind.ACKNOWLEDGED)
     return True
+
+
+class AlertKeptChanging(Exception):
+    """An operator's action found the alert resolved, then read it back open, every time it tried.
+    `alert`: as it was read back last."""
+
+    def __init__(self, alert: AlertHistory):
+        super().__init__(f"alert {alert.id} kept changing state")
+        self.alert = alert
+
+
+ACTION_TRIES = 3
+
+
+def alert_act(
+    action, *, alert: AlertHistory, shown: QuerySet[AlertHistory], **kwargs
+) -> tuple[bool, AlertHistory | None]:
+    """An operator's Resolve or Acknowledge (`action`: alert_resolve or alert_acknowledge, with
+    its keyword arguments), as the API and the dashboard answer it: (whether it acted, the alert
+    read back from `shown`, the caller's query, as its answer shows it; None once deleted).
+
+    A flapping alert can be found resolved by the action, then reopened by its condition before
+    it is read back: answered "already resolved" beside an open alert (the API's "resolved at
+    None" was a 500). It is open, so the action runs again; AlertKeptChanging after ACTION_TRIES.
+    """
+    for _ in range(ACTION_TRIES):
+        acted = action(alert=alert, **kwargs)
+        alert = shown.filter(id=alert.id).first()
+        if acted or alert is None or alert.resolved_at is not None:
+            return acted, alert
+    raise AlertKeptChanging(alert)
 
 
 def acknowledged(state: AlertState | None, now) -> bool:

@@ -13,7 +13,7 @@ from pydantic import ValidationError as SchemaValidationError
 
 from alerts.models import AlertHistory
 from alerts.selectors import alert_list
-from alerts.services import alert_acknowledge, alert_resolve
+from alerts.services import AlertKeptChanging, alert_acknowledge, alert_act, alert_resolve
 from jobs import clock
 from jobs.manager import require_known_job_type
 from jobs.payloads import loads_refusing_repeated_keys
@@ -275,6 +275,17 @@ def _alert(alert_id: UUID) -> AlertHistory:
     return alert
 
 
+def _act(action, alert_id: UUID, **kwargs) -> tuple[bool, AlertHistory]:
+    """Resolve or acknowledge (alerts.services.alert_act): whether it acted, and the alert as it is now."""
+    try:
+        acted, alert = alert_act(action, alert=_alert(alert_id), shown=alert_list(include_resolved=True), **kwargs)
+    except AlertKeptChanging:
+        raise HttpError(409, f"alert {alert_id} kept changing state; try again") from None
+    if alert is None:
+        raise HttpError(404, f"alert {alert_id} not found")
+    return acted, alert
+
+
 def _optional_body(request, schema: type[BaseModel]) -> BaseModel:
     """The optional JSON body, validated (a 422 naming each field at fault, unknown ones too).
 
@@ -319,14 +330,7 @@ def resolve_alert(request, alert_id: UUID):
     token = getattr(request, "api_token", None)
     default = f"resolved through the API with token {token.name!r}" if token else "resolved through the API"
     reason = _optional_body(request, AlertResolveIn).reason.strip() or default
-    for _ in range(3):
-        resolved = alert_resolve(alert=_alert(alert_id), user=request.user, reason=reason)
-        alert = _alert(alert_id)  # as it is now, whoever resolved it
-        # Found resolved, then reopened since (its condition back: flapping): it is open, resolve it.
-        if resolved or alert.resolved_at is not None:
-            break
-    else:
-        raise HttpError(409, f"alert {alert_id} kept changing state; try again")
+    resolved, alert = _act(alert_resolve, alert_id, user=request.user, reason=reason)  # whoever resolved it
     if resolved:
         detail = f"alert {alert_id} resolved"
     else:
@@ -360,14 +364,7 @@ def acknowledge_alert(request, alert_id: UUID):
     how long it holds is the setting's."""
     refuse_unknown_query_parameters(request, None)
     _optional_body(request, AlertAcknowledgeIn)
-    for _ in range(3):
-        acknowledged = alert_acknowledge(alert=_alert(alert_id), user=request.user)
-        alert = _alert(alert_id)
-        # Found resolved, then reopened since (its condition back: flapping): it is open, acknowledge it.
-        if acknowledged or alert.resolved_at is not None:
-            break
-    else:
-        raise HttpError(409, f"alert {alert_id} kept changing state; try again")
+    acknowledged, alert = _act(alert_acknowledge, alert_id, user=request.user)
     if not acknowledged:
         detail = f"alert {alert_id} was resolved at {_utc(alert.resolved_at)}: nothing to acknowledge"
         return Status(409, {"detail": detail, "errors": [], "status": "resolved", "resolved_at": alert.resolved_at})

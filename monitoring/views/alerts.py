@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 from alerts.channels import display_recipient
 from alerts.models import SEVERITY_RANK, AlertHistory, AlertType, DeliveryStatus, Severity
 from alerts.selectors import acknowledged_open_alerts, alert_list, open_alert_counts
-from alerts.services import MAX_REASON_CHARS, alert_acknowledge, alert_resolve
+from alerts.services import MAX_REASON_CHARS, AlertKeptChanging, alert_acknowledge, alert_act, alert_resolve
 from jobs import clock
 from monitoring import selectors
 from monitoring.forms import LONGEST_WINDOW, MAX_ALERT_PAGES, AlertFilterForm, window_since
@@ -96,8 +96,12 @@ def alerts(request):
     )
 
 
+def _shown():
+    return alert_list(include_resolved=True).select_related("state")
+
+
 def _alert(alert_id) -> AlertHistory | None:
-    return alert_list(include_resolved=True).filter(id=alert_id).select_related("state").first()
+    return _shown().filter(id=alert_id).first()
 
 
 def failed_jobs_window(request, alert: AlertHistory, state, now) -> str | None:
@@ -169,6 +173,10 @@ def alert_detail(request, alert_id):
     )
 
 
+# A flapping alert found resolved, then open again when read back, each time it was tried.
+KEPT_CHANGING = "This alert kept changing state (resolved, then reopened by its condition): try again."
+
+
 @require_POST
 @dashboard_view(RESOLVE_ALERTS)
 def resolve_alert(request, alert_id):
@@ -181,14 +189,20 @@ def resolve_alert(request, alert_id):
     if len(reason) > MAX_REASON_CHARS:
         return _respond(request, alert, f"reason: at most {MAX_REASON_CHARS} characters", status=400)
     # As the API and admin do: where it was resolved, when no reason is typed.
-    if not alert_resolve(alert=alert, user=request.user, reason=reason or "resolved on the dashboard"):
-        alert = _alert(alert_id)
+    reason = reason or "resolved on the dashboard"
+    try:
+        resolved, alert = alert_act(alert_resolve, alert=alert, shown=_shown(), user=request.user, reason=reason)
+    except AlertKeptChanging as e:
+        return _respond(request, e.alert, KEPT_CHANGING, status=409)
+    if alert is None:
+        return _not_found(request, alert_id)
+    if not resolved:
         who = f" by {alert.resolved_by}" if alert.resolved_by else ""
         return _respond(request, alert, f"This alert was already resolved{who}.", status=409)
     if not request.htmx:
         messages.success(request, f"Resolved: {alert.title}")
         return _back(request, alert_id)
-    return _respond(request, _alert(alert_id), "Resolved.", status=200)
+    return _respond(request, alert, "Resolved.", status=200)
 
 
 @require_POST
@@ -198,11 +212,15 @@ def acknowledge_alert(request, alert_id):
     alert = _alert(alert_id)
     if alert is None:
         return _not_found(request, alert_id)
-    if not alert_acknowledge(alert=alert, user=request.user):
-        alert = _alert(alert_id)
+    try:
+        acknowledged, alert = alert_act(alert_acknowledge, alert=alert, shown=_shown(), user=request.user)
+    except AlertKeptChanging as e:
+        return _respond(request, e.alert, KEPT_CHANGING, status=409)
+    if alert is None:
+        return _not_found(request, alert_id)
+    if not acknowledged:
         who = f" by {alert.resolved_by}" if alert.resolved_by else ""
         return _respond(request, alert, f"This alert was resolved{who}: nothing to acknowledge.", status=409)
-    alert = _alert(alert_id)
     until = timezone.localtime(alert.acknowledged_until)
     notice = f"Acknowledged until {until:%H:%M %Z}: no escalation or repeat notification until then."
     if not request.htmx:

@@ -7,7 +7,8 @@ import pytest
 import time_machine
 from django.test import Client
 
-from alerts.manager import alert_manager
+import monitoring.views.alerts
+from alerts.manager import alert_manager, fingerprint
 from alerts.models import AlertHistory, AlertOccurrence, AlertState, DeliveryStatus, NotificationDelivery
 from alerts.services import alert_acknowledge, alert_resolve
 from tests.factories import AlertHistoryFactory, JobFactory, UserFactory
@@ -468,6 +469,79 @@ def test_acknowledging_a_resolved_alert_is_a_409_that_says_who_resolved_it(alice
 
     assert response.status_code == 409
     assert "This alert was resolved by bob: nothing to acknowledge." in response.content.decode()
+
+
+# --- Resolve and Acknowledge on a flapping alert ---------------------------------------------
+
+DATABASE_BACK = {fingerprint("system_health", {"check": "database/connect"}): "Auto-resolved: it answers again."}
+
+
+def found_resolved_then_reopened(service, times: int):
+    """`service` (alert_resolve or alert_acknowledge), reached while the database check flaps, the
+    first `times` calls: its condition clears just before the action (auto-resolved: the action
+    finds it resolved) and is back before the answer reads it (reopened, flapping). Each time 16
+    minutes after the last, so a reopened alert has stayed clear long enough to be resolved again
+    (FLAP_MINUTES is 15). Records what each call returned."""
+
+    def flapping(**kwargs):
+        if len(flapping.calls) < times:
+            with time_machine.travel(NOW + timedelta(minutes=16 * len(flapping.calls)), tick=False):
+                alert_manager.resolve_cleared_sync(DATABASE_BACK)
+                flapping.calls.append(service(**kwargs))
+                alert_manager.process_alert_sync("system_health", "critical", {"check": "database/connect"})
+        else:
+            flapping.calls.append(service(**kwargs))
+        return flapping.calls[-1]
+
+    flapping.calls = []
+    return flapping
+
+
+@pytest.mark.parametrize(
+    ("action", "notice"),
+    [("resolve", "Resolved."), ("acknowledge", "Acknowledged until 04:00 UTC")],
+)
+def test_an_alert_reopened_between_the_action_and_the_answer_is_acted_on_again(
+    alice_client, monkeypatch, settings, action, notice
+):
+    """A flapping alert's condition can clear just before the click and be back before the answer:
+    it answered 409 "already resolved" beside a row showing it open. It is open: the action runs
+    again, as the API's does (alerts.services.alert_act)."""
+    settings.ALERTS = {**settings.ALERTS, "FLAP_MINUTES": 15}
+    alert = health_alert(minutes_ago=30)
+    service = found_resolved_then_reopened({"resolve": alert_resolve, "acknowledge": alert_acknowledge}[action], 1)
+    monkeypatch.setattr(monitoring.views.alerts, f"alert_{action}", service)
+
+    with time_machine.travel(NOW, tick=False):
+        response = alice_client.post(f"/alerts/{alert.id}/{action}/", headers=htmx(f"alert-{alert.id}"))
+
+    assert response.status_code == 200, response.content
+    assert service.calls == [False, True]
+    assert notice in response.content.decode()
+    alert.refresh_from_db()
+    assert alert.state.reopened == 1
+    if action == "resolve":
+        assert (alert.resolved_at, alert.state.resolved_by) == (NOW, "alice")
+    else:
+        assert (alert.resolved_at, alert.state.acknowledged_by) == (None, "alice")
+
+
+def test_an_alert_reopened_each_time_it_is_resolved_is_a_409_saying_so(alice_client, monkeypatch, settings):
+    settings.ALERTS = {**settings.ALERTS, "FLAP_MINUTES": 15}
+    alert = health_alert(minutes_ago=30)
+    service = found_resolved_then_reopened(alert_resolve, 3)
+    monkeypatch.setattr(monitoring.views.alerts, "alert_resolve", service)
+
+    with time_machine.travel(NOW, tick=False):
+        response = alice_client.post(f"/alerts/{alert.id}/resolve/", headers=htmx(f"alert-{alert.id}"))
+
+    assert response.status_code == 409
+    assert service.calls == [False, False, False]
+    row = response.content.decode()
+    assert "This alert kept changing state (resolved, then reopened by its condition): try again." in row
+    assert ">Resolve</button>" in row  # open, as the row shows it
+    alert.refresh_from_db()
+    assert (alert.resolved_at, alert.state.reopened) == (None, 3)
 
 
 def test_without_javascript_acknowledge_is_a_post_then_a_redirect_back(alice_client):
