@@ -86,21 +86,21 @@ class AlertManager:
         if not _rule_enabled(alert_type):
             return None
         key = fingerprint(alert_type, data)
-        now = clock.now()
         for _ in range(3):
             try:
                 with transaction.atomic():
                     return (
-                        self._count_occurrence(key, alert_type, severity, data, now)
-                        or self._reopen_flapping(key, severity, data, now)
-                        or self._open_alert(key, alert_type, severity, data, now)
+                        self._count_occurrence(key, alert_type, severity, data)
+                        or self._reopen_flapping(key, severity, data)
+                        or self._open_alert(key, alert_type, severity, data)
                     )
             except IntegrityError:
                 # Another process opened the same alert a moment ago: count into it instead.
                 self._close_stale_states(key)
         raise RuntimeError(f"could not record an occurrence of {key} (three races lost in a row)")
 
-    def _open_alert(self, key: str, alert_type: str, severity: str, data: dict, now) -> AlertHistory:
+    def _open_alert(self, key: str, alert_type: str, severity: str, data: dict) -> AlertHistory:
+        now = clock.now()
         recipients = _recipients(severity)
         title = clip(data.get("title") or alert_type, 200)
         alert = AlertHistory.objects.create(
@@ -140,8 +140,7 @@ class AlertManager:
             changes["details"] = to_json_value(data["details"])
         return changes
 
-    def _count_occurrence(self, key: str, alert_type: str, severity: str, data: dict, now) -> AlertHistory | None:
-        changes = self._occurrence_changes(data, now)
+    def _count_occurrence(self, key: str, alert_type: str, severity: str, data: dict) -> AlertHistory | None:
         # Lock the open state row (Postgres) so the notify-again decisions below are taken by
         # one occurrence at a time. Locked alone: after waiting for a resolution to commit,
         # Postgres re-checks `is_open` on the row it locks, but a row joined in the same
@@ -150,12 +149,14 @@ class AlertManager:
         if state is None:
             return None
         # Read after the lock: whoever held it (another occurrence raising the severity, an
-        # escalation adding recipients) has committed, and this read sees what they wrote.
+        # escalation adding recipients) has committed, and this read sees what they wrote. The
+        # time too (as alert_resolve): what it records comes after what they recorded.
+        now = clock.now()
         state.alert = AlertHistory.objects.get(id=state.alert_id)
         if state.alert.resolved_at is not None:  # resolved without alert_resolve (a raw UPDATE)
             AlertState.objects.filter(pk=state.pk).update(is_open=False)
             return None
-        AlertState.objects.filter(pk=state.pk).update(**changes)
+        AlertState.objects.filter(pk=state.pk).update(**self._occurrence_changes(data, now))
         state.occurrences += 1
         alert = state.alert
         self._record_job(alert.id, data, now)
@@ -171,7 +172,7 @@ class AlertManager:
             )
         return alert
 
-    def _reopen_flapping(self, key: str, severity: str, data: dict, now) -> AlertHistory | None:
+    def _reopen_flapping(self, key: str, severity: str, data: dict) -> AlertHistory | None:
         """A condition back within FLAP_MINUTES of clearing by itself reopens the alert it cleared.
 
         A drill: a health check failing and recovering every minute raised 30 alerts an hour, each
@@ -191,13 +192,18 @@ class AlertManager:
                 is_open=False,
                 resolved_by="",
                 resolution_reason__startswith="Auto-resolved",
-                alert__resolved_at__gte=now - timedelta(minutes=minutes),
+                alert__resolved_at__gte=clock.now() - timedelta(minutes=minutes),
             )
             .order_by("-alert__resolved_at")
             .first()
         )
+        if state is None:
+            return None
+        # Once the lock is held (as _count_occurrence): read before, a resolution committed
+        # meanwhile came after it, "back -1 min after it cleared", last seen before it cleared.
+        now = clock.now()
         # Conditional: of two processes reopening it, one does (the other counts into it on retry).
-        if state is None or not AlertState.objects.filter(pk=state.pk, is_open=False).update(
+        if not AlertState.objects.filter(pk=state.pk, is_open=False).update(
             is_open=True, reopened=F("reopened") + 1, resolution_reason="", **self._occurrence_changes(data, now)
         ):
             return None

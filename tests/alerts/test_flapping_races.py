@@ -99,3 +99,26 @@ def test_an_alert_another_node_resolved_and_its_condition_reopened_meanwhile_is_
     assert sorted(alert.deliveries.values_list("kind", flat=True)) == sorted(
         [DeliveryKind.ALERT, DeliveryKind.RESOLVED, DeliveryKind.REOPENED] * 2
     )
+
+
+def test_a_bad_reading_that_another_node_resolved_the_alert_under_reopens_it_after_that_resolution(postgres_only):
+    """A bad reading read the time, then another node's healthy one resolved the alert before this
+    one took its lock: the reopening recorded the time read before, earlier than the resolution it
+    undid. Its recipients were told it was "back -1 min after it cleared", and it was last seen
+    before it cleared. Times are read once the lock is held, as alert_resolve reads them."""
+    with time_machine.travel(NOW, tick=False) as clock:
+        alert = no_worker_seen()
+        clock.move_to(NOW + timedelta(minutes=5))
+
+        def meanwhile_a_worker_is_seen():
+            clock.move_to(NOW + timedelta(minutes=5, seconds=30))
+            assert a_worker_seen() == [alert]
+
+        with another_node_commits_before_the_first_lock(meanwhile_a_worker_is_seen):
+            assert no_worker_seen() == alert
+
+    headlines = set(alert.deliveries.filter(kind=DeliveryKind.REOPENED).values_list("headline", flat=True))
+    assert headlines == {"Flapping: back 0 min after it cleared (reopened 1x)"}
+    alert.refresh_from_db()
+    assert alert.resolved_at is None
+    assert (alert.state.reopened, alert.state.last_seen_at) == (1, NOW + timedelta(minutes=5, seconds=30))
