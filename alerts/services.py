@@ -10,7 +10,7 @@ several clusters are harmless:
     pending --claim--> sending --ok--> sent
                           |--error, attempts left--> pending (next_attempt_at = now + backoff)
                           '--permanent error or none left--> failed
-    pending --alert resolved--> cancelled
+    pending --alert resolved--> cancelled (a "Resolved": alert reopened)
 """
 
 import logging
@@ -296,9 +296,9 @@ def delivery_send(*, delivery_id: int) -> str | None:
     if not claimed:  # a duplicate task, not due yet, or already done
         return None
     delivery = NotificationDelivery.objects.select_related("alert").get(id=delivery_id)
-    if delivery.alert.resolved_at is not None and delivery.kind != DeliveryKind.RESOLVED:
+    if outdated := _outdated(delivery):
         NotificationDelivery.objects.filter(id=delivery_id, status=DeliveryStatus.SENDING).update(
-            status=DeliveryStatus.CANCELLED, last_error="alert resolved before delivery", updated_at=now
+            status=DeliveryStatus.CANCELLED, last_error=outdated, updated_at=now
         )
         return DeliveryStatus.CANCELLED
     started = time.monotonic()
@@ -315,6 +315,17 @@ def delivery_send(*, delivery_id: int) -> str | None:
         logger.exception("notification delivery %s crashed", delivery_id)
         return _record_failure(delivery, TransportError(f"{type(e).__name__}: {e}"), started)
     return _record_success(delivery, started)
+
+
+def _outdated(delivery: NotificationDelivery) -> str:
+    """Why the delivery would now say what its alert no longer is ("" if it still is). Resolving
+    and reopening cancel the deliveries waiting, not one in flight; when that one fails, its retry
+    comes here: a notice of a resolved alert, or a "Resolved" of an alert reopened (flapping)
+    after its "Flapping: back"."""
+    resolved = delivery.alert.resolved_at is not None
+    if delivery.kind == DeliveryKind.RESOLVED:
+        return "" if resolved else "alert reopened before delivery"
+    return "alert resolved before delivery" if resolved else ""
 
 
 def deliveries_send_due(*, alert_id=None, limit: int = 200) -> list[str]:

@@ -32,3 +32,16 @@ class ResolvedWhileSendingEmailBackend(LocmemBackend):
 
         alert_resolve(alert=AlertHistory.objects.get(id=messages[0].extra_headers["X-Alert-Id"]))
         raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+
+
+class BackWhileResolvedIsSentEmailBackend(LocmemBackend):
+    """A flapping condition comes back while the alert's "Resolved" is in flight (`comes_back`
+    reopens the alert); then the server goes away. Other messages are delivered."""
+
+    comes_back = None
+
+    def send_messages(self, messages):
+        if " Resolved: " not in messages[0].subject:
+            return super().send_messages(messages)
+        type(self).comes_back()
+        raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")

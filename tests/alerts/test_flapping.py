@@ -12,9 +12,10 @@ from django.urls import reverse
 
 from alerts.manager import alert_manager
 from alerts.models import AlertHistory, DeliveryKind, DeliveryStatus, NotificationDelivery
-from alerts.services import alert_resolve
+from alerts.services import alert_resolve, dispatch_due_deliveries
 from monitoring.models import HealthStatus, MetricType
 from monitoring.signals import health_checked
+from tests.alerts.backends import BackWhileResolvedIsSentEmailBackend
 from tests.factories import SystemHealthMetricFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -144,3 +145,26 @@ def test_a_resolved_notice_still_waiting_is_not_sent_once_the_alert_is_back(deli
     assert set(
         NotificationDelivery.objects.filter(kind=DeliveryKind.RESOLVED).values_list("last_error", flat=True)
     ) == {"alert reopened before delivery"}
+
+
+def test_a_resolved_notice_failing_in_flight_as_the_alert_comes_back_is_not_retried(settings, deliveries_run):
+    """Reopening cancels a "Resolved" still waiting, not one in flight; when that one failed, its
+    retry told on-call it was over while the alert was open again, after "Flapping: back"."""
+    check_run(0, BAD, deliveries_run)  # "New alert" sent to ops and on-call
+    settings.EMAIL_BACKEND = "tests.alerts.backends.BackWhileResolvedIsSentEmailBackend"
+    BackWhileResolvedIsSentEmailBackend.comes_back = lambda: check_run(1, BAD)
+    check_run(1, GOOD, deliveries_run)  # resolved; its notice in flight as the check is back: reopened
+    alert = AlertHistory.objects.get()
+    assert (alert.resolved_at, alert.state.reopened) == (None, 1)
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    with time_machine.travel(NOW + timedelta(hours=1), tick=False), deliveries_run():
+        dispatch_due_deliveries()
+
+    resolved = alert.deliveries.filter(kind=DeliveryKind.RESOLVED)
+    assert set(resolved.values_list("status", "last_error")) == {
+        (DeliveryStatus.CANCELLED, "alert reopened before delivery")
+    }
+    # Told it was raised, then that it is back: never that it is over.
+    sent = [email.subject.split(":")[0] for email in mail.outbox]
+    assert sent == ["[CRITICAL] New alert"] * 2 + ["[CRITICAL] Flapping"] * 2
