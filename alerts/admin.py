@@ -20,7 +20,7 @@ from django.views.decorators.http import require_POST
 from alerts.channels import display_recipient
 from alerts.models import AlertHistory, AlertType, NotificationDelivery
 from alerts.selectors import nobody_on_it, with_alert_state
-from alerts.services import acknowledged, alert_acknowledge, alert_resolve
+from alerts.services import AlertKeptChanging, acknowledged, alert_acknowledge, alert_act, alert_resolve
 from jobs import clock
 from jobs.admin import MAX_ACTION_ROWS, CheckedLookupsAdmin, JobIdSearchMixin, KnownValuesFilter
 from jobs.errors import ErrorType
@@ -231,10 +231,13 @@ class AlertHistoryAdmin(JobIdSearchMixin, CheckedLookupsAdmin):
         if alert is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
         reason = request.POST.get("reason", "").strip() or "resolved in admin"
-        if alert_resolve(alert=alert, user=request.user, reason=reason):
+        acted = self._act(request, alert_resolve, alert, reason=reason)
+        if acted is None:
+            return self._back_to_page(request, alert)
+        resolved, alert = acted  # as the winner left it
+        if resolved:
             self.message_user(request, f"The alert “{alert.title}” was resolved.", messages.SUCCESS)
         else:
-            alert = self.get_object(request, unquote(object_id))  # as the winner left it
             by = f"by {alert.resolved_by}" if alert.resolved_by else "automatically (its condition cleared)"
             when = _when(alert.resolved_at)
             message = f"The alert “{alert.title}” was already resolved at {when} {by}."
@@ -249,19 +252,39 @@ class AlertHistoryAdmin(JobIdSearchMixin, CheckedLookupsAdmin):
         alert = self.get_object(request, unquote(object_id))
         if alert is None:
             return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
-        if alert_acknowledge(alert=alert, user=request.user):
-            alert = self.get_object(request, unquote(object_id))  # with the state just written
+        acted = self._act(request, alert_acknowledge, alert)
+        if acted is None:
+            return self._back_to_page(request, alert)
+        acknowledged_now, alert = acted  # with the state just written
+        if acknowledged_now:
             until = _when(alert.acknowledged_until)
             message = f"The alert “{alert.title}” was acknowledged: no escalation or repeat until {until}."
             self.message_user(request, message, messages.SUCCESS)
         else:
-            alert = self.get_object(request, unquote(object_id))
             by = f" by {alert.resolved_by}" if alert.resolved_by else ""
             message = (
                 f"The alert “{alert.title}” was resolved at {_when(alert.resolved_at)}{by}: nothing to acknowledge."
             )
             self.message_user(request, message, messages.WARNING)
         return self._back_to_page(request, alert)
+
+    def _act(self, request, action, alert, **kwargs) -> tuple[bool, AlertHistory] | None:
+        """alerts.services.alert_act, as the dashboard and the API: whether it acted, and the alert
+        as it is now. None, said to the operator, when it kept changing (or was deleted)."""
+        try:
+            acted, current = alert_act(
+                action, alert=alert, shown=self.get_queryset(request), user=request.user, **kwargs
+            )
+        except AlertKeptChanging:
+            message = (
+                f"The alert “{alert.title}” kept changing state (resolved, then reopened by its condition): try again."
+            )
+            self.message_user(request, message, messages.WARNING)
+            return None
+        if current is None:
+            self.message_user(request, f"The alert “{alert.title}” no longer exists.", messages.WARNING)
+            return None
+        return acted, current
 
     def _back_to_page(self, request, alert):
         page = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", args=[alert.pk])

@@ -8,7 +8,7 @@ import time_machine
 from django.test import Client
 from django.urls import reverse
 
-from alerts.manager import alert_manager
+from alerts.manager import alert_manager, fingerprint
 from alerts.models import AlertHistory, AlertState, DeliveryKind, DeliveryStatus, NotificationDelivery
 from alerts.services import alert_acknowledge, alert_resolve
 from monitoring.selectors import MAX_ALERT_DELIVERIES
@@ -578,6 +578,59 @@ def test_acknowledging_from_the_page_an_alert_resolved_meanwhile_says_so_and_cha
     ]
     assert AlertState.objects.get(alert=alert).acknowledged_at is None
     assert 'id="acknowledge-form"' not in response.content.decode()  # a resolved alert's page offers neither
+
+
+DATABASE = {"title": "db down", "check": "database/connect"}
+
+
+def database_down():
+    return alert_manager.process_alert_sync("system_health", "critical", DATABASE)
+
+
+def flapping_meanwhile(service):
+    """`service` (alert_resolve or alert_acknowledge) as it runs while the database check flaps:
+    the first time, its condition clears just before (the action finds the alert resolved) and is
+    back just after (reopened, FLAP_MINUTES being 15). Records what each call returned."""
+
+    def flapping(**kwargs):
+        first = not flapping.calls
+        if first:
+            alert_manager.resolve_cleared_sync({fingerprint("system_health", DATABASE): "Auto-resolved: back."})
+        flapping.calls.append(service(**kwargs))
+        if first:
+            database_down()
+        return flapping.calls[-1]
+
+    flapping.calls = []
+    return flapping
+
+
+@time_machine.travel(NOW, tick=False)
+@pytest.mark.parametrize(
+    ("action", "said"),
+    [
+        ("resolve", "was resolved."),
+        ("acknowledge", "was acknowledged: no escalation or repeat until 2026-11-29 04:00:00 UTC."),
+    ],
+)
+def test_on_its_page_an_alert_reopened_between_the_action_and_the_answer_is_acted_on_again(
+    staff, alice, monkeypatch, action, said
+):
+    """Found resolved, then reopened by its flapping condition: "already resolved at None
+    automatically" beside an open alert. It is open: acted on again (alerts.services.alert_act)."""
+    import alerts.admin
+
+    alert = database_down()
+    service = flapping_meanwhile({"resolve": alert_resolve, "acknowledge": alert_acknowledge}[action])
+    monkeypatch.setattr(alerts.admin, f"alert_{action}", service)
+
+    response = staff(alice).post(reverse(f"admin:alerts_alerthistory_{action}", args=[alert.id]), follow=True)
+
+    assert [str(m) for m in response.context["messages"]] == [f"The alert “db down” {said}"]
+    assert service.calls == [False, True]
+    state = AlertState.objects.get(alert=alert)
+    assert state.reopened == 1
+    assert (state.resolved_by, state.acknowledged_by) == (("alice", "") if action == "resolve" else ("", "alice"))
 
 
 def test_a_viewer_gets_no_acknowledge_on_the_page_and_cannot_post_one(staff, viewer):
