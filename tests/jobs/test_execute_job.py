@@ -3,6 +3,7 @@
 import json
 import os
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import pytest
 import time_machine
@@ -542,3 +543,40 @@ def test_a_worker_whose_nodes_main_process_is_gone_stops_the_node():
     assert self.stop_event.is_set()  # so the sentinel stops the node
     go.set()
     worker.join(10)
+
+
+@pytest.mark.django_db(transaction=True)  # the claim must really commit
+def test_a_claim_committed_as_its_connection_broke_runs_its_attempt(monkeypatch, fast_jobs):
+    """The connection breaks as the claim commits: the server committed it, the worker got an
+    OperationalError instead of the answer. Its next try is refused (the attempt is running), and
+    the attempt must still run here, not wait "running" for the sweep to fail it as a lost worker
+    (on a job's last attempt, failed for good without ever running)."""
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    from jobs import manager as manager_module
+
+    job = job_manager.submit_job("test.echo", {}, max_attempts=1)
+    real_commit = BaseDatabaseWrapper.commit
+    commits = []
+
+    def commit_then_break(self):
+        real_commit(self)
+        commits.append(True)
+        if len(commits) == 1:  # the claim's commit: done on the server, its answer lost
+            raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(BaseDatabaseWrapper, "commit", commit_then_break)
+    pauses = []
+    monkeypatch.setattr(manager_module, "time", SimpleNamespace(sleep=pauses.append))  # no backoff waited
+    manager = EnhancedJobManager(monitoring=MonitoringController())
+
+    assert manager.execute_job_sync(job.id, 1) == {"job_id": str(job.id), "attempt": 1, "ran": True}
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.result) == (JobStatus.COMPLETED, 1, {"echo": {}})
+    assert list(JobRetryHistory.objects.filter(job=job).values_list("attempt_number", "status")) == [
+        (1, RetryStatus.SUCCESS)
+    ]
+    assert [e for e, _ in events(job)] == ["queued", "started", "completed"]
+    assert len(pauses) == 1
+
