@@ -169,10 +169,20 @@ def recorded_type(error_class: type[BaseException]) -> str:
     return f"{error_class.__module__}.{error_class.__qualname__}".removeprefix("builtins.")
 
 
+def _message_of(error: BaseException) -> str:
+    """str(error), or a placeholder when the exception's own __str__ fails (a library's bug): the
+    failure must still be recorded, or its attempt stays "running" until the sweep takes it back
+    as a lost worker and runs it again, the job's own error never seen."""
+    try:
+        return str(error)
+    except Exception:
+        return f"<unprintable {type(error).__name__}>"
+
+
 def error_details(error: BaseException, error_type: ErrorType, *, retryable: bool) -> dict:
     """What an operator needs about a failure, bounded in size."""
     type_name = recorded_type(type(error))
-    message = str(error) or type(error).__name__
+    message = _message_of(error) or type(error).__name__
     # httpx's connection errors do not say where to ("[Errno 111] Connection refused"): a drill
     # found the error analysis unable to name the dependency that was down. HTTPStatusError
     # names its url already.

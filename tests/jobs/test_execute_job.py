@@ -16,6 +16,7 @@ from jobs.errors import JobCancelled
 from jobs.manager import EnhancedJobManager, job_manager
 from jobs.models import Job, JobRetryHistory, JobStatus, RetryStatus
 from jobs.payloads import MAX_JSON_BYTES
+from jobs.registry import job_executor
 from jobs.signals import job_finished
 from jobs.tasks import run_job
 from monitoring.controller import MonitoringController
@@ -580,3 +581,31 @@ def test_a_claim_committed_as_its_connection_broke_runs_its_attempt(monkeypatch,
     assert [e for e, _ in events(job)] == ["queued", "started", "completed"]
     assert len(pauses) == 1
 
+
+class UnprintableError(Exception):
+    """A library's exception whose message cannot be rendered: its __str__ reads an attribute
+    its constructor never set."""
+
+    def __str__(self):
+        return self.detail
+
+
+@job_executor("test.unprintable_error")
+def raise_unprintable(params, ctx):
+    raise UnprintableError()
+
+
+def test_an_error_whose_message_cannot_be_rendered_is_recorded_as_the_attempts_failure():
+    """Recording the failure must not fail in its turn: the worker would leave the attempt
+    "running" without an outcome, for the sweep to take back as a lost worker and run again,
+    each attempt alike, until the job failed as WorkerLostError with its own error never seen."""
+    job = job_manager.submit_job("test.unprintable_error", {})
+
+    assert job_manager.execute_job_sync(job.id, 1)["ran"] is True
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.error_class) == (JobStatus.RETRYING, 1, "system")
+    assert job.last_error["type"].endswith("UnprintableError")
+    assert job.last_error["message"] == "<unprintable UnprintableError>"
+    assert "AttributeError" not in job.message
+    assert [e for e, _ in events(job)] == ["queued", "started", "error"]
