@@ -566,7 +566,12 @@ class EnhancedJobManager:
 
         `attempt`, when given, must be the next attempt number (guards against double clicks).
         """
-        job = self._get(job_id)
+        return self._retry(self._get(job_id), attempt, by=by)
+
+    def _retry(self, job: Job, attempt: int | None, *, by: str) -> bool:
+        """retry_job_sync of `job` as it was read: refused (JobStateConflict) if its row changed
+        since. A retried job can be back in the same status and attempts before its attempt starts
+        (retried, then cancelled): its updated_at, written by every change, tells it apart."""
         if job.status not in RETRYABLE_STATUSES:
             raise JobStateConflict(
                 f"job {job.id} is {job.status}: only failed, cancelled or retrying jobs can be retried",
@@ -578,7 +583,10 @@ class EnhancedJobManager:
         now = clock.now()
         who = f" by {by}" if by else ""
         with transaction.atomic():
-            if not Job.objects.filter(id=job.id, status=job.status, attempts=job.attempts).update(
+            unchanged = Job.objects.filter(
+                id=job.id, status=job.status, attempts=job.attempts, updated_at=job.updated_at
+            )
+            if not unchanged.update(
                 status=JobStatus.QUEUED,
                 updated_at=now,
                 queued_at=now,
@@ -611,12 +619,13 @@ class EnhancedJobManager:
 
     def retry_jobs_sync(self, jobs: list[Job], *, by: str = "") -> tuple[int, int]:
         """retry_job_sync for each of `jobs` as they were read, at their next attempt: one retried
-        or changed since (by another operator, a worker) is left as it is. Each in its own
+        or changed since (by another operator, a worker) is left as it is, even when it is back in
+        the status it was listed in (retried, then cancelled: the cancel stands). Each in its own
         transaction. (retried, left)."""
         retried = 0
         for job in jobs:
             try:
-                self.retry_job_sync(job.id, job.attempts + 1, by=by)
+                self._retry(job, job.attempts + 1, by=by)
                 retried += 1
             except (JobNotFound, JobStateConflict):
                 pass

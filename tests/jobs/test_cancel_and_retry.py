@@ -10,11 +10,14 @@ from django_q.models import OrmQ
 from jobs.manager import JobNotFound, JobStateConflict, job_manager
 from jobs.models import Job, JobStatus
 from jobs.tasks import run_job
+from monitoring import selectors
 from monitoring.models import EventType
 from monitoring.timeline import attempt_clock
 from tests.factories import JobFactory
 
 pytestmark = pytest.mark.django_db
+
+NOW = datetime(2026, 12, 6, 3, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize("status", [JobStatus.QUEUED, JobStatus.RETRYING])
@@ -54,7 +57,9 @@ def test_asking_a_silent_job_to_stop_does_not_hide_its_silence():
 @pytest.mark.parametrize("trait", ["completed", "failed"])
 def test_a_finished_job_cannot_be_cancelled(trait):
     job = JobFactory(**{trait: True})
-    with pytest.raises(JobStateConflict, match=f"is {job.status}: only queued, running or retrying jobs can be cancelled"):
+    with pytest.raises(
+        JobStateConflict, match=f"is {job.status}: only queued, running or retrying jobs can be cancelled"
+    ):
         job_manager.cancel_job_sync(job.id)
 
 
@@ -115,3 +120,32 @@ def test_unknown_jobs_are_reported_as_not_found():
     with pytest.raises(JobNotFound):
         job_manager.retry_job_sync("not-a-uuid")
     assert not Job.objects.exists()
+
+
+@pytest.mark.parametrize("listed_as", [JobStatus.FAILED, JobStatus.CANCELLED])
+def test_retry_these_leaves_a_job_another_operator_retried_and_cancelled_since_its_list_was_read(listed_as):
+    """The bulk "Retry these" acts on the jobs as its list read them. Meanwhile bob retried one and
+    cancelled it again before it started (its type was paused, say): his cancel stands, and
+    the job is counted among those that changed since, not queued again behind his back."""
+    finished = NOW - timedelta(minutes=10)
+    jobs = [
+        JobFactory(status=listed_as, attempts=1, max_attempts=1, finished_at=finished, updated_at=finished)
+        for _ in range(2)
+    ]
+    with time_machine.travel(NOW, tick=False):
+        listed, _ = selectors.finished_jobs(since=NOW - timedelta(hours=1), status=listed_as)
+    with time_machine.travel(NOW + timedelta(seconds=1), tick=False):
+        job_manager.retry_job_sync(jobs[0].id, by="bob")
+    with time_machine.travel(NOW + timedelta(seconds=2), tick=False):
+        job_manager.cancel_job_sync(jobs[0].id, by="bob")
+
+    with time_machine.travel(NOW + timedelta(seconds=3), tick=False):
+        assert job_manager.retry_jobs_sync(listed, by="alice") == (1, 1)
+
+    bobs, other = (Job.objects.get(id=job.id) for job in jobs)
+    assert (bobs.status, bobs.attempts, bobs.message) == (JobStatus.CANCELLED, 1, "cancelled by bob")
+    assert [e.message for e in bobs.logs.order_by("timestamp")] == [
+        "retry requested by bob: attempt 2 queued",
+        "cancelled by bob before attempt 2 started",
+    ]
+    assert (other.status, other.attempts, other.message) == (JobStatus.QUEUED, 1, "retry requested by alice")
