@@ -7,6 +7,7 @@ wait out a database outage (monitoring/pending.py).
 """
 
 import json
+import logging
 import os
 import time
 import uuid
@@ -27,15 +28,23 @@ from monitoring import selectors
 from monitoring.models import EventType, JobExecutionLog
 from monitoring.pending import PendingWrites
 
+logger = logging.getLogger(__name__)
+
 _process: psutil.Process | None = None
 
 
-def memory_usage_mb() -> int:
-    """Resident memory of this process (the worker running the job)."""
+def memory_usage_mb() -> int | None:
+    """Resident memory of this process (the worker running the job); None when it cannot be read.
+    Reading it opens /proc/self/statm: a job that used up the process's file descriptors (EMFILE)
+    made the event recording its failure fail too, and its attempt stayed "running"."""
     global _process
-    if _process is None or _process.pid != os.getpid():
-        _process = psutil.Process()
-    return _process.memory_info().rss // (1024 * 1024)
+    try:
+        if _process is None or _process.pid != os.getpid():
+            _process = psutil.Process()
+        return _process.memory_info().rss // (1024 * 1024)
+    except (OSError, psutil.Error) as e:
+        logger.warning("could not read this process's memory use: %s", e)
+        return None
 
 
 # The job row's progress and the progress event, written together only while the attempt

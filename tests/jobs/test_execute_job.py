@@ -609,3 +609,43 @@ def test_an_error_whose_message_cannot_be_rendered_is_recorded_as_the_attempts_f
     assert job.last_error["message"] == "<unprintable UnprintableError>"
     assert "AttributeError" not in job.message
     assert [e for e, _ in events(job)] == ["queued", "started", "error"]
+
+
+leaked_files = []
+
+
+@job_executor("test.leaks_file_descriptors")
+def leak_file_descriptors(params, ctx):
+    while True:  # until the process may open no more: OSError EMFILE, a system error
+        leaked_files.append(open(os.devnull))
+
+
+@pytest.fixture
+def few_file_descriptors(db):
+    """A job of test.leaks_file_descriptors, submitted; then this process may open 30 more files
+    than it has open, until the test ends and closes those the job leaked."""
+    import resource
+
+    job = job_manager.submit_job("test.leaks_file_descriptors", {})
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 30, hard))
+    yield job
+    for leaked in leaked_files:
+        leaked.close()
+    leaked_files.clear()
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open files in /proc (Linux)")
+def test_a_job_that_used_up_the_workers_file_descriptors_has_its_failure_recorded(few_file_descriptors):
+    """Measuring the worker's memory for the error event opens /proc/self/statm: it failed with
+    the job's own EMFILE, the failure went unrecorded and the attempt stayed "running" for the
+    sweep to fail as a lost worker. The event goes without its memory figure instead."""
+    job = Job.objects.get(id=few_file_descriptors.id)
+
+    assert job_manager.execute_job_sync(job.id, 1)["ran"] is True
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.error_class) == (JobStatus.RETRYING, 1, "system")
+    assert job.message.startswith("OSError: [Errno 24] Too many open files")
+    assert job.logs.get(event_type=EventType.ERROR).memory_usage_mb is None
