@@ -6,7 +6,9 @@ happened, and the timeline and retry history hold one record per attempt."""
 import re
 
 import pytest
+from django.db import connections
 from django.test import Client
+from django.utils import timezone
 from django_q.models import OrmQ
 
 import tests.jobs.executors  # noqa: F401  (registers the test job types)
@@ -242,3 +244,76 @@ def test_cancel_while_the_worker_completes_the_attempt_leaves_it_finished_once()
             assert (job.attempts, history, finished) == (1, [(1, expected)], [job.status])
         else:
             assert (job.status, job.attempts, history, finished) == (JobStatus.CANCELLED, 0, [], ["cancelled"])
+
+
+def waiting_on_a_lock(thread) -> bool:
+    """Whether another connection's statement waits for a row lock (Postgres), or `thread` is
+    done without ever waiting: polled until one is true, never a fixed wait."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] > 0 or not thread.is_alive()
+
+
+def test_a_cancel_arriving_while_the_worker_records_a_retryable_failure_waits_and_wins(postgres_only, monkeypatch):
+    """The worker has read "no cancel requested" for its failed attempt and is about to schedule
+    the retry; bob's cancel lands right then. It must not be lost between the two: it waits for
+    the row the worker locked, then finds the job waiting to retry and cancels that, so
+    attempt 2 never runs."""
+    import threading
+
+    from jobs.errors import TransientJobError
+    from jobs.manager import EnhancedJobManager
+
+    job = JobFactory(running=True, job_type="test.echo", attempts=1, max_attempts=3)
+    JobRetryHistory.objects.create(job=job, attempt_number=1, status=RetryStatus.RUNNING)
+    read_no_cancel, go_on = threading.Event(), threading.Event()
+    real_cancel_requested = EnhancedJobManager._cancel_requested
+
+    def cancel_requested_then_pause(self, job_id, attempt):
+        requested = real_cancel_requested(self, job_id, attempt)
+        read_no_cancel.set()
+        assert go_on.wait(10)
+        return requested
+
+    monkeypatch.setattr(EnhancedJobManager, "_cancel_requested", cancel_requested_then_pause)
+    outcomes = {}
+
+    def record_failure():
+        error = TransientJobError("service unavailable")
+        job_manager._finish_failed(job, 1, error, now=timezone.now(), execution_time_ms=5)
+
+    def cancel():
+        assert read_no_cancel.wait(10)
+        outcomes["cancel"] = job_manager.cancel_job_sync(job.id, by="bob")
+
+    threads = [threading.Thread(target=in_own_connection(f)) for f in (record_failure, cancel)]
+    for thread in threads:
+        thread.start()
+    while not waiting_on_a_lock(threads[1]):
+        threading.Event().wait(0.01)  # polling the database for the lock wait, not timing
+    go_on.set()
+    for thread in threads:
+        thread.join(10)
+
+    assert outcomes == {"cancel": True}
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.next_attempt_at) == (JobStatus.CANCELLED, 1, None)
+    assert list(job.logs.order_by("timestamp").values_list("event_type", "status")) == [
+        (EventType.ERROR, JobStatus.RETRYING),
+        (EventType.CANCELLED, JobStatus.CANCELLED),
+    ]
+    assert job_manager.execute_job_sync(job.id, 2)["ran"] is False
+
+
+def in_own_connection(action):
+    def run():
+        try:
+            action()
+        finally:
+            connections.close_all()
+
+    return run
