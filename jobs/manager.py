@@ -262,28 +262,32 @@ class EnhancedJobManager:
 
     def _claim(self, job_id, attempt: int) -> Job | None:
         """Take the attempt; waits out a short database outage rather than lose it."""
-        broke = False
+        tried = []  # the start time each try wrote, had its commit gone through
         for pause in (0.5, 1, 2, 4, 8, 15, None):
             try:
-                return (broke and self._claimed_here(job_id, attempt)) or self._claim_once(job_id, attempt)
+                if tried and (job := self._claimed_here(job_id, attempt, tried)) is not None:
+                    return job
+                tried.append(clock.now())
+                return self._claim_once(job_id, attempt, tried[-1])
             except DATABASE_UNAVAILABLE as e:
-                broke = True
                 reset_broken_connection()
                 if pause is None:
                     raise
                 logger.warning("database unavailable while claiming job %s (%s); trying again", job_id, e)
                 time.sleep(pause)
 
-    def _claimed_here(self, job_id, attempt: int) -> Job | None:
-        """The attempt, if this worker's claim committed although the connection broke before its
-        answer came back. Its next try is refused (the attempt is running), and without this the
-        attempt waited "running" for the sweep to fail it as a lost worker, never having run: on
-        its last attempt, the job failed for good. Its start event and history row committed with
-        it. host:pid names this process alone, and it claims one attempt at a time."""
-        return Job.objects.filter(id=job_id, status=JobStatus.RUNNING, attempts=attempt, worker=worker_id()).first()
+    def _claimed_here(self, job_id, attempt: int, tried: list) -> Job | None:
+        """The attempt, if one of this worker's tries (`tried`: the start times they wrote) committed
+        although the connection broke before its answer came back. Its next try is refused (the
+        attempt is running), and without this the attempt waited "running" for the sweep to fail it
+        as a lost worker, never having run: on its last attempt, the job failed for good. Its start
+        event and history row committed with it. The start time tells this process's claim from
+        another's: host:pid may repeat across containers."""
+        return Job.objects.filter(
+            id=job_id, status=JobStatus.RUNNING, attempts=attempt, worker=worker_id(), attempt_started_at__in=tried
+        ).first()
 
-    def _claim_once(self, job_id, attempt: int) -> Job | None:
-        now = clock.now()
+    def _claim_once(self, job_id, attempt: int, now) -> Job | None:
         with transaction.atomic():
             # A paused job type's jobs stay queued: the pause is checked in the claim itself, so
             # no attempt starts once it is committed, whichever worker holds the task.

@@ -582,6 +582,36 @@ def test_a_claim_committed_as_its_connection_broke_runs_its_attempt(monkeypatch,
     assert len(pauses) == 1
 
 
+@pytest.mark.django_db(transaction=True)  # the claim must really commit, or not
+def test_a_claim_that_did_not_commit_leaves_the_attempt_to_a_worker_of_the_same_name(monkeypatch, fast_jobs):
+    """The same, but the broken commit did not go through, and while this worker waits to try
+    again another one claims the attempt: a worker in another container, of the same host name
+    and pid. It runs there; here it is a duplicate, not this worker's claim to run twice."""
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    from jobs import manager as manager_module
+
+    job = job_manager.submit_job("test.echo", {})
+    real_commit = BaseDatabaseWrapper.commit
+
+    def commit_fails_once(self):
+        monkeypatch.setattr(BaseDatabaseWrapper, "commit", real_commit)
+        self.rollback()
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(BaseDatabaseWrapper, "commit", commit_fails_once)
+    other_worker = EnhancedJobManager(monitoring=MonitoringController())
+    # While this worker waits, the other one claims the attempt (claimed, not yet run).
+    waited = SimpleNamespace(sleep=lambda seconds: other_worker._claim(job.id, 1))
+    monkeypatch.setattr(manager_module, "time", waited)
+
+    assert job_manager.execute_job_sync(job.id, 1)["ran"] is False
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (JobStatus.RUNNING, 1)
+    assert [e for e, _ in events(job)] == ["queued", "started"]
+
+
 class UnprintableError(Exception):
     """A library's exception whose message cannot be rendered: its __str__ reads an attribute
     its constructor never set."""
