@@ -94,6 +94,10 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: runserver (the demo) leaves static files to WhiteNoise, as in production,
+    # instead of staticfiles' own handler, which answered a 500 to /static/..%2f… (a traceback:
+    # its path check raised past the handler's 404).
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_htmx",
     "django_q",
