@@ -312,7 +312,10 @@ AI_MATCHING_URL = os.getenv("AI_MATCHING_URL", "")
 AI_MATCHING_API_KEY = os.getenv("AI_MATCHING_API_KEY", "")
 AI_MATCHING_TIMEOUT = envfloat("AI_MATCHING_TIMEOUT", 10.0)
 DEMO_MODE = envbool("DEMO_MODE", "false")
-DEMO_AI_FAILURE_RATE = envfloat("DEMO_AI_FAILURE_RATE", 0.1)
+# Shares of calls the simulated service fails: 2 % (an ai_matching attempt makes 1-8 calls: about
+# 8 % of attempts fail and are retried), and during its overload, one minute in twenty.
+DEMO_AI_FAILURE_RATE = envfloat("DEMO_AI_FAILURE_RATE", 0.02)
+DEMO_AI_OVERLOAD_FAILURE_RATE = envfloat("DEMO_AI_OVERLOAD_FAILURE_RATE", 0.4)
 # The key the simulated service accepts (the client sends AI_MATCHING_API_KEY).
 DEMO_AI_SERVICE_KEY = envstr("DEMO_AI_SERVICE_KEY", AI_MATCHING_API_KEY)
 

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def ai_service(live_server, settings):
     settings.DEMO_MODE = True
-    settings.DEMO_AI_FAILURE_RATE = 0.0
+    settings.DEMO_AI_FAILURE_RATE = settings.DEMO_AI_OVERLOAD_FAILURE_RATE = 0.0
     settings.AI_MATCHING_URL = f"{live_server.url}/demo/ai-matching"
     settings.AI_MATCHING_API_KEY = settings.DEMO_AI_SERVICE_KEY = "test-key"
     settings.JOBS = {**settings.JOBS, "PROGRESS_INTERVAL": 0}
@@ -44,7 +44,7 @@ def test_ai_matching_with_a_wrong_key_is_a_configuration_error(ai_service):
 
 
 def test_ai_matching_service_overloaded_is_transient(ai_service):
-    ai_service.DEMO_AI_FAILURE_RATE = 1.0
+    ai_service.DEMO_AI_FAILURE_RATE = ai_service.DEMO_AI_OVERLOAD_FAILURE_RATE = 1.0
     job = run("ai_matching", {"candidate_ids": [1], "job_posting_id": 7})
     assert (job.status, job.error_class) == (JobStatus.RETRYING, "transient")
     assert "503 Service Unavailable" in job.message
@@ -94,7 +94,8 @@ def test_async_executors_report_progress_too(settings):
 
 def test_the_simulated_service_scores_any_json_text_it_is_sent(client, settings):
     # A lone surrogate ("\ud800" in the JSON) is valid JSON but cannot be UTF-8: it answered a 500.
-    settings.DEMO_MODE, settings.DEMO_AI_FAILURE_RATE, settings.DEMO_AI_SERVICE_KEY = True, 0.0, "test-key"
+    settings.DEMO_MODE, settings.DEMO_AI_SERVICE_KEY = True, "test-key"
+    settings.DEMO_AI_FAILURE_RATE = settings.DEMO_AI_OVERLOAD_FAILURE_RATE = 0.0
     body = '{"job_posting_id": "p\\ud800", "candidate_ids": ["c\\udfff", 2]}'
 
     response = client.post(
