@@ -165,8 +165,16 @@ class JobErrorClassFilter(KnownValuesFilter):
 @admin.register(Job)
 class JobAdmin(JobIdSearchMixin, ReadOnlyAdminMixin, CheckedLookupsAdmin):
     job_id_field = "id"
-    list_display = ("id", "job_type", "status", "progress", "attempts", "error_class", "updated_at", "worker")
+    list_display = (
+        "id", "job_type", "status", "progress", "attempts", "error_class", "created_at", "updated_at", "worker",
+    )  # fmt: skip
     list_filter = ("status", JobTypeFilter, JobErrorClassFilter)
+    # Newest submitted first, read in order from jobs_created_idx. Not the model's "newest activity
+    # first" (updated_at): no index has it for the whole history, so every page sorted every job,
+    # and running jobs moved between pages while an operator paged through them.
+    ordering = ("-created_at",)
+    # Sorting by another column sorted every job, as on the events' list.
+    sortable_by = ("created_at",)
     search_fields = ("=id", "job_type", "message")
     readonly_fields = [f.name for f in Job._meta.fields]
     inlines = [AttemptInline]

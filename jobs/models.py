@@ -123,6 +123,18 @@ class Job(models.Model):
             # The type of a job found by id, from the index alone: the metrics look it up for
             # every outcome and attempt in their window (docs/benchmark.md).
             models.Index(fields=["id", "job_type"], name="jobs_id_type_idx"),
+            # Admin's list of jobs, newest submitted first (JobAdmin.ordering): a page is read
+            # from here, where ordering by updated_at sorted every job (245 ms at 200,000 on
+            # Postgres); filtered by status, type or error class, it is walked until a page is found.
+            models.Index(fields=["-created_at", "-id"], name="jobs_created_idx"),
+            # ... filtered by error class: admin's count of the filtered list (up to 10,000) read
+            # every job for a rare class (53 ms for 2,922 of 200,000), and so did its page. Jobs
+            # that never failed are not in it.
+            models.Index(
+                fields=["error_class", "-created_at", "-id"],
+                name="jobs_error_class_idx",
+                condition=~models.Q(error_class=""),
+            ),
             # Finished jobs by type and time (history lists, job queue health).
             models.Index(fields=["job_type", "-finished_at"], name="jobs_type_finished_idx"),
             models.Index(fields=["status", "-finished_at"], name="jobs_status_finished_idx"),
