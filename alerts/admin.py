@@ -15,6 +15,7 @@ from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from alerts.channels import display_recipient
@@ -300,11 +301,14 @@ class AlertHistoryAdmin(JobIdSearchMixin, CheckedLookupsAdmin):
         still_open = queryset.filter(resolved_at__isnull=True)
         batch = list(still_open[:MAX_ACTION_ROWS])
         resolved = sum(alert_resolve(alert=alert, user=request.user, reason="resolved in admin") for alert in batch)
-        self.message_user(request, f"Resolved {resolved} alert(s).", messages.SUCCESS)
+        self.message_user(
+            request, ngettext("Resolved %d alert.", "Resolved %d alerts.", resolved) % resolved, messages.SUCCESS
+        )
         left = still_open.count() if len(batch) == MAX_ACTION_ROWS else 0
         self._say_left(request, left)
         if skipped := ticked - resolved - left:
-            self.message_user(request, f"{skipped} were already resolved.", messages.INFO)
+            message = ngettext("%d was already resolved.", "%d were already resolved.", skipped) % skipped
+            self.message_user(request, message, messages.INFO)
 
     @admin.action(description="Acknowledge selected alerts (hold escalation and repeats)", permissions=["resolve"])
     def acknowledge_selected(self, request, queryset):
@@ -321,17 +325,22 @@ class AlertHistoryAdmin(JobIdSearchMixin, CheckedLookupsAdmin):
         resolved += len(batch) - acknowledged_now  # by someone else since it was read open
         minutes = settings.ALERTS["ACKNOWLEDGE_MINUTES"]
         if acknowledged_now:
-            message = f"Acknowledged {acknowledged_now} alert(s) for {minutes} min: no escalation or repeat until then."
+            message = ngettext("Acknowledged %d alert", "Acknowledged %d alerts", acknowledged_now) % acknowledged_now
+            message += f" for {minutes} min: no escalation or repeat until then."
             self.message_user(request, message, messages.SUCCESS)
         if len(batch) == MAX_ACTION_ROWS:
             self._say_left(request, still_open.filter(nobody_on_it(clock.now())).count())
         if resolved:
-            self.message_user(request, f"{resolved} were resolved: nothing to acknowledge.", messages.WARNING)
+            message = ngettext(
+                "%d was resolved: nothing to acknowledge.", "%d were resolved: nothing to acknowledge.", resolved
+            )
+            self.message_user(request, message % resolved, messages.WARNING)
 
     def _say_left(self, request, left: int) -> None:
         """Selected alerts one click (MAX_ACTION_ROWS) did not reach."""
         if left:
-            message = f"{left} more selected alert(s) not touched yet: one click acts on {MAX_ACTION_ROWS} at most; "
+            message = ngettext("%d more selected alert", "%d more selected alerts", left) % left
+            message += f" not touched yet: one click acts on {MAX_ACTION_ROWS} at most; "
             self.message_user(request, message + "select them and run the action again.", messages.WARNING)
 
     @admin.display(description="title", ordering="title")

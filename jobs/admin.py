@@ -7,6 +7,7 @@ from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Paginator
 from django.urls import reverse
 from django.utils.functional import cached_property
+from django.utils.translation import ngettext
 
 from jobs.errors import ErrorType
 from jobs.manager import JobStateConflict, job_manager
@@ -210,17 +211,20 @@ class JobAdmin(JobIdSearchMixin, ReadOnlyAdminMixin, CheckedLookupsAdmin):
             except JobStateConflict as e:  # it changed state since it was listed
                 conflicts.append(str(e))
         if done:
-            self.message_user(request, f"{verb} {done} job(s).", messages.SUCCESS)
+            message = ngettext("%(verb)s %(n)d job.", "%(verb)s %(n)d jobs.", done) % {"verb": verb, "n": done}
+            self.message_user(request, message, messages.SUCCESS)
         for conflict in conflicts[:MAX_ACTION_WARNINGS]:
             self.message_user(request, conflict, messages.WARNING)
         if len(conflicts) > MAX_ACTION_WARNINGS:
             self.message_user(request, f"and {len(conflicts) - MAX_ACTION_WARNINGS} more like these.", messages.WARNING)
         if len(batch) == MAX_ACTION_ROWS and (left := actionable.exclude(id__in=batch).count()):
-            message = f"{left} more selected job(s) not touched yet: one click acts on {MAX_ACTION_ROWS} at most; "
+            message = ngettext("%d more selected job", "%d more selected jobs", left) % left
+            message += f" not touched yet: one click acts on {MAX_ACTION_ROWS} at most; "
             message += "select them and run the action again."
             self.message_user(request, message, messages.WARNING)
         if others:
-            self.message_user(request, f"{others} selected job(s) left as they are: {rule}.", messages.WARNING)
+            message = ngettext("%d selected job left as it is", "%d selected jobs left as they are", others) % others
+            self.message_user(request, f"{message}: {rule}.", messages.WARNING)
 
     @admin.action(description="Cancel selected jobs", permissions=["cancel"])
     def cancel_jobs(self, request, queryset):

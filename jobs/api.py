@@ -4,6 +4,7 @@
 from typing import Annotated, Any
 from uuid import UUID
 
+from django.utils.translation import ngettext
 from ninja import Query, Router, Schema, Status
 from pydantic import BeforeValidator, ConfigDict, Field
 
@@ -250,4 +251,5 @@ def resume_job_type(request, payload: ResumeIn):
         require_known_job_type(payload.job_type)  # a typo is a 422, as for the pause, not "not paused"
         # `paused` for a script to read, as a job action's 409 gives the job's `status`.
         return Status(409, {"detail": f"{payload.job_type} is not paused", "paused": False})
-    return {"detail": f"{payload.job_type} resumed: {enqueued} held job(s) queued again", "enqueued": enqueued}
+    held = ngettext("%d held job", "%d held jobs", enqueued) % enqueued
+    return {"detail": f"{payload.job_type} resumed: {held} queued again", "enqueued": enqueued}

@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.utils.formats import localize
 from django.utils.timezone import localtime
+from django.utils.translation import ngettext
 
 from jobs import clock
 from jobs.admin import (
@@ -148,4 +149,6 @@ class ApiTokenAdmin(CheckedLookupsAdmin):
     @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke(self, request, queryset):
         revoked = api_tokens_revoke(tokens=queryset)
-        self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
+        self.message_user(
+            request, ngettext("Revoked %d token.", "Revoked %d tokens.", revoked) % revoked, messages.SUCCESS
+        )

@@ -236,7 +236,7 @@ def test_an_operator_with_the_permission_resolves_selected_alerts(staff, alice):
     first, second, untouched = job_failure("a"), job_failure("b"), job_failure("c")
     response = resolve_action(staff(alice), first, second)
 
-    assert "Resolved 2 alert(s)." in response.content.decode()
+    assert "Resolved 2 alerts." in response.content.decode()
     for alert in (first, second):
         alert.refresh_from_db()
         assert alert.resolved_at is not None
@@ -255,7 +255,7 @@ def test_an_operator_acknowledges_selected_alerts_and_the_list_and_page_say_by_w
     selected = {"action": "acknowledge_selected", "_selected_action": [str(first.id), str(resolved.id)]}
     response = client.post(CHANGELIST, selected, follow=True)
 
-    assert "Acknowledged 1 alert(s) for 60 min: no escalation or repeat until then." in response.content.decode()
+    assert "Acknowledged 1 alert for 60 min: no escalation or repeat until then." in response.content.decode()
     assert AlertState.objects.get(alert=first).acknowledged_by == "alice"
     assert AlertState.objects.get(alert=resolved).acknowledged_at is None
     assert AlertState.objects.get(alert=untouched).acknowledged_at is None
@@ -266,7 +266,7 @@ def test_an_operator_acknowledges_selected_alerts_and_the_list_and_page_say_by_w
 
     only_resolved = client.post(CHANGELIST, {**selected, "_selected_action": [str(resolved.id)]}, follow=True)
     said = [str(m) for m in only_resolved.context["messages"]]
-    assert said == ["1 were resolved: nothing to acknowledge."]  # no "Acknowledged 0" success
+    assert said == ["1 was resolved: nothing to acknowledge."]  # no "Acknowledged 0" success
 
     viewing = staff(viewer)
     assert "Acknowledge selected alerts" not in viewing.get(CHANGELIST).content.decode()
@@ -280,7 +280,7 @@ def test_resolving_an_already_resolved_alert_keeps_its_first_resolution(staff, a
     resolve_action(client, alert)
     first = AlertHistory.objects.get(id=alert.id).resolved_at
     response = resolve_action(client, alert)
-    assert "1 were already resolved." in response.content.decode()
+    assert "1 was already resolved." in response.content.decode()
     assert AlertHistory.objects.get(id=alert.id).resolved_at == first
 
 
@@ -294,7 +294,7 @@ def test_resolving_every_alert_of_the_list_counts_only_what_it_listed(staff, ali
     )
 
     messages = [str(m) for m in response.context["messages"]]
-    assert messages == ["Resolved 2 alert(s)."]  # the open ones the list showed, not the history
+    assert messages == ["Resolved 2 alerts."]  # the open ones the list showed, not the history
     assert AlertHistory.objects.filter(resolved_at__isnull=True).count() == 0
 
 
@@ -495,7 +495,7 @@ def said(response) -> list[str]:
     return [str(message) for message in response.context["messages"]]
 
 
-LEFT = "{} more selected alert(s) not touched yet: one click acts on 2 at most; select them and run the action again."
+LEFT = "1 more selected alert not touched yet: one click acts on 2 at most; select them and run the action again."
 
 
 def test_one_click_resolves_a_batch_of_the_alerts_selected_and_says_how_many_are_left(staff, alice, monkeypatch):
@@ -505,8 +505,8 @@ def test_one_click_resolves_a_batch_of_the_alerts_selected_and_says_how_many_are
     every_one = {"action": "resolve_selected", "_selected_action": [str(first.id)], "select_across": "1"}
     client = staff(alice)
 
-    assert said(client.post(CHANGELIST, every_one, follow=True)) == ["Resolved 2 alert(s).", LEFT.format(1)]
-    assert said(client.post(CHANGELIST, every_one, follow=True)) == ["Resolved 1 alert(s)."]
+    assert said(client.post(CHANGELIST, every_one, follow=True)) == ["Resolved 2 alerts.", LEFT]
+    assert said(client.post(CHANGELIST, every_one, follow=True)) == ["Resolved 1 alert."]
     assert not AlertHistory.objects.filter(resolved_at__isnull=True).exists()
 
 
@@ -516,9 +516,9 @@ def test_one_click_acknowledges_a_batch_and_the_next_goes_on_to_those_nobody_hol
     first, *_ = job_failure("a"), job_failure("b"), job_failure("c")
     every_one = {"action": "acknowledge_selected", "_selected_action": [str(first.id)], "select_across": "1"}
     client = staff(alice)
-    acknowledged = "Acknowledged 2 alert(s) for 60 min: no escalation or repeat until then."
+    acknowledged = "Acknowledged 2 alerts for 60 min: no escalation or repeat until then."
 
-    assert said(client.post(CHANGELIST, every_one, follow=True)) == [acknowledged, LEFT.format(1)]
+    assert said(client.post(CHANGELIST, every_one, follow=True)) == [acknowledged, LEFT]
     assert said(client.post(CHANGELIST, every_one, follow=True)) == [acknowledged]  # the third, and a renewal
     assert not AlertState.objects.filter(acknowledged_at__isnull=True).exists()
 
@@ -664,5 +664,5 @@ def test_an_alert_resolved_by_someone_else_while_the_acknowledge_action_runs_is_
         response = client.post(CHANGELIST, selected, follow=True)
 
     assert someone_else == [True]
-    assert [str(m) for m in response.context["messages"]] == ["1 were resolved: nothing to acknowledge."]
+    assert [str(m) for m in response.context["messages"]] == ["1 was resolved: nothing to acknowledge."]
     assert AlertState.objects.get(alert=alert).acknowledged_at is None

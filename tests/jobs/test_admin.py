@@ -36,7 +36,7 @@ def test_operators_cancel_jobs_from_the_admin_list(client):
     queued.refresh_from_db()
     assert queued.status == JobStatus.CANCELLED
     messages = [str(m) for m in response.context["messages"]]
-    assert "Cancelled 1 job(s)." in messages
+    assert "Cancelled 1 job." in messages
     assert any("only queued, running or retrying jobs can be cancelled" in m for m in messages)
 
 
@@ -53,13 +53,13 @@ def test_one_click_acts_on_a_batch_of_the_jobs_selected_and_says_what_is_left(cl
     second = client.post(reverse("admin:jobs_job_changelist"), every_one, follow=True)
 
     assert [str(m) for m in first.context["messages"]] == [
-        "Cancelled 2 job(s).",
-        "1 more selected job(s) not touched yet: one click acts on 2 at most; select them and run the action again.",
-        "2 selected job(s) left as they are: only queued, running or retrying jobs can be cancelled.",
+        "Cancelled 2 jobs.",
+        "1 more selected job not touched yet: one click acts on 2 at most; select them and run the action again.",
+        "2 selected jobs left as they are: only queued, running or retrying jobs can be cancelled.",
     ]
     assert [str(m) for m in second.context["messages"]] == [
-        "Cancelled 1 job(s).",
-        "4 selected job(s) left as they are: only queued, running or retrying jobs can be cancelled.",
+        "Cancelled 1 job.",
+        "4 selected jobs left as they are: only queued, running or retrying jobs can be cancelled.",
     ]
     assert {job.status for job in Job.objects.filter(id__in=[job.id for job in queued])} == {JobStatus.CANCELLED}
 

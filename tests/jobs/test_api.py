@@ -419,7 +419,7 @@ def test_pause_lists_and_resume_a_job_type_with_a_token(client, alice, bearer, d
     assert (again.status_code, again.json()["already_paused"]) == (200, True)
     assert [item["job_type"] for item in listed.json()] == ["test.echo"]
     assert resumed.status_code == 200 and resumed.json() == {
-        "detail": "test.echo resumed: 1 held job(s) queued again",
+        "detail": "test.echo resumed: 1 held job queued again",
         "enqueued": 1,
     }
     assert held.logs.filter(details__resumed=True).exists()

@@ -128,7 +128,7 @@ def test_admin_revokes_selected_tokens(admin_client, alice):
         "/admin/monitoring/apitoken/", {"action": "revoke", "_selected_action": [revoke.id]}, follow=True
     )
 
-    assert "Revoked 1 token(s)." in response.content.decode()
+    assert "Revoked 1 token." in response.content.decode()
     revoke.refresh_from_db()
     keep.refresh_from_db()
     assert revoke.revoked_at is not None and keep.revoked_at is None
