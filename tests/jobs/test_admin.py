@@ -195,9 +195,7 @@ def plan(sql: str) -> str:
     [{}, {"status": "failed"}, {"job_type": "ai_matching"}, {"error_class": "configuration"}],
     ids=["all", "status", "job_type", "error_class"],
 )
-def test_the_job_list_and_its_count_are_read_from_indexes(
-    client, postgres_only, django_assert_max_num_queries, params
-):
+def test_the_job_list_and_its_count_are_read_from_indexes(client, postgres_only, django_assert_max_num_queries, params):
     """Drill (EXPLAIN, 200,000 jobs on Postgres): the list sorted every job by updated_at on each
     page (245 ms; 66-119 ms filtered), and a filter by error class was counted by reading every
     job (53 ms for the 2,922 of a class). From jobs_created_idx and jobs_error_class_idx: 0.2-3 ms."""
