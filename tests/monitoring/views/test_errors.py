@@ -1,5 +1,6 @@
 """Error analysis: how often attempts fail, by class and exception, the same errors grouped, their alerts."""
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -190,3 +191,25 @@ def test_renders_in_a_bounded_number_of_queries(alice_client, outcome_history, d
     assert all(len(group["alerts"]) == 3 for group in response.context["top_errors"])
     assert all(group["more_alerts"] == 2 for group in response.context["top_errors"])
     assert response.content.decode().count('<span class="muted small">and 2 more</span>') == 10
+
+
+@pytest.mark.parametrize(
+    "timeframe, visible, hidden, said",
+    [
+        ("15m", 10, 30, "10 s"),
+        ("1h", 15, 30, "15 s"),
+        ("6h", 30, 30, "30 s"),
+        ("24h", 60, 60, "1 min"),
+        ("7d", 300, 300, "5 min"),
+        ("30d", 300, 300, "5 min"),
+    ],
+)
+def test_a_poll_comes_as_often_as_the_timeframes_figures_move(alice_client, timeframe, visible, hidden, said):
+    """A month's error analysis (a second of database at 30 days of history) is not asked for
+    every few seconds; the last hour's stays live."""
+    partial = alice_client.get(f"/errors/?timeframe={timeframe}", headers=htmx("errors-live")).content.decode()
+
+    trigger = re.search(r'<div id="errors-live"[^>]* hx-trigger="([^"]*)"', partial)[1]
+    assert f"every {visible}s [document.visibilityState === 'visible']" in trigger
+    assert f"every {hidden}s [document.visibilityState !== 'visible']" in trigger
+    assert f"refreshes every {said}</p>" in partial
