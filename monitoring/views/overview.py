@@ -11,6 +11,7 @@ from monitoring.health import current_health
 from monitoring.metrics import TIMEFRAMES, outcome_summary
 from monitoring.permissions import VIEW_ALERTS, VIEW_HEALTH, VIEW_JOBS, VIEW_METRICS
 from monitoring.views.base import dashboard_view, render_page
+from monitoring.views.performance import REFRESH_SECONDS, span_name
 
 
 def _open_alerts(now) -> dict:
@@ -40,6 +41,14 @@ def overview(request):
     return _overview(request)  # or the login page, or the 403 naming jobs.view_job
 
 
+# The overview's two polled parts (htmx targets): what runs now, every 5 s, and the chosen
+# timeframe's figures, as often as the Performance page refreshes that timeframe (a month's
+# figures hardly move, and cost the most). A poll of one computes only its own figures.
+NOW_PART, WINDOW_PART = "overview-live", "overview-window"
+PARTS = {NOW_PART: "dashboard/partials/overview_live.html", WINDOW_PART: "dashboard/partials/overview_window.html"}
+NOW_SECONDS = 5
+
+
 @dashboard_view(VIEW_JOBS)
 def _overview(request):
     now = clock.now()
@@ -48,22 +57,34 @@ def _overview(request):
     if not form.is_valid():
         return render_page(request, "dashboard/overview.html", context, status=400)
     timeframe = form.cleaned_data["timeframe"]
-    failures, failures_total = selectors.recent_failures(since=now - TIMEFRAMES[timeframe])
     user = request.user
+    polled = request.htmx.target if request.htmx and request.htmx.target in PARTS else None
+    refresh = REFRESH_SECONDS[timeframe]
     context.update(
         timeframe=timeframe,
-        counts=selectors.active_job_counts(),
-        paused=selectors.paused_job_types(),
-        attention=selectors.needs_attention_count(now),
-        failures=failures,
-        failures_total=failures_total,
-        failures_window=finished_window(timeframe),
-        outcomes=outcome_summary(timeframe, now=now),
-        # Figures from pages the user may not open are left out (and not queried).
-        health=current_health(now) if user.has_perm(VIEW_HEALTH) else None,
-        open_alerts=_open_alerts(now) if user.has_perm(VIEW_ALERTS) else None,
+        oob=polled is not None,  # a poll also sends its part's panel below, swapped in by id
+        now_seconds=NOW_SECONDS,
+        now_refresh=span_name(NOW_SECONDS),
+        window_seconds=refresh,
+        window_hidden_seconds=max(refresh, 30),
+        window_refresh=span_name(refresh),
         can_view_metrics=user.has_perm(VIEW_METRICS),
     )
-    return render_page(
-        request, "dashboard/overview.html", context, partials={"overview-live": "dashboard/partials/overview_live.html"}
-    )
+    if polled != WINDOW_PART:
+        context.update(
+            counts=selectors.active_job_counts(),
+            paused=selectors.paused_job_types(),
+            attention=selectors.needs_attention_count(now),
+            # Figures from pages the user may not open are left out (and not queried).
+            health=current_health(now) if user.has_perm(VIEW_HEALTH) else None,
+            open_alerts=_open_alerts(now) if user.has_perm(VIEW_ALERTS) else None,
+        )
+    if polled != NOW_PART:
+        failures, failures_total = selectors.recent_failures(since=now - TIMEFRAMES[timeframe])
+        context.update(
+            failures=failures,
+            failures_total=failures_total,
+            failures_window=finished_window(timeframe),
+            outcomes=outcome_summary(timeframe, now=now),
+        )
+    return render_page(request, "dashboard/overview.html", context, partials=PARTS)
