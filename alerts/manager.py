@@ -30,6 +30,7 @@ from alerts.models import (
 from alerts.services import acknowledged, alert_resolve, lock_state, queue_notifications
 from jobs import clock
 from jobs.payloads import clip, to_json_value
+from monitoring.health import component_key
 from monitoring.metrics import execution_time_stats
 
 logger = logging.getLogger(__name__)
@@ -391,7 +392,9 @@ class AlertManager:
         previous = previous or {}
         cleared = {}
         for metric in results:
-            verdict = rules.health_verdict(metric, previous.get((metric.metric_type, metric.metric_name)))
+            # The same component's previous status: for a resource, the same host's reading.
+            key = component_key(metric.metric_type, metric.metric_name, metric.details)
+            verdict = rules.health_verdict(metric, previous.get(key))
             if verdict is None:
                 continue
             if verdict.severity:

@@ -361,7 +361,11 @@ class HealthService:
 
     def _store(self, components: list[dict], checked_at: datetime) -> list[SystemHealthMetric]:
         try:
-            previous = {(c["metric_type"], c["metric_name"]): c["status"] for c in latest_health()["components"]}
+            # Each component's status before this run: a host's reading is compared with the same host's.
+            previous = {
+                component_key(c["metric_type"], c["metric_name"], c["details"]): c["status"]
+                for c in latest_health()["components"]
+            }
             rows = SystemHealthMetric.objects.bulk_create(
                 [
                     SystemHealthMetric(
@@ -1061,15 +1065,34 @@ def last_checked_at() -> datetime | None:
     return SystemHealthMetric.objects.aggregate(latest=Max("timestamp"))["latest"]
 
 
+# A component is one metric of one host where the reading names one: the resources (cpu, memory,
+# disk, clock) are measured on whichever node ran the checks, each node's its own. Keyed by name
+# alone, node-b's healthy disk replaced node-a's full one on every page while its alert stayed open.
+HOST = KT("details__host")
+COMPONENT = (F("metric_type"), F("metric_name"), HOST)
+
+
+def host_of(details) -> str | None:
+    """The node a stored reading is of (`details.host`), None for a component of the whole system."""
+    return (details.get("host") if isinstance(details, dict) else None) or None
+
+
+def component_key(metric_type: str, metric_name: str, details) -> tuple[str, str, str | None]:
+    """What tells one component from another: (metric_type, metric_name, host or None)."""
+    return metric_type, metric_name, host_of(details)
+
+
 def latest_health() -> dict:
     """The latest result of each component, and the overall status (the worst of them).
 
     {"status": "healthy"|"warning"|"critical"|"unknown", "checked_at": datetime|None,
-     "components": [{"metric_type", "metric_name", "metric_value": float, "status", "details",
-                     "timestamp"}, ...]}   sorted by metric_type, metric_name.
+     "components": [{"metric_type", "metric_name", "host": str|None, "metric_value": float,
+                     "status", "details", "timestamp"}, ...]}   sorted by metric_type, metric_name, host.
+    A component is a metric of one host where its reading names one (component_key): each worker
+    host's cpu, memory, disk and clock are their own components.
     A component not reported for HEALTH["FORGET_AFTER_MINUTES"] before the latest run (a
     service removed from the settings, a host gone) is left out. Two queries, reading only
-    the rows of that span.
+    the rows of that span (health_time_idx).
     """
     checked_at = last_checked_at()
     if checked_at is None:
@@ -1077,36 +1100,34 @@ def latest_health() -> dict:
     since = checked_at - timedelta(minutes=settings.HEALTH["FORGET_AFTER_MINUTES"])
     rows = (
         SystemHealthMetric.objects.filter(timestamp__gte=since)
-        .annotate(latest=Window(Max("timestamp"), partition_by=[F("metric_type"), F("metric_name")]))
+        .annotate(latest=Window(Max("timestamp"), partition_by=COMPONENT))
         .filter(timestamp=F("latest"))
-        .order_by("metric_type", "metric_name")
+        .order_by("metric_type", "metric_name", HOST)
         .values("metric_type", "metric_name", "metric_value", "status", "details", "timestamp")
     )
     components = {}
     for row in rows:
         row["metric_value"] = float(row["metric_value"])
-        components.setdefault((row["metric_type"], row["metric_name"]), row)
+        row["host"] = host_of(row["details"])
+        components.setdefault(component_key(row["metric_type"], row["metric_name"], row["details"]), row)
     components = list(components.values())
     return {"status": worst(c["status"] for c in components), "checked_at": checked_at, "components": components}
 
 
-def health_histories(*, since: datetime, limit: int = 5000) -> dict[tuple[str, str], list[SystemHealthMetric]]:
+def health_histories(*, since: datetime, limit: int = 5000) -> dict[tuple, list[SystemHealthMetric]]:
     """Every component's results since `since`, oldest first (the latest `limit` of each at most):
-    {(metric_type, metric_name): [row, ...]}. One query, over health_time_idx, whatever the number
-    of components (it was one per component: 25 components, 25 queries on each poll of the page)."""
+    {(metric_type, metric_name, host or None): [row, ...]} (component_key), each host's resources
+    their own history. One query, over health_time_idx, whatever the number of components (it was
+    one per component: 25 components, 25 queries on each poll of the page)."""
     rows = (
         SystemHealthMetric.objects.filter(timestamp__gte=since)
-        .annotate(
-            newest_first=Window(
-                RowNumber(), partition_by=[F("metric_type"), F("metric_name")], order_by=F("timestamp").desc()
-            )
-        )
+        .annotate(newest_first=Window(RowNumber(), partition_by=COMPONENT, order_by=F("timestamp").desc()))
         .filter(newest_first__lte=limit)
-        .order_by("metric_type", "metric_name", "timestamp")
+        .order_by("metric_type", "metric_name", HOST, "timestamp")
     )
-    histories: dict[tuple[str, str], list[SystemHealthMetric]] = {}
+    histories: dict[tuple, list[SystemHealthMetric]] = {}
     for row in rows:
-        histories.setdefault((row.metric_type, row.metric_name), []).append(row)
+        histories.setdefault(component_key(row.metric_type, row.metric_name, row.details), []).append(row)
     return histories
 
 

@@ -96,17 +96,19 @@ class DatabaseCollector:
         status = GaugeMetricFamily(
             "jobmonitor_health_status",
             "1 for each health component's current status, 0 for the other statuses.",
-            labels=["metric_type", "metric_name", "status"],
+            labels=["metric_type", "metric_name", "host", "status"],
         )
         value = GaugeMetricFamily(
             "jobmonitor_health_value",
             "Each health component's last measured value (ms, %, count… as its name says).",
-            labels=["metric_type", "metric_name"],
+            labels=["metric_type", "metric_name", "host"],
         )
         for c in health["components"]:
+            # Each host's resources are series of their own; "" (no label) for the system's components.
+            component = [c["metric_type"], c["metric_name"], c["host"] or ""]
             for candidate in HEALTH_STATUSES:
-                status.add_metric([c["metric_type"], c["metric_name"], candidate], int(c["status"] == candidate))
-            value.add_metric([c["metric_type"], c["metric_name"]], c["metric_value"])
+                status.add_metric([*component, candidate], int(c["status"] == candidate))
+            value.add_metric(component, c["metric_value"])
         overall = GaugeMetricFamily(
             "jobmonitor_health_overall",
             "1 for the overall health status (the worst component's), 0 for the others.",

@@ -488,6 +488,11 @@ HealthStatusName = Literal[(*HealthStatus.values, "unknown")]
 class HealthComponentOut(Out):
     metric_type: MetricType = Field(description="database, api, resource or job_queue.", examples=["database"])
     metric_name: str = Field(examples=["database.latency_ms"])
+    host: str | None = Field(
+        description="The node a resource reading is of (`details.host`: cpu, memory, disk and clock of each "
+        "worker host, each host its own component); null for the components of the whole system.",
+        examples=["node-1", None],
+    )
     metric_value: float = Field(description="What was measured, in the unit its name says.", examples=[1.25])
     status: HealthStatusName = Field(
         description="unknown for the stored cluster.workers reading while no worker runs (`stale`)."
@@ -558,7 +563,7 @@ class HealthOut(Out):
     checked_at: datetime | None = Field(
         description="The latest run of the checks. Old means the checks stopped running: its results stay."
     )
-    components: list[HealthComponentOut] = Field(description="Each component's latest result, by type and name.")
+    components: list[HealthComponentOut] = Field(description="Each component's latest result, by type, name and host.")
     stale: bool = Field(description="The checks stopped: none for HEALTH_STALE_AFTER_MINUTES (3 by default).")
     no_worker: NoWorkerOut | None = Field(
         description="Set when the checks stopped and no worker has been seen either (a job's heartbeat counts): "

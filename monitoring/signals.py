@@ -2,5 +2,6 @@ from django.dispatch import Signal
 
 # Sent after HealthService.run_health_checks stored its results.
 # kwargs: results (list of the SystemHealthMetric rows just written, one per component),
-#         previous (dict mapping (metric_type, metric_name) to the status before this run).
+#         previous (dict mapping each component, (metric_type, metric_name, host or None) as
+#         monitoring.health.component_key gives it, to its status before this run).
 health_checked = Signal()

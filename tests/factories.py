@@ -109,16 +109,25 @@ class SystemHealthMetricFactory(factory.django.DjangoModelFactory):
 
 
 def health_result(
-    name: str, status: str, *, now, minutes_ago: float, value: float = 1.0, metric_type=MetricType.DATABASE
+    name: str,
+    status: str,
+    *,
+    now,
+    minutes_ago: float,
+    value: float = 1.0,
+    metric_type=MetricType.DATABASE,
+    host: str | None = None,
 ):
-    """One stored health-check result, `minutes_ago` before `now`, with the message a check writes."""
+    """One stored health-check result, `minutes_ago` before `now`, with the message a check writes;
+    a resource reading names its `host`, as the checks do."""
+    message = f"{name} is {status}" + (f" on {host}" if host else "")
     return SystemHealthMetricFactory(
         metric_type=metric_type,
         metric_name=name,
         status=status,
         metric_value=value,
         timestamp=now - timedelta(minutes=minutes_ago),
-        details={"message": f"{name} is {status}"},
+        details={"message": message, **({"host": host} if host else {})},
     )
 
 

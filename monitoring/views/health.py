@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from jobs import clock
 from monitoring import charts, selectors
-from monitoring.health import current_health, health_histories
+from monitoring.health import component_key, current_health, health_histories
 from monitoring.metrics import TIMEFRAMES
 from monitoring.models import MetricType
 from monitoring.permissions import VIEW_HEALTH, VIEW_METRICS
@@ -58,16 +58,17 @@ def _component(row: dict, history: list) -> dict:
     points = [(h.timestamp, float(h.metric_value), h.status) for h in history]
     values = [value for _, value, _ in points]
     details = row["details"] if isinstance(row["details"], dict) else {}
+    label = f"{row['metric_name']} on {row['host']}" if row["host"] else row["metric_name"]
     return {
         **row,
         "value": unit.format(row["metric_value"]),
         "message": details.get("message", ""),
-        "host": details.get("host", ""),
+        "host": row["host"] or "",
         # An expected job type's (HEALTH_EXPECTED_JOBS): its runs, and the last that completed.
         "expected_job_type": details.get("job_type", "") if "every_minutes" in details else "",
         "last_job_id": details.get("last_job_id", ""),
         "failed_calls_links": failed_calls_links(details),
-        "sparkline": charts.sparkline(points, unit=unit, label=row["metric_name"]),
+        "sparkline": charts.sparkline(points, unit=unit, label=label),
         "not_healthy": sum(1 for _, _, status in points if status != "healthy"),
         "checks": len(points),
         "low": unit.format(min(values)) if values else None,
@@ -82,10 +83,11 @@ def health(request):
     # Every component's last hour at once.
     histories = health_histories(since=now - HISTORY_WINDOW, limit=HISTORY_POINTS) if health["components"] else {}
     components = [
-        _component(row, histories.get((row["metric_type"], row["metric_name"]), [])) for row in health["components"]
+        _component(row, histories.get(component_key(row["metric_type"], row["metric_name"], row["details"]), []))
+        for row in health["components"]
     ]
-    # The worst first within each section (then by name), as run_health_checks prints them.
-    components.sort(key=lambda c: (-STATUS_RANK.get(c["status"], 3), c["metric_name"]))
+    # The worst first within each section (then by name and host), as run_health_checks prints them.
+    components.sort(key=lambda c: (-STATUS_RANK.get(c["status"], 3), c["metric_name"], c["host"]))
     sections = [
         {"title": title, "components": [c for c in components if c["metric_type"] == metric_type]}
         for metric_type, title in SECTIONS.items()

@@ -33,7 +33,7 @@ def resource(name, value, status=HealthStatus.HEALTHY):
 
 
 def test_a_check_turning_warning_raises_a_warning_system_health_alert():
-    checked(db_latency(HealthStatus.WARNING, 850), previous={("database", "latency_ms"): "healthy"})
+    checked(db_latency(HealthStatus.WARNING, 850), previous={("database", "latency_ms", None): "healthy"})
     alert = AlertHistory.objects.get()
     assert (alert.alert_type, alert.severity) == (AlertType.SYSTEM_HEALTH, "warning")
     assert alert.title == "Health check database/latency_ms is warning"
@@ -50,7 +50,7 @@ def test_what_the_check_saw_is_a_sentence_of_its_own_before_the_previous_status(
         status=HealthStatus.CRITICAL,
         details={"message": "21 of 41 attempts failed in the last 15 min"},
     )
-    checked(rate, previous={("job_queue", "jobs.failure_rate_pct"): "warning"})
+    checked(rate, previous={("job_queue", "jobs.failure_rate_pct", None): "warning"})
     assert AlertHistory.objects.get().message == (
         "job_queue/jobs.failure_rate_pct = 51.2 (critical). 21 of 41 attempts failed in the last 15 min. "
         "Previously warning."
@@ -97,7 +97,7 @@ def test_a_check_back_to_healthy_resolves_its_alert_and_says_so():
         checked(db_latency(HealthStatus.CRITICAL, 5000))
         alert = AlertHistory.objects.get()
         alert.deliveries.update(status=DeliveryStatus.SENT)  # ops were told
-        checked(db_latency(HealthStatus.HEALTHY, 2.0), previous={("database", "latency_ms"): "critical"})
+        checked(db_latency(HealthStatus.HEALTHY, 2.0), previous={("database", "latency_ms", None): "critical"})
 
     alert.refresh_from_db()
     assert alert.resolved_at == NOW
@@ -117,7 +117,7 @@ def test_a_check_that_clears_while_the_alert_is_being_delivered_is_announced_too
     alert = AlertHistory.objects.get()
     NotificationDelivery.objects.filter(alert=alert).update(status=DeliveryStatus.SENDING)  # a worker sends it now
 
-    checked(db_latency(HealthStatus.HEALTHY, 2.0), previous={("database", "latency_ms"): "critical"})
+    checked(db_latency(HealthStatus.HEALTHY, 2.0), previous={("database", "latency_ms", None): "critical"})
 
     assert NotificationDelivery.objects.filter(alert=alert, kind=DeliveryKind.RESOLVED).count() == 2
 

@@ -57,6 +57,7 @@ def test_each_components_latest_check_and_the_worst_status(client, viewer):
             {
                 "metric_type": "api",
                 "metric_name": "ai_matching",
+                "host": None,
                 "metric_value": 1800.0,
                 "status": "warning",
                 "details": {"message": "ai_matching is warning"},
@@ -66,6 +67,7 @@ def test_each_components_latest_check_and_the_worst_status(client, viewer):
             {
                 "metric_type": "database",
                 "metric_name": "database.latency_ms",
+                "host": None,
                 "metric_value": 1.25,
                 "status": "healthy",
                 "details": {"message": "database.latency_ms is healthy"},
@@ -115,6 +117,37 @@ def test_checks_stopped_while_workers_are_busy_with_long_jobs_is_stale_not_dead(
     body = client.get(HEALTH).json()
 
     assert (body["status"], body["stale"], body["no_worker"]) == ("healthy", True, None)
+
+
+def test_each_hosts_resources_are_components_of_their_own(client, viewer):
+    disk = partial(checked, "disk.percent", metric_type=MetricType.RESOURCE)
+    disk(HealthStatus.CRITICAL, minutes_ago=2, value=97, host="node-a")
+    disk(HealthStatus.HEALTHY, minutes_ago=1, value=50, host="node-b")  # the next run, on another node
+    client.force_login(viewer)
+
+    body = client.get(HEALTH).json()
+
+    assert body["status"] == "critical"
+    assert [(c["metric_name"], c["host"], c["status"], c["metric_value"]) for c in body["components"]] == [
+        ("disk.percent", "node-a", "critical", 97.0),
+        ("disk.percent", "node-b", "healthy", 50.0),
+    ]
+    assert body["components"][0]["details"] == {"message": "disk.percent is critical on node-a", "host": "node-a"}
+
+
+def test_queries_stay_flat_with_five_hosts(client, alice, bearer, django_assert_max_num_queries):
+    for run in range(30):
+        for name in ("cpu.percent", "memory.percent", "disk.percent"):
+            checked(
+                name, HealthStatus.HEALTHY, minutes_ago=run / 5, metric_type=MetricType.RESOURCE, host=f"node-{run % 5}"
+            )
+    headers = bearer(alice)
+
+    # token lookup, its last_used_at, user and group permissions; the latest run, its rows; the hosts
+    with django_assert_max_num_queries(7):
+        response = client.get(HEALTH, headers=headers)
+
+    assert len(response.json()["components"]) == 15  # 3 resources of each of the 5 hosts
 
 
 def test_queries_stay_bounded_however_long_the_history(client, alice, bearer, django_assert_max_num_queries):

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from alerts.models import AlertHistory
 from jobs.models import JobStatus
-from monitoring.health import HealthService, health_service
+from monitoring.health import HealthService, health_service, latest_health
 from monitoring.models import EventType, SystemHealthMetric
 from monitoring.signals import health_checked
 from tests.conftest import publish_cluster, running_cluster, wait_for
@@ -54,7 +54,7 @@ def test_a_run_stores_one_row_per_component_all_with_the_run_time(machine, no_cl
     assert result["status"] == "critical"
 
 
-def test_health_checked_carries_the_rows_and_the_statuses_before_the_run(machine, no_cluster):
+def test_health_checked_carries_the_rows_and_the_statuses_before_the_run(machine, no_cluster, settings):
     received = []
 
     def receiver(sender, results, previous, **kwargs):
@@ -71,8 +71,43 @@ def test_health_checked_carries_the_rows_and_the_statuses_before_the_run(machine
     (first_rows, first_previous), (second_rows, second_previous) = received
     assert first_previous == {}
     assert all(isinstance(row, SystemHealthMetric) and row.pk for row in second_rows)
-    assert second_previous[("resource", "cpu.percent")] == "healthy"
+    assert second_previous[("resource", "cpu.percent", settings.WORKER_HOSTNAME)] == "healthy"
     assert {r.metric_name: r.status for r in second_rows}["cpu.percent"] == "critical"
+
+
+def test_each_node_running_the_checks_keeps_its_own_resources_and_their_alerts(machine, no_cluster, settings):
+    """The scheduled checks land on whichever node picks them up: here node-a, node-b, node-a, node-b."""
+    received = []
+
+    def receiver(sender, results, previous, **kwargs):
+        received.append(previous)
+
+    def run_on(host, disk, minute):
+        settings.WORKER_HOSTNAME, machine.disk = host, disk
+        with time_machine.travel(NOW + timedelta(minutes=minute), tick=False):
+            health_service.run_health_checks_sync()
+
+    health_checked.connect(receiver)
+    try:
+        run_on("node-a", 50, minute=0)
+        run_on("node-b", 88, minute=1)  # node-b's disk fills up...
+        run_on("node-a", 97, minute=2)  # ... then node-a's, past critical
+        run_on("node-b", 50, minute=3)  # node-b cleaned up; node-a's disk is still full
+    finally:
+        health_checked.disconnect(receiver)
+
+    health = latest_health()
+    disks = {c["host"]: c["status"] for c in health["components"] if c["metric_name"] == "disk.percent"}
+    assert disks == {"node-a": "critical", "node-b": "healthy"}, "node-b's reading replaced node-a's"
+    assert health["status"] == "critical"
+    # Each reading is compared with the same host's previous one, not with the last run's on another node.
+    assert received[2][("resource", "disk.percent", "node-a")] == "healthy"
+    assert received[3][("resource", "disk.percent", "node-b")] == "warning"
+    alerts = AlertHistory.objects.filter(alert_type="resource_utilization", title__contains="disk")
+    node_a = alerts.get(title__contains="node-a")
+    assert node_a.resolved_at is None
+    assert node_a.message.endswith("Previously healthy."), "compared with node-b's warning"
+    assert alerts.get(title__contains="node-b").resolved_at is not None  # cleared by node-b's own reading
 
 
 def test_a_failing_receiver_does_not_break_the_run(machine):

@@ -35,6 +35,7 @@ def test_the_latest_row_of_each_component_and_the_worst_status(django_assert_max
         {
             "metric_type": "database",
             "metric_name": "database.latency_ms",
+            "host": None,
             "metric_value": 1.25,
             "status": "healthy",
             "details": {"message": "database.latency_ms is healthy"},
@@ -43,6 +44,7 @@ def test_the_latest_row_of_each_component_and_the_worst_status(django_assert_max
         {
             "metric_type": "resource",
             "metric_name": "cpu.percent",
+            "host": None,
             "metric_value": 88.0,
             "status": "warning",
             "details": {"message": "cpu.percent is warning"},
@@ -81,12 +83,56 @@ def test_health_histories_are_each_components_oldest_first():
 
     since = NOW - timedelta(hours=1)
     assert values(health_histories(since=since)) == {
-        ("api", "cpu.percent"): [31, 21, 11],  # the same name under another type is another component
-        ("resource", "cpu.percent"): [30, 20, 10],
-        ("resource", "memory.percent"): [5],
+        ("api", "cpu.percent", None): [31, 21, 11],  # the same name under another type is another component
+        ("resource", "cpu.percent", None): [30, 20, 10],
+        ("resource", "memory.percent", None): [5],
     }
     assert values(health_histories(since=since, limit=2)) == {  # the latest 2 of each
-        ("api", "cpu.percent"): [21, 11],
-        ("resource", "cpu.percent"): [20, 10],
-        ("resource", "memory.percent"): [5],
+        ("api", "cpu.percent", None): [21, 11],
+        ("resource", "cpu.percent", None): [20, 10],
+        ("resource", "memory.percent", None): [5],
+    }
+
+
+# --- several worker hosts: the checks run on whichever node picks them up --------------------
+
+
+disk = partial(metric, "disk.percent", metric_type="resource")
+
+
+def test_each_hosts_resources_are_components_of_their_own_and_the_worst_decides(django_assert_max_num_queries):
+    disk("critical", minutes_ago=2, value=97, host="node-a")  # node-a's disk is full...
+    disk("healthy", minutes_ago=1, value=50, host="node-b")  # ... and the next run landed on node-b
+    disk("warning", minutes_ago=0, value=88, host="node-c")
+    metric("database.latency_ms", "healthy", minutes_ago=0)
+
+    with django_assert_max_num_queries(2):
+        health = latest_health()
+
+    resources = [(c["host"], c["status"], c["metric_value"]) for c in health["components"] if c["host"]]
+    assert resources == [("node-a", "critical", 97.0), ("node-b", "healthy", 50.0), ("node-c", "warning", 88.0)]
+    assert health["status"] == "critical", "node-b's healthy disk replaced node-a's full one"
+    assert [c["host"] for c in health["components"] if c["metric_name"] == "database.latency_ms"] == [None]
+
+
+def test_a_host_that_stopped_reporting_is_forgotten(settings):
+    settings.HEALTH = {**settings.HEALTH, "FORGET_AFTER_MINUTES": 15}
+    disk("critical", minutes_ago=20, value=99, host="node-gone")  # taken out of the cluster since
+    disk("warning", minutes_ago=14, value=90, host="node-a")  # the checks last ran on it 14 min ago
+    disk("healthy", minutes_ago=0, value=50, host="node-b")
+
+    health = latest_health()
+    assert [(c["host"], c["status"]) for c in health["components"]] == [("node-a", "warning"), ("node-b", "healthy")]
+    assert health["status"] == "warning"
+
+
+def test_health_histories_are_each_hosts_own():
+    for minutes_ago in (3, 2, 1):
+        host = "node-a" if minutes_ago % 2 else "node-b"  # the runs alternate between two nodes
+        disk("healthy", minutes_ago=minutes_ago, value=minutes_ago * 10, host=host)
+
+    histories = health_histories(since=NOW - timedelta(hours=1))
+    assert {key: [float(row.metric_value) for row in rows] for key, rows in histories.items()} == {
+        ("resource", "disk.percent", "node-a"): [30, 10],
+        ("resource", "disk.percent", "node-b"): [20],
     }

@@ -95,9 +95,10 @@ def test_open_alerts_by_severity(client, token):
     AlertHistoryFactory(severity="critical", resolved_at=NOW)
 
     samples = scrape(client, **token)
-    assert {severity: value(samples, "jobmonitor_open_alerts", severity=severity) for severity in (
-        "info", "warning", "error", "critical"
-    )} == {"info": 0, "warning": 1, "error": 0, "critical": 2}
+    assert {
+        severity: value(samples, "jobmonitor_open_alerts", severity=severity)
+        for severity in ("info", "warning", "error", "critical")
+    } == {"info": 0, "warning": 1, "error": 0, "critical": 2}
 
 
 def test_each_health_component_s_status(client, token):
@@ -109,13 +110,36 @@ def test_each_health_component_s_status(client, token):
 
     samples = scrape(client, **token)
     status = "jobmonitor_health_status"
-    assert value(samples, status, metric_type="api", metric_name="ai_matching", status="critical") == 1
-    assert value(samples, status, metric_type="api", metric_name="ai_matching", status="healthy") == 0
-    assert value(samples, status, metric_type="database", metric_name="database.latency_ms", status="healthy") == 1
-    assert value(samples, "jobmonitor_health_value", metric_type="database", metric_name="database.latency_ms") == 2.5
+    # host="" is no label to Prometheus: the components of the whole system have no host.
+    ai, db = {"metric_type": "api", "metric_name": "ai_matching", "host": ""}, {"metric_type": "database", "host": ""}
+    assert value(samples, status, **ai, status="critical") == 1
+    assert value(samples, status, **ai, status="healthy") == 0
+    assert value(samples, status, **db, metric_name="database.latency_ms", status="healthy") == 1
+    assert value(samples, "jobmonitor_health_value", **db, metric_name="database.latency_ms") == 2.5
     assert value(samples, "jobmonitor_health_overall", status="critical") == 1
     assert value(samples, "jobmonitor_health_overall", status="unknown") == 0
     assert value(samples, "jobmonitor_health_checked_timestamp_seconds") == checked.timestamp()
+
+
+def test_each_hosts_resources_are_series_of_their_own(client, token):
+    checked = NOW - timedelta(minutes=1)
+    for host, percent, status in (("node-a", 97, "critical"), ("node-b", 50, "healthy")):
+        SystemHealthMetricFactory(
+            metric_type="resource",
+            metric_name="disk.percent",
+            metric_value=percent,
+            status=status,
+            details={"message": f"disk / {percent} % full on {host}", "host": host},
+            timestamp=checked - timedelta(minutes=1 if host == "node-a" else 0),
+        )
+
+    samples = scrape(client, **token)
+    disk = {"metric_type": "resource", "metric_name": "disk.percent"}
+    assert value(samples, "jobmonitor_health_status", **disk, host="node-a", status="critical") == 1
+    assert value(samples, "jobmonitor_health_status", **disk, host="node-b", status="healthy") == 1
+    assert value(samples, "jobmonitor_health_value", **disk, host="node-a") == 97
+    assert value(samples, "jobmonitor_health_value", **disk, host="node-b") == 50
+    assert value(samples, "jobmonitor_health_overall", status="critical") == 1
 
 
 def test_nothing_checked_yet_reports_unknown(client, token):

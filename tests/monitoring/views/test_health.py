@@ -228,6 +228,71 @@ def test_the_queries_do_not_grow_with_the_number_of_components(alice_client, dja
     assert {c["metric_name"]: (c["low"], c["high"]) for c in shown}["service_7"] == ("7 ms", "9 ms")
 
 
+# --- host resources: the checks run on whichever node picks them up ----------------------------
+
+
+def disk_on(host: str, minutes_ago: float, percent: float, status: str = "healthy"):
+    return check(
+        minutes_ago,
+        "resource",
+        "disk.percent",
+        percent,
+        status,
+        message=f"disk / {percent} % full on {host}",
+        host=host,
+    )
+
+
+@time_machine.travel(NOW, tick=False)
+def test_each_host_has_its_own_row_status_and_last_hour(alice_client):
+    # The runs alternate between two nodes; node-a's disk is full, node-b's is fine.
+    for minutes_ago in (4, 2):
+        disk_on("node-a", minutes_ago, 97, "critical")
+    for minutes_ago in (3, 1):
+        disk_on("node-b", minutes_ago, 50)
+    check(1, "database", "database.latency_ms", 2, message="SELECT 1 in 2 ms")
+
+    response = alice_client.get("/health/")
+
+    page = response.content.decode()
+    assert "The worst of 3 components" in page
+    assert '<span class="badge-symbol" aria-hidden="true">‼</span> critical' in page.split('class="overall"')[1]
+    resources = next(s for s in response.context["sections"] if s["title"] == "Host resources")["components"]
+    assert [(c["host"], c["status"], c["value"], c["checks"], c["low"], c["high"]) for c in resources] == [
+        ("node-a", "critical", "97 %", 2, "97 %", "97 %"),  # the worst first
+        ("node-b", "healthy", "50 %", 2, "50 %", "50 %"),
+    ]
+    assert 'aria-label="disk.percent on node-a: 2 checks' in str(resources[0]["sparkline"])
+    assert "on node-a" in page and "on node-b" in page
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_host_that_stopped_reporting_leaves_the_page(alice_client, settings):
+    settings.HEALTH = {**settings.HEALTH, "FORGET_AFTER_MINUTES": 15}
+    disk_on("node-gone", 20, 99, "critical")  # taken out of the cluster since
+    disk_on("node-a", 14, 50)  # the checks last ran on it 14 minutes ago: still shown, as of then
+    disk_on("node-b", 0, 50)
+
+    response = alice_client.get("/health/")
+
+    assert [c["host"] for s in response.context["sections"] for c in s["components"]] == ["node-a", "node-b"]
+    assert "(as of 14m 00s ago)" in response.content.decode()
+    assert "node-gone" not in response.content.decode()
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_queries_stay_flat_with_five_hosts(alice_client, django_assert_max_num_queries):
+    for run in range(60):  # an hour of runs, each on one of five nodes
+        host = f"node-{run % 5}"
+        for name in ("cpu.percent", "memory.percent", "disk.percent"):
+            check(run, "resource", name, 40 + run % 5, message=f"{name} on {host}", host=host)
+    # session, user, permissions, latest 2, the components' histories, the workers by host
+    with django_assert_max_num_queries(7):
+        response = alice_client.get("/health/")
+    shown = [c for s in response.context["sections"] for c in s["components"]]
+    assert len(shown) == 15 and {c["checks"] for c in shown} == {12}
+
+
 # --- workers, by host -------------------------------------------------------------------------
 
 
