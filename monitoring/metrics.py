@@ -171,7 +171,8 @@ def _bucket_start(index: int, size: int) -> datetime:
 
 # --- performance metrics over a timeframe -------------------------------------------------
 
-COUNT_KEYS = ("started", "retried", "succeeded", "failed", "failed_attempts", "cancelled")
+COUNT_KEYS = ("started", "retried", "succeeded", "failed", "failed_attempts", "retried_failures", "cancelled")
+SERIES_COUNT_KEYS = ("started", "succeeded", "failed", "failed_attempts", "retried_failures", "cancelled")
 TIME_KEYS = ("mean_ms", "p50_ms", "p95_ms", "p99_ms")
 
 
@@ -200,6 +201,8 @@ def performance_metrics(
         succeeded        attempts completed, i.e. jobs completed
         failed           attempts that failed with no retry left, i.e. jobs failed for good
         failed_attempts  all failed attempts, the retried ones included
+        retried_failures of those, the attempts whose job was to be retried (error event "retrying"):
+                         not the failed for good, nor those whose retry a cancel stopped ("cancelled")
         cancelled        jobs cancelled (running, or before they started)
 
     Returns:
@@ -220,12 +223,12 @@ def performance_metrics(
           }, ...],
           "series": [{                                              # every bucket, oldest first
               "bucket_start": datetime, "started": int, "succeeded": int, "failed": int,
-              "failed_attempts": int, "cancelled": int,
+              "failed_attempts": int, "retried_failures": int, "cancelled": int,
               "p50_ms": float | None, "p95_ms": float | None,
           }, ...],
         }
         Stats = {
-          "started", "retried", "succeeded", "failed", "failed_attempts", "cancelled": int,
+          "started", "retried", "succeeded", "failed", "failed_attempts", "retried_failures", "cancelled": int,
           "success_rate": float | None,    # succeeded / (succeeded + failed), 0..1; None if neither
           "throughput_per_minute": float,  # jobs finished (succeeded + failed + cancelled) per minute
           "mean_ms", "p50_ms", "p95_ms", "p99_ms": float | None,   # execution time of succeeded attempts
@@ -267,7 +270,7 @@ def performance_metrics(
         series.append(
             {
                 "bucket_start": _bucket_start(index, size),
-                **{key: counts[key] for key in ("started", "succeeded", "failed", "failed_attempts", "cancelled")},
+                **{key: counts[key] for key in SERIES_COUNT_KEYS},
                 **{key: times.get(key) for key in ("p50_ms", "p95_ms") if key in time_keys},
             }
         )
@@ -309,6 +312,7 @@ def _outcome_aggregates() -> dict:
         "succeeded": Count("job", filter=Q(event_type=EventType.COMPLETED)),
         "failed": Count("job", filter=Q(event_type=EventType.ERROR, status=JobStatus.FAILED)),
         "failed_attempts": Count("job", filter=Q(event_type=EventType.ERROR)),
+        "retried_failures": Count("job", filter=Q(event_type=EventType.ERROR, status=JobStatus.RETRYING)),
         "cancelled": Count("job", filter=Q(event_type=EventType.CANCELLED)),
     }
 
@@ -322,7 +326,7 @@ def _outcome_counts(since, until, size: int, job_type) -> list[dict]:
     )
 
 
-OUTCOME_KEYS = ("succeeded", "failed", "failed_attempts", "cancelled")
+OUTCOME_KEYS = ("succeeded", "failed", "failed_attempts", "retried_failures", "cancelled")
 ATTEMPT_KEYS = ("started", "retried")
 
 
@@ -382,7 +386,7 @@ def _window_in_one_pass(
     bucket_index = f"EXTRACT(EPOCH FROM bucket)::bigint / {size}"
     times = f"""
         UNION ALL
-        SELECT 'times', GROUPING(job_type, bucket), job_type, {bucket_index}, count(*), NULL, NULL, NULL,
+        SELECT 'times', GROUPING(job_type, bucket), job_type, {bucket_index}, count(*), NULL, NULL, NULL, NULL,
                avg(execution_time_ms), {_PERCENTILES_SQL}
         FROM outcomes WHERE event_type = 'completed' AND execution_time_ms IS NOT NULL
         GROUP BY GROUPING SETS ((job_type), (bucket), ())
@@ -401,13 +405,14 @@ def _window_in_one_pass(
                count(*) FILTER (WHERE event_type = 'completed'),
                count(*) FILTER (WHERE event_type = 'error' AND status = 'failed'),
                count(*) FILTER (WHERE event_type = 'error'),
+               count(*) FILTER (WHERE event_type = 'error' AND status = 'retrying'),
                count(*) FILTER (WHERE event_type = 'cancelled'),
                NULL::numeric, NULL::float8[]
         FROM outcomes GROUP BY GROUPING SETS ((job_type), (bucket))
         {times if execution_times else ""}
         UNION ALL
         SELECT 'attempts', GROUPING(job_type, bucket), job_type, {bucket_index},
-               count(*), count(*) FILTER (WHERE attempt_number > 1), NULL, NULL, NULL, NULL
+               count(*), count(*) FILTER (WHERE attempt_number > 1), NULL, NULL, NULL, NULL, NULL
         FROM attempts GROUP BY GROUPING SETS ((job_type), (bucket))
     """
     per_type: dict[str, dict] = defaultdict(_zero_counts)

@@ -18,16 +18,20 @@ CLASS_NOTES = {
 
 def _frequency_chart(metrics: dict, bucket: str):
     series = metrics["series"]
-    retried = [row["failed_attempts"] - row["failed"] for row in series]
+    stacks = [
+        charts.Series("failed for good", [row["failed"] for row in series], tone="red", pattern="stripes"),
+        charts.Series("failed, then retried", [row["retried_failures"] for row in series], tone="amber"),
+    ]
+    # The rest of the failed attempts: a cancel stopped their retry (shown only when there are some).
+    stopped = [row["failed_attempts"] - row["failed"] - row["retried_failures"] for row in series]
+    if any(stopped):
+        stacks.append(charts.Series("failed, retry cancelled", stopped, tone="slate"))
     return charts.stacked_bar_chart(
         chart_id="chart-errors",
         title=f"Failed attempts per {bucket}",
         buckets=[row["bucket_start"] for row in series],
         bucket_seconds=metrics["bucket_seconds"],
-        series=[
-            charts.Series("failed for good", [row["failed"] for row in series], tone="red", pattern="stripes"),
-            charts.Series("failed, then retried", retried, tone="amber"),
-        ],
+        series=stacks,
         unit=charts.COUNT,
         y_label="attempts",
         width=1100,  # the page's full width
@@ -65,7 +69,8 @@ def errors(request):
             top_errors=metrics["top_errors"],
             error_groups=metrics["error_groups"],
             can_view_alerts=request.user.has_perm(VIEW_ALERTS),
-            retried_failures=total - metrics["overall"]["failed"],
+            # Not failed_attempts - failed: an attempt whose retry a cancel stopped got no other chance.
+            retried_failures=metrics["overall"]["retried_failures"],
             failed_jobs_window=finished_window(context["timeframe"]),
         )
         if context["can_view_alerts"]:

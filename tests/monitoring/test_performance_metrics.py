@@ -101,6 +101,7 @@ def test_counts_rates_and_percentiles_per_job_type(history):
         "succeeded": 3,
         "failed": 1,
         "failed_attempts": 2,
+        "retried_failures": 1,
         "cancelled": 0,
         "success_rate": 0.75,
         "throughput_per_minute": 0.067,  # 4 finished / 60 min
@@ -117,6 +118,7 @@ def test_counts_rates_and_percentiles_per_job_type(history):
         "succeeded": 1,
         "failed": 1,
         "failed_attempts": 1,
+        "retried_failures": 0,
         "cancelled": 1,
         "success_rate": 0.5,
         "throughput_per_minute": 0.05,
@@ -125,6 +127,26 @@ def test_counts_rates_and_percentiles_per_job_type(history):
         "p95_ms": 1000.0,
         "p99_ms": 1000.0,
     }
+
+
+def test_a_failed_attempt_whose_retry_a_cancel_stopped_is_not_counted_as_retried():
+    job = JobFactory(job_type="ai_matching")
+    attempt(job, 1, "02:10:00")
+    failed(job, "02:10:30", 50, retried=True, kind="httpx.ReadTimeout", error_class="transient", fingerprint="a")
+    attempt(job, 2, "02:11:00")
+    # The second attempt failed after a cancel was asked for: its error event says "cancelled" (jobs/manager.py).
+    JobExecutionLogFactory(job=job, event_type=EventType.ERROR, status=JobStatus.CANCELLED, timestamp=at("02:11:30"))
+    JobExecutionLogFactory(
+        job=job, event_type=EventType.CANCELLED, status=JobStatus.CANCELLED, timestamp=at("02:11:30")
+    )
+
+    metrics = performance_metrics("1h", now=NOW)
+
+    counts = ("failed_attempts", "retried_failures", "failed", "cancelled")
+    assert tuple(metrics["overall"][key] for key in counts) == (2, 1, 0, 1)
+    series = {point["bucket_start"]: point for point in metrics["series"]}
+    assert (series[at("02:10:00")]["retried_failures"], series[at("02:11:00")]["retried_failures"]) == (1, 0)
+    assert series[at("02:11:00")]["failed_attempts"] == 1
 
 
 def test_overall_percentiles_come_from_all_attempts_not_from_the_job_types(history):
@@ -136,6 +158,7 @@ def test_overall_percentiles_come_from_all_attempts_not_from_the_job_types(histo
         "succeeded": 4,
         "failed": 2,
         "failed_attempts": 3,
+        "retried_failures": 1,
         "cancelled": 1,
         "success_rate": 0.6667,
         "throughput_per_minute": 0.117,
@@ -203,6 +226,7 @@ def test_series_has_every_bucket_of_the_window(history):
         "succeeded": 1,
         "failed": 0,
         "failed_attempts": 0,
+        "retried_failures": 0,
         "cancelled": 0,
         "p50_ms": 100.0,
         "p95_ms": 100.0,
@@ -218,6 +242,7 @@ def test_series_has_every_bucket_of_the_window(history):
         "succeeded": 0,
         "failed": 0,
         "failed_attempts": 0,
+        "retried_failures": 0,
         "cancelled": 0,
         "p50_ms": None,
         "p95_ms": None,

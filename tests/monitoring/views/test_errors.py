@@ -88,6 +88,27 @@ def test_draws_error_frequency_over_time_telling_final_failures_from_retried_one
 
 
 @time_machine.travel(NOW, tick=False)
+def test_a_failed_attempt_whose_retry_a_cancel_stopped_is_not_failed_then_retried(alice_client, failures):
+    # The attempt failed after a cancel was asked for: not retried, the cancel wins (jobs/manager.py).
+    JobExecutionLogFactory(
+        job=JobFactory(),
+        event_type=EventType.ERROR,
+        status=JobStatus.CANCELLED,
+        timestamp=NOW - timedelta(hours=20),
+        error_details={"type": "httpx.ReadTimeout", "message": "boom", "error_class": "transient", "fingerprint": "t"},
+    )
+
+    page = alice_client.get("/errors/").content.decode()
+
+    cards = page.split('<div class="cards">')[1].split("</section>")[0]
+    retried = cards.split("failed, then retried")[1].split("</div>")[0]
+    assert '<span class="card-value">1</span>' in retried, "the cancelled attempt counted as getting another chance"
+    assert '<span class="card-value">5</span>' in cards  # failed attempts, the cancelled one included
+    stack = "failed for good: 0\nfailed, then retried: 1\nfailed, retry cancelled: 1</title>"
+    assert f"<title>Nov 28 07:00–07:15 UTC\n{stack}" in page
+
+
+@time_machine.travel(NOW, tick=False)
 def test_shows_the_alerts_of_each_error_group_and_whether_they_are_resolved(alice_client, alice, failures):
     open_alert = AlertHistoryFactory(job=failures["ai_2"], severity="critical", title="ai_matching failed")
     resolved = AlertHistoryFactory(job=failures["bad"], title="demo.sleep failed")
