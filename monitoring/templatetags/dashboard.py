@@ -157,7 +157,18 @@ def percent(fraction, digits: int = 1) -> str:
     while 0 < value < 100 and float(text) in (0, 100) and digits < 4:
         digits += 1
         text = f"{value:.{digits}f}"
+    if 0 < value < 100 and float(text) in (0, 100):
+        return "> 99.99 %" if value > 50 else "< 0.01 %"
     return f"{text.removesuffix('.0')} %"
+
+
+@register.filter
+def success_percent(outcomes) -> str:
+    """An outcome summary's success rate from its counts (succeeded / ended), as `percent` shows
+    it: its `success_rate` is rounded to 4 places for the API, so one failure for good in 20,001
+    arrived as 1.0 and read "100 %" beside it."""
+    ended = outcomes["succeeded"] + outcomes["failed"]
+    return percent(outcomes["succeeded"] / ended if ended else None)
 
 
 @register.simple_tag
