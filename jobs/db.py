@@ -3,7 +3,9 @@
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.postgres.operations import AddIndexConcurrently
 from django.db import models
+from django.db.migrations.operations import AddIndex
 
 
 class GenRandomUUID(models.Func):
@@ -46,3 +48,22 @@ def heartbeats_stale_before(now=None):
     if now is not None:
         return now - stale_after
     return models.ExpressionWrapper(DbNow() - stale_after, output_field=models.DateTimeField())
+
+
+class AddIndexOnline(AddIndexConcurrently):
+    """AddIndex for a table the workers keep writing: CREATE INDEX CONCURRENTLY on Postgres, so
+    that submits, claims and events do not wait for the build (a plain CREATE INDEX holds a SHARE
+    lock on the table until it is done); a plain CREATE INDEX elsewhere (SQLite, the embedded
+    default, has no such writers). Its migration must say `atomic = False`."""
+
+    def database_forwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_forwards(app_label, schema_editor, from_state, to_state)
+        else:
+            AddIndex.database_forwards(self, app_label, schema_editor, from_state, to_state)
+
+    def database_backwards(self, app_label, schema_editor, from_state, to_state):
+        if schema_editor.connection.vendor == "postgresql":
+            super().database_backwards(app_label, schema_editor, from_state, to_state)
+        else:
+            AddIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)

@@ -5,6 +5,8 @@ from django.apps import apps
 from django.db import migrations, models
 from django.db.migrations.loader import MigrationLoader
 
+from jobs.db import AddIndexOnline
+
 PROJECT_APPS = ("jobs", "monitoring", "alerts")
 # The jobs table got its columns before the first release ran anywhere: no older node writes it.
 BEFORE_THE_FIRST_RELEASE = {("jobs", "0002_job_state_and_indexes")}
@@ -30,3 +32,40 @@ def test_every_column_added_to_a_table_takes_rows_that_do_not_name_it():
             refused.append(f"{app}.{migration}: {model_name}.{field_name}")
 
     assert refused == []
+
+
+# Applied everywhere before indexes were built online: their plain CREATE INDEX already ran.
+INDEXED_BEFORE_ONLINE_BUILDS = {
+    ("alerts", "0002_indexes"),
+    ("alerts", "0009_failed_deliveries_index"),
+    ("alerts", "0010_closed_state_fingerprint_index"),
+    ("jobs", "0002_job_state_and_indexes"),
+    ("jobs", "0003_metrics_covering_indexes"),
+    ("jobs", "0004_active_list_index"),
+    ("jobs", "0006_ormq_key_id_index"),
+    ("jobs", "0007_queued_at_index"),
+    ("jobs", "0008_error_fingerprint_index"),
+    ("monitoring", "0002_indexes"),
+    ("monitoring", "0005_error_events_index"),
+    ("monitoring", "0006_metrics_covering_index"),
+}
+
+
+def test_an_index_added_to_a_running_system_does_not_stop_its_writers():
+    """A plain CREATE INDEX holds a SHARE lock on its table until built: on a large `jobs` table every
+    node's submits, claims and outcomes would wait for it (found by review in jobs 0010). New
+    indexes are AddIndexOnline (CONCURRENTLY on Postgres), in a migration that is not atomic."""
+    loader = MigrationLoader(None, ignore_no_migrations=True)
+    blocking = []
+    for (app, name), migration in sorted(loader.disk_migrations.items()):
+        if app not in PROJECT_APPS or (app, name) in INDEXED_BEFORE_ONLINE_BUILDS:
+            continue
+        for operation in migration.operations:
+            if isinstance(operation, migrations.AddIndex) and not (
+                isinstance(operation, AddIndexOnline) and not migration.atomic
+            ):
+                blocking.append(f"{app}.{name}: {operation.index.name}")
+            if isinstance(operation, migrations.RunSQL) and "INDEX" in str(operation.sql).upper():
+                blocking.append(f"{app}.{name}: RunSQL")
+
+    assert blocking == []

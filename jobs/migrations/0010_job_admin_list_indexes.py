@@ -2,18 +2,23 @@
 
 from django.db import migrations, models
 
+from jobs.db import AddIndexOnline
+
 
 class Migration(migrations.Migration):
+    # Built while the nodes keep writing jobs (CREATE INDEX CONCURRENTLY on Postgres).
+    atomic = False
+
     dependencies = [
         ("jobs", "0009_job_type_pauses"),
     ]
 
     operations = [
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name="job",
             index=models.Index(fields=["-created_at", "-id"], name="jobs_created_idx"),
         ),
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name="job",
             index=models.Index(
                 condition=models.Q(("error_class", ""), _negated=True),
