@@ -624,6 +624,10 @@ class PerformanceStatsOut(Out):
     succeeded: int = Field(description="Attempts completed, i.e. jobs completed.")
     failed: int = Field(description="Jobs failed for good (no retry left).")
     failed_attempts: int = Field(description="Every failed attempt, the retried ones included.")
+    retried_failures: int = Field(
+        description="Of those, the attempts whose job was to be retried (error event 'retrying'): not the jobs "
+        "failed for good, nor an attempt whose retry a cancel stopped."
+    )
     cancelled: int = Field(description="Jobs cancelled.")
     success_rate: float | None = Field(
         ge=0, le=1, description="succeeded / (succeeded + failed), to 4 decimals; null when neither happened."
@@ -670,6 +674,7 @@ class SeriesPointOut(Out):
     succeeded: int
     failed: int
     failed_attempts: int
+    retried_failures: int
     cancelled: int
     p50_ms: float | None
     p95_ms: float | None

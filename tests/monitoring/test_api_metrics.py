@@ -46,13 +46,17 @@ def completed_attempt(job_type: str, *, minutes: float, ms: int):
     return job
 
 
-def failed_attempt(job_type: str, *, minutes: float, fingerprint: str = "f00d", message: str = "timed out"):
-    job = JobFactory(job_type=job_type, status=JobStatus.FAILED)
+def failed_attempt(
+    job_type: str, *, minutes: float, fingerprint: str = "f00d", message: str = "timed out", retried: bool = False
+):
+    """A failed attempt: the job's last (failed for good), or one whose job was to be retried."""
+    status = JobStatus.RETRYING if retried else JobStatus.FAILED
+    job = JobFactory(job_type=job_type, status=status)
     JobRetryHistoryFactory(job=job, started_at=minutes_ago(minutes + 1))
     JobExecutionLogFactory(
         job=job,
         event_type=EventType.ERROR,
-        status="failed",
+        status=status,
         timestamp=minutes_ago(minutes),
         execution_time_ms=40,
         error_details={
@@ -83,6 +87,7 @@ def test_the_last_hour_by_default(as_viewer):
         "succeeded": 2,
         "failed": 1,
         "failed_attempts": 1,
+        "retried_failures": 0,
         "cancelled": 0,
         "success_rate": 0.6667,
         "throughput_per_minute": 0.05,
@@ -114,10 +119,32 @@ def test_the_last_hour_by_default(as_viewer):
         "succeeded": 1,
         "failed": 0,
         "failed_attempts": 0,
+        "retried_failures": 0,
         "cancelled": 0,
         "p50_ms": 100.0,
         "p95_ms": 100.0,
     }
+
+
+def test_failed_attempts_that_were_retried_are_counted_overall_per_job_type_and_per_bucket(as_viewer):
+    # The Errors page's "failed, then retried": the API carried failed_attempts only.
+    failed_attempt("ai_matching", minutes=10, retried=True)
+    failed_attempt("ai_matching", minutes=10)
+    failed_attempt("demo.fail", minutes=20, retried=True)
+
+    body = as_viewer.get(METRICS).json()
+
+    assert (body["overall"]["failed_attempts"], body["overall"]["retried_failures"]) == (3, 2)
+    assert [(row["job_type"], row["failed"], row["retried_failures"]) for row in body["by_job_type"]] == [
+        ("ai_matching", 1, 1),
+        ("demo.fail", 0, 1),
+    ]
+    assert [
+        (point["bucket_start"], point["retried_failures"]) for point in body["series"] if point["failed_attempts"]
+    ] == [
+        ("2026-11-29T02:40:00.000Z", 1),
+        ("2026-11-29T02:50:00.000Z", 1),
+    ]
 
 
 @pytest.mark.parametrize("timeframe", list(TIMEFRAMES))
