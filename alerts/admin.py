@@ -300,13 +300,14 @@ class AlertHistoryAdmin(JobIdSearchMixin, CheckedLookupsAdmin):
         ticked = queryset.count() if across else len(set(request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)))
         still_open = queryset.filter(resolved_at__isnull=True)
         batch = list(still_open[:MAX_ACTION_ROWS])
-        resolved = sum(alert_resolve(alert=alert, user=request.user, reason="resolved in admin") for alert in batch)
+        resolved, kept_changing = self._act_on_each(request, alert_resolve, batch, reason="resolved in admin")
         self.message_user(
             request, ngettext("Resolved %d alert.", "Resolved %d alerts.", resolved) % resolved, messages.SUCCESS
         )
         left = still_open.count() if len(batch) == MAX_ACTION_ROWS else 0
         self._say_left(request, left)
-        if skipped := ticked - resolved - left:
+        self._say_kept_changing(request, kept_changing)
+        if skipped := ticked - resolved - left - kept_changing:
             message = ngettext("%d was already resolved.", "%d were already resolved.", skipped) % skipped
             self.message_user(request, message, messages.INFO)
 
@@ -321,8 +322,8 @@ class AlertHistoryAdmin(JobIdSearchMixin, CheckedLookupsAdmin):
         # of renewing the same ones.
         held_last = still_open.order_by(F("state__acknowledged_until").asc(nulls_first=True), "triggered_at")
         batch = list(held_last[:MAX_ACTION_ROWS])
-        acknowledged_now = sum(alert_acknowledge(alert=alert, user=request.user) for alert in batch)
-        resolved += len(batch) - acknowledged_now  # by someone else since it was read open
+        acknowledged_now, kept_changing = self._act_on_each(request, alert_acknowledge, batch)
+        resolved += len(batch) - acknowledged_now - kept_changing  # by someone else since it was read open
         minutes = settings.ALERTS["ACKNOWLEDGE_MINUTES"]
         if acknowledged_now:
             message = ngettext("Acknowledged %d alert", "Acknowledged %d alerts", acknowledged_now) % acknowledged_now
@@ -330,11 +331,30 @@ class AlertHistoryAdmin(JobIdSearchMixin, CheckedLookupsAdmin):
             self.message_user(request, message, messages.SUCCESS)
         if len(batch) == MAX_ACTION_ROWS:
             self._say_left(request, still_open.filter(nobody_on_it(clock.now())).count())
+        self._say_kept_changing(request, kept_changing)
         if resolved:
             message = ngettext(
                 "%d was resolved: nothing to acknowledge.", "%d were resolved: nothing to acknowledge.", resolved
             )
             self.message_user(request, message % resolved, messages.WARNING)
+
+    def _act_on_each(self, request, action, batch, **kwargs) -> tuple[int, int]:
+        """alerts.services.alert_act on each alert, as the single-alert actions: one found resolved,
+        then reopened by its flapping condition, is acted on again rather than counted as resolved.
+        Returns (how many it acted on, how many kept changing)."""
+        acted = kept_changing = 0
+        shown = self.get_queryset(request)
+        for alert in batch:
+            try:
+                acted += alert_act(action, alert=alert, shown=shown, user=request.user, **kwargs)[0]
+            except AlertKeptChanging:
+                kept_changing += 1
+        return acted, kept_changing
+
+    def _say_kept_changing(self, request, kept_changing: int) -> None:
+        if kept_changing:
+            message = f"{kept_changing} kept changing state (resolved, then reopened by its condition): try again."
+            self.message_user(request, message, messages.WARNING)
 
     def _say_left(self, request, left: int) -> None:
         """Selected alerts one click (MAX_ACTION_ROWS) did not reach."""

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from alerts.manager import alert_manager, fingerprint
 from alerts.models import AlertHistory, AlertState, DeliveryKind, DeliveryStatus, NotificationDelivery
-from alerts.services import alert_acknowledge, alert_resolve
+from alerts.services import alert_acknowledge, alert_act, alert_resolve
 from monitoring.selectors import MAX_ALERT_DELIVERIES
 from tests.factories import AlertHistoryFactory, JobFactory, UserFactory
 
@@ -117,7 +117,7 @@ def test_the_list_shows_open_alerts_by_default_with_all_one_click_away(staff, al
 
 
 def test_the_list_shows_each_alerts_status_in_one_short_column(staff, alice):
-    escalated, quiet, resolved = job_failure("a"), job_failure("b"), job_failure("c")
+    escalated, _quiet, resolved = job_failure("a"), job_failure("b"), job_failure("c")
     AlertHistory.objects.filter(id=escalated.id).update(escalated=True, notification_sent=True)
     alert_resolve(alert=resolved, user=alice, reason="fixed")
     html = staff(alice).get(CHANGELIST, {"resolved": "all"}).content.decode()
@@ -285,7 +285,7 @@ def test_resolving_an_already_resolved_alert_keeps_its_first_resolution(staff, a
 
 
 def test_resolving_every_alert_of_the_list_counts_only_what_it_listed(staff, alice):
-    first, second, resolved = job_failure("a"), job_failure("b"), job_failure("c")
+    first, _second, resolved = job_failure("a"), job_failure("b"), job_failure("c")
     alert_resolve(alert=resolved, user=alice, reason="fixed")
     response = staff(alice).post(
         CHANGELIST,
@@ -631,6 +631,58 @@ def test_on_its_page_an_alert_reopened_between_the_action_and_the_answer_is_acte
     state = AlertState.objects.get(alert=alert)
     assert state.reopened == 1
     assert (state.resolved_by, state.acknowledged_by) == (("alice", "") if action == "resolve" else ("", "alice"))
+
+
+@time_machine.travel(NOW, tick=False)
+@pytest.mark.parametrize(
+    ("action", "expected"),
+    [
+        ("resolve", "Resolved 1 alert."),
+        ("acknowledge", "Acknowledged 1 alert for 60 min: no escalation or repeat until then."),
+    ],
+)
+def test_selected_an_alert_reopened_between_the_action_and_the_answer_is_acted_on_again(
+    staff, alice, monkeypatch, action, expected
+):
+    """The bulk actions as the alert's page: found resolved, then reopened by its flapping
+    condition, it was counted "already resolved" (or "resolved: nothing to acknowledge") although
+    it is open. Acted on again (alerts.services.alert_act), it is counted as acted on."""
+    import alerts.admin
+
+    alert = database_down()
+    service = flapping_meanwhile({"resolve": alert_resolve, "acknowledge": alert_acknowledge}[action])
+    monkeypatch.setattr(alerts.admin, f"alert_{action}", service)
+
+    selected = {"action": f"{action}_selected", "_selected_action": [str(alert.id)]}
+    response = staff(alice).post(CHANGELIST, selected, follow=True)
+
+    assert said(response) == [expected]
+    assert service.calls == [False, True]
+    state = AlertState.objects.get(alert=alert)
+    assert state.reopened == 1
+    assert (state.resolved_by, state.acknowledged_by) == (("alice", "") if action == "resolve" else ("", "alice"))
+
+
+@pytest.mark.parametrize("action", ["resolve", "acknowledge"])
+def test_selected_alerts_that_kept_changing_are_counted_apart_to_try_again(staff, alice, monkeypatch, action):
+    """Neither acted on nor resolved: the operator is told to try again, not that they were resolved."""
+    import alerts.admin
+    from alerts.services import AlertKeptChanging
+
+    flapping, steady = database_down(), job_failure()
+
+    def kept_changing_for_the_database(action, *, alert, shown, **kwargs):
+        if alert.id == flapping.id:
+            raise AlertKeptChanging(alert)
+        return alert_act(action, alert=alert, shown=shown, **kwargs)
+
+    monkeypatch.setattr(alerts.admin, "alert_act", kept_changing_for_the_database)
+    selected = {"action": f"{action}_selected", "_selected_action": [str(flapping.id), str(steady.id)]}
+
+    messages = said(staff(alice).post(CHANGELIST, selected, follow=True))
+
+    assert messages[1:] == ["1 kept changing state (resolved, then reopened by its condition): try again."]
+    assert messages[0].startswith({"resolve": "Resolved 1 alert.", "acknowledge": "Acknowledged 1 alert "}[action])
 
 
 def test_a_viewer_gets_no_acknowledge_on_the_page_and_cannot_post_one(staff, viewer):
