@@ -105,6 +105,15 @@ class SystemHealthMetric(models.Model):
             models.Index(fields=["metric_type", "metric_name", "-timestamp"], name="health_component_time_idx"),
             # Retention deletes by age.
             models.Index(fields=["timestamp"], name="health_time_idx"),
+            # Admin's results filtered by a warning or critical status, newest first: counted and
+            # paged from here, where the count read the whole table and the page walked every
+            # healthy row (EXPLAIN ANALYZE, 691,000 rows on Postgres: 26-81 ms; now 0.1-4 ms). Healthy
+            # results, 95 % of the rows, are not in it: the time index finds them at once.
+            models.Index(
+                fields=["status", "-timestamp", "-id"],
+                name="health_status_time_idx",
+                condition=~models.Q(status=HealthStatus.HEALTHY),
+            ),
         ]
 
     def __str__(self):

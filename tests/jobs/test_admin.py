@@ -2,7 +2,6 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection, transaction
 from django.urls import reverse
 from django_q.models import OrmQ
 
@@ -10,6 +9,7 @@ from jobs.admin import MAX_COUNTED_ROWS
 from jobs.manager import job_manager
 from jobs.models import Job, JobStatus, JobTypePause
 from jobs.registry import registered_job_types
+from tests.explain import plan
 from tests.factories import JobFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -178,16 +178,6 @@ def job_list_queries(client, django_assert_max_num_queries, **params) -> dict[st
     (count,) = [query["sql"] for query in captured.captured_queries if "COUNT(*)" in query["sql"]]
     (page,) = [query["sql"] for query in captured.captured_queries if '"jobs"."parameters"' in query["sql"]]
     return {"count": count, "page": page}
-
-
-def plan(sql: str) -> str:
-    """Postgres's plan for `sql` with sorts and sequential scans priced out: what remains of them
-    is what no index can spare (a table of a few test rows would be scanned and sorted anyway)."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL enable_seqscan = off")
-        cursor.execute("SET LOCAL enable_sort = off")
-        cursor.execute(f"EXPLAIN {sql}")
-        return "\n".join(row[0] for row in cursor.fetchall())
 
 
 @pytest.mark.parametrize(

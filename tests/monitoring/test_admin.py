@@ -9,6 +9,7 @@ from jobs.admin import MAX_COUNTED_ROWS
 from jobs.models import JobStatus
 from monitoring import admin as monitoring_admin
 from monitoring.models import HealthStatus
+from tests.explain import plan
 from tests.factories import JobExecutionLogFactory, JobFactory, SystemHealthMetricFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -124,3 +125,25 @@ def test_the_health_results_list_counts_them_only_as_far_as_it_pages(
     assert "2 or more system health metrics (counted no further)" in response.content.decode()
     (count,) = [query["sql"] for query in captured.captured_queries if "COUNT(*)" in query["sql"]]
     assert "LIMIT 2" in count
+
+
+@pytest.mark.parametrize("status", [HealthStatus.WARNING, HealthStatus.CRITICAL])
+def test_the_health_results_filtered_by_status_are_counted_and_paged_from_an_index(
+    health_viewer, postgres_only, django_assert_max_num_queries, status
+):
+    """Drill (EXPLAIN, 691,000 rows, 30 days of checks, 5 % of them warning or critical, on Postgres):
+    filtered by status, the count read the whole table (26-81 ms) and the page walked the healthy
+    rows newest first until it had a page. From health_status_time_idx: 0.1-4 ms."""
+    SystemHealthMetricFactory.create_batch(3, status=status)
+    SystemHealthMetricFactory.create_batch(3, status=HealthStatus.HEALTHY)
+
+    with django_assert_max_num_queries(6) as captured:
+        response = health_viewer.get(reverse("admin:monitoring_systemhealthmetric_changelist"), {"status": status})
+
+    assert len(response.context["cl"].result_list) == 3
+    health_queries = [query["sql"] for query in captured.captured_queries if "system_health_metrics" in query["sql"]]
+    assert len(health_queries) == 2  # the count and the page
+    for sql in health_queries:
+        explained = plan(sql)
+        assert "health_status_time_idx" in explained, explained
+        assert "Filter" not in explained and "Sort" not in explained, explained
