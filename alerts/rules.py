@@ -9,6 +9,7 @@ import copy
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.utils.translation import ngettext
 
 from alerts.models import AlertType, Severity
 from monitoring.health import CLUSTER_WORKERS
@@ -272,7 +273,12 @@ def no_worker_verdict(liveness: dict, now) -> Verdict | None:
         return Verdict(
             AlertType.SYSTEM_HEALTH, None, {**data, "error": f"a worker was seen at {last_seen:%H:%M:%S} UTC"}
         )
-    waiting = f"{queued} job(s) queued, the oldest since {oldest:%Y-%m-%d %H:%M} UTC" if queued else "no job queued"
+    waiting = (
+        ngettext("%(n)d job queued since %(at)s UTC", "%(n)d jobs queued, the oldest since %(at)s UTC", queued)
+        % {"n": queued, "at": f"{oldest:%Y-%m-%d %H:%M}"}
+        if queued
+        else "no job queued"
+    )
     if last_seen is None:
         silence, since = "No worker cluster has been seen", "No django-q2 worker has ever been seen"
     else:
@@ -281,7 +287,9 @@ def no_worker_verdict(liveness: dict, now) -> Verdict | None:
         since = f"No django-q2 worker has been seen since {last_seen:%Y-%m-%d %H:%M:%S} UTC ({minutes} min)"
     cause, advice = _broker_diagnosis(liveness.get("broker"))
     headline = silence + (f" ({cause})" if cause else "")
-    title = headline + (f"; {queued} job(s) waiting since {oldest:%H:%M} UTC" if queued else "")
+    title = headline
+    if queued:
+        title += "; " + ngettext("%d job waiting", "%d jobs waiting", queued) % queued + f" since {oldest:%H:%M} UTC"
     message = (
         f"{since}: no job starts, no health check runs, the cluster sends no notification; {waiting}."
         f" {advice} (Raised by manage.py cluster_watchdog, which sends its notifications itself.)"
@@ -310,8 +318,21 @@ def _broker_diagnosis(reading: dict | None) -> tuple[str, str]:
         return "", f"No cluster is registered with the broker ({broker}). {start}"
     hosts = ", ".join(sorted({c["host"] for c in clusters}))
     workers = sum(c["workers"] for c in clusters)
-    return f"{len(clusters)} cluster(s) registered but silent", (
-        f"{len(clusters)} cluster(s) with {workers} worker(s) are registered with the broker ({broker}) on"
-        f" {hosts}, but none has run a scheduled health check or sent a job heartbeat: they may be stuck, or"
-        " their scheduler or database connection broken. Read their logs and restart them."
+    count = {
+        "clusters": ngettext("%d cluster", "%d clusters", len(clusters)) % len(clusters),
+        "workers": ngettext("%d worker", "%d workers", workers) % workers,
+        "broker": broker,
+        "hosts": hosts,
+    }
+    return f"{count['clusters']} registered but silent", (
+        ngettext(
+            "%(clusters)s with %(workers)s is registered with the broker (%(broker)s) on %(hosts)s, but it has"
+            " not run a scheduled health check or sent a job heartbeat: it may be stuck, or its scheduler or"
+            " database connection broken. Read its logs and restart it.",
+            "%(clusters)s with %(workers)s are registered with the broker (%(broker)s) on %(hosts)s, but none"
+            " has run a scheduled health check or sent a job heartbeat: they may be stuck, or their scheduler"
+            " or database connection broken. Read their logs and restart them.",
+            len(clusters),
+        )
+        % count
     )

@@ -29,6 +29,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Count, F, Max, Min, Q, Window
 from django.db.models.fields.json import KT
 from django.db.models.functions import Greatest, Left, RowNumber
+from django.utils.translation import ngettext
 
 from alerts.models import DeliveryStatus, NotificationDelivery
 from jobs import clock
@@ -482,7 +483,8 @@ class HealthService:
         with self._timeout():
             problems, tables = schema_problems()
         if problems:
-            message = f"{len(problems)} schema problem(s): " + "; ".join(problems[:5])
+            message = ngettext("%d schema problem: ", "%d schema problems: ", len(problems)) % len(problems)
+            message += "; ".join(problems[:5])
         else:
             message = f"{len(tables)} tables match the expected schema"
         return _result(
@@ -745,7 +747,12 @@ class HealthService:
                     "jobs.stale",
                     active["stale"],
                     grade(active["stale"], _thresholds("jobs.stale")),
-                    f"{active['stale']} running job(s) without a heartbeat for {settings.JOBS['STALE_AFTER']:g}s",
+                    ngettext(
+                        "%(n)d running job without a heartbeat for %(after)gs",
+                        "%(n)d running jobs without a heartbeat for %(after)gs",
+                        active["stale"],
+                    )
+                    % {"n": active["stale"], "after": settings.JOBS["STALE_AFTER"]},
                     stale_after_s=settings.JOBS["STALE_AFTER"],
                 ),
                 self._silent_jobs(active["silent"], now),
@@ -754,8 +761,13 @@ class HealthService:
                     "jobs.workers_lost",
                     outcomes["lost"],
                     grade(outcomes["lost"], _thresholds("jobs.workers_lost")),
-                    f"{outcomes['lost']} attempt(s) taken back in the last {window} min from a worker that stopped "
-                    "sending heartbeats (killed? out of memory? its host lost?); "
+                    ngettext(
+                        "%(n)d attempt taken back in the last %(window)s min from a worker that stopped ",
+                        "%(n)d attempts taken back in the last %(window)s min from a worker that stopped ",
+                        outcomes["lost"],
+                    )
+                    % {"n": outcomes["lost"], "window": window}
+                    + "sending heartbeats (killed? out of memory? its host lost?); "
                     "each is retried while it has attempts left"
                     if outcomes["lost"]
                     else f"no worker was lost in the last {window} min",
@@ -857,11 +869,15 @@ class HealthService:
             named = ", ".join(_expiring_token(t, now) for t in tokens[:MAX_TOKENS_LISTED])
             more = f" and {len(tokens) - len(listed)} more" if len(tokens) > len(listed) else ""
             status = HealthStatus.WARNING
-            message = (
-                f"{len(tokens)} API token(s) used in the last {IN_USE.days} days expire within "
-                f"{EXPIRES_SOON.days} days or have expired: {named}{more}; their programs get 401 once they "
-                "expire: give them new tokens (manage.py create_api_token), then revoke these"
-            )
+            message = ngettext(
+                "%(n)d API token used in the last %(days)d days expires within %(soon)d days or has expired: "
+                "%(named)s%(more)s; its program gets 401 once it expires: give it a new token "
+                "(manage.py create_api_token), then revoke this one",
+                "%(n)d API tokens used in the last %(days)d days expire within %(soon)d days or have expired: "
+                "%(named)s%(more)s; their programs get 401 once they expire: give them new tokens "
+                "(manage.py create_api_token), then revoke these",
+                len(tokens),
+            ) % {"n": len(tokens), "days": IN_USE.days, "soon": EXPIRES_SOON.days, "named": named, "more": more}
         return _result(
             [component(MetricType.JOB_QUEUE, "api_tokens.expiring", len(tokens), status, message, tokens=listed)]
         )
@@ -902,7 +918,12 @@ class HealthService:
         listed = ", ".join(f"{job['job_type']} {job['id'][:8]} ({duration(job['silent_s'])})" for job in silent)
         more = f" and {count - len(silent)} more" if count > len(silent) else ""
         message = (
-            f"{count} running job(s) sent no progress report for a quarter of their timeout: {listed}{more}"
+            ngettext(
+                "%(n)d running job sent no progress report for a quarter of its timeout: %(listed)s%(more)s",
+                "%(n)d running jobs sent no progress report for a quarter of their timeout: %(listed)s%(more)s",
+                count,
+            )
+            % {"n": count, "listed": listed, "more": more}
             if count
             else "every running job reported progress within a quarter of its timeout"
         )
@@ -943,10 +964,13 @@ class HealthService:
         message = f"every alert notification of the last {window} min was delivered or is still being tried"
         if count:
             channels = ", ".join(f"{channel} {n}" for channel, n in by_channel.items())
-            message = (
-                f"{count} alert notification(s) could not be delivered in the last {window} min ({channels}): "
-                "nobody was told of those alerts; each alert's page has its delivery errors"
-            )
+            message = ngettext(
+                "%(n)d alert notification could not be delivered in the last %(window)s min (%(channels)s): "
+                "nobody was told of that alert; its page has the delivery's error",
+                "%(n)d alert notifications could not be delivered in the last %(window)s min (%(channels)s): "
+                "nobody was told of those alerts; each alert's page has its delivery errors",
+                count,
+            ) % {"n": count, "window": window, "channels": channels}
         return component(
             MetricType.JOB_QUEUE,
             "alerts.deliveries_failed",
@@ -972,10 +996,16 @@ class HealthService:
         elif not clusters:
             status, message = HealthStatus.CRITICAL, "no django-q2 cluster is running: jobs will not start"
         elif not workers:
-            status, message = HealthStatus.CRITICAL, f"{len(clusters)} cluster(s) running with no worker alive"
+            running = ngettext("%d cluster running", "%d clusters running", len(clusters)) % len(clusters)
+            status, message = HealthStatus.CRITICAL, f"{running} with no worker alive"
         else:
             hosts = ", ".join(sorted({c["host"] for c in clusters}))
-            status, message = HealthStatus.HEALTHY, f"{workers} worker(s) in {len(clusters)} cluster(s) on {hosts}"
+            counted = (
+                ngettext("%d worker", "%d workers", workers) % workers
+                + " in "
+                + ngettext("%d cluster", "%d clusters", len(clusters)) % len(clusters)
+            )
+            status, message = HealthStatus.HEALTHY, f"{counted} on {hosts}"
         return component(MetricType.JOB_QUEUE, "cluster.workers", workers, status, message, clusters=clusters)
 
 

@@ -63,7 +63,7 @@ def workers_seen(at, status="healthy", workers=2):
         metric_name="cluster.workers",
         metric_value=workers,
         status=status,
-        details={"message": f"{workers} worker(s) in 1 cluster(s) on vm-1"},
+        details={"message": f"{workers} workers in 1 cluster on vm-1"},
     )
 
 
@@ -99,12 +99,12 @@ def test_no_worker_seen_raises_one_critical_alert_and_sends_it_without_a_cluster
     status, output = watchdog(NOW)
 
     assert status == 1
-    assert "no worker cluster is running: a worker was last seen 600s ago; 4 job(s) queued since" in output
+    assert "no worker cluster is running: a worker was last seen 600s ago; 4 jobs queued since" in output
     alert = AlertHistory.objects.get()
     assert (alert.alert_type, alert.severity) == ("system_health", "critical")
-    assert alert.title == "No worker cluster has run for 10 min; 4 job(s) waiting since 02:52 UTC"
+    assert alert.title == "No worker cluster has run for 10 min; 4 jobs waiting since 02:52 UTC"
     assert "No django-q2 worker has been seen since 2026-11-29 02:50:00 UTC (10 min)" in alert.message
-    assert "4 job(s) queued, the oldest since 2026-11-29 02:52 UTC." in alert.message
+    assert "4 jobs queued, the oldest since 2026-11-29 02:52 UTC." in alert.message
     assert AlertState.objects.get().fingerprint == "system_health:job_queue/cluster.workers"
     # Delivered by the command itself, to the critical recipients.
     assert sorted(m.to[0] for m in mail.outbox) == ["oncall@example.com", "ops@example.com"]
@@ -253,7 +253,7 @@ def test_does_nothing_while_a_worker_is_seen():
 
     status, output = watchdog(NOW)
     assert status == 0
-    assert output == "alive: a worker was last seen 60s ago; 4 job(s) queued since 2026-11-29 02:59:00 UTC\n"
+    assert output == "alive: a worker was last seen 60s ago; 4 jobs queued since 2026-11-29 02:59:00 UTC\n"
     assert not AlertHistory.objects.exists() and not mail.outbox
 
 
@@ -302,7 +302,9 @@ def test_a_system_where_no_worker_was_ever_seen_is_dead():
     queued_since(NOW - timedelta(minutes=1), count=1)
 
     assert watchdog(NOW)[0] == 1
-    assert AlertHistory.objects.get().title == "No worker cluster has been seen; 1 job(s) waiting since 02:59 UTC"
+    alert = AlertHistory.objects.get()
+    assert alert.title == "No worker cluster has been seen; 1 job waiting since 02:59 UTC"
+    assert "; 1 job queued since 2026-11-29 02:59 UTC." in alert.message  # one job: no "the oldest"
 
 
 def test_refuses_to_judge_when_staleness_is_off(settings):
@@ -338,7 +340,7 @@ def test_with_no_cluster_registered_with_the_broker_it_says_to_start_one():
 
     status, output = watchdog(NOW)
 
-    assert status == 1 and output.endswith("; 0 cluster(s) registered with the broker (the database, ORM broker)")
+    assert status == 1 and output.endswith("; 0 clusters registered with the broker (the database, ORM broker)")
     alert = AlertHistory.objects.get()
     assert alert.title == "No worker cluster has run for 10 min"
     assert (
@@ -354,11 +356,11 @@ def test_clusters_registered_but_silent_are_named_as_probably_stuck():
     assert watchdog(NOW)[0] == 1
 
     alert = AlertHistory.objects.get()
-    assert alert.title == "No worker cluster has run for 10 min (1 cluster(s) registered but silent)"
-    assert "1 cluster(s) with 2 worker(s) are registered with the broker (the database, ORM broker) on vm-1" in (
+    assert alert.title == "No worker cluster has run for 10 min (1 cluster registered but silent)"
+    assert "1 cluster with 2 workers is registered with the broker (the database, ORM broker) on vm-1" in (
         alert.message
     )
-    assert "Read their logs and restart them." in alert.message
+    assert "Read its logs and restart it." in alert.message
     assert "Start a cluster" not in alert.message
 
 
@@ -390,7 +392,7 @@ def test_a_broker_that_does_not_answer_is_named_as_the_cause_without_its_passwor
     assert status == 1
     assert "the broker (Redis at 127.0.0.1:1) does not answer: ConnectionError" in output
     alert = assert_broker_unreachable_alert_sent_without_password(output, "No worker cluster has run for 10 min")
-    assert alert.title == "No worker cluster has run for 10 min (broker unreachable); 1 job(s) waiting since 02:52 UTC"
+    assert alert.title == "No worker cluster has run for 10 min (broker unreachable); 1 job waiting since 02:52 UTC"
     assert "The broker (Redis at 127.0.0.1:1) does not answer: ConnectionError: " in alert.message
     assert "bring the broker back (or fix REDIS_URL)" in alert.message
     assert AlertState.objects.get().error_summary.startswith(

@@ -41,7 +41,7 @@ def test_notifications_that_could_not_be_delivered_make_the_health_check_say_pag
     assert (reading["metric_value"], reading["status"]) == (2, "warning")
     assert reading["details"]["channels"] == {"email": 2}
     assert reading["details"]["message"].startswith(
-        "2 alert notification(s) could not be delivered in the last 15 min (email 2): nobody was told of those"
+        "2 alert notifications could not be delivered in the last 15 min (email 2): nobody was told of those"
     )
     # The errors stay on the alerts' pages: a refused recipient's address is not for every reader of health.
     assert "User unknown" not in reading["details"]["message"]

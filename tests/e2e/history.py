@@ -82,8 +82,8 @@ def seed_health_history(now, *, minutes: int = 60) -> None:
         ("resource", "disk.percent", 72, 85, 95, "disk / {v:.1f} % full on vm-1 (28.0 GiB free)"),
         ("job_queue", "jobs.queued", 4, 100, 1000, "{v:.0f} queued, 0 waiting to retry"),
         ("job_queue", "jobs.oldest_queued_age_s", 8, 300, 900, "oldest queued job waiting {v:.0f}s"),
-        ("job_queue", "jobs.stale", 0, 1, 5, "{v:.0f} running job(s) without a heartbeat for 30s"),
-        ("job_queue", "cluster.workers", 4, None, None, "4 worker(s) in 1 cluster(s) on vm-1"),
+        ("job_queue", "jobs.stale", 0, 1, 5, "{v:.0f} running jobs without a heartbeat for 30s"),
+        ("job_queue", "cluster.workers", 4, None, None, "4 workers in 1 cluster on vm-1"),
     ]
     rows = []
     for minute in range(minutes, -1, -1):

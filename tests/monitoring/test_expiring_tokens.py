@@ -34,6 +34,18 @@ def test_no_token_in_use_about_to_expire_is_healthy(db):
     assert component["details"]["message"] == "no API token used in the last 30 days expires within 7 days"
 
 
+def test_one_token_expiring_is_said_in_the_singular(db):
+    ApiTokenFactory(
+        user=UserFactory(username="alice"), name="ci deploy", last_used_at=USED, expires_at=NOW + timedelta(days=1)
+    )
+
+    assert reading()["details"]["message"] == (
+        "1 API token used in the last 30 days expires within 7 days or has expired: 'ci deploy' of alice "
+        "(expires in 1d 0h); its program gets 401 once it expires: give it a new token "
+        "(manage.py create_api_token), then revoke this one"
+    )
+
+
 def test_a_token_in_use_expiring_within_7_days_is_a_warning_naming_it_and_its_owner(db):
     alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
     ApiTokenFactory(user=alice, name="ci deploy", last_used_at=USED, expires_at=NOW + timedelta(days=2, hours=3))
@@ -43,7 +55,7 @@ def test_a_token_in_use_expiring_within_7_days_is_a_warning_naming_it_and_its_ow
 
     assert (component["status"], component["metric_value"]) == ("warning", 2)
     assert component["details"]["message"] == (
-        "2 API token(s) used in the last 30 days expire within 7 days or have expired: 'ci deploy' of alice "
+        "2 API tokens used in the last 30 days expire within 7 days or have expired: 'ci deploy' of alice "
         "(expires in 2d 3h), 'nightly import' of bob (expires in 7d 0h); their programs get 401 once they expire: "
         "give them new tokens (manage.py create_api_token), then revoke these"
     )

@@ -268,7 +268,7 @@ def test_attempts_taken_back_from_lost_workers_are_counted_after_the_sweep_clear
     assert components["jobs.stale"]["metric_value"] == 0
     lost = components["jobs.workers_lost"]
     assert (lost["metric_value"], lost["status"]) == (1, "warning")
-    assert lost["details"]["message"].startswith("1 attempt(s) taken back in the last 15 min from a worker that")
+    assert lost["details"]["message"].startswith("1 attempt taken back in the last 15 min from a worker that")
     # Not "they were retried": a job on its last attempt failed for good (drill).
     assert lost["details"]["message"].endswith("each is retried while it has attempts left")
     assert queue_check_at(NOW + timedelta(minutes=13))["jobs.workers_lost"]["status"] == "healthy"
@@ -294,7 +294,7 @@ def test_running_jobs_without_a_progress_report_for_a_quarter_of_their_timeout_a
 
     assert (silent["metric_value"], silent["status"]) == (2, "warning")
     assert silent["details"]["message"] == (
-        "2 running job(s) sent no progress report for a quarter of their timeout: "
+        "2 running jobs sent no progress report for a quarter of their timeout: "
         f"ai_matching {str(longest.id)[:8]} (9m 00s), ai_matching {str(shorter.id)[:8]} (3m 00s)"
     )
     assert silent["details"]["jobs"][0] == {
@@ -373,7 +373,7 @@ def test_a_cluster_without_workers_or_stopping_does_not_count(no_cluster):
     publish_cluster(workers=3, status="Stopping")
     workers = by_name(health_service.check_job_queue_sync())["cluster.workers"]
     assert (workers["metric_value"], workers["status"]) == (0, "critical")
-    assert workers["details"]["message"] == "1 cluster(s) running with no worker alive"
+    assert workers["details"]["message"] == "1 cluster running with no worker alive"
 
 
 @pytest.fixture

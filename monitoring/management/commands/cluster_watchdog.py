@@ -15,6 +15,7 @@ When the checks are overdue, this command runs them, escalates and delivers too.
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import ngettext
 
 from alerts.manager import alert_manager
 from alerts.services import deliveries_send_due, take_back_lost_sends
@@ -33,7 +34,8 @@ def describe(liveness: dict, now) -> str:
     last_seen = liveness["last_seen_at"]
     seen = f"a worker was last seen {(now - last_seen).total_seconds():.0f}s ago" if last_seen else "no worker seen yet"
     if liveness["queued"]:
-        line = f"{seen}; {liveness['queued']} job(s) queued since {liveness['oldest_queued_at']:%Y-%m-%d %H:%M:%S} UTC"
+        queued = ngettext("%d job queued", "%d jobs queued", liveness["queued"]) % liveness["queued"]
+        line = f"{seen}; {queued} since {liveness['oldest_queued_at']:%Y-%m-%d %H:%M:%S} UTC"
     else:
         line = f"{seen}; no job queued"
     broker = liveness.get("broker")
@@ -41,7 +43,8 @@ def describe(liveness: dict, now) -> str:
         return line
     if not broker["reachable"]:
         return f"{line}; the broker ({broker['broker']}) does not answer: {broker['error']}"
-    return f"{line}; {len(broker['clusters'])} cluster(s) registered with the broker ({broker['broker']})"
+    clusters = ngettext("%d cluster", "%d clusters", len(broker["clusters"])) % len(broker["clusters"])
+    return f"{line}; {clusters} registered with the broker ({broker['broker']})"
 
 
 class Command(BaseCommand):

@@ -104,7 +104,7 @@ def no_worker(settings):
     stopped = 3 + 53 / 60
     check(stopped, "database", "database.latency_ms", 2, message="SELECT 1 in 2 ms")
     check(stopped, "job_queue", "jobs.queued", 4, "warning", message="4 queued, 0 waiting to retry")
-    check(stopped, "job_queue", "cluster.workers", 2, message=f"2 worker(s) in 1 cluster(s) on {SCRIPT}")
+    check(stopped, "job_queue", "cluster.workers", 2, message=f"2 workers in 1 cluster on {SCRIPT}")
     for minutes_ago in (5, 4, 2, 1):
         JobFactory(status=JobStatus.QUEUED, updated_at=NOW - timedelta(minutes=minutes_ago))
 
