@@ -2,14 +2,19 @@
 
 from django.db import migrations, models
 
+from jobs.db import AddIndexOnline
+
 
 class Migration(migrations.Migration):
+    # Built while every node's health checks keep writing results (CONCURRENTLY on Postgres).
+    atomic = False
+
     dependencies = [
         ("monitoring", "0007_api_token_expiry"),
     ]
 
     operations = [
-        migrations.AddIndex(
+        AddIndexOnline(
             model_name="systemhealthmetric",
             index=models.Index(
                 condition=models.Q(("status", "healthy"), _negated=True),
