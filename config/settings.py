@@ -354,6 +354,9 @@ HEALTH = {
     # Attempt failure rate over this many minutes, once at least MIN_ATTEMPTS ended in it.
     "FAILURE_RATE_WINDOW_MINUTES": envint("HEALTH_FAILURE_RATE_WINDOW_MINUTES", 15),
     "FAILURE_RATE_MIN_ATTEMPTS": envint("HEALTH_FAILURE_RATE_MIN_ATTEMPTS", 5),
+    # Each worker node samples its own cpu, memory, disk and clock every health-check interval
+    # (monitoring/sampler.py); false: no node does (the hosts are watched by other means).
+    "SAMPLE_NODE_RESOURCES": envbool("HEALTH_SAMPLE_NODE_RESOURCES", "true"),
     "CPU_SAMPLE_SECONDS": envfloat("HEALTH_CPU_SAMPLE_SECONDS", 0.5),
     "DISK_PATH": envstr("HEALTH_DISK_PATH", "/"),
     # HTTP services probed besides the AI matching service (AI_MATCHING_URL + /health):

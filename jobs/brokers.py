@@ -23,6 +23,10 @@ The Redis broker also notices when Redis loses its data (flushed, restarted with
 failed over to an empty replica): the sweep then enqueues again at once every job whose task was
 in it, instead of after JOBS["REQUEUE_AFTER"] (RedisBroker.tasks_lost_before).
 
+The pusher also samples its node's cpu, memory, disk and clock every health-check interval, from
+a thread of its own (monitoring.sampler): every node is seen, not only the one the scheduled
+health checks landed on.
+
 The pusher and the sentinel live as long as their node, and django-q2 never drops their
 broken database connections by itself: after a database outage these brokers do, so the
 node carries on as soon as the database answers again.
@@ -71,6 +75,15 @@ class JobDispatchMixin:
         sentinel = inherited_sentinel()
         args = (sentinel, os.getppid())
         threading.Thread(target=self._dispatch_forever, args=args, name="job-dispatch", daemon=True).start()
+        self.keep_sampling()
+
+    def keep_sampling(self) -> None:
+        """Start the thread sampling this node's resources (monitoring.sampler): one per node,
+        as this one per pusher, whichever node the scheduled health checks land on."""
+        from monitoring.sampler import NodeResourceSampler
+
+        sampler = NodeResourceSampler()
+        threading.Thread(target=sampler.run_forever, name="node-resources", daemon=True).start()
 
     def _dispatch_forever(self, sentinel=None, sentinel_pid=None) -> None:
         from jobs.queue import node_stopping_or_orphaned

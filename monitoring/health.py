@@ -310,8 +310,12 @@ class HealthService:
 
     # --- running every check ------------------------------------------------------------
 
-    async def run_health_checks(self) -> dict:
+    async def run_health_checks(self, *, resources: bool = True) -> dict:
         """Run every check, store one row per component, send health_checked.
+
+        `resources`: with this host's resources (cpu, memory, disk, clock). The scheduled run
+        leaves them out: every node samples its own (sample_node_resources_sync), and the node
+        the schedule landed on would store its own twice.
 
         Returns {"status", "checked_at", "components": [..., each with its timestamp]}, the
         shape of latest_health().
@@ -322,11 +326,12 @@ class HealthService:
             ("check_database_health", MetricType.DATABASE, self._database_components),
             ("validate_table_structures", MetricType.DATABASE, lambda: ["database.schema"]),
             ("check_external_services", MetricType.API, self._service_components),
-            ("check_system_resources", MetricType.RESOURCE, self._resource_components),
             ("check_job_queue", MetricType.JOB_QUEUE, self._job_queue_components),
             ("check_expected_jobs", MetricType.JOB_QUEUE, self._expected_job_components),
             ("check_api_tokens", MetricType.JOB_QUEUE, lambda: ["api_tokens.expiring"]),
         ]
+        if resources:
+            checks += self._resource_checks()
         results = await asyncio.gather(*(self._contained(*check) for check in checks))
         components = [c for result in results for c in result["components"]]
         for c in components:
@@ -334,8 +339,31 @@ class HealthService:
         await sync_to_async(self._store)(components, checked_at)
         return {"status": worst(c["status"] for c in components), "checked_at": checked_at, "components": components}
 
-    def run_health_checks_sync(self) -> dict:
-        return async_to_sync(self.run_health_checks)()
+    def run_health_checks_sync(self, *, resources: bool = True) -> dict:
+        return async_to_sync(self.run_health_checks)(resources=resources)
+
+    def _resource_checks(self) -> list[tuple]:
+        return [
+            ("check_system_resources", MetricType.RESOURCE, self._resource_components),
+            ("check_node_clock", MetricType.RESOURCE, lambda: []),  # unread, it is not judged
+        ]
+
+    async def sample_node_resources(self) -> list[SystemHealthMetric]:
+        """This node's resources (cpu, memory, disk, and its clock on Postgres), stored and judged
+        as a run's are: rows with the sample's time and `details.host`, and health_checked with
+        this host's previous statuses, so its alerts are raised and cleared by its own readings.
+        Every node calls it every HEALTH_CHECK_INTERVAL_MINUTES (monitoring.sampler): a host read
+        only when the scheduled run landed on it went unread for minutes, and could be forgotten.
+        Returns the rows stored (none when the database is unavailable)."""
+        checked_at = clock.now()
+        results = await asyncio.gather(*(self._contained(*check) for check in self._resource_checks()))
+        components = [c for result in results for c in result["components"]]
+        for c in components:
+            c["timestamp"] = checked_at
+        return await sync_to_async(self._store)(components, checked_at)
+
+    def sample_node_resources_sync(self) -> list[SystemHealthMetric]:
+        return async_to_sync(self.sample_node_resources)()
 
     async def _contained(self, check: str, metric_type: str, component_names) -> dict:
         """The check's result, or its components all critical when it crashed or timed out."""
@@ -358,6 +386,8 @@ class HealthService:
         # With no component to blame, the check itself is the component.
         names = names or [check]
         failed = {"error": reason, "check": check}
+        if metric_type == MetricType.RESOURCE:  # still this host's component, and its alert
+            failed["host"] = settings.WORKER_HOSTNAME
         return _result([component(metric_type, n, 0, HealthStatus.CRITICAL, reason, **failed) for n in names])
 
     def _store(self, components: list[dict], checked_at: datetime) -> list[SystemHealthMetric]:
@@ -437,15 +467,21 @@ class HealthService:
                     percent=round(percent, 1),
                 )
             )
-            offset = clock.measure_offset() if settings.JOBS["CLOCK_FROM_DATABASE"] else None
-            if offset is not None:
-                components.append(self._clock_component(offset))
         return _result(components)
 
+    async def check_node_clock(self) -> dict:
+        return await sync_to_async(self.check_node_clock_sync)()
+
+    def check_node_clock_sync(self) -> dict:
+        """On Postgres, this node's clock against the database's: no component where it is not
+        read (SQLite, JOBS_CLOCK_FROM_DATABASE off) or the database did not answer."""
+        offset = clock.measure_offset() if settings.JOBS["CLOCK_FROM_DATABASE"] else None
+        return _result([] if offset is None else [self._clock_component(offset)])
+
     def _clock_component(self, offset) -> dict:
-        """The clock of the node running the checks against the database's (jobs/clock.py): off by
-        a second or more is a warning until its NTP is fixed, corrected as it is meanwhile. The
-        checks run on any node: over a few runs, each node's clock is read."""
+        """The clock of this node against the database's (jobs/clock.py): off by a second or more
+        is a warning until its NTP is fixed, corrected as it is meanwhile. Each node reads its own
+        with its resources (sample_node_resources_sync)."""
         host = settings.WORKER_HOSTNAME
         seconds = offset.total_seconds()
         if abs(offset) < clock.CLOCK_TOLERANCE:
@@ -467,7 +503,7 @@ class HealthService:
     def _database_components(self) -> list[str]:
         names = ["database.latency_ms"]
         if connection.vendor == "postgresql":
-            names.append("database.connections")  # not clock.offset_s: unread, it is not judged
+            names.append("database.connections")
         return names
 
     def _timeout(self):
@@ -1091,12 +1127,15 @@ def _redis_label(url: str) -> str:
 
 
 def last_checked_at() -> datetime | None:
-    """When the health checks last ran (their newest row; health_time_idx). One query."""
-    return SystemHealthMetric.objects.aggregate(latest=Max("timestamp"))["latest"]
+    """When the health checks last ran (their newest row but the resources; health_time_idx). One
+    query. Not the resources: every node samples its own every minute (sample_node_resources_sync),
+    and while nodes run, their samples would say the checks ran when the scheduled run stopped."""
+    checks = SystemHealthMetric.objects.exclude(metric_type=MetricType.RESOURCE)
+    return checks.aggregate(latest=Max("timestamp"))["latest"]
 
 
 # A component is one metric of one host where the reading names one: the resources (cpu, memory,
-# disk, clock) are measured on whichever node ran the checks, each node's its own. Keyed by name
+# disk, clock) are sampled by each node, each node's its own. Keyed by name
 # alone, node-b's healthy disk replaced node-a's full one on every page while its alert stayed open.
 HOST = KT("details__host")
 COMPONENT = (F("metric_type"), F("metric_name"), HOST)

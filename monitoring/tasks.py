@@ -4,7 +4,8 @@
 def run_health_checks() -> str:
     from monitoring.health import health_service
 
-    return health_service.run_health_checks_sync()["status"]
+    # Not the resources: every node samples its own (monitoring.sampler).
+    return health_service.run_health_checks_sync(resources=False)["status"]
 
 
 def prune_monitoring() -> dict:

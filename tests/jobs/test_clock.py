@@ -136,7 +136,7 @@ def test_the_health_checks_read_the_clock_of_the_node_running_them(postgres_only
     with time_machine.travel(database_now() + timedelta(minutes=2)):
         skewed = health_service.run_health_checks_sync()
     with time_machine.travel(database_now() + timedelta(milliseconds=200)):
-        fine = health_service.check_database_health_sync()
+        fine = health_service.check_node_clock_sync()
 
     (reading,) = [c for c in skewed["components"] if c["metric_name"] == "clock.offset_s"]
     assert (reading["metric_type"], reading["status"], round(reading["metric_value"])) == ("resource", "warning", 120)

@@ -2,14 +2,16 @@
 
 import os
 import signal
+from types import SimpleNamespace
 
+import psutil
 import pytest
 from django.db import connection
 
 from jobs import clock
 from jobs.manager import job_manager
 from jobs.models import Job, JobRetryHistory, JobStatus
-from monitoring.models import EventType, JobExecutionLog
+from monitoring.models import EventType, JobExecutionLog, MetricType, SystemHealthMetric
 from tests.conftest import running_cluster, wait_for
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -147,6 +149,34 @@ def test_a_worker_killed_mid_job_is_detected_and_the_job_retried(cluster):
     assert [e for e in timeline(job.id) if e in ("started", "error", "completed")][:2] == ["started", "error"]
     job_manager.cancel_job_sync(job.id)
     wait_for_status(job.id, JobStatus.CANCELLED)
+
+
+@pytest.fixture
+def sampling(settings, monkeypatch):
+    """Node sampling on (off in tests/settings.py), of a machine at 10 % CPU, 40 % memory, 50 % disk."""
+    settings.HEALTH = {**settings.HEALTH, "SAMPLE_NODE_RESOURCES": True}
+    monkeypatch.setattr(psutil, "cpu_percent", lambda interval=None: 10.0)
+    monkeypatch.setattr(
+        psutil, "virtual_memory", lambda: SimpleNamespace(percent=40.0, total=8 << 30, available=4 << 30)
+    )
+    monkeypatch.setattr(
+        psutil, "disk_usage", lambda path: SimpleNamespace(percent=50.0, total=100 << 30, free=50 << 30)
+    )
+
+
+def test_a_running_node_samples_its_own_resources_without_the_scheduled_checks(sampling, cluster, settings):
+    # No scheduled run here: the node's pusher samples as soon as it starts (monitoring.sampler).
+    sampled = wait_for(
+        lambda: sorted(
+            SystemHealthMetric.objects.filter(
+                metric_type=MetricType.RESOURCE, details__host=settings.WORKER_HOSTNAME
+            ).values_list("metric_name", flat=True)
+        ),
+        message="the node to sample its resources",
+    )
+    assert sampled == ["cpu.percent", "disk.percent", "memory.percent"]
+    job = job_manager.submit_job("demo.sleep", {"seconds": 0.1, "steps": 1})
+    wait_for_status(job.id, JobStatus.COMPLETED)  # and jobs run beside it
 
 
 def test_a_queued_job_cancelled_before_a_worker_picks_it_never_starts(transactional_db, fast_jobs, monkeypatch):

@@ -122,17 +122,19 @@ def test_checks_stopped_while_workers_are_busy_with_long_jobs_is_stale_not_dead(
 def test_each_hosts_resources_are_components_of_their_own(client, viewer):
     disk = partial(checked, "disk.percent", metric_type=MetricType.RESOURCE)
     disk(HealthStatus.CRITICAL, minutes_ago=2, value=97, host="node-a")
-    disk(HealthStatus.HEALTHY, minutes_ago=1, value=50, host="node-b")  # the next run, on another node
+    disk(HealthStatus.HEALTHY, minutes_ago=1, value=50, host="node-b")  # each node samples its own
+    checked("database.latency_ms", HealthStatus.HEALTHY, minutes_ago=1)  # the scheduled checks
     client.force_login(viewer)
 
     body = client.get(HEALTH).json()
 
     assert body["status"] == "critical"
-    assert [(c["metric_name"], c["host"], c["status"], c["metric_value"]) for c in body["components"]] == [
+    resources = [c for c in body["components"] if c["host"]]
+    assert [(c["metric_name"], c["host"], c["status"], c["metric_value"]) for c in resources] == [
         ("disk.percent", "node-a", "critical", 97.0),
         ("disk.percent", "node-b", "healthy", 50.0),
     ]
-    assert body["components"][0]["details"] == {"message": "disk.percent is critical on node-a", "host": "node-a"}
+    assert resources[0]["details"] == {"message": "disk.percent is critical on node-a", "host": "node-a"}
 
 
 def test_queries_stay_flat_with_five_hosts(client, alice, bearer, django_assert_max_num_queries):
@@ -141,13 +143,14 @@ def test_queries_stay_flat_with_five_hosts(client, alice, bearer, django_assert_
             checked(
                 name, HealthStatus.HEALTHY, minutes_ago=run / 5, metric_type=MetricType.RESOURCE, host=f"node-{run % 5}"
             )
+        checked("database.latency_ms", HealthStatus.HEALTHY, minutes_ago=run)
     headers = bearer(alice)
 
     # token lookup, its last_used_at, user and group permissions; the latest run, its rows; the hosts
     with django_assert_max_num_queries(7):
         response = client.get(HEALTH, headers=headers)
 
-    assert len(response.json()["components"]) == 15  # 3 resources of each of the 5 hosts
+    assert len(response.json()["components"]) == 16  # 3 resources of each of the 5 hosts, and the database
 
 
 def test_queries_stay_bounded_however_long_the_history(client, alice, bearer, django_assert_max_num_queries):

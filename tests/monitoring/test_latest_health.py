@@ -118,12 +118,25 @@ def test_each_hosts_resources_are_components_of_their_own_and_the_worst_decides(
 def test_a_host_that_stopped_reporting_is_forgotten(settings):
     settings.HEALTH = {**settings.HEALTH, "FORGET_AFTER_MINUTES": 15}
     disk("critical", minutes_ago=20, value=99, host="node-gone")  # taken out of the cluster since
-    disk("warning", minutes_ago=14, value=90, host="node-a")  # the checks last ran on it 14 min ago
+    disk("warning", minutes_ago=14, value=90, host="node-a")  # it last sampled 14 min before the latest run
     disk("healthy", minutes_ago=0, value=50, host="node-b")
+    metric("database.latency_ms", "healthy", minutes_ago=0)
 
     health = latest_health()
-    assert [(c["host"], c["status"]) for c in health["components"]] == [("node-a", "warning"), ("node-b", "healthy")]
+    resources = [(c["host"], c["status"]) for c in health["components"] if c["host"]]
+    assert resources == [("node-a", "warning"), ("node-b", "healthy")]
     assert health["status"] == "warning"
+
+
+def test_checked_at_is_when_the_checks_ran_not_when_a_node_last_sampled_its_resources():
+    """Every node samples its own resources every minute, the scheduled checks run on one: the
+    nodes' samples neither say the checks ran nor hide that they stopped."""
+    metric("database.latency_ms", "healthy", minutes_ago=5)  # the checks stopped 5 min ago
+    disk("healthy", minutes_ago=0, value=50, host="node-a")  # the nodes sample on
+
+    health = latest_health()
+    assert health["checked_at"] == NOW - timedelta(minutes=5)
+    assert [(c["host"], c["timestamp"]) for c in health["components"] if c["host"]] == [("node-a", NOW)]
 
 
 def test_health_histories_are_each_hosts_own():

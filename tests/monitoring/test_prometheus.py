@@ -132,6 +132,7 @@ def test_each_hosts_resources_are_series_of_their_own(client, token):
             details={"message": f"disk / {percent} % full on {host}", "host": host},
             timestamp=checked - timedelta(minutes=1 if host == "node-a" else 0),
         )
+    SystemHealthMetricFactory(timestamp=checked, metric_type="database", metric_name="database.latency_ms")
 
     samples = scrape(client, **token)
     disk = {"metric_type": "resource", "metric_name": "disk.percent"}

@@ -120,7 +120,9 @@ def test_the_open_alerts_card_says_whether_someone_is_on_them(alice_client, alic
 
 @time_machine.travel(NOW, tick=False)
 def test_shows_health_open_alerts_by_severity_and_the_timeframes_success_rate(alice_client):
-    SystemHealthMetricFactory(timestamp=NOW, status="warning", metric_name="cpu.percent", metric_type="resource")
+    SystemHealthMetricFactory(
+        timestamp=NOW, status="warning", metric_name="database.latency_ms", metric_type="database"
+    )
     AlertHistoryFactory.create_batch(2, severity="critical")
     AlertHistoryFactory(severity="warning")
     AlertHistoryFactory(severity="critical", resolved_at=NOW)
