@@ -301,9 +301,9 @@ class AlertHistoryAdmin(JobIdSearchMixin, CheckedLookupsAdmin):
         still_open = queryset.filter(resolved_at__isnull=True)
         batch = list(still_open[:MAX_ACTION_ROWS])
         resolved, kept_changing = self._act_on_each(request, alert_resolve, batch, reason="resolved in admin")
-        self.message_user(
-            request, ngettext("Resolved %d alert.", "Resolved %d alerts.", resolved) % resolved, messages.SUCCESS
-        )
+        if resolved:  # "Resolved 0 alerts." in green read as success when another had resolved them all
+            message = ngettext("Resolved %d alert.", "Resolved %d alerts.", resolved) % resolved
+            self.message_user(request, message, messages.SUCCESS)
         left = still_open.count() if len(batch) == MAX_ACTION_ROWS else 0
         self._say_left(request, left)
         self._say_kept_changing(request, kept_changing)

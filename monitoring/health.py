@@ -271,8 +271,10 @@ def describe_failed_call(call: dict) -> str:
 
 def _expiring_token(token: dict, now: datetime) -> str:
     """A token by name and owner, never its secret: 'ci deploy' of alice (expires in 2d 3h)."""
-    if token["expires_at"] <= now:
+    if token["expires_at"] <= now - timedelta(seconds=1):
         when = f"expired {duration((now - token['expires_at']).total_seconds())} ago"
+    elif token["expires_at"] <= now:
+        when = "expired just now"  # not "expired 0.0 s ago"
     else:
         when = f"expires in {duration((token['expires_at'] - now).total_seconds())}"
     return f"{token['name']!r} of {token['user__username']} ({when})"

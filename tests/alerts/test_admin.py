@@ -281,6 +281,7 @@ def test_resolving_an_already_resolved_alert_keeps_its_first_resolution(staff, a
     first = AlertHistory.objects.get(id=alert.id).resolved_at
     response = resolve_action(client, alert)
     assert "1 was already resolved." in response.content.decode()
+    assert "Resolved 0 alerts." not in response.content.decode()  # no success where none was
     assert AlertHistory.objects.get(id=alert.id).resolved_at == first
 
 

@@ -76,6 +76,13 @@ def test_a_token_that_expired_after_its_last_use_stays_a_warning(db):
     assert "'ci' of alice (expired 1d 5h ago)" in component["details"]["message"]
 
 
+def test_a_token_expiring_at_the_reading_says_so_in_words(db):
+    ApiTokenFactory(name="ci", user=UserFactory(username="alice"), last_used_at=NOW - timedelta(hours=1),
+                    expires_at=NOW)  # fmt: skip
+
+    assert "'ci' of alice (expired just now)" in reading()["details"]["message"]
+
+
 def test_tokens_unused_revoked_or_without_expiry_are_left_out(db):
     soon = NOW + timedelta(days=1)
     ApiTokenFactory(name="never used", last_used_at=None, expires_at=soon)
