@@ -15,7 +15,7 @@ from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 
-from jobs.api import document_job_types, job_types_documented
+from jobs.api import document_job_types, document_replay_header, job_types_documented
 from jobs.api import router as jobs_router
 from jobs.payloads import loads_refusing_repeated_keys
 from monitoring.api import router as monitoring_router
@@ -93,6 +93,7 @@ class JobMonitorAPI(NinjaAPI):
         if built is None or built[0] != key:
             schema = super().get_openapi_schema(path_prefix=path_prefix)
             document_job_types(schema)
+            document_replay_header(schema, path_prefix)
             built = self._built_schema = (key, json.dumps(schema, cls=NinjaJSONEncoder))
         return json.loads(built[1])
 

@@ -4,16 +4,19 @@
 from typing import Annotated, Any
 from uuid import UUID
 
+from django.http import HttpResponse
 from django.utils.translation import ngettext
-from ninja import Query, Router, Schema, Status
+from ninja import Header, Query, Router, Schema, Status
 from pydantic import BeforeValidator, ConfigDict, Field
 
+from jobs.idempotency import IDEMPOTENCY_KEY_PATTERN
 from jobs.manager import MAX_ATTEMPTS_LIMIT, JobNotFound, job_manager, require_known_job_type
 from jobs.models import MAX_PAUSE_REASON_CHARS, Job
 from jobs.registry import get_job_executor, registered_job_types
 from monitoring.api_auth import requires
 from monitoring.api_errors import (
     COMMON_ERRORS,
+    IdempotencyConflictOut,
     JobConflictOut,
     NotPausedOut,
     SubmitErrorOut,
@@ -131,6 +134,18 @@ def document_job_types(openapi: dict) -> None:
     components["JobSubmitIn"] = {"title": "JobSubmitIn", "oneOf": variants}
 
 
+def document_replay_header(openapi: dict, path_prefix: str) -> None:
+    """The submit's 200 (a replay) says so in a header; ninja has no way to declare one."""
+    replay = openapi["paths"][f"{path_prefix}jobs"]["post"]["responses"][200]
+    replay["description"] = "The job an earlier submit with this `Idempotency-Key` made (a replay)."
+    replay["headers"] = {
+        "Idempotent-Replayed": {
+            "description": "Always `true`: no job was made.",
+            "schema": {"type": "string", "const": "true"},
+        }
+    }
+
+
 def job_types_documented() -> tuple:
     """What document_job_types reads (each registered job type's executor: its parameters and
     description), to tell whether a schema it documented is still current."""
@@ -161,17 +176,48 @@ def _summary(job_id) -> Job:
 
 @router.post(
     "",
-    response={201: JobSummaryOut, **COMMON_ERRORS, **error_responses(400, 413), 422: SubmitErrorOut},
+    response={
+        201: JobSummaryOut,
+        200: JobSummaryOut,
+        **COMMON_ERRORS,
+        **error_responses(400, 413),
+        409: IdempotencyConflictOut,
+        422: SubmitErrorOut,
+    },
     auth=requires(SUBMIT_JOBS),
     summary="Submit a job",
 )
-def submit_job(request, payload: JobSubmitIn):
+def submit_job(
+    request,
+    response: HttpResponse,
+    payload: JobSubmitIn,
+    idempotency_key: str | None = Header(
+        None,
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="1-255 printable ASCII characters, one per job you mean to make (a UUID does). The same key "
+        "again within 24 hours, with the same body, answers the job it made (200, `Idempotent-Replayed: true`) "
+        "instead of making another; with another body it is a 409 naming the job. Keys are per user.",
+        examples=["8e03978e-40d5-43e8-bc93-6894a57f9324"],
+    ),
+):
     """Create a job and queue its first attempt. An unknown job type is a 422 listing the known
-    ones; parameters the job type refuses are a 422 naming each field."""
+    ones; parameters the job type refuses are a 422 naming each field. With an `Idempotency-Key`
+    already used for this request, the job it made (200, `Idempotent-Replayed: true`)."""
     refuse_unknown_query_parameters(request, None)
     job = job_manager.submit_job(
-        payload.job_type, payload.parameters, max_attempts=payload.max_attempts, submitted_by=_actor(request)
+        payload.job_type,
+        payload.parameters,
+        max_attempts=payload.max_attempts,
+        submitted_by=_actor(request),
+        idempotency_key=idempotency_key,
+        owner=request.user,
     )
+    if job.replayed:
+        response["Idempotent-Replayed"] = "true"
+        return Status(200, job)
     return Status(201, job)
 
 

@@ -34,6 +34,7 @@ from jobs.errors import (
     WorkerLostError,
     error_details,
 )
+from jobs.idempotency import IdempotencyKeyTaken, remember_key, replayed_job, request_hash
 from jobs.models import (
     MAX_PAUSE_REASON_CHARS,
     RETRYABLE_STATUSES,
@@ -139,12 +140,53 @@ class EnhancedJobManager:
     # --- submitting -------------------------------------------------------------------
 
     def submit_job(
-        self, job_type: str, parameters: dict | None = None, *, max_attempts: int | None = None, submitted_by: str = ""
+        self,
+        job_type: str,
+        parameters: dict | None = None,
+        *,
+        max_attempts: int | None = None,
+        submitted_by: str = "",
+        idempotency_key: str | None = None,
+        owner=None,
     ) -> Job:
         """Create the job row and hand its first attempt to django-q2 once committed.
 
-        Raises UnknownJobType or InvalidJobParameters (each names what is wrong).
+        With an `idempotency_key` (per `owner`, a user), the same request sent again within
+        IDEMPOTENCY_KEY_TTL answers the job the first one made; the returned job's `replayed`
+        says which (jobs.idempotency).
+
+        Raises UnknownJobType or InvalidJobParameters (each names what is wrong), and
+        IdempotencyKeyReused for a key that made a job for another request.
         """
+        if idempotency_key is None:
+            return self._create_job(job_type, parameters, max_attempts=max_attempts, submitted_by=submitted_by)
+        if owner is None:
+            raise ValueError("an idempotency key needs its owner")
+        key = {"owner": owner, "key": idempotency_key, "fingerprint": request_hash(job_type, parameters, max_attempts)}
+        # Before validating: the request was valid when it made its job.
+        job = replayed_job(**key, now=clock.now())
+        if job is None:
+            try:
+                return self._create_job(
+                    job_type, parameters, max_attempts=max_attempts, submitted_by=submitted_by, idempotency=key
+                )
+            except IdempotencyKeyTaken:
+                # A submit with the key committed while this one ran (its job and event rolled back).
+                job = replayed_job(**key, now=clock.now())
+                if job is None:  # the winner's job is gone already (deleted): nothing to replay
+                    raise
+        job.replayed = True
+        return job
+
+    def _create_job(
+        self,
+        job_type: str,
+        parameters: dict | None,
+        *,
+        max_attempts: int | None,
+        submitted_by: str,
+        idempotency: dict | None = None,
+    ) -> Job:
         executor = self.get_job_executor(job_type)
         parameters = executor.validate_parameters(parameters)
         try:
@@ -177,7 +219,10 @@ class EnhancedJobManager:
                 measure_memory=False,
                 timestamp=now,
             )
+            if idempotency is not None:
+                remember_key(**idempotency, job=job, now=now)
             self._enqueue_on_commit(job.id, 1, job_type)
+        job.replayed = False
         return job
 
     def _enqueue_on_commit(self, job_id, attempt: int, job_type: str, broker: Broker | None = None) -> None:

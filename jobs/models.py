@@ -1,5 +1,6 @@
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -217,3 +218,29 @@ class JobTypePause(models.Model):
 
     def __str__(self):
         return f"{self.job_type} paused"
+
+
+class IdempotencyKey(models.Model):
+    """A submit's `Idempotency-Key` and the job it made (jobs.idempotency): the same key from the
+    same user within IDEMPOTENCY_KEY_TTL answers that job again instead of making a second one.
+    Written in the job's own transaction, so a key never points to a job that was not committed."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64, help_text="sha256 of the request's canonical JSON.")
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "job_idempotency_keys"
+        constraints = [
+            # Keys are per user; on Postgres a second insert of one waits for the first's commit.
+            models.UniqueConstraint(fields=["owner", "key"], name="job_idempotency_keys_owner_key"),
+        ]
+        indexes = [
+            # prune_monitoring deletes the expired ones, oldest first.
+            models.Index(fields=["created_at"], name="job_idem_keys_created_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.key!r} → job {self.job_id}"

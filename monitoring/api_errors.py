@@ -24,6 +24,7 @@ from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 from pydantic import ConfigDict, Field
 
+from jobs.idempotency import IdempotencyKeyReused
 from jobs.manager import AttemptNotNext, JobNotFound, JobStateConflict
 from jobs.models import JobStatus
 from jobs.payloads import RepeatedJsonKey
@@ -56,6 +57,12 @@ class SubmitErrorOut(ErrorOut):
     known_job_types: list[str] | None = Field(
         default=None, description="Present when the job type is unknown: the job types that exist."
     )
+
+
+class IdempotencyConflictOut(ErrorOut):
+    """A submit's 409: its `Idempotency-Key` made a job for another request within 24 hours."""
+
+    job_id: UUID = Field(description="The job the key made.")
 
 
 class JobMatchOut(Out):
@@ -191,6 +198,12 @@ def install_error_handlers(api: NinjaAPI) -> None:
     def on_invalid_parameters(request, exc: InvalidJobParameters):
         return error_response(api, request, 422, str(exc), exc.errors)
 
+    def on_idempotency_key_reused(request, exc: IdempotencyKeyReused):
+        # 409, not the IETF draft's 422: the request is valid by itself (with a new key it makes
+        # a job); it conflicts with what the key already made, the server's state, as every 409 here.
+        field = {"field": "Idempotency-Key", "message": "used for another request; send a new key for a new job"}
+        return error_response(api, request, 409, str(exc), [field], job_id=exc.job_id)
+
     def on_ambiguous_job_id(request, exc: AmbiguousJobId):
         field = {"field": "job_id", "message": f"the id of {exc.count} jobs starts with it; give more of the id"}
         return error_response(api, request, 409, str(exc), [field], matches=exc.matches, match_count=exc.count)
@@ -225,6 +238,7 @@ def install_error_handlers(api: NinjaAPI) -> None:
     api.add_exception_handler(JobNotFound, lambda request, exc: error_response(api, request, 404, str(exc)))
     api.add_exception_handler(JobStateConflict, on_job_state_conflict)
     api.add_exception_handler(AmbiguousJobId, on_ambiguous_job_id)
+    api.add_exception_handler(IdempotencyKeyReused, on_idempotency_key_reused)
     api.add_exception_handler(UnknownJobType, on_unknown_job_type)
     api.add_exception_handler(InvalidJobParameters, on_invalid_parameters)
     api.add_exception_handler(
