@@ -1,4 +1,5 @@
-"""Retention: job_execution_logs and system_health_metrics would otherwise grow forever.
+"""Retention: job_execution_logs and system_health_metrics would otherwise grow forever; submits'
+idempotency keys (job_idempotency_keys) go once past the 24 hours they are answered for.
 
 Rows older than settings.RETENTION_DAYS[table] days go, the oldest first, in batches of
 RETENTION_BATCH_SIZE, each its own short transaction, so writers never wait on a long delete.
@@ -20,6 +21,8 @@ from django.db import transaction
 
 from alerts.models import AlertHistory, AlertOccurrence
 from jobs import clock
+from jobs.idempotency import IDEMPOTENCY_KEY_TTL
+from jobs.models import IdempotencyKey
 from monitoring.models import JobExecutionLog, SystemHealthMetric
 
 logger = logging.getLogger(__name__)
@@ -27,7 +30,10 @@ logger = logging.getLogger(__name__)
 PRUNED_TABLES = {
     "job_execution_logs": JobExecutionLog,
     "system_health_metrics": SystemHealthMetric,
+    "job_idempotency_keys": IdempotencyKey,  # kept IDEMPOTENCY_KEY_TTL, not a setting's days
 }
+# Each table's time column (its index serves the batches' ORDER BY).
+TIME_FIELDS = {"job_idempotency_keys": "created_at"}
 
 
 def retention_cutoffs(now: datetime | None = None) -> dict[str, datetime | None]:
@@ -35,6 +41,10 @@ def retention_cutoffs(now: datetime | None = None) -> dict[str, datetime | None]
     now = now or clock.now()
     cutoffs = {}
     for table in PRUNED_TABLES:
+        if table == "job_idempotency_keys":
+            # A key is answered for IDEMPOTENCY_KEY_TTL only; past it, it is dead weight.
+            cutoffs[table] = now - IDEMPOTENCY_KEY_TTL
+            continue
         days = settings.RETENTION_DAYS.get(table, 0)
         cutoffs[table] = now - timedelta(days=days) if days and days > 0 else None
     return cutoffs
@@ -69,14 +79,14 @@ def prune_monitoring(
             counts[table] = 0
             continue
         old = _prunable(table, cutoff)
-        counts[table] = old.count() if dry_run else _delete_in_batches(old, batch_size)
+        counts[table] = old.count() if dry_run else _delete_in_batches(old, batch_size, _time_field(table))
         if counts[table] and not dry_run:
             logger.info("retention: deleted %d rows of %s older than %s", counts[table], table, cutoff)
     return counts
 
 
 def _prunable(table: str, cutoff: datetime):
-    rows = PRUNED_TABLES[table].objects.filter(timestamp__lt=cutoff)
+    rows = PRUNED_TABLES[table].objects.filter(**{f"{_time_field(table)}__lt": cutoff})
     if table != "job_execution_logs":
         return rows
     open_alerts = AlertHistory.objects.filter(resolved_at__isnull=True)
@@ -87,14 +97,18 @@ def _prunable(table: str, cutoff: datetime):
     )
 
 
-def _delete_in_batches(old, batch_size: int) -> int:
+def _time_field(table: str) -> str:
+    return TIME_FIELDS.get(table, "timestamp")
+
+
+def _delete_in_batches(old, batch_size: int, time_field: str) -> int:
     deleted = 0
     model = old.model
     while True:
-        # DELETE … WHERE id IN (the oldest batch): served by the table's timestamp index. The
+        # DELETE … WHERE id IN (the oldest batch): served by the table's time index. The
         # batch locks its rows as it picks them, skipping those another prune holds: two prunes
         # never wait on each other's rows, nor lock them in opposite orders (a deadlock).
-        batch = old.order_by("timestamp").select_for_update(skip_locked=True, of=("self",)).values("id")[:batch_size]
+        batch = old.order_by(time_field).select_for_update(skip_locked=True, of=("self",)).values("id")[:batch_size]
         with transaction.atomic():
             count, _ = model.objects.filter(id__in=batch).delete()
         deleted += count

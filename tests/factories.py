@@ -7,7 +7,7 @@ from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 
 from alerts.models import AlertHistory, Severity
-from jobs.models import Job, JobRetryHistory, JobStatus, RetryStatus
+from jobs.models import IdempotencyKey, Job, JobRetryHistory, JobStatus, RetryStatus
 from monitoring.models import ApiToken, EventType, HealthStatus, JobExecutionLog, MetricType, SystemHealthMetric
 from monitoring.tokens import hash_token
 
@@ -95,6 +95,16 @@ class JobRetryHistoryFactory(factory.django.DjangoModelFactory):
     job = factory.SubFactory(JobFactory)
     attempt_number = 1
     status = RetryStatus.SUCCESS
+
+
+class IdempotencyKeyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = IdempotencyKey
+
+    owner = factory.SubFactory(UserFactory)
+    key = factory.Sequence(lambda n: f"key-{n}")
+    request_hash = "0" * 64
+    job = factory.SubFactory(JobFactory)
 
 
 class SystemHealthMetricFactory(factory.django.DjangoModelFactory):

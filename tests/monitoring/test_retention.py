@@ -11,12 +11,18 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_q.models import Schedule
 
-from jobs.models import Job, JobStatus
+from jobs.models import IdempotencyKey, Job, JobStatus
 from jobs.schedules import sync_schedules
 from monitoring import tasks
 from monitoring.models import JobExecutionLog, SystemHealthMetric
 from monitoring.retention import prune_monitoring
-from tests.factories import AlertHistoryFactory, JobExecutionLogFactory, JobFactory, SystemHealthMetricFactory
+from tests.factories import (
+    AlertHistoryFactory,
+    IdempotencyKeyFactory,
+    JobExecutionLogFactory,
+    JobFactory,
+    SystemHealthMetricFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +54,11 @@ def test_rows_older_than_each_table_s_retention_are_deleted(retention):
     health_rows(4, days_ago=8)
     health_rows(1, days_ago=6)
 
-    assert prune_monitoring(now=NOW) == {"job_execution_logs": 3, "system_health_metrics": 4}
+    assert prune_monitoring(now=NOW) == {
+        "job_execution_logs": 3,
+        "system_health_metrics": 4,
+        "job_idempotency_keys": 0,
+    }
     assert JobExecutionLog.objects.count() == 2
     assert SystemHealthMetric.objects.count() == 1
     assert Job.objects.count() == 2  # jobs themselves are kept
@@ -188,6 +198,7 @@ def test_the_command_says_what_it_deleted(retention):
     assert out.getvalue().splitlines() == [
         "job_execution_logs: deleted 2 rows older than 2026-10-30 03:00 UTC",
         "system_health_metrics: deleted 0 rows older than 2026-11-22 03:00 UTC",
+        "job_idempotency_keys: deleted 0 rows older than 2026-11-28 03:00 UTC",
     ]
     assert JobExecutionLog.objects.count() == 0
 
@@ -243,3 +254,17 @@ def test_a_log_retention_shorter_than_the_longest_timeframe_is_warned_of(setting
     assert warning.id == "monitoring.W001" and "only the last 15 days of outcomes" in warning.msg
     settings.RETENTION_DAYS = {"job_execution_logs": 45, "system_health_metrics": 30}
     assert retention_settings(None) == []
+
+
+def test_idempotency_keys_go_24_hours_after_their_submit_oldest_first_in_batches(retention):
+    """A key is answered for 24 hours (jobs.idempotency); past them it only takes room. Their jobs stay."""
+    expired = [IdempotencyKeyFactory(created_at=NOW - timedelta(hours=hours)) for hours in (50, 30, 25)]
+    live = IdempotencyKeyFactory(created_at=NOW - timedelta(hours=23, minutes=59))
+    with CaptureQueriesContext(connection) as queries:
+        assert prune_monitoring(now=NOW, batch_size=2)["job_idempotency_keys"] == 3
+
+    deletes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('DELETE FROM "job_idempotency_keys"')]
+    assert len(deletes) == 3  # 2 + 1, and one that finds nothing left
+    assert all("LIMIT 2" in sql and re.search(r'ORDER BY \w+\."created_at" ASC', sql) for sql in deletes)
+    assert list(IdempotencyKey.objects.all()) == [live]
+    assert Job.objects.filter(id__in=[key.job_id for key in expired]).count() == 3

@@ -5,7 +5,7 @@ from monitoring.retention import prune_monitoring, retention_cutoffs
 
 
 class Command(BaseCommand):
-    help = "Delete monitoring rows older than their retention (RETENTION_*_DAYS), in batches."
+    help = "Delete monitoring rows older than their retention (RETENTION_*_DAYS; submits' idempotency keys: 24 h)."
 
     def add_arguments(self, parser):
         parser.add_argument("--dry-run", action="store_true", help="only count what would be deleted")
