@@ -17,20 +17,19 @@ pytestmark = pytest.mark.django_db
 LOG_LIST = reverse("admin:monitoring_jobexecutionlog_changelist")
 
 
-@pytest.fixture
-def log_viewer(client):
-    user = UserFactory(username="viewer", permissions=["monitoring.view_jobexecutionlog"])
-    user.is_staff = True
-    user.save()
-    client.force_login(user)
+def staff_viewer(client, permission: str):
+    """The client, logged in as a staff member who may only view what `permission` names."""
+    client.force_login(UserFactory(username="viewer", is_staff=True, permissions=[permission]))
     return client
 
 
-def test_the_execution_log_admin_finds_a_jobs_events_by_its_short_id(client):
-    user = UserFactory(username="viewer", permissions=["monitoring.view_jobexecutionlog"])
-    user.is_staff = True
-    user.save()
-    client.force_login(user)
+@pytest.fixture
+def log_viewer(client):
+    return staff_viewer(client, "monitoring.view_jobexecutionlog")
+
+
+def test_the_execution_log_admin_finds_a_jobs_events_by_its_short_id(log_viewer):
+    client = log_viewer
     wanted = JobExecutionLogFactory(job=JobFactory(id=uuid.UUID("63644131-0000-4000-8000-000000000001")))
     JobExecutionLogFactory(job=JobFactory(id=uuid.UUID("63644132-0000-4000-8000-000000000001")))
 
@@ -102,11 +101,7 @@ def test_the_execution_log_list_sorts_by_time_only_even_when_asked_by_hand(log_v
 
 @pytest.fixture
 def health_viewer(client):
-    user = UserFactory(username="viewer", permissions=["monitoring.view_systemhealthmetric"])
-    user.is_staff = True
-    user.save()
-    client.force_login(user)
-    return client
+    return staff_viewer(client, "monitoring.view_systemhealthmetric")
 
 
 def test_the_health_results_list_counts_them_only_as_far_as_it_pages(
