@@ -175,6 +175,25 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
         # execute(prepare=True) as well: the progress write (monitoring/controller.py) was parsed
         # and planned on every call. Django's own cursors bind client-side and never prepare.
         _db["OPTIONS"].setdefault("prepare_threshold", 5)
+    # A database that vanishes without closing its connections (a failover, a cut network) left a
+    # query waiting about 15 minutes for the kernel to give up (net.ipv4.tcp_retries2), and the
+    # thread holding it stuck that long: a pusher's dispatch, a worker's heartbeats, a page. With
+    # libpq's keepalives a silent server is noticed while a query waits for its answer, and with
+    # tcp_user_timeout a query sent and never acknowledged; the query then fails as in any outage
+    # (docs/reliability.md). 0 leaves the kernel's defaults.
+    DB_DEAD_AFTER_SECONDS = envint("DB_DEAD_AFTER_SECONDS", 30)
+    if DB_DEAD_AFTER_SECONDS > 0:
+        _idle = max(1, DB_DEAD_AFTER_SECONDS // 2)
+        _db["OPTIONS"] |= {
+            "keepalives": 1,
+            "keepalives_idle": _idle,  # then 3 unanswered probes: dead after about DB_DEAD_AFTER_SECONDS
+            "keepalives_interval": max(1, (DB_DEAD_AFTER_SECONDS - _idle) // 3),
+            "keepalives_count": 3,
+            "tcp_user_timeout": DB_DEAD_AFTER_SECONDS * 1000,
+        }
+    # libpq waits for ever for a server that does not answer the connection (the kernel gives up
+    # after about 2 minutes).
+    _db["OPTIONS"].setdefault("connect_timeout", envint("DB_CONNECT_TIMEOUT", 10))
 DATABASE_POOLER = globals().get("DATABASE_POOLER", "")
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -139,3 +139,33 @@ def test_a_value_blanked_in_a_copy_means_its_default(tmp_path):
     shown = settings_from_env_example(tmp_path, show=DEFAULTS_SHOWN, **dict.fromkeys(BLANKED, ""))
 
     assert shown == [env_example()[name] for name in BLANKED]
+
+
+LIVENESS = (
+    "import django, json; django.setup(); from django.conf import settings as s; options = s.DATABASES['default']"
+    "['OPTIONS']; print(json.dumps({k: v for k, v in options.items() if k.startswith(('keepalives', 'tcp_', 'conn'))},"
+    " separators=(',', ':')))"
+)
+
+
+def test_a_postgres_connection_fails_within_db_dead_after_seconds_once_its_server_goes_silent(tmp_path):
+    """Keepalives probing after half the time, three probes in the other half; an unacknowledged
+    send given all of it (tests/reliability/test_database_vanishes.py sees them work)."""
+    shown = settings_from_env_example(tmp_path, show=LIVENESS, DATABASE_URL="postgres://u@db.example:5432/jobs")
+
+    assert json.loads(shown[0]) == {
+        "keepalives": 1,
+        "keepalives_idle": 15,
+        "keepalives_interval": 5,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 30000,
+        "connect_timeout": 10,
+    }
+
+
+def test_db_dead_after_seconds_0_leaves_the_kernels_defaults(tmp_path):
+    shown = settings_from_env_example(
+        tmp_path, show=LIVENESS, DATABASE_URL="postgres://u@db.example:5432/jobs", DB_DEAD_AFTER_SECONDS="0"
+    )
+
+    assert json.loads(shown[0]) == {"connect_timeout": 10}
