@@ -200,8 +200,25 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache: shared by every process (django-q2 keeps its cluster status here) ----------
 REDIS_URL = os.getenv("REDIS_URL", "")
+# A Redis gone silent (a failover, a cut network) must not hold what waits on it, a submit's
+# enqueue, a login's throttle, a pusher, until the kernel gives up (about 15 minutes): a command
+# fails after this many seconds, as when Redis is down. redis-py 8 waits 5 s by default, older
+# releases (which pyproject.toml admits) for ever, so it is said here. More than the broker's
+# blocking dequeue (1 s).
+REDIS_TIMEOUT_SECONDS = envint("REDIS_TIMEOUT_SECONDS", 5)
+REDIS_OPTIONS = {
+    "socket_connect_timeout": REDIS_TIMEOUT_SECONDS or None,
+    "socket_timeout": REDIS_TIMEOUT_SECONDS or None,
+    "socket_keepalive": True,
+}
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "OPTIONS": REDIS_OPTIONS,
+        }
+    }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "django_cache"}}
 

@@ -39,6 +39,7 @@ import threading
 import time
 from datetime import datetime
 
+import redis
 from django.conf import settings
 from django.utils import timezone
 from django_q.brokers.orm import ORM
@@ -206,6 +207,12 @@ class ORMBroker(JobDispatchMixin, ORM):
 
 
 class RedisBroker(JobDispatchMixin, Redis):
+    @staticmethod
+    def get_connection(list_key: str | None = None):
+        # django-q2's own opens the URL with redis-py's defaults: the same timeouts as the cache
+        # (settings.REDIS_TIMEOUT_SECONDS), whatever the redis-py release.
+        return redis.from_url(Conf.REDIS, **settings.REDIS_OPTIONS)
+
     @property
     def marker_key(self) -> str:
         return f"{self.list_key}:epoch"

@@ -150,7 +150,7 @@ LIVENESS = (
 
 def test_a_postgres_connection_fails_within_db_dead_after_seconds_once_its_server_goes_silent(tmp_path):
     """Keepalives probing after half the time, three probes in the other half; an unacknowledged
-    send given all of it (tests/reliability/test_database_vanishes.py sees them work)."""
+    send given all of it (tests/reliability/test_server_goes_silent.py sees them work)."""
     shown = settings_from_env_example(tmp_path, show=LIVENESS, DATABASE_URL="postgres://u@db.example:5432/jobs")
 
     assert json.loads(shown[0]) == {
