@@ -1,15 +1,17 @@
 """The job manager's operations over HTTP: submit, cancel, retry, pause and resume a job type
 (under /api/jobs)."""
 
+import re
 from typing import Annotated, Any
 from uuid import UUID
 
 from django.http import HttpResponse
 from django.utils.translation import ngettext
 from ninja import Header, Query, Router, Schema, Status
-from pydantic import BeforeValidator, ConfigDict, Field
+from pydantic import BeforeValidator, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
-from jobs.idempotency import IDEMPOTENCY_KEY_PATTERN
+from jobs.idempotency import IDEMPOTENCY_KEY_PATTERN, IDEMPOTENCY_KEY_RULE
 from jobs.manager import MAX_ATTEMPTS_LIMIT, JobNotFound, job_manager, require_known_job_type
 from jobs.models import MAX_PAUSE_REASON_CHARS, Job
 from jobs.registry import get_job_executor, registered_job_types
@@ -174,6 +176,23 @@ def _summary(job_id) -> Job:
     return job
 
 
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+
+
+def _idempotency_key(value: Any) -> str:
+    if isinstance(value, str) and _IDEMPOTENCY_KEY.fullmatch(value):
+        return value
+    raise PydanticCustomError("idempotency_key", IDEMPOTENCY_KEY_RULE)
+
+
+# The schema documents the rule _idempotency_key checks (whose message says it in words, not as a regex).
+IdempotencyKeyHeader = Annotated[
+    str,
+    PlainValidator(_idempotency_key),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 255, "pattern": IDEMPOTENCY_KEY_PATTERN}),
+]
+
+
 @router.post(
     "",
     response={
@@ -191,12 +210,9 @@ def submit_job(
     request,
     response: HttpResponse,
     payload: JobSubmitIn,
-    idempotency_key: str | None = Header(
+    idempotency_key: IdempotencyKeyHeader | None = Header(
         None,
         alias="Idempotency-Key",
-        min_length=1,
-        max_length=255,
-        pattern=IDEMPOTENCY_KEY_PATTERN,
         description="1-255 printable ASCII characters, one per job you mean to make (a UUID does). The same key "
         "again within 24 hours, with the same body, answers the job it made (200, `Idempotent-Replayed: true`) "
         "instead of making another; with another body it is a 409 naming the job. Keys are per user.",

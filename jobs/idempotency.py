@@ -15,8 +15,10 @@ from django.db import IntegrityError
 from jobs.models import IdempotencyKey, Job
 
 IDEMPOTENCY_KEY_TTL = timedelta(hours=24)
-# 1-255 printable ASCII characters (space included), as the API's schema says.
+# 1-255 printable ASCII characters (space included), as the API's schema says; a refused key is
+# told the rule in words (IDEMPOTENCY_KEY_RULE), not this regex.
 IDEMPOTENCY_KEY_PATTERN = r"^[\x20-\x7e]{1,255}$"
+IDEMPOTENCY_KEY_RULE = "must be 1 to 255 printable ASCII characters (space to ~), e.g. a UUID"
 
 
 class IdempotencyKeyReused(Exception):

@@ -138,8 +138,10 @@ def test_a_key_not_of_1_to_255_printable_ascii_characters_is_a_422_naming_the_he
     response = submit(as_alice, key=key)
 
     assert response.status_code == 422
-    assert [e["field"] for e in response.json()["errors"]] == ["Idempotency-Key"]
-    assert "Idempotency-Key" in response.json()["detail"]
+    # The rule in words: it quoted the schema's regex, '^[\\x20-\\x7e]{1,255}$', to the user.
+    rule = "must be 1 to 255 printable ASCII characters (space to ~), e.g. a UUID"
+    assert response.json()["errors"] == [{"field": "Idempotency-Key", "message": rule}]
+    assert response.json()["detail"] == f"invalid request: Idempotency-Key: {rule}"
     assert not Job.objects.exists()
 
 
