@@ -55,12 +55,13 @@ def request_hash(job_type: str, parameters: dict | None, max_attempts: int | Non
 def replayed_job(*, owner, key: str, fingerprint: str, now: datetime) -> Job | None:
     """The job `key` made for `owner` within the TTL (one query), or None. Raises
     IdempotencyKeyReused when it was made for another request."""
-    found = (
-        IdempotencyKey.objects.select_related("job")
-        .filter(owner=owner, key=key, created_at__gt=now - IDEMPOTENCY_KEY_TTL)
-        .first()
-    )
+    found = IdempotencyKey.objects.select_related("job").filter(owner=owner, key=key).first()
     if found is None:
+        return None
+    if found.created_at <= now - IDEMPOTENCY_KEY_TTL:
+        # A use of the key older than the TTL, not pruned yet, must not keep it taken. Deleted here,
+        # when found, not before each insert: a submit with a new key costs its lookup and its insert.
+        IdempotencyKey.objects.filter(pk=found.pk).delete()
         return None
     if found.request_hash != fingerprint:
         raise IdempotencyKeyReused(key, found.job_id)
@@ -69,9 +70,8 @@ def replayed_job(*, owner, key: str, fingerprint: str, now: datetime) -> Job | N
 
 def remember_key(*, owner, key: str, fingerprint: str, job: Job, now: datetime) -> None:
     """Record that `key` made `job`; call it inside the job's transaction. Raises
-    IdempotencyKeyTaken when a concurrent submit holds the key: its transaction must roll back."""
-    # The key's use before the TTL, not pruned yet, must not keep it taken.
-    IdempotencyKey.objects.filter(owner=owner, key=key, created_at__lte=now - IDEMPOTENCY_KEY_TTL).delete()
+    IdempotencyKeyTaken when a concurrent submit holds the key: its transaction must roll back.
+    Call replayed_job first: it frees a key whose TTL is over."""
     try:
         IdempotencyKey.objects.create(owner=owner, key=key, request_hash=fingerprint, job=job, created_at=now)
     except IntegrityError as e:
