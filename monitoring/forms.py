@@ -1,5 +1,6 @@
 """Validated query-string filters of the dashboard's lists (bad input: 400 naming the field)."""
 
+import uuid
 from datetime import timedelta
 
 from django import forms
@@ -9,6 +10,7 @@ from pydantic import TypeAdapter
 from pydantic import ValidationError as SchemaValidationError
 
 from alerts.models import Severity
+from jobs.idempotency import request_hash
 from jobs.manager import MAX_ATTEMPTS_LIMIT
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, MAX_PAUSE_REASON_CHARS
 from jobs.payloads import RepeatedJsonKey, loads_refusing_repeated_keys
@@ -194,10 +196,37 @@ class SubmitJobForm(FilterForm):
     max_attempts = forms.IntegerField(required=False, min_value=1, max_value=MAX_ATTEMPTS_LIMIT, label="Attempts")
     # Sent from a job's page ("Run a copy"): a refusal is shown there.
     copy_of = forms.UUIDField(required=False, widget=forms.HiddenInput)
+    # One per rendered form (key_to_send): the same form sent twice (a double click, a resend after
+    # a lost answer) makes one job. Absent from a tab opened before forms had it: no dedupe then.
+    submit_key = forms.UUIDField(
+        required=False,
+        widget=forms.HiddenInput,
+        error_messages={"invalid": "not the key this form carries (a UUID); send the form below, it has a new one"},
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["job_type"].choices = [(name, name) for name in registered_job_types()]
+
+    def key_to_send(self) -> str:
+        """The key the rendered form carries: a new one, or the one a refused form was sent with
+        (no job was made; sending it corrected is the same intent)."""
+        sent = None
+        if self.is_bound and not self.has_error("submit_key"):  # has_error cleans the form if need be
+            sent = self.cleaned_data.get("submit_key")
+        return str(sent or uuid.uuid4())
+
+    def idempotency_key(self) -> str | None:
+        """The Idempotency-Key to submit the valid form's job under (jobs.idempotency), or None.
+
+        The form's key with the hash of its fields: the same form sent again as it was answers the
+        job it made, but sent again changed (Back, a parameter corrected) is a new intent and makes
+        a new job, where the key alone would be refused as used for another request."""
+        chosen = self.cleaned_data
+        if chosen["submit_key"] is None:
+            return None
+        fields = request_hash(chosen["job_type"], chosen["parameters"], chosen["max_attempts"])
+        return f"dashboard-form:{chosen['submit_key']}:{fields}"
 
     def clean_parameters(self) -> dict:
         text = self.cleaned_data["parameters"].removeprefix("\ufeff")  # pasted from a file; the API's bytes skip it too

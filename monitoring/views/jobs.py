@@ -217,6 +217,8 @@ def submit_job(request):
                 chosen["parameters"],
                 max_attempts=chosen["max_attempts"],
                 submitted_by=request.user.get_username(),
+                idempotency_key=form.idempotency_key(),
+                owner=request.user,
             )
         except InvalidJobParameters as e:  # refused by the job type: each field named
             refusal = "; ".join(f"{error['field']}: {error['message']}" for error in e.errors)
@@ -225,7 +227,10 @@ def submit_job(request):
             # Only what stays true: this message stays on the job's page, above its live status,
             # after the job has started and stopped ("it is queued" read so above "completed").
             # The live part says queued, held by a pause, running.
-            messages.success(request, f"Submitted {job.job_type}.")
+            if job.replayed:  # sent again (a double click, a resend): no second job
+                messages.info(request, "This form was already sent: here is the job it started.")
+            else:
+                messages.success(request, f"Submitted {job.job_type}.")
             return redirect("dashboard:job_detail", job_id=job.id)
     else:
         refusal = _refused(form)

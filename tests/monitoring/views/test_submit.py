@@ -5,13 +5,14 @@ watches it on its page."""
 import html
 import json
 import re
+import uuid
 
 import pytest
 from django.test import Client
 from django_q.models import OrmQ
 
 from jobs.manager import job_manager
-from jobs.models import Job, JobStatus
+from jobs.models import IdempotencyKey, Job, JobStatus
 from jobs.registry import get_job_executor
 from monitoring.models import EventType
 from tests.factories import JobFactory, UserFactory
@@ -229,3 +230,142 @@ def test_the_copy_form_is_built_for_the_page_not_for_each_poll_of_its_live_part(
 
     monkeypatch.setattr("monitoring.views.job_detail.copy_form", not_on_a_poll)
     assert alice_client.get(f"/jobs/{job.id}/", headers=htmx("job-live")).status_code == 200
+
+
+def run_form(page: str, **fields) -> dict:
+    """The page's Run form as the browser sends it: its hidden fields (its key, the job it copies)
+    as rendered, the CSRF token aside (the test client skips that check), and the fields typed."""
+    form = page.split('<details class="submit-form')[1].split("</details>")[0]
+    hidden = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)">', form))
+    hidden.pop("csrfmiddlewaretoken", None)
+    return {**hidden, **fields}
+
+
+def notices(response) -> list[str]:
+    """The messages above the page (its other notices aside)."""
+    return re.findall(r'<p class="notice notice-\w+" role="status">([^<]*)</p>', response.content.decode())
+
+
+def test_the_same_form_sent_twice_makes_one_job_and_says_so(alice_client, django_capture_on_commit_callbacks):
+    """A double click, a request queued behind the first, a resend after a lost answer: one intent, one job
+    (an outreach job sent twice is two emails to a candidate)."""
+    form = run_form(alice_client.get("/jobs/").content.decode(), job_type="demo.sleep", parameters='{"seconds": 1}')
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = alice_client.post("/jobs/submit/", form, follow=True)
+        again = alice_client.post("/jobs/submit/", form, follow=True)
+
+    job = Job.objects.get()
+    assert first.redirect_chain == again.redirect_chain == [(f"/jobs/{job.id}/", 302)]
+    assert notices(first) == ["Submitted demo.sleep."]
+    assert notices(again) == ["This form was already sent: here is the job it started."]  # not "Submitted" twice
+    assert job.logs.count() == 1  # its "queued" event only
+    assert OrmQ.objects.count() == 1  # queued once
+
+
+def test_each_rendered_form_carries_a_new_key(alice_client):
+    original = JobFactory(job_type="demo.sleep", completed=True)
+    keys = [
+        run_form(alice_client.get(url).content.decode())["submit_key"]
+        for url in ("/jobs/", "/jobs/", f"/jobs/{original.id}/", f"/jobs/{original.id}/")
+    ]
+
+    assert len(set(keys)) == 4
+    assert all(str(uuid.UUID(key)) == key for key in keys)
+
+
+def test_the_same_form_sent_again_with_other_fields_is_a_new_job(alice_client):
+    """The operator went Back, changed the parameters and sent it: another intent, not a refusal."""
+    form = run_form(alice_client.get("/jobs/").content.decode(), job_type="demo.sleep", parameters='{"seconds": 1}')
+
+    first = alice_client.post("/jobs/submit/", form, follow=True)
+    changed = alice_client.post("/jobs/submit/", {**form, "parameters": '{"seconds": 2}'}, follow=True)
+    more_attempts = alice_client.post("/jobs/submit/", {**form, "max_attempts": "5"})
+    as_first = alice_client.post("/jobs/submit/", {**form, "parameters": '{ "seconds":1 }'})  # the same JSON
+
+    jobs = Job.objects.order_by("created_at")
+    assert [job.parameters["seconds"] for job in jobs] == [1, 2, 1]
+    urls = [first.redirect_chain[0][0], changed.redirect_chain[0][0], more_attempts.url]
+    assert urls == [f"/jobs/{job.id}/" for job in jobs]
+    assert notices(changed) == ["Submitted demo.sleep."]
+    assert as_first.url == urls[0]
+
+
+def test_a_refused_form_is_sent_back_with_its_key_and_sent_corrected_makes_the_job(alice_client):
+    form = run_form(alice_client.get("/jobs/").content.decode(), job_type="demo.sleep", parameters='{"seconds": -1}')
+
+    refused = alice_client.post("/jobs/submit/", form)
+    corrected = run_form(refused.content.decode(), job_type="demo.sleep", parameters='{"seconds": 1}')
+    made = alice_client.post("/jobs/submit/", corrected)
+    again = alice_client.post("/jobs/submit/", corrected)
+
+    assert refused.status_code == 400 and corrected["submit_key"] == form["submit_key"]
+    assert made.url == again.url == f"/jobs/{Job.objects.get().id}/"
+
+
+def test_a_copy_sent_twice_is_one_copy(alice_client):
+    original = JobFactory(job_type="demo.sleep", completed=True, parameters={"seconds": 1, "steps": 2})
+    form = run_form(alice_client.get(f"/jobs/{original.id}/").content.decode(), job_type="demo.sleep")
+    form["parameters"] = '{"seconds": 1, "steps": 2}'
+
+    first = alice_client.post("/jobs/submit/", form)
+    again = alice_client.post("/jobs/submit/", form)
+
+    copy = Job.objects.exclude(id=original.id).get()
+    assert form["copy_of"] == str(original.id)
+    assert first.url == again.url == f"/jobs/{copy.id}/"
+
+
+def test_a_form_without_a_key_still_runs_its_job_every_time_it_is_sent(alice_client):
+    """A tab opened before forms had keys must not break: it submits as it did, without dedupe."""
+    form = {"job_type": "demo.sleep", "parameters": '{"seconds": 1}'}
+
+    sent = [alice_client.post("/jobs/submit/", form) for _ in range(2)]
+    sent.append(alice_client.post("/jobs/submit/", {**form, "submit_key": ""}))
+
+    assert [response.status_code for response in sent] == [302, 302, 302]
+    assert Job.objects.count() == 3
+    assert not IdempotencyKey.objects.exists()
+
+
+@pytest.mark.parametrize("key", ["not-a-uuid", "1" * 40, SCRIPT])
+def test_a_malformed_key_is_a_400_naming_it_and_the_form_comes_back_with_a_new_one(alice_client, key):
+    form = {"job_type": "demo.sleep", "parameters": '{"seconds": 1}', "submit_key": key}
+
+    response = alice_client.post("/jobs/submit/", form)
+
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert "Nothing submitted: submit_key: not the key this form carries (a UUID)" in page
+    assert SCRIPT not in page
+    sent_back = run_form(page)["submit_key"]
+    assert str(uuid.UUID(sent_back)) == sent_back
+    assert not Job.objects.exists()
+
+
+def test_keys_are_per_user(alice_client):
+    bob = UserFactory(username="bob", permissions=["jobs.view_job", "jobs.add_job"])
+    form = run_form(alice_client.get("/jobs/").content.decode(), job_type="demo.sleep", parameters='{"seconds": 1}')
+
+    alices = alice_client.post("/jobs/submit/", form)
+    alice_client.force_login(bob)
+    bobs = alice_client.post("/jobs/submit/", form)
+
+    assert alices.url != bobs.url
+    assert sorted(Job.objects.values_list("submitted_by", flat=True)) == ["alice", "bob"]
+
+
+def test_a_submit_with_its_key_costs_a_lookup_and_the_keys_row(
+    alice_client, is_postgres, django_assert_max_num_queries
+):
+    form = run_form(alice_client.get("/jobs/").content.decode(), job_type="demo.sleep", parameters='{"seconds": 1}')
+    login = 2 if is_postgres else 3  # the session, the user with their permissions (SQLite: in two queries)
+
+    # The key looked up, a savepoint, the job, its event, the key, release: two more than without a key.
+    with django_assert_max_num_queries(login + 6):
+        first = alice_client.post("/jobs/submit/", form)
+    # The key looked up with its job: nothing written.
+    with django_assert_max_num_queries(login + 1):
+        again = alice_client.post("/jobs/submit/", form)
+
+    assert first.url == again.url
