@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from functools import wraps
 
 from django.contrib.auth.views import redirect_to_login
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_safe
 from ninja import NinjaAPI
 from ninja.errors import HttpError
 from ninja.openapi.views import openapi_json
@@ -24,9 +26,13 @@ from monitoring.api_errors import install_error_handlers, json_error, refuse_rep
 
 
 def docs_access(view):
-    """The docs page needs a login; the schema also answers an API token (for generated clients)."""
+    """The docs page needs a login; the schema also answers an API token (for generated clients).
+    Only GET and HEAD: another method is the API's JSON 405 (monitoring.middleware.ApiMiddleware),
+    not Django's HTML CSRF page, which a token's POST got (CSRF exempt: nothing here acts)."""
     serves_schema = getattr(view, "func", None) is openapi_json
 
+    @csrf_exempt
+    @require_safe
     @wraps(view)
     def guarded(request, *args, **kwargs):
         if request.user.is_authenticated:
@@ -119,6 +125,7 @@ api.add_router("/monitoring/", monitoring_router)
 api.add_router("/jobs", jobs_router)
 
 
+@csrf_exempt  # it acts on nothing: a token's POST to a mistyped path got Django's HTML CSRF 403, not this
 def not_found(request, path=""):
-    """Unknown /api/ paths answer in the API's format, not with the HTML 404 page."""
+    """Unknown /api/ paths answer in the API's format, not with the HTML 404 page, whatever the method."""
     return json_error(404, f"no API endpoint at {request.path}")

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_safe
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeHistogramMetricFamily, GaugeMetricFamily
@@ -162,6 +163,7 @@ def _denied(request) -> HttpResponse | None:
     return _unauthorized("send Authorization: Bearer <METRICS_TOKEN>, or log in")
 
 
+@csrf_exempt  # it only reads: a POST is require_safe's 405, not Django's HTML CSRF page
 @require_safe
 def metrics_view(request):
     denied = _denied(request)

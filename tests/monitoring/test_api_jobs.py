@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.db import OperationalError, connection
+from django.test import Client
 from django.utils import timezone
 
 from jobs.manager import job_manager
@@ -749,6 +750,30 @@ def test_unknown_api_paths_answer_json_404(as_viewer):
     assert response.status_code == 404
     assert response.json() == {"detail": "no API endpoint at /api/monitoring/nothing-here", "errors": []}
     assert (root.status_code, root.json()["detail"]) == (404, "no API endpoint at /api/")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [
+        ("post", "/api/jobs/", 404),  # a trailing slash
+        ("put", "/api/monitoring/nothing-here", 404),
+        ("post", "/api/", 404),
+        ("post", "/api/openapi.json", 405),
+        ("delete", "/api/docs", 405),
+    ],
+)
+def test_a_tokens_unsafe_method_on_a_path_without_it_is_json_not_a_csrf_page(alice, bearer, method, path, status):
+    """A program's POST with its token to a mistyped path, or to the schema, was Django's HTML page
+    "CSRF verification failed" (403): no token is needed there, and nothing there acts."""
+    client = Client(enforce_csrf_checks=True)  # as a program sends it; the test client skips the check
+
+    response = getattr(client, method)(path, headers=bearer(alice))
+
+    assert (response.status_code, response["Content-Type"]) == (status, "application/json")
+    assert response.json()["errors"] == []
+    if status == 405:
+        assert response["Allow"] == "GET, HEAD"
+        assert response.json()["detail"] == f"method {method.upper()} not allowed here; allowed: GET, HEAD"
 
 
 def test_a_method_a_path_does_not_have_is_a_json_405_naming_the_allowed_ones(as_viewer):

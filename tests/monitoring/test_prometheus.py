@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
+from django.test import Client
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -225,6 +226,14 @@ def test_a_logged_in_user_without_the_permission_is_403(client, nobody):
 def test_only_get_and_head(client, token):
     assert client.head("/metrics", **token).status_code == 200
     assert client.post("/metrics", **token).status_code == 405
+
+
+def test_a_post_is_405_even_with_csrf_checks_on(token):
+    """As a scraper sends it (the test client skips the CSRF check): a POST was Django's HTML page
+    "CSRF verification failed" (403), not the 405 for a method the endpoint does not have."""
+    response = Client(enforce_csrf_checks=True).post("/metrics", **token)
+
+    assert (response.status_code, response["Allow"]) == (405, "GET, HEAD")
 
 
 def test_a_logged_in_user_reads_open_alerts_and_health_only_with_their_own_permissions(client):
