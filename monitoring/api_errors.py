@@ -103,10 +103,17 @@ class JobConflictOut(ErrorOut):
 
 
 class AlertConflictOut(ErrorOut):
-    """An alert action's 409: the alert is resolved, nothing is left to act on."""
+    """An acknowledge's 409: the alert is resolved, nothing is left to act on; or it kept changing
+    state under the request (resolved, then reopened by its condition, three times): try again."""
 
-    status: Literal["resolved"] = Field(description="The alert's state that refused the action.")
-    resolved_at: datetime = Field(description="When it was resolved.")
+    # status and resolved_at are in the answer only when the alert is resolved: no one state
+    # refused an alert that kept changing.
+    model_config = ConfigDict(json_schema_serialization_defaults_required=False)
+
+    status: Literal["resolved"] | None = Field(
+        default=None, description="Present when the alert is resolved: the state that refused the action."
+    )
+    resolved_at: datetime | None = Field(default=None, description="Present with `status`: when it was resolved.")
 
 
 def job_not_found(job_id: UUID | str) -> JobNotFound:

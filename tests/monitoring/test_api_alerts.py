@@ -608,3 +608,24 @@ def test_an_alert_reopened_between_the_action_and_the_answer_is_acted_on_again(a
         assert alert.resolved_at is not None
     else:
         assert alert.state.acknowledged_by == "alice"
+
+
+@pytest.mark.parametrize("action", ["resolve", "acknowledge"])
+def test_an_alert_that_kept_changing_is_a_409_its_schema_allows(client, alice, bearer, monkeypatch, action):
+    """Found resolved, then reopened, three times in a row: a 409 without `status` (no one state
+    refused it). The acknowledge's 409 was documented with `status` and `resolved_at` required, so
+    a generated client failed to read this answer."""
+    import monitoring.api
+
+    headers = bearer(alice)
+    alert = health_alert("jobs.stale", minutes_ago=30)
+    monkeypatch.setattr(monitoring.api, f"alert_{action}", lambda **kwargs: False)  # open again every time
+
+    response = client.post(f"{ALERTS}/{alert.id}/{action}", headers=headers)
+
+    assert response.status_code == 409
+    assert response.json() == {"detail": f"alert {alert.id} kept changing state; try again", "errors": []}
+    schema = client.get("/api/openapi.json", headers=headers).json()
+    declared = schema["paths"][f"{ALERTS}/{{alert_id}}/{action}"]["post"]["responses"]["409"]
+    name = declared["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert set(schema["components"]["schemas"][name]["required"]) <= set(response.json())
