@@ -49,7 +49,8 @@ def request_hash(job_type: str, parameters: dict | None, max_attempts: int | Non
         separators=(",", ":"),
         ensure_ascii=False,
     )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    # surrogatepass: a lone surrogate ("\ud800" in the JSON) is valid JSON but no UTF-8; it is hashed as sent.
+    return hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def replayed_job(*, owner, key: str, fingerprint: str, now: datetime) -> Job | None:

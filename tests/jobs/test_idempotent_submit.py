@@ -131,6 +131,22 @@ def test_a_key_is_answered_for_24_hours_then_makes_a_new_job(as_alice):
     assert IdempotencyKey.objects.get().job_id == Job.objects.get(id=later.json()["id"]).id
 
 
+def test_a_lone_surrogate_in_the_parameters_is_compared_as_sent(as_alice):
+    """A lone surrogate ("\\ud800" in the JSON) is valid JSON but no UTF-8: hashing the request
+    answered a 500, where the same submit without a key makes its job (the text stored cleaned)."""
+    body = '{"job_type": "test.echo", "parameters": {"note": "a\\ud800b"}}'
+    other = '{"job_type": "test.echo", "parameters": {"note": "a\\udfffb"}}'
+
+    def send(raw):
+        return as_alice.post("/api/jobs", raw, content_type="application/json", headers={"Idempotency-Key": "k1"})
+
+    first, again, changed = send(body), send(body), send(other)
+
+    assert (first.status_code, again.status_code, changed.status_code) == (201, 200, 409)
+    assert again.json()["id"] == first.json()["id"] == changed.json()["job_id"]
+    assert Job.objects.get().parameters == {"note": "a\ufffdb"}
+
+
 def test_a_refused_submit_keeps_no_key(as_alice):
     refused = submit(as_alice, {**BODY, "parameters": {"seconds": -1}})
     accepted = submit(as_alice)
