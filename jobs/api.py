@@ -239,7 +239,14 @@ def submit_job(
 
 @router.post(
     "/{job_id}/cancel",
-    response={200: JobSummaryOut, **COMMON_ERRORS, **error_responses(404), 409: JobConflictOut, **error_responses(422)},
+    # 413: a session's CSRF check reads a form body, refused past DATA_UPLOAD_MAX_MEMORY_SIZE.
+    response={
+        200: JobSummaryOut,
+        **COMMON_ERRORS,
+        **error_responses(404, 413),
+        409: JobConflictOut,
+        **error_responses(422),
+    },
     auth=requires(CONTROL_JOBS),
     summary="Cancel a job",
 )
@@ -255,7 +262,14 @@ def cancel_job(request, job_id: JobIdOrPrefix):
 
 @router.post(
     "/{job_id}/retry",
-    response={200: JobSummaryOut, **COMMON_ERRORS, **error_responses(404), 409: JobConflictOut, **error_responses(422)},
+    # 413: a session's CSRF check reads a form body, refused past DATA_UPLOAD_MAX_MEMORY_SIZE.
+    response={
+        200: JobSummaryOut,
+        **COMMON_ERRORS,
+        **error_responses(404, 413),
+        409: JobConflictOut,
+        **error_responses(422),
+    },
     auth=requires(CONTROL_JOBS),
     summary="Retry a job now",
 )

@@ -317,6 +317,32 @@ def test_missing_and_malformed_job_ids(as_alice, action):
     assert response.json()["errors"][0]["field"] == "job_id"
 
 
+@pytest.mark.parametrize("action", ["cancel", "retry"])
+def test_a_sessions_form_past_the_upload_limit_is_a_413_the_schema_declares(alice, settings, action):
+    """A session's CSRF check reads a form body: past DATA_UPLOAD_MAX_MEMORY_SIZE the action is a 413,
+    as a submit's is, and acts on nothing; the schema of cancel and retry did not declare it."""
+    from django.test import Client
+
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    job = JobFactory(failed=True)
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(alice)
+    browser.get("/api/docs")  # the page sets the csrftoken cookie
+
+    response = browser.post(
+        f"/api/jobs/{job.id}/{action}",
+        "note=" + "x" * 2000,
+        content_type="application/x-www-form-urlencoded",
+        headers={"X-CSRFToken": browser.cookies["csrftoken"].value},
+    )
+
+    assert response.status_code == 413
+    assert response.json() == {"detail": "request body too large", "errors": []}
+    assert Job.objects.get(id=job.id).status == JobStatus.FAILED
+    operation = browser.get("/api/openapi.json").json()["paths"][f"/api/jobs/{{job_id}}/{action}"]["post"]
+    assert "413" in operation["responses"]
+
+
 def test_cancel_and_retry_take_the_short_id_an_operator_copied(as_alice, django_capture_on_commit_callbacks):
     queued = JobFactory(id=uuid.UUID("3f2a1b4c-9d0e-4f6a-8b1c-2d3e4f5a6b7c"), status=JobStatus.QUEUED)
     failed = JobFactory(id=uuid.UUID("0b6f0000-0000-4000-8000-000000000001"), failed=True)
