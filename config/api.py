@@ -35,16 +35,17 @@ def docs_access(view):
     @require_safe
     @wraps(view)
     def guarded(request, *args, **kwargs):
-        if request.user.is_authenticated:
-            return view(request, *args, **kwargs)
-        if not serves_schema:
-            return redirect_to_login(request.get_full_path())
-        if "Authorization" in request.headers:
+        # The token first, as every operation's auth: a wrong one is a 401 even beside a session.
+        if serves_schema and "Authorization" in request.headers:
             try:
                 if ApiToken()(request):
                     return view(request, *args, **kwargs)
             except HttpError as e:  # an invalid token: the same 401 as anywhere in the API
                 return _unauthenticated(str(e)) if e.status_code == 401 else json_error(e.status_code, str(e))
+        if request.user.is_authenticated:
+            return view(request, *args, **kwargs)
+        if not serves_schema:
+            return redirect_to_login(request.get_full_path())
         return _unauthenticated("authentication required: log in, or send 'Authorization: Bearer <token>'")
 
     return guarded
