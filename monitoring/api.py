@@ -303,6 +303,8 @@ def _optional_body(request, schema: type[BaseModel]) -> BaseModel:
         data = loads_refusing_repeated_keys(request.body)
     except (ValueError, RecursionError) as e:
         raise HttpError(400, "Cannot parse request body") from e
+    if not isinstance(data, dict):  # pydantic would say "… or instance of AlertResolveIn", a class of ours
+        raise ValidationError([{"loc": ("body", "payload"), "msg": "Input should be a valid dictionary"}])
     try:
         return schema.model_validate(data)
     except SchemaValidationError as e:

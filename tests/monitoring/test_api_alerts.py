@@ -426,6 +426,25 @@ def test_a_bad_body_is_422_naming_the_field_and_resolves_nothing(client, alice, 
 
 
 @pytest.mark.parametrize("action", ["resolve", "acknowledge"])
+@pytest.mark.parametrize("body", ["[]", "null", '"AI back"', "5"])
+def test_a_body_that_is_no_json_object_is_a_422_naming_the_body_in_the_apis_words(client, alice, bearer, action, body):
+    """As a submit's `parameters: []` is told; not pydantic's "… or instance of AlertResolveIn", the
+    name of a class of the server's that no client knows."""
+    alert, headers = job_failure(JobFactory()), bearer(alice)
+
+    response = client.post(f"{ALERTS}/{alert.id}/{action}", body, content_type="application/json", headers=headers)
+
+    assert response.status_code == 422
+    assert response.json() == {
+        "detail": "invalid request: body: Input should be a valid dictionary",
+        "errors": [{"field": "body", "message": "Input should be a valid dictionary"}],
+    }
+    alert.refresh_from_db()
+    assert alert.resolved_at is None
+    assert not AlertState.objects.filter(alert=alert, acknowledged_at__isnull=False).exists()
+
+
+@pytest.mark.parametrize("action", ["resolve", "acknowledge"])
 def test_a_body_that_is_not_json_is_the_same_400_as_anywhere_in_the_api(client, alice, bearer, action):
     alert = job_failure(JobFactory())
     url = f"{ALERTS}/{alert.id}/{action}"
