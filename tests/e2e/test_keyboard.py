@@ -9,7 +9,7 @@ the top bar's nine links.
 import pytest
 from django.utils import timezone
 
-from jobs.models import JobStatus
+from jobs.models import Job, JobStatus
 from monitoring.models import EventType
 from tests.e2e.conftest import log_in
 from tests.factories import AlertHistoryFactory, JobExecutionLogFactory, JobFactory
@@ -192,3 +192,20 @@ def test_the_paused_banners_resume_button_keeps_the_focus_through_the_rows_polls
     refresh(page, "job-rows", "/jobs/")
 
     assert focused(page)["tag"] == "BUTTON" and "Resume" in focused(page)["text"]
+
+
+def test_the_focused_cancel_notice_gone_with_the_job_stopped_leaves_the_focus_on_retry(page, alice):
+    """Re-check: an operator cancelled a running job from its page; "Cancel requested: it stops…"
+    took the focus, and when a poll showed the job cancelled it went, and the focus with it, to
+    <body>: the next Tab started again at the top bar."""
+    job = JobFactory(running=True)
+    log_in(page, "alice", next_url=f"/jobs/{job.id}/")
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.click("#cancel-job")
+    page.wait_for_function("() => document.activeElement.matches('#job-notice [data-while-active]')")
+
+    Job.objects.filter(id=job.id).update(status=JobStatus.CANCELLED, finished_at=timezone.now())
+    refresh(page, "job-live", f"/jobs/{job.id}/")  # the poll that sees it stopped
+
+    assert page.locator("#job-notice [data-while-active]").count() == 0
+    assert focused(page)["id"] == "retry-job"

@@ -158,10 +158,16 @@
 
   // An action's outcome that holds while the job runs ("Cancel requested: it stops…", "Retry
   // queued") goes once a poll shows the job stopped: a drill saw it stay above "cancelled".
+  // It had the focus since the action: the keyboard carries on from the job's own actions (Retry
+  // job), not from the top of the page, as an operator on call found after a cancel.
   document.addEventListener("htmx:afterSettle", function () {
     var live = document.getElementById("job-live");
     var outcome = document.querySelector("#job-notice [data-while-active]");
-    if (live && outcome && live.hasAttribute("data-stopped")) outcome.remove();
+    if (!live || !outcome || !live.hasAttribute("data-stopped")) return;
+    var focusedOutcome = document.activeElement === outcome;
+    outcome.remove();
+    var next = focusedOutcome && focusables(live)[0];
+    if (next) next.focus({ preventScroll: true });
   });
 
   // After an action whose page follows (pause, resume, run a job), its outcome is where the
