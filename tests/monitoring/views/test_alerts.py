@@ -228,6 +228,20 @@ def test_polls_get_only_the_list_or_the_alerts_live_part(alice_client):
     assert 'id="alert-notice"' not in live  # nothing out of band on a plain poll
 
 
+def test_a_poll_of_an_alerts_page_brings_the_tabs_title_along(alice_client):
+    """Re-check: a warning turned critical; the poll changed the page's heading and the tab kept
+    "… is warning" (htmx sets the document's title from a <title> in the answer)."""
+    alert = health_alert(severity="warning")
+    assert "<title>database is down · Job monitor</title>" in alice_client.get(f"/alerts/{alert.id}/").content.decode()
+    AlertHistory.objects.filter(id=alert.id).update(title=f"database is down {SCRIPT}", severity="critical")
+
+    live = alice_client.get(f"/alerts/{alert.id}/", headers=htmx("alert-live")).content.decode()
+
+    escaped = "database is down &lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;"
+    assert f"<title>{escaped} · Job monitor</title>" in live
+    assert alice_client.get(f"/alerts/{alert.id}/").content.decode().count("<title>") == 1  # the page has its own
+
+
 def test_a_viewer_sees_alerts_but_no_acknowledge_or_resolve_button(viewer_client):
     alert = job_failure(JobFactory())
     listed = viewer_client.get("/alerts/").content.decode()
