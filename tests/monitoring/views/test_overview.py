@@ -181,6 +181,21 @@ def test_the_timeframe_sets_the_failures_shown_and_their_link(alice_client):
     assert 'hx-get="/?timeframe=6h"' in response.content.decode()  # polls keep it
 
 
+@pytest.mark.parametrize(
+    ("timeframe", "window", "differs"),
+    [("15m", "1h", True), ("1h", "1h", False), ("6h", "24h", True), ("24h", "24h", False), ("30d", "7d", True)],
+)
+def test_the_failed_jobs_card_says_which_period_its_list_shows_when_it_differs(
+    alice_client, timeframe, window, differs
+):
+    """Re-check: at 15m the card counted 17 failed jobs and opened the last hour's list of 19, without
+    a word (the Errors page's card says it, as the failures panel's own link does)."""
+    page = alice_client.get(f"/?timeframe={timeframe}").content.decode()
+    card = page.split("still failed: failed for good and not retried by hand since")[1].split("</a>")[0]
+    assert f'href="/jobs/?view=finished&amp;status=failed&amp;window={window}"' in page
+    assert ("(the list shows the last" in card) is differs
+
+
 def test_a_bad_timeframe_is_a_400_naming_the_field(alice_client):
     response = alice_client.get("/?timeframe=forever")
     assert response.status_code == 400
