@@ -106,6 +106,9 @@ def test_shows_parameters_timeline_error_attempts_and_alerts(alice_client, faile
     assert [(a.duration, a.planned_delay, a.waited) for a in attempts] == [(2.0, None, None), (4.0, 2, 3.0)]
     # whole seconds, as stored: not "2.0 s" beside the timeline's 1.9
     assert '<td role="cell" class="num" data-label="Planned wait">2 s</td>' in page
+    # Until the attempt started, queue included: not "actual wait" beside the timeline's "queued after",
+    # which an operator read as two different waits of the same retry.
+    assert '<td role="cell" class="num" data-label="Waited to start">3.0 s</td>' in page
     assert '<span aria-hidden="true">+</span><span class="visually-hidden">Since the previous event</span>' in page
     assert "ai_matching failed" in page
     assert "Retry job" in page and "Cancel job" not in page  # alice may act; a failed job can be retried
