@@ -191,6 +191,20 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
             "keepalives_count": 3,
             "tcp_user_timeout": DB_DEAD_AFTER_SECONDS * 1000,
         }
+        if not DATABASE_POOLER:
+            # The server's side of the same, asked for by each session: a node cut off in the middle
+            # of a transaction (an outcome, a claim) left its backend idle in it, holding the job's row,
+            # until the server's own keepalives (the kernel's: 2 hours and more) saw it gone; a sweep
+            # taking the job back waited on that row all the while. Behind a pooler the server's peer
+            # is the pooler, which may refuse startup options.
+            _server_side = {
+                "tcp_keepalives_idle": _idle,
+                "tcp_keepalives_interval": _db["OPTIONS"]["keepalives_interval"],
+                "tcp_keepalives_count": 3,
+                "tcp_user_timeout": DB_DEAD_AFTER_SECONDS * 1000,
+            }
+            _options = " ".join(f"-c {name}={value}" for name, value in _server_side.items())
+            _db["OPTIONS"]["options"] = f"{_db['OPTIONS'].get('options', '')} {_options}".strip()
     # libpq waits for ever for a server that does not answer the connection (the kernel gives up
     # after about 2 minutes).
     _db["OPTIONS"].setdefault("connect_timeout", envint("DB_CONNECT_TIMEOUT", 10))

@@ -3,10 +3,12 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from django.db import connection
 
 import tests.jobs.executors  # noqa: F401  (test.echo and friends, also when tests/jobs is not collected)
 import tests.reliability.executors  # noqa: F401  (registers the suite's job types here too: pytest submits them)
 from tests.reliability.executors import RUN_LOG_ENV
+from tests.reliability.faults import Relay, _admin_connection, firewall_refusal
 from tests.reliability.nodes import Node, WebServer, process_env
 
 
@@ -127,3 +129,25 @@ def web_server(request, transactional_db, tmp_path):
     finally:
         server.stop()
         print_logs_if_failed(request, [server])
+
+
+@pytest.fixture
+def firewall():
+    refusal = firewall_refusal()
+    if refusal:
+        pytest.skip(f"the silence is made with the firewall: {refusal}")
+
+
+@pytest.fixture
+def database_relay(db, firewall):
+    if connection.vendor != "postgresql":
+        pytest.skip("the fault is a Postgres connection gone silent: set DATABASE_URL=postgres://… to run it")
+    db = connection.settings_dict
+    relay = Relay(db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432))
+    yield relay
+    relay.close()
+    # Their backends would notice only at their next read; the test database is dropped before.
+    with _admin_connection() as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE client_port = ANY(%s)", [relay.server_ports]
+        )

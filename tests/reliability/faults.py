@@ -1,6 +1,11 @@
 """Faults injected for real."""
 
-from contextlib import contextmanager
+import os
+import shutil
+import socket
+import subprocess
+import threading
+from contextlib import contextmanager, suppress
 
 import psycopg
 from django.db import connection
@@ -54,3 +59,74 @@ def redis_lost_its_data(broker) -> int:
         flush.delete(*keys)
         queued, urgent, _ = flush.execute()
     return queued + urgent
+
+
+class Relay:
+    """Relays 127.0.0.1:<port> to a server, byte for byte."""
+
+    def __init__(self, host: str, port: int):
+        self.target = (host, port)
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets: list[socket.socket] = []
+        self.server_ports: list[int] = []  # its ports towards the server (a backend's client_port)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return  # closed
+            server = socket.create_connection(self.target)
+            self.sockets += [client, server]
+            self.server_ports.append(server.getsockname()[1])
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._copy, args=(source, sink), daemon=True).start()
+
+    @property
+    def path(self) -> list[int]:
+        """Its ports on both legs: dropped, the path is cut both ways, and the server hears nothing
+        from its clients either (its own keepalives go unanswered), as across a real partition."""
+        return [self.port, *self.server_ports]
+
+    @staticmethod
+    def _copy(source: socket.socket, sink: socket.socket):
+        with suppress(OSError):
+            while data := source.recv(65536):
+                sink.sendall(data)
+        with suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def close(self):
+        for sock in [self.listener, *self.sockets]:
+            sock.close()
+
+
+def iptables(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["iptables", "-w", *args], capture_output=True, text=True, check=False)
+
+
+def firewall_refusal() -> str | None:
+    if shutil.which("iptables") is None:
+        return "iptables is not installed (apt-get install iptables)"
+    if os.geteuid() != 0:
+        return "changing the firewall needs root"
+    listed = iptables("-S", "INPUT")
+    return None if listed.returncode == 0 else f"iptables cannot be used here: {listed.stderr.strip()}"
+
+
+@contextmanager
+def packets_dropped(*ports: int):
+    """Every packet to and from each of `ports` dropped, as on a cut network: nothing answered, nothing refused."""
+    rules = [
+        ["INPUT", "-p", "tcp", f"--{way}", str(port), "-j", "DROP"] for port in ports for way in ("dport", "sport")
+    ]
+    for rule in rules:
+        added = iptables("-I", *rule)
+        assert added.returncode == 0, added.stderr
+    try:
+        yield
+    finally:
+        for rule in rules:
+            iptables("-D", *rule)

@@ -11,12 +11,9 @@ skipped, with the reason, otherwise.
 """
 
 import os
-import shutil
-import socket
 import subprocess
 import sys
-import threading
-from contextlib import contextmanager, suppress
+import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,7 +21,7 @@ import pytest
 from django.db import connection
 
 from tests.conftest import wait_for
-from tests.reliability.faults import _admin_connection
+from tests.reliability.faults import Relay, _admin_connection, packets_dropped
 
 pytestmark = pytest.mark.reliability
 
@@ -52,6 +49,18 @@ else:
     print("answered", flush=True)
 """
 
+# A node's own settings and connection, in a transaction that holds a lock; it waits for ever.
+LOCK_HOLDER = """
+import sys, django
+django.setup()
+from django.db import connection, transaction
+with transaction.atomic(), connection.cursor() as cursor:
+    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int(sys.argv[1])])
+    cursor.execute("SELECT pg_backend_pid()")
+    print(cursor.fetchone()[0], flush=True)
+    sys.stdin.readline()
+"""
+
 # The same through the broker a submit enqueues on (jobs.queue), or the cache (the login throttle).
 REDIS_CLIENT = """
 import sys, time, django
@@ -73,94 +82,6 @@ else:
 """
 
 
-class Relay:
-    """Relays 127.0.0.1:<port> to a server, byte for byte."""
-
-    def __init__(self, host: str, port: int):
-        self.target = (host, port)
-        self.listener = socket.create_server(("127.0.0.1", 0))
-        self.port = self.listener.getsockname()[1]
-        self.sockets: list[socket.socket] = []
-        self.server_ports: list[int] = []  # its ports towards the server (a backend's client_port)
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self):
-        while True:
-            try:
-                client, _ = self.listener.accept()
-            except OSError:
-                return  # closed
-            server = socket.create_connection(self.target)
-            self.sockets += [client, server]
-            self.server_ports.append(server.getsockname()[1])
-            for source, sink in ((client, server), (server, client)):
-                threading.Thread(target=self._copy, args=(source, sink), daemon=True).start()
-
-    @staticmethod
-    def _copy(source: socket.socket, sink: socket.socket):
-        with suppress(OSError):
-            while data := source.recv(65536):
-                sink.sendall(data)
-        with suppress(OSError):
-            sink.shutdown(socket.SHUT_WR)
-
-    def close(self):
-        for sock in [self.listener, *self.sockets]:
-            sock.close()
-
-
-def iptables(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["iptables", "-w", *args], capture_output=True, text=True, check=False)
-
-
-def firewall_refusal() -> str | None:
-    if shutil.which("iptables") is None:
-        return "iptables is not installed (apt-get install iptables)"
-    if os.geteuid() != 0:
-        return "changing the firewall needs root"
-    listed = iptables("-S", "INPUT")
-    return None if listed.returncode == 0 else f"iptables cannot be used here: {listed.stderr.strip()}"
-
-
-@contextmanager
-def packets_dropped(port: int):
-    """Every packet to and from `port` dropped, as on a cut network: nothing answered, nothing refused."""
-    rules = [
-        ["INPUT", "-p", "tcp", "--dport", str(port), "-j", "DROP"],
-        ["INPUT", "-p", "tcp", "--sport", str(port), "-j", "DROP"],
-    ]
-    for rule in rules:
-        added = iptables("-I", *rule)
-        assert added.returncode == 0, added.stderr
-    try:
-        yield
-    finally:
-        for rule in rules:
-            iptables("-D", *rule)
-
-
-@pytest.fixture
-def firewall():
-    refusal = firewall_refusal()
-    if refusal:
-        pytest.skip(f"the silence is made with the firewall: {refusal}")
-
-
-@pytest.fixture
-def database_relay(db, firewall):
-    if connection.vendor != "postgresql":
-        pytest.skip("the fault is a Postgres server gone silent: set DATABASE_URL=postgres://… to run it")
-    db = connection.settings_dict
-    relay = Relay(db["HOST"] or "127.0.0.1", int(db["PORT"] or 5432))
-    yield relay
-    relay.close()
-    # Their backends would notice only at their next read; the test database is dropped before.
-    with _admin_connection() as admin:
-        admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE client_port = ANY(%s)", [relay.server_ports]
-        )
-
-
 @pytest.fixture
 def redis_relay(firewall):
     """The URL of the Redis of REDIS_TEST_URL, through a relay."""
@@ -180,7 +101,7 @@ def node(client: str, arg: str, **env) -> subprocess.Popen:
     )
 
 
-def database_node(relay: Relay, query: str) -> subprocess.Popen:
+def database_node(relay: Relay, query: str, client: str = SQL_CLIENT) -> subprocess.Popen:
     db = connection.settings_dict
     env = {
         "DATABASE_URL": f"postgres://{db['USER']}@127.0.0.1:{relay.port}/{db['NAME']}",
@@ -188,7 +109,7 @@ def database_node(relay: Relay, query: str) -> subprocess.Popen:
     }
     if db["PASSWORD"]:
         env["PGPASSWORD"] = db["PASSWORD"]
-    return node(SQL_CLIENT, query, **env)
+    return node(client, query, **env)
 
 
 def go(node: subprocess.Popen):
@@ -242,6 +163,33 @@ def test_a_query_whose_answer_never_comes_fails_within_db_dead_after_seconds(dat
 
     assert ended.startswith("failed"), ended
     figures(ended)
+
+
+def backend_alive(pid: int) -> bool:
+    with _admin_connection() as admin:
+        return admin.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone() is not None
+
+
+@pytest.mark.postgres
+def test_a_transaction_left_open_by_a_client_cut_off_ends_within_db_dead_after_seconds(database_relay, figures):
+    """Seen from the server: a node cut off in the middle of a transaction (its outcome, its claim)
+    leaves its backend idle in that transaction, holding its row locks, until the server notices the
+    client gone. With the kernel's keepalive defaults that is after 2 hours and more: a sweep taking
+    the node's job back waited on the job's row all that time. The node's connections ask the server
+    for the same keepalives and tcp_user_timeout as their own: its backend ends, its locks go with it."""
+    node = database_node(database_relay, str(os.getpid()), client=LOCK_HOLDER)
+    pid = int(node.stdout.readline())  # in its transaction, the lock held
+
+    try:
+        with packets_dropped(*database_relay.path):
+            started = time.monotonic()
+            wait_for(lambda: not backend_alive(pid), timeout=20, message="the cut-off client's backend to end")
+            ended = f"ended after {time.monotonic() - started:.1f} s"
+    finally:
+        node.kill()
+        node.communicate()
+
+    figures(f"the backend of a client cut off in a transaction {ended}")
 
 
 @pytest.mark.parametrize("command", ["enqueue", "cache"])
