@@ -72,7 +72,7 @@ def plain_connection(**kwargs) -> psycopg.Connection:
     """A psycopg connection of its own to the database Django uses (the baselines' side)."""
     from django.conf import settings
 
-    from monitoring.apps import JIT_OFF
+    from monitoring.apps import session_setup
 
     db = settings.DATABASES["default"]
     conninfo = psycopg.conninfo.make_conninfo(
@@ -81,5 +81,5 @@ def plain_connection(**kwargs) -> psycopg.Connection:
     conn = psycopg.connect(conninfo, **kwargs)
     # The server settings Django's connections get, so a baseline differs from the application
     # only in what runs on the client.
-    conn.execute(JIT_OFF)
+    conn.execute(*session_setup())
     return conn

@@ -160,6 +160,10 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
     _db["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db.setdefault("OPTIONS", {})
+    # What each new session sets (monitoring.apps.configure_session). JIT compiling pays off for
+    # queries running seconds; the heaviest here runs a few hundred ms, and compiling it added
+    # ~65 ms each time (docs/benchmark.md, finding 5).
+    DB_SESSION_SETTINGS = {"jit": "off"}
     # Supabase's transaction-mode pooler (port 6543, PgBouncer/Supavisor) hands each
     # transaction to any server connection: prepared statements and server-side cursors
     # do not survive that, so both are turned off for it.
@@ -191,24 +195,21 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
             "keepalives_count": 3,
             "tcp_user_timeout": DB_DEAD_AFTER_SECONDS * 1000,
         }
-        if not DATABASE_POOLER:
-            # The server's side of the same, asked for by each session: a node cut off in the middle
-            # of a transaction (an outcome, a claim) left its backend idle in it, holding the job's row,
-            # until the server's own keepalives (the kernel's: 2 hours and more) saw it gone; a sweep
-            # taking the job back waited on that row all the while. Behind a pooler the server's peer
-            # is the pooler, which may refuse startup options.
-            _server_side = {
-                "tcp_keepalives_idle": _idle,
-                "tcp_keepalives_interval": _db["OPTIONS"]["keepalives_interval"],
-                "tcp_keepalives_count": 3,
-                "tcp_user_timeout": DB_DEAD_AFTER_SECONDS * 1000,
-            }
-            _options = " ".join(f"-c {name}={value}" for name, value in _server_side.items())
-            _db["OPTIONS"]["options"] = f"{_db['OPTIONS'].get('options', '')} {_options}".strip()
+        # The server's side of the same, set by each session (monitoring.apps.configure_session): a
+        # node cut off in the middle of a transaction (an outcome, a claim) left its backend idle in
+        # it, holding the job's row, until the server's own keepalives (the kernel's: 2 hours and
+        # more) saw it gone; a sweep taking the job back waited on that row all the while.
+        DB_SESSION_SETTINGS |= {
+            "tcp_keepalives_idle": _db["OPTIONS"]["keepalives_idle"],
+            "tcp_keepalives_interval": _db["OPTIONS"]["keepalives_interval"],
+            "tcp_keepalives_count": 3,
+            "tcp_user_timeout": DB_DEAD_AFTER_SECONDS * 1000,
+        }
     # libpq waits for ever for a server that does not answer the connection (the kernel gives up
     # after about 2 minutes).
     _db["OPTIONS"].setdefault("connect_timeout", envint("DB_CONNECT_TIMEOUT", 10))
 DATABASE_POOLER = globals().get("DATABASE_POOLER", "")
+DB_SESSION_SETTINGS = globals().get("DB_SESSION_SETTINGS", {})
 DATABASES = {"default": _db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -3,18 +3,22 @@ from django.conf import settings
 from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 
-JIT_OFF = "SET jit = off"
+
+def session_setup() -> tuple[str, list[str]]:
+    """The statement that gives a new Postgres session settings.DB_SESSION_SETTINGS (JIT off; the
+    server's keepalives toward this node), in one round trip."""
+    names = settings.DB_SESSION_SETTINGS
+    sql = "SELECT " + ", ".join("set_config(%s, %s, false)" for _ in names)
+    return sql, [str(part) for name, value in names.items() for part in (name, value)]
 
 
-def turn_jit_off(sender, connection, **kwargs):
-    """JIT compiling pays off for queries running seconds; the heaviest here (a day of metrics
-    over millions of events) runs a few hundred ms, and compiling it added ~65 ms each time
-    (docs/benchmark.md, finding 5). A SET, not a startup option, which some poolers refuse;
-    behind a transaction pooler a session setting would land on any server connection, so
-    there it is left to `ALTER ROLE … SET jit = off` (docs/deployment.md)."""
-    if connection.vendor == "postgresql" and settings.DATABASE_POOLER != "transaction":
+def configure_session(sender, connection, **kwargs):
+    """Set each new session up (session_setup). Set, not startup options, which some poolers
+    refuse; behind a transaction pooler a session setting would land on any server connection, so
+    there they are left to `ALTER ROLE … SET` (docs/deployment.md)."""
+    if connection.vendor == "postgresql" and settings.DATABASE_POOLER != "transaction" and settings.DB_SESSION_SETTINGS:
         with connection.cursor() as cursor:
-            cursor.execute(JIT_OFF)
+            cursor.execute(*session_setup())
 
 
 class MonitoringConfig(AppConfig):
@@ -27,4 +31,4 @@ class MonitoringConfig(AppConfig):
 
         # After every app's migrations, whichever app's tables come last (idempotent, one query).
         post_migrate.connect(enable_row_level_security, dispatch_uid="monitoring.enable_row_level_security")
-        connection_created.connect(turn_jit_off, dispatch_uid="monitoring.turn_jit_off")
+        connection_created.connect(configure_session, dispatch_uid="monitoring.configure_session")

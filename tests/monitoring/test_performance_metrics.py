@@ -6,7 +6,7 @@ import pytest
 from django.db import connection
 
 from jobs.models import JobStatus
-from monitoring.apps import turn_jit_off
+from monitoring.apps import configure_session
 from monitoring.metrics import (
     BUCKET_SECONDS,
     COUNT_KEYS,
@@ -386,14 +386,22 @@ def test_no_statement_is_jit_compiled_on_postgres(postgres_only):
     assert jit() == "off"
 
 
+def test_each_session_asks_the_server_for_its_own_keepalives(postgres_only):
+    """A node cut off in a transaction must not hold its rows for the kernel's 2 hours
+    (tests/reliability/test_node_cut_off.py); TCP here, where the server reads them."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('tcp_keepalives_idle'), current_setting('tcp_user_timeout')")
+        assert cursor.fetchone() == ("15", "30000")  # milliseconds
+
+
 def test_behind_a_transaction_pooler_jit_is_left_to_the_role(postgres_only, settings):
     settings.DATABASE_POOLER = "transaction"  # a session SET would land on any server connection
     with connection.cursor() as cursor:
         cursor.execute("SET jit = on")
 
-    turn_jit_off(sender=None, connection=connection)
+    configure_session(sender=None, connection=connection)
 
     assert jit() == "on"
     settings.DATABASE_POOLER = ""
-    turn_jit_off(sender=None, connection=connection)
+    configure_session(sender=None, connection=connection)
     assert jit() == "off"
