@@ -255,8 +255,9 @@ def performance_verdicts(recent: dict, baseline: dict) -> list[Verdict]:
 
 # The watchdog judges what the cluster.workers health check reads, whether a worker runs: both
 # raise and resolve the one alert (the same check, so the same fingerprint), and an outage pages
-# once whichever saw it first. A healthy cluster.workers reading is a worker seen for the
-# watchdog too (monitoring.health.worker_liveness), so the two never disagree for long.
+# once whichever saw it first. A cluster.workers reading that found a worker (healthy, or a warning:
+# fewer than expected) is a worker seen for the watchdog too (monitoring.health.worker_liveness),
+# so the two never disagree for long.
 NO_WORKER_CHECK = f"{MetricType.JOB_QUEUE.value}/{CLUSTER_WORKERS}"
 NO_WORKER_CHECKS = (NO_WORKER_CHECK, "cluster.watchdog")  # and the watchdog's own check name before
 

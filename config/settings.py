@@ -420,6 +420,10 @@ HEALTH = {
     # Job types that must complete regularly, as a dead man's switch: {"imports.candidates": 1440}
     # is late (warning) when none completed for 1440 minutes, missed (critical) past twice that.
     "EXPECTED_JOBS": envjson("HEALTH_EXPECTED_JOBS", {}),
+    # django-q2 workers that should be alive, all clusters together: fewer is a warning on
+    # cluster.workers (a node gone, a deploy that failed on one). 0: not judged (a node gone is
+    # still named in its message, without changing its status: a scale-down is no incident).
+    "EXPECTED_WORKERS": envint("HEALTH_EXPECTED_WORKERS", 0),
     # A component not reported for this long (a removed service) leaves the overall status.
     "FORGET_AFTER_MINUTES": envint("HEALTH_FORGET_AFTER_MINUTES", 15),
     # No worker seen this long (three missed scheduled checks by default): the dashboard says the

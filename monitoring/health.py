@@ -61,6 +61,9 @@ _SEVERITY = {HealthStatus.HEALTHY: 0, HealthStatus.WARNING: 1, HealthStatus.CRIT
 MAX_METRIC_VALUE = 99_999_999.99  # DECIMAL(10, 2)
 MAX_SILENT_LISTED = 5
 MAX_TOKENS_LISTED = 5
+MAX_GONE_HOSTS_LISTED = 10
+# A node whose resource samples stopped this many intervals ago is gone (one late sample is not).
+GONE_AFTER_SAMPLES = 3
 # What attempt_clock() reads of a job.
 SILENT_JOB_FIELDS = ("id", "job_type", "status", "updated_at", "attempt_started_at", "heartbeat_at", "worker")
 
@@ -715,7 +718,8 @@ class HealthService:
         workers alive, and over the last few minutes the attempts' failure rate and those taken
         back from a lost worker (the sweep takes them back within seconds, so `jobs.stale` alone
         would hardly ever see a worker killed by the kernel's OOM killer), and the alert
-        notifications that gave up. Three queries (four with silent jobs to name) and a cache read."""
+        notifications that gave up, and the hosts that sampled their resources lately (to name a
+        node gone). Four queries (five with silent jobs to name) and a cache read."""
         now = clock.now()
         stale_before = heartbeats_stale_before()
         window = settings.HEALTH["FAILURE_RATE_WINDOW_MINUTES"]
@@ -743,6 +747,8 @@ class HealthService:
                 failed=Count("id", filter=Q(event_type=EventType.ERROR)),
                 lost=Count("id", filter=Q(event_type=EventType.ERROR, error_details__type=WORKER_LOST)),
             )
+            # The hosts that sampled their resources lately, to name those gone (health_time_idx).
+            hosts_seen = resource_hosts_seen(now)
             # Served by the partial index on failed deliveries.
             undelivered = dict(
                 NotificationDelivery.objects.filter(
@@ -812,7 +818,7 @@ class HealthService:
                     window_minutes=window,
                 ),
                 self._failure_rate(outcomes["ended"], outcomes["failed"], window),
-                self._cluster(),
+                self._cluster(hosts_seen, now),
                 self._undelivered(undelivered, window),
             ]
         )
@@ -1019,7 +1025,12 @@ class HealthService:
             window_minutes=window,
         )
 
-    def _cluster(self) -> dict:
+    def _cluster(self, hosts_seen: dict[str, datetime] | None = None, now: datetime | None = None) -> dict:
+        """django-q2 workers alive, by the broker: critical with none (or no broker); a warning with
+        fewer than HEALTH["EXPECTED_WORKERS"]. The message names the nodes gone: seen lately by
+        their resource samples (`hosts_seen`, resource_hosts_seen()) and silent since, with no
+        cluster in the broker. A node gone with no expectation set changes nothing but the message:
+        a scale-down is not an incident."""
         # Asked as the watchdog asks, with timeouts of its own: through the shared broker, a Redis
         # that stopped answering held the check past HEALTH_CHECK_TIMEOUT (redis-py's default wait,
         # 5 s a command), and one that refused raised: either way all nine job_queue components
@@ -1044,10 +1055,83 @@ class HealthService:
                 + ngettext("%d cluster", "%d clusters", len(clusters)) % len(clusters)
             )
             status, message = HealthStatus.HEALTHY, f"{counted} on {hosts}"
-        return component(MetricType.JOB_QUEUE, "cluster.workers", workers, status, message, clusters=clusters)
+        expected = max(0, settings.HEALTH["EXPECTED_WORKERS"])
+        gone = []
+        if reading["reachable"] and workers:
+            gone = gone_hosts(hosts_seen or {}, {c["host"] for c in clusters}, now or clock.now())
+            if expected and workers < expected:
+                status = HealthStatus.WARNING
+                message = (
+                    f"{workers} of {expected} expected workers alive, "
+                    + ngettext("in %d cluster", "in %d clusters", len(clusters)) % len(clusters)
+                    + f" on {hosts}"
+                )
+            elif expected:
+                message += f", {expected} expected"
+            if gone:
+                message += "; " + describe_gone_hosts(gone, now or clock.now())
+        return component(
+            MetricType.JOB_QUEUE,
+            "cluster.workers",
+            workers,
+            status,
+            message,
+            clusters=clusters,
+            expected_workers=expected,
+            gone_hosts=[{"host": host, "last_seen_at": at.isoformat()} for host, at in gone[:MAX_GONE_HOSTS_LISTED]],
+        )
 
 
 health_service = HealthService()
+
+
+def sample_interval() -> float | None:
+    """Seconds between two resource samples of a node: the health checks' interval; None when they
+    are off, or the sampling is (HEALTH_SAMPLE_NODE_RESOURCES)."""
+    minutes = int(settings.PERIODIC_TASKS["run_health_checks"]["minutes"])
+    if minutes <= 0 or not settings.HEALTH["SAMPLE_NODE_RESOURCES"]:
+        return None
+    return minutes * 60.0
+
+
+def resource_hosts_seen(now: datetime) -> dict[str, datetime]:
+    """{host: its newest resource reading} of the nodes that sampled their resources within
+    HEALTH["FORGET_AFTER_MINUTES"] of `now` (every node samples its own each interval: the
+    sampler), {} when the nodes do not sample. One query, a range of health_time_idx."""
+    if sample_interval() is None:
+        return {}
+    since = now - timedelta(minutes=settings.HEALTH["FORGET_AFTER_MINUTES"])
+    rows = (
+        SystemHealthMetric.objects.filter(metric_type=MetricType.RESOURCE, timestamp__gte=since, timestamp__lte=now)
+        .annotate(host=HOST)
+        .filter(host__isnull=False)
+        .values("host")
+        .annotate(last=Max("timestamp"))
+        .order_by()
+    )
+    return {row["host"]: row["last"] for row in rows if row["host"]}
+
+
+def gone_hosts(hosts_seen: dict[str, datetime], live_hosts: set[str], now: datetime) -> list[tuple[str, datetime]]:
+    """The nodes gone: whose samples stopped more than GONE_AFTER_SAMPLES intervals ago, with no
+    cluster live in the broker; [(host, last seen)], the most recently seen first."""
+    interval = sample_interval()
+    if interval is None:
+        return []
+    silent_since = now - timedelta(seconds=GONE_AFTER_SAMPLES * interval)
+    gone = [(host, at) for host, at in hosts_seen.items() if at < silent_since and host not in live_hosts]
+    return sorted(gone, key=lambda gone_host: (-gone_host[1].timestamp(), gone_host[0]))
+
+
+def describe_gone_hosts(gone: list[tuple[str, datetime]], now: datetime) -> str:
+    """'not seen since 03:12 UTC (4m ago): node-c, node-e; since 03:05 UTC (11m ago): node-f'."""
+    by_minute: dict[str, list[str]] = {}
+    for host, at in gone[:MAX_GONE_HOSTS_LISTED]:
+        minutes = int((now - at).total_seconds() // 60)
+        by_minute.setdefault(f"{at:%H:%M} UTC ({minutes}m ago)", []).append(host)
+    text = "; since ".join(f"{since}: {', '.join(hosts)}" for since, hosts in by_minute.items())
+    more = f" and {len(gone) - MAX_GONE_HOSTS_LISTED} more" if len(gone) > MAX_GONE_HOSTS_LISTED else ""
+    return f"not seen since {text}{more}"
 
 
 def registered_clusters(broker) -> list[dict]:
@@ -1239,15 +1323,18 @@ def worker_liveness(now) -> dict:
     """Has a django-q2 worker been seen within HEALTH["STALE_AFTER_MINUTES"]? From the database
     alone, so a web server or cron on any machine can ask, whichever broker the clusters use.
 
-    A worker is seen by a health check that found one (a healthy cluster.workers reading: the
-    scheduled check runs on a worker, while a check run by hand with no cluster reads critical)
+    A worker is seen by a health check that found one (a cluster.workers reading not critical:
+    the scheduled check runs on a worker, while a check run by hand with no cluster reads critical;
+    a warning is fewer workers than expected, some alive)
     and by a running job's heartbeat (workers busy with long jobs delay the scheduled checks).
     {"alive", "last_seen_at", "queued", "oldest_queued_at"}. Two queries.
     """
     # Over the (metric_type, metric_name, -timestamp) index, newest first.
     last_check = (
         SystemHealthMetric.objects.filter(
-            metric_type=MetricType.JOB_QUEUE, metric_name=CLUSTER_WORKERS, status=HealthStatus.HEALTHY
+            metric_type=MetricType.JOB_QUEUE,
+            metric_name=CLUSTER_WORKERS,
+            status__in=(HealthStatus.HEALTHY, HealthStatus.WARNING),
         )
         .order_by("-timestamp")
         .values_list("timestamp", flat=True)

@@ -14,24 +14,13 @@ that fails (the database unavailable) is logged and the next one is taken at its
 import logging
 import time
 
-from django.conf import settings
-
-from monitoring.health import health_service
+from monitoring.health import health_service, sample_interval
 from monitoring.pending import DATABASE_UNAVAILABLE, reset_broken_connection
 
 logger = logging.getLogger(__name__)
 
 # How often the thread looks whether a sample is due.
 TICK_SECONDS = 1.0
-
-
-def sample_interval() -> float | None:
-    """Seconds between two samples of a node: the health checks' interval; None when they are off,
-    or the sampling is (HEALTH_SAMPLE_NODE_RESOURCES)."""
-    minutes = int(settings.PERIODIC_TASKS["run_health_checks"]["minutes"])
-    if minutes <= 0 or not settings.HEALTH["SAMPLE_NODE_RESOURCES"]:
-        return None
-    return minutes * 60.0
 
 
 class NodeResourceSampler:

@@ -501,7 +501,8 @@ class HealthComponentOut(Out):
         description="Always a one-line human `message`; then what the check saw (e.g. `host`, `url`, `clusters`; "
         "an api component's `failed_calls`: job attempts that failed calling the service in the last "
         "`window_minutes`, out of `attempts` of their `job_types` (`failed_calls_pct`), and the newest one's "
-        "`latest_error`).",
+        "`latest_error`; cluster.workers' `expected_workers` (0: not judged) and `gone_hosts`: the nodes whose "
+        "samples stopped and whose cluster is gone, each `host` and `last_seen_at`).",
         examples=[
             {"message": "SELECT 1 answered in 1.2 ms", "vendor": "postgresql"},
             {

@@ -259,3 +259,30 @@ def test_the_hosts_failure_shares_are_rounded_as_the_other_ratios(client, viewer
         ("node-a", 0.3333, 0.6667),
         ("node-b", 0.6667, 0.3333),
     ]
+
+
+def test_a_node_gone_and_fewer_workers_than_expected_read_in_the_workers_component(
+    client, viewer, no_cluster, settings
+):
+    from monitoring.health import health_service
+    from tests.conftest import publish_cluster
+
+    settings.HEALTH = {**settings.HEALTH, "SAMPLE_NODE_RESOURCES": True, "EXPECTED_WORKERS": 4}
+    settings.PERIODIC_TASKS = {**settings.PERIODIC_TASKS, "run_health_checks": {"minutes": 1}}
+    checked("disk.percent", HealthStatus.HEALTHY, minutes_ago=5, metric_type=MetricType.RESOURCE, host="node-b")
+    publish_cluster(workers=2, host="node-a")
+    health_service.run_health_checks_sync(resources=False)
+    client.force_login(viewer)
+
+    body = client.get(HEALTH).json()
+
+    workers = next(c for c in body["components"] if c["metric_name"] == "cluster.workers")
+    assert (workers["status"], workers["metric_value"], workers["host"]) == ("warning", 2, None)
+    assert workers["details"]["message"] == (
+        "2 of 4 expected workers alive, in 1 cluster on node-a; not seen since 02:55 UTC (5m ago): node-b"
+    )
+    assert workers["details"]["expected_workers"] == 4
+    assert workers["details"]["gone_hosts"] == [{"host": "node-b", "last_seen_at": "2026-11-29T02:55:00+00:00"}]
+    # node-b's last reading stays on its own until forgotten.
+    disk = next(c for c in body["components"] if c["metric_name"] == "disk.percent")
+    assert (disk["host"], disk["timestamp"]) == ("node-b", "2026-11-29T02:55:00.000Z")

@@ -12,11 +12,11 @@ from django.utils import timezone
 
 from alerts.models import AlertHistory
 from jobs.models import JobStatus
-from monitoring.health import HealthService, health_service, latest_health
-from monitoring.models import EventType, SystemHealthMetric
+from monitoring.health import HealthService, health_service, latest_health, worker_liveness
+from monitoring.models import EventType, MetricType, SystemHealthMetric
 from monitoring.signals import health_checked
 from tests.conftest import publish_cluster, running_cluster, wait_for
-from tests.factories import JobExecutionLogFactory, JobFactory
+from tests.factories import JobExecutionLogFactory, JobFactory, health_result
 
 pytestmark = pytest.mark.django_db
 
@@ -376,6 +376,141 @@ def test_a_cluster_without_workers_or_stopping_does_not_count(no_cluster):
     assert workers["details"]["message"] == "1 cluster running with no worker alive"
 
 
+# --- nodes gone, fewer workers than expected ---------------------------------------------
+
+
+@pytest.fixture
+def nodes(settings):
+    """Nodes sampling their resources every minute (the check interval), as deployed; at NOW, the
+    clusters published then too (their statuses in the cache expire by the clock)."""
+    settings.HEALTH = {**settings.HEALTH, "SAMPLE_NODE_RESOURCES": True, "EXPECTED_WORKERS": 0}
+    settings.PERIODIC_TASKS = {**settings.PERIODIC_TASKS, "run_health_checks": {"minutes": 1}}
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+def sampled(host: str, minutes_ago: float):
+    """A node's resource sample (each node stores its cpu, memory and disk), `minutes_ago` before NOW."""
+    for name in ("cpu.percent", "memory.percent", "disk.percent"):
+        health_result(name, "healthy", now=NOW, minutes_ago=minutes_ago, metric_type=MetricType.RESOURCE, host=host)
+
+
+def workers_now() -> dict:
+    return by_name(health_service.check_job_queue_sync())["cluster.workers"]
+
+
+def test_fewer_workers_than_expected_is_a_warning_saying_how_many_of_how_many(no_cluster, nodes, settings):
+    settings.HEALTH = {**settings.HEALTH, "EXPECTED_WORKERS": 8}
+    for host in ("node-a", "node-b", "node-d"):
+        publish_cluster(workers=2, host=host)
+
+    workers = workers_now()
+
+    assert (workers["metric_value"], workers["status"]) == (6, "warning")
+    assert workers["details"]["message"] == "6 of 8 expected workers alive, in 3 clusters on node-a, node-b, node-d"
+    assert workers["details"]["expected_workers"] == 8
+    publish_cluster(workers=2, host="node-e")
+    workers = workers_now()
+    assert (workers["metric_value"], workers["status"]) == (8, "healthy")
+    assert workers["details"]["message"] == "8 workers in 4 clusters on node-a, node-b, node-d, node-e, 8 expected"
+
+
+def test_without_an_expected_count_fewer_workers_stay_healthy(no_cluster, nodes):
+    publish_cluster(workers=2, host="node-a")
+    assert workers_now()["status"] == "healthy"
+
+
+def test_with_an_expected_count_no_worker_alive_stays_critical(no_cluster, nodes, settings):
+    settings.HEALTH = {**settings.HEALTH, "EXPECTED_WORKERS": 8}
+    publish_cluster(workers=0, host="node-a")
+    workers = workers_now()
+    assert (workers["status"], workers["details"]["message"]) == ("critical", "1 cluster running with no worker alive")
+
+
+def test_a_node_whose_samples_stopped_and_whose_cluster_is_gone_is_named(no_cluster, nodes, settings):
+    sampled("node-a", minutes_ago=0.5)
+    sampled("node-b", minutes_ago=10)  # silent, but its cluster runs (its sampler alone broke): not gone
+    sampled("node-c", minutes_ago=4.2)  # silent for over three samples, no cluster: gone
+    sampled("node-d", minutes_ago=2)  # one sample late: not yet
+    sampled("node-e", minutes_ago=20)  # past HEALTH_FORGET_AFTER_MINUTES: forgotten
+    for host in ("node-a", "node-b", "node-d"):
+        publish_cluster(workers=2, host=host)
+
+    workers = workers_now()
+
+    # A scale-down is no incident: without HEALTH_EXPECTED_WORKERS the node is named, the status stays.
+    assert workers["status"] == "healthy"
+    assert workers["details"]["message"] == (
+        "6 workers in 3 clusters on node-a, node-b, node-d; not seen since 02:55 UTC (4m ago): node-c"
+    )
+    assert workers["details"]["gone_hosts"] == [{"host": "node-c", "last_seen_at": "2026-11-29T02:55:48+00:00"}]
+
+    settings.HEALTH = {**settings.HEALTH, "EXPECTED_WORKERS": 8}
+    sampled("node-f", minutes_ago=4.5)  # gone in the same minute
+    sampled("node-g", minutes_ago=11)
+    workers = workers_now()
+    assert workers["status"] == "warning"
+    assert workers["details"]["message"] == (
+        "6 of 8 expected workers alive, in 3 clusters on node-a, node-b, node-d; "
+        "not seen since 02:55 UTC (4m ago): node-c, node-f; since 02:49 UTC (11m ago): node-g"
+    )
+
+
+def test_a_node_coming_back_is_no_longer_named(no_cluster, nodes):
+    sampled("node-c", minutes_ago=5)
+    publish_cluster(workers=2, host="node-a")
+    assert [gone["host"] for gone in workers_now()["details"]["gone_hosts"]] == ["node-c"]
+    publish_cluster(workers=2, host="node-c")  # its cluster is back, before its first sample
+    workers = workers_now()
+    assert workers["details"]["gone_hosts"] == []
+    assert workers["details"]["message"] == "4 workers in 2 clusters on node-a, node-c"
+
+
+def test_no_node_is_named_gone_when_the_nodes_do_not_sample(no_cluster, nodes, settings):
+    settings.HEALTH = {**settings.HEALTH, "SAMPLE_NODE_RESOURCES": False}
+    sampled("node-c", minutes_ago=5)  # a host that ran `manage.py run_health_checks` once, say
+    publish_cluster(workers=2, host="node-a")
+    assert workers_now()["details"]["message"] == "2 workers in 1 cluster on node-a"
+
+
+def test_a_warning_of_fewer_workers_is_still_a_worker_seen_by_the_watchdog(no_cluster, nodes, settings):
+    """A node gone for an hour makes every cluster.workers reading a warning: the watchdog must not
+    take that for no worker at all and page that the whole cluster is down."""
+    settings.HEALTH = {**settings.HEALTH, "EXPECTED_WORKERS": 4, "STALE_AFTER_MINUTES": 3}
+    publish_cluster(workers=2, host="node-a")
+    health_service.run_health_checks_sync(resources=False)  # stored, as the schedule does
+    assert SystemHealthMetric.objects.get(metric_name="cluster.workers").status == "warning"
+
+    liveness = worker_liveness(NOW + timedelta(minutes=1))
+
+    assert (liveness["alive"], liveness["last_seen_at"]) == (True, NOW)
+
+
+def test_a_warning_of_fewer_workers_raises_an_alert_that_reads_and_resolves(no_cluster, nodes, settings):
+    settings.HEALTH = {**settings.HEALTH, "EXPECTED_WORKERS": 4}
+    sampled("node-b", minutes_ago=5)
+    publish_cluster(workers=2, host="node-a")
+    health_service.run_health_checks_sync(resources=False)
+
+    alert = AlertHistory.objects.get(title__contains="cluster.workers")
+    assert (alert.alert_type, alert.severity, alert.resolved_at) == ("system_health", "warning", None)
+    assert alert.title == "Health check job_queue/cluster.workers is warning"
+    assert alert.message == (
+        "job_queue/cluster.workers = 2 (warning). 2 of 4 expected workers alive, in 1 cluster on node-a; "
+        "not seen since 02:55 UTC (5m ago): node-b."
+    )
+
+    nodes.move_to(NOW + timedelta(minutes=1))
+    publish_cluster(workers=2, host="node-a")
+    publish_cluster(workers=2, host="node-b")  # node-b is back
+    health_service.run_health_checks_sync(resources=False)
+    alert.refresh_from_db()
+    assert alert.resolved_at == NOW + timedelta(minutes=1)
+    assert alert.state.resolution_reason == (
+        "Auto-resolved: job_queue/cluster.workers = 4 (healthy) at 2026-11-29 03:01:00 UTC."
+    )
+
+
 @pytest.fixture
 def redis_broker_at(monkeypatch):
     """Make the clusters' broker Redis at the URL given (whatever answers there, or nothing)."""
@@ -451,18 +586,21 @@ def test_a_real_running_cluster_is_seen_and_stored(fast_jobs, no_cluster, machin
     assert [c["status"] for c in stored.details["clusters"]] in (["Idle"], ["Working"])
 
 
-def test_the_job_queue_check_runs_a_bounded_number_of_queries(no_cluster, django_assert_max_num_queries):
+def test_the_job_queue_check_runs_a_bounded_number_of_queries(no_cluster, nodes, django_assert_max_num_queries):
     JobFactory.create_batch(20, status=JobStatus.QUEUED)
     JobFactory.create_batch(20, running=True)
     outcomes(20, 20, at=NOW)
-    # active jobs, outcomes, failed alert deliveries, the cluster status in the cache (key list +
-    # entries; none here), and on Postgres the statement timeout, its savepoint and its release.
-    with django_assert_max_num_queries(7):
+    for host in ("node-a", "node-b", "node-c", "node-d", "node-e"):
+        sampled(host, minutes_ago=5)
+    # active jobs, outcomes, the hosts sampled lately (one query, whatever their number), failed
+    # alert deliveries, the cluster status in the cache (key list + entries; none here), and on
+    # Postgres the statement timeout, its savepoint and its release.
+    with django_assert_max_num_queries(8):
         health_service.check_job_queue_sync()
     # Silent jobs are counted with the rest; the longest silent are listed in one more query.
     for _ in range(20):
         silent_job(timedelta(minutes=5))
-    with django_assert_max_num_queries(8), time_machine.travel(NOW, tick=False):
+    with django_assert_max_num_queries(9), time_machine.travel(NOW, tick=False):
         assert by_name(health_service.check_job_queue_sync())["jobs.silent"]["metric_value"] == 20
 
 

@@ -394,3 +394,21 @@ def test_a_worker_value_without_a_pid_is_its_own_host_with_no_process_listed(ali
     page = alice_client.get("/health/").content.decode()
     row = page.split("<code>nocolon</code>")[1].split("</tr>")[0]
     assert '<td role="cell" class="small" data-label="Processes seen">–</td>' in row and "pid" not in row
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_node_gone_is_named_on_the_page_escaped(alice_client, no_cluster, settings):
+    from monitoring.health import health_service
+    from tests.conftest import publish_cluster
+
+    settings.HEALTH = {**settings.HEALTH, "SAMPLE_NODE_RESOURCES": True, "EXPECTED_WORKERS": 4}
+    settings.PERIODIC_TASKS = {**settings.PERIODIC_TASKS, "run_health_checks": {"minutes": 1}}
+    check(5, "resource", "disk.percent", 40, message=f"disk / 40 % full on {SCRIPT}", host=SCRIPT)
+    publish_cluster(workers=2, host="node-a")
+    health_service.run_health_checks_sync(resources=False)
+
+    page = alice_client.get("/health/").content.decode()
+
+    row = page.split("<code>cluster.workers</code>")[1].split("</tr>")[0]
+    assert "2 of 4 expected workers alive, in 1 cluster on node-a; not seen since 02:55 UTC (5m ago): " in row
+    assert "&lt;script&gt;alert(" in row and "<script>alert" not in page
