@@ -232,11 +232,11 @@ def get_performance_metrics(request, query: Query[MetricsQuery]):
     success rate, throughput and execution-time percentiles; errors by class and type, the most
     frequent errors; a time series for charts. Computed in the database, whatever the amount of
     history. A `job_type` neither registered nor in the history (a typo, which would answer zeros)
-    is a 422 listing the known ones."""
+    is a 422 listing the known ones. With `error`, the figures are of that error group only."""
     refuse_unknown_query_parameters(request, MetricsQuery)
     if query.job_type is not None:
         require_known_job_type(query.job_type)
-    return performance_metrics(query.timeframe, job_type=query.job_type)
+    return performance_metrics(query.timeframe, job_type=query.job_type, error=query.error)
 
 
 @router.get(

@@ -35,11 +35,11 @@ def finished_window(timeframe: str) -> str:
     return window_since(TIMEFRAMES[timeframe]) or LONGEST_WINDOW
 
 
-def window_since(age: timedelta) -> str | None:
-    """The shortest finished-jobs window that still lists a job that finished `age` ago; None past
-    the longest (the list cannot reach it)."""
-    covering = [w for w, span in FINISHED_WINDOWS.items() if span >= age]
-    return min(covering, key=FINISHED_WINDOWS.get) if covering else None
+def window_since(age: timedelta, windows: dict[str, timedelta] = FINISHED_WINDOWS) -> str | None:
+    """The shortest finished-jobs window (or of `windows`) that still lists a job that finished
+    `age` ago; None past the longest (the list cannot reach it)."""
+    covering = [w for w, span in windows.items() if span >= age]
+    return min(covering, key=windows.get) if covering else None
 
 
 _JOB_TYPE_NAME = TypeAdapter(JobTypeName)
@@ -76,6 +76,24 @@ def repeated_parameters(data: MultiValueDict, names) -> dict[str, str]:
 ERROR_FINGERPRINT_MESSAGE = "an error fingerprint is 16 hex digits, as the Errors page and top_errors give it"
 
 
+def error_fingerprint_field() -> forms.CharField:
+    """?error=<fingerprint>, as the API's ErrorFingerprint takes it (cleaned to lowercase by
+    ErrorFilter.clean_error)."""
+    return forms.CharField(
+        required=False,
+        strip=True,
+        max_length=16,
+        validators=[RegexValidator(r"^[0-9a-fA-F]{16}$", ERROR_FINGERPRINT_MESSAGE)],
+    )
+
+
+class ErrorFilter:
+    """The clean_error of a form with an error_fingerprint_field."""
+
+    def clean_error(self):
+        return self.cleaned_data["error"].lower()
+
+
 class FilterForm(forms.Form):
     """A dashboard list's filters, from the query string: each given once."""
 
@@ -107,7 +125,7 @@ def list_view_of(params) -> str:
     return "finished" if params.get("status") in FINISHED_STATUSES else "active"
 
 
-class JobFilterForm(FilterForm):
+class JobFilterForm(ErrorFilter, FilterForm):
     view = forms.ChoiceField(choices=[("active", "Active"), ("finished", "Recently finished")], required=False)
     job_type = job_type_field()
     status = forms.ChoiceField(
@@ -122,18 +140,10 @@ class JobFilterForm(FilterForm):
     )
     window = forms.ChoiceField(choices=[(w, w) for w in FINISHED_WINDOWS], required=False, label="Finished in")
     # ?error=<fingerprint>: jobs whose last error is that one (the Errors page links its groups here).
-    error = forms.CharField(
-        required=False,
-        strip=True,
-        max_length=16,
-        validators=[RegexValidator(r"^[0-9a-fA-F]{16}$", ERROR_FINGERPRINT_MESSAGE)],
-    )
+    error = error_fingerprint_field()
     # ?attention=1: only the running jobs the list flags (too quiet, near their timeout, heartbeat late).
     attention = flag_field()
     page = forms.IntegerField(required=False, min_value=1, max_value=MAX_ACTIVE_PAGES)
-
-    def clean_error(self):
-        return self.cleaned_data["error"].lower()
 
     def clean_q(self):
         """The id's hex digits, lowercase: the dashes of a whole id are left out."""
@@ -263,6 +273,21 @@ class MetricsFilterForm(TimeframeForm):
     """The performance and error pages' filters: ?timeframe=24h&job_type=ai_matching."""
 
     job_type = job_type_field()
+
+
+class ErrorsFilterForm(ErrorFilter, MetricsFilterForm):
+    """The Errors page's filters: a metrics page's, and ?error=<fingerprint> for one error group."""
+
+    error = error_fingerprint_field()
+
+
+LONGEST_TIMEFRAME = max(TIMEFRAMES, key=TIMEFRAMES.get)
+
+
+def metrics_window(age: timedelta) -> str | None:
+    """The shortest metrics timeframe that still covers something that happened `age` ago; None
+    past the longest (window_since's choice, for the Errors page)."""
+    return window_since(age, TIMEFRAMES)
 
 
 class JobEventsForm(FilterForm):

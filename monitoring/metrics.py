@@ -184,12 +184,16 @@ def performance_metrics(
     execution_times: bool = True,
     errors: bool = True,
     by_job_type: bool = True,
+    error: str | None = None,
 ) -> dict:
     """What the jobs did in the last `timeframe` (a key of TIMEFRAMES), per job type and overall.
 
     Nine queries at most, whatever the amount of data; each reads only the rows inside the
     window (partial index on outcome events' timestamps, job_retry_history.started_at).
-    Raises UnknownTimeframe. With `job_type`, everything is about that job type only.
+    Raises UnknownTimeframe. With `job_type`, everything is about that job type only. With `error`
+    (a fingerprint, as top_errors gives it), everything is about the attempts that failed with that
+    error only: succeeded, cancelled, started and retried are 0 (an attempt's start does not know how
+    it will end), the execution times None, and the error analysis is of that one group.
     A page asks only for what it shows (over 30 days each part costs hundreds of ms,
     docs/benchmark.md): without `execution_times` the mean_ms/pNN_ms keys are left out
     (overall, per job type, per bucket), without `errors` the errors_by_class, errors_by_type,
@@ -207,7 +211,7 @@ def performance_metrics(
 
     Returns:
         {
-          "timeframe": "1h", "job_type": str | None,
+          "timeframe": "1h", "job_type": str | None, "error": str | None,
           "since": datetime, "until": datetime,      # the window [since, until)
           "bucket_seconds": int,
           "overall": Stats,
@@ -243,14 +247,16 @@ def performance_metrics(
 
     if connection.vendor == "postgresql":
         per_type, per_bucket, times_by_type, times_overall, times_by_bucket = _window_in_one_pass(
-            since, until, size, job_type, execution_times=execution_times, by_job_type=by_job_type
+            since, until, size, job_type, execution_times=execution_times, by_job_type=by_job_type, error=error
         )
     else:
+        # With `error`, no attempt is counted as started: no query for them.
+        attempt_counts = [] if error else _attempt_counts(since, until, size, job_type)
         per_type, per_bucket = _counts_by_type_and_bucket(
-            _outcome_counts(since, until, size, job_type), _attempt_counts(since, until, size, job_type)
+            _outcome_counts(since, until, size, job_type, error), attempt_counts
         )
         times_by_type, times_overall, times_by_bucket = {}, _empty_stats(), {}
-        if execution_times:
+        if execution_times and not error:  # (times are of completed attempts: none failed with it)
             times_by_type = execution_time_stats(since=since, until=until, job_type=job_type, by_job_type=True)
             times_overall = execution_time_stats(since=since, until=until, job_type=job_type)
             source, params = _timed_attempts(since, until, job_type=job_type)
@@ -277,12 +283,13 @@ def performance_metrics(
     return {
         "timeframe": timeframe,
         "job_type": job_type,
+        "error": error,
         "since": since,
         "until": until,
         "bucket_seconds": size,
         "overall": _summary(overall_counts, times_overall, minutes, time_keys),
         **({"by_job_type": per_job_type} if by_job_type else {}),
-        **(_error_breakdown(since, until, job_type) if errors else {}),
+        **(_error_breakdown(since, until, job_type, error) if errors else {}),
         "series": series,
     }
 
@@ -298,10 +305,12 @@ def _summary(counts: dict, times: dict, minutes: float, time_keys: tuple[str, ..
     }
 
 
-def _outcomes(since, until, job_type):
+def _outcomes(since, until, job_type, error=None):
     outcomes = JobExecutionLog.objects.filter(
         event_type__in=TERMINAL_EVENT_TYPES, timestamp__gte=since, timestamp__lt=until
     )
+    if error:
+        outcomes = outcomes.filter(event_type=EventType.ERROR, error_details__fingerprint=error)
     return outcomes.filter(job__job_type=job_type) if job_type else outcomes
 
 
@@ -317,9 +326,9 @@ def _outcome_aggregates() -> dict:
     }
 
 
-def _outcome_counts(since, until, size: int, job_type) -> list[dict]:
+def _outcome_counts(since, until, size: int, job_type, error=None) -> list[dict]:
     return list(
-        _outcomes(since, until, job_type)
+        _outcomes(since, until, job_type, error)
         .values(job_type=F("job__job_type"), bucket=EpochBucket("timestamp", size))
         .annotate(**_outcome_aggregates())
         .order_by()
@@ -352,7 +361,7 @@ _PER_TYPE, _PER_BUCKET = 1, 2
 
 
 def _window_in_one_pass(
-    since, until, size: int, job_type, *, execution_times: bool, by_job_type: bool
+    since, until, size: int, job_type, *, execution_times: bool, by_job_type: bool, error: str | None = None
 ) -> tuple[dict, ...]:
     """Postgres: the counts and execution times of the window, in one statement that reads its
     outcomes once; every figure is grouped per job type and per bucket in the database.
@@ -365,6 +374,8 @@ def _window_in_one_pass(
     computed for the three groupings shown, not for every job type x bucket (docs/benchmark.md).
     One stream of outcomes and attempts joined once was tried: the planner then runs small
     windows' lookups in parallel workers, slower to start than the lookups take.
+    With `error`, the outcomes are the failed attempts with that fingerprint and no attempt is
+    counted (performance_metrics).
     Returns (counts per job type, counts per bucket, times per job type, times overall, times
     per bucket); the times are empty without `execution_times`.
     """
@@ -373,6 +384,13 @@ def _window_in_one_pass(
     if job_type:
         type_filter = "AND j.job_type = %(job_type)s"
         params["job_type"] = job_type
+    outcome_filter, attempt_filter = "l.event_type IN ('completed', 'error', 'cancelled')", "true"
+    if error:
+        outcome_filter, attempt_filter = (
+            "l.event_type = 'error' AND l.error_details->>'fingerprint' = %(error)s",
+            "false",
+        )
+        params["error"] = error
 
     def rows(alias: str, time: str, columns: str, table: str, where: str) -> str:
         join = f"JOIN jobs j ON j.id = {alias}.job_id {type_filter}" if joined else ""
@@ -396,9 +414,9 @@ def _window_in_one_pass(
         "l.timestamp",
         "l.event_type, l.status, l.execution_time_ms",
         "job_execution_logs",
-        "l.event_type IN ('completed', 'error', 'cancelled')",
+        outcome_filter,
     )
-    attempts = rows("r", "r.started_at", "r.attempt_number", "job_retry_history", "true")
+    attempts = rows("r", "r.started_at", "r.attempt_number", "job_retry_history", attempt_filter)
     sql = f"""
         WITH outcomes AS {"MATERIALIZED" if execution_times else ""} ({outcomes}), attempts AS ({attempts})
         SELECT 'outcomes', GROUPING(job_type, bucket), job_type, {bucket_index},
@@ -463,13 +481,14 @@ def _attempt_counts(since, until, size: int, job_type) -> list[dict]:
     )
 
 
-def _error_breakdown(since, until, job_type) -> dict:
+def _error_breakdown(since, until, job_type, error=None) -> dict:
     """errors_by_class, errors_by_type and top_errors (one statement on Postgres, two to four
-    queries elsewhere)."""
+    queries elsewhere); with `error`, of that fingerprint's failures only."""
     if connection.vendor == "postgresql":
-        kinds, top, groups = _errors_in_one_pass(since, until, job_type)
+        kinds, top, groups = _errors_in_one_pass(since, until, job_type, error)
     else:
-        kinds, (top, groups) = _errors_by_kind(since, until, job_type), _top_errors(since, until, job_type)
+        kinds = _errors_by_kind(since, until, job_type, error)
+        top, groups = _top_errors(since, until, job_type, error)
     by_class = dict.fromkeys((str(error_type) for error_type in ErrorType), 0)
     by_type: dict[str, int] = defaultdict(int)
     for error_class, exception_type, count in kinds:
@@ -488,9 +507,9 @@ def _error_breakdown(since, until, job_type) -> dict:
     }
 
 
-def _errors_by_kind(since, until, job_type) -> list[tuple]:
+def _errors_by_kind(since, until, job_type, error=None) -> list[tuple]:
     """[(error_class, exception_type, count)] of the failed attempts in the window."""
-    errors = _outcomes(since, until, job_type).filter(event_type=EventType.ERROR)
+    errors = _outcomes(since, until, job_type, error).filter(event_type=EventType.ERROR)
     return list(
         errors.values_list(KT("error_details__error_class"), KT("error_details__type"))
         .annotate(count=Count("id"))
@@ -498,10 +517,10 @@ def _errors_by_kind(since, until, job_type) -> list[tuple]:
     )
 
 
-def _top_errors(since, until, job_type) -> tuple[list[dict], int]:
+def _top_errors(since, until, job_type, error=None) -> tuple[list[dict], int]:
     """The TOP_ERRORS most frequent fingerprints, most first, with their latest occurrence; and
     how many fingerprints there are in all."""
-    errors = _outcomes(since, until, job_type).filter(event_type=EventType.ERROR)
+    errors = _outcomes(since, until, job_type, error).filter(event_type=EventType.ERROR)
     fingerprinted = errors.annotate(fingerprint=KT("error_details__fingerprint")).filter(fingerprint__isnull=False)
     top = list(
         fingerprinted.values("fingerprint")
@@ -553,12 +572,15 @@ def _top_errors(since, until, job_type) -> tuple[list[dict], int]:
     return top, groups
 
 
-def _errors_in_one_pass(since, until, job_type) -> tuple[list[tuple], list[dict], int]:
+def _errors_in_one_pass(since, until, job_type, error=None) -> tuple[list[tuple], list[dict], int]:
     """Postgres: what _errors_by_kind and _top_errors give, in one statement reading the window's
     errors once (four queries before, each compiled by the ORM: docs/benchmark.md)."""
     join, where, params = "", "", [since, until]
+    if error:
+        where += " AND l.error_details->>'fingerprint' = %s"
+        params.append(error)
     if job_type:
-        join, where = "JOIN jobs j ON j.id = l.job_id", "AND j.job_type = %s"
+        join, where = "JOIN jobs j ON j.id = l.job_id", where + " AND j.job_type = %s"
         params.append(job_type)
     sql = f"""
         WITH errors AS MATERIALIZED (

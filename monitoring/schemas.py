@@ -617,6 +617,11 @@ class MetricsQuery(Schema):
         "(any other name is a 422 listing the known ones).",
         examples=["ai_matching"],
     )
+    error: ErrorFingerprint | None = Field(
+        default=None,
+        description="Only the attempts that failed with this error (a fingerprint, 16 hex digits, as `top_errors` "
+        "gives it): its failures over time, classes and group; succeeded, cancelled, started and retried are 0.",
+    )
 
 
 class PerformanceStatsOut(Out):
@@ -684,6 +689,7 @@ class SeriesPointOut(Out):
 class PerformanceMetricsOut(Out):
     timeframe: str = Field(examples=["1h"])
     job_type: str | None = Field(description="The job type asked for; null for all.")
+    error: str | None = Field(description="The error fingerprint asked for; null for all.")
     since: datetime = Field(description="Start of the window (included).")
     until: datetime = Field(description="End of the window (excluded): now.")
     bucket_seconds: int = Field(description="Width of each point of `series`.", examples=[60])

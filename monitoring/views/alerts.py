@@ -17,7 +17,14 @@ from alerts.selectors import acknowledged_open_alerts, alert_list, open_alert_co
 from alerts.services import MAX_REASON_CHARS, AlertKeptChanging, alert_acknowledge, alert_act, alert_resolve
 from jobs import clock
 from monitoring import selectors
-from monitoring.forms import LONGEST_WINDOW, MAX_ALERT_PAGES, AlertFilterForm, window_since
+from monitoring.forms import (
+    LONGEST_TIMEFRAME,
+    LONGEST_WINDOW,
+    MAX_ALERT_PAGES,
+    AlertFilterForm,
+    metrics_window,
+    window_since,
+)
 from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS, VIEW_HEALTH, VIEW_JOBS, VIEW_METRICS
 from monitoring.views.base import ListPage, dashboard_view, render_page
 
@@ -118,6 +125,20 @@ def failed_jobs_window(request, alert: AlertHistory, state, now) -> str | None:
     return window_since(now - alert.triggered_at) or LONGEST_WINDOW
 
 
+def error_group_url(request, alert: AlertHistory, state, now) -> str:
+    """For a job failure alert, its latest error's group on the Errors page (how often, since when,
+    in which job types), over the timeframe back to when the alert was raised, or the longest, as
+    failed_jobs_window chooses. Empty for another alert type, no fingerprint, no access to the
+    Errors page, or a latest failure older than the longest timeframe."""
+    fingerprint = (state.details or {}).get("fingerprint") if state and isinstance(state.details, dict) else None
+    if alert.alert_type != AlertType.JOB_FAILURE or not fingerprint or not request.user.has_perm(VIEW_METRICS):
+        return ""
+    if metrics_window(now - state.last_seen_at) is None:
+        return ""
+    timeframe = metrics_window(now - alert.triggered_at) or LONGEST_TIMEFRAME
+    return f"{reverse('dashboard:errors')}?{urlencode({'timeframe': timeframe, 'error': fingerprint})}"
+
+
 UNSETTLED_DELIVERIES = (DeliveryStatus.PENDING, DeliveryStatus.SENDING)
 
 
@@ -147,6 +168,7 @@ def _detail_context(request, alert: AlertHistory) -> dict:
         "state": state,
         "details": state.details if state and state.details else None,
         "failed_jobs_window": failed_jobs_window(request, alert, state, now),
+        "error_group_url": error_group_url(request, alert, state, now),
         "where_it_shows": where_it_shows(request, alert, state),
         "recipients": [display_recipient(r) for r in alert.recipients or []],
         "deliveries": deliveries,

@@ -1,7 +1,7 @@
 """Error analysis over a timeframe: how often jobs fail, with what, and the same errors grouped."""
 
 from monitoring import charts, selectors
-from monitoring.forms import finished_window
+from monitoring.forms import ErrorsFilterForm, finished_window
 from monitoring.permissions import VIEW_ALERTS, VIEW_METRICS
 from monitoring.views.base import FILTER_ERRORS, dashboard_view, render_page
 from monitoring.views.performance import metrics_context
@@ -56,7 +56,10 @@ def _attach_alerts(metrics: dict) -> None:
 def errors(request):
     # Execution times and figures per job type are the Performance page's: without them the
     # window's counts need no join to jobs (0.4 s of a 30-day poll, docs/benchmark.md).
-    context, metrics = metrics_context(request, default_timeframe="24h", execution_times=False, by_job_type=False)
+    # ?error=<fingerprint>: one error group's own view, every figure about it only.
+    context, metrics = metrics_context(
+        request, default_timeframe="24h", form_class=ErrorsFilterForm, execution_times=False, by_job_type=False
+    )
     if metrics is not None:
         total = metrics["overall"]["failed_attempts"]
         context.update(
@@ -72,6 +75,8 @@ def errors(request):
             # Not failed_attempts - failed: an attempt whose retry a cancel stopped got no other chance.
             retried_failures=metrics["overall"]["retried_failures"],
             failed_jobs_window=finished_window(context["timeframe"]),
+            # The one group shown (None when it did not fail in the timeframe).
+            group=metrics["top_errors"][0] if context["fingerprint"] and metrics["top_errors"] else None,
         )
         if context["can_view_alerts"]:
             _attach_alerts(metrics)

@@ -16,8 +16,8 @@ from jobs.manager import JobNotFound, JobStateConflict, job_manager
 from jobs.models import FINISHED_STATUSES, RETRYABLE_STATUSES, JobStatus
 from jobs.registry import registered_job_types
 from monitoring import selectors
-from monitoring.forms import MAX_EVENT_PAGES, JobEventsForm, SubmitJobForm, window_since
-from monitoring.permissions import CONTROL_JOBS, SUBMIT_JOBS, VIEW_ALERTS, VIEW_JOBS
+from monitoring.forms import MAX_EVENT_PAGES, JobEventsForm, SubmitJobForm, metrics_window, window_since
+from monitoring.permissions import CONTROL_JOBS, SUBMIT_JOBS, VIEW_ALERTS, VIEW_JOBS, VIEW_METRICS
 from monitoring.retention import events_pruned
 from monitoring.templatetags.dashboard import duration
 from monitoring.timeline import attempt_clock, attempt_label, attempt_rows, timeline_rows
@@ -60,6 +60,20 @@ def failed_with_it_url(job, error: dict | None, now) -> str:
     return f"{reverse('dashboard:jobs')}?{query}"
 
 
+def error_history_url(request, job, error: dict | None, now) -> str:
+    """This failed job's error group on the Errors page (how often, since when, in which job types,
+    its alerts), over the shortest timeframe covering the failure, as failed_with_it_url chooses
+    its window. Empty for a reader without the Errors page's permission, or when failed_with_it_url
+    would be: a job not failed, an error without fingerprint, a failure past the longest timeframe."""
+    fingerprint = (error or {}).get("fingerprint")
+    if job.status != JobStatus.FAILED or not fingerprint or job.finished_at is None:
+        return ""
+    timeframe = metrics_window(now - job.finished_at)
+    if timeframe is None or not request.user.has_perm(VIEW_METRICS):
+        return ""
+    return f"{reverse('dashboard:errors')}?{urlencode({'timeframe': timeframe, 'error': fingerprint})}"
+
+
 def page_context(request, detail) -> dict:
     """What the job's page shows (its live part included), for `detail` (selectors.job_detail)."""
     job = detail.job
@@ -75,6 +89,7 @@ def page_context(request, detail) -> dict:
         "attempt_label": attempt_label(job),
         "error": error,
         "failed_with_it_url": failed_with_it_url(job, error, now),
+        "error_history_url": error_history_url(request, job, error, now),
         "traceback": (error_event.error_details or {}).get("traceback") if error_event else None,
         # Alerts have their own permission, as on their own pages (and the overview, the error page).
         "alerts": selectors.job_alerts(job.id) if request.user.has_perm(VIEW_ALERTS) else [],

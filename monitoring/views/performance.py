@@ -21,28 +21,34 @@ def span_name(seconds: int) -> str:
     return f"{seconds} s"
 
 
-def metrics_context(request, *, default_timeframe: str, **parts: bool) -> tuple[dict, dict | None]:
+def metrics_context(
+    request, *, default_timeframe: str, form_class=MetricsFilterForm, **parts: bool
+) -> tuple[dict, dict | None]:
     """The filters of a metrics page and, when they are valid, performance_metrics for them
-    (`parts`: which of its optional parts the page shows, e.g. errors=False)."""
+    (`parts`: which of its optional parts the page shows, e.g. errors=False; a `form_class` with
+    an `error` field narrows them to that error group)."""
     now = clock.now()
-    form = MetricsFilterForm(request.GET, default_timeframe=default_timeframe)
+    form = form_class(request.GET, default_timeframe=default_timeframe)
     context = {
         "now": now,
         "form": form,
         "timeframes": list(TIMEFRAMES),
         "timeframe": default_timeframe,
         "job_type": "",
+        "fingerprint": "",
         "job_types": registered_job_types(),
         "metrics": None,
     }
     if not form.is_valid():
         return context, None
     timeframe, job_type = form.cleaned_data["timeframe"], form.cleaned_data["job_type"]
-    metrics = performance_metrics(timeframe, job_type=job_type or None, now=now, **parts)
+    error = form.cleaned_data.get("error", "")
+    metrics = performance_metrics(timeframe, job_type=job_type or None, error=error or None, now=now, **parts)
     refresh = REFRESH_SECONDS[timeframe]
     context.update(
         timeframe=timeframe,
         job_type=job_type,
+        fingerprint=error,
         metrics=metrics,
         bucket=span_name(metrics["bucket_seconds"]),
         refresh_seconds=refresh,

@@ -5,8 +5,15 @@ from django.utils import timezone
 
 from alerts.models import AlertState
 from jobs.models import JobStatus, RetryStatus
+from monitoring.models import EventType
 from tests.e2e.conftest import log_in
-from tests.factories import AlertHistoryFactory, JobFactory, JobRetryHistoryFactory, UserFactory
+from tests.factories import (
+    AlertHistoryFactory,
+    JobExecutionLogFactory,
+    JobFactory,
+    JobRetryHistoryFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -41,6 +48,19 @@ def test_an_alert_with_a_long_unbroken_error_fits_the_window(page, alice, failed
 
     assert "ValueError: xxx" in page.locator("#alert-live").inner_text()
     assert page_width(page) <= WINDOW["width"]
+
+
+@pytest.mark.parametrize("window", [WINDOW, {"width": 390, "height": 844}])
+def test_one_error_groups_view_with_a_long_unbroken_message_fits_the_window(page, alice, failed_job, window):
+    """Its heading says the error's type and message: one token of 3,000 characters wraps."""
+    details = {"type": "ValueError", "message": UNBROKEN, "error_class": "data", "fingerprint": "f" * 16}
+    JobExecutionLogFactory(job=failed_job, event_type=EventType.ERROR, timestamp=timezone.now(), error_details=details)
+    page.set_viewport_size(window)
+
+    log_in(page, "alice", next_url=f"/errors/?error={'f' * 16}")
+
+    assert "One error: ValueError: xxx" in page.locator("h1").inner_text()
+    assert page_width(page) <= window["width"]
 
 
 def test_the_admin_job_page_with_a_long_unbroken_error_fits_the_window(page, failed_job):

@@ -43,7 +43,9 @@ def assert_no_table_squeezed(page):
     assert narrowest >= 240
 
 
-@pytest.mark.parametrize("url", ["/", "/jobs/?view=finished", "/errors/?timeframe=24h", "/health/", "/alerts/"])
+@pytest.mark.parametrize(
+    "url", ["/", "/jobs/?view=finished", "/errors/?timeframe=24h", f"/errors/?error={'f' * 16}", "/health/", "/alerts/"]
+)
 def test_every_nav_link_and_log_out_are_in_reach_at_390_px(page, alice, url):
     """Drill: at 390 px the page was 722-738 px wide; Errors, Health, Alerts and Log out sat at
     x=405..672, reachable only by panning the whole page. Then the errors page was still 539 px
@@ -104,9 +106,12 @@ def test_the_lists_read_as_cards_with_every_field_and_action_on_the_screen_at_39
     log_in(page, "alice", next_url="/alerts/")
     assert_nothing_off_screen(page, "#alert-rows td")
     assert_nothing_off_screen(page, "#alert-rows button")
-    assert page.locator("#alert-rows td[data-label='Last seen']").first.evaluate(
-        "cell => getComputedStyle(cell, '::before').content"
-    ) == '"Last seen"'
+    assert (
+        page.locator("#alert-rows td[data-label='Last seen']").first.evaluate(
+            "cell => getComputedStyle(cell, '::before').content"
+        )
+        == '"Last seen"'
+    )
 
     page.goto(f"/jobs/{job.id}/")
     assert_nothing_off_screen(page, "table.timeline td.message")

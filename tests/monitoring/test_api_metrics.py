@@ -225,6 +225,39 @@ def test_bad_parameters_are_422_naming_the_field(as_viewer, params, field):
     assert [error["field"] for error in response.json()["errors"]] == [field]
 
 
+def test_one_error_group_only(as_viewer):
+    completed_attempt("ai_matching", minutes=30, ms=100)
+    failed_attempt("ai_matching", minutes=20, fingerprint="0123456789abcdef", retried=True)
+    latest = failed_attempt("demo.sleep", minutes=10, fingerprint="0123456789abcdef", message="timed out after 5s")
+    failed_attempt("ai_matching", minutes=5, fingerprint="fedcba9876543210")
+
+    response = as_viewer.get(METRICS, {"error": "0123456789ABCDEF"})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["error"] == "0123456789abcdef"
+    overall = body["overall"]
+    assert (overall["started"], overall["succeeded"], overall["failed_attempts"], overall["failed"]) == (0, 0, 2, 1)
+    assert [(row["job_type"], row["failed_attempts"]) for row in body["by_job_type"]] == [
+        ("ai_matching", 1),
+        ("demo.sleep", 1),
+    ]
+    assert [(group["fingerprint"], group["count"]) for group in body["top_errors"]] == [("0123456789abcdef", 2)]
+    assert body["top_errors"][0]["example_job_id"] == str(latest.id)
+    assert body["error_groups"] == 1
+    assert sum(point["failed_attempts"] for point in body["series"]) == 2
+    assert as_viewer.get(METRICS).json()["error"] is None
+
+
+@pytest.mark.parametrize("error", ["f00d", "0123456789abcdeg", "0123456789abcdef0", ""])
+def test_a_malformed_error_is_422_naming_it(as_viewer, error):
+    response = as_viewer.get(METRICS, {"error": error})
+
+    assert response.status_code == 422
+    assert [e["field"] for e in response.json()["errors"]] == ["error"]
+    assert "16 hex digits" in response.json()["errors"][0]["message"]
+
+
 def test_a_timeframe_given_twice_is_refused(as_viewer):
     response = as_viewer.get(f"{METRICS}?timeframe=1h&timeframe=24h")
 

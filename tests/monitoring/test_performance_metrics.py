@@ -14,9 +14,12 @@ from monitoring.metrics import (
     UnknownTimeframe,
     _attempt_counts,
     _counts_by_type_and_bucket,
+    _errors_by_kind,
+    _errors_in_one_pass,
     _outcome_counts,
     _time_stats_by,
     _timed_attempts,
+    _top_errors,
     _window_in_one_pass,
     bucket_sql,
     execution_time_stats,
@@ -212,6 +215,59 @@ def test_past_ten_error_groups_the_rarest_are_left_out_not_the_most_frequent():
     assert metrics["error_groups"] == 11  # the page says "the top 10 of 11 groups"
 
 
+def test_one_error_only(history):
+    """?error=<fingerprint>: the attempts that failed with it, nothing else (the timeouts: j2's
+    retried attempt at 02:20:10, s3's last at 02:56:00)."""
+    metrics = performance_metrics("1h", now=NOW, error="aaa")
+
+    assert metrics["error"] == "aaa"
+    assert metrics["overall"] == {
+        "started": 0,  # an attempt's start does not know how it will end
+        "retried": 0,
+        "succeeded": 0,
+        "failed": 1,
+        "failed_attempts": 2,
+        "retried_failures": 1,
+        "cancelled": 0,
+        "success_rate": 0.0,
+        "throughput_per_minute": round(1 / 60, 3),
+        "mean_ms": None,
+        "p50_ms": None,
+        "p95_ms": None,
+        "p99_ms": None,
+    }
+    assert [(row["job_type"], row["failed_attempts"], row["failed"]) for row in metrics["by_job_type"]] == [
+        ("ai_matching", 1, 0),
+        ("demo.sleep", 1, 1),
+    ]
+    failing = {
+        point["bucket_start"]: point["failed_attempts"] for point in metrics["series"] if point["failed_attempts"]
+    }
+    assert failing == {at("02:20:00"): 1, at("02:56:00"): 1}
+    assert sum(point["succeeded"] + point["started"] + point["cancelled"] for point in metrics["series"]) == 0
+    assert metrics["errors_by_class"][0] == {"error_class": "transient", "count": 2}
+    assert sum(row["count"] for row in metrics["errors_by_class"]) == 2
+    assert metrics["errors_by_type"] == [{"exception_type": "httpx.ConnectTimeout", "count": 2}]
+    assert metrics["error_groups"] == 1
+    assert metrics["top_errors"] == [performance_metrics("1h", now=NOW)["top_errors"][0]]  # the same group row
+
+    one_type = performance_metrics("1h", now=NOW, error="aaa", job_type="ai_matching")
+    assert (one_type["overall"]["failed_attempts"], one_type["top_errors"][0]["job_types"]) == (1, ["ai_matching"])
+    nothing = performance_metrics("1h", now=NOW, error="0123456789abcdef")
+    assert (nothing["overall"]["failed_attempts"], nothing["top_errors"], nothing["error_groups"]) == (0, [], 0)
+
+
+def test_one_error_in_no_more_queries_whatever_the_data(history, django_assert_max_num_queries):
+    for _ in range(30):
+        job = JobFactory(job_type="more")
+        attempt(job, 1, "02:45:00")
+        failed(job, "02:45:01", 5, retried=False, kind="KeyError", error_class="data", fingerprint="ccc")
+    # Postgres: as without it; SQLite: the attempts are not read.
+    with django_assert_max_num_queries(2 if connection.vendor == "postgresql" else 8):
+        metrics = performance_metrics("1h", now=NOW, error="ccc", execution_times=False, by_job_type=False)
+    assert (metrics["overall"]["failed"], metrics["top_errors"][0]["count"]) == (30, 30)
+
+
 def test_series_has_every_bucket_of_the_window(history):
     metrics = performance_metrics("1h", now=NOW)
     series = {point["bucket_start"]: point for point in metrics["series"]}
@@ -372,6 +428,45 @@ def test_postgres_one_pass_gives_what_the_query_per_figure_path_gives(postgres_o
     assert times_overall == execution_time_stats(since=since, until=now)
     source, params = _timed_attempts(since, now)
     assert times_by_bucket == _time_stats_by(bucket_sql("postgresql", "l.timestamp", size), source, params)
+
+
+@pytest.mark.parametrize("timeframe", ["1h", "30d"])
+@pytest.mark.parametrize("job_type", [None, "imports"])
+def test_postgres_one_pass_of_one_error_gives_what_the_query_per_figure_path_gives(postgres_only, timeframe, job_type):
+    """With `error`: the window statement and the errors statement against the ORM queries SQLite
+    runs, over three fingerprints (and errors without one) spread over the window."""
+    now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    since = now - TIMEFRAMES[timeframe]
+    size = BUCKET_SECONDS[timeframe]
+    fingerprints = ["0123456789abcdef", "fedcba9876543210", "00000000000000aa", None]
+    for i in range(48):
+        when = now - TIMEFRAMES[timeframe] * (i + 0.5) / 47  # the last one before the window
+        job = JobFactory(job_type=("ai_matching", "demo.sleep", "imports")[i % 3])
+        JobRetryHistoryFactory(job=job, attempt_number=1, started_at=when)
+        details = {"type": f"Error{i % 2}", "message": f"boom {i % 5}", "error_class": ("transient", "data")[i % 2]}
+        if fingerprints[i % 4]:
+            details["fingerprint"] = fingerprints[i % 4]
+        kind, status = [(EventType.ERROR, JobStatus.FAILED), (EventType.ERROR, JobStatus.RETRYING)][i % 5 == 0]
+        if i % 7 == 0:
+            kind, status, details = EventType.COMPLETED, JobStatus.COMPLETED, {}
+        JobExecutionLogFactory(job=job, event_type=kind, status=status, timestamp=when, error_details=details)
+
+    for error in fingerprints[:2]:
+        per_type, per_bucket, times_by_type, times_overall, _ = _window_in_one_pass(
+            since, now, size, job_type, execution_times=True, by_job_type=True, error=error
+        )
+        expected_type, expected_bucket = _counts_by_type_and_bucket(
+            _outcome_counts(since, now, size, job_type, error), []
+        )
+        assert (dict(per_type), dict(per_bucket)) == (dict(expected_type), dict(expected_bucket))
+        assert sum(counts["failed_attempts"] for counts in per_type.values()) > 2
+        assert sum(counts["started"] + counts["succeeded"] for counts in per_type.values()) == 0
+        assert (times_by_type, times_overall["count"]) == ({}, 0)
+
+        kinds, top, groups = _errors_in_one_pass(since, now, job_type, error)
+        assert sorted(kinds) == sorted(_errors_by_kind(since, now, job_type, error))
+        assert (top, groups) == _top_errors(since, now, job_type, error)
+        assert [group["fingerprint"] for group in top] == [error] and groups == 1
 
 
 def jit() -> str:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import time_machine
 from django.db import connection
+from django.utils import timezone
 
 from alerts.models import AlertOccurrence
 from alerts.services import alert_resolve
@@ -234,3 +235,151 @@ def test_a_poll_comes_as_often_as_the_timeframes_figures_move(alice_client, time
     assert f"every {visible}s [document.visibilityState === 'visible']" in trigger
     assert f"every {hidden}s [document.visibilityState !== 'visible']" in trigger
     assert f"refreshes every {said}</p>" in partial
+
+
+# --- one error group's own view: ?error=<fingerprint> -----------------------------------------
+
+TIMEOUT = "0123456789abcdef"
+VALUE = "fedcba9876543210"
+
+
+@pytest.fixture
+def two_groups():
+    """In the last day: a timeout three times (two job types, one retried), a data error twice."""
+    ai_1, ai_2, sleep = JobFactory(job_type="ai_matching"), JobFactory(job_type="ai_matching"), JobFactory()
+    timeout = {"kind": "httpx.ConnectTimeout", "error_class": "transient", "fingerprint": TIMEOUT}
+    failure(ai_1, 20, retried=True, **timeout)
+    failure(ai_2, 5, **timeout)
+    failure(sleep, 1, message="timed out after 5s", **timeout)
+    bad_1, bad_2 = JobFactory(job_type="imports"), JobFactory(job_type="imports")
+    failure(bad_1, 3, kind="ValueError", error_class="data", fingerprint=VALUE, message=SCRIPT)
+    failure(bad_2, 2, kind="ValueError", error_class="data", fingerprint=VALUE, message=SCRIPT)
+    return {"sleep": sleep, "bad_2": bad_2}
+
+
+@time_machine.travel(NOW, tick=False)
+def test_one_error_group_every_figure_about_it_only(alice_client, two_groups):
+    response = alice_client.get(f"/errors/?error={TIMEOUT.upper()}")  # as the job list takes it, any case
+
+    assert response.status_code == 200
+    assert response.context["fingerprint"] == TIMEOUT
+    (group,) = response.context["top_errors"]
+    assert response.context["group"] == group
+    assert (group["fingerprint"], group["count"], group["job_types"]) == (TIMEOUT, 3, ["ai_matching", "demo.sleep"])
+    assert (group["first_seen"], group["last_seen"]) == (NOW - timedelta(hours=20), NOW - timedelta(hours=1))
+    assert group["example_job_id"] == two_groups["sleep"].id
+    assert response.context["error_groups"] == 1
+    by_class = {row["error_class"]: row["count"] for row in response.context["by_class"]}
+    assert by_class == {"transient": 3, "configuration": 0, "data": 0, "system": 0}
+    assert [(row["exception_type"], row["count"]) for row in response.context["by_type"]] == [
+        ("httpx.ConnectTimeout", 3)
+    ]
+    overall = response.context["metrics"]["overall"]
+    assert (overall["failed_attempts"], overall["failed"], overall["retried_failures"]) == (3, 2, 1)
+    page = response.content.decode()
+    # The chart: the value errors' buckets (02:00 and 01:00 ago) count nothing.
+    assert "<title>Nov 28 07:00–07:15 UTC\nfailed for good: 0\nfailed, then retried: 1</title>" in page
+    assert "<title>Nov 29 00:00–00:15 UTC\nfailed for good: 0\nfailed, then retried: 0</title>" in page
+    assert "<title>One error: httpx.ConnectTimeout · Job monitor</title>" in page
+    assert '<h1 id="one-error">One error: <code class="error-type">httpx.ConnectTimeout</code>: ' in page
+    assert "timed out after 5s</bdi></h1>" in page
+    # The chip takes the error off, the timeframe and job type kept; its jobs are linked.
+    assert f'<span class="filter-chip" id="error-chip">Error <code>{TIMEOUT}</code>' in page
+    assert 'href="?" title="Every error"' in page
+    jobs = f"/jobs/?view=finished&amp;status=failed&amp;window=24h&amp;error={TIMEOUT}"
+    assert f'id="one-error-jobs" href="{jobs}"' in page
+    assert f'<a class="card card-alarm" href="{jobs}"' in page  # the failed-for-good card: its jobs only
+    assert "Success rate" not in page  # of every attempt, not this error's
+    # The filters keep the error: the timeframe tabs, the job type form, the job types' links.
+    assert f'href="/errors/?timeframe=7d&amp;error={TIMEOUT}"' in page
+    assert f'<input type="hidden" name="error" value="{TIMEOUT}">' in page
+    assert f'href="?error={TIMEOUT.upper()}&amp;job_type=ai_matching"' in page
+
+
+@time_machine.travel(NOW, tick=False)
+def test_one_error_group_with_a_job_type_and_a_timeframe(alice_client, two_groups):
+    response = alice_client.get(f"/errors/?error={TIMEOUT}&job_type=ai_matching&timeframe=6h")
+
+    (group,) = response.context["top_errors"]
+    assert (group["count"], group["job_types"]) == (1, ["ai_matching"])
+    assert response.context["metrics"]["overall"]["failed_attempts"] == 1
+    page = response.content.decode()
+    assert 'href="?job_type=ai_matching&amp;timeframe=6h" title="Every error"' in page
+    assert f'href="/errors/?timeframe=24h&amp;job_type=ai_matching&amp;error={TIMEOUT}"' in page
+
+
+@time_machine.travel(NOW, tick=False)
+def test_one_error_group_heading_is_escaped(alice_client, two_groups):
+    page = alice_client.get(f"/errors/?error={VALUE}").content.decode()
+
+    assert "<script>alert" not in page
+    escaped = "&lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;"
+    assert f'One error: <code class="error-type">ValueError</code>: <bdi>{escaped}</bdi></h1>' in page
+
+
+@time_machine.travel(NOW, tick=False)
+def test_one_error_group_quiet_in_the_timeframe_says_so_and_where_to_look(alice_client, two_groups):
+    response = alice_client.get(f"/errors/?error={TIMEOUT}&timeframe=15m")
+
+    assert response.status_code == 200 and response.context["group"] is None
+    page = response.content.decode()
+    assert f'<h1 id="one-error">One error: <code>{TIMEOUT}</code></h1>' in page
+    assert "No attempt failed with this error in the last 15m." in page
+    assert f'<a href="?error={TIMEOUT}&amp;timeframe=24h">24h</a>' in page
+
+
+@time_machine.travel(NOW, tick=False)
+def test_each_top_error_links_its_own_view(alice_client, two_groups):
+    page = alice_client.get("/errors/?timeframe=24h&job_type=imports").content.decode()
+
+    links = re.findall(r'<a class="error-group-link" href="([^"]*)"', page)
+    assert links == [f"?timeframe=24h&amp;job_type=imports&amp;error={VALUE}"]
+
+
+@pytest.mark.parametrize("error", ["0123", "0123456789abcdeg", "0123456789abcdef0", "x" * 300])
+def test_a_malformed_error_is_a_400_naming_it(alice_client, error):
+    response = alice_client.get("/errors/", {"error": error})
+
+    assert response.status_code == 400
+    assert "<li><strong>error</strong>: " in response.content.decode()
+
+
+def test_an_error_given_twice_is_a_400_naming_it(alice_client):
+    response = alice_client.get(f"/errors/?error={TIMEOUT}&error={VALUE}")
+
+    assert response.status_code == 400
+    assert "<li><strong>error</strong>: given 2 times; give it once" in response.content.decode()
+
+
+def test_one_error_group_needs_the_metrics_permission(client):
+    client.force_login(UserFactory(permissions=["jobs.view_job", "alerts.view_alerthistory"]))
+    response = client.get(f"/errors/?error={TIMEOUT}")
+    assert response.status_code == 403 and b"monitoring.view_jobexecutionlog" in response.content
+
+
+@time_machine.travel(NOW, tick=False)
+def test_one_error_group_shows_its_alerts(alice_client, two_groups):
+    alert = AlertHistoryFactory(job=two_groups["sleep"], severity="critical", title="demo.sleep failed")
+    AlertHistoryFactory(job=two_groups["bad_2"], title="imports failed")  # the other group's
+
+    response = alice_client.get(f"/errors/?error={TIMEOUT}")
+
+    assert [a.id for a in response.context["group"]["alerts"]] == [alert.id]
+    assert f'href="/alerts/{alert.id}/"' in response.content.decode()
+
+
+def test_one_error_group_renders_in_as_many_queries(alice_client, outcome_history, django_assert_max_num_queries):
+    now = timezone.now()  # outcome_history's clock
+    for i, job in enumerate(outcome_history[1:60:2]):
+        details = {"type": "httpx.ConnectTimeout", "message": f"timed out {i}", "fingerprint": TIMEOUT}
+        JobExecutionLogFactory(
+            job=job, event_type="error", status="failed", timestamp=now - timedelta(minutes=i), error_details=details
+        )
+    budget = 7 if connection.vendor == "postgresql" else 12  # as the whole page's
+    for timeframe in ("1h", "24h", "30d"):
+        with django_assert_max_num_queries(budget):
+            response = alice_client.get(f"/errors/?timeframe={timeframe}&error={TIMEOUT}")
+        assert response.status_code == 200
+    (group,) = response.context["top_errors"]
+    assert (group["fingerprint"], group["count"], response.context["error_groups"]) == (TIMEOUT, 30, 1)
+    assert response.context["metrics"]["overall"]["failed_attempts"] == 30

@@ -265,3 +265,77 @@ def test_an_alert_links_no_jobs_list_that_could_not_show_them_or_that_its_reader
     client.force_login(alerts_only)
     page = client.get(f"/alerts/{since_a_month.id}/")
     assert page.status_code == 200 and failed_with_latest_error_link(page.content.decode()) is None
+
+
+# --- to the error's own group on the Errors page ---------------------------------------------
+
+
+def link_of(page: str, element_id: str) -> str | None:
+    """The href of the link with this id (written `id="…" href="…"` or `href="…" id="…"`), if any."""
+    if f'id="{element_id}"' not in page:
+        return None
+    tag = page.split(f'id="{element_id}"')[0].rsplit("<a ", 1)[1] + page.split(f'id="{element_id}"')[1].split(">")[0]
+    return unescape(tag.split('href="')[1].split('"')[0])
+
+
+@time_machine.travel(NOW, tick=False)
+@pytest.mark.parametrize(
+    "hours_ago, timeframe", [(0.2, "15m"), (3, "6h"), (23, "24h"), (24 * 6, "7d"), (24 * 20, "30d")]
+)
+def test_a_failed_jobs_page_links_its_errors_history(alice_client, hours_ago, timeframe):
+    """How often, since when, in which job types, its alerts: one click from the failed job, over
+    the shortest timeframe of the Errors page that still shows this failure."""
+    job = failed_with(TIMEOUT, hours_ago=hours_ago)
+    failed_with(TIMEOUT, hours_ago=hours_ago / 2, job_type="demo.fail")
+    failed_with(BAD_RECORD, hours_ago=hours_ago / 2)
+
+    link = link_of(alice_client.get(f"/jobs/{job.id}/").content.decode(), "error-history")
+
+    assert link == f"/errors/?timeframe={timeframe}&error={TIMEOUT['fingerprint']}"
+    following = alice_client.get(link)
+    assert following.status_code == 200
+    (group,) = following.context["top_errors"]
+    assert (group["count"], group["job_types"]) == (2, ["ai_matching", "demo.fail"])
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_job_page_links_no_error_history_the_errors_page_could_not_show_or_its_reader_may_not_see(client, alice):
+    from monitoring.permissions import CONTROL_JOBS, VIEW_ALERTS, VIEW_JOBS
+    from tests.factories import UserFactory
+
+    old = failed_with(TIMEOUT, hours_ago=24 * 31)  # past the longest timeframe (30d)
+    recovered = JobFactory(status=JobStatus.COMPLETED, finished_at=NOW, last_error=TIMEOUT)  # not failed now
+    unmarked = failed_with({**TIMEOUT, "fingerprint": ""})  # recorded before fingerprints existed
+    client.force_login(alice)
+    for job in (old, recovered, unmarked):
+        assert link_of(client.get(f"/jobs/{job.id}/").content.decode(), "error-history") is None
+
+    recent = failed_with(TIMEOUT, hours_ago=1)
+    client.force_login(UserFactory(username="jobs-only", permissions=[VIEW_JOBS, VIEW_ALERTS, CONTROL_JOBS]))
+    page = client.get(f"/jobs/{recent.id}/").content.decode()
+    assert link_of(page, "failed-with-it") and link_of(page, "error-history") is None
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_job_failure_alert_links_its_latest_errors_group(client, alice):
+    from monitoring.permissions import VIEW_ALERTS, VIEW_JOBS
+    from tests.factories import UserFactory
+
+    first, latest = failed_with(TIMEOUT, hours_ago=3), failed_with(TIMEOUT, hours_ago=0.5)
+    alert = alert_for(first, latest)
+    months_old = alert_for(failed_with(BAD_RECORD, hours_ago=24 * 31, job_type="demo.fail"))
+    since_long_ago = alert_for(failed_with(TIMEOUT, hours_ago=24 * 40, job_type="imports"))
+    alert_for(failed_with(TIMEOUT, hours_ago=1, job_type="imports"))
+
+    client.force_login(alice)
+    page = client.get(f"/alerts/{alert.id}/").content.decode()
+    assert link_of(page, "latest-error-group") == f"/errors/?timeframe=6h&error={TIMEOUT['fingerprint']}"
+    assert link_of(page, "failed-with-latest-error")  # beside it
+    assert link_of(client.get(f"/alerts/{months_old.id}/").content.decode(), "latest-error-group") is None
+    # Raised long ago, failing still: the longest timeframe.
+    link = link_of(client.get(f"/alerts/{since_long_ago.id}/").content.decode(), "latest-error-group")
+    assert link == f"/errors/?timeframe=30d&error={TIMEOUT['fingerprint']}"
+
+    client.force_login(UserFactory(username="pager", permissions=[VIEW_ALERTS, VIEW_JOBS]))
+    page = client.get(f"/alerts/{alert.id}/")
+    assert page.status_code == 200 and link_of(page.content.decode(), "latest-error-group") is None
