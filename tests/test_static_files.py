@@ -36,10 +36,12 @@ def get(handler, path: str) -> tuple[str, bytes]:
 
 
 @override_settings(DEBUG=True)
-def test_the_demo_server_answers_a_path_out_of_the_static_folders_not_found():
+def test_the_demo_server_answers_a_path_out_of_the_static_folders_not_found(db):
     """Drill: `curl http://127.0.0.1:8000/static/..%2fsettings.py` under `make run` answered 500 with a
     traceback: staticfiles' runserver handler let the SuspiciousFileOperation of its path check
-    through. WhiteNoise serves the demo's static files, as it does in production."""
+    through. WhiteNoise serves the demo's static files, as it does in production.
+    (`db`: the handler closes the database connections at each request's end, which another test may
+    have left open.)"""
     handler = demo_server_handler()
 
     for path in ("/static/..%2fsettings.py", "/static/..%2f..%2fconfig%2fsettings.py", "/static/%2e%2e%2fx"):
