@@ -442,6 +442,11 @@ class AlertManager:
             return None
         if verdict.severity:
             return self.process_alert_sync(verdict.alert_type, verdict.severity, verdict.data)
+        if liveness.get("short_of_workers"):
+            # Workers are seen, fewer than HEALTH_EXPECTED_WORKERS: the open alert of this check is the
+            # health check's warning, which its own healthy reading clears (resolved here, it was
+            # reopened at the next check: three notices for one node gone, one of them false).
+            return None
         # An alert the watchdog raised under its old check name is resolved too.
         reason = f"Auto-resolved: {verdict.data['error']}."
         keys = {fingerprint(verdict.alert_type, {"check": check}): reason for check in rules.NO_WORKER_CHECKS}

@@ -1095,12 +1095,16 @@ def sample_interval() -> float | None:
 
 
 def resource_hosts_seen(now: datetime) -> dict[str, datetime]:
-    """{host: its newest resource reading} of the nodes that sampled their resources within
-    HEALTH["FORGET_AFTER_MINUTES"] of `now` (every node samples its own each interval: the
-    sampler), {} when the nodes do not sample. One query, a range of health_time_idx."""
-    if sample_interval() is None:
+    """{host: its newest resource reading} of the nodes that sampled their resources lately (every
+    node samples its own each interval: the sampler), {} when the nodes do not sample. Lately: for
+    HEALTH["FORGET_AFTER_MINUTES"] past the GONE_AFTER_SAMPLES intervals that make a node gone, so
+    that a gone node is named that long whatever the interval (with the forget span alone, an
+    interval of 5 minutes named none: gone after 15, forgotten at 15). One query, a range of
+    health_time_idx."""
+    interval = sample_interval()
+    if interval is None:
         return {}
-    since = now - timedelta(minutes=settings.HEALTH["FORGET_AFTER_MINUTES"])
+    since = now - timedelta(seconds=GONE_AFTER_SAMPLES * interval, minutes=settings.HEALTH["FORGET_AFTER_MINUTES"])
     rows = (
         SystemHealthMetric.objects.filter(metric_type=MetricType.RESOURCE, timestamp__gte=since, timestamp__lte=now)
         .annotate(host=HOST)
@@ -1327,19 +1331,20 @@ def worker_liveness(now) -> dict:
     the scheduled check runs on a worker, while a check run by hand with no cluster reads critical;
     a warning is fewer workers than expected, some alive)
     and by a running job's heartbeat (workers busy with long jobs delay the scheduled checks).
-    {"alive", "last_seen_at", "queued", "oldest_queued_at"}. Two queries.
+    {"alive", "last_seen_at", "queued", "oldest_queued_at", "short_of_workers"}: the last, whether
+    that check found fewer workers than HEALTH_EXPECTED_WORKERS (a warning). Two queries.
     """
     # Over the (metric_type, metric_name, -timestamp) index, newest first.
-    last_check = (
+    last_check, last_status = (
         SystemHealthMetric.objects.filter(
             metric_type=MetricType.JOB_QUEUE,
             metric_name=CLUSTER_WORKERS,
             status__in=(HealthStatus.HEALTHY, HealthStatus.WARNING),
         )
         .order_by("-timestamp")
-        .values_list("timestamp", flat=True)
+        .values_list("timestamp", "status")
         .first()
-    )
+    ) or (None, None)
     # Served by the partial indexes on active jobs.
     jobs = Job.objects.filter(status__in=(JobStatus.QUEUED, JobStatus.RUNNING)).aggregate(
         queued=Count("id", filter=Q(status=JobStatus.QUEUED)),
@@ -1353,6 +1358,7 @@ def worker_liveness(now) -> dict:
         "last_seen_at": last_seen_at,
         "queued": jobs["queued"],
         "oldest_queued_at": jobs["oldest_queued_at"],
+        "short_of_workers": last_status == HealthStatus.WARNING,
     }
 
 

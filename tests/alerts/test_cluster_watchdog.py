@@ -431,3 +431,26 @@ def test_a_redis_url_that_does_not_parse_still_raises_and_sends_the_alert(redis_
     assert_broker_unreachable_alert_sent_without_password(
         output, "No worker cluster has run for 10 min (broker unreachable)"
     )
+
+
+def test_a_warning_of_fewer_workers_than_expected_is_the_health_checks_to_clear_not_the_watchdogs(alert_settings):
+    """A node gone with HEALTH_EXPECTED_WORKERS set: the check raises its warning under the same
+    fingerprint as the watchdog's alert. A worker seen is no reason to resolve it: the watchdog did,
+    and the next check reopened it ("New alert", "Resolved", "Flapping: back …" for one node gone)."""
+    from alerts.manager import alert_manager
+
+    alert_settings["RECIPIENTS"]["warning"] = ["oncall@example.com"]
+    for minute in range(3):  # each minute a check finds 6 of 8 workers, then cron runs the watchdog
+        at = NOW + timedelta(minutes=minute)
+        with time_machine.travel(at, tick=False):
+            alert_manager.handle_health_checked([workers_seen(at, status="warning", workers=6)])
+        assert watchdog(at + timedelta(seconds=10))[0] == 0
+
+    state = AlertState.objects.get()
+    assert state.is_open and state.occurrences == 3
+    assert list(NotificationDelivery.objects.order_by("created_at").values_list("headline", flat=True)) == ["New alert"]
+
+    with time_machine.travel(NOW + timedelta(minutes=3), tick=False):  # the node is back
+        alert_manager.handle_health_checked([workers_seen(NOW + timedelta(minutes=3), workers=8)])
+    state.refresh_from_db()
+    assert not state.is_open

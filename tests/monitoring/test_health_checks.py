@@ -456,6 +456,18 @@ def test_a_node_whose_samples_stopped_and_whose_cluster_is_gone_is_named(no_clus
     )
 
 
+@pytest.mark.parametrize("interval", [1, 5, 10])
+def test_a_node_gone_is_named_whatever_the_check_interval(no_cluster, nodes, settings, interval):
+    """Named from three intervals after its last sample, for HEALTH_FORGET_AFTER_MINUTES (15) more: with
+    the forget span alone, an interval of 5 minutes or more named no node (gone at 15, forgotten at 15)."""
+    settings.PERIODIC_TASKS = {**settings.PERIODIC_TASKS, "run_health_checks": {"minutes": interval}}
+    sampled("node-c", minutes_ago=3.5 * interval)
+    sampled("node-e", minutes_ago=3 * interval + 16)  # gone for longer than the forget span: forgotten
+    publish_cluster(workers=2, host="node-a")
+
+    assert [gone["host"] for gone in workers_now()["details"]["gone_hosts"]] == ["node-c"]
+
+
 def test_a_node_coming_back_is_no_longer_named(no_cluster, nodes):
     sampled("node-c", minutes_ago=5)
     publish_cluster(workers=2, host="node-a")
