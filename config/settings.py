@@ -188,13 +188,15 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     DB_DEAD_AFTER_SECONDS = envint("DB_DEAD_AFTER_SECONDS", 30)
     if DB_DEAD_AFTER_SECONDS > 0:
         _idle = max(1, DB_DEAD_AFTER_SECONDS // 2)
-        _db["OPTIONS"] |= {
+        # Those given in DATABASE_URL (?keepalives_idle=…) win.
+        for _name, _value in {
             "keepalives": 1,
             "keepalives_idle": _idle,  # then 3 unanswered probes: dead after about DB_DEAD_AFTER_SECONDS
             "keepalives_interval": max(1, (DB_DEAD_AFTER_SECONDS - _idle) // 3),
             "keepalives_count": 3,
             "tcp_user_timeout": DB_DEAD_AFTER_SECONDS * 1000,
-        }
+        }.items():
+            _db["OPTIONS"].setdefault(_name, _value)
         # The server's side of the same, set by each session (monitoring.apps.configure_session): a
         # node cut off in the middle of a transaction (an outcome, a claim) left its backend idle in
         # it, holding the job's row, until the server's own keepalives (the kernel's: 2 hours and
@@ -202,8 +204,8 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
         DB_SESSION_SETTINGS |= {
             "tcp_keepalives_idle": _db["OPTIONS"]["keepalives_idle"],
             "tcp_keepalives_interval": _db["OPTIONS"]["keepalives_interval"],
-            "tcp_keepalives_count": 3,
-            "tcp_user_timeout": DB_DEAD_AFTER_SECONDS * 1000,
+            "tcp_keepalives_count": _db["OPTIONS"]["keepalives_count"],
+            "tcp_user_timeout": _db["OPTIONS"]["tcp_user_timeout"],
         }
     # libpq waits for ever for a server that does not answer the connection (the kernel gives up
     # after about 2 minutes).
@@ -221,6 +223,10 @@ REDIS_URL = os.getenv("REDIS_URL", "")
 # releases (which pyproject.toml admits) for ever, so it is said here. More than the broker's
 # blocking dequeue (1 s).
 REDIS_TIMEOUT_SECONDS = envint("REDIS_TIMEOUT_SECONDS", 5)
+if 0 < REDIS_TIMEOUT_SECONDS < 2:  # every empty-queue wait of the broker would time out
+    raise ImproperlyConfigured(
+        "REDIS_TIMEOUT_SECONDS must be 0 (no limit) or at least 2: the broker waits 1 s for a task"
+    )
 REDIS_OPTIONS = {
     "socket_connect_timeout": REDIS_TIMEOUT_SECONDS or None,
     "socket_timeout": REDIS_TIMEOUT_SECONDS or None,

@@ -188,6 +188,28 @@ def test_the_server_sees_a_silent_node_within_db_dead_after_seconds_too(tmp_path
     assert json.loads(shown[0]) == {"jit": "off"}
 
 
+def test_keepalives_given_in_database_url_win_on_both_sides(tmp_path):
+    url = "postgres://u@db.example:5432/jobs?keepalives_idle=120&connect_timeout=3"
+    options = json.loads(settings_from_env_example(tmp_path, show=LIVENESS, DATABASE_URL=url)[0])
+    session = json.loads(settings_from_env_example(tmp_path, show=SESSION, DATABASE_URL=url)[0])
+
+    assert (options["keepalives_idle"], options["connect_timeout"], options["keepalives_interval"]) == (120, 3, 5)
+    assert session["tcp_keepalives_idle"] == 120
+
+
+def test_a_redis_timeout_below_the_brokers_wait_is_refused(tmp_path):
+    """The broker waits 1 s for a task: with a timeout of 1 s every empty-queue wait failed."""
+    example = env_example()
+    environ = {name: value for name, value in os.environ.items() if name not in example}
+    environ |= {**example, "DJANGO_SETTINGS_MODULE": "config.settings", "SECRET_KEY": "x" * 60}
+    environ |= {"VAR_DIR": str(tmp_path), "REDIS_TIMEOUT_SECONDS": "1"}
+
+    done = subprocess.run([sys.executable, "-c", SHOW], env=environ, cwd=ROOT, capture_output=True, text=True)
+
+    assert done.returncode != 0
+    assert "REDIS_TIMEOUT_SECONDS must be 0 (no limit) or at least 2" in done.stderr
+
+
 def test_db_dead_after_seconds_0_leaves_the_kernels_defaults(tmp_path):
     shown = settings_from_env_example(
         tmp_path, show=LIVENESS, DATABASE_URL="postgres://u@db.example:5432/jobs", DB_DEAD_AFTER_SECONDS="0"

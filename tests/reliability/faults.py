@@ -120,13 +120,17 @@ def firewall_refusal() -> str | None:
 def packets_dropped(*ports: int):
     """Every packet to and from each of `ports` dropped, as on a cut network: nothing answered, nothing refused."""
     rules = [
-        ["INPUT", "-p", "tcp", f"--{way}", str(port), "-j", "DROP"] for port in ports for way in ("dport", "sport")
+        ["INPUT", "-i", "lo", "-p", "tcp", f"--{way}", str(port), "-j", "DROP"]
+        for port in ports
+        for way in ("dport", "sport")
     ]
-    for rule in rules:
-        added = iptables("-I", *rule)
-        assert added.returncode == 0, added.stderr
+    added = []  # removed whatever happens, and only those: no rule left behind by a failed insert
     try:
+        for rule in rules:
+            inserted = iptables("-I", *rule)
+            assert inserted.returncode == 0, inserted.stderr
+            added.append(rule)
         yield
     finally:
-        for rule in rules:
+        for rule in added:
             iptables("-D", *rule)
