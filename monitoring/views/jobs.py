@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from jobs import clock
+from jobs.idempotency import IdempotencyKeyReused
 from jobs.manager import job_manager
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, MAX_PAUSE_REASON_CHARS, JobStatus
 from jobs.notices import resume_outcome
@@ -223,6 +224,9 @@ def submit_job(request):
         except InvalidJobParameters as e:  # refused by the job type: each field named
             refusal = "; ".join(f"{error['field']}: {error['message']}" for error in e.errors)
             form.add_error("parameters", refusal)  # marks the field as the form's own refusals do
+        except IdempotencyKeyReused:  # the form's key sent through the API with another job: a new key
+            form.add_error("submit_key", "this form's key was used for another job; send the form below again")
+            refusal = _refused(form)
         else:
             # Only what stays true: this message stays on the job's page, above its live status,
             # after the job has started and stopped ("it is queued" read so above "completed").

@@ -240,6 +240,8 @@ def test_a_poll_of_an_alerts_page_brings_the_tabs_title_along(alice_client):
     escaped = "database is down &lt;script&gt;alert(&#x27;pwned&#x27;)&lt;/script&gt;"
     assert f"<title>{escaped} · Job monitor</title>" in live
     assert alice_client.get(f"/alerts/{alert.id}/").content.decode().count("<title>") == 1  # the page has its own
+    # The whole page asked by htmx (a history restore): its own <title>, none inside <main>.
+    assert alice_client.get(f"/alerts/{alert.id}/", headers=htmx("main")).content.decode().count("<title>") == 1
 
 
 def test_a_viewer_sees_alerts_but_no_acknowledge_or_resolve_button(viewer_client):

@@ -11,6 +11,7 @@ import pytest
 from django.test import Client
 from django_q.models import OrmQ
 
+from jobs.idempotency import request_hash
 from jobs.manager import job_manager
 from jobs.models import IdempotencyKey, Job, JobStatus
 from jobs.registry import get_job_executor
@@ -261,6 +262,21 @@ def test_the_same_form_sent_twice_makes_one_job_and_says_so(alice_client, django
     assert notices(again) == ["This form was already sent: here is the job it started."]  # not "Submitted" twice
     assert job.logs.count() == 1  # its "queued" event only
     assert OrmQ.objects.count() == 1  # queued once
+
+
+def test_a_forms_key_used_through_the_api_for_another_job_is_a_400_with_a_new_key(alice, alice_client):
+    """The form's key with its fields' hash is an API Idempotency-Key like any other: sent by hand
+    through the API with another body, the form sent afterwards was a 500."""
+    form = run_form(alice_client.get("/jobs/").content.decode(), job_type="demo.sleep", parameters='{"seconds": 1}')
+    taken = f"dashboard-form:{form['submit_key']}:{request_hash('demo.sleep', {'seconds': 1}, None)}"
+    job_manager.submit_job("demo.fail", {}, idempotency_key=taken, owner=alice)
+
+    refused = alice_client.post("/jobs/submit/", form)
+
+    assert refused.status_code == 400
+    assert "Nothing submitted: submit_key: this form&#x27;s key was used for another job" in refused.content.decode()
+    assert run_form(refused.content.decode())["submit_key"] != form["submit_key"]
+    assert Job.objects.count() == 1
 
 
 def test_each_rendered_form_carries_a_new_key(alice_client):
