@@ -91,6 +91,9 @@ class Bench:
             "LOG_LEVEL": "WARNING",
             "Q_CLUSTER_NAME": "bench",
             "PYTHONPATH": str(ROOT),
+            # As the periodic tasks (setup_database): each node's own resource sampler, which reads the
+            # CPU for a second each minute and writes its readings, would compete with what is measured.
+            "HEALTH_SAMPLE_NODE_RESOURCES": "false",
         }
         for name in ("REDIS_URL", "Q_WORKERS", "Q_RECYCLE"):  # the project's defaults, unless a figure says otherwise
             self.env.pop(name, None)

@@ -49,3 +49,14 @@ def test_the_baselines_connection_has_the_server_settings_of_the_applications(po
 
     with plain_connection() as conn:
         assert conn.execute("SHOW jit").fetchone() == ("off",)
+
+
+def test_the_benchmarks_nodes_do_not_sample_their_resources():
+    """As the periodic tasks, removed from its database: each node's own sampler reads the CPU for a
+    second every minute and writes its readings, which competed with the figures (a run logged the
+    cpu alert the benchmark's own load raised)."""
+    from types import SimpleNamespace
+
+    from bench.__main__ import Bench
+
+    assert Bench(SimpleNamespace(only="1")).env["HEALTH_SAMPLE_NODE_RESOURCES"] == "false"
