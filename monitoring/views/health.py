@@ -8,8 +8,8 @@ from django.urls import reverse
 
 from jobs import clock
 from monitoring import charts, selectors
+from monitoring.forms import LONGEST_TIMEFRAME, metrics_window
 from monitoring.health import component_key, current_health, health_histories
-from monitoring.metrics import TIMEFRAMES
 from monitoring.models import MetricType
 from monitoring.permissions import VIEW_HEALTH, VIEW_METRICS
 from monitoring.views.base import dashboard_view, render_page
@@ -43,7 +43,7 @@ def failed_calls_links(details: dict) -> list[dict]:
     if not details.get("failed_calls"):
         return []
     window = timedelta(minutes=details.get("window_minutes") or 0)
-    timeframe = next((name for name, span in TIMEFRAMES.items() if span >= window), "30d")
+    timeframe = metrics_window(window) or LONGEST_TIMEFRAME
     return [
         {
             "job_type": job_type,
