@@ -17,12 +17,6 @@ from tests.factories import JobFactory
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def as_alice(client, alice):
-    client.force_login(alice)
-    return client
-
-
 def post(client, url, body=None, **kwargs):
     data = body if isinstance(body, (str, bytes)) else json.dumps({} if body is None else body)
     return client.post(url, data, content_type="application/json", **kwargs)

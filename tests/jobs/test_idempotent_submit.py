@@ -24,12 +24,6 @@ BODY = {"job_type": "demo.sleep", "parameters": {"seconds": 2}, "max_attempts": 
 
 
 @pytest.fixture
-def as_alice(client, alice):
-    client.force_login(alice)
-    return client
-
-
-@pytest.fixture
 def bob(db):
     """Another operator who may submit: his keys are his own."""
     return UserFactory(username="bob", permissions=["jobs.view_job", "jobs.add_job"])

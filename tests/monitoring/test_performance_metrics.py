@@ -257,11 +257,16 @@ def test_one_error_only(history):
     assert (nothing["overall"]["failed_attempts"], nothing["top_errors"], nothing["error_groups"]) == (0, [], 0)
 
 
-def test_one_error_in_no_more_queries_whatever_the_data(history, django_assert_max_num_queries):
+def thirty_more_failures():
+    """30 more jobs of another type, each failed for good with the same data error ("ccc")."""
     for _ in range(30):
         job = JobFactory(job_type="more")
         attempt(job, 1, "02:45:00")
         failed(job, "02:45:01", 5, retried=False, kind="KeyError", error_class="data", fingerprint="ccc")
+
+
+def test_one_error_in_no_more_queries_whatever_the_data(history, django_assert_max_num_queries):
+    thirty_more_failures()
     # Postgres: as without it; SQLite: the attempts are not read.
     with django_assert_max_num_queries(2 if connection.vendor == "postgresql" else 8):
         metrics = performance_metrics("1h", now=NOW, error="ccc", execution_times=False, by_job_type=False)
@@ -344,10 +349,7 @@ def test_an_unknown_timeframe_names_the_accepted_ones():
 
 
 def test_a_fixed_number_of_queries_whatever_the_data(history, django_assert_max_num_queries):
-    for _ in range(30):
-        job = JobFactory(job_type="more")
-        attempt(job, 1, "02:45:00")
-        failed(job, "02:45:01", 5, retried=False, kind="KeyError", error_class="data", fingerprint="ccc")
+    thirty_more_failures()
     # Postgres: the window's counts and times in one statement, its errors in another.
     with django_assert_max_num_queries(2 if connection.vendor == "postgresql" else 9):
         metrics = performance_metrics("1h", now=NOW)
