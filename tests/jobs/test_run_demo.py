@@ -1,6 +1,7 @@
 """`make run`'s command (manage.py run_demo): stopping it leaves no process behind."""
 
 import signal
+import socket
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -109,6 +110,17 @@ def test_the_demos_web_server_keeps_no_database_connection_per_request_it_answer
         def ask(_):  # a token the server looks up in the database
             return httpx.get(f"http://{addr}/api/monitoring/jobs", headers={"Authorization": "Bearer jm_x"}).status_code
 
+        def listening() -> bool:
+            host, port = addr.rsplit(":", 1)
+            try:
+                socket.create_connection((host, int(port)), timeout=1).close()
+            except OSError:
+                return False
+            return True
+
+        # The job running says the cluster is up, not the web server: on a loaded machine (CI beside a
+        # demo) the first requests were refused before runserver listened.
+        wait_for(listening, timeout=30, message=f"runserver listening on {addr}")
         with ThreadPoolExecutor(max_workers=10) as pool:
             assert set(pool.map(ask, range(20))) == {401}
 
