@@ -209,3 +209,28 @@ def test_the_focused_cancel_notice_gone_with_the_job_stopped_leaves_the_focus_on
 
     assert page.locator("#job-notice [data-while-active]").count() == 0
     assert focused(page)["id"] == "retry-job"
+
+
+def test_choices_made_faster_than_the_page_comes_back_apply_the_last_one(page, alice):
+    # A second choice while the first's page was on its way was queued behind it, then dropped with
+    # the form the first page replaced: the list showed the first choice, the drop-down too.
+    log_in(page, "alice", next_url="/alerts/")
+    held, passing = [], []
+    page.route("**/alerts/?*", lambda route: route.continue_() if passing else held.append(route))
+    page.focus("#filter-severity")
+
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function("() => document.querySelector('#filter-severity').selectedIndex === 1")
+    page.keyboard.press("ArrowDown")
+    page.wait_for_function("() => document.querySelector('#filter-severity').selectedIndex === 2")
+    last = page.input_value("#filter-severity")
+    passing.append(True)
+    for route in held:
+        try:
+            route.continue_()
+        except Exception:  # the browser already gave up this request
+            pass
+
+    page.wait_for_url(f"**/alerts/?*severity={last}*")
+    page.wait_for_function("() => document.activeElement.id === 'filter-severity'")
+    assert page.input_value("#filter-severity") == last

@@ -37,20 +37,22 @@
     );
   });
 
-  // Filter forms marked data-autosubmit apply a choice at once (without JavaScript: their button).
+  // Filter forms marked data-autosubmit apply a choice at once (without JavaScript: their button);
+  // hx-sync="this:replace" on them lets a newer choice replace one still on its way.
   // The field chosen from keeps the focus for the next choice: htmx puts it back only if it still
-  // had the focus when the new page came in, and a CI run saw it land on <body> once.
-  var appliedFrom = null; // the id of the field whose choice reloads the page
+  // had the focus when the new page came in, and a CI run saw it land on <body> once. Each form
+  // remembers its own field: a page that settles after the next choice was made must not take it.
   document.addEventListener("change", function (event) {
     var form = event.target.form;
     if (!form || !form.hasAttribute("data-autosubmit")) return;
-    appliedFrom = event.target.id || null;
+    form.setAttribute("data-applied-from", event.target.id || "");
     form.requestSubmit();
   });
   document.addEventListener("htmx:afterSettle", function (event) {
-    if (!appliedFrom || event.detail.target !== document.body) return; // a poll's region, not the new page
-    var field = document.getElementById(appliedFrom);
-    appliedFrom = null;
+    var config = event.detail.requestConfig;
+    var form = config && config.elt;
+    if (event.detail.target !== document.body || !form || !form.getAttribute) return; // a poll's region
+    var field = document.getElementById(form.getAttribute("data-applied-from") || "");
     if (field && (!document.activeElement || document.activeElement === document.body)) {
       field.focus({ preventScroll: true });
     }
