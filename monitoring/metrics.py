@@ -193,7 +193,8 @@ def performance_metrics(
     Raises UnknownTimeframe. With `job_type`, everything is about that job type only. With `error`
     (a fingerprint, as top_errors gives it), everything is about the attempts that failed with that
     error only: succeeded, cancelled, started and retried are 0 (an attempt's start does not know how
-    it will end), the execution times None, and the error analysis is of that one group.
+    it will end), the execution times and the success rate None (it was 0.0: an error group's
+    "success rate" is no figure of the jobs), and the error analysis is of that one group.
     A page asks only for what it shows (over 30 days each part costs hundreds of ms,
     docs/benchmark.md): without `execution_times` the mean_ms/pNN_ms keys are left out
     (overall, per job type, per bucket), without `errors` the errors_by_class, errors_by_type,
@@ -265,8 +266,12 @@ def performance_metrics(
     minutes = TIMEFRAMES[timeframe].total_seconds() / 60
     time_keys = TIME_KEYS if execution_times else ()
     overall_counts = {key: sum(counts[key] for counts in per_type.values()) for key in COUNT_KEYS}
+    rated = not error
     per_job_type = [
-        {"job_type": name, **_summary(per_type[name], times_by_type.get(name, _empty_stats()), minutes, time_keys)}
+        {
+            "job_type": name,
+            **_summary(per_type[name], times_by_type.get(name, _empty_stats()), minutes, time_keys, rated=rated),
+        }
         for name in sorted(set(per_type) | set(times_by_type))
     ]
     first, last = math.floor(since.timestamp() / size), math.ceil(until.timestamp() / size) - 1
@@ -287,19 +292,21 @@ def performance_metrics(
         "since": since,
         "until": until,
         "bucket_seconds": size,
-        "overall": _summary(overall_counts, times_overall, minutes, time_keys),
+        "overall": _summary(overall_counts, times_overall, minutes, time_keys, rated=rated),
         **({"by_job_type": per_job_type} if by_job_type else {}),
         **(_error_breakdown(since, until, job_type, error) if errors else {}),
         "series": series,
     }
 
 
-def _summary(counts: dict, times: dict, minutes: float, time_keys: tuple[str, ...] = TIME_KEYS) -> dict:
+def _summary(
+    counts: dict, times: dict, minutes: float, time_keys: tuple[str, ...] = TIME_KEYS, *, rated: bool = True
+) -> dict:
     ended = counts["succeeded"] + counts["failed"]
     finished = ended + counts["cancelled"]
     return {
         **counts,
-        "success_rate": round(counts["succeeded"] / ended, RATIO_DIGITS) if ended else None,
+        "success_rate": round(counts["succeeded"] / ended, RATIO_DIGITS) if ended and rated else None,
         "throughput_per_minute": round(finished / minutes, 3),
         **{key: times.get(key) for key in time_keys},
     }

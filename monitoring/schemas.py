@@ -636,7 +636,10 @@ class PerformanceStatsOut(Out):
     )
     cancelled: int = Field(description="Jobs cancelled.")
     success_rate: float | None = Field(
-        ge=0, le=1, description="succeeded / (succeeded + failed), to 4 decimals; null when neither happened."
+        ge=0,
+        le=1,
+        description="succeeded / (succeeded + failed), to 4 decimals; null when neither happened, and with "
+        "`error` (one error's failures: no figure of the jobs).",
     )
     throughput_per_minute: float = Field(description="Jobs finished (succeeded, failed or cancelled) per minute.")
     mean_ms: float | None = Field(description="Execution time of succeeded attempts; null without any.")

@@ -238,6 +238,8 @@ def test_one_error_group_only(as_viewer):
     assert body["error"] == "0123456789abcdef"
     overall = body["overall"]
     assert (overall["started"], overall["succeeded"], overall["failed_attempts"], overall["failed"]) == (0, 0, 2, 1)
+    assert overall["success_rate"] is None  # not 0.0: the jobs also completed (once, 30 minutes ago)
+    assert [row["success_rate"] for row in body["by_job_type"]] == [None, None]
     assert [(row["job_type"], row["failed_attempts"]) for row in body["by_job_type"]] == [
         ("ai_matching", 1),
         ("demo.sleep", 1),
