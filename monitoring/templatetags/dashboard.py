@@ -4,6 +4,7 @@ import json
 
 from django import template
 from django.http import QueryDict
+from django.utils import timezone
 from django.utils.html import format_html
 
 from monitoring import timeline
@@ -70,6 +71,24 @@ def age(moment, now) -> str:
     if not moment or not now:
         return "–"
     return duration((now - moment).total_seconds())
+
+
+@register.simple_tag
+def ago(moment, now, title: str = "", suffix: str = " ago") -> str:
+    """<time datetime="2026-12-07T23:29:12+00:00" title="[title ]2026-12-07 23:29:12 UTC">3m 05s ago</time>:
+    when `moment` was, its date and time on hover. One tag rather than three filters a row: the
+    job list renders 50 of them at each poll, and the `date` filter's time zone name was most of it."""
+    if not moment:
+        return "–"
+    local = timezone.localtime(moment)
+    shown = f"{local:%Y-%m-%d %H:%M:%S} {local.tzname()}"
+    return format_html(
+        '<time datetime="{}" title="{}">{}{}</time>',
+        local.isoformat(),
+        f"{title} {shown}" if title else shown,
+        age(moment, now),
+        suffix,
+    )
 
 
 @register.filter

@@ -1,8 +1,14 @@
-"""The dashboard's number filters: what an operator reads beside the counts must agree with them."""
+"""The dashboard's formatting: what an operator reads beside the counts must agree with them, and a
+moment reads the same wherever it is shown."""
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
+from django.template import Context, Template
+from django.utils import timezone
 
-from monitoring.templatetags.dashboard import percent, success_percent
+from monitoring.templatetags.dashboard import ago, percent, success_percent
 
 
 @pytest.mark.parametrize(
@@ -28,3 +34,31 @@ def test_the_success_rate_is_read_from_the_counts_not_the_rounded_ratio():
 
     assert success_percent(outcomes) == "99.995 %"
     assert success_percent({"succeeded": 0, "failed": 0, "success_rate": None}) == "–"
+
+
+def test_a_moment_shows_how_long_ago_it_was_and_its_date_and_time_in_the_sites_time_zone_on_hover():
+    now = datetime(2026, 12, 7, 23, 30, 0, tzinfo=UTC)
+    moment = now - timedelta(minutes=3, seconds=5)
+
+    assert ago(moment, now) == (
+        '<time datetime="2026-12-07T23:26:55+00:00" title="2026-12-07 23:26:55 UTC">3m 05s ago</time>'
+    )
+    with timezone.override(ZoneInfo("Europe/Paris")):
+        assert ago(moment, now, title="submitted", suffix="") == (
+            '<time datetime="2026-12-08T00:26:55+01:00" title="submitted 2026-12-08 00:26:55 CET">3m 05s</time>'
+        )
+    assert ago(None, now) == "–"  # a moment not reached (a job not started): no <time>, not "now"
+
+
+def test_a_moment_is_written_as_the_date_filter_writes_it():
+    moment = datetime(2026, 7, 1, 8, 5, 9, 123456, tzinfo=UTC)
+    now = moment + timedelta(hours=2)
+    as_filters = Template(
+        "{% load dashboard %}"
+        "<time datetime=\"{{ moment|date:'c' }}\" title=\"{{ moment|date:'Y-m-d H:i:s T' }}\">"
+        "{{ moment|age:now }} ago</time>"
+    )
+
+    for zone in ("UTC", "America/New_York", "Asia/Kolkata"):
+        with timezone.override(ZoneInfo(zone)):
+            assert ago(moment, now) == as_filters.render(Context({"moment": moment, "now": now}))
