@@ -302,6 +302,13 @@ def finished_jobs(
     return found[offset : offset + limit], len(found) > offset + limit
 
 
+def failed_jobs_count(*, since: datetime, error: str, cap: int) -> int:
+    """Jobs failed for good since `since` whose last error has the fingerprint `error`, counted up
+    to `cap`: the failed list's range scan with that filter (as finished_jobs reads it), stopped there."""
+    jobs = Job.objects.filter(status=JobStatus.FAILED, finished_at__gte=since, last_error__fingerprint=error)
+    return jobs.order_by()[:cap].count()
+
+
 def active_job_counts() -> dict:
     """Active jobs by status and by type: one GROUP BY over the (small) set of active jobs.
 

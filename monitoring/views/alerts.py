@@ -18,6 +18,7 @@ from alerts.services import MAX_REASON_CHARS, AlertKeptChanging, alert_acknowled
 from jobs import clock
 from monitoring import selectors
 from monitoring.forms import (
+    FINISHED_WINDOWS,
     LONGEST_TIMEFRAME,
     LONGEST_WINDOW,
     MAX_ALERT_PAGES,
@@ -27,6 +28,7 @@ from monitoring.forms import (
 )
 from monitoring.permissions import RESOLVE_ALERTS, VIEW_ALERTS, VIEW_HEALTH, VIEW_JOBS, VIEW_METRICS
 from monitoring.views.base import ListPage, dashboard_view, render_page
+from monitoring.views.jobs import MAX_BULK_RETRY
 
 SEVERITIES = sorted(Severity.values, key=lambda s: -SEVERITY_RANK[s])  # the most severe first
 
@@ -125,6 +127,16 @@ def failed_jobs_window(request, alert: AlertHistory, state, now) -> str | None:
     return window_since(now - alert.triggered_at) or LONGEST_WINDOW
 
 
+def failed_jobs_now(state, window: str | None, now) -> int:
+    """How many jobs of failed_jobs_window's list are failed still, up to what one click retries:
+    retried or completed since, they are listed no more, and the page says so rather than link an
+    empty list."""
+    if not window:
+        return 0
+    since = now - FINISHED_WINDOWS[window]
+    return selectors.failed_jobs_count(since=since, error=state.details["fingerprint"], cap=MAX_BULK_RETRY)
+
+
 def error_group_url(request, alert: AlertHistory, state, now) -> str:
     """For a job failure alert, its latest error's group on the Errors page (how often, since when,
     in which job types), over the timeframe back to when the alert was raised, or the longest, as
@@ -159,6 +171,7 @@ def _detail_context(request, alert: AlertHistory) -> dict:
     state = getattr(alert, "state", None)
     now = clock.now()
     deliveries = selectors.alert_deliveries(alert.id)
+    window = failed_jobs_window(request, alert, state, now)
     return {
         "now": now,
         "alert": alert,
@@ -167,7 +180,9 @@ def _detail_context(request, alert: AlertHistory) -> dict:
         "poll": not alert.resolved_at or any(d.status in UNSETTLED_DELIVERIES for d in deliveries),
         "state": state,
         "details": state.details if state and state.details else None,
-        "failed_jobs_window": failed_jobs_window(request, alert, state, now),
+        "failed_jobs_window": window,
+        "failed_jobs_now": failed_jobs_now(state, window, now),
+        "max_bulk_retry": MAX_BULK_RETRY,
         "error_group_url": error_group_url(request, alert, state, now),
         "where_it_shows": where_it_shows(request, alert, state),
         "recipients": [display_recipient(r) for r in alert.recipients or []],

@@ -339,3 +339,24 @@ def test_a_job_failure_alert_links_its_latest_errors_group(client, alice):
     client.force_login(UserFactory(username="pager", permissions=[VIEW_ALERTS, VIEW_JOBS]))
     page = client.get(f"/alerts/{alert.id}/")
     assert page.status_code == 200 and link_of(page.content.decode(), "latest-error-group") is None
+
+
+@time_machine.travel(NOW, tick=False)
+def test_an_alert_whose_failed_jobs_were_all_retried_says_so_instead_of_linking_an_empty_list(
+    alice_client, django_assert_max_num_queries
+):
+    first, latest = failed_with(TIMEOUT, hours_ago=3), failed_with(TIMEOUT, hours_ago=0.5)
+    alert = alert_for(first, latest)
+    with django_assert_max_num_queries(7):  # session, user, permissions, alert, deliveries, jobs, failed still
+        page = alice_client.get(f"/alerts/{alert.id}/").content.decode()
+    assert "2 jobs failed for good with its latest error" in page
+
+    Job.objects.filter(id=first.id).update(status=JobStatus.QUEUED, finished_at=None)  # retried
+    page = alice_client.get(f"/alerts/{alert.id}/").content.decode()
+    assert "1 job failed for good with its latest error" in page
+
+    Job.objects.filter(id=latest.id).update(status=JobStatus.COMPLETED)  # retried, and it worked
+    page = alice_client.get(f"/alerts/{alert.id}/").content.decode()
+    assert failed_with_latest_error_link(page) is None
+    assert 'id="none-failed-with-latest-error"' in page
+    assert "No job is failed with its latest error now (in the last 24h)" in page
