@@ -42,6 +42,10 @@ DEFAULT_RULES = {
         "enabled": True,
         # A check's status to the alert's severity (a status not listed never alerts).
         "severity_by_status": {HealthStatus.WARNING: Severity.WARNING, HealthStatus.CRITICAL: Severity.CRITICAL},
+        # Checks ("job_queue/cluster.workers") whose warning alerts only when their reading before was
+        # not healthy either: a node restarting in a rolling deploy is short of its workers for
+        # seconds, and is back by the next check. Critical alerts at once.
+        "warn_on_second_reading": [f"{MetricType.JOB_QUEUE.value}/{CLUSTER_WORKERS}"],
         "repeat_after_minutes": None,
     },
     AlertType.RESOURCE_UTILIZATION: {
@@ -71,7 +75,11 @@ def rule_config(alert_type: str) -> dict:
     return config
 
 
-def _wrong_type(default, value) -> str | None:
+# What the items of a list setting are, for its error message.
+LIST_ITEMS = {"ignore_job_types": "job types", "warn_on_second_reading": 'checks ("job_queue/cluster.workers")'}
+
+
+def _wrong_type(key: str, default, value) -> str | None:
     """What `value` should have been, as the default's kind of value; None when it is one. A drill:
     `"enabled": "false"` left the rule on, `"ignore_job_types": "demo.fail"` ignored every type
     whose name is part of that string, a `"ratio": "3"` failed every performance check."""
@@ -80,7 +88,11 @@ def _wrong_type(default, value) -> str | None:
     if isinstance(default, dict):
         return None if isinstance(value, dict) else "an object"
     if isinstance(default, list):
-        return None if isinstance(value, list) and all(isinstance(v, str) for v in value) else "a list of job types"
+        return (
+            None
+            if isinstance(value, list) and all(isinstance(v, str) for v in value)
+            else f"a list of {LIST_ITEMS[key]}"
+        )
     if isinstance(default, str):
         return None if isinstance(value, str) else "a severity"
     # A number, or repeat_after_minutes' None (ALERTS_REPEAT_AFTER_MINUTES).
@@ -109,7 +121,7 @@ def validate_rules() -> list[str]:
         for key, value in values.items():
             if key not in DEFAULT_RULES[alert_type]:
                 problems.append(f"ALERTS_RULES.{alert_type}: unknown setting {key!r}")
-            elif (expected := _wrong_type(DEFAULT_RULES[alert_type][key], value)) is not None:
+            elif (expected := _wrong_type(key, DEFAULT_RULES[alert_type][key], value)) is not None:
                 wrong.append(key)
                 problems.append(f"ALERTS_RULES.{alert_type}.{key} must be {expected}, not {value!r}")
         if wrong:
@@ -187,6 +199,9 @@ def health_verdict(metric, previous_status: str | None = None) -> Verdict | None
         return None
     severity = config["severity_by_status"].get(metric.status)
     label = f"{metric.metric_type}/{metric.metric_name}"
+    unconfirmed = previous_status in (None, HealthStatus.HEALTHY)
+    if metric.status == HealthStatus.WARNING and label in config.get("warn_on_second_reading", []) and unconfirmed:
+        return None  # neither raised nor cleared: the next reading says
     reading = f"{label} = {float(metric.metric_value):g} ({metric.status})"
     kind = "Resource utilization" if alert_type == AlertType.RESOURCE_UTILIZATION else "Health check"
     details = metric.details if isinstance(metric.details, dict) else {}

@@ -105,6 +105,11 @@ def bearer(db):
 @pytest.fixture
 def no_cluster():
     """Forget any django-q2 cluster status a previous test's cluster left in the shared cache."""
+    forget_clusters()
+
+
+def forget_clusters():
+    """Every cluster status in the shared cache gone, as if each had expired."""
     from django_q.brokers.redis_broker import Redis
     from django_q.conf import Conf
 

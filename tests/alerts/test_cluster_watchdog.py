@@ -19,6 +19,7 @@ from django.core.management.base import CommandError
 from alerts.models import AlertHistory, AlertState, DeliveryStatus, NotificationDelivery
 from alerts.services import deliveries_send_due
 from jobs.models import JobStatus
+from monitoring.health import component_key
 from monitoring.models import MetricType
 from tests.conftest import publish_cluster
 from tests.factories import JobFactory, SystemHealthMetricFactory
@@ -440,10 +441,11 @@ def test_a_warning_of_fewer_workers_than_expected_is_the_health_checks_to_clear_
     from alerts.manager import alert_manager
 
     alert_settings["RECIPIENTS"]["warning"] = ["oncall@example.com"]
+    before = {component_key(MetricType.JOB_QUEUE, "cluster.workers", {}): "warning"}  # found at the check before
     for minute in range(3):  # each minute a check finds 6 of 8 workers, then cron runs the watchdog
         at = NOW + timedelta(minutes=minute)
         with time_machine.travel(at, tick=False):
-            alert_manager.handle_health_checked([workers_seen(at, status="warning", workers=6)])
+            alert_manager.handle_health_checked([workers_seen(at, status="warning", workers=6)], before)
         assert watchdog(at + timedelta(seconds=10))[0] == 0
 
     state = AlertState.objects.get()

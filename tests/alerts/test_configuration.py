@@ -68,6 +68,11 @@ def test_unknown_rules_settings_and_severities_are_reported(alert_settings):
             {"system_health": {"severity_by_status": "critical"}},
             "system_health.severity_by_status must be an object, not 'critical'",
         ),
+        (
+            {"system_health": {"warn_on_second_reading": "job_queue/cluster.workers"}},
+            'system_health.warn_on_second_reading must be a list of checks ("job_queue/cluster.workers"), not '
+            "'job_queue/cluster.workers'",
+        ),
     ],
 )
 def test_a_rule_setting_of_the_wrong_kind_is_reported(alert_settings, rule, message):

@@ -15,7 +15,7 @@ from jobs.models import JobStatus
 from monitoring.health import HealthService, health_service, latest_health, worker_liveness
 from monitoring.models import EventType, MetricType, SystemHealthMetric
 from monitoring.signals import health_checked
-from tests.conftest import publish_cluster, running_cluster, wait_for
+from tests.conftest import forget_clusters, publish_cluster, running_cluster, wait_for
 from tests.factories import JobExecutionLogFactory, JobFactory, health_result
 
 pytestmark = pytest.mark.django_db
@@ -498,9 +498,17 @@ def test_a_warning_of_fewer_workers_is_still_a_worker_seen_by_the_watchdog(no_cl
     assert (liveness["alive"], liveness["last_seen_at"]) == (True, NOW)
 
 
-def test_a_warning_of_fewer_workers_raises_an_alert_that_reads_and_resolves(no_cluster, nodes, settings):
+def test_a_warning_of_fewer_workers_raises_an_alert_once_the_next_check_still_finds_it_then_resolves(
+    no_cluster, nodes, settings
+):
     settings.HEALTH = {**settings.HEALTH, "EXPECTED_WORKERS": 4}
     sampled("node-b", minutes_ago=5)
+    publish_cluster(workers=2, host="node-a")
+    health_service.run_health_checks_sync(resources=False)
+    assert not AlertHistory.objects.exists()  # a node restarting is back by the next check
+
+    nodes.move_to(NOW + timedelta(minutes=1))
+    forget_clusters()  # each cluster writes its status again every few seconds, and it expires
     publish_cluster(workers=2, host="node-a")
     health_service.run_health_checks_sync(resources=False)
 
@@ -509,22 +517,40 @@ def test_a_warning_of_fewer_workers_raises_an_alert_that_reads_and_resolves(no_c
     assert alert.title == "Health check job_queue/cluster.workers is warning"
     assert alert.message == (
         "job_queue/cluster.workers = 2 (warning). 2 of 4 expected workers alive, in 1 cluster on node-a; "
-        "not seen since 02:55 UTC (5m ago): node-b."
+        "not seen since 02:55 UTC (6m ago): node-b. Previously warning."
     )
 
-    nodes.move_to(NOW + timedelta(minutes=1))
-    publish_cluster(workers=2, host="node-a")  # again: in the cache, its status expires by the clock
+    nodes.move_to(NOW + timedelta(minutes=2))
+    forget_clusters()
+    publish_cluster(workers=2, host="node-a")
     publish_cluster(workers=2, host="node-b")  # node-b is back
     health_service.run_health_checks_sync(resources=False)
     alert.refresh_from_db()
-    assert alert.resolved_at == NOW + timedelta(minutes=1)
-    # 4 workers, or 6 on Redis, where node-a's first status has not expired yet (by the real clock).
-    workers = SystemHealthMetric.objects.get(metric_name="cluster.workers", timestamp=alert.resolved_at)
-    assert workers.status == "healthy" and workers.metric_value >= 4
-    value = float(workers.metric_value)
+    assert alert.resolved_at == NOW + timedelta(minutes=2)
     assert alert.state.resolution_reason == (
-        f"Auto-resolved: job_queue/cluster.workers = {value:g} (healthy) at 2026-11-29 03:01:00 UTC."
+        "Auto-resolved: job_queue/cluster.workers = 4 (healthy) at 2026-11-29 03:02:00 UTC."
     )
+
+
+def test_a_node_restarting_between_two_checks_raises_no_alert_but_no_worker_at_all_does_at_once(
+    no_cluster, nodes, settings
+):
+    """A rolling deploy: each node's cluster stops and starts again within seconds. A check that
+    lands in that gap reads fewer workers (the Health page shows it); no alert, no notification."""
+    settings.HEALTH = {**settings.HEALTH, "EXPECTED_WORKERS": 4}
+    for minute, hosts in enumerate([("node-a", "node-b"), ("node-a",), ("node-a", "node-b"), ("node-b",), ()]):
+        nodes.move_to(NOW + timedelta(minutes=minute))
+        forget_clusters()  # the last minute's statuses expired (on Redis by the real clock: not yet)
+        for host in hosts:
+            publish_cluster(workers=2, host=host)
+        health_service.run_health_checks_sync(resources=False)
+        if minute == 3:
+            assert not AlertHistory.objects.exists()
+
+    statuses = SystemHealthMetric.objects.filter(metric_name="cluster.workers").order_by("timestamp")
+    assert [row.status for row in statuses] == ["healthy", "warning", "healthy", "warning", "critical"]
+    alert = AlertHistory.objects.get()
+    assert (alert.severity, alert.title) == ("critical", "Health check job_queue/cluster.workers is critical")
 
 
 @pytest.fixture
