@@ -193,8 +193,8 @@ def performance_metrics(
     Raises UnknownTimeframe. With `job_type`, everything is about that job type only. With `error`
     (a fingerprint, as top_errors gives it), everything is about the attempts that failed with that
     error only: succeeded, cancelled, started and retried are 0 (an attempt's start does not know how
-    it will end), the execution times and the success rate None (it was 0.0: an error group's
-    "success rate" is no figure of the jobs), and the error analysis is of that one group.
+    it will end), the execution times and the success rate None (one error's failures would read
+    0 %, no figure of the jobs), and the error analysis is of that one group.
     A page asks only for what it shows (over 30 days each part costs hundreds of ms,
     docs/benchmark.md): without `execution_times` the mean_ms/pNN_ms keys are left out
     (overall, per job type, per bucket), without `errors` the errors_by_class, errors_by_type,
