@@ -186,6 +186,8 @@ elif _db["ENGINE"] == "django.db.backends.postgresql":
     # tcp_user_timeout a query sent and never acknowledged; the query then fails as in any outage
     # (docs/reliability.md). 0 leaves the kernel's defaults.
     DB_DEAD_AFTER_SECONDS = envint("DB_DEAD_AFTER_SECONDS", 30)
+    if not 0 <= DB_DEAD_AFTER_SECONDS <= 3600:  # the kernel refuses keepalive times past 32767 s
+        raise ImproperlyConfigured("DB_DEAD_AFTER_SECONDS must be 0 (the kernel's defaults) or 1 to 3600 seconds")
     if DB_DEAD_AFTER_SECONDS > 0:
         _idle = max(1, DB_DEAD_AFTER_SECONDS // 2)
         # Those given in DATABASE_URL (?keepalives_idle=…) win.
@@ -223,7 +225,7 @@ REDIS_URL = os.getenv("REDIS_URL", "")
 # releases (which pyproject.toml admits) for ever, so it is said here. More than the broker's
 # blocking dequeue (1 s).
 REDIS_TIMEOUT_SECONDS = envint("REDIS_TIMEOUT_SECONDS", 5)
-if 0 < REDIS_TIMEOUT_SECONDS < 2:  # every empty-queue wait of the broker would time out
+if REDIS_TIMEOUT_SECONDS < 0 or 0 < REDIS_TIMEOUT_SECONDS < 2:  # below 2: every empty-queue wait would time out
     raise ImproperlyConfigured(
         "REDIS_TIMEOUT_SECONDS must be 0 (no limit) or at least 2: the broker waits 1 s for a task"
     )

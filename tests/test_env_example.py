@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 SHOW = (
     "import django; django.setup(); from django.conf import settings as s; "
@@ -197,17 +199,33 @@ def test_keepalives_given_in_database_url_win_on_both_sides(tmp_path):
     assert session["tcp_keepalives_idle"] == 120
 
 
-def test_a_redis_timeout_below_the_brokers_wait_is_refused(tmp_path):
-    """The broker waits 1 s for a task: with a timeout of 1 s every empty-queue wait failed."""
+def settings_refused(tmp_path, **env) -> str:
+    """What loading the settings with .env.example and `env` printed, once refused."""
     example = env_example()
     environ = {name: value for name, value in os.environ.items() if name not in example}
     environ |= {**example, "DJANGO_SETTINGS_MODULE": "config.settings", "SECRET_KEY": "x" * 60}
-    environ |= {"VAR_DIR": str(tmp_path), "REDIS_TIMEOUT_SECONDS": "1"}
+    environ |= {"VAR_DIR": str(tmp_path), **env}
 
     done = subprocess.run([sys.executable, "-c", SHOW], env=environ, cwd=ROOT, capture_output=True, text=True)
 
     assert done.returncode != 0
-    assert "REDIS_TIMEOUT_SECONDS must be 0 (no limit) or at least 2" in done.stderr
+    return done.stderr
+
+
+@pytest.mark.parametrize("seconds", ["1", "-1"])
+def test_a_redis_timeout_below_the_brokers_wait_is_refused(tmp_path, seconds):
+    """The broker waits 1 s for a task: with a timeout of 1 s every empty-queue wait failed; with
+    -1 every Redis command ("Timeout value out of range"): the cache, the broker, the login throttle."""
+    assert "REDIS_TIMEOUT_SECONDS must be 0 (no limit) or at least 2" in settings_refused(
+        tmp_path, REDIS_TIMEOUT_SECONDS=seconds
+    )
+
+
+@pytest.mark.parametrize("seconds", ["-1", "3000000"])
+def test_a_db_dead_after_seconds_the_kernel_would_refuse_is_refused(tmp_path, seconds):
+    """3,000,000 failed every connection ("setsockopt(TCP_KEEPIDLE) failed: Invalid argument")."""
+    stderr = settings_refused(tmp_path, DATABASE_URL="postgres://u@db.example:5432/jobs", DB_DEAD_AFTER_SECONDS=seconds)
+    assert "DB_DEAD_AFTER_SECONDS must be 0 (the kernel's defaults) or 1 to 3600 seconds" in stderr
 
 
 def test_db_dead_after_seconds_0_leaves_the_kernels_defaults(tmp_path):
