@@ -274,6 +274,8 @@ def test_workers_busy_with_long_jobs_are_alive_and_it_runs_the_checks_they_keep_
     assert "health checks overdue (they last ran 20m 00s ago: every worker busy?): run here" in output
     cluster = SystemHealthMetric.objects.filter(metric_name="cluster.workers").latest("timestamp")
     assert (cluster.timestamp, cluster.status) == (NOW, "healthy")
+    # Not this machine's resources: no worker node, it would be named gone once its readings stopped.
+    assert not SystemHealthMetric.objects.filter(metric_type=MetricType.RESOURCE).exists()
     assert not AlertState.objects.filter(fingerprint="system_health:job_queue/cluster.workers").exists()
     sent = sorted((m.to[0], m.subject) for m in mail.outbox)
     assert ("ops@example.com", "[ERROR] New alert: imports failed") in sent

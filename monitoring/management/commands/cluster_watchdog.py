@@ -82,7 +82,9 @@ class Command(BaseCommand):
         alert = alert_manager.check_workers_sync(liveness)
         overdue = checks_overdue(now) if liveness["alive"] else None
         if overdue is not None:
-            health_service.run_health_checks_sync()
+            # Not the resources, as on schedule: every node samples its own, and this machine's
+            # readings named it a worker node gone once they stopped (it runs no cluster).
+            health_service.run_health_checks_sync(resources=False)
             self.stdout.write(
                 f"health checks overdue (they last ran {duration((now - overdue).total_seconds())} ago: every "
                 "worker busy?): run here, with escalations and deliveries"
