@@ -186,6 +186,9 @@ class AlertManager:
         minutes = settings.ALERTS["FLAP_MINUTES"]
         if minutes <= 0:
             return None
+        # A lesser condition is not the same one back (no worker at all, then a node short): it
+        # raises an alert of its own, which a critical alert reopened would have hidden.
+        as_severe = [s for s in Severity.values if SEVERITY_RANK.get(s, 0) <= SEVERITY_RANK.get(severity, 0)]
         state = (
             AlertState.objects.select_for_update(of=("self",))
             .filter(
@@ -194,6 +197,7 @@ class AlertManager:
                 resolved_by="",
                 resolution_reason__startswith="Auto-resolved",
                 alert__resolved_at__gte=clock.now() - timedelta(minutes=minutes),
+                alert__severity__in=as_severe,
             )
             .order_by("-alert__resolved_at")
             .first()
@@ -442,14 +446,21 @@ class AlertManager:
             return None
         if verdict.severity:
             return self.process_alert_sync(verdict.alert_type, verdict.severity, verdict.data)
-        if liveness.get("short_of_workers"):
-            # Workers are seen, fewer than HEALTH_EXPECTED_WORKERS: the open alert of this check is the
-            # health check's warning, which its own healthy reading clears (resolved here, it was
-            # reopened at the next check: three notices for one node gone, one of them false).
-            return None
         # An alert the watchdog raised under its old check name is resolved too.
         reason = f"Auto-resolved: {verdict.data['error']}."
         keys = {fingerprint(verdict.alert_type, {"check": check}): reason for check in rules.NO_WORKER_CHECKS}
+        if liveness.get("short_of_workers"):
+            # Workers are seen, fewer than HEALTH_EXPECTED_WORKERS: a warning alert of this check is the
+            # health check's, which its own healthy reading clears (resolved here, it was reopened at
+            # the next check: three notices for one node gone, one of them false). A critical one
+            # said no worker runs: that is over, and counted into by the warnings it read "No
+            # worker cluster has run…" until every node was back.
+            still_critical = AlertState.objects.filter(
+                fingerprint__in=keys, is_open=True, alert__severity=Severity.CRITICAL
+            ).values_list("fingerprint", flat=True)
+            keys = {key: keys[key] for key in still_critical}
+            if not keys:
+                return None
         resolved = self.resolve_cleared_sync(keys)
         return resolved[-1] if resolved else None
 

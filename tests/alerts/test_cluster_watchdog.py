@@ -458,3 +458,41 @@ def test_a_warning_of_fewer_workers_than_expected_is_the_health_checks_to_clear_
         alert_manager.handle_health_checked([workers_seen(NOW + timedelta(minutes=3), workers=8)])
     state.refresh_from_db()
     assert not state.is_open
+
+
+def test_the_no_worker_alert_resolves_once_workers_run_even_fewer_than_expected_and_a_node_short_alerts_apart(
+    settings, alert_settings
+):
+    """Every node died, three of four came back (6 of 8 workers): the critical "No worker cluster
+    has run…" stayed open, the checks' warnings counted into it, until the fourth was back."""
+    from monitoring.health import health_service
+    from tests.conftest import forget_clusters
+
+    settings.HEALTH = {**settings.HEALTH, "EXPECTED_WORKERS": 8}
+    settings.PERIODIC_TASKS = {**settings.PERIODIC_TASKS, "run_health_checks": {"minutes": 1}}
+    workers_seen(NOW - timedelta(minutes=10))  # healthy, before every node died
+    queued_since(NOW - timedelta(minutes=8))
+    assert watchdog(NOW)[0] == 1
+    no_worker = AlertHistory.objects.get()
+    assert (no_worker.severity, no_worker.title[:32]) == ("critical", "No worker cluster has run for 10")
+
+    for minute in (1, 2):  # three nodes back; each minute the scheduled check, then the watchdog
+        at = NOW + timedelta(minutes=minute)
+        with time_machine.travel(at, tick=False):
+            forget_clusters()
+            for host in ("node-a", "node-b", "node-c"):
+                publish_cluster(workers=2, host=host)
+            health_service.run_health_checks_sync(resources=False)
+        assert watchdog(at + timedelta(seconds=30))[0] == 0
+        no_worker.refresh_from_db()
+        assert no_worker.resolved_at == NOW + timedelta(minutes=1, seconds=30)
+
+    assert no_worker.state.resolution_reason == "Auto-resolved: a worker was seen at 03:01:00 UTC."
+    # The second check still short (confirmed): an alert of its own, not the critical one reopened.
+    short = AlertHistory.objects.exclude(id=no_worker.id).get(title__contains="cluster.workers")
+    assert (short.severity, short.title, short.resolved_at) == (
+        "warning",
+        "Health check job_queue/cluster.workers is warning",
+        None,
+    )
+    assert "6 of 8 expected workers alive" in short.message

@@ -168,3 +168,29 @@ def test_a_resolved_notice_failing_in_flight_as_the_alert_comes_back_is_not_retr
     # Told it was raised, then that it is back: never that it is over.
     sent = [email.subject.split(":")[0] for email in mail.outbox]
     assert sent == ["[CRITICAL] New alert"] * 2 + ["[CRITICAL] Flapping"] * 2
+
+
+def test_a_lesser_condition_back_is_an_alert_of_its_own_not_the_worse_one_reopened():
+    """Critical, cleared, then a warning a minute later: reopened, the alert read "is critical"
+    under a critical badge while the check read warning. As bad or worse, it is reopened."""
+    check_run(0, BAD)
+    check_run(1, GOOD)
+    check_run(2, HealthStatus.WARNING)
+
+    critical, warning = AlertHistory.objects.order_by("triggered_at")
+    assert (critical.severity, critical.resolved_at, critical.state.reopened) == (
+        "critical",
+        NOW + timedelta(minutes=1),
+        0,
+    )
+    assert (warning.severity, warning.title, warning.resolved_at) == (
+        "warning",
+        "Health check database/latency_ms is warning",
+        None,
+    )
+
+    check_run(3, GOOD)
+    check_run(4, BAD)  # worse than the warning back: reopened, and raised
+    warning.refresh_from_db()
+    assert (warning.state.reopened, warning.severity, warning.resolved_at) == (1, "critical", None)
+    assert AlertHistory.objects.count() == 2
