@@ -349,14 +349,27 @@ def test_an_alert_whose_failed_jobs_were_all_retried_says_so_instead_of_linking_
     alert = alert_for(first, latest)
     with django_assert_max_num_queries(7):  # session, user, permissions, alert, deliveries, jobs, failed still
         page = alice_client.get(f"/alerts/{alert.id}/").content.decode()
-    assert "2 jobs failed for good with its latest error" in page
+    assert "2 jobs failed for good with its latest error in the last 24h" in page
 
     Job.objects.filter(id=first.id).update(status=JobStatus.QUEUED, finished_at=None)  # retried
     page = alice_client.get(f"/alerts/{alert.id}/").content.decode()
-    assert "1 job failed for good with its latest error" in page
+    assert "1 job failed for good with its latest error in the last 24h" in page
 
     Job.objects.filter(id=latest.id).update(status=JobStatus.COMPLETED)  # retried, and it worked
     page = alice_client.get(f"/alerts/{alert.id}/").content.decode()
     assert failed_with_latest_error_link(page) is None
     assert 'id="none-failed-with-latest-error"' in page
     assert "No job is failed with its latest error now (in the last 24h)" in page
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_count_says_when_it_takes_in_jobs_of_other_alerts_with_the_same_error(alice_client, alice):
+    from alerts.services import alert_resolve
+
+    earlier = alert_for(failed_with(TIMEOUT, hours_ago=5), failed_with(TIMEOUT, hours_ago=4))
+    alert_resolve(alert=earlier, user=alice, reason="a retry will do")
+    latest = alert_for(failed_with(TIMEOUT, hours_ago=2))  # its list: the last 24h, the first alert's jobs too
+
+    page = alice_client.get(f"/alerts/{latest.id}/").content.decode()
+
+    assert "3 jobs failed for good with its latest error in the last 24h, some counted into other alerts" in page
