@@ -73,7 +73,9 @@ def repeated_parameters(data: MultiValueDict, names) -> dict[str, str]:
     return {name: f"given {count} times; give it once" for name, count in counts.items() if count > 1}
 
 
-ERROR_FINGERPRINT_MESSAGE = "an error fingerprint is 16 hex digits, as the Errors page and top_errors give it"
+ERROR_FINGERPRINT_MESSAGE = (
+    "an error fingerprint is 16 hex digits, as the Errors page's groups (and the API's top_errors) give it"
+)
 
 
 def error_fingerprint_field() -> forms.CharField:

@@ -175,7 +175,7 @@ def test_bad_filters_are_a_400_naming_the_field(alice_client):
     assert response.status_code == 400
     page = response.content.decode()
     for field in ("severity", "alert_type", "include_resolved", "page"):
-        assert f"<li><strong>{field}</strong>:" in page
+        assert f"(<code>{field}</code>):" in page
     assert "<b>" not in page.split('<main id="main" tabindex="-1">')[1]
 
 

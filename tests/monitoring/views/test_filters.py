@@ -63,7 +63,21 @@ def test_a_job_type_with_control_characters_is_refused_as_the_api_refuses_it(ali
     response = alice_client.get("/jobs/?job_type=a%0Ab")
 
     assert response.status_code == 400
-    assert "must not contain control characters</li>" in response.content.decode().split("<strong>job_type</strong>")[1]
+    assert "<strong>Type</strong> (<code>job_type</code>): must not contain control characters</li>" in (
+        response.content.decode()
+    )
+
+
+def test_a_refused_filter_is_named_by_its_label_on_the_page_and_its_name_in_the_url(alice_client):
+    """An operator read "q: a job id is hex digits…" beside a field labelled "Job id"."""
+    page = alice_client.get("/jobs/?view=finished&q=zz").content.decode()
+
+    assert "<li><strong>Job id</strong> (<code>q</code>): a job id is hex digits and dashes, e.g. 3f2a9c1e</li>" in page
+    assert "Start again without filters" not in page  # the list's own "Clear filters" is there
+    assert "Clear filters</a>" in page
+    errors = alice_client.get("/errors/?error=zzzz").content.decode()
+    assert "<li><strong>Error</strong> (<code>error</code>): an error fingerprint is 16 hex digits" in errors
+    assert "Start again without filters" in errors
 
 
 @pytest.mark.parametrize(
@@ -81,4 +95,4 @@ def test_a_filter_given_twice_is_a_400_naming_it_as_the_api_does(alice_client, u
     response = alice_client.get(url)
 
     assert response.status_code == 400
-    assert f"<li><strong>{field}</strong>: given 2 times; give it once</li>" in response.content.decode()
+    assert f"(<code>{field}</code>): given 2 times; give it once</li>" in response.content.decode()

@@ -252,7 +252,7 @@ def test_the_events_page_refuses_a_bad_page_naming_it_and_needs_the_job_to_exist
     missing = alice_client.get("/jobs/00000000-0000-4000-8000-000000000000/events/")
 
     assert refused.status_code == 400
-    assert "<strong>page</strong>: Enter a whole number." in refused.content.decode()
+    assert "(<code>page</code>): Enter a whole number." in refused.content.decode()
     assert missing.status_code == 404 and b"There is no job with id" in missing.content
 
 

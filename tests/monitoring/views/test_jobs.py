@@ -198,10 +198,10 @@ def test_when_no_job_needs_attention_the_list_says_so(alice_client):
 def test_attention_applies_to_the_active_list_only(alice_client):
     response = alice_client.get("/jobs/?view=finished&attention=1")
     assert response.status_code == 400
-    assert "<li><strong>attention</strong>: only running jobs need attention" in response.content.decode()
+    assert "(<code>attention</code>): only running jobs need attention" in response.content.decode()
     refused = alice_client.get("/jobs/?attention=yes")
     assert refused.status_code == 400
-    assert "<strong>attention</strong>: yes is neither on (1 or true) nor off (0, false or nothing)" in (
+    assert "(<code>attention</code>): yes is neither on (1 or true) nor off (0, false or nothing)" in (
         refused.content.decode()
     )
 
@@ -274,9 +274,9 @@ def test_bad_filters_are_a_400_naming_the_field(alice_client):
     response = alice_client.get("/jobs/?view=active&q=<script>&status=completed&page=0")
     assert response.status_code == 400
     page = response.content.decode()
-    assert "<li><strong>q</strong>: a job id is hex digits and dashes" in page
-    assert "<li><strong>status</strong>: &#x27;completed&#x27; is not one of the active statuses" in page
-    assert "<li><strong>page</strong>:" in page
+    assert "(<code>q</code>): a job id is hex digits and dashes" in page
+    assert "(<code>status</code>): &#x27;completed&#x27; is not one of the active statuses" in page
+    assert "(<code>page</code>):" in page
     assert "<script>" not in page.split('<main id="main" tabindex="-1">')[1]
     assert 'id="job-rows"' not in page  # nothing polls a bad query
 
@@ -302,7 +302,7 @@ def test_jobs_of_a_type_no_longer_registered_are_still_listed(alice_client):
 def test_a_hand_made_poll_with_bad_filters_gets_the_filter_errors(alice_client):
     response = alice_client.get("/jobs/?page=abc", headers=htmx("job-rows"))
     assert response.status_code == 400
-    assert "<li><strong>page</strong>:" in response.content.decode()
+    assert "(<code>page</code>):" in response.content.decode()
 
 
 def test_empty_states_say_what_to_do(alice_client):
@@ -376,7 +376,7 @@ def test_finished_jobs_page_without_counting_the_whole_window(alice_client):
     assert len(listed(alice_client.get("/jobs/?view=finished&page=2"))) == 1
     too_deep = alice_client.get("/jobs/?view=finished&page=21")
     assert too_deep.status_code == 400
-    assert "<strong>page</strong>: at most 20 pages of finished jobs" in too_deep.content.decode()
+    assert "(<code>page</code>): at most 20 pages of finished jobs" in too_deep.content.decode()
 
 
 def test_the_last_finished_page_listed_says_more_follow_instead_of_linking_to_a_page_it_refuses(alice_client):

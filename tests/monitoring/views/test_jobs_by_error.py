@@ -103,7 +103,7 @@ def test_a_malformed_fingerprint_or_the_active_list_is_a_400_naming_error(alice_
         response = alice_client.get(f"/jobs/?{query}")
         assert response.status_code == 400, query
         page = response.content.decode()
-        assert "<li><strong>error</strong>: " in page and message in page, query
+        assert "(<code>error</code>): " in page and message in page, query
         assert "<b>x</b>" not in page
 
 
@@ -166,7 +166,8 @@ def test_the_api_finished_list_takes_the_same_filter(client, alice, bearer, djan
     assert refused.json()["errors"] == [
         {
             "field": "error",
-            "message": "an error fingerprint is 16 hex digits, as the Errors page and top_errors give it",
+            "message": "an error fingerprint is 16 hex digits, as the Errors page's groups (and the API's "
+            "top_errors) give it",
         }
     ]
 

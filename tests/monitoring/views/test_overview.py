@@ -199,7 +199,7 @@ def test_the_failed_jobs_card_says_which_period_its_list_shows_when_it_differs(
 def test_a_bad_timeframe_is_a_400_naming_the_field(alice_client):
     response = alice_client.get("/?timeframe=forever")
     assert response.status_code == 400
-    assert "<li><strong>timeframe</strong>: Select a valid choice." in response.content.decode()
+    assert "(<code>timeframe</code>): Select a valid choice." in response.content.decode()
 
 
 def test_figures_from_pages_the_user_may_not_open_are_left_out(client, django_assert_max_num_queries):
