@@ -302,11 +302,39 @@ def finished_jobs(
     return found[offset : offset + limit], len(found) > offset + limit
 
 
+def still_failed_jobs(*, since: datetime, job_type: str | None = None, error: str = "") -> QuerySet[Job]:
+    """Jobs that failed for good since `since` and are failed still: the failed-jobs list's jobs.
+    A job retried by hand since is queued, running or finished otherwise, and no longer one of
+    them; the outcome metrics still count its failure for good (history a retry does not change),
+    so the pages show the two figures apart. `job_type`, `error` (their last error's fingerprint):
+    only those."""
+    jobs = Job.objects.filter(status=JobStatus.FAILED, finished_at__gte=since)
+    if job_type:
+        jobs = jobs.filter(job_type=job_type)
+    if error:
+        jobs = jobs.filter(last_error__fingerprint=error)
+    return jobs
+
+
 def failed_jobs_count(*, since: datetime, error: str, cap: int) -> int:
     """Jobs failed for good since `since` whose last error has the fingerprint `error`, counted up
     to `cap`: the failed list's range scan with that filter (as finished_jobs reads it), stopped there."""
-    jobs = Job.objects.filter(status=JobStatus.FAILED, finished_at__gte=since, last_error__fingerprint=error)
-    return jobs.order_by()[:cap].count()
+    return still_failed_jobs(since=since, error=error).order_by()[:cap].count()
+
+
+def failed_jobs_counts(*, since: datetime, errors: list[str], job_type: str | None = None, cap: int) -> dict[str, int]:
+    """failed_jobs_count for each fingerprint of `errors` (the Errors page's ten groups at most) in
+    one query grouped by fingerprint, each up to `cap`; a fingerprint with none is left out. Each
+    group's jobs are counted whole, read from jobs_error_finished_idx: the window's failed jobs
+    with those errors, not every failure of the window."""
+    rows = (
+        still_failed_jobs(since=since, job_type=job_type)
+        .filter(last_error__fingerprint__in=errors)
+        .values(fingerprint=KT("last_error__fingerprint"))
+        .annotate(jobs=Count("id"))
+        .order_by()
+    )
+    return {row["fingerprint"]: min(row["jobs"], cap) for row in rows}
 
 
 def active_job_counts() -> dict:
@@ -365,8 +393,8 @@ def needs_attention_count(now: datetime) -> int:
 
 
 def recent_failures(*, since: datetime, limit: int = 10) -> tuple[list[Job], int]:
-    """Jobs that failed for good since `since`, newest first, and how many there were."""
-    failed = Job.objects.filter(status=JobStatus.FAILED, finished_at__gte=since)
+    """Jobs still failed that failed for good since `since` (still_failed_jobs), newest first, and how many."""
+    failed = still_failed_jobs(since=since)
     return list(failed.order_by("-finished_at", "id").only(*JOB_SUMMARY_FIELDS)[:limit]), failed.count()
 
 

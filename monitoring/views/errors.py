@@ -1,9 +1,10 @@
 """Error analysis over a timeframe: how often jobs fail, with what, and the same errors grouped."""
 
 from monitoring import charts, selectors
-from monitoring.forms import ErrorsFilterForm, finished_window
+from monitoring.forms import FINISHED_WINDOWS, ErrorsFilterForm, finished_window
 from monitoring.permissions import VIEW_ALERTS, VIEW_METRICS
 from monitoring.views.base import FILTER_ERRORS, dashboard_view, render_page
+from monitoring.views.jobs import MAX_BULK_RETRY
 from monitoring.views.performance import metrics_context
 
 # What each class means for the operator (jobs/errors.py decides the class).
@@ -52,6 +53,21 @@ def _attach_alerts(metrics: dict) -> None:
         group["more_alerts"] = found["count"] - len(found["alerts"])
 
 
+def _failed_jobs_now(context: dict, metrics: dict) -> dict[str, int]:
+    """How many jobs each group shown (or the one group's fingerprint) left failed for good now,
+    in the list its "failed for good →" link opens, up to what one click retries: jobs retried or
+    completed since are listed no more, and a group whose jobs all were gets no link to an empty list."""
+    errors = [group["fingerprint"] for group in metrics["top_errors"] if group["fingerprint"]]
+    if context["fingerprint"] and context["fingerprint"] not in errors:
+        errors.append(context["fingerprint"])  # quiet in the timeframe, it may have failed jobs in the list's
+    if not errors:
+        return {}
+    since = metrics["until"] - FINISHED_WINDOWS[context["failed_jobs_window"]]
+    return selectors.failed_jobs_counts(
+        since=since, errors=errors, job_type=context["job_type"] or None, cap=MAX_BULK_RETRY
+    )
+
+
 @dashboard_view(VIEW_METRICS)
 def errors(request):
     # Execution times and figures per job type are the Performance page's: without them the
@@ -77,7 +93,16 @@ def errors(request):
             failed_jobs_window=finished_window(context["timeframe"]),
             # The one group shown (None when it did not fail in the timeframe).
             group=metrics["top_errors"][0] if context["fingerprint"] and metrics["top_errors"] else None,
+            # The tile counts failures for good (outcomes); the list it opens, the jobs failed still.
+            still_failed=selectors.still_failed_jobs(
+                since=metrics["since"], job_type=context["job_type"] or None, error=context["fingerprint"]
+            ).count(),
+            max_bulk_retry=MAX_BULK_RETRY,
         )
+        failed_now = _failed_jobs_now(context, metrics)
+        for group in metrics["top_errors"]:
+            group["failed_jobs_now"] = failed_now.get(group["fingerprint"], 0)
+        context["failed_jobs_now"] = failed_now.get(context["fingerprint"], 0)  # the one group's
         if context["can_view_alerts"]:
             _attach_alerts(metrics)
     return render_page(

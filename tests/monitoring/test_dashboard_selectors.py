@@ -89,6 +89,29 @@ def test_recent_failures_are_the_jobs_that_failed_for_good_in_the_window():
     assert older not in failures
 
 
+def failed_with(fingerprint: str, **fields):
+    return JobFactory(failed=True, last_error={"type": "X", "message": "boom", "fingerprint": fingerprint}, **fields)
+
+
+def test_jobs_failed_for_good_are_counted_for_several_errors_at_once_each_up_to_a_cap(
+    django_assert_max_num_queries,
+):
+    for _ in range(3):
+        failed_with("aaaa", finished_at=ago(minutes=5))
+    failed_with("bbbb", finished_at=ago(minutes=5), job_type="imports")
+    failed_with("bbbb", finished_at=ago(hours=2))  # before the window
+    failed_with("cccc", finished_at=ago(minutes=5))  # not asked for
+    failed_with("dddd", finished_at=ago(minutes=5), status=JobStatus.QUEUED)  # retried by hand since
+
+    with django_assert_max_num_queries(1):
+        counts = selectors.failed_jobs_counts(since=ago(hours=1), errors=["aaaa", "bbbb", "dddd"], cap=2)
+
+    assert counts == {"aaaa": 2, "bbbb": 1}
+    assert selectors.failed_jobs_counts(since=ago(hours=1), errors=["aaaa", "bbbb"], job_type="imports", cap=2) == {
+        "bbbb": 1
+    }
+
+
 def test_a_search_by_id_prefix_finds_jobs_in_any_status():
     job = JobFactory(completed=True)
     found = {"id": job.id, "job_type": job.job_type, "status": "completed"}

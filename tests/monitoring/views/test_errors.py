@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from alerts.models import AlertOccurrence
 from alerts.services import alert_resolve
-from jobs.models import JobStatus
-from monitoring.models import EventType
+from jobs.models import Job, JobStatus
+from monitoring.models import EventType, JobExecutionLog
 from tests.factories import AlertHistoryFactory, JobExecutionLogFactory, JobFactory, UserFactory
 from tests.monitoring.views.conftest import htmx
 
@@ -159,9 +159,88 @@ def test_a_quiet_timeframe_says_so_and_where_to_look(alice_client):
 def test_the_failed_jobs_link_lists_the_same_period_or_says_which_one(alice_client, timeframe, window, differs):
     """The finished-jobs list has fewer windows: the shortest covering the timeframe, named when it differs."""
     page = alice_client.get(f"/errors/?timeframe={timeframe}&job_type=ai_matching").content.decode()
-    card = page.split("jobs failed for good")[0].rsplit("<a ", 1)[1]
+    card = page.split('id="still-failed"')[0].rsplit("<a ", 1)[1]
     assert f'href="/jobs/?view=finished&amp;status=failed&amp;window={window}&amp;job_type=ai_matching"' in card
     assert ("(the list shows the last" in page) is differs
+
+
+def failed_for_good(hours_ago: float, *, fingerprint: str, job_type="demo.sleep", kind="httpx.ConnectTimeout"):
+    """A job failed for good now, this error its last: the failed list shows it."""
+    details = {"type": kind, "message": "boom", "error_class": "transient", "fingerprint": fingerprint}
+    job = JobFactory(job_type=job_type, failed=True, finished_at=NOW - timedelta(hours=hours_ago), last_error=details)
+    failure(job, hours_ago, kind=kind, error_class="transient", fingerprint=fingerprint)
+    return job
+
+
+def retried_by_hand_and_completed(job):
+    Job.objects.filter(id=job.id).update(status=JobStatus.COMPLETED, finished_at=NOW - timedelta(minutes=5))
+
+
+def jobs_cell(page: str, fingerprint: str) -> str:
+    """The "Jobs" cell of that error group's row."""
+    row = page.split(f'error={fingerprint}" title="This error')[1].split("</tr>")[0]
+    return row.split('data-label="Jobs">')[1].split("</td>")[0]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_each_group_says_how_many_jobs_it_left_failed_for_good_and_links_only_those(alice_client):
+    """Re-check: every group linked "failed with it →", also an HTTP error whose jobs all succeeded
+    on their automatic retry: the list it opened said "No finished jobs match these filters"."""
+    for hours_ago in (1, 2, 3):
+        failed_for_good(hours_ago, fingerprint=TIMEOUT)
+    retried_by_hand_and_completed(failed_for_good(4, fingerprint=TIMEOUT))  # counted as it failed, not now
+    for hours_ago in (1, 2):  # failed, then succeeded on their automatic retry
+        failure(JobFactory(status=JobStatus.COMPLETED), hours_ago, retried=True, **HTTP_ERROR)
+
+    page = alice_client.get("/errors/").content.decode()
+
+    timeouts = jobs_cell(page, TIMEOUT)
+    assert f'href="/jobs/?view=finished&amp;status=failed&amp;window=24h&amp;error={TIMEOUT}"' in timeouts
+    assert ">3 failed for good →</a>" in timeouts
+    http_errors = jobs_cell(page, HTTP)
+    assert "/jobs/?view=finished" not in http_errors and "none failed for good" in http_errors
+    followed = alice_client.get(f"/jobs/?view=finished&status=failed&window=24h&error={TIMEOUT}")
+    assert len(followed.context["page"].object_list) == 3  # as many as it said
+
+
+HTTP = "00000000000000ff"
+HTTP_ERROR = {"kind": "httpx.HTTPStatusError", "error_class": "transient", "fingerprint": HTTP}
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_groups_jobs_failed_for_good_are_of_the_job_type_chosen_and_capped_at_what_one_click_retries(
+    alice_client, monkeypatch
+):
+    failed_for_good(1, fingerprint=TIMEOUT, job_type="ai_matching")
+    failed_for_good(2, fingerprint=TIMEOUT)
+    failed_for_good(3, fingerprint=TIMEOUT)
+
+    page = alice_client.get("/errors/?job_type=ai_matching").content.decode()
+    assert ">1 failed for good →</a>" in jobs_cell(page, TIMEOUT)
+
+    monkeypatch.setattr("monitoring.views.errors.MAX_BULK_RETRY", 2)
+    assert ">2 or more failed for good →</a>" in jobs_cell(alice_client.get("/errors/").content.decode(), TIMEOUT)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_failures_for_good_card_also_says_how_many_jobs_are_failed_still(alice_client):
+    """Re-check: the card read "jobs failed for good 2" and its list showed 1: outcomes count each
+    failure for good, and a job retried by hand since (here: it then completed) is listed no more.
+    As on the overview, both figures are said."""
+    failed_for_good(1, fingerprint=TIMEOUT)
+    retried_by_hand_and_completed(failed_for_good(2, fingerprint=TIMEOUT))
+    failed_for_good(3, fingerprint=VALUE, job_type="imports")
+
+    response = alice_client.get("/errors/")
+
+    assert response.context["metrics"]["overall"]["failed"] == 3 and response.context["still_failed"] == 2
+    card = response.content.decode().split('<span class="card-label">Failed attempts</span>')[1].split("</a>")[0]
+    assert '<span class="card-value">3</span>' in card
+    assert 'failures for good · <strong id="still-failed">2 still failed</strong>: not retried by hand since' in card
+    assert 'href="/jobs/?view=finished&amp;status=failed&amp;window=24h"' in card
+    # Of the error, or the job type, chosen.
+    assert alice_client.get(f"/errors/?error={VALUE}").context["still_failed"] == 1
+    assert alice_client.get("/errors/?job_type=demo.sleep").context["still_failed"] == 1
 
 
 def test_bad_filters_are_a_400_naming_the_field(alice_client):
@@ -197,9 +276,14 @@ def test_renders_in_a_bounded_number_of_queries(alice_client, outcome_history, d
         alert = AlertHistoryFactory(job=failed_jobs[n])
         counted = failed_jobs[n * 60 : (n + 1) * 60]  # every error group has some of them
         AlertOccurrence.objects.bulk_create(AlertOccurrence(alert=alert, job=job) for job in counted)
+    for job in failed_jobs:  # failed for good still, every group's jobs: counted for every group shown
+        job.status, job.finished_at = JobStatus.FAILED, timezone.now()
+        job.last_error = JobExecutionLog.objects.get(job=job).error_details
+    Job.objects.bulk_update(failed_jobs, ["status", "finished_at", "last_error"])
     # session, user, permissions; performance_metrics without the execution times the page does
-    # not show (two statements on Postgres, six queries on SQLite); the groups' alerts 2
-    budget = 7 if connection.vendor == "postgresql" else 12
+    # not show (two statements on Postgres, six queries on SQLite); the groups' alerts 2; the jobs
+    # still failed, and each group's failed for good now (one query for the ten)
+    budget = 9 if connection.vendor == "postgresql" else 14
     for timeframe in ("1h", "24h", "30d"):
         with django_assert_max_num_queries(budget):
             response = alice_client.get(f"/errors/?timeframe={timeframe}")
@@ -213,6 +297,8 @@ def test_renders_in_a_bounded_number_of_queries(alice_client, outcome_history, d
     assert all(len(group["alerts"]) == 3 for group in response.context["top_errors"])
     assert all(group["more_alerts"] == 2 for group in response.context["top_errors"])
     assert response.content.decode().count('<span class="muted small">and 2 more</span>') == 10
+    assert all(group["failed_jobs_now"] in (7, 8) for group in response.context["top_errors"])  # 300 in 40 groups
+    assert response.context["still_failed"] == 300
 
 
 @pytest.mark.parametrize(
@@ -287,13 +373,34 @@ def test_one_error_group_every_figure_about_it_only(alice_client, two_groups):
     assert f'<span class="filter-chip" id="error-chip">Error <code>{TIMEOUT}</code>' in page
     assert 'href="?" title="Every error"' in page
     jobs = f"/jobs/?view=finished&amp;status=failed&amp;window=24h&amp;error={TIMEOUT}"
-    assert f'id="one-error-jobs" href="{jobs}"' in page
     assert f'<a class="card card-alarm" href="{jobs}"' in page  # the failed-for-good card: its jobs only
+    assert 'id="one-error-jobs"' not in page and 'id="none-failed-with-it"' in page  # none has it as last error
     assert "Success rate" not in page  # of every attempt, not this error's
     # The filters keep the error: the timeframe tabs, the job type form, the job types' links.
     assert f'href="/errors/?timeframe=7d&amp;error={TIMEOUT}"' in page
     assert f'<input type="hidden" name="error" value="{TIMEOUT}">' in page
     assert f'href="?error={TIMEOUT.upper()}&amp;job_type=ai_matching"' in page
+
+
+@time_machine.travel(NOW, tick=False)
+def test_one_error_group_links_its_jobs_failed_for_good_now_or_says_there_are_none(alice_client, two_groups):
+    failed_for_good(2, fingerprint=TIMEOUT)
+    retried_by_hand_and_completed(failed_for_good(3, fingerprint=TIMEOUT))
+    failed_for_good(0.1, fingerprint=VALUE)  # another error's
+
+    page = alice_client.get(f"/errors/?error={TIMEOUT}").content.decode()
+    jobs = f"/jobs/?view=finished&amp;status=failed&amp;window=24h&amp;error={TIMEOUT}"
+    assert f'<a id="one-error-jobs" href="{jobs}"' in page and ">1 job failed for good with it →</a>" in page
+    assert '<strong id="still-failed">1 still failed</strong>' in page
+
+    # Quiet in the last 15 minutes, it has a job failed for good in the last hour the list shows.
+    failed_for_good(0.5, fingerprint=TIMEOUT)
+    page = alice_client.get(f"/errors/?error={TIMEOUT}&timeframe=15m").content.decode()
+    assert ">1 job failed for good with it →</a>" in page and "window=1h" in page
+
+    page = alice_client.get(f"/errors/?error={TIMEOUT}&timeframe=15m&job_type=imports").content.decode()
+    assert 'id="one-error-jobs"' not in page
+    assert "no job failed for good with it now (in the last 1h)" in page
 
 
 @time_machine.travel(NOW, tick=False)
@@ -375,7 +482,7 @@ def test_one_error_group_renders_in_as_many_queries(alice_client, outcome_histor
         JobExecutionLogFactory(
             job=job, event_type="error", status="failed", timestamp=now - timedelta(minutes=i), error_details=details
         )
-    budget = 7 if connection.vendor == "postgresql" else 12  # as the whole page's
+    budget = 9 if connection.vendor == "postgresql" else 14  # as the whole page's
     for timeframe in ("1h", "24h", "30d"):
         with django_assert_max_num_queries(budget):
             response = alice_client.get(f"/errors/?timeframe={timeframe}&error={TIMEOUT}")

@@ -141,7 +141,8 @@ def test_each_error_group_on_the_errors_page_links_its_failed_jobs(alice_client)
         f'href="/jobs/?view=finished&amp;status=failed&amp;window=24h&amp;error={TIMEOUT["fingerprint"]}'
         '&amp;job_type=ai_matching"'
     )
-    assert link in page and "failed with it →" in page
+    assert f'{link} title="Jobs failed for good now with this error as their last' in page
+    assert "2 failed for good →" in page
     followed = alice_client.get(
         f"/jobs/?view=finished&status=failed&window=24h&error={TIMEOUT['fingerprint']}&job_type=ai_matching"
     )
