@@ -1,7 +1,7 @@
 """Validated query-string filters of the dashboard's lists (bad input: 400 naming the field)."""
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django import forms
 from django.core.validators import RegexValidator
@@ -10,6 +10,7 @@ from pydantic import TypeAdapter
 from pydantic import ValidationError as SchemaValidationError
 
 from alerts.models import Severity
+from jobs import clock
 from jobs.idempotency import request_hash
 from jobs.manager import MAX_ATTEMPTS_LIMIT
 from jobs.models import ACTIVE_STATUSES, FINISHED_STATUSES, MAX_PAUSE_REASON_CHARS
@@ -22,6 +23,9 @@ FINISHED_WINDOWS = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": 
 # Each page of finished jobs reads every page before it from the index: past this, narrow the filters.
 MAX_FINISHED_PAGES = 20
 MAX_ACTIVE_PAGES = 10_000
+# How far back a finished list may be pinned (`until`): a tab left open for days still pages; the
+# bound keeps the window before it a real date (year 1 minus a day overflowed: a 500).
+MAX_PIN_AGE = timedelta(days=365)
 # A job's whole timeline, in pages as long as its page's, as deep as the API's reaches.
 MAX_EVENT_PAGES = MAX_EVENT_OFFSET // MAX_TIMELINE_EVENTS
 
@@ -40,6 +44,12 @@ def window_since(age: timedelta, windows: dict[str, timedelta] = FINISHED_WINDOW
     `age` ago; None past the longest (the list cannot reach it)."""
     covering = [w for w, span in windows.items() if span >= age]
     return min(covering, key=windows.get) if covering else None
+
+
+def until_param(moment: datetime) -> str:
+    """A moment as the finished list's `until` takes it: UTC, to the microsecond (a finished_at a
+    fraction of a second after a pin cut to the second was on page 1 and on the pinned page 2)."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 _JOB_TYPE_NAME = TypeAdapter(JobTypeName)
@@ -146,6 +156,18 @@ class JobFilterForm(ErrorFilter, FilterForm):
     # ?attention=1: only the running jobs the list flags (too quiet, near their timeout, heartbeat late).
     attention = flag_field()
     page = forms.IntegerField(required=False, min_value=1, max_value=MAX_ACTIVE_PAGES)
+    # ?until=<moment>: the finished list as it was then, so that paging through it while jobs
+    # finish neither skips nor repeats rows. The pager sets it from page 1's time (until_param).
+    until = forms.DateTimeField(
+        required=False,
+        error_messages={
+            "invalid": "the moment the list is pinned at, as its pager gives it: e.g. 2026-11-29T03:12:05Z"
+        },
+    )
+
+    def __init__(self, *args, now: datetime | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.now = now or clock.now()  # the page's own moment: a pin is never after it
 
     def clean_q(self):
         """The id's hex digits, lowercase: the dashes of a whole id are left out."""
@@ -168,9 +190,20 @@ class JobFilterForm(ErrorFilter, FilterForm):
             self.add_error("error", message)
         if data["view"] == "finished" and data.get("attention"):
             self.add_error("attention", "only running jobs need attention: it applies to the active list")
+        if data.get("until"):
+            self._check_pin(data)
         if data["view"] == "finished" and (data.get("page") or 1) > MAX_FINISHED_PAGES:
             self.add_error("page", f"at most {MAX_FINISHED_PAGES} pages of finished jobs: narrow the window or filters")
         return data
+
+    def _check_pin(self, data):
+        now = self.now
+        if data["view"] == "active":
+            self.add_error("until", "only the finished list is pinned for paging: it applies to the finished list")
+        elif data["until"] > now:
+            self.add_error("until", "is in the future: a list is pinned at a moment it has shown")
+        elif data["until"] < now - MAX_PIN_AGE:
+            self.add_error("until", "more than a year ago: go back to the latest list")
 
     @property
     def finished(self) -> bool:

@@ -26,6 +26,7 @@ from monitoring.forms import (
     PauseForm,
     SubmitJobForm,
     list_view_of,
+    until_param,
 )
 from monitoring.permissions import CONTROL_JOBS, SUBMIT_JOBS, VIEW_JOBS
 from monitoring.timeline import attempt_clock
@@ -43,10 +44,18 @@ def _active_page(filters: dict, now) -> ListPage:
     return ListPage.counted(jobs, filters["page"], max_pages=MAX_ACTIVE_PAGES)
 
 
+def finished_span(filters: dict, now) -> dict:
+    """The finished list's `since` and `until`: the window before now, or before the moment the
+    list is pinned at (`until`), so that a pinned list neither gains rows at its head nor loses
+    them at its tail."""
+    end = filters["until"] or now
+    return {"since": end - FINISHED_WINDOWS[filters["window"]], "until": filters["until"]}
+
+
 def _finished_page(filters: dict, now) -> ListPage:
     number = filters["page"] or 1
     rows, more = selectors.finished_jobs(
-        since=now - FINISHED_WINDOWS[filters["window"]],
+        **finished_span(filters, now),
         job_type=filters["job_type"],
         status=filters["status"],
         job_id=filters["q"],
@@ -68,7 +77,7 @@ def _list_page(
     """The list the query `params` ask for; `notice`: what an action on it did; `submit_form`: a
     refused "Run a job" form, shown again as it was sent."""
     now = clock.now()
-    form = JobFilterForm(params)
+    form = JobFilterForm(params, now=now)
     view = list_view_of(params)
     context = {
         "now": now,
@@ -98,8 +107,15 @@ def _list_page(
         context["page"] = page
         context["clocks"] = {job.id: attempt_clock(job, now) for job in page.object_list}
         context["filtered"] = any(filters[f] for f in ("job_type", "status", "q", "attention", "error"))
+        if form.finished:
+            # Page 1 is live; the pages past it keep the list as it was when the reader left page 1
+            # (its latest poll), or as the pinned page they are on: jobs finishing meanwhile shifted
+            # every row one place down, so "Older" skipped rows and repeated others.
+            context["pinned_at"] = filters["until"]
+            context["next_until"] = until_param(filters["until"] or now)
         if filters["error"]:
-            kept = {name: params[name] for name in LIST_FILTERS if name != "error" and params.get(name)}
+            # Another list, so the latest one (not pinned).
+            kept = {name: params[name] for name in LIST_FILTERS if name not in ("error", "until") and params.get(name)}
             context["any_error_url"] = f"{reverse('dashboard:jobs')}?{urlencode(kept)}"
             # What the fingerprint stands for: a failed job's message is its error (a completed one's is not).
             failed = (job for job in page.object_list if job.status == JobStatus.FAILED)
@@ -131,22 +147,24 @@ def _list_page(
 # Jobs queued again by one click: each is its own transaction (about six queries); the rest
 # match again on the next click, since those retried are no longer failed or cancelled.
 MAX_BULK_RETRY = 100
-# The finished list's filters, as its "Retry these" form sends them back.
-LIST_FILTERS = ("view", "job_type", "status", "window", "q", "error")
+# The finished list's filters, as its "Retry these" form sends them back; `until` too, so that a
+# pinned list retries the jobs it shows, not those finished since.
+LIST_FILTERS = ("view", "job_type", "status", "window", "q", "error", "until")
 
 
 @require_POST
 @dashboard_view(CONTROL_JOBS)
 def retry_jobs(request):
     """The finished list's "Retry these": its failed (or cancelled) jobs, as filtered, queued again."""
-    form = BulkRetryForm(request.POST)
+    now = clock.now()
+    form = BulkRetryForm(request.POST, now=now)
     filters = {name: request.POST[name] for name in LIST_FILTERS if request.POST.get(name)}
     if not form.is_valid():
         notice = f"Nothing retried: {_refused(form)}"
         return _list_page(request, filters, notice=notice, notice_level="error", status=400)
     chosen = form.cleaned_data
     jobs, more = selectors.finished_jobs(
-        since=clock.now() - FINISHED_WINDOWS[chosen["window"]],
+        **finished_span(chosen, now),
         job_type=chosen["job_type"],
         status=chosen["status"],
         job_id=chosen["q"],

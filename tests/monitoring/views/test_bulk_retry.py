@@ -185,3 +185,26 @@ def test_csrf_holds(alice):
     response = browser.post("/jobs/retry/", FAILED_AI, headers={**htmx("job-list"), "X-CSRFToken": token})
     assert response.status_code == 200
     assert statuses(job) == [JobStatus.QUEUED]
+
+
+def test_a_pinned_list_retries_the_jobs_it_shows_not_those_failed_since(alice_client):
+    """On page 2 of a list pinned at 03:00 (`until`), "Retry these" retried the jobs failed after
+    it too, which the reader had not seen."""
+    with time_machine.travel(NOW, tick=False):
+        shown = failed(hours_ago=1)
+    later = NOW + timedelta(minutes=5)
+    with time_machine.travel(later, tick=False):
+        since = JobFactory(job_type="ai_matching", failed=True, started_at=later, finished_at=later)
+        pinned = FAILED_AI | {"until": "2026-11-29T03:00:00.000000Z"}
+        page = alice_client.get("/jobs/", pinned).content.decode()
+        form = page.split('class="bulk-retry"')[1].split("</form>")[0]
+        assert '<input type="hidden" name="until" value="2026-11-29T03:00:00.000000Z">' in form
+        confirm = re.search(r'hx-confirm="([^"]*)"', form).group(1)
+        assert confirm.startswith("Retry every failed ai_matching job that finished in the 24h before 03:00:00 UTC?")
+
+        response = alice_client.post("/jobs/retry/", pinned, headers=htmx("job-list"))
+
+    assert response.status_code == 200
+    assert statuses(shown, since) == [JobStatus.QUEUED, JobStatus.FAILED]
+    poll = urlsplit(unescape(re.search(r'id="job-rows" hx-get="([^"]*)"', response.content.decode()).group(1)))
+    assert dict(parse_qsl(poll.query)) == pinned  # the list that comes back is still pinned

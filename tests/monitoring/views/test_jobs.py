@@ -1,7 +1,9 @@
 """The real-time job list: filters in the URL, a polled table body, paginated, bounded."""
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from html import unescape
 
 import pytest
 import time_machine
@@ -14,6 +16,7 @@ from tests.monitoring.views.conftest import htmx
 pytestmark = pytest.mark.django_db
 
 NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+PINNED_NOW = "2026-11-29T03%3A00%3A00.000000Z"  # NOW as the pager's `until`, in a link
 
 
 def listed(response):
@@ -368,21 +371,25 @@ def test_long_lists_are_paginated_and_pages_keep_the_filters(alice_client):
     assert alice_client.get("/jobs/?page=99").context["page"].number == 2  # jobs left: the last page
 
 
+@time_machine.travel(NOW, tick=False)
 def test_finished_jobs_page_without_counting_the_whole_window(alice_client):
-    JobFactory.create_batch(51, completed=True, finished_at=datetime.now(UTC))
+    JobFactory.create_batch(51, completed=True, finished_at=NOW)
     first = alice_client.get("/jobs/?view=finished").content.decode()
     assert "1–50 of the jobs finished in the last 24h" in first and "page 1</span>" in first
-    assert 'href="?view=finished&amp;page=2"' in first
+    assert f'href="?view=finished&amp;page=2&amp;until={PINNED_NOW}"' in first
     assert len(listed(alice_client.get("/jobs/?view=finished&page=2"))) == 1
     too_deep = alice_client.get("/jobs/?view=finished&page=21")
     assert too_deep.status_code == 400
     assert "(<code>page</code>): at most 20 pages of finished jobs" in too_deep.content.decode()
 
 
+@time_machine.travel(NOW, tick=False)
 def test_the_last_finished_page_listed_says_more_follow_instead_of_linking_to_a_page_it_refuses(alice_client):
-    Job.objects.bulk_create(JobFactory.build_batch(20 * 50 + 1, completed=True, finished_at=datetime.now(UTC)))
+    Job.objects.bulk_create(JobFactory.build_batch(20 * 50 + 1, completed=True, finished_at=NOW))
     page_19 = alice_client.get("/jobs/?view=finished&page=19").content.decode()
-    assert 'href="?view=finished&amp;page=20"' in page_19 and "narrow the filters" not in page_19
+    assert (
+        f'href="?view=finished&amp;page=20&amp;until={PINNED_NOW}"' in page_19 and "narrow the filters" not in page_19
+    )
     page_20 = alice_client.get("/jobs/?view=finished&page=20").content.decode()
     assert len(listed(alice_client.get("/jobs/?view=finished&page=20"))) == 50
     assert "page=21" not in page_20
@@ -402,6 +409,67 @@ def test_a_page_past_the_end_says_so_and_links_to_the_first(alice_client):
         assert "Page 20 is past the end of this list." in page
         assert '<a href="?view=finished">Go to page 1</a>' in page
         assert "No job finished" not in page and "No finished jobs" not in page
+
+
+def link(page: str, rel: str) -> str:
+    """The pager's "Older" (next) or "Newer" (prev) link, as the browser follows it."""
+    return unescape(re.search(rf'<a href="([^"]*)" rel="{rel}">', page).group(1))
+
+
+def poll_url(page: str) -> str:
+    return unescape(re.search(r'<tbody role="rowgroup" id="job-rows" hx-get="([^"]*)"', page).group(1))
+
+
+def test_pages_past_the_first_are_pinned_so_jobs_finishing_meanwhile_do_not_shift_them(
+    alice_client, is_postgres, django_assert_max_num_queries
+):
+    """An operator on page 2 saw, 6 s later, the last row of page 1 become its first: every job
+    finishing meanwhile pushed each row one place down, so paging skipped or repeated rows."""
+    with time_machine.travel(NOW, tick=False):
+        jobs = [JobFactory(completed=True, finished_at=NOW - timedelta(minutes=i)) for i in range(101)]
+        page_1 = alice_client.get("/jobs/?view=finished").content.decode()
+    older = link(page_1, "next")
+    assert "until=" in older and "live · updated 03:00:00 UTC" in page_1
+
+    later = NOW + timedelta(seconds=6)
+    with time_machine.travel(later, tick=False):
+        JobFactory.create_batch(3, completed=True, finished_at=later)  # finished while the reader read page 1
+        page_2 = alice_client.get(f"/jobs/{older}")
+        with django_assert_max_num_queries((2 if is_postgres else 3) + 4):  # login, one per finished status, paused
+            polled = alice_client.get(poll_url(page_2.content.decode()), headers=htmx("job-rows"))
+        page_3 = alice_client.get(f"/jobs/{link(page_2.content.decode(), 'next')}")
+        latest = alice_client.get(f"/jobs/{link(page_2.content.decode(), 'prev')}")
+
+    assert listed(page_2) == listed(polled) == [job.id for job in jobs[50:100]]
+    assert listed(page_3) == [jobs[100].id]
+    html = page_2.content.decode()
+    assert "51–100 of the jobs finished in the 24h before 03:00:00 UTC" in html
+    assert 'as of 03:00:00 UTC · <a href="?view=finished">back to the latest</a>' in html
+    assert "live · updated" not in html
+    # Page 1 stays live: "Newer" goes back to it, with the jobs finished since.
+    assert link(html, "prev") == "?view=finished"
+    assert len(listed(latest)) == 50 and listed(latest)[3] == jobs[0].id
+    assert "live · updated 03:00:06 UTC" in latest.content.decode()
+
+
+@pytest.mark.parametrize(
+    "query, refused",
+    [
+        ("view=finished&until=yesterday", "the moment the list is pinned at, as its pager gives it"),
+        ("view=finished&until=2026-11-29T03:00:01Z", "is in the future"),
+        ("view=finished&until=0001-01-01T00:00:00Z", "more than a year ago"),  # its window was a 500
+        ("until=2026-11-29T02:00:00Z", "only the finished list is pinned for paging"),
+        ("view=finished&until=2026-11-29T02:00:00Z&until=2026-11-29T01:00:00Z", "given 2 times; give it once"),
+    ],
+)
+@time_machine.travel(NOW, tick=False)
+def test_a_bad_pin_is_a_400_naming_the_field(alice_client, query, refused):
+    for response in (
+        alice_client.get(f"/jobs/?{query}"),
+        alice_client.get(f"/jobs/?{query}", headers=htmx("job-rows")),
+    ):
+        assert response.status_code == 400
+        assert f"<li><strong>until</strong>: {refused}" in response.content.decode()
 
 
 def test_a_page_and_a_poll_take_a_bounded_number_of_queries(
