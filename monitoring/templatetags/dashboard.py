@@ -1,6 +1,7 @@
 """Formatting for the dashboard: durations, ages, JSON, status badges, filter-keeping links."""
 
 import json
+from datetime import timedelta
 
 from django import template
 from django.http import QueryDict
@@ -8,6 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from monitoring import timeline
+from monitoring.metrics import TIMEFRAMES
 
 register = template.Library()
 
@@ -189,6 +191,42 @@ def success_percent(outcomes) -> str:
     arrived as 1.0 and read "100 %" beside it."""
     ended = outcomes["succeeded"] + outcomes["failed"]
     return percent(outcomes["succeeded"] / ended if ended else None)
+
+
+# A rate reads in the largest of these units in which it reaches one: 159 jobs in 30 days read
+# "0.00 per minute", and a type with fewer (rounded to 0.0 for the API) "0".
+RATE_UNITS = (("minute", 60), ("hour", 3600), ("day", 86400))
+
+
+@register.filter
+def rate(count, span: timedelta) -> str:
+    """`count` over `span`, in a unit that reads: per minute when at least one a minute, else per
+    hour when at least one an hour, else per day. "12 per minute", "3.2 per hour", "0.5 per day":
+    one decimal below 10, none from 10; "none" for none, "< 0.1 per day" for a few in a long span."""
+    if count is None or count == "" or not span:
+        return "–"
+    if not count:
+        return "none"
+    per_second = count / span.total_seconds()
+    for unit, seconds in RATE_UNITS:
+        value = per_second * seconds
+        if value >= 1:
+            break
+    text = f"{value:.1f}"
+    if float(text) >= 10:
+        text = f"{value:.0f}"
+    elif float(text) == 0:
+        text = "< 0.1"
+    return f"{text} per {unit}"
+
+
+@register.filter
+def finished_rate(outcomes, timeframe: str) -> str:
+    """An outcome summary's jobs finished (succeeded, failed or cancelled) over its timeframe, as
+    `rate` shows it: from the counts, as `success_percent`, since its `throughput_per_minute` is
+    rounded to 3 places for the API (one job in 30 days arrives as 0.0)."""
+    finished = outcomes["succeeded"] + outcomes["failed"] + outcomes["cancelled"]
+    return rate(finished, TIMEFRAMES[timeframe])
 
 
 @register.simple_tag

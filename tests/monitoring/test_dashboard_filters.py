@@ -8,7 +8,7 @@ import pytest
 from django.template import Context, Template
 from django.utils import timezone
 
-from monitoring.templatetags.dashboard import ago, percent, success_percent
+from monitoring.templatetags.dashboard import ago, finished_rate, percent, rate, success_percent
 
 
 @pytest.mark.parametrize(
@@ -62,3 +62,34 @@ def test_a_moment_is_written_as_the_date_filter_writes_it():
     for zone in ("UTC", "America/New_York", "Asia/Kolkata"):
         with timezone.override(ZoneInfo(zone)):
             assert ago(moment, now) == as_filters.render(Context({"moment": moment, "now": now}))
+
+
+@pytest.mark.parametrize(
+    ("count", "span", "shown"),
+    [
+        (120, timedelta(minutes=1), "120 per minute"),
+        (90, timedelta(minutes=15), "6.0 per minute"),
+        (60, timedelta(hours=1), "1.0 per minute"),  # at least one a minute: per minute
+        (59, timedelta(hours=1), "59 per hour"),
+        (4, timedelta(hours=1), "4.0 per hour"),
+        (77, timedelta(days=1), "3.2 per hour"),
+        (24, timedelta(days=1), "1.0 per hour"),
+        (159, timedelta(days=30), "5.3 per day"),  # read "0.00 per minute"
+        (1, timedelta(days=1), "1.0 per day"),
+        (1, timedelta(days=7), "0.1 per day"),
+        (1, timedelta(days=30), "< 0.1 per day"),  # never "0" while one did
+        (0, timedelta(days=30), "none"),
+        (None, timedelta(hours=1), "–"),
+    ],
+)
+def test_a_rate_reads_per_minute_hour_or_day_whichever_reaches_one(count, span, shown):
+    assert rate(count, span) == shown
+
+
+def test_the_rate_of_jobs_finished_is_read_from_the_counts_not_the_rounded_throughput():
+    # 3 jobs in 30 days: the API's throughput_per_minute (3 places) is 0.0.
+    outcomes = {"succeeded": 1, "failed": 1, "cancelled": 1, "throughput_per_minute": 0.0}
+
+    assert finished_rate(outcomes, "30d") == "0.1 per day"
+    assert finished_rate(outcomes, "15m") == "12 per hour"
+    assert finished_rate({"succeeded": 0, "failed": 0, "cancelled": 0}, "1h") == "none"

@@ -275,3 +275,15 @@ def test_the_whole_page_shows_both_parts_and_their_panels_in_place(alice_client)
     ids = re.findall(r'id="(overview-[a-z]+)"', page)
     assert ids == ["overview-live", "overview-window", "overview-types", "overview-failures"]
     assert "hx-swap-oob" not in page
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_throughput_reads_in_a_unit_where_it_is_not_zero(alice_client):
+    """Four jobs finished in the last 7 days read "0.00" jobs finished per minute."""
+    for hours_ago in (1, 30, 50, 100):
+        JobExecutionLogFactory(event_type="completed", status="completed", timestamp=NOW - timedelta(hours=hours_ago))
+
+    page = alice_client.get("/?timeframe=7d").content.decode()
+
+    card = page.split('<span class="card-label">Throughput</span>')[1].split("</div>")[0]
+    assert '<span class="card-value">0.6 per day</span>' in card and "jobs finished, on average" in card

@@ -47,12 +47,42 @@ def test_shows_success_rate_throughput_and_execution_time_overall_and_per_job_ty
     page = response.content.decode()
     cards = page.split('<div class="cards">')[1].split("</div>\n  </div>")[0]
     assert "66.7 %" in cards and "2 succeeded, 1 failed for good" in cards  # 2 / (2 + 1)
-    assert '<span class="card-value">4</span>' in cards and "0.07 per minute · 1 cancelled" in cards
+    assert '<span class="card-value">4</span>' in cards and "4.0 per hour · 1 cancelled" in cards
     assert '<span class="card-value">1.0 s</span>' in cards  # median of 100 and 1900 ms
     rows = page.split("<h2>By job type</h2>")[1]
     ai_matching = rows.split('title="only ai_matching">ai_matching</a></th>')[1].split("</tr>")[0]
     assert '<span class="num-inline">50 %</span>' in ai_matching
     assert 'href="?job_type=ai_matching"' in rows and "All types" in rows
+
+
+@time_machine.travel(NOW, tick=False)
+def test_over_a_long_timeframe_the_rate_reads_in_a_unit_where_it_is_not_zero(alice_client):
+    """/performance/?timeframe=30d read "Jobs finished 159 · 0.00 per minute", and in By job type one
+    row "0" (a type with a few jobs: 0.0 once rounded for the API) and the others "0.00"."""
+    jobs = {"ai_matching": 150, "demo.sleep": 8, "demo.fail": 1}
+    for job_type, count in jobs.items():
+        job = JobFactory(job_type=job_type)
+        done = {"event_type": EventType.COMPLETED, "status": JobStatus.COMPLETED, "execution_time_ms": 100}
+        JobExecutionLog.objects.bulk_create(
+            JobExecutionLogFactory.build(job=job, timestamp=NOW - timedelta(hours=4 * i + 1), **done)
+            for i in range(count)
+        )
+
+    page = alice_client.get("/performance/?timeframe=30d").content.decode()
+
+    cards = page.split('<div class="cards">')[1].split("</div>\n  </div>")[0]
+    assert '<span class="card-value">159</span>' in cards and "5.3 per day · 0 cancelled" in cards
+    rows = page.split("<h2>By job type</h2>")[1]
+
+    def rate_of(job_type):
+        return rows.split(f'title="only {job_type}">{job_type}</a></th>')[1].split("</tr>")[0].split("<td")[7]
+
+    assert [rate_of(job_type) for job_type in jobs] == [
+        ' class="num nowrap">5.0 per day</td>\n                ',
+        ' class="num nowrap">0.3 per day</td>\n                ',
+        ' class="num nowrap">&lt; 0.1 per day</td>\n                ',
+    ]
+    assert "0.00" not in page and "per minute</td>" not in rows
 
 
 @pytest.mark.parametrize(
