@@ -469,7 +469,7 @@ def test_a_bad_pin_is_a_400_naming_the_field(alice_client, query, refused):
         alice_client.get(f"/jobs/?{query}", headers=htmx("job-rows")),
     ):
         assert response.status_code == 400
-        assert f"<li><strong>until</strong>: {refused}" in response.content.decode()
+        assert f"(<code>until</code>): {refused}" in response.content.decode()
 
 
 def test_a_page_and_a_poll_take_a_bounded_number_of_queries(
