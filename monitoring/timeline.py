@@ -100,11 +100,18 @@ class AttemptRow:
 def attempt_rows(attempts: list[JobRetryHistory], events: list[JobExecutionLog] = ()) -> list[AttemptRow]:
     """`events`: the job's events at hand. An attempt's outcome event says how long it ran, as the
     timeline shows it; an attempt taken back from a lost worker ran until its last heartbeat, not
-    until the sweep ended it (its completed_at, from which the retry's wait is measured)."""
+    until the sweep ended it (its completed_at, from which the retry's wait is measured). An attempt
+    retried by hand waited from its request (its retry event), not from the failure before it: the
+    job sat failed meanwhile, and "60 s" beside "+2.7 s started" in the timeline read as a slow queue."""
     measured = {
         _attempt_of(event): event.execution_time_ms / 1000
         for event in events
         if event.event_type in TERMINAL_EVENT_TYPES and event.execution_time_ms is not None
+    }
+    requested = {
+        _attempt_of(event): event.timestamp
+        for event in events
+        if event.event_type == EventType.RETRY and isinstance(event.details, dict) and event.details.get("manual")
     }
     rows = []
     previous = None
@@ -112,8 +119,9 @@ def attempt_rows(attempts: list[JobRetryHistory], events: list[JobExecutionLog] 
         duration = waited = None
         if attempt.completed_at and attempt.started_at:
             duration = measured.get(attempt.attempt_number, (attempt.completed_at - attempt.started_at).total_seconds())
-        if previous is not None and previous.completed_at and attempt.started_at:
-            waited = (attempt.started_at - previous.completed_at).total_seconds()
+        since = requested.get(attempt.attempt_number) or (previous.completed_at if previous is not None else None)
+        if since and attempt.started_at:
+            waited = (attempt.started_at - since).total_seconds()
         rows.append(AttemptRow(attempt, duration, attempt.retry_delay_seconds, waited))
         previous = attempt
     return rows

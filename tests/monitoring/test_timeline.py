@@ -87,6 +87,19 @@ def test_an_attempt_taken_back_from_a_lost_worker_ran_until_its_last_heartbeat_n
     assert [(r.duration, r.waited) for r in rows] == [(15.0, None), (None, 2.0)]
 
 
+def test_an_attempt_retried_by_hand_waited_from_the_request_not_from_the_failure_before_it():
+    """Failed for good at 3 s, retried by an operator at 60 s, started 2.7 s later: it waited 2.7 s
+    (the job sat failed meanwhile); an operator read "60 s" beside "+2.7 s started"."""
+    failed, retried = attempt(1, 0, 3, "failed"), attempt(2, 62.7, None, "running")
+    request = event(60, "retry", attempt=2, message="retry requested by admin: attempt 2 queued")
+    request.details["manual"] = True
+
+    rows = attempt_rows([failed, retried], [event(0, "started"), event(3, "error"), request])
+
+    assert [(r.planned_delay, r.waited) for r in rows] == [(None, None), (None, 2.7)]
+    assert attempt_rows([failed, retried], [])[1].waited == 59.7  # the request not at hand: from the failure
+
+
 def test_an_attempt_whose_outcome_event_is_not_at_hand_ran_from_its_start_to_its_end():
     # e.g. beyond the last events shown on a long job's page
     only = attempt(1, 0, 3, "completed")
