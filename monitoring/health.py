@@ -777,7 +777,7 @@ class HealthService:
                     "jobs.oldest_queued_age_s",
                     oldest_age,
                     grade(oldest_age, _thresholds("jobs.oldest_queued_age_s")),
-                    f"oldest queued job waiting {oldest_age:.0f}s" if active["queued"] else "no job waiting",
+                    f"oldest queued job waiting {duration(oldest_age)}" if active["queued"] else "no job waiting",
                 ),
                 component(
                     MetricType.JOB_QUEUE,

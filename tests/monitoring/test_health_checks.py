@@ -218,15 +218,20 @@ def test_an_idle_queue_is_healthy(no_cluster):
     assert all(components[n]["status"] == "healthy" for n in ("jobs.queued", "jobs.running", "jobs.failure_rate_pct"))
 
 
-@pytest.mark.parametrize("waiting_s, expected", [(60, "healthy"), (300, "warning"), (900, "critical")])
-def test_the_oldest_queued_job_s_wait_is_graded(waiting_s, expected):
+@pytest.mark.parametrize(
+    "waiting_s, expected, read",
+    [(0.1, "healthy", "0.1 s"), (60, "healthy", "1m 00s"), (300, "warning", "5m 00s"), (900, "critical", "15m 00s")],
+)
+def test_the_oldest_queued_job_s_wait_is_graded(waiting_s, expected, read):
     JobFactory(status=JobStatus.QUEUED, updated_at=NOW - timedelta(seconds=waiting_s))
-    JobFactory(status=JobStatus.QUEUED, updated_at=NOW - timedelta(seconds=5))
+    JobFactory(status=JobStatus.QUEUED, updated_at=NOW - timedelta(seconds=0.05))
     JobFactory(status=JobStatus.RETRYING, updated_at=NOW - timedelta(days=1))  # waits for its delay, not a worker
 
     components = queue_check_at(NOW)
     assert components["jobs.oldest_queued_age_s"]["metric_value"] == waiting_s
     assert components["jobs.oldest_queued_age_s"]["status"] == expected
+    # As the pages write durations: the value beside it read "0.1 s" and the message "waiting 0s".
+    assert components["jobs.oldest_queued_age_s"]["details"]["message"] == f"oldest queued job waiting {read}"
     assert components["jobs.queued"]["metric_value"] == 2
     assert components["jobs.queued"]["details"]["retrying"] == 1
 

@@ -704,3 +704,22 @@ def test_pages_render_in_a_bounded_number_of_queries(alice_client, django_assert
     with django_assert_max_num_queries(6):  # session, user, permissions, alert, deliveries, jobs
         response = alice_client.get(f"/alerts/{alert.id}/")
     assert len(response.context["jobs"]) == 10
+
+
+def test_a_health_alert_shows_its_latest_reading_not_an_error(alice_client):
+    """A cpu alert read "Latest error: resource/cpu.percent = 94.9 (warning)": a reading, not an error."""
+    with time_machine.travel(NOW, tick=False):
+        alert = alert_manager.process_alert_sync(
+            "resource_utilization",
+            "warning",
+            {
+                "title": "cpu is warning",
+                "check": "resource/cpu.percent",
+                "error": "resource/cpu.percent = 94.9 (warning)",
+            },
+        )
+
+    page = alice_client.get(f"/alerts/{alert.id}/").content.decode()
+
+    assert "<strong>Latest reading:</strong> <code>resource/cpu.percent = 94.9 (warning)</code>" in page
+    assert "Latest error" not in page
