@@ -586,3 +586,16 @@ def test_a_job_retried_after_its_events_were_pruned_says_its_timeline_starts_at_
     assert "The events of the attempts before its retry were pruned: they are kept 45 days" in pruned_events
     assert f'<a href="/jobs/{pruned.id}/">Its page</a> lists all its attempts.' in pruned_events
     assert "pruned" not in recent_events
+
+
+def test_a_completed_jobs_earlier_error_reads_as_history_not_as_a_failure(alice_client):
+    job = JobFactory(
+        status=JobStatus.COMPLETED,
+        attempts=2,
+        last_error={"type": "ValueError", "message": "bad row 7", "error_class": "data"},
+    )
+
+    page = alice_client.get(f"/jobs/{job.id}/").content.decode()
+
+    assert "An earlier attempt's error" in page and "(it completed since)" in page and "bad row 7" in page
+    assert "panel-error" not in page
