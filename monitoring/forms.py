@@ -196,6 +196,11 @@ class JobFilterForm(ErrorFilter, FilterForm):
             self.add_error("page", f"at most {MAX_FINISHED_PAGES} pages of finished jobs: narrow the window or filters")
         return data
 
+    def clean_until(self):
+        # In UTC: Postgres refuses offsets past ±15:59 that Python takes ("-23:12" was a 500).
+        until = self.cleaned_data["until"]
+        return until.astimezone(UTC) if until else until
+
     def _check_pin(self, data):
         now = self.now
         if data["view"] == "active":

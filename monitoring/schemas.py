@@ -171,7 +171,8 @@ def _moment(value: Any) -> datetime:
     if moment is None or moment.tzinfo is None:
         raise PydanticCustomError("moment", MOMENT_MESSAGE)
     # Nothing finished before 1970 (and a window before year 1 would not compute): the same list.
-    return max(moment, _EPOCH)
+    # In UTC: Postgres refuses offsets past ±15:59 that Python takes ("-23:12" was a 500).
+    return max(moment, _EPOCH).astimezone(UTC)
 
 
 Moment = Annotated[

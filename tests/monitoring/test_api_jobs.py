@@ -934,3 +934,17 @@ def test_an_error_recorded_without_its_class_has_none(as_viewer):
     body = as_viewer.get(f"{LIST}/{job.id}").json()
 
     assert (body["error_class"], body["error"]["error_class"], body["error"]["type"]) == (None, None, "OSError")
+
+
+@time_machine.travel(NOW, tick=False)
+@pytest.mark.parametrize(
+    "until", ["2026-11-28T02:30:00-23:12", "2026-11-29T02:30:00+15:59", "1988-11-13T20:26:40-23:12"]
+)
+def test_until_at_any_offset_python_takes_is_read_in_utc(as_viewer, until):
+    """Postgres refuses offsets past ±15:59: a fuzzer's until=…-23:12 was a 500 (alerts and jobs lists).
+    Each is before now (a later one counts as now, in UTC)."""
+    JobFactory(failed=True, finished_at=datetime(2020, 1, 1, tzinfo=UTC))
+
+    for url in (FINISHED, "/api/monitoring/alerts"):
+        response = as_viewer.get(url, {"until": until})
+        assert response.status_code == 200, (url, response.content)

@@ -3,6 +3,7 @@
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from datetime import timezone as dt_timezone
 from html import unescape
 
 import pytest
@@ -499,3 +500,13 @@ def test_a_finished_status_alone_lists_the_finished_jobs(alice_client):
     page = response.content.decode()
     assert "<title>Recently finished jobs" in page
     assert '<input type="hidden" name="view" value="finished">' in page
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_pin_at_an_offset_postgres_would_refuse_is_read_in_utc(alice_client):
+    """Python takes offsets up to ±23:59, Postgres up to ±15:59: until=…-23:12 was a 500."""
+    moment = (NOW - timedelta(hours=3)).astimezone(dt_timezone(-timedelta(hours=23, minutes=12)))
+
+    response = alice_client.get("/jobs/", {"view": "finished", "page": 2, "until": moment.isoformat()})
+
+    assert response.status_code == 200
